@@ -1,0 +1,2 @@
+//! The quickstart: not built yet.
+fn main() {}

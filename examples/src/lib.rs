@@ -1,0 +1,1 @@
+//! Runnable Orchestrix programs; see `src/bin/`.

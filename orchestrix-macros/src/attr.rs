@@ -1,0 +1,50 @@
+//! Parsing `key = value` attribute arguments with fixed error wording:
+//! "unknown orchestrix attribute `x`" and "duplicate orchestrix attribute `x`".
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+
+/// One attribute argument that may be given at most once.
+pub(crate) struct Once<T> {
+    key: &'static str,
+    value: Option<(T, Span)>,
+}
+
+impl<T> Once<T> {
+    pub(crate) fn new(key: &'static str) -> Self {
+        Self { key, value: None }
+    }
+
+    /// Stores the value parsed from `meta`; a second occurrence is an error
+    /// on the repeated key.
+    pub(crate) fn set(&mut self, meta: &ParseNestedMeta<'_>, value: T) -> syn::Result<()> {
+        if self.value.is_some() {
+            return Err(meta.error(format!(
+                "duplicate orchestrix attribute `{}`; give it once",
+                self.key
+            )));
+        }
+        self.value = Some((value, meta.path.segments.first().map_or_else(Span::call_site, |s| s.ident.span())));
+        Ok(())
+    }
+
+    pub(crate) fn get(self) -> Option<T> {
+        self.value.map(|(value, _)| value)
+    }
+
+    pub(crate) fn span(&self) -> Option<Span> {
+        self.value.as_ref().map(|(_, span)| *span)
+    }
+}
+
+/// The error for a key no macro of this kind takes, listing those it does.
+pub(crate) fn unknown(meta: &ParseNestedMeta<'_>, expected: &[&str]) -> syn::Error {
+    let key = meta.path.get_ident().map_or_else(
+        || quote::ToTokens::to_token_stream(&meta.path).to_string().replace(' ', ""),
+        ToString::to_string,
+    );
+    let list = expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    meta.error(format!(
+        "unknown orchestrix attribute `{key}`; expected one of: {list}"
+    ))
+}

@@ -1,0 +1,149 @@
+//! `#[derive(Event)]` and `#[derive(Command)]`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Data, DeriveInput, LitInt, LitStr};
+
+use crate::attr::{Once, unknown};
+use crate::errors::Errors;
+
+/// Which derive is expanding.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    Event,
+    Command,
+}
+
+impl Kind {
+    fn attribute(self) -> &'static str {
+        match self {
+            Kind::Event => "event",
+            Kind::Command => "command",
+        }
+    }
+
+    fn derive(self) -> &'static str {
+        match self {
+            Kind::Event => "Event",
+            Kind::Command => "Command",
+        }
+    }
+}
+
+/// The options of `#[event(...)]` / `#[command(...)]`.
+struct Options {
+    name: Option<LitStr>,
+    version: Option<LitInt>,
+}
+
+const KEYS: &[&str] = &["name", "version"];
+
+fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Options {
+    let mut name = Once::<LitStr>::new("name");
+    let mut version = Once::<LitInt>::new("version");
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident(kind.attribute())) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                let value: LitStr = meta.value()?.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "expected a string: `name = \"OrderPlaced\"`")
+                })?;
+                if value.value().trim().is_empty() {
+                    return Err(syn::Error::new_spanned(&value, "the name must not be empty"));
+                }
+                name.set(&meta, value)
+            } else if meta.path.is_ident("version") {
+                let value: LitInt = meta.value()?.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "expected a whole number: `version = 2`")
+                })?;
+                match value.base10_parse::<u32>() {
+                    Ok(0) | Err(_) => Err(syn::Error::new_spanned(
+                        &value,
+                        "the version must be a whole number from 1 to 4294967295: `version = 2`",
+                    )),
+                    Ok(_) => version.set(&meta, value),
+                }
+            } else {
+                Err(unknown(&meta, KEYS))
+            }
+        });
+        errors.take(parsed);
+    }
+    Options {
+        name: name.get(),
+        version: version.get(),
+    }
+}
+
+pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream> {
+    if let Data::Union(data) = &input.data {
+        return Err(syn::Error::new_spanned(
+            data.union_token,
+            format!(
+                "#[derive({})] works on structs and enums, not unions; a message must be serializable",
+                kind.derive()
+            ),
+        ));
+    }
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            format!(
+                "#[derive({})] needs a concrete type: messages are registered by name, so they cannot have generic parameters",
+                kind.derive()
+            ),
+        ));
+    }
+
+    let mut errors = Errors::new();
+
+    let options = parse_options(input, kind, &mut errors);
+    let ident = &input.ident;
+    let name = options
+        .name
+        .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
+    let version = options
+        .version
+        .unwrap_or_else(|| LitInt::new("1", proc_macro2::Span::call_site()));
+    let version = version.base10_parse::<u32>().unwrap_or(1);
+
+    // Fail softly: the impls are emitted even when an option was wrong, so a
+    // mistake in the attribute is the only error the user sees.
+    let marker_and_registration = match kind {
+        Kind::Event => quote! {
+            #[automatically_derived]
+            impl ::orchestrix::__private::Event for #ident {}
+
+            ::orchestrix::__private::inventory::submit! {
+                ::orchestrix::__private::EventRegistration::of::<#ident>()
+            }
+        },
+        Kind::Command => quote! {
+            #[automatically_derived]
+            impl ::orchestrix::__private::Command for #ident {}
+        },
+    };
+    let message_kind = match kind {
+        Kind::Event => quote!(::orchestrix::__private::MessageKind::Event),
+        Kind::Command => quote!(::orchestrix::__private::MessageKind::Command),
+    };
+    let expanded = quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl ::orchestrix::__private::Message for #ident {
+                const NAME: &'static str = #name;
+                const VERSION: u32 = #version;
+                const KIND: ::orchestrix::__private::MessageKind = #message_kind;
+            }
+
+            #marker_and_registration
+        };
+    };
+    match errors.finish() {
+        Ok(()) => Ok(expanded),
+        Err(error) => {
+            let error = error.into_compile_error();
+            Ok(quote!(#error #expanded))
+        }
+    }
+}

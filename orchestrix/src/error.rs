@@ -1,0 +1,79 @@
+//! Errors shared by several parts of Orchestrix.
+//!
+//! Every error says what went wrong and where: the stream, the version, the
+//! event type, the handler. All public error enums are `#[non_exhaustive]`.
+
+use std::error::Error as StdError;
+
+/// A boxed error from user code (a handler, a saga step, a projection).
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// The event-type registry is inconsistent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// Two Rust types are registered under one event name.
+    #[error(
+        "event name `{name}` is registered by two types, `{first_type}` and `{second_type}`; \
+         give one of them another name with #[event(name = \"...\")]"
+    )]
+    DuplicateEventName {
+        /// The contested name.
+        name: &'static str,
+        /// One of the Rust types.
+        first_type: &'static str,
+        /// The other Rust type.
+        second_type: &'static str,
+    },
+}
+
+/// A stored event's payload cannot be turned back into a Rust value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// No Rust type is registered under the stored name.
+    #[error("no event type is registered under the name `{event_type}` (is its crate linked, or does it need `orchestrix::registry::register`?)")]
+    UnknownEventType {
+        /// The stored name.
+        event_type: String,
+    },
+    /// The stored schema version is not the one the Rust type reads.
+    #[error("event `{event_type}` was stored at schema version {stored}, but `{rust_type}` reads version {registered}")]
+    VersionMismatch {
+        /// The stored name.
+        event_type: String,
+        /// The version in the store.
+        stored: u32,
+        /// The version of the registered Rust type.
+        registered: u32,
+        /// The registered Rust type.
+        rust_type: &'static str,
+    },
+    /// The payload does not deserialize into the Rust type.
+    #[error("payload of event `{event_type}` does not decode into `{rust_type}`: {source}")]
+    Malformed {
+        /// The stored name.
+        event_type: String,
+        /// The registered Rust type.
+        rust_type: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The registry itself is inconsistent.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// An append found the stream at another version than the caller expected:
+/// somebody else wrote to it first.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("concurrency conflict on stream `{aggregate_id}`: expected version {expected}, found {actual}")]
+pub struct ConcurrencyError {
+    /// The stream written to.
+    pub aggregate_id: String,
+    /// The version the caller expected (0: the stream must not exist).
+    pub expected: u64,
+    /// The version the stream is at.
+    pub actual: u64,
+}

@@ -1,0 +1,61 @@
+//! # Orchestrix
+//!
+//! Event sourcing, CQRS and sagas for Rust, declared with attributes.
+//!
+//! * `#[derive(Event)]` / `#[derive(Command)]` declare messages that carry
+//!   CloudEvents metadata, correlation and causation ids ([`message`]);
+//! * `#[event_handler]` registers handlers that the message buses find and
+//!   run, all handlers of a message concurrently ([`bus`]);
+//! * event stores keep streams with optimistic concurrency ([`store`]);
+//!   `#[aggregate]` builds event-sourced aggregates on them ([`aggregate`]);
+//! * `#[saga_step(compensate = ...)]` wires sagas that persist their state
+//!   and recover ([`saga`]).
+//!
+//! Sync and async APIs coexist: `InMemoryMessageBus` /
+//! `InMemoryAsyncMessageBus`, `InMemoryEventStore` /
+//! `InMemoryAsyncEventStore`, `repo.load` / `repo.load_async`. The
+//! PostgreSQL store is behind the `postgres` feature.
+//!
+//! Start with `use orchestrix::prelude::*;`.
+
+#![warn(missing_docs)]
+
+// Lets the macros' `::orchestrix::...` paths resolve inside this crate too.
+#[allow(unused_extern_crates)]
+extern crate self as orchestrix;
+
+pub mod aggregate;
+pub mod bus;
+pub mod error;
+pub mod message;
+pub mod registry;
+pub mod saga;
+pub mod store;
+
+/// The names most programs need: `use orchestrix::prelude::*;`.
+pub mod prelude {
+    pub use crate::aggregate::prelude::*;
+    pub use crate::bus::prelude::*;
+    pub use crate::error::{BoxError, ConcurrencyError};
+    pub use crate::message::{AnyEnvelope, Command, Envelope, Event, Message, Metadata};
+    pub use crate::saga::prelude::*;
+    pub use crate::store::{AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError};
+    pub use orchestrix_macros::{Command, Event, aggregate, apply, event_handler, saga_step};
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// What the macros' expansions use. Not public API: no semver guarantees.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait;
+    pub use futures;
+    pub use inventory;
+    pub use serde;
+    pub use serde_json;
+
+    pub use crate::aggregate::__private::*;
+    pub use crate::bus::__private::*;
+    pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
+    pub use crate::registry::EventRegistration;
+    pub use crate::saga::__private::*;
+}

@@ -1,0 +1,119 @@
+//! Messages: the [`Event`] and [`Command`] traits, their [`Metadata`] and the
+//! [`Envelope`] that pairs the two.
+//!
+//! Messages are declared with `#[derive(Event)]` or `#[derive(Command)]`:
+//!
+//! ```
+//! use orchestrix::prelude::*;
+//!
+//! #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+//! #[event(name = "bank.deposited", version = 2)]
+//! struct Deposited { amount: u64 }
+//!
+//! #[derive(Command, Clone, Debug, Serialize, Deserialize)]
+//! struct Deposit { account: String, amount: u64 }
+//!
+//! assert_eq!(<Deposited as Message>::NAME, "bank.deposited");
+//! assert_eq!(<Deposited as Message>::VERSION, 2);
+//! assert_eq!(<Deposit as Message>::NAME, "Deposit");
+//! ```
+
+mod envelope;
+mod metadata;
+
+use std::any::Any;
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use envelope::{AnyEnvelope, Envelope};
+pub use metadata::{DEFAULT_SOURCE, JSON_CONTENT_TYPE, Metadata, SPEC_VERSION};
+
+/// Whether a message states a fact ([`Event`]) or asks for something ([`Command`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// Something that happened.
+    Event,
+    /// Something asked for.
+    Command,
+}
+
+/// What every message has: a registered name and a schema version.
+///
+/// Implemented by `#[derive(Event)]` and `#[derive(Command)]`; implementing it
+/// by hand is possible but gives up the automatic registration of events.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an Orchestrix message",
+    label = "this type needs `#[derive(Event)]` or `#[derive(Command)]`",
+    note = "add `#[derive(Event, Serialize, Deserialize)]` (or `Command`) to `{Self}`"
+)]
+pub trait Message: Serialize + DeserializeOwned + fmt::Debug + Send + Sync + 'static {
+    /// The registered name (CloudEvents `type`); the type's name unless set
+    /// with `#[event(name = "...")]`.
+    const NAME: &'static str;
+    /// The payload's schema version; 1 unless set with `#[event(version = N)]`.
+    const VERSION: u32;
+    /// Event or command.
+    const KIND: MessageKind;
+}
+
+/// A fact that happened, recorded and published. See the [module docs](self).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an Orchestrix event",
+    label = "expected a type with `#[derive(Event)]`",
+    note = "add `#[derive(Event, Serialize, Deserialize, Debug)]` to `{Self}`"
+)]
+pub trait Event: Message {}
+
+/// A request to do something, handled once. See the [module docs](self).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an Orchestrix command",
+    label = "expected a type with `#[derive(Command)]`",
+    note = "add `#[derive(Command, Serialize, Deserialize, Debug)]` to `{Self}`"
+)]
+pub trait Command: Message {}
+
+/// The object-safe face of a [`Message`], for code that handles messages of
+/// types it does not know at compile time (buses, stores, aggregates' event
+/// lists). Implemented for every `Message`.
+pub trait AnyMessage: Any + fmt::Debug + Send + Sync {
+    /// The registered name.
+    fn message_name(&self) -> &'static str;
+    /// The schema version.
+    fn message_version(&self) -> u32;
+    /// Event or command.
+    fn message_kind(&self) -> MessageKind;
+    /// The Rust type's path, for error messages.
+    fn rust_type_name(&self) -> &'static str;
+    /// The payload as JSON.
+    fn to_json(&self) -> Result<serde_json::Value, serde_json::Error>;
+    /// The payload as JSON text, written straight from the value.
+    fn to_json_bytes(&self) -> Result<Vec<u8>, serde_json::Error>;
+}
+
+impl<M: Message> AnyMessage for M {
+    fn message_name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn message_version(&self) -> u32 {
+        M::VERSION
+    }
+
+    fn message_kind(&self) -> MessageKind {
+        M::KIND
+    }
+
+    fn rust_type_name(&self) -> &'static str {
+        std::any::type_name::<M>()
+    }
+
+    fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self)
+    }
+
+    fn to_json_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+}

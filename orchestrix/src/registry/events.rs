@@ -1,0 +1,259 @@
+//! The event-type registry: from a stored event's name back to its Rust type.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::error::{DecodeError, RegistryError};
+use crate::message::{AnyMessage, Event};
+
+/// What `#[derive(Event)]` submits for each event type: its name, schema
+/// version, Rust type and a decoder from JSON.
+///
+/// Built by [`EventRegistration::of`] in a `const` context, so the derive can
+/// hand it to `inventory`.
+#[derive(Clone, Copy)]
+pub struct EventRegistration {
+    /// The registered name (CloudEvents `type`).
+    pub name: &'static str,
+    /// The schema version the Rust type reads and writes.
+    pub version: u32,
+    /// `std::any::type_name` of the Rust type.
+    pub rust_type: fn() -> &'static str,
+    /// `TypeId` of the Rust type.
+    pub type_id: fn() -> TypeId,
+    /// Decodes JSON text into the Rust type, straight from the bytes.
+    pub decode: fn(&[u8]) -> Result<Arc<dyn AnyMessage>, serde_json::Error>,
+    /// Decodes a JSON value into the Rust type.
+    pub decode_value: fn(serde_json::Value) -> Result<Arc<dyn AnyMessage>, serde_json::Error>,
+}
+
+impl EventRegistration {
+    /// The registration of `E`.
+    pub const fn of<E: Event>() -> Self {
+        Self {
+            name: E::NAME,
+            version: E::VERSION,
+            rust_type: std::any::type_name::<E>,
+            type_id: TypeId::of::<E>,
+            decode: decode_bytes::<E>,
+            decode_value: decode_value::<E>,
+        }
+    }
+}
+
+impl std::fmt::Debug for EventRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRegistration")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("rust_type", &(self.rust_type)())
+            .finish()
+    }
+}
+
+fn decode_bytes<E: Event>(json: &[u8]) -> Result<Arc<dyn AnyMessage>, serde_json::Error> {
+    Ok(Arc::new(serde_json::from_slice::<E>(json)?))
+}
+
+fn decode_value<E: Event>(json: serde_json::Value) -> Result<Arc<dyn AnyMessage>, serde_json::Error> {
+    Ok(Arc::new(serde_json::from_value::<E>(json)?))
+}
+
+inventory::collect!(EventRegistration);
+
+/// Every event type the program knows, by name.
+///
+/// Filled once from the `#[derive(Event)]` registrations (collected at link
+/// time through `inventory`), plus any added by hand with [`register`].
+/// Two Rust types under one name make [`EventRegistry::global`] fail with
+/// [`RegistryError::DuplicateEventName`], naming both types: call it (or
+/// [`validate`]) at start-up to find out early.
+///
+/// Known limit: `inventory` only sees registrations in code that is linked
+/// into the program. A type in a crate the binary never references may be
+/// missing; [`register`] adds it by hand.
+#[derive(Debug)]
+pub struct EventRegistry {
+    by_name: RwLock<HashMap<&'static str, EventRegistration>>,
+}
+
+static GLOBAL: OnceLock<Result<EventRegistry, RegistryError>> = OnceLock::new();
+
+impl EventRegistry {
+    /// The program's registry, built from the collected registrations on
+    /// first use.
+    pub fn global() -> Result<&'static EventRegistry, RegistryError> {
+        GLOBAL
+            .get_or_init(|| Self::from_registrations(inventory::iter::<EventRegistration>))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn from_registrations<'a>(
+        registrations: impl IntoIterator<Item = &'a EventRegistration>,
+    ) -> Result<Self, RegistryError> {
+        let mut by_name: HashMap<&'static str, EventRegistration> = HashMap::new();
+        let mut duplicates = Vec::new();
+        for registration in registrations {
+            if let Some(existing) = by_name.get(registration.name) {
+                if (existing.type_id)() != (registration.type_id)() {
+                    duplicates.push(duplicate(existing, registration));
+                }
+                continue;
+            }
+            by_name.insert(registration.name, *registration);
+        }
+        // Sorted so the error is the same on every run, whatever order the
+        // linker gave the registrations.
+        duplicates.sort();
+        match duplicates.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(Self {
+                by_name: RwLock::new(by_name),
+            }),
+        }
+    }
+
+    /// The registration under `name`.
+    pub fn get(&self, name: &str) -> Option<EventRegistration> {
+        self.read().get(name).copied()
+    }
+
+    /// The names of every registered event type, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.read().keys().copied().collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Adds a registration; registering the same type again is a no-op.
+    pub fn insert(&self, registration: EventRegistration) -> Result<(), RegistryError> {
+        let mut by_name = self.by_name.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = by_name.get(registration.name) {
+            if (existing.type_id)() == (registration.type_id)() {
+                return Ok(());
+            }
+            return Err(duplicate(existing, &registration));
+        }
+        by_name.insert(registration.name, registration);
+        Ok(())
+    }
+
+    /// Decodes the JSON payload of an event stored as `name` at schema
+    /// `version` into its registered Rust type.
+    pub fn decode(&self, name: &str, version: u32, json: &[u8]) -> Result<Arc<dyn AnyMessage>, DecodeError> {
+        let registration = self.checked(name, version)?;
+        (registration.decode)(json).map_err(|source| DecodeError::Malformed {
+            event_type: name.to_owned(),
+            rust_type: (registration.rust_type)(),
+            source,
+        })
+    }
+
+    /// As [`decode`](Self::decode), from a JSON value.
+    pub fn decode_value(
+        &self,
+        name: &str,
+        version: u32,
+        json: serde_json::Value,
+    ) -> Result<Arc<dyn AnyMessage>, DecodeError> {
+        let registration = self.checked(name, version)?;
+        (registration.decode_value)(json).map_err(|source| DecodeError::Malformed {
+            event_type: name.to_owned(),
+            rust_type: (registration.rust_type)(),
+            source,
+        })
+    }
+
+    fn checked(&self, name: &str, version: u32) -> Result<EventRegistration, DecodeError> {
+        let registration = self.get(name).ok_or_else(|| DecodeError::UnknownEventType {
+            event_type: name.to_owned(),
+        })?;
+        if registration.version != version {
+            return Err(DecodeError::VersionMismatch {
+                event_type: name.to_owned(),
+                stored: version,
+                registered: registration.version,
+                rust_type: (registration.rust_type)(),
+            });
+        }
+        Ok(registration)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<&'static str, EventRegistration>> {
+        self.by_name.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn duplicate(existing: &EventRegistration, other: &EventRegistration) -> RegistryError {
+    let mut types = [(existing.rust_type)(), (other.rust_type)()];
+    types.sort_unstable();
+    RegistryError::DuplicateEventName {
+        name: existing.name,
+        first_type: types[0],
+        second_type: types[1],
+    }
+}
+
+/// Registers `E` by hand, for types `inventory` cannot see (see
+/// [`EventRegistry`]). Registering a type twice is fine; another type under
+/// the same name is an error.
+pub fn register<E: Event>() -> Result<(), RegistryError> {
+    EventRegistry::global()?.insert(EventRegistration::of::<E>())
+}
+
+/// Checks the registrations once; call it at start-up so that two event
+/// types under one name stop the program before any event is stored.
+pub fn validate() -> Result<(), RegistryError> {
+    EventRegistry::global().map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+
+    #[derive(Event, Debug, Serialize, Deserialize)]
+    #[event(name = "registry-test.Thing")]
+    struct Thing {
+        size: u32,
+    }
+
+    mod other {
+        use crate::prelude::*;
+
+        #[derive(Event, Debug, Serialize, Deserialize)]
+        #[event(name = "registry-test.Thing")]
+        pub(super) struct Impostor;
+    }
+
+    #[test]
+    fn two_types_under_one_name_name_both_types() {
+        let registrations = [EventRegistration::of::<Thing>(), EventRegistration::of::<other::Impostor>()];
+        let Err(error) = EventRegistry::from_registrations(&registrations) else {
+            panic!("a duplicate name must be refused");
+        };
+        let text = error.to_string();
+        assert!(text.contains("registry-test.Thing"), "{text}");
+        assert!(text.contains("events::tests::Thing"), "{text}");
+        assert!(text.contains("other::Impostor"), "{text}");
+    }
+
+    #[test]
+    fn decodes_by_name_and_checks_version() {
+        let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Thing>()]).expect("one type");
+        let message = registry.decode("registry-test.Thing", 1, br#"{"size":3}"#).expect("decodes");
+        let thing: &dyn std::any::Any = &*message;
+        assert_eq!(thing.downcast_ref::<Thing>().map(|t| t.size), Some(3));
+
+        let wrong_version = registry.decode("registry-test.Thing", 2, br#"{"size":3}"#);
+        assert!(matches!(wrong_version, Err(DecodeError::VersionMismatch { stored: 2, registered: 1, .. })));
+
+        let unknown = registry.decode("nope", 1, b"{}");
+        assert!(matches!(unknown, Err(DecodeError::UnknownEventType { .. })));
+
+        let malformed = registry.decode("registry-test.Thing", 1, br#"{"size":"big"}"#);
+        assert!(matches!(malformed, Err(DecodeError::Malformed { .. })));
+    }
+}

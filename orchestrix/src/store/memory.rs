@@ -1,0 +1,1 @@
+//! In-memory event stores: not built yet.
