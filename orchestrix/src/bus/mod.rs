@@ -1,7 +1,36 @@
-//! Not built yet.
+//! Message buses: route each published message to the handlers of its type.
+//!
+//! [`MessageBus`] is the blocking bus, [`AsyncMessageBus`] the async one.
+//! Both route by the message's concrete type, so a type-erased
+//! [`AnyEnvelope`] (as an aggregate's uncommitted events are) reaches the
+//! handlers of the type inside it.
+
+mod error;
+
+pub use error::{FailedHandler, HandlerError};
+
+use crate::message::AnyEnvelope;
+
+/// The blocking bus contract: handlers of a message run one after another,
+/// in registration order; every handler runs even when an earlier one fails.
+pub trait MessageBus: Send + Sync {
+    /// Delivers `envelope` to every handler of its message type.
+    fn publish_envelope(&self, envelope: AnyEnvelope) -> Result<(), HandlerError>;
+}
+
+/// The async bus contract: all handlers of a message run concurrently and
+/// `publish` waits for all; every handler runs to its end even when another
+/// fails.
+#[async_trait::async_trait]
+pub trait AsyncMessageBus: Send + Sync {
+    /// Delivers `envelope` to every handler of its message type.
+    async fn publish_envelope(&self, envelope: AnyEnvelope) -> Result<(), HandlerError>;
+}
 
 /// Names this module adds to `orchestrix::prelude`.
-pub mod prelude {}
+pub mod prelude {
+    pub use super::{AsyncMessageBus, HandlerError, MessageBus};
+}
 
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
