@@ -1,1 +1,2 @@
 //! Support code for the integration tests: the store conformance suites.
+pub mod postgres;
