@@ -1,0 +1,9 @@
+//! Conformance suites: one set of behavioural cases, run against every
+//! implementation of a contract, so implementations cannot drift apart.
+
+pub mod event_store;
+mod fixtures;
+mod sync_adapter;
+
+pub use fixtures::{ConformanceEvent, unique_stream_id};
+pub use sync_adapter::BlockingStore;
