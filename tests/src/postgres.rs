@@ -57,7 +57,9 @@ impl TestStore {
             .schema(schema.clone())
             .build()
             .expect("valid test options");
-        let store = PostgreSQLEventStore::connect_with(options).await.expect("the test database answers");
+        let store = PostgreSQLEventStore::connect_with(options)
+            .await
+            .expect("the test database answers");
         store.initialize().await.expect("the schema migrates");
         Some(Self { store, schema, url })
     }
@@ -81,6 +83,12 @@ impl TestStore {
 /// A pool of at most `max` connections to `url`, for tests that set up
 /// their own stores.
 pub async fn pool(url: &str, max: u32) -> PgPool {
-    let options = PostgresOptions::builder(url).pool_min_size(0).pool_max_size(max).build().expect("valid url");
-    connect_pool(&options).await.expect("the test database answers")
+    let options = PostgresOptions::builder(url)
+        .pool_min_size(0)
+        .pool_max_size(max)
+        .build()
+        .expect("valid url");
+    connect_pool(&options)
+        .await
+        .expect("the test database answers")
 }

@@ -16,7 +16,9 @@ async fn store() -> Option<PostgreSQLEventStore> {
         .schema("t_conformance")
         .build()
         .expect("valid options");
-    let store = PostgreSQLEventStore::connect_with(options).await.expect("the test database answers");
+    let store = PostgreSQLEventStore::connect_with(options)
+        .await
+        .expect("the test database answers");
     store.initialize().await.expect("the schema migrates");
     Some(store)
 }
