@@ -57,14 +57,21 @@ async fn main() {
             .build()
             .expect("valid options")
     };
-    let store = PostgreSQLEventStore::connect_with(options(&store_schema)).await.expect("connect");
+    let store = PostgreSQLEventStore::connect_with(options(&store_schema))
+        .await
+        .expect("connect");
     store.initialize().await.expect("initialize");
-    let raw = Raw::new(connect_pool(&options(&raw_schema)).await.expect("connect"), &raw_schema).await;
+    let raw = Raw::new(
+        connect_pool(&options(&raw_schema)).await.expect("connect"),
+        &raw_schema,
+    )
+    .await;
 
     let mut table = Vec::new();
-    let mut best = |name: &'static str, unit: &'static str, framework: Duration, raw: Duration, work: f64| {
-        table.push((name, unit, framework, raw, work));
-    };
+    let mut best =
+        |name: &'static str, unit: &'static str, framework: Duration, raw: Duration, work: f64| {
+            table.push((name, unit, framework, raw, work));
+        };
 
     // W1 + W2 + W3: two rounds, alternating, best of two.
     let mut w = [[Duration::MAX; 2]; 3];
@@ -77,9 +84,27 @@ async fn main() {
         w[2][0] = w[2][0].min(w3_framework(&store, &format!("w3-{r}")).await);
         w[2][1] = w[2][1].min(w3_raw(&raw, &format!("w3-{r}")).await);
     }
-    best("W1 10k single appends, sequential", "appends/s", w[0][0], w[0][1], W1_APPENDS as f64);
-    best("W2 10k single appends, 8 tasks", "appends/s", w[1][0], w[1][1], W1_APPENDS as f64);
-    best("W3 100 appends x 100 events", "events/s", w[2][0], w[2][1], (W3_APPENDS * W3_BATCH) as f64);
+    best(
+        "W1 10k single appends, sequential",
+        "appends/s",
+        w[0][0],
+        w[0][1],
+        W1_APPENDS as f64,
+    );
+    best(
+        "W2 10k single appends, 8 tasks",
+        "appends/s",
+        w[1][0],
+        w[1][1],
+        W1_APPENDS as f64,
+    );
+    best(
+        "W3 100 appends x 100 events",
+        "events/s",
+        w[2][0],
+        w[2][1],
+        (W3_APPENDS * W3_BATCH) as f64,
+    );
 
     // W4: both load the 10,000-event stream W1 wrote, alternating.
     let mut framework_runs = Vec::new();
@@ -88,10 +113,19 @@ async fn main() {
         framework_runs.push(w4_framework(&store, "w1-r0").await);
         raw_runs.push(w4_raw(&raw, "w1-r0").await);
     }
-    best("W4 load+fold 10k events (median of 20)", "events/s", median(framework_runs), median(raw_runs), W1_APPENDS as f64);
+    best(
+        "W4 load+fold 10k events (median of 20)",
+        "events/s",
+        median(framework_runs),
+        median(raw_runs),
+        W1_APPENDS as f64,
+    );
 
     println!();
-    println!("{:<42} {:>16} {:>16} {:>8}   (framework time / raw time)", "workload", "framework", "raw sqlx", "ratio");
+    println!(
+        "{:<42} {:>16} {:>16} {:>8}   (framework time / raw time)",
+        "workload", "framework", "raw sqlx", "ratio"
+    );
     for (name, unit, framework, raw, work) in &table {
         let rate = |d: &Duration| format!("{:.0} {unit}", work / d.as_secs_f64());
         println!(
@@ -124,7 +158,10 @@ fn deposit(amount: u64) -> AnyEnvelope {
 async fn w1_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
     let start = Instant::now();
     for version in 0..W1_APPENDS {
-        store.save(stream, &[deposit(version)], Some(version)).await.expect("append");
+        store
+            .save(stream, &[deposit(version)], Some(version))
+            .await
+            .expect("append");
     }
     start.elapsed()
 }
@@ -145,7 +182,10 @@ async fn w2_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
             let stream = format!("{stream}-{task}");
             tokio::spawn(async move {
                 for version in 0..W1_APPENDS / W2_TASKS {
-                    store.save(&stream, &[deposit(version)], Some(version)).await.expect("append");
+                    store
+                        .save(&stream, &[deposit(version)], Some(version))
+                        .await
+                        .expect("append");
                 }
             })
         })
@@ -179,7 +219,10 @@ async fn w3_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
     let start = Instant::now();
     for append in 0..W3_APPENDS {
         let events: Vec<_> = (0..W3_BATCH).map(deposit).collect();
-        store.save(stream, &events, Some(append * W3_BATCH)).await.expect("append");
+        store
+            .save(stream, &events, Some(append * W3_BATCH))
+            .await
+            .expect("append");
     }
     start.elapsed()
 }
@@ -195,7 +238,11 @@ async fn w3_raw(raw: &Raw, stream: &str) -> Duration {
 async fn w4_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
     let start = Instant::now();
     let events = store.load(stream, 1).await.expect("load");
-    let balance: u64 = events.iter().filter_map(|e| e.downcast_ref::<Deposited>()).map(|d| d.amount).sum();
+    let balance: u64 = events
+        .iter()
+        .filter_map(|e| e.downcast_ref::<Deposited>())
+        .map(|d| d.amount)
+        .sum();
     let elapsed = start.elapsed();
     assert_eq!(balance, (0..W1_APPENDS).sum::<u64>());
     elapsed
@@ -270,16 +317,32 @@ impl Raw {
     }
 
     async fn append_batch(&self, stream: &str, expected: u64, count: u64) {
-        let metadata: Vec<Metadata> = (0..count).map(|_| Metadata::new("bench.Deposited")).collect();
+        let metadata: Vec<Metadata> = (0..count)
+            .map(|_| Metadata::new("bench.Deposited"))
+            .collect();
         sqlx::query(AssertSqlSafe(self.insert_batch.clone()))
             .bind(stream)
             .bind(i64::try_from(expected).expect("small"))
             .bind(metadata.iter().map(|m| m.id).collect::<Vec<_>>())
             .bind(vec!["bench.Deposited"; metadata.len()])
             .bind(vec![1_i32; metadata.len()])
-            .bind((0..count).map(|amount| serde_json::to_string(&Deposited { amount }).expect("json")).collect::<Vec<_>>())
-            .bind(metadata.iter().map(|m| serde_json::to_string(m).expect("json")).collect::<Vec<_>>())
-            .bind(metadata.iter().map(|m| m.correlation_id).collect::<Vec<_>>())
+            .bind(
+                (0..count)
+                    .map(|amount| serde_json::to_string(&Deposited { amount }).expect("json"))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                metadata
+                    .iter()
+                    .map(|m| serde_json::to_string(m).expect("json"))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                metadata
+                    .iter()
+                    .map(|m| m.correlation_id)
+                    .collect::<Vec<_>>(),
+            )
             .bind(metadata.iter().map(|m| m.causation_id).collect::<Vec<_>>())
             .execute(&self.pool)
             .await
@@ -289,7 +352,9 @@ impl Raw {
     async fn load_and_fold(&self, stream: &str) -> u64 {
         use futures::TryStreamExt;
         use sqlx::Row;
-        let mut rows = sqlx::query(AssertSqlSafe(self.load.clone())).bind(stream).fetch(&self.pool);
+        let mut rows = sqlx::query(AssertSqlSafe(self.load.clone()))
+            .bind(stream)
+            .fetch(&self.pool);
         let mut balance = 0;
         while let Some(row) = rows.try_next().await.expect("row") {
             let _version: i64 = row.get(0);
@@ -298,7 +363,8 @@ impl Raw {
             let _event_type: &str = row.get(3);
             let _schema_version: i32 = row.get(4);
             let event: Deposited = serde_json::from_str(row.get::<&str, _>(5)).expect("payload");
-            let _metadata: Metadata = serde_json::from_str(row.get::<&str, _>(6)).expect("metadata");
+            let _metadata: Metadata =
+                serde_json::from_str(row.get::<&str, _>(6)).expect("metadata");
             balance += event.amount;
         }
         balance

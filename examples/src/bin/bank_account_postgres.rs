@@ -59,7 +59,9 @@ impl BankAccount {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Ok(url) = std::env::var("DATABASE_URL") else {
-        println!("bank_account_postgres: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it");
+        println!(
+            "bank_account_postgres: set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it"
+        );
         return Ok(());
     };
     let options = PostgresOptions::builder(url)
@@ -74,7 +76,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A fresh account id per run, so the example can run repeatedly.
     let id = format!("ACC-{}", &uuid_suffix());
     let mut account = AggregateRoot::<BankAccount>::new(id.clone());
-    account.record(AccountOpened { owner: "Ada".into() });
+    account.record(AccountOpened {
+        owner: "Ada".into(),
+    });
     account.record(Deposited { amount: 500 });
     repo.save_async(&mut account).await?;
 
@@ -103,7 +107,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let history = store.load(&id, 1).await?;
     for event in &history {
-        println!("  v{} @{} {}", event.version, event.position, event.event_type());
+        println!(
+            "  v{} @{} {}",
+            event.version,
+            event.position,
+            event.event_type()
+        );
     }
     Ok(())
 }
