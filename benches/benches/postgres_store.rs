@@ -77,12 +77,21 @@ async fn main() {
     let mut w = [[Duration::MAX; 2]; 3];
     for round in 0..2 {
         let r = &format!("r{round}");
-        w[0][0] = w[0][0].min(w1_framework(&store, &format!("w1-{r}")).await);
-        w[0][1] = w[0][1].min(w1_raw(&raw, &format!("w1-{r}")).await);
-        w[1][0] = w[1][0].min(w2_framework(&store, &format!("w2-{r}")).await);
-        w[1][1] = w[1][1].min(w2_raw(&raw, &format!("w2-{r}")).await);
-        w[2][0] = w[2][0].min(w3_framework(&store, &format!("w3-{r}")).await);
-        w[2][1] = w[2][1].min(w3_raw(&raw, &format!("w3-{r}")).await);
+        let times = [
+            w1_framework(&store, &format!("w1-{r}")).await,
+            w1_raw(&raw, &format!("w1-{r}")).await,
+            w2_framework(&store, &format!("w2-{r}")).await,
+            w2_raw(&raw, &format!("w2-{r}")).await,
+            w3_framework(&store, &format!("w3-{r}")).await,
+            w3_raw(&raw, &format!("w3-{r}")).await,
+        ];
+        println!(
+            "round {round}: W1 {:?} / {:?}, W2 {:?} / {:?}, W3 {:?} / {:?} (framework / raw)",
+            times[0], times[1], times[2], times[3], times[4], times[5]
+        );
+        for (index, time) in times.into_iter().enumerate() {
+            w[index / 2][index % 2] = w[index / 2][index % 2].min(time);
+        }
     }
     best(
         "W1 10k single appends, sequential",

@@ -38,18 +38,19 @@ CREATE FUNCTION in_flight_tag() RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
     SELECT (hashtext('orchestrix.in-flight.' || {{schema_literal}}) & 32767)::bigint << 48
 $$;
 
--- Appends events to one stream in a single call (one round trip).
+-- Appends events to one stream in a single call (one round trip), in three
+-- statements:
 --
--- 1. Checks the expected version without any lock: a writer that lost a race
---    gives up at once.
--- 2. Takes the stream's lock (a transaction-scoped advisory lock on a hash
---    of the stream id): writers to one stream commit one after the other,
---    writers to different streams do not wait for each other.
--- 3. Checks the version again under that lock (authoritative).
--- 4. Registers as "in flight from position k on", k being the next value of
---    event_positions, with a shared advisory lock on (tag | k) held until
---    commit, and only then draws its positions (all >= k).
--- 5. Inserts every event with one INSERT ... SELECT unnest(...).
+-- 1. Takes the stream's lock (a transaction-scoped advisory lock on a hash
+--    of the stream id), so writers to one stream commit one after the
+--    other while writers to different streams never wait for each other;
+--    and registers as "in flight from position k on", k being the next value
+--    of event_positions, with a shared advisory lock on (tag | k) held until
+--    commit. Positions are drawn only after that, so all are >= k.
+-- 2. Checks the expected version under the stream lock (a fresh snapshot:
+--    authoritative). A conflict returns before any position is drawn.
+-- 3. Inserts every event with one INSERT ... SELECT unnest(...), drawing
+--    positions from event_positions.
 --
 -- applied = false means a version conflict; stream_version is then the
 -- stream's actual version. p_expected NULL appends whatever the version.
@@ -67,37 +68,20 @@ CREATE FUNCTION append_events(
     OUT stream_version bigint,
     OUT positions      bigint[]
 ) LANGUAGE plpgsql AS $$
-DECLARE
-    v_count bigint := coalesce(cardinality(p_event_ids), 0);
-    v_next  bigint;
 BEGIN
-    IF p_expected IS NOT NULL THEN
-        SELECT coalesce(max(e.version), 0) INTO stream_version
-          FROM {{schema}}.events e WHERE e.stream_id = p_stream_id;
-        IF stream_version <> p_expected THEN
-            applied := false;
-            RETURN;
-        END IF;
-    END IF;
-
-    IF v_count > 0 THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended('orchestrix.stream.' || {{schema_literal}} || '.' || p_stream_id, 0));
+    IF coalesce(cardinality(p_event_ids), 0) > 0 THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('orchestrix.stream.' || {{schema_literal}} || '.' || p_stream_id, 0)),
+                pg_advisory_xact_lock_shared({{schema}}.in_flight_tag() | (
+                    SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END
+                      FROM {{schema}}.event_positions s));
     END IF;
 
     SELECT coalesce(max(e.version), 0) INTO stream_version
       FROM {{schema}}.events e WHERE e.stream_id = p_stream_id;
-    IF p_expected IS NOT NULL AND stream_version <> p_expected THEN
-        applied := false;
+    applied := p_expected IS NULL OR stream_version = p_expected;
+    IF NOT applied OR coalesce(cardinality(p_event_ids), 0) = 0 THEN
         RETURN;
     END IF;
-    applied := true;
-    IF v_count = 0 THEN
-        RETURN;
-    END IF;
-
-    SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END INTO v_next
-      FROM {{schema}}.event_positions s;
-    PERFORM pg_advisory_xact_lock_shared({{schema}}.in_flight_tag() | v_next);
 
     WITH inserted AS (
         INSERT INTO {{schema}}.events (position, stream_id, version, event_id, event_type, schema_version,
@@ -112,8 +96,8 @@ BEGIN
          ORDER BY e.n
         RETURNING version, position
     )
-    SELECT array_agg(i.position ORDER BY i.version) INTO positions FROM inserted i;
-    stream_version := stream_version + v_count;
+    SELECT array_agg(i.position ORDER BY i.version), max(i.version) INTO positions, stream_version
+      FROM inserted i;
 END;
 $$;
 
