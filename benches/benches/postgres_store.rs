@@ -16,10 +16,12 @@
 //! the global stream: that difference is what the ratio prices. Loads decode
 //! the same columns straight into the concrete types.
 //!
-//! A plain timing harness (each workload run twice, alternating framework
-//! and raw, best of the two kept) is used instead of criterion: the
-//! workloads are long, the figures are throughputs.
+//! A plain timing harness is used instead of criterion: the workloads are
+//! long and the figures are throughputs. W1-W3 run in 10 interleaved chunks
+//! (framework and raw take turns going first) and report the total time, so
+//! the noise of a shared machine hits both alike; W4 alternates its 20 runs.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use orchestrix::postgres::{PgPool, PostgresOptions, connect_pool};
@@ -39,6 +41,7 @@ const W3_APPENDS: u64 = 100;
 const W3_BATCH: u64 = 100;
 const W4_RUNS: usize = 20;
 const POOL_SIZE: u32 = 8;
+const CHUNKS: u64 = 10;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -73,24 +76,26 @@ async fn main() {
             table.push((name, unit, framework, raw, work));
         };
 
-    // W1 + W2 + W3: two rounds, alternating, best of two.
-    let mut w = [[Duration::MAX; 2]; 3];
-    for round in 0..2 {
-        let r = &format!("r{round}");
-        let times = [
-            w1_framework(&store, &format!("w1-{r}")).await,
-            w1_raw(&raw, &format!("w1-{r}")).await,
-            w2_framework(&store, &format!("w2-{r}")).await,
-            w2_raw(&raw, &format!("w2-{r}")).await,
-            w3_framework(&store, &format!("w3-{r}")).await,
-            w3_raw(&raw, &format!("w3-{r}")).await,
-        ];
-        println!(
-            "round {round}: W1 {:?} / {:?}, W2 {:?} / {:?}, W3 {:?} / {:?} (framework / raw)",
-            times[0], times[1], times[2], times[3], times[4], times[5]
-        );
-        for (index, time) in times.into_iter().enumerate() {
-            w[index / 2][index % 2] = w[index / 2][index % 2].min(time);
+    // W1 + W2 + W3 in 10 interleaved chunks (framework and raw take turns
+    // going first), so that the noise of a shared machine hits both alike;
+    // each figure is the sum over the chunks.
+    let mut w = [[Duration::ZERO; 2]; 3];
+    for chunk in 0..CHUNKS {
+        let singles = chunk * W1_APPENDS / CHUNKS..(chunk + 1) * W1_APPENDS / CHUNKS;
+        let per_task = W1_APPENDS / W2_TASKS / CHUNKS;
+        let tasks = chunk * per_task..(chunk + 1) * per_task;
+        let batches = chunk * W3_APPENDS / CHUNKS..(chunk + 1) * W3_APPENDS / CHUNKS;
+        let framework_first = chunk % 2 == 0;
+        for turn in 0..2 {
+            if (turn == 0) == framework_first {
+                w[0][0] += w1_framework(&store, "w1", singles.clone()).await;
+                w[1][0] += w2_framework(&store, "w2", tasks.clone()).await;
+                w[2][0] += w3_framework(&store, "w3", batches.clone()).await;
+            } else {
+                w[0][1] += w1_raw(&raw, "w1", singles.clone()).await;
+                w[1][1] += w2_raw(&raw, "w2", tasks.clone()).await;
+                w[2][1] += w3_raw(&raw, "w3", batches.clone()).await;
+            }
         }
     }
     best(
@@ -119,8 +124,8 @@ async fn main() {
     let mut framework_runs = Vec::new();
     let mut raw_runs = Vec::new();
     for _ in 0..W4_RUNS {
-        framework_runs.push(w4_framework(&store, "w1-r0").await);
-        raw_runs.push(w4_raw(&raw, "w1-r0").await);
+        framework_runs.push(w4_framework(&store, "w1").await);
+        raw_runs.push(w4_raw(&raw, "w1").await);
     }
     best(
         "W4 load+fold 10k events (median of 20)",
@@ -164,9 +169,13 @@ fn deposit(amount: u64) -> AnyEnvelope {
     Envelope::new(Deposited { amount }).into()
 }
 
-async fn w1_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
+async fn w1_framework(
+    store: &PostgreSQLEventStore,
+    stream: &str,
+    versions: Range<u64>,
+) -> Duration {
     let start = Instant::now();
-    for version in 0..W1_APPENDS {
+    for version in versions {
         store
             .save(stream, &[deposit(version)], Some(version))
             .await
@@ -175,22 +184,27 @@ async fn w1_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
     start.elapsed()
 }
 
-async fn w1_raw(raw: &Raw, stream: &str) -> Duration {
+async fn w1_raw(raw: &Raw, stream: &str, versions: Range<u64>) -> Duration {
     let start = Instant::now();
-    for version in 0..W1_APPENDS {
+    for version in versions {
         raw.append_one(stream, version, version).await;
     }
     start.elapsed()
 }
 
-async fn w2_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
+async fn w2_framework(
+    store: &PostgreSQLEventStore,
+    stream: &str,
+    versions: Range<u64>,
+) -> Duration {
     let start = Instant::now();
     let tasks: Vec<_> = (0..W2_TASKS)
         .map(|task| {
             let store = store.clone();
             let stream = format!("{stream}-{task}");
+            let versions = versions.clone();
             tokio::spawn(async move {
-                for version in 0..W1_APPENDS / W2_TASKS {
+                for version in versions {
                     store
                         .save(&stream, &[deposit(version)], Some(version))
                         .await
@@ -205,14 +219,15 @@ async fn w2_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
     start.elapsed()
 }
 
-async fn w2_raw(raw: &Raw, stream: &str) -> Duration {
+async fn w2_raw(raw: &Raw, stream: &str, versions: Range<u64>) -> Duration {
     let start = Instant::now();
     let tasks: Vec<_> = (0..W2_TASKS)
         .map(|task| {
             let raw = raw.clone();
             let stream = format!("{stream}-{task}");
+            let versions = versions.clone();
             tokio::spawn(async move {
-                for version in 0..W1_APPENDS / W2_TASKS {
+                for version in versions {
                     raw.append_one(&stream, version, version).await;
                 }
             })
@@ -224,9 +239,9 @@ async fn w2_raw(raw: &Raw, stream: &str) -> Duration {
     start.elapsed()
 }
 
-async fn w3_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
+async fn w3_framework(store: &PostgreSQLEventStore, stream: &str, appends: Range<u64>) -> Duration {
     let start = Instant::now();
-    for append in 0..W3_APPENDS {
+    for append in appends {
         let events: Vec<_> = (0..W3_BATCH).map(deposit).collect();
         store
             .save(stream, &events, Some(append * W3_BATCH))
@@ -236,9 +251,9 @@ async fn w3_framework(store: &PostgreSQLEventStore, stream: &str) -> Duration {
     start.elapsed()
 }
 
-async fn w3_raw(raw: &Raw, stream: &str) -> Duration {
+async fn w3_raw(raw: &Raw, stream: &str, appends: Range<u64>) -> Duration {
     let start = Instant::now();
-    for append in 0..W3_APPENDS {
+    for append in appends {
         raw.append_batch(stream, append * W3_BATCH, W3_BATCH).await;
     }
     start.elapsed()
