@@ -38,15 +38,14 @@ CREATE FUNCTION in_flight_tag() RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
     SELECT (hashtext('orchestrix.in-flight.' || {{schema_literal}}) & 32767)::bigint << 48
 $$;
 
--- Appends events to one stream in a single call (one round trip), in three
--- statements:
+-- Appends events to one stream in a single call (one round trip):
 --
--- 1. Takes the stream's lock (a transaction-scoped advisory lock on a hash
---    of the stream id), so writers to one stream commit one after the
---    other while writers to different streams never wait for each other;
---    and registers as "in flight from position k on", k being the next value
---    of event_positions, with a shared advisory lock on (tag | k) held until
---    commit. Positions are drawn only after that, so all are >= k.
+-- 1. Registers as "in flight from position k on", k being the next value of
+--    event_positions, with a shared advisory lock on (tag | k) held until
+--    commit. Positions are drawn only after that, so all are >= k. Then
+--    takes the stream's lock (a transaction-scoped advisory lock on a hash
+--    of the stream id), so writers to one stream commit one after the other
+--    while writers to different streams never wait for each other.
 -- 2. Checks the expected version under the stream lock (a fresh snapshot:
 --    authoritative). A conflict returns before any position is drawn.
 -- 3. Inserts every event with one INSERT ... SELECT unnest(...), drawing
@@ -70,10 +69,12 @@ CREATE FUNCTION append_events(
 ) LANGUAGE plpgsql AS $$
 BEGIN
     IF coalesce(cardinality(p_event_ids), 0) > 0 THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended('orchestrix.stream.' || {{schema_literal}} || '.' || p_stream_id, 0)),
-                pg_advisory_xact_lock_shared({{schema}}.in_flight_tag() | (
+        -- Register first, while holding nothing: a reader waiting for this
+        -- append can then never be waited for by it (no deadlock).
+        PERFORM pg_advisory_xact_lock_shared({{schema}}.in_flight_tag() | (
                     SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END
                       FROM {{schema}}.event_positions s));
+        PERFORM pg_advisory_xact_lock(hashtextextended('orchestrix.stream.' || {{schema_literal}} || '.' || p_stream_id, 0));
     END IF;
 
     SELECT coalesce(max(e.version), 0) INTO stream_version
