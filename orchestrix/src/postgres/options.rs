@@ -176,6 +176,16 @@ impl PostgresOptionsBuilder {
 
     /// Checks everything and gives the options.
     pub fn build(self) -> Result<PostgresOptions, PostgresError> {
+        if let Some((scheme, _)) = self.connection_string.split_once("://")
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !matches!(scheme, "postgres" | "postgresql")
+        {
+            return Err(PostgresError::Configuration(format!(
+                "the connection string must start with `postgres://` or `postgresql://`, not `{scheme}://`"
+            )));
+        }
         let mut connect = PgConnectOptions::from_str(&self.connection_string).map_err(|error| {
             PostgresError::Configuration(format!("the connection string does not parse: {error}"))
         })?;
