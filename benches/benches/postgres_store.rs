@@ -80,6 +80,10 @@ async fn main() {
     // going first), so that the noise of a shared machine hits both alike;
     // each figure is the sum over the chunks.
     let mut w = [[Duration::ZERO; 2]; 3];
+    let mut diagnostic = Duration::ZERO;
+    let call = format!(
+        "SELECT applied, stream_version, positions FROM \"{store_schema}\".append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
     for chunk in 0..CHUNKS {
         let singles = chunk * W1_APPENDS / CHUNKS..(chunk + 1) * W1_APPENDS / CHUNKS;
         let per_task = W1_APPENDS / W2_TASKS / CHUNKS;
@@ -93,6 +97,8 @@ async fn main() {
                 w[2][0] += w3_framework(&store, "w3", batches.clone()).await;
             } else {
                 w[0][1] += w1_raw(&raw, "w1", singles.clone()).await;
+                diagnostic +=
+                    w1_function(store.pool(), &call, "w1-diagnostic", singles.clone()).await;
                 w[1][1] += w2_raw(&raw, "w2", tasks.clone()).await;
                 w[2][1] += w3_raw(&raw, "w3", batches.clone()).await;
             }
@@ -135,6 +141,11 @@ async fn main() {
         W1_APPENDS as f64,
     );
 
+    println!(
+        "diagnostic: W1 as hand-written sqlx calling append_events (no framework code): {:.0} appends/s ({:.1} ms)",
+        W1_APPENDS as f64 / diagnostic.as_secs_f64(),
+        diagnostic.as_secs_f64() * 1e3
+    );
     println!();
     println!(
         "{:<42} {:>16} {:>16} {:>8}   (framework time / raw time)",
@@ -188,6 +199,33 @@ async fn w1_raw(raw: &Raw, stream: &str, versions: Range<u64>) -> Duration {
     let start = Instant::now();
     for version in versions {
         raw.append_one(stream, version, version).await;
+    }
+    start.elapsed()
+}
+
+/// The store's SQL without the store: isolates the cost of the server-side
+/// function from the cost of the Rust code around it.
+async fn w1_function(pool: &PgPool, call: &str, stream: &str, versions: Range<u64>) -> Duration {
+    let start = Instant::now();
+    for version in versions {
+        let metadata = Metadata::new("bench.Deposited");
+        let (applied, _, _): (bool, i64, Option<Vec<i64>>) =
+            sqlx::query_as(AssertSqlSafe(call.to_owned()))
+                .bind(stream)
+                .bind(i64::try_from(version).expect("small"))
+                .bind(vec![metadata.id])
+                .bind(vec!["bench.Deposited"])
+                .bind(vec![1_i32])
+                .bind(vec![
+                    serde_json::to_string(&Deposited { amount: version }).expect("json"),
+                ])
+                .bind(vec![serde_json::to_string(&metadata).expect("json")])
+                .bind(vec![metadata.correlation_id])
+                .bind(vec![metadata.causation_id])
+                .fetch_one(pool)
+                .await
+                .expect("function append");
+        assert!(applied);
     }
     start.elapsed()
 }
