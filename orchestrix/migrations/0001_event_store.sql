@@ -38,18 +38,19 @@ CREATE FUNCTION in_flight_tag() RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
     SELECT (hashtext('orchestrix.in-flight.' || {{schema_literal}}) & 32767)::bigint << 48
 $$;
 
--- Appends events to one stream in a single call (one round trip):
+-- Appends events to one stream in a single call (one round trip), in two
+-- statements:
 --
 -- 1. Registers as "in flight from position k on", k being the next value of
 --    event_positions, with a shared advisory lock on (tag | k) held until
---    commit. Positions are drawn only after that, so all are >= k. Then
+--    commit (positions are drawn only after that, so all are >= k); then
 --    takes the stream's lock (a transaction-scoped advisory lock on a hash
 --    of the stream id), so writers to one stream commit one after the other
 --    while writers to different streams never wait for each other.
 -- 2. Checks the expected version under the stream lock (a fresh snapshot:
---    authoritative). A conflict returns before any position is drawn.
--- 3. Inserts every event with one INSERT ... SELECT unnest(...), drawing
---    positions from event_positions.
+--    authoritative) and, if it matches, inserts every event with one
+--    INSERT ... SELECT unnest(...), drawing positions from event_positions.
+--    A conflict inserts nothing and draws no position.
 --
 -- applied = false means a version conflict; stream_version is then the
 -- stream's actual version. p_expected NULL appends whatever the version.
@@ -67,38 +68,50 @@ CREATE FUNCTION append_events(
     OUT stream_version bigint,
     OUT positions      bigint[]
 ) LANGUAGE plpgsql AS $$
+DECLARE
+    v_current bigint;
 BEGIN
-    IF coalesce(cardinality(p_event_ids), 0) > 0 THEN
-        -- Register first, while holding nothing: a reader waiting for this
-        -- append can then never be waited for by it (no deadlock).
-        PERFORM pg_advisory_xact_lock_shared({{schema}}.in_flight_tag() | (
-                    SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END
-                      FROM {{schema}}.event_positions s));
-        PERFORM pg_advisory_xact_lock(hashtextextended('orchestrix.stream.' || {{schema_literal}} || '.' || p_stream_id, 0));
-    END IF;
-
-    SELECT coalesce(max(e.version), 0) INTO stream_version
-      FROM {{schema}}.events e WHERE e.stream_id = p_stream_id;
-    applied := p_expected IS NULL OR stream_version = p_expected;
-    IF NOT applied OR coalesce(cardinality(p_event_ids), 0) = 0 THEN
+    IF coalesce(cardinality(p_event_ids), 0) = 0 THEN
+        SELECT coalesce(max(e.version), 0) INTO stream_version
+          FROM {{schema}}.events e WHERE e.stream_id = p_stream_id;
+        applied := p_expected IS NULL OR stream_version = p_expected;
         RETURN;
     END IF;
 
-    WITH inserted AS (
+    -- Register first, while holding nothing (a reader waiting for this
+    -- append can then never be waited for by it: no deadlock), then take
+    -- the stream's lock. OFFSET 0 keeps the subquery, and so the order.
+    PERFORM pg_advisory_xact_lock(hashtextextended('orchestrix.stream.' || {{schema_literal}} || '.' || p_stream_id, 0))
+       FROM (SELECT pg_advisory_xact_lock_shared({{schema}}.in_flight_tag() | (
+                        SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END
+                          FROM {{schema}}.event_positions s))
+             OFFSET 0) registered;
+
+    -- A fresh snapshot, taken under the stream lock: the version check is
+    -- authoritative. On a conflict no row passes the WHERE, so no position
+    -- is drawn.
+    WITH current_version AS (
+        SELECT coalesce(max(e.version), 0) AS v FROM {{schema}}.events e WHERE e.stream_id = p_stream_id
+    ), inserted AS (
         INSERT INTO {{schema}}.events (position, stream_id, version, event_id, event_type, schema_version,
                                        payload, metadata, correlation_id, causation_id)
-        SELECT nextval('{{schema}}.event_positions'), p_stream_id, stream_version + e.n, e.event_id,
+        SELECT nextval('{{schema}}.event_positions'), p_stream_id, c.v + e.n, e.event_id,
                e.event_type, e.schema_version, e.payload::jsonb, e.metadata::jsonb, e.correlation_id,
                e.causation_id
-          FROM unnest(p_event_ids, p_event_types, p_schema_versions, p_payloads, p_metadata,
+          FROM current_version c,
+               unnest(p_event_ids, p_event_types, p_schema_versions, p_payloads, p_metadata,
                       p_correlation_ids, p_causation_ids)
                WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata,
                                     correlation_id, causation_id, n)
+         WHERE p_expected IS NULL OR c.v = p_expected
          ORDER BY e.n
         RETURNING version, position
     )
-    SELECT array_agg(i.position ORDER BY i.version), max(i.version) INTO positions, stream_version
-      FROM inserted i;
+    SELECT (SELECT c.v FROM current_version c),
+           (SELECT array_agg(i.position ORDER BY i.version) FROM inserted i)
+      INTO v_current, positions;
+    applied := p_expected IS NULL OR v_current = p_expected;
+    stream_version := CASE WHEN applied THEN v_current + cardinality(p_event_ids) ELSE v_current END;
 END;
 $$;
 
