@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
+
 use orchestrix::prelude::*;
 use orchestrix::store::{InMemoryAsyncEventStore, InMemoryEventStore};
 use support::*;
@@ -110,6 +112,31 @@ async fn async_loading_uses_snapshots_too() {
         1,
         "snapshot at 4, one event after it"
     );
+}
+
+/// A log sink for one test: everything `tracing` writes while `capture`
+/// runs.
+fn capture_logs<T>(run: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log sink").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, run);
+    let logs = String::from_utf8_lossy(&sink.0.lock().expect("log sink")).into_owned();
+    (result, logs)
 }
 
 #[test]

@@ -60,10 +60,12 @@ impl MemoryState {
         // creates none, so an existing stream has version >= 1).
         let stream = match current {
             0 => streams.entry(aggregate_id.to_owned()).or_default(),
-            _ => streams.get_mut(aggregate_id).ok_or_else(|| StoreError::Backend {
-                operation: format!("append to stream `{aggregate_id}`"),
-                source: "the in-memory stream vanished while locked".into(),
-            })?,
+            _ => streams
+                .get_mut(aggregate_id)
+                .ok_or_else(|| StoreError::Backend {
+                    operation: format!("append to stream `{aggregate_id}`"),
+                    source: "the in-memory stream vanished while locked".into(),
+                })?,
         };
         let mut positions = Vec::with_capacity(events.len());
         for (offset, envelope) in events.iter().enumerate() {
