@@ -205,14 +205,28 @@ fn closing_note(rt: &Runtime) {
         rt.block_on(append_async(&store, &events))
     });
 
-    let raw_fold_time = median(RUNS, || (), |()| drop(black_box(raw_fold(&raw))));
+    let raw_fold_time = median(
+        RUNS,
+        || (),
+        |()| {
+            black_box(raw_fold(&raw));
+        },
+    );
     let sync_repo = filled_sync();
-    let sync_replay = median(RUNS, || (), |()| drop(black_box(replay_sync(&sync_repo))));
+    let sync_replay = median(
+        RUNS,
+        || (),
+        |()| {
+            black_box(replay_sync(&sync_repo));
+        },
+    );
     let async_repo = filled_async(rt);
     let async_replay = median(
         RUNS,
         || (),
-        |()| drop(black_box(rt.block_on(replay_async(&async_repo)))),
+        |()| {
+            black_box(rt.block_on(replay_async(&async_repo)));
+        },
     );
 
     println!();
