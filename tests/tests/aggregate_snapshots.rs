@@ -156,14 +156,19 @@ fn an_undecodable_snapshot_is_ignored_and_the_stream_replayed() {
         .expect("overwrite snapshot");
     repo.store().take_loaded();
 
-    let account = repo
-        .load::<BankAccount>(&id)
-        .expect("falls back to a full replay");
+    let (account, logs) = capture_logs(|| repo.load::<BankAccount>(&id));
+    let account = account.expect("falls back to a full replay");
     assert_eq!(
         (account.balance, account.version(), account.owner.as_str()),
         (3, 4, "Ada")
     );
     assert_eq!(repo.store().take_loaded(), 4, "every event was replayed");
+    assert!(
+        logs.contains("WARN")
+            && logs.contains("snapshot state no longer decodes")
+            && logs.contains(&id),
+        "a warning names the aggregate: {logs}"
+    );
 }
 
 #[test]
