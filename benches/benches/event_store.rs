@@ -1,4 +1,5 @@
-//! In-memory event stores: append 10,000 events one save at a time, and
+//! In-memory event stores: append 10,000 events one save at a time (and,
+//! for scale, in one batch), and
 //! load + replay a 10,000-event stream through the repository, with both
 //! stores, beside a raw baseline (a plain `Vec` push, a plain fold) in the
 //! same run.
@@ -76,6 +77,10 @@ fn append_sync(store: &InMemoryEventStore, events: &[AnyEnvelope]) {
     }
 }
 
+fn append_batch_sync(store: &InMemoryEventStore, events: &[AnyEnvelope]) {
+    store.save(STREAM, events, Some(0)).expect("append");
+}
+
 async fn append_async(store: &InMemoryAsyncEventStore, events: &[AnyEnvelope]) {
     for (version, event) in events.iter().enumerate() {
         store
@@ -130,6 +135,16 @@ fn bench_append(c: &mut Criterion, rt: &Runtime) {
             InMemoryEventStore::new,
             |store| {
                 append_sync(&store, &events);
+                store
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("in_memory_sync_one_batch", |b| {
+        b.iter_batched(
+            InMemoryEventStore::new,
+            |store| {
+                append_batch_sync(&store, &events);
                 store
             },
             BatchSize::LargeInput,
@@ -201,6 +216,9 @@ fn closing_note(rt: &Runtime) {
     let sync_append = median(RUNS, InMemoryEventStore::new, |store| {
         append_sync(&store, &events)
     });
+    let batch_append = median(RUNS, InMemoryEventStore::new, |store| {
+        append_batch_sync(&store, &events)
+    });
     let async_append = median(RUNS, InMemoryAsyncEventStore::new, |store| {
         rt.block_on(append_async(&store, &events))
     });
@@ -235,6 +253,11 @@ fn closing_note(rt: &Runtime) {
     print_row("raw baseline: Vec::push", raw_push_time, raw_push_time);
     print_row("InMemoryEventStore::save", sync_append, raw_push_time);
     print_row("InMemoryAsyncEventStore::save", async_append, raw_push_time);
+    print_row(
+        "InMemoryEventStore::save, 1 batch",
+        batch_append,
+        raw_push_time,
+    );
     println!("load + replay through AggregateRepository:");
     print_row(
         "raw baseline: fold over a Vec",
