@@ -94,11 +94,14 @@ impl MemoryState {
         };
         // Version v sits at index v - 1 of the stream.
         let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
-        stream
-            .iter()
-            .skip(skip)
-            .filter_map(|&index| inner.log.get(index).cloned())
-            .collect()
+        let wanted = stream.get(skip..).unwrap_or_default();
+        let mut events = Vec::with_capacity(wanted.len());
+        events.extend(
+            wanted
+                .iter()
+                .filter_map(|&index| inner.log.get(index).cloned()),
+        );
+        events
     }
 
     pub(super) fn read_all(&self, from_position: u64, limit: usize) -> Vec<RecordedEvent> {
