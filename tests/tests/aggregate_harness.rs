@@ -3,7 +3,6 @@
 mod support;
 
 use orchestrix::aggregate::testing::AggregateTest;
-use orchestrix::prelude::*;
 use support::*;
 
 #[test]

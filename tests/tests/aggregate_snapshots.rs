@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
+
 use orchestrix::prelude::*;
 use orchestrix::store::{InMemoryAsyncEventStore, InMemoryEventStore};
 use support::*;
@@ -112,6 +114,31 @@ async fn async_loading_uses_snapshots_too() {
     );
 }
 
+/// A log sink for one test: everything `tracing` writes while `capture`
+/// runs.
+fn capture_logs<T>(run: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log sink").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, run);
+    let logs = String::from_utf8_lossy(&sink.0.lock().expect("log sink")).into_owned();
+    (result, logs)
+}
+
 #[test]
 fn an_undecodable_snapshot_is_ignored_and_the_stream_replayed() {
     let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
@@ -129,14 +156,19 @@ fn an_undecodable_snapshot_is_ignored_and_the_stream_replayed() {
         .expect("overwrite snapshot");
     repo.store().take_loaded();
 
-    let account = repo
-        .load::<BankAccount>(&id)
-        .expect("falls back to a full replay");
+    let (account, logs) = capture_logs(|| repo.load::<BankAccount>(&id));
+    let account = account.expect("falls back to a full replay");
     assert_eq!(
         (account.balance, account.version(), account.owner.as_str()),
         (3, 4, "Ada")
     );
     assert_eq!(repo.store().take_loaded(), 4, "every event was replayed");
+    assert!(
+        logs.contains("WARN")
+            && logs.contains("snapshot state no longer decodes")
+            && logs.contains(&id),
+        "a warning names the aggregate: {logs}"
+    );
 }
 
 #[test]

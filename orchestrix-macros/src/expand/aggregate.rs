@@ -104,7 +104,7 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
             name.set(&meta, value)
         } else if meta.path.is_ident("ignore_unknown_events") {
             if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
-                return Err(meta.error("`ignore_unknown_events` is a flag and takes no value"));
+                return Err(meta.error("`ignore_unknown_events` is a flag and takes no value; write `#[aggregate(ignore_unknown_events)]`"));
             }
             ignore.set(&meta, ())
         } else {

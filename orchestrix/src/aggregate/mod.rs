@@ -83,3 +83,8 @@ pub mod prelude {
 pub mod __private {
     pub use super::{Aggregate, EventOf, event_name};
 }
+
+/// Compiles and runs the examples of `docs/event-sourcing.md` as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/event-sourcing.md")]
+struct EventSourcingGuide;
