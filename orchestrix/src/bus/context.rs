@@ -1,0 +1,141 @@
+//! What a handler sees besides its message: the envelope, the bus's shared
+//! dependencies and its own name.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use super::error::ExtractError;
+use crate::message::{AnyEnvelope, Envelope, Message, Metadata};
+
+/// The shared dependencies of a bus (a mailer, a database pool, a clock),
+/// one value per type, handed to handlers through [`Dep<T>`](super::Dep).
+///
+/// Filled by the bus builders' `dependency` methods and frozen when the bus
+/// is built, so handlers read it without locks.
+#[derive(Default)]
+pub struct Dependencies {
+    by_type: HashMap<TypeId, StoredDependency>,
+}
+
+struct StoredDependency {
+    /// An `Arc<T>` behind `dyn Any`, so `T` may be unsized (`dyn Mailer`).
+    value: Box<dyn Any + Send + Sync>,
+    type_name: &'static str,
+}
+
+impl Dependencies {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `value` as the dependency of type `T`, replacing any earlier one.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.insert_arc(Arc::new(value));
+    }
+
+    /// Adds an already shared value; `T` may be a trait object
+    /// (`Arc<dyn Mailer>`), which handlers then ask for as `Dep<dyn Mailer>`.
+    pub fn insert_arc<T: ?Sized + Send + Sync + 'static>(&mut self, value: Arc<T>) {
+        self.by_type.insert(
+            TypeId::of::<T>(),
+            StoredDependency {
+                value: Box::new(value),
+                type_name: std::any::type_name::<T>(),
+            },
+        );
+    }
+
+    /// The dependency of type `T`, if there is one.
+    pub fn get<T: ?Sized + Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.by_type
+            .get(&TypeId::of::<T>())
+            .and_then(|stored| stored.value.downcast_ref::<Arc<T>>())
+            .cloned()
+    }
+
+    /// Whether a dependency of the given type is present.
+    pub fn contains(&self, type_id: TypeId) -> bool {
+        self.by_type.contains_key(&type_id)
+    }
+}
+
+impl fmt::Debug for Dependencies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<_> = self
+            .by_type
+            .values()
+            .map(|stored| stored.type_name)
+            .collect();
+        names.sort_unstable();
+        f.debug_set().entries(names).finish()
+    }
+}
+
+/// Everything one handler call may draw its arguments from: the published
+/// envelope, the bus's [`Dependencies`] and the handler's name (for errors).
+///
+/// Extractors ([`FromHandlerContext`](super::FromHandlerContext)) read it;
+/// hand-written handlers rarely need it.
+#[derive(Clone, Debug)]
+pub struct HandlerContext {
+    envelope: AnyEnvelope,
+    dependencies: Arc<Dependencies>,
+    handler: Arc<str>,
+}
+
+impl HandlerContext {
+    /// A context for one call of `handler` with `envelope`.
+    pub fn new(envelope: AnyEnvelope, dependencies: Arc<Dependencies>, handler: Arc<str>) -> Self {
+        Self {
+            envelope,
+            dependencies,
+            handler,
+        }
+    }
+
+    /// The name of the handler being called.
+    pub fn handler(&self) -> &str {
+        &self.handler
+    }
+
+    /// The published envelope, type-erased.
+    pub fn envelope(&self) -> &AnyEnvelope {
+        &self.envelope
+    }
+
+    /// The published message's metadata.
+    pub fn metadata(&self) -> &Metadata {
+        self.envelope.metadata()
+    }
+
+    /// The bus's shared dependencies.
+    pub fn dependencies(&self) -> &Dependencies {
+        &self.dependencies
+    }
+
+    /// The typed envelope; an error (never a panic) if the message inside is
+    /// not an `M`, which the bus's routing by type rules out.
+    pub fn typed_envelope<M: Message>(&self) -> Result<Envelope<M>, ExtractError> {
+        self.envelope
+            .downcast::<M>()
+            .ok_or_else(|| self.unexpected_message::<M>())
+    }
+
+    /// The message, borrowed; same rule as [`typed_envelope`](Self::typed_envelope).
+    pub fn message<M: Message>(&self) -> Result<&M, ExtractError> {
+        self.envelope
+            .downcast_ref::<M>()
+            .ok_or_else(|| self.unexpected_message::<M>())
+    }
+
+    fn unexpected_message<M: Message>(&self) -> ExtractError {
+        ExtractError::UnexpectedMessage {
+            handler: self.handler.to_string(),
+            expected: std::any::type_name::<M>(),
+            found: self.envelope.message().rust_type_name(),
+        }
+    }
+}
