@@ -35,8 +35,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let function = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(function) => function,
         Err(_) => {
-            errors.push(syn::Error::new(
-                Span::call_site(),
+            errors.push(syn::Error::new_spanned(
+                &item,
                 "#[event_handler] goes on a free fn that takes the event by reference: \
                  `async fn on_order_placed(event: &OrderPlaced) { ... }`",
             ));
@@ -197,10 +197,9 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
     let extract = extractors.iter().map(|ty| {
         quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::from_context(__orchestrix_context)?)
     });
-    let into_result =
-        quote_spanned!(handler.return_span=> ::orchestrix::__private::into_handler_result);
-    let event_envelope =
-        quote_spanned!(event.span()=> ::orchestrix::__private::event_envelope::<#event>);
+    // Spanned on the return type, so a wrong one is reported there.
+    let into_result = quote_spanned!(handler.return_span=> ::orchestrix::__private::into_handler_result(__orchestrix_returned));
+    let event_arc = quote_spanned!(event.span()=> ::orchestrix::__private::event_arc::<#event>);
     let event_ref = quote_spanned!(event.span()=> ::orchestrix::__private::event_ref::<#event>);
 
     let (registration_trait, registration_type, call) = if function.sig.asyncness.is_some() {
@@ -208,19 +207,20 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
             fn __orchestrix_extract(
                 __orchestrix_context: &::orchestrix::__private::HandlerContext,
             ) -> ::core::result::Result<
-                (::orchestrix::__private::Envelope<#event>, #(#extractors,)*),
+                (::std::sync::Arc<#event>, #(#extractors,)*),
                 ::orchestrix::__private::ExtractError,
             > {
-                ::core::result::Result::Ok((#event_envelope(__orchestrix_context)?, #(#extract,)*))
+                ::core::result::Result::Ok((#event_arc(__orchestrix_context)?, #(#extract,)*))
             }
 
             fn __orchestrix_call(
                 __orchestrix_context: ::orchestrix::__private::HandlerContext,
             ) -> ::orchestrix::__private::HandlerFuture {
                 match __orchestrix_extract(&__orchestrix_context) {
-                    ::core::result::Result::Ok((__orchestrix_envelope, #(#args,)*)) => {
+                    ::core::result::Result::Ok((__orchestrix_event, #(#args,)*)) => {
                         ::std::boxed::Box::pin(async move {
-                            #into_result(#ident(__orchestrix_envelope.message(), #(#args),*).await)
+                            let __orchestrix_returned = #ident(&*__orchestrix_event, #(#args),*).await;
+                            #into_result
                         })
                     }
                     ::core::result::Result::Err(__orchestrix_error) => {
@@ -240,7 +240,8 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
                 __orchestrix_context: &::orchestrix::__private::HandlerContext,
             ) -> ::core::result::Result<(), ::orchestrix::__private::BoxError> {
                 let __orchestrix_event = #event_ref(__orchestrix_context)?;
-                #into_result(#ident(__orchestrix_event, #(#extract),*))
+                let __orchestrix_returned = #ident(__orchestrix_event, #(#extract),*);
+                #into_result
             }
         };
         (

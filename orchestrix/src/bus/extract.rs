@@ -165,20 +165,36 @@ impl FromHandlerContext for Arc<Metadata> {
     }
 }
 
-/// The typed envelope of the event a generated handler takes; used by
-/// `#[event_handler]` expansions, so a non-event parameter type is reported
-/// as "not an Orchestrix event" on the user's type.
+/// The event a generated async handler takes, shared; used by
+/// `#[event_handler]` expansions. It asks nothing of `E` but `Any`, so a
+/// non-event parameter type is reported once, by the registration, as "not
+/// an Orchestrix event" on the user's type.
 #[doc(hidden)]
-pub fn event_envelope<E: crate::message::Event>(
+pub fn event_arc<E: std::any::Any + Send + Sync>(
     context: &HandlerContext,
-) -> Result<crate::message::Envelope<E>, ExtractError> {
-    context.typed_envelope::<E>()
+) -> Result<Arc<E>, ExtractError> {
+    let message: Arc<dyn std::any::Any + Send + Sync> =
+        Arc::clone(context.envelope().message_arc()) as _;
+    message
+        .downcast::<E>()
+        .map_err(|_| unexpected::<E>(context))
 }
 
-/// The event a generated sync handler takes, borrowed; see [`event_envelope`].
+/// The event a generated sync handler takes, borrowed; see [`event_arc`].
 #[doc(hidden)]
-pub fn event_ref<E: crate::message::Event>(context: &HandlerContext) -> Result<&E, ExtractError> {
-    context.message::<E>()
+pub fn event_ref<E: std::any::Any>(context: &HandlerContext) -> Result<&E, ExtractError> {
+    let message: &dyn std::any::Any = context.envelope().message();
+    message
+        .downcast_ref::<E>()
+        .ok_or_else(|| unexpected::<E>(context))
+}
+
+fn unexpected<E>(context: &HandlerContext) -> ExtractError {
+    ExtractError::UnexpectedMessage {
+        handler: context.handler().to_owned(),
+        expected: std::any::type_name::<E>(),
+        found: context.envelope().message().rust_type_name(),
+    }
 }
 
 /// The future of a generated handler whose arguments could not be extracted.

@@ -49,11 +49,10 @@ pub mod prelude {
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
 pub mod __private {
-    pub use super::extract::{event_envelope, event_ref, extraction_failed};
+    pub use super::extract::{event_arc, event_ref, extraction_failed};
     pub use super::handler::into_handler_result;
     pub use super::{ExtractError, FromHandlerContext, HandlerContext, HandlerFuture};
     pub use crate::error::BoxError;
-    pub use crate::message::Envelope;
     pub use crate::registry::{
         AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
     };
