@@ -126,15 +126,18 @@ async fn a_missing_dependency_at_dispatch_is_reported_as_that_handlers_failure()
 
     async fn sneaky(_event: &Paid, _ledger: Undeclared) {}
 
+    fn call(context: &HandlerContext) -> orchestrix::bus::HandlerFuture {
+        let extracted = context
+            .typed_envelope::<Paid>()
+            .and_then(|envelope| Ok((envelope, Undeclared::from_context(context)?)));
+        Box::pin(async move {
+            let (envelope, ledger) = extracted?;
+            sneaky(envelope.message(), ledger).await;
+            Ok(())
+        })
+    }
     let registration =
-        orchestrix::registry::AsyncHandlerRegistration::new::<Paid>("sneaky", &[], |context| {
-            Box::pin(async move {
-                let envelope = context.typed_envelope::<Paid>()?;
-                let ledger = Undeclared::from_context(&context)?;
-                sneaky(envelope.message(), ledger).await;
-                Ok(())
-            })
-        });
+        orchestrix::registry::AsyncHandlerRegistration::new::<Paid>("sneaky", &[], call);
     let bus = InMemoryAsyncMessageBus::new();
     bus.subscribe_registration(&registration)
         .expect("nothing declared");

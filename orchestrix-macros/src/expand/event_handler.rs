@@ -8,7 +8,7 @@
 //! the handler by name (`.handler::<send_receipt>()`) — and an `inventory`
 //! submission of the same registration for `register_handlers()`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericParam, ItemFn, LitStr, ReturnType, Type};
@@ -195,10 +195,23 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
         quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::REQUIRES)
     });
     let extract = extractors.iter().map(|ty| {
-        quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::from_context(__orchestrix_context)?)
+        // Only the path carries the user's span: the locals stay at the
+        // call site, so they resolve even when the fn comes from a
+        // `macro_rules!` (whose spans have their own hygiene).
+        let from_context =
+            quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::from_context);
+        quote!(#from_context(__orchestrix_context)?)
     });
     // Spanned on the return type, so a wrong one is reported there.
-    let into_result = quote_spanned!(handler.return_span=> ::orchestrix::__private::into_handler_result(__orchestrix_returned));
+    // Spanned on the return type, so a wrong one is reported there; the
+    // local keeps call-site hygiene (see above) but the return type's place.
+    let returned = Ident::new(
+        "__orchestrix_returned",
+        Span::call_site().located_at(handler.return_span),
+    );
+    let into_result_fn =
+        quote_spanned!(handler.return_span=> ::orchestrix::__private::into_handler_result);
+    let into_result = quote!(#into_result_fn(#returned));
     let event_arc = quote_spanned!(event.span()=> ::orchestrix::__private::event_arc::<#event>);
     let event_ref = quote_spanned!(event.span()=> ::orchestrix::__private::event_ref::<#event>);
 
@@ -214,12 +227,12 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
             }
 
             fn __orchestrix_call(
-                __orchestrix_context: ::orchestrix::__private::HandlerContext,
+                __orchestrix_context: &::orchestrix::__private::HandlerContext,
             ) -> ::orchestrix::__private::HandlerFuture {
-                match __orchestrix_extract(&__orchestrix_context) {
+                match __orchestrix_extract(__orchestrix_context) {
                     ::core::result::Result::Ok((__orchestrix_event, #(#args,)*)) => {
                         ::std::boxed::Box::pin(async move {
-                            let __orchestrix_returned = #ident(&*__orchestrix_event, #(#args),*).await;
+                            let #returned = #ident(&*__orchestrix_event, #(#args),*).await;
                             #into_result
                         })
                     }
@@ -240,7 +253,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
                 __orchestrix_context: &::orchestrix::__private::HandlerContext,
             ) -> ::core::result::Result<(), ::orchestrix::__private::BoxError> {
                 let __orchestrix_event = #event_ref(__orchestrix_context)?;
-                let __orchestrix_returned = #ident(__orchestrix_event, #(#extract),*);
+                let #returned = #ident(__orchestrix_event, #(#extract),*);
                 #into_result
             }
         };

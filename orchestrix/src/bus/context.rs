@@ -74,6 +74,50 @@ impl fmt::Debug for Dependencies {
     }
 }
 
+/// A handler's name, as errors report it: free to copy for `#[event_handler]`
+/// fns (a `&'static str`), shared for names given at run time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandlerName {
+    /// A name known at compile time.
+    Static(&'static str),
+    /// A name made at run time.
+    Shared(Arc<str>),
+}
+
+impl HandlerName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            HandlerName::Static(name) => name,
+            HandlerName::Shared(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for HandlerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&'static str> for HandlerName {
+    fn from(name: &'static str) -> Self {
+        HandlerName::Static(name)
+    }
+}
+
+impl From<String> for HandlerName {
+    fn from(name: String) -> Self {
+        HandlerName::Shared(Arc::from(name))
+    }
+}
+
+impl From<Arc<str>> for HandlerName {
+    fn from(name: Arc<str>) -> Self {
+        HandlerName::Shared(name)
+    }
+}
+
 /// Everything one handler call may draw its arguments from: the published
 /// envelope, the bus's [`Dependencies`] and the handler's name (for errors).
 ///
@@ -83,22 +127,32 @@ impl fmt::Debug for Dependencies {
 pub struct HandlerContext {
     envelope: AnyEnvelope,
     dependencies: Arc<Dependencies>,
-    handler: Arc<str>,
+    handler: HandlerName,
 }
 
 impl HandlerContext {
     /// A context for one call of `handler` with `envelope`.
-    pub fn new(envelope: AnyEnvelope, dependencies: Arc<Dependencies>, handler: Arc<str>) -> Self {
+    pub fn new(
+        envelope: AnyEnvelope,
+        dependencies: Arc<Dependencies>,
+        handler: impl Into<HandlerName>,
+    ) -> Self {
         Self {
             envelope,
             dependencies,
-            handler,
+            handler: handler.into(),
         }
     }
 
     /// The name of the handler being called.
     pub fn handler(&self) -> &str {
-        &self.handler
+        self.handler.as_str()
+    }
+
+    /// Points the context at the next handler of the same publish, so one
+    /// context serves them all.
+    pub(crate) fn set_handler(&mut self, handler: &HandlerName) {
+        self.handler.clone_from(handler);
     }
 
     /// The published envelope, type-erased.

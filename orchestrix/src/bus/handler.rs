@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tracing::Instrument;
 
-use super::context::HandlerContext;
+use super::context::{HandlerContext, HandlerName};
 use super::error::FailedHandler;
 use crate::error::BoxError;
 
@@ -47,29 +47,30 @@ pub fn into_handler_result<R: IntoHandlerResult>(returned: R) -> Result<(), BoxE
     returned.into_handler_result()
 }
 
-type AsyncCall = dyn Fn(HandlerContext) -> HandlerFuture + Send + Sync;
+type AsyncCall = dyn Fn(&HandlerContext) -> HandlerFuture + Send + Sync;
 type SyncCall = dyn Fn(&HandlerContext) -> Result<(), BoxError> + Send + Sync;
 
 /// An async handler as the async bus stores it.
 #[derive(Clone)]
 pub(crate) struct AsyncHandler {
-    pub(crate) name: Arc<str>,
+    pub(crate) name: HandlerName,
     call: Arc<AsyncCall>,
 }
 
 impl AsyncHandler {
-    pub(crate) fn new(name: Arc<str>, call: Arc<AsyncCall>) -> Self {
+    pub(crate) fn new(name: HandlerName, call: Arc<AsyncCall>) -> Self {
         Self { name, call }
     }
 
     /// Runs the handler to its end inside a span named after it; a panic is
-    /// caught and reported as this handler's failure.
+    /// caught and reported as this handler's failure. The handler's
+    /// extractors run now, from `context`; the future owns what it needs.
     pub(crate) fn run(
         &self,
-        context: HandlerContext,
-    ) -> impl Future<Output = Result<(), FailedHandler>> + Send + 'static {
-        let span = tracing::debug_span!("handler", handler = %self.name);
-        let name = Arc::clone(&self.name);
+        context: &HandlerContext,
+    ) -> impl Future<Output = Result<(), FailedHandler>> + Send + use<> {
+        let span = tracing::info_span!("handler", handler = %self.name);
+        let name = self.name.clone();
         // The call itself may panic before returning a future.
         let future = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
         async move {
@@ -77,7 +78,7 @@ impl AsyncHandler {
                 Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
                 Err(panic) => Err(panic),
             };
-            settle(&name, outcome)
+            settle(name.as_str(), outcome)
         }
         .instrument(span)
     }
@@ -86,21 +87,21 @@ impl AsyncHandler {
 /// A blocking handler as the sync bus stores it.
 #[derive(Clone)]
 pub(crate) struct SyncHandler {
-    pub(crate) name: Arc<str>,
+    pub(crate) name: HandlerName,
     call: Arc<SyncCall>,
 }
 
 impl SyncHandler {
-    pub(crate) fn new(name: Arc<str>, call: Arc<SyncCall>) -> Self {
+    pub(crate) fn new(name: HandlerName, call: Arc<SyncCall>) -> Self {
         Self { name, call }
     }
 
     /// Runs the handler inside a span named after it; a panic is caught and
     /// reported as this handler's failure.
     pub(crate) fn run(&self, context: &HandlerContext) -> Result<(), FailedHandler> {
-        let _entered = tracing::debug_span!("handler", handler = %self.name).entered();
+        let _entered = tracing::info_span!("handler", handler = %self.name).entered();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
-        settle(&self.name, outcome)
+        settle(self.name.as_str(), outcome)
     }
 }
 

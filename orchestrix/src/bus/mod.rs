@@ -13,7 +13,7 @@ mod handler;
 pub mod memory;
 mod routes;
 
-pub use context::{Dependencies, HandlerContext};
+pub use context::{Dependencies, HandlerContext, HandlerName};
 pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError};
 pub use ext::{AsyncMessageBusExt, MessageBusExt};
 pub use extract::{Dep, DependencyKey, FromHandlerContext};

@@ -21,7 +21,7 @@ pub struct AsyncHandlerRegistration {
     /// need nothing).
     pub requires: &'static [Option<DependencyKey>],
     /// Calls the handler fn.
-    pub call: fn(HandlerContext) -> HandlerFuture,
+    pub call: fn(&HandlerContext) -> HandlerFuture,
 }
 
 impl AsyncHandlerRegistration {
@@ -29,7 +29,7 @@ impl AsyncHandlerRegistration {
     pub const fn new<E: Event>(
         name: &'static str,
         requires: &'static [Option<DependencyKey>],
-        call: fn(HandlerContext) -> HandlerFuture,
+        call: fn(&HandlerContext) -> HandlerFuture,
     ) -> Self {
         Self {
             name,

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use super::builder::{BusBuilder, check_requirements};
 use crate::bus::AsyncMessageBus;
-use crate::bus::context::{Dependencies, HandlerContext};
+use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
 use crate::bus::handler::{AsyncHandler, HandlerFuture, IntoHandlerResult};
 use crate::bus::routes::Routes;
@@ -91,7 +91,7 @@ impl InMemoryAsyncMessageBus {
         Fut: Future + Send + 'static,
         Fut::Output: IntoHandlerResult,
     {
-        let call = move |context: HandlerContext| -> HandlerFuture {
+        let call = move |context: &HandlerContext| -> HandlerFuture {
             match context.typed_envelope::<M>() {
                 Ok(envelope) => {
                     let running = handler(envelope);
@@ -100,7 +100,7 @@ impl InMemoryAsyncMessageBus {
                 Err(error) => Box::pin(std::future::ready(Err(error.into()))),
             }
         };
-        let name: Arc<str> = Arc::from(name.into());
+        let name = HandlerName::from(name.into());
         self.routes
             .add(TypeId::of::<M>(), AsyncHandler::new(name, Arc::new(call)));
     }
@@ -117,7 +117,10 @@ impl InMemoryAsyncMessageBus {
     }
 
     pub(crate) fn add_registration(&self, registration: &AsyncHandlerRegistration) {
-        let handler = AsyncHandler::new(Arc::from(registration.name), Arc::new(registration.call));
+        let handler = AsyncHandler::new(
+            HandlerName::Static(registration.name),
+            Arc::new(registration.call),
+        );
         self.routes.add((registration.event_type)(), handler);
     }
 
@@ -152,14 +155,22 @@ impl InMemoryAsyncMessageBus {
             message_id = %envelope.metadata().id,
             handlers = handlers.len(),
         );
-        let runs = handlers.iter().map(|handler| {
-            let context = HandlerContext::new(
-                envelope.clone(),
-                Arc::clone(&self.dependencies),
-                Arc::clone(&handler.name),
-            );
-            handler.run(context)
-        });
+        // The handler spans are created here, so make them children of the
+        // publish span.
+        let runs: Vec<_> = {
+            let _entered = span.enter();
+            // One context serves every handler: each call extracts what its
+            // future needs before the next handler is named in it.
+            let mut context =
+                HandlerContext::new(envelope.clone(), Arc::clone(&self.dependencies), "");
+            handlers
+                .iter()
+                .map(|handler| {
+                    context.set_handler(&handler.name);
+                    handler.run(&context)
+                })
+                .collect()
+        };
         let outcomes = join_all(runs).instrument(span).await;
         let failures: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
         if failures.is_empty() {

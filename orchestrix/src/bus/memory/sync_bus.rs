@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::builder::{BusBuilder, check_requirements};
 use crate::bus::MessageBus;
-use crate::bus::context::{Dependencies, HandlerContext};
+use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
 use crate::bus::handler::{IntoHandlerResult, SyncHandler};
 use crate::bus::routes::Routes;
@@ -77,7 +77,7 @@ impl InMemoryMessageBus {
             let envelope = context.typed_envelope::<M>()?;
             handler(&envelope).into_handler_result()
         };
-        let name: Arc<str> = Arc::from(name.into());
+        let name = HandlerName::from(name.into());
         self.routes
             .add(TypeId::of::<M>(), SyncHandler::new(name, Arc::new(call)));
     }
@@ -94,7 +94,10 @@ impl InMemoryMessageBus {
     }
 
     pub(crate) fn add_registration(&self, registration: &SyncHandlerRegistration) {
-        let handler = SyncHandler::new(Arc::from(registration.name), Arc::new(registration.call));
+        let handler = SyncHandler::new(
+            HandlerName::Static(registration.name),
+            Arc::new(registration.call),
+        );
         self.routes.add((registration.event_type)(), handler);
     }
 
@@ -127,12 +130,9 @@ impl InMemoryMessageBus {
         )
         .entered();
         let mut failures = Vec::new();
+        let mut context = HandlerContext::new(envelope.clone(), Arc::clone(&self.dependencies), "");
         for handler in handlers.iter() {
-            let context = HandlerContext::new(
-                envelope.clone(),
-                Arc::clone(&self.dependencies),
-                Arc::clone(&handler.name),
-            );
+            context.set_handler(&handler.name);
             if let Err(failure) = handler.run(&context) {
                 failures.push(failure);
             }
