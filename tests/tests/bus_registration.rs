@@ -214,3 +214,29 @@ async fn handlers_generated_by_a_declarative_macro_are_registered() {
     bus.publish(Pinged).await.expect("both succeed");
     assert_eq!(mailer.sent(), ["ping ping_one", "ping ping_two"]);
 }
+
+#[tokio::test]
+async fn handlers_registered_in_another_crate_are_found() {
+    use orchestrix_tests::bus_support::{CrossCrateEvent, SEEN_ASYNC, SEEN_SYNC};
+
+    let bus = InMemoryAsyncMessageBus::builder()
+        .dependency(Mailer::default())
+        .register_handlers()
+        .build()
+        .expect("every dependency is there");
+    assert_eq!(bus.handler_count::<CrossCrateEvent>(), 1);
+    bus.publish(CrossCrateEvent { value: 3 })
+        .await
+        .expect("handled");
+    assert_eq!(SEEN_ASYNC.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    let sync_bus = InMemoryMessageBus::builder()
+        .dependency(Mailer::default())
+        .register_handlers()
+        .build()
+        .expect("every dependency is there");
+    sync_bus
+        .publish(CrossCrateEvent { value: 4 })
+        .expect("handled");
+    assert_eq!(SEEN_SYNC.load(std::sync::atomic::Ordering::SeqCst), 4);
+}
