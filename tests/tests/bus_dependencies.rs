@@ -95,11 +95,9 @@ fn subscribing_a_registration_to_a_bus_without_its_dependency_is_refused() {
 
 #[test]
 fn a_missing_dependency_at_dispatch_is_an_error_naming_the_handler_and_the_type() {
-    let context = HandlerContext::new(
-        Envelope::new(Paid { cents: 1 }).into_any(),
-        Arc::default(),
-        Arc::from("billing::charge"),
-    );
+    let envelope = Envelope::new(Paid { cents: 1 }).into_any();
+    let no_dependencies = orchestrix::bus::Dependencies::new();
+    let context = HandlerContext::new(&envelope, &no_dependencies, "billing::charge");
     let Err(error) = <Dep<MemoryLedger> as FromHandlerContext>::from_context(&context) else {
         panic!("no ledger was registered");
     };
@@ -119,14 +117,14 @@ async fn a_missing_dependency_at_dispatch_is_reported_as_that_handlers_failure()
     struct Undeclared(#[allow(dead_code)] Dep<MemoryLedger>);
 
     impl FromHandlerContext for Undeclared {
-        fn from_context(context: &HandlerContext) -> Result<Self, ExtractError> {
+        fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError> {
             Dep::from_context(context).map(Undeclared)
         }
     }
 
     async fn sneaky(_event: &Paid, _ledger: Undeclared) {}
 
-    fn call(context: &HandlerContext) -> orchestrix::bus::HandlerFuture {
+    fn call(context: &HandlerContext<'_>) -> orchestrix::bus::HandlerFuture {
         let extracted = context
             .typed_envelope::<Paid>()
             .and_then(|envelope| Ok((envelope, Undeclared::from_context(context)?)));

@@ -218,7 +218,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
     let (registration_trait, registration_type, call) = if function.sig.asyncness.is_some() {
         let call = quote! {
             fn __orchestrix_extract(
-                __orchestrix_context: &::orchestrix::__private::HandlerContext,
+                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
             ) -> ::core::result::Result<
                 (::std::sync::Arc<#event>, #(#extractors,)*),
                 ::orchestrix::__private::ExtractError,
@@ -227,7 +227,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
             }
 
             fn __orchestrix_call(
-                __orchestrix_context: &::orchestrix::__private::HandlerContext,
+                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
             ) -> ::orchestrix::__private::HandlerFuture {
                 match __orchestrix_extract(__orchestrix_context) {
                     ::core::result::Result::Ok((__orchestrix_event, #(#args,)*)) => {
@@ -250,7 +250,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
     } else {
         let call = quote! {
             fn __orchestrix_call(
-                __orchestrix_context: &::orchestrix::__private::HandlerContext,
+                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
             ) -> ::core::result::Result<(), ::orchestrix::__private::BoxError> {
                 let __orchestrix_event = #event_ref(__orchestrix_context)?;
                 let #returned = #ident(__orchestrix_event, #(#extract),*);

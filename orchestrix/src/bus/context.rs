@@ -124,17 +124,21 @@ impl From<Arc<str>> for HandlerName {
 /// Extractors ([`FromHandlerContext`](super::FromHandlerContext)) read it;
 /// hand-written handlers rarely need it.
 #[derive(Clone, Debug)]
-pub struct HandlerContext {
-    envelope: AnyEnvelope,
-    dependencies: Arc<Dependencies>,
+///
+/// It borrows the envelope and the dependencies (a publish makes one context
+/// for all its handlers without touching a reference count); extractors
+/// clone what they keep.
+pub struct HandlerContext<'a> {
+    envelope: &'a AnyEnvelope,
+    dependencies: &'a Dependencies,
     handler: HandlerName,
 }
 
-impl HandlerContext {
+impl<'a> HandlerContext<'a> {
     /// A context for one call of `handler` with `envelope`.
     pub fn new(
-        envelope: AnyEnvelope,
-        dependencies: Arc<Dependencies>,
+        envelope: &'a AnyEnvelope,
+        dependencies: &'a Dependencies,
         handler: impl Into<HandlerName>,
     ) -> Self {
         Self {
@@ -156,18 +160,18 @@ impl HandlerContext {
     }
 
     /// The published envelope, type-erased.
-    pub fn envelope(&self) -> &AnyEnvelope {
-        &self.envelope
+    pub fn envelope(&self) -> &'a AnyEnvelope {
+        self.envelope
     }
 
     /// The published message's metadata.
-    pub fn metadata(&self) -> &Metadata {
+    pub fn metadata(&self) -> &'a Metadata {
         self.envelope.metadata()
     }
 
     /// The bus's shared dependencies.
-    pub fn dependencies(&self) -> &Dependencies {
-        &self.dependencies
+    pub fn dependencies(&self) -> &'a Dependencies {
+        self.dependencies
     }
 
     /// The typed envelope; an error (never a panic) if the message inside is
@@ -179,7 +183,7 @@ impl HandlerContext {
     }
 
     /// The message, borrowed; same rule as [`typed_envelope`](Self::typed_envelope).
-    pub fn message<M: Message>(&self) -> Result<&M, ExtractError> {
+    pub fn message<M: Message>(&self) -> Result<&'a M, ExtractError> {
         self.envelope
             .downcast_ref::<M>()
             .ok_or_else(|| self.unexpected_message::<M>())

@@ -25,7 +25,7 @@ use crate::message::Metadata;
 /// struct Subject(String);
 ///
 /// impl FromHandlerContext for Subject {
-///     fn from_context(context: &HandlerContext) -> Result<Self, ExtractError> {
+///     fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError> {
 ///         Ok(Subject(context.metadata().subject.clone().unwrap_or_default()))
 ///     }
 /// }
@@ -42,7 +42,7 @@ pub trait FromHandlerContext: Sized + Send + 'static {
     const REQUIRES: Option<DependencyKey> = None;
 
     /// Builds the value for one call.
-    fn from_context(context: &HandlerContext) -> Result<Self, ExtractError>;
+    fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError>;
 }
 
 /// Names a dependency type: what a handler requires from the bus.
@@ -141,7 +141,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Dep<T> {
 impl<T: ?Sized + Send + Sync + 'static> FromHandlerContext for Dep<T> {
     const REQUIRES: Option<DependencyKey> = Some(DependencyKey::of::<T>());
 
-    fn from_context(context: &HandlerContext) -> Result<Self, ExtractError> {
+    fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError> {
         context
             .dependencies()
             .get::<T>()
@@ -154,13 +154,13 @@ impl<T: ?Sized + Send + Sync + 'static> FromHandlerContext for Dep<T> {
 }
 
 impl FromHandlerContext for Metadata {
-    fn from_context(context: &HandlerContext) -> Result<Self, ExtractError> {
+    fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError> {
         Ok(context.metadata().clone())
     }
 }
 
 impl FromHandlerContext for Arc<Metadata> {
-    fn from_context(context: &HandlerContext) -> Result<Self, ExtractError> {
+    fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError> {
         Ok(Arc::clone(context.envelope().metadata_arc()))
     }
 }
@@ -171,7 +171,7 @@ impl FromHandlerContext for Arc<Metadata> {
 /// an Orchestrix event" on the user's type.
 #[doc(hidden)]
 pub fn event_arc<E: std::any::Any + Send + Sync>(
-    context: &HandlerContext,
+    context: &HandlerContext<'_>,
 ) -> Result<Arc<E>, ExtractError> {
     let message: Arc<dyn std::any::Any + Send + Sync> =
         Arc::clone(context.envelope().message_arc()) as _;
@@ -182,14 +182,16 @@ pub fn event_arc<E: std::any::Any + Send + Sync>(
 
 /// The event a generated sync handler takes, borrowed; see [`event_arc`].
 #[doc(hidden)]
-pub fn event_ref<E: std::any::Any>(context: &HandlerContext) -> Result<&E, ExtractError> {
+pub fn event_ref<'a, E: std::any::Any>(
+    context: &HandlerContext<'a>,
+) -> Result<&'a E, ExtractError> {
     let message: &dyn std::any::Any = context.envelope().message();
     message
         .downcast_ref::<E>()
         .ok_or_else(|| unexpected::<E>(context))
 }
 
-fn unexpected<E>(context: &HandlerContext) -> ExtractError {
+fn unexpected<E>(context: &HandlerContext<'_>) -> ExtractError {
     ExtractError::UnexpectedMessage {
         handler: context.handler().to_owned(),
         expected: std::any::type_name::<E>(),

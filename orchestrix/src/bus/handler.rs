@@ -47,8 +47,8 @@ pub fn into_handler_result<R: IntoHandlerResult>(returned: R) -> Result<(), BoxE
     returned.into_handler_result()
 }
 
-type AsyncCall = dyn Fn(&HandlerContext) -> HandlerFuture + Send + Sync;
-type SyncCall = dyn Fn(&HandlerContext) -> Result<(), BoxError> + Send + Sync;
+type AsyncCall = dyn Fn(&HandlerContext<'_>) -> HandlerFuture + Send + Sync;
+type SyncCall = dyn Fn(&HandlerContext<'_>) -> Result<(), BoxError> + Send + Sync;
 
 /// An async handler as the async bus stores it.
 #[derive(Clone)]
@@ -67,7 +67,7 @@ impl AsyncHandler {
     /// extractors run now, from `context`; the future owns what it needs.
     pub(crate) fn run(
         &self,
-        context: &HandlerContext,
+        context: &HandlerContext<'_>,
     ) -> impl Future<Output = Result<(), FailedHandler>> + Send + use<> {
         let span = tracing::info_span!("handler", handler = %self.name);
         let name = self.name.clone();
@@ -98,7 +98,7 @@ impl SyncHandler {
 
     /// Runs the handler inside a span named after it; a panic is caught and
     /// reported as this handler's failure.
-    pub(crate) fn run(&self, context: &HandlerContext) -> Result<(), FailedHandler> {
+    pub(crate) fn run(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
         let _entered = tracing::info_span!("handler", handler = %self.name).entered();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
         settle(self.name.as_str(), outcome)

@@ -21,7 +21,7 @@ pub struct AsyncHandlerRegistration {
     /// need nothing).
     pub requires: &'static [Option<DependencyKey>],
     /// Calls the handler fn.
-    pub call: fn(&HandlerContext) -> HandlerFuture,
+    pub call: fn(&HandlerContext<'_>) -> HandlerFuture,
 }
 
 impl AsyncHandlerRegistration {
@@ -29,7 +29,7 @@ impl AsyncHandlerRegistration {
     pub const fn new<E: Event>(
         name: &'static str,
         requires: &'static [Option<DependencyKey>],
-        call: fn(&HandlerContext) -> HandlerFuture,
+        call: fn(&HandlerContext<'_>) -> HandlerFuture,
     ) -> Self {
         Self {
             name,
@@ -54,7 +54,7 @@ pub struct SyncHandlerRegistration {
     /// What the handler's extractors need from the bus.
     pub requires: &'static [Option<DependencyKey>],
     /// Calls the handler fn.
-    pub call: fn(&HandlerContext) -> Result<(), BoxError>,
+    pub call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
 }
 
 impl SyncHandlerRegistration {
@@ -62,7 +62,7 @@ impl SyncHandlerRegistration {
     pub const fn new<E: Event>(
         name: &'static str,
         requires: &'static [Option<DependencyKey>],
-        call: fn(&HandlerContext) -> Result<(), BoxError>,
+        call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
     ) -> Self {
         Self {
             name,

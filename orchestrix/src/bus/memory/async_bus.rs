@@ -91,7 +91,7 @@ impl InMemoryAsyncMessageBus {
         Fut: Future + Send + 'static,
         Fut::Output: IntoHandlerResult,
     {
-        let call = move |context: &HandlerContext| -> HandlerFuture {
+        let call = move |context: &HandlerContext<'_>| -> HandlerFuture {
             match context.typed_envelope::<M>() {
                 Ok(envelope) => {
                     let running = handler(envelope);
@@ -161,8 +161,7 @@ impl InMemoryAsyncMessageBus {
             let _entered = span.enter();
             // One context serves every handler: each call extracts what its
             // future needs before the next handler is named in it.
-            let mut context =
-                HandlerContext::new(envelope.clone(), Arc::clone(&self.dependencies), "");
+            let mut context = HandlerContext::new(&envelope, &self.dependencies, "");
             handlers
                 .iter()
                 .map(|handler| {

@@ -73,7 +73,7 @@ impl InMemoryMessageBus {
         F: Fn(&Envelope<M>) -> R + Send + Sync + 'static,
         R: IntoHandlerResult,
     {
-        let call = move |context: &HandlerContext| {
+        let call = move |context: &HandlerContext<'_>| {
             let envelope = context.typed_envelope::<M>()?;
             handler(&envelope).into_handler_result()
         };
@@ -130,7 +130,7 @@ impl InMemoryMessageBus {
         )
         .entered();
         let mut failures = Vec::new();
-        let mut context = HandlerContext::new(envelope.clone(), Arc::clone(&self.dependencies), "");
+        let mut context = HandlerContext::new(&envelope, &self.dependencies, "");
         for handler in handlers.iter() {
             context.set_handler(&handler.name);
             if let Err(failure) = handler.run(&context) {
