@@ -157,20 +157,18 @@ impl InMemoryAsyncMessageBus {
         );
         // The handler spans are created here, so make them children of the
         // publish span.
-        let runs: Vec<_> = {
+        let all_handlers = {
             let _entered = span.enter();
             // One context serves every handler: each call extracts what its
             // future needs before the next handler is named in it.
+            // (`join_all` takes the futures right away, inside the span.)
             let mut context = HandlerContext::new(&envelope, &self.dependencies, "");
-            handlers
-                .iter()
-                .map(|handler| {
-                    context.set_handler(&handler.name);
-                    handler.run(&context)
-                })
-                .collect()
+            join_all(handlers.iter().map(|handler| {
+                context.set_handler(&handler.name);
+                handler.run(&context)
+            }))
         };
-        let outcomes = join_all(runs).instrument(span).await;
+        let outcomes = all_handlers.instrument(span).await;
         let failures: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
         if failures.is_empty() {
             return Ok(());
