@@ -82,8 +82,9 @@ impl InMemoryAsyncMessageBus {
     /// Subscribes `handler` to messages of type `M` under `name` (the name
     /// a [`HandlerError`] reports). The handler gets the typed envelope
     /// (message + metadata, both shared) and returns `()` or
-    /// `Result<(), E>`. Handlers run in subscription order's concurrency
-    /// group; subscribing while other tasks publish is safe.
+    /// `Result<(), E>`. It runs concurrently with the type's other handlers
+    /// from the next publish on; publishes already running keep the handler
+    /// list they started with. Subscribing while other tasks publish is safe.
     pub fn subscribe<M, F, Fut>(&self, name: impl Into<String>, handler: F)
     where
         M: Message,

@@ -66,7 +66,9 @@ impl InMemoryMessageBus {
 
     /// Subscribes `handler` to messages of type `M` under `name` (the name
     /// a [`HandlerError`] reports). The handler borrows the typed envelope
-    /// and returns `()` or `Result<(), E>`.
+    /// and returns `()` or `Result<(), E>`. It runs after the type's earlier
+    /// handlers, from the next publish on; subscribing while other threads
+    /// publish is safe.
     pub fn subscribe<M, F, R>(&self, name: impl Into<String>, handler: F)
     where
         M: Message,
