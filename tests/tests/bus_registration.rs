@@ -240,3 +240,29 @@ async fn handlers_registered_in_another_crate_are_found() {
         .expect("handled");
     assert_eq!(SEEN_SYNC.load(std::sync::atomic::Ordering::SeqCst), 4);
 }
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+struct NamedA;
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+struct NamedB;
+
+#[event_handler(name = "shared-name")]
+async fn shared_name_a(_event: &NamedA, mailer: Dep<Mailer>) {
+    mailer.send("a".to_owned());
+}
+
+#[event_handler(name = "shared-name")]
+async fn shared_name_b(_event: &NamedB, mailer: Dep<Mailer>) {
+    mailer.send("b".to_owned());
+}
+
+#[tokio::test]
+async fn handlers_sharing_a_name_for_different_events_are_both_kept() {
+    let (bus, mailer) = async_bus();
+    assert_eq!(bus.handler_count::<NamedA>(), 1);
+    assert_eq!(bus.handler_count::<NamedB>(), 1);
+    bus.publish(NamedA).await.expect("handled");
+    bus.publish(NamedB).await.expect("handled");
+    assert_eq!(mailer.sent(), ["a", "b"]);
+}

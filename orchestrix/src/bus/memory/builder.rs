@@ -1,6 +1,7 @@
 //! Building a bus: its shared dependencies and its registered handlers, with
 //! every handler's dependencies checked before the bus exists.
 
+use std::any::TypeId;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub trait BusKind: Sized {
 
     /// The handler's name.
     fn name_of(registration: &Self::Registration) -> &'static str;
+
+    /// The event type the handler takes.
+    fn event_type_of(registration: &Self::Registration) -> TypeId;
 
     /// What the handler needs from the bus.
     fn requirements_of(registration: &Self::Registration) -> &'static [Option<DependencyKey>];
@@ -107,7 +111,8 @@ impl<B: BusKind> BusBuilder<B> {
         self
     }
 
-    /// Builds the bus. A handler subscribed twice (by name) is kept once.
+    /// Builds the bus. A handler subscribed twice (same name, same event
+    /// type) is kept once.
     ///
     /// Fails if a handler asks for a `Dep<T>` that was not added with
     /// [`dependency`](Self::dependency).
@@ -115,7 +120,7 @@ impl<B: BusKind> BusBuilder<B> {
         let mut seen = HashSet::new();
         let mut registrations = Vec::with_capacity(self.registrations.len());
         for registration in self.registrations {
-            if !seen.insert(B::name_of(&registration)) {
+            if !seen.insert((B::name_of(&registration), B::event_type_of(&registration))) {
                 continue;
             }
             check_requirements(
@@ -191,6 +196,10 @@ impl BusKind for InMemoryAsyncMessageBus {
         registration.name
     }
 
+    fn event_type_of(registration: &AsyncHandlerRegistration) -> TypeId {
+        (registration.event_type)()
+    }
+
     fn requirements_of(
         registration: &AsyncHandlerRegistration,
     ) -> &'static [Option<DependencyKey>] {
@@ -215,6 +224,10 @@ impl BusKind for InMemoryMessageBus {
 
     fn name_of(registration: &SyncHandlerRegistration) -> &'static str {
         registration.name
+    }
+
+    fn event_type_of(registration: &SyncHandlerRegistration) -> TypeId {
+        (registration.event_type)()
     }
 
     fn requirements_of(registration: &SyncHandlerRegistration) -> &'static [Option<DependencyKey>] {
