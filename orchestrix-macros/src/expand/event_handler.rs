@@ -128,6 +128,14 @@ fn check<'a>(function: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
             None
         }
         FnArg::Typed(typed) => match &*typed.ty {
+            Type::Reference(reference) if matches!(*reference.elem, Type::ImplTrait(_)) => {
+                errors.error_spanned(
+                    &reference.elem,
+                    "an event handler takes one concrete event type, not `impl Trait`: write `&MyEvent`, \
+                     one handler per event type",
+                );
+                None
+            }
             Type::Reference(reference) if reference.mutability.is_none() => Some(&*reference.elem),
             Type::Reference(reference) => {
                 errors.error_spanned(
@@ -151,7 +159,17 @@ fn check<'a>(function: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
     for input in inputs {
         match input {
             FnArg::Receiver(receiver) => errors.push(self_error(receiver)),
-            FnArg::Typed(typed) => extractors.push(&*typed.ty),
+            FnArg::Typed(typed) => {
+                if let Type::ImplTrait(impl_trait) = &*typed.ty {
+                    errors.error_spanned(
+                        impl_trait,
+                        "an event handler parameter cannot be `impl Trait`: the bus needs one concrete type \
+                         per parameter; ask for a trait object as `Dep<dyn Trait>`",
+                    );
+                } else {
+                    extractors.push(&*typed.ty);
+                }
+            }
         }
     }
     let return_span = match &signature.output {
