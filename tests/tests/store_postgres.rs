@@ -215,7 +215,7 @@ async fn insert_raw(
     let metadata = serde_json::to_string(&Metadata::new(event_type)).expect("metadata");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO \"{}\".events (position, stream_id, version, event_id, event_type, schema_version, payload, metadata, correlation_id) \
-         SELECT coalesce(max(position), 0) + 1, $1, 1, gen_random_uuid(), $2, $3, $4::jsonb, $5::jsonb, gen_random_uuid() FROM \"{}\".events",
+         VALUES (nextval('\"{}\".event_positions'), $1, 1, gen_random_uuid(), $2, $3, $4::jsonb, $5::jsonb, gen_random_uuid())",
         test.schema, test.schema
     )))
     .bind(stream)

@@ -250,3 +250,64 @@ async fn a_follower_of_the_global_stream_never_skips_an_event() {
     assert_eq!(ids.len() as u64, total, "no event twice");
     test.cleanup().await;
 }
+
+/// The interleaving a follower must survive, forced by hand: append A takes
+/// position 1 and stays uncommitted, append B takes position 2 and
+/// commits. A follower reading now must not get position 2 without 1: it
+/// waits for A, then gets both, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_waits_for_an_earlier_position_that_commits_late() {
+    let Some(test) = TestStore::new(
+        "a_follower_waits_for_an_earlier_position_that_commits_late",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    let metadata = Metadata::new("pg-test.Written");
+    let mut slow = test.pool().begin().await.expect("begin");
+    let (applied, positions): (bool, Vec<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT applied, positions FROM \"{}\".append_events($1, NULL, ARRAY[$2::uuid], ARRAY['pg-test.Written'], \
+         ARRAY[1], ARRAY['{{\"writer\":0,\"seq\":0}}'], ARRAY[$3], ARRAY[$4::uuid], ARRAY[NULL::uuid])",
+        test.schema
+    )))
+    .bind("slow")
+    .bind(metadata.id)
+    .bind(serde_json::to_string(&metadata).expect("metadata"))
+    .bind(metadata.correlation_id)
+    .fetch_one(&mut *slow)
+    .await
+    .expect("slow append, not committed yet");
+    assert!(applied);
+    assert_eq!(positions, vec![1]);
+
+    let fast = test
+        .store
+        .save("fast", &[written(1, 0)], None)
+        .await
+        .expect("fast append commits");
+    assert_eq!(fast.positions, vec![2]);
+
+    let follower = {
+        let store = test.store.clone();
+        tokio::spawn(async move { store.read_all(1, 10).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !follower.is_finished(),
+        "the follower must not return while position 1 is still in flight: {:?}",
+        if follower.is_finished() {
+            Some(follower.await)
+        } else {
+            None
+        }
+    );
+    slow.commit().await.expect("the slow append commits");
+    let seen = follower.await.expect("task").expect("read_all");
+    let positions: Vec<u64> = seen.iter().map(|e| e.position).collect();
+    assert_eq!(positions, vec![1, 2]);
+    assert_eq!(seen[0].stream_id, "slow");
+    assert_eq!(seen[1].stream_id, "fast");
+    test.cleanup().await;
+}

@@ -178,26 +178,27 @@ impl AsyncEventStore for PostgreSQLEventStore {
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         let batch = EventBatch::encode(aggregate_id, events)?;
-        let row: (bool, i64, Option<i64>) = match sqlx::query_as(self.statements.append.clone())
-            .bind(aggregate_id)
-            .bind(expected_version.map(to_i64))
-            .bind(&batch.event_ids)
-            .bind(&batch.event_types)
-            .bind(&batch.schema_versions)
-            .bind(&batch.payloads)
-            .bind(&batch.metadata)
-            .bind(&batch.correlation_ids)
-            .bind(&batch.causation_ids)
-            .fetch_one(&self.pool)
-            .await
-        {
-            Ok(row) => row,
-            Err(error) => {
-                let failure = self.failure(error, format!("append to stream `{aggregate_id}`"));
-                return Err(failure.resolve(self, aggregate_id, expected_version).await);
-            }
-        };
-        let (applied, stream_version, first_position) = row;
+        let row: (bool, i64, Option<Vec<i64>>) =
+            match sqlx::query_as(self.statements.append.clone())
+                .bind(aggregate_id)
+                .bind(expected_version.map(to_i64))
+                .bind(&batch.event_ids)
+                .bind(&batch.event_types)
+                .bind(&batch.schema_versions)
+                .bind(&batch.payloads)
+                .bind(&batch.metadata)
+                .bind(&batch.correlation_ids)
+                .bind(&batch.causation_ids)
+                .fetch_one(&self.pool)
+                .await
+            {
+                Ok(row) => row,
+                Err(error) => {
+                    let failure = self.failure(error, format!("append to stream `{aggregate_id}`"));
+                    return Err(failure.resolve(self, aggregate_id, expected_version).await);
+                }
+            };
+        let (applied, stream_version, positions) = row;
         if !applied {
             return Err(ConcurrencyError {
                 aggregate_id: aggregate_id.to_owned(),
@@ -206,10 +207,13 @@ impl AsyncEventStore for PostgreSQLEventStore {
             }
             .into());
         }
-        let first = to_u64(first_position.unwrap_or(0));
         Ok(AppendOutcome {
             new_version: to_u64(stream_version),
-            positions: (first..).take(events.len()).collect(),
+            positions: positions
+                .unwrap_or_default()
+                .into_iter()
+                .map(to_u64)
+                .collect(),
         })
     }
 

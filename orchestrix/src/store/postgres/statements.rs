@@ -27,17 +27,14 @@ impl Statements {
         let sql = |text: String| AssertSqlSafe(text).into_sql_str();
         Self {
             append: sql(format!(
-                "SELECT applied, stream_version, first_position \
+                "SELECT applied, stream_version, positions \
                  FROM {s}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             )),
             load: sql(format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events \
                  WHERE stream_id = $1 AND version >= $2 ORDER BY version"
             )),
-            read_all: sql(format!(
-                "SELECT stream_id, {EVENT_COLUMNS} FROM {s}.events \
-                 WHERE position >= $1 ORDER BY position LIMIT $2"
-            )),
+            read_all: sql(format!("SELECT * FROM {s}.read_all_events($1, $2)")),
             stream_version: sql(format!(
                 "SELECT coalesce(max(version), 0)::bigint FROM {s}.events WHERE stream_id = $1"
             )),
