@@ -41,7 +41,9 @@ pub mod prelude {
     pub use crate::error::{BoxError, ConcurrencyError};
     pub use crate::message::{AnyEnvelope, Command, Envelope, Event, Message, Metadata};
     pub use crate::saga::prelude::*;
-    pub use crate::store::{AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError};
+    pub use crate::store::{
+        AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
+    };
     pub use orchestrix_macros::{Command, Event, aggregate, apply, event_handler, saga_step};
     pub use serde::{Deserialize, Serialize};
 }

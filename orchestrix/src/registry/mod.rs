@@ -4,7 +4,7 @@
 mod events;
 mod handlers;
 
-pub use events::{EventRegistration, EventRegistry, register, validate};
+pub use events::{DecodeResult, EventRegistration, EventRegistry, register, validate};
 pub use handlers::{
     AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
     async_handlers, sync_handlers,
