@@ -29,6 +29,7 @@ pub mod bus;
 pub mod error;
 pub mod message;
 pub mod registry;
+pub mod retry;
 pub mod saga;
 pub mod store;
 
