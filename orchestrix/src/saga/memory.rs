@@ -85,7 +85,6 @@ impl SagaStateStore for InMemorySagaStateStore {
         }
         let mut stored = state.clone();
         let now = OffsetDateTime::now_utc();
-        stored.updated_at = now;
         stored.lease = Some(Lease {
             owner: owner.to_owned(),
             expires_at: expiry(now, ttl),
@@ -146,7 +145,6 @@ impl SagaStateStore for InMemorySagaStateStore {
                 owner: owner.to_owned(),
                 expires_at: expiry(now, ttl),
             }),
-            updated_at: now,
             ..state.clone()
         };
         Ok(())
