@@ -28,6 +28,8 @@ pub mod aggregate;
 pub mod bus;
 pub mod error;
 pub mod message;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod registry;
 pub mod retry;
 pub mod saga;

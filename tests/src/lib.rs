@@ -1,3 +1,10 @@
 //! Support code for the integration tests: the store conformance suites.
+//!
+//! * [`conformance::event_store`]: one set of cases every
+//!   [`AsyncEventStore`](orchestrix::store::AsyncEventStore) must pass, and
+//!   the [`event_store_conformance!`] macro that turns them into named
+//!   `#[tokio::test]`s for a given store.
+//! * [`postgres`]: `DATABASE_URL` handling and a fresh schema per test.
 
 pub mod conformance;
+pub mod postgres;

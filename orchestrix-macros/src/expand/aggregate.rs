@@ -1,17 +1,379 @@
-//! `#[aggregate]`: not built yet.
+//! `#[aggregate]` on an inherent impl block, and the `#[apply]` marker.
+//!
+//! Parse -> validate -> expand: the `#[apply]` methods are found and checked
+//! (`&mut self`, one `&EventType` parameter, no return value, one method per
+//! event type), their markers are stripped from the impl block, and an
+//! `Aggregate` impl with a downcast dispatch plus one `ApplyEvent<E>` impl
+//! per method is generated. Every problem is reported on the user's tokens;
+//! the impl block is always emitted so one mistake does not cascade.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{
+    FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, Meta, ReturnType, Type,
+    TypeReference,
+};
 
-pub(crate) fn expand(_args: TokenStream, item: TokenStream) -> TokenStream {
-    let error = syn::Error::new(proc_macro2::Span::call_site(), "#[aggregate] is not implemented yet").into_compile_error();
-    quote::quote!(#error #item)
+use crate::attr::{Once, unknown};
+use crate::errors::Errors;
+
+const KEYS: &[&str] = &["name", "ignore_unknown_events"];
+
+/// The options of `#[aggregate(...)]`.
+struct Options {
+    name: Option<LitStr>,
+    ignore_unknown_events: bool,
+}
+
+/// One valid `#[apply]` method: its name and the event type it takes.
+struct ApplyMethod {
+    method: Ident,
+    event: Type,
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::new();
+    let options = parse_options(args, &mut errors);
+
+    let mut block = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Impl(block)) => block,
+        Ok(other) => {
+            errors.push(not_an_impl_block(&other));
+            return with_errors(errors, item);
+        }
+        Err(error) => {
+            errors.push(error);
+            return with_errors(errors, item);
+        }
+    };
+
+    if let Some((_, path, _)) = &block.trait_ {
+        errors.error_spanned(
+            path,
+            "#[aggregate] goes on the aggregate's inherent impl block (`impl MyAggregate { ... }`) \
+             holding its #[apply] methods, not on a trait impl",
+        );
+        strip_apply_markers(&mut block);
+        return with_errors(errors, block.into_token_stream());
+    }
+
+    let methods = collect_apply_methods(&mut block, &mut errors);
+    let generated = generate(&block, &options, &methods);
+    let expanded = quote! {
+        #block
+        #generated
+    };
+    with_errors(errors, expanded)
 }
 
 pub(crate) fn expand_stray_apply(_args: TokenStream, item: TokenStream) -> TokenStream {
     let error = syn::Error::new(
-        proc_macro2::Span::call_site(),
-        "#[apply] only works on methods inside an `#[aggregate] impl` block",
+        Span::call_site(),
+        "#[apply] only works on methods inside an `#[aggregate] impl` block; \
+         add #[aggregate] to the impl block that holds this method",
     )
     .into_compile_error();
     quote::quote!(#error #item)
+}
+
+fn with_errors(errors: Errors, tokens: TokenStream) -> TokenStream {
+    match errors.finish() {
+        Ok(()) => tokens,
+        Err(error) => {
+            let error = error.into_compile_error();
+            quote!(#error #tokens)
+        }
+    }
+}
+
+fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
+    let mut name = Once::<LitStr>::new("name");
+    let mut ignore = Once::<()>::new("ignore_unknown_events");
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            let value: LitStr = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(e.span(), "expected a string: `name = \"BankAccount\"`")
+            })?;
+            if value.value().trim().is_empty() {
+                return Err(syn::Error::new_spanned(
+                    &value,
+                    "the aggregate name must not be empty",
+                ));
+            }
+            name.set(&meta, value)
+        } else if meta.path.is_ident("ignore_unknown_events") {
+            if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                return Err(meta.error("`ignore_unknown_events` is a flag and takes no value"));
+            }
+            ignore.set(&meta, ())
+        } else {
+            Err(unknown(&meta, KEYS))
+        }
+    });
+    errors.take(syn::parse::Parser::parse2(parser, args));
+    let ignore_unknown_events = ignore.span().is_some();
+    Options {
+        name: name.get(),
+        ignore_unknown_events,
+    }
+}
+
+fn not_an_impl_block(item: &Item) -> syn::Error {
+    let what = match item {
+        Item::Struct(item) => Some((item.struct_token.span, "a struct")),
+        Item::Enum(item) => Some((item.enum_token.span, "an enum")),
+        Item::Fn(item) => Some((item.sig.fn_token.span, "a function")),
+        Item::Trait(item) => Some((item.trait_token.span, "a trait")),
+        Item::Mod(item) => Some((item.mod_token.span, "a module")),
+        _ => None,
+    };
+    let (span, kind) = what.unwrap_or((item.span(), "this item"));
+    syn::Error::new(
+        span,
+        format!(
+            "#[aggregate] goes on the aggregate's inherent impl block, not on {kind}; \
+             write `#[aggregate] impl MyAggregate {{ #[apply] fn on_event(&mut self, event: &MyEvent) {{ ... }} }}`"
+        ),
+    )
+}
+
+fn is_apply_marker(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "apply")
+}
+
+fn strip_apply_markers(block: &mut ItemImpl) {
+    for item in &mut block.items {
+        if let ImplItem::Fn(method) = item {
+            method.attrs.retain(|attr| !is_apply_marker(attr));
+        }
+    }
+}
+
+/// Finds the `#[apply]` methods, strips their markers, checks them, and
+/// returns the valid ones. Invalid ones get an error and no dispatch entry.
+fn collect_apply_methods(block: &mut ItemImpl, errors: &mut Errors) -> Vec<ApplyMethod> {
+    let mut methods: Vec<ApplyMethod> = Vec::new();
+    for item in &mut block.items {
+        let ImplItem::Fn(method) = item else {
+            continue;
+        };
+        let markers: Vec<syn::Attribute> = method
+            .attrs
+            .iter()
+            .filter(|a| is_apply_marker(a))
+            .cloned()
+            .collect();
+        if markers.is_empty() {
+            continue;
+        }
+        method.attrs.retain(|attr| !is_apply_marker(attr));
+        for extra in &markers[1..] {
+            errors.error_spanned(
+                extra,
+                "duplicate orchestrix attribute `apply`; give it once",
+            );
+        }
+        if let Meta::List(list) = &markers[0].meta {
+            errors.error_spanned(list, "#[apply] takes no arguments; write `#[apply]`");
+        }
+        let Some(valid) = check_apply_method(method, errors) else {
+            continue;
+        };
+        let key = type_key(&valid.event);
+        if let Some(first) = methods.iter().find(|m| type_key(&m.event) == key) {
+            let mut error = syn::Error::new_spanned(
+                &valid.event,
+                format!(
+                    "two #[apply] methods for event type `{key}`: `{}` and `{}`; \
+                     an aggregate applies each event type in one method, so merge them",
+                    first.method, valid.method
+                ),
+            );
+            error.combine(syn::Error::new_spanned(
+                &first.event,
+                format!(
+                    "note: the first #[apply] method for `{key}` is `{}`, here",
+                    first.method
+                ),
+            ));
+            errors.push(error);
+            continue;
+        }
+        methods.push(valid);
+    }
+    methods
+}
+
+const SHAPE: &str = "write it as `#[apply] fn name(&mut self, event: &EventType) { ... }`";
+
+fn check_apply_method(method: &ImplItemFn, errors: &mut Errors) -> Option<ApplyMethod> {
+    let sig = &method.sig;
+    let mut valid = true;
+    if let Some(asyncness) = &sig.asyncness {
+        errors.error_spanned(
+            asyncness,
+            format!("an #[apply] method cannot be async; {SHAPE}"),
+        );
+        valid = false;
+    }
+    if !sig.generics.params.is_empty() {
+        errors.error_spanned(
+            &sig.generics,
+            format!("an #[apply] method cannot be generic; {SHAPE}"),
+        );
+        valid = false;
+    }
+    if let ReturnType::Type(arrow, ty) = &sig.output {
+        errors.push(syn::Error::new(
+            arrow.span().join(ty.span()).unwrap_or_else(|| ty.span()),
+            format!(
+                "an #[apply] method returns nothing: applying a recorded event cannot fail; \
+                 check the rules in the domain method before recording the event; {SHAPE}"
+            ),
+        ));
+        valid = false;
+    }
+
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(receiver))
+            if receiver.reference.is_some() && receiver.mutability.is_some() => {}
+        Some(FnArg::Receiver(receiver)) => {
+            errors.error_spanned(
+                receiver,
+                format!("an #[apply] method takes `&mut self`; {SHAPE}"),
+            );
+            valid = false;
+        }
+        _ => {
+            errors.error_spanned(
+                &sig.ident,
+                format!("an #[apply] method takes `&mut self` first; {SHAPE}"),
+            );
+            return None;
+        }
+    }
+
+    let event = match (inputs.next(), inputs.next()) {
+        (Some(FnArg::Typed(arg)), None) => match &*arg.ty {
+            Type::Reference(TypeReference {
+                mutability: None,
+                elem,
+                lifetime: None,
+                ..
+            }) => Some((**elem).clone()),
+            other => {
+                errors.error_spanned(
+                    other,
+                    format!("an #[apply] method takes the event by shared reference (`&EventType`); {SHAPE}"),
+                );
+                None
+            }
+        },
+        (None, _) => {
+            errors.error_spanned(
+                &sig.inputs,
+                format!("an #[apply] method takes the event after `&mut self`; {SHAPE}"),
+            );
+            None
+        }
+        (Some(_), Some(extra)) => {
+            errors.error_spanned(
+                extra,
+                format!("an #[apply] method takes exactly one event; {SHAPE}"),
+            );
+            None
+        }
+        (Some(FnArg::Receiver(_)), None) => None,
+    };
+    match (event, valid) {
+        (Some(event), true) => Some(ApplyMethod {
+            method: sig.ident.clone(),
+            event,
+        }),
+        _ => None,
+    }
+}
+
+/// The event type as written, without spaces: how duplicates are detected.
+fn type_key(ty: &Type) -> String {
+    ty.to_token_stream().to_string().replace(' ', "")
+}
+
+fn default_name(self_ty: &Type) -> LitStr {
+    let name = match self_ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map_or_else(|| type_key(self_ty), |segment| segment.ident.to_string()),
+        other => type_key(other),
+    };
+    LitStr::new(&name, self_ty.span())
+}
+
+fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> TokenStream {
+    let self_ty = &block.self_ty;
+    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(self_ty));
+    let ignore = options.ignore_unknown_events;
+
+    let event_checks = methods.iter().map(|m| {
+        let event = &m.event;
+        quote_spanned! {event.span()=>
+            ::orchestrix::__private::assert_event::<#event>();
+        }
+    });
+    let names = methods.iter().map(|m| {
+        let event = &m.event;
+        quote!(<#event as ::orchestrix::__private::Message>::NAME)
+    });
+    let arms = methods.iter().map(|ApplyMethod { method, event }| {
+        quote! {
+            if let ::core::option::Option::Some(event) = __orchestrix_event.downcast_ref::<#event>() {
+                self.#method(event);
+                return true;
+            }
+        }
+    });
+    let apply_impls = methods.iter().map(|ApplyMethod { method, event }| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::orchestrix::__private::ApplyEvent<#event> for #self_ty #where_clause {
+                #[inline]
+                fn apply_event(&mut self, event: &#event) {
+                    self.#method(event);
+                }
+            }
+        }
+    });
+
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics ::orchestrix::__private::Aggregate for #self_ty #where_clause {
+                const AGGREGATE_TYPE: &'static str = #name;
+                const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
+                const IGNORE_UNKNOWN_EVENTS: bool = #ignore;
+
+                fn apply_message(&mut self, event: &dyn ::orchestrix::__private::AnyMessage) -> bool {
+                    #(#event_checks)*
+                    let __orchestrix_event: &dyn ::core::any::Any = event;
+                    #(#arms)*
+                    let _ = __orchestrix_event;
+                    false
+                }
+            }
+
+            #(#apply_impls)*
+        };
+    }
 }

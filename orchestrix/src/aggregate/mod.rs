@@ -1,8 +1,82 @@
-//! Not built yet.
+//! Event-sourced aggregates: `#[aggregate]`, [`AggregateRoot`] and
+//! [`AggregateRepository`].
+//!
+//! An aggregate is a plain type (`Default`, serde) whose state changes only
+//! by applying its events. `#[aggregate]` on its impl block turns the
+//! methods marked `#[apply]` into the [`Aggregate`] implementation.
+//! [`AggregateRoot<A>`] adds the id, the version and the events recorded
+//! but not yet saved; [`AggregateRepository`] loads and saves roots over a
+//! blocking or an async event store.
+//!
+//! ```
+//! use orchestrix::prelude::*;
+//! use orchestrix::store::InMemoryAsyncEventStore;
+//!
+//! #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+//! struct AccountOpened { owner: String }
+//! #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+//! struct Deposited { amount: u64 }
+//!
+//! #[derive(Default, Debug, Serialize, Deserialize)]
+//! struct BankAccount { owner: String, balance: u64 }
+//!
+//! #[aggregate]
+//! impl BankAccount {
+//!     #[apply]
+//!     fn opened(&mut self, event: &AccountOpened) { self.owner = event.owner.clone(); }
+//!     #[apply]
+//!     fn deposited(&mut self, event: &Deposited) { self.balance += event.amount; }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), orchestrix::aggregate::RepositoryError> {
+//! let repo = AggregateRepository::new(InMemoryAsyncEventStore::new())
+//!     .with_snapshots(SnapshotPolicy::every(100));
+//!
+//! let mut account = AggregateRoot::<BankAccount>::new("ACC-001");
+//! account.record(AccountOpened { owner: "Ada".into() });
+//! account.record(Deposited { amount: 500 });
+//! repo.save_async(&mut account).await?;
+//!
+//! let account = repo.load_async::<BankAccount>("ACC-001").await?;
+//! assert_eq!((account.owner.as_str(), account.balance, account.version()), ("Ada", 500, 2));
+//!
+//! let opened_only = repo.load_at_async::<BankAccount>("ACC-001", 1).await?;
+//! assert_eq!(opened_only.balance, 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See `docs/event-sourcing.md` for the guide, [`testing`] for the test
+//! harness and [`command`] for the command-handler pattern.
+
+pub mod command;
+mod error;
+mod repository;
+mod root;
+pub mod testing;
+mod traits;
+
+pub use command::CommandError;
+pub use error::{RepositoryError, UnknownEventError};
+pub use repository::{AggregateRepository, SnapshotPolicy};
+pub use root::AggregateRoot;
+pub use traits::{Aggregate, ApplyEvent};
+
+/// Fails to compile unless `E` is an event; `#[aggregate]` calls it with the
+/// user's span so a non-event `#[apply]` parameter is reported there.
+#[doc(hidden)]
+pub const fn assert_event<E: crate::message::Event>() {}
 
 /// Names this module adds to `orchestrix::prelude`.
-pub mod prelude {}
+pub mod prelude {
+    pub use super::{
+        Aggregate, AggregateRepository, AggregateRoot, RepositoryError, SnapshotPolicy,
+    };
+}
 
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
-pub mod __private {}
+pub mod __private {
+    pub use super::{Aggregate, ApplyEvent, assert_event};
+}

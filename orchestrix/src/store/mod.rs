@@ -22,6 +22,7 @@ pub mod memory;
 pub mod postgres;
 mod types;
 
+pub use memory::{InMemoryAsyncEventStore, InMemoryEventStore};
 pub use types::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
 
 pub use crate::error::ConcurrencyError;

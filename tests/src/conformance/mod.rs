@@ -1,4 +1,10 @@
-//! Conformance suites: one set of checks run against every implementation
-//! of a contract.
+//! Conformance suites: one set of behavioural cases, run against every
+//! implementation of a contract, so implementations cannot drift apart.
 
+pub mod event_store;
 pub mod saga_state_store;
+mod fixtures;
+mod sync_adapter;
+
+pub use fixtures::{ConformanceEvent, unique_stream_id};
+pub use sync_adapter::BlockingStore;

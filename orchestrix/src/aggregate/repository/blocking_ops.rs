@@ -1,0 +1,83 @@
+//! The repository over a blocking [`EventStore`].
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{AggregateRepository, check_requested_version, finish_load, snapshot};
+use crate::aggregate::error::RepositoryError;
+use crate::aggregate::{Aggregate, AggregateRoot};
+use crate::store::{AppendOutcome, EventStore};
+
+impl<S: EventStore + ?Sized> AggregateRepository<S> {
+    /// Loads the aggregate `id`: from its latest snapshot (when snapshots
+    /// are on) plus the events after it, else from its whole stream.
+    ///
+    /// An empty stream is [`RepositoryError::NotFound`]; an event the
+    /// aggregate cannot apply is [`RepositoryError::UnknownEvent`].
+    pub fn load<A>(&self, id: &str) -> Result<AggregateRoot<A>, RepositoryError>
+    where
+        A: Aggregate + Serialize + DeserializeOwned,
+    {
+        self.load_up_to(id, None)
+    }
+
+    /// The aggregate `id` as it was at `version` (time travel): the events
+    /// after `version` are not applied. A version the stream has not
+    /// reached is [`RepositoryError::VersionNotFound`].
+    pub fn load_at<A>(&self, id: &str, version: u64) -> Result<AggregateRoot<A>, RepositoryError>
+    where
+        A: Aggregate + Serialize + DeserializeOwned,
+    {
+        self.load_up_to(id, Some(version))
+    }
+
+    /// Appends the aggregate's uncommitted events, expecting the stream at
+    /// the version the aggregate was loaded at, then marks them committed
+    /// (and writes a snapshot when the policy says so).
+    ///
+    /// On a [`RepositoryError::Concurrency`] nothing was written and the
+    /// aggregate is unchanged. Saving an aggregate with no new events writes
+    /// nothing.
+    pub fn save<A>(&self, root: &mut AggregateRoot<A>) -> Result<AppendOutcome, RepositoryError>
+    where
+        A: Aggregate + Serialize + DeserializeOwned,
+    {
+        if root.uncommitted_events().is_empty() {
+            return Ok(AppendOutcome {
+                new_version: root.version(),
+                positions: Vec::new(),
+            });
+        }
+        let old_version = root.version();
+        let outcome = self
+            .store
+            .save(root.id(), root.uncommitted_events(), Some(old_version))?;
+        root.mark_events_committed();
+        if self.snapshots.is_due(old_version, root.version())
+            && let Some(snapshot) = snapshot::take(root)
+            && let Err(error) = self.store.save_snapshot(snapshot)
+        {
+            tracing::warn!(aggregate_id = root.id(), %error, "events saved, but the snapshot was not");
+        }
+        Ok(outcome)
+    }
+
+    fn load_up_to<A>(
+        &self,
+        id: &str,
+        up_to: Option<u64>,
+    ) -> Result<AggregateRoot<A>, RepositoryError>
+    where
+        A: Aggregate + Serialize + DeserializeOwned,
+    {
+        check_requested_version::<A>(id, up_to)?;
+        let snapshot = match self.snapshots.is_enabled() {
+            true => self.store.load_snapshot(id)?,
+            false => None,
+        };
+        let root =
+            snapshot::restore::<A>(snapshot, up_to).unwrap_or_else(|| AggregateRoot::new(id));
+        let events = self.store.load(id, root.version() + 1)?;
+        finish_load(root, &events, up_to)
+    }
+}

@@ -1,0 +1,120 @@
+//! When the repository takes snapshots, and turning aggregate state into a
+//! [`Snapshot`] and back.
+
+use std::num::NonZeroU64;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use crate::aggregate::{Aggregate, AggregateRoot};
+use crate::store::Snapshot;
+
+/// When an [`AggregateRepository`](super::AggregateRepository) writes
+/// snapshots.
+///
+/// With `EveryNEvents(n)`, a save that carries the stream's version past a
+/// multiple of `n` writes a snapshot of the state at the new version, and
+/// loads start from the stream's latest snapshot, replaying only the events
+/// after it.
+///
+/// ```
+/// use orchestrix::aggregate::SnapshotPolicy;
+///
+/// assert_eq!(SnapshotPolicy::every(0), SnapshotPolicy::Never);
+/// assert!(matches!(SnapshotPolicy::every(100), SnapshotPolicy::EveryNEvents(n) if n.get() == 100));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SnapshotPolicy {
+    /// No snapshots are written or read: every load replays the whole stream.
+    #[default]
+    Never,
+    /// A snapshot every `n` events.
+    EveryNEvents(NonZeroU64),
+}
+
+impl SnapshotPolicy {
+    /// A snapshot every `n` events; `0` means never.
+    pub fn every(n: u64) -> Self {
+        NonZeroU64::new(n).map_or(Self::Never, Self::EveryNEvents)
+    }
+
+    /// Whether loads read snapshots.
+    pub fn is_enabled(self) -> bool {
+        !matches!(self, Self::Never)
+    }
+
+    /// Whether a save from `old_version` to `new_version` crossed a multiple
+    /// of `n`.
+    pub(super) fn is_due(self, old_version: u64, new_version: u64) -> bool {
+        match self {
+            Self::Never => false,
+            Self::EveryNEvents(n) => new_version / n.get() > old_version / n.get(),
+        }
+    }
+}
+
+/// The root's state as a snapshot at its version, or `None` (with a
+/// warning) when the state does not serialize.
+pub(super) fn take<A: Aggregate + Serialize>(root: &AggregateRoot<A>) -> Option<Snapshot> {
+    match serde_json::to_value(root.state()) {
+        Ok(state) => Some(Snapshot {
+            aggregate_id: root.id().to_owned(),
+            aggregate_type: A::AGGREGATE_TYPE.to_owned(),
+            version: root.version(),
+            state,
+            taken_at: OffsetDateTime::now_utc(),
+        }),
+        Err(error) => {
+            tracing::warn!(
+                aggregate_type = A::AGGREGATE_TYPE,
+                aggregate_id = root.id(),
+                version = root.version(),
+                %error,
+                "aggregate state does not serialize; no snapshot taken"
+            );
+            None
+        }
+    }
+}
+
+/// The aggregate rebuilt from `snapshot`, if it is usable for a load up to
+/// `up_to`: of this aggregate type, not past `up_to`, and decodable. A
+/// snapshot that no longer decodes (the state type changed) is skipped with
+/// a warning, and the caller replays the whole stream.
+pub(super) fn restore<A: Aggregate + DeserializeOwned>(
+    snapshot: Option<Snapshot>,
+    up_to: Option<u64>,
+) -> Option<AggregateRoot<A>> {
+    let snapshot = snapshot?;
+    if up_to.is_some_and(|up_to| snapshot.version > up_to) {
+        return None;
+    }
+    if snapshot.aggregate_type != A::AGGREGATE_TYPE {
+        tracing::warn!(
+            aggregate_type = A::AGGREGATE_TYPE,
+            aggregate_id = %snapshot.aggregate_id,
+            snapshot_type = %snapshot.aggregate_type,
+            "snapshot belongs to another aggregate type; ignoring it and replaying the whole stream"
+        );
+        return None;
+    }
+    match serde_json::from_value::<A>(snapshot.state) {
+        Ok(state) => Some(AggregateRoot::from_state(
+            snapshot.aggregate_id,
+            snapshot.version,
+            state,
+        )),
+        Err(error) => {
+            tracing::warn!(
+                aggregate_type = A::AGGREGATE_TYPE,
+                aggregate_id = %snapshot.aggregate_id,
+                version = snapshot.version,
+                %error,
+                "snapshot state no longer decodes; ignoring it and replaying the whole stream"
+            );
+            None
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! In-memory event stores: not built yet.

@@ -1,0 +1,79 @@
+//! The async face of the in-memory store.
+
+use std::sync::Arc;
+
+use super::state::MemoryState;
+use crate::message::AnyEnvelope;
+use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+
+/// A thread-safe [`AsyncEventStore`] that keeps everything in memory.
+///
+/// The same core and the same rules as
+/// [`InMemoryEventStore`](super::InMemoryEventStore); every call completes
+/// without waiting (the lock is never held across an `.await`). Cloning the
+/// store shares its contents.
+///
+/// ```
+/// use orchestrix::prelude::*;
+/// use orchestrix::store::memory::InMemoryAsyncEventStore;
+///
+/// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+/// struct Deposited { amount: u64 }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), StoreError> {
+/// let store = InMemoryAsyncEventStore::new();
+/// store.save("acc-1", &[Envelope::new(Deposited { amount: 5 }).into()], None).await?;
+/// let events = store.load("acc-1", 1).await?;
+/// assert_eq!(events.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct InMemoryAsyncEventStore {
+    state: Arc<MemoryState>,
+}
+
+impl InMemoryAsyncEventStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncEventStore for InMemoryAsyncEventStore {
+    async fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.state.save(aggregate_id, events, expected_version)
+    }
+
+    async fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.state.load(aggregate_id, from_version))
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.state.read_all(from_position, limit))
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.state.save_snapshot(snapshot);
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.state.load_snapshot(aggregate_id))
+    }
+}

@@ -1,0 +1,129 @@
+//! The core both in-memory stores share: streams, the global log and
+//! snapshots behind one lock.
+
+use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use time::OffsetDateTime;
+
+use crate::error::ConcurrencyError;
+use crate::message::AnyEnvelope;
+use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
+
+/// Everything an in-memory store holds.
+///
+/// The global log owns the recorded events in position order (position
+/// `p` sits at index `p - 1`); a stream is the list of its events' indexes
+/// in the log. One `RwLock` guards it all, so an append is checked and
+/// written under one write lock: all-or-nothing, and the global order is the
+/// commit order (no reader can see position `p + 1` before `p`).
+#[derive(Debug, Default)]
+pub(super) struct MemoryState {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    log: Vec<RecordedEvent>,
+    streams: HashMap<String, Vec<usize>>,
+    snapshots: HashMap<String, Snapshot>,
+}
+
+impl MemoryState {
+    pub(super) fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let mut inner = self.write();
+        let current = inner
+            .streams
+            .get(aggregate_id)
+            .map_or(0, |s| s.len() as u64);
+        if let Some(expected) = expected_version
+            && expected != current
+        {
+            return Err(ConcurrencyError {
+                aggregate_id: aggregate_id.to_owned(),
+                expected,
+                actual: current,
+            }
+            .into());
+        }
+        if events.is_empty() {
+            return Ok(AppendOutcome {
+                new_version: current,
+                positions: Vec::new(),
+            });
+        }
+        let recorded_at = OffsetDateTime::now_utc();
+        let Inner { log, streams, .. } = &mut *inner;
+        let stream = streams.entry(aggregate_id.to_owned()).or_default();
+        let mut positions = Vec::with_capacity(events.len());
+        log.reserve(events.len());
+        stream.reserve(events.len());
+        for (offset, envelope) in events.iter().enumerate() {
+            let index = log.len();
+            let position = index as u64 + 1;
+            log.push(RecordedEvent {
+                stream_id: aggregate_id.to_owned(),
+                version: current + offset as u64 + 1,
+                position,
+                recorded_at,
+                envelope: envelope.clone(),
+            });
+            stream.push(index);
+            positions.push(position);
+        }
+        Ok(AppendOutcome {
+            new_version: stream.len() as u64,
+            positions,
+        })
+    }
+
+    pub(super) fn load(&self, aggregate_id: &str, from_version: u64) -> Vec<RecordedEvent> {
+        let inner = self.read();
+        let Some(stream) = inner.streams.get(aggregate_id) else {
+            return Vec::new();
+        };
+        // Version v sits at index v - 1 of the stream.
+        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
+        stream
+            .iter()
+            .skip(skip)
+            .map(|&index| inner.log[index].clone())
+            .collect()
+    }
+
+    pub(super) fn read_all(&self, from_position: u64, limit: usize) -> Vec<RecordedEvent> {
+        let inner = self.read();
+        let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
+        inner.log.iter().skip(start).take(limit).cloned().collect()
+    }
+
+    pub(super) fn save_snapshot(&self, snapshot: Snapshot) {
+        self.write()
+            .snapshots
+            .insert(snapshot.aggregate_id.clone(), snapshot);
+    }
+
+    pub(super) fn load_snapshot(&self, aggregate_id: &str) -> Option<Snapshot> {
+        self.read().snapshots.get(aggregate_id).cloned()
+    }
+
+    // A panic while the lock is held cannot leave half an append behind
+    // (appends only push after every check passed), so a poisoned lock
+    // still guards consistent data.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,71 @@
+//! The blocking face of the in-memory store.
+
+use std::sync::Arc;
+
+use super::state::MemoryState;
+use crate::message::AnyEnvelope;
+use crate::store::{AppendOutcome, EventStore, RecordedEvent, Snapshot, StoreError};
+
+/// A thread-safe, blocking [`EventStore`] that keeps everything in memory.
+///
+/// For tests, prototypes and single-process programs. Events are kept as
+/// the envelopes they were saved as (no serialization), so `load` gives
+/// back the very same `Arc`s. Cloning the store shares its contents.
+///
+/// ```
+/// use orchestrix::prelude::*;
+/// use orchestrix::store::memory::InMemoryEventStore;
+///
+/// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+/// struct Opened;
+///
+/// let store = InMemoryEventStore::new();
+/// store.save("acc-1", &[Envelope::new(Opened).into()], Some(0))?;
+/// // A second "create" of the same stream is a concurrency conflict.
+/// let again = store.save("acc-1", &[Envelope::new(Opened).into()], Some(0));
+/// assert!(matches!(again, Err(StoreError::Concurrency(_))));
+/// # Ok::<(), StoreError>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct InMemoryEventStore {
+    state: Arc<MemoryState>,
+}
+
+impl InMemoryEventStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl EventStore for InMemoryEventStore {
+    fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.state.save(aggregate_id, events, expected_version)
+    }
+
+    fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.state.load(aggregate_id, from_version))
+    }
+
+    fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.state.read_all(from_position, limit))
+    }
+
+    fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.state.save_snapshot(snapshot);
+        Ok(())
+    }
+
+    fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.state.load_snapshot(aggregate_id))
+    }
+}

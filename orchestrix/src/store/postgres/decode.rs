@@ -1,0 +1,102 @@
+//! Rows back into [`RecordedEvent`]s, straight from the JSON text.
+
+use std::sync::Arc;
+
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use time::OffsetDateTime;
+
+use crate::error::DecodeError;
+use crate::message::{AnyEnvelope, Metadata};
+use crate::registry::EventRegistry;
+use crate::store::{RecordedEvent, StoreError};
+
+/// Decodes event rows, looking event types up in the global registry.
+#[derive(Debug, Default)]
+pub(super) struct RowDecoder {
+    registry: Option<&'static EventRegistry>,
+}
+
+impl RowDecoder {
+    pub(super) fn new() -> Self {
+        Self::default()
+    }
+
+    /// A row of a stream load (columns: `statements::EVENT_COLUMNS`).
+    pub(super) fn stream_row(
+        &mut self,
+        stream_id: &str,
+        row: &PgRow,
+    ) -> Result<RecordedEvent, StoreError> {
+        self.decode(stream_id.to_owned(), row, 0)
+    }
+
+    /// A row of the global stream (`stream_id`, then the event columns).
+    pub(super) fn global_row(&mut self, row: &PgRow) -> Result<RecordedEvent, StoreError> {
+        let stream_id: String = row
+            .try_get(0)
+            .map_err(|error| column_error("?", 0, error))?;
+        self.decode(stream_id, row, 1)
+    }
+
+    fn decode(
+        &mut self,
+        stream_id: String,
+        row: &PgRow,
+        at: usize,
+    ) -> Result<RecordedEvent, StoreError> {
+        let version: i64 = row
+            .try_get(at)
+            .map_err(|error| column_error(&stream_id, 0, error))?;
+        let version = u64::try_from(version).unwrap_or(0);
+        let columns = (|| {
+            Ok::<_, sqlx::Error>((
+                row.try_get::<i64, _>(at + 1)?,
+                row.try_get::<OffsetDateTime, _>(at + 2)?,
+                row.try_get::<&str, _>(at + 3)?,
+                row.try_get::<i32, _>(at + 4)?,
+                row.try_get::<&str, _>(at + 5)?,
+                row.try_get::<&str, _>(at + 6)?,
+            ))
+        })();
+        let (position, recorded_at, event_type, schema_version, payload, metadata) =
+            columns.map_err(|error| column_error(&stream_id, version, error))?;
+        let fail = |source: DecodeError| StoreError::Decode {
+            stream_id: stream_id.clone(),
+            version,
+            source,
+        };
+        let registry = match self.registry {
+            Some(registry) => registry,
+            None => {
+                let registry = EventRegistry::global().map_err(|error| fail(error.into()))?;
+                *self.registry.insert(registry)
+            }
+        };
+        let schema_version = u32::try_from(schema_version).unwrap_or(0);
+        let message = registry
+            .decode(event_type, schema_version, payload.as_bytes())
+            .map_err(fail)?;
+        let metadata: Metadata = serde_json::from_str(metadata).map_err(|source| {
+            fail(DecodeError::Malformed {
+                event_type: event_type.to_owned(),
+                rust_type: std::any::type_name::<Metadata>(),
+                source,
+            })
+        })?;
+        Ok(RecordedEvent {
+            stream_id,
+            version,
+            position: u64::try_from(position).unwrap_or(0),
+            recorded_at,
+            envelope: AnyEnvelope::from_parts(message, Arc::new(metadata)),
+        })
+    }
+}
+
+fn column_error(stream_id: &str, version: u64, error: sqlx::Error) -> StoreError {
+    StoreError::Backend {
+        operation: format!("read the stored event at stream `{stream_id}` version {version}"),
+        source: Box::new(error),
+    }
+}

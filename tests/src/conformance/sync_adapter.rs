@@ -1,0 +1,50 @@
+//! Running the async conformance cases on a blocking store.
+
+use orchestrix::message::AnyEnvelope;
+use orchestrix::store::{
+    AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
+};
+
+/// Wraps a blocking [`EventStore`] as an [`AsyncEventStore`] by calling it
+/// inline, so the one conformance suite also checks blocking stores.
+///
+/// Only for stores whose calls are short (in-memory ones): a store that
+/// blocks on I/O would stall the test runtime's worker.
+#[derive(Debug, Default)]
+pub struct BlockingStore<S>(pub S);
+
+#[async_trait::async_trait]
+impl<S: EventStore> AsyncEventStore for BlockingStore<S> {
+    async fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.0.save(aggregate_id, events, expected_version)
+    }
+
+    async fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.load(aggregate_id, from_version)
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_all(from_position, limit)
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.0.save_snapshot(snapshot)
+    }
+
+    async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.0.load_snapshot(aggregate_id)
+    }
+}

@@ -1,0 +1,338 @@
+//! AggregateRepository over both in-memory stores: round trip, NotFound,
+//! concurrent modification, time travel, unknown event types.
+
+mod support;
+
+use orchestrix::aggregate::{RepositoryError, UnknownEventError};
+use orchestrix::prelude::*;
+use orchestrix::store::{InMemoryAsyncEventStore, InMemoryEventStore};
+use support::*;
+
+#[test]
+fn round_trip_with_the_blocking_store() {
+    let repo = AggregateRepository::new(InMemoryEventStore::new());
+    let id = account_id("round-trip");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    deposit(&mut account, 100).expect("open account");
+    withdraw(&mut account, 30).expect("enough funds");
+    assert_eq!(account.pending_version(), 3);
+
+    let outcome = repo.save(&mut account).expect("save");
+    assert_eq!(outcome.new_version, 3);
+    assert_eq!(account.version(), 3);
+    assert!(
+        account.uncommitted_events().is_empty(),
+        "saved events are committed"
+    );
+
+    let loaded = repo.load::<BankAccount>(&id).expect("load");
+    assert_eq!(loaded.id(), id);
+    assert_eq!(loaded.version(), 3);
+    assert_eq!(
+        *loaded.state(),
+        BankAccount {
+            owner: "Ada".into(),
+            balance: 70,
+            open: true
+        }
+    );
+    assert!(loaded.uncommitted_events().is_empty());
+
+    let stored = repo.store().load(&id, 0).expect("raw load");
+    assert!(
+        stored
+            .iter()
+            .all(|e| e.metadata().subject.as_deref() == Some(id.as_str())),
+        "recorded events name the aggregate as their subject"
+    );
+}
+
+#[tokio::test]
+async fn round_trip_with_the_async_store() {
+    let repo = AggregateRepository::new(InMemoryAsyncEventStore::new());
+    let id = account_id("round-trip-async");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Grace");
+    deposit(&mut account, 10).expect("open account");
+    repo.save_async(&mut account).await.expect("save");
+
+    let mut loaded = repo.load_async::<BankAccount>(&id).await.expect("load");
+    assert_eq!((loaded.balance, loaded.version()), (10, 2));
+
+    deposit(&mut loaded, 5).expect("open account");
+    let outcome = repo.save_async(&mut loaded).await.expect("second save");
+    assert_eq!(outcome.new_version, 3);
+    let reloaded = repo.load_async::<BankAccount>(&id).await.expect("reload");
+    assert_eq!((reloaded.balance, reloaded.version()), (15, 3));
+}
+
+#[test]
+fn saving_without_new_events_writes_nothing() {
+    let repo = AggregateRepository::new(InMemoryEventStore::new());
+    let id = account_id("no-op");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    let outcome = repo.save(&mut account).expect("empty save");
+    assert_eq!(outcome.new_version, 0);
+    assert!(outcome.positions.is_empty());
+    assert!(matches!(
+        repo.load::<BankAccount>(&id),
+        Err(RepositoryError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn loading_an_unknown_id_is_not_found() {
+    let repo = AggregateRepository::new(InMemoryEventStore::new());
+    match repo.load::<BankAccount>("acc-nobody") {
+        Err(RepositoryError::NotFound {
+            aggregate_type,
+            aggregate_id,
+        }) => {
+            assert_eq!(
+                (aggregate_type, aggregate_id.as_str()),
+                ("BankAccount", "acc-nobody")
+            );
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn loading_an_unknown_id_async_is_not_found() {
+    let repo = AggregateRepository::new(InMemoryAsyncEventStore::new());
+    let result = repo.load_async::<BankAccount>("acc-nobody").await;
+    assert!(
+        matches!(result, Err(RepositoryError::NotFound { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn concurrent_modification_is_detected_and_writes_nothing() {
+    let repo = AggregateRepository::new(InMemoryEventStore::new());
+    let id = account_id("conflict");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    deposit(&mut account, 100).expect("open");
+    repo.save(&mut account).expect("save");
+
+    let mut first = repo.load::<BankAccount>(&id).expect("load first");
+    let mut second = repo.load::<BankAccount>(&id).expect("load second");
+    withdraw(&mut first, 80).expect("funds");
+    withdraw(&mut second, 80).expect("funds, as far as this copy knows");
+    repo.save(&mut first).expect("the first save wins");
+
+    let error = repo
+        .save(&mut second)
+        .expect_err("the second save must not overwrite");
+    let conflict = error.as_concurrency().expect("a concurrency error");
+    assert_eq!(
+        (
+            conflict.aggregate_id.as_str(),
+            conflict.expected,
+            conflict.actual
+        ),
+        (id.as_str(), 2, 3)
+    );
+    assert_eq!(second.version(), 2, "the loser is unchanged");
+    assert_eq!(
+        second.uncommitted_events().len(),
+        1,
+        "the loser keeps its events"
+    );
+
+    let stored = repo.load::<BankAccount>(&id).expect("reload");
+    assert_eq!(
+        (stored.balance, stored.version()),
+        (20, 3),
+        "no lost update, no overdraft"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_creation_async_is_detected() {
+    let repo = AggregateRepository::new(InMemoryAsyncEventStore::new());
+    let id = account_id("conflict-async");
+    let mut first = AggregateRoot::<BankAccount>::new(&id);
+    let mut second = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut first, "Ada");
+    open(&mut second, "Eve");
+    repo.save_async(&mut first)
+        .await
+        .expect("the first creation wins");
+    let error = repo
+        .save_async(&mut second)
+        .await
+        .expect_err("a second creation fails");
+    assert!(
+        matches!(error, RepositoryError::Concurrency(ref c) if c.expected == 0 && c.actual == 1),
+        "{error:?}"
+    );
+    let stored = repo.load_async::<BankAccount>(&id).await.expect("load");
+    assert_eq!(stored.owner, "Ada");
+}
+
+#[test]
+fn load_at_rebuilds_past_versions() {
+    let repo = AggregateRepository::new(InMemoryEventStore::new());
+    let id = account_id("time-travel");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    for amount in [10, 20, 30] {
+        deposit(&mut account, amount).expect("open");
+    }
+    repo.save(&mut account).expect("save");
+
+    let balances: Vec<(u64, u64)> = (1..=4)
+        .map(|version| {
+            let past = repo.load_at::<BankAccount>(&id, version).expect("load_at");
+            (past.version(), past.balance)
+        })
+        .collect();
+    assert_eq!(balances, [(1, 0), (2, 10), (3, 30), (4, 60)]);
+
+    for (requested, current) in [(5, 4), (0, 0)] {
+        match repo.load_at::<BankAccount>(&id, requested) {
+            Err(RepositoryError::VersionNotFound {
+                requested: r,
+                current: c,
+                ..
+            }) => assert_eq!((r, c), (requested, current)),
+            other => panic!("expected VersionNotFound for {requested}, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        repo.load_at::<BankAccount>("acc-nobody", 1),
+        Err(RepositoryError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn load_at_async_rebuilds_past_versions() {
+    let repo = AggregateRepository::new(InMemoryAsyncEventStore::new());
+    let id = account_id("time-travel-async");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    deposit(&mut account, 10).expect("open");
+    withdraw(&mut account, 4).expect("funds");
+    repo.save_async(&mut account).await.expect("save");
+
+    let past = repo
+        .load_at_async::<BankAccount>(&id, 2)
+        .await
+        .expect("load_at");
+    assert_eq!((past.version(), past.balance), (2, 10));
+    let now = repo
+        .load_at_async::<BankAccount>(&id, 3)
+        .await
+        .expect("load_at latest");
+    assert_eq!((now.version(), now.balance), (3, 6));
+}
+
+#[test]
+fn an_unknown_event_type_is_an_error_naming_stream_version_and_type() {
+    let store = InMemoryEventStore::new();
+    let id = account_id("unknown-event");
+    store
+        .save(
+            &id,
+            &[
+                envelope(AccountOpened {
+                    owner: "Ada".into(),
+                }),
+                envelope(AuditNoted {
+                    note: "checked".into(),
+                }),
+            ],
+            Some(0),
+        )
+        .expect("raw append");
+    let repo = AggregateRepository::new(store);
+    let error = repo
+        .load::<BankAccount>(&id)
+        .expect_err("the aggregate cannot apply AuditNoted");
+    let RepositoryError::UnknownEvent(unknown) = &error else {
+        panic!("expected UnknownEvent, got {error:?}");
+    };
+    assert_eq!(
+        *unknown,
+        UnknownEventError {
+            aggregate_type: "BankAccount",
+            stream_id: id.clone(),
+            version: 2,
+            event_type: "tests.bank.AuditNoted".into(),
+        }
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&id)
+            && message.contains("version 2")
+            && message.contains("tests.bank.AuditNoted")
+    );
+    assert!(
+        message.contains("ignore_unknown_events"),
+        "the message says how to opt out: {message}"
+    );
+}
+
+#[test]
+fn an_aggregate_that_opts_in_skips_unknown_event_types() {
+    let store = InMemoryEventStore::new();
+    let id = account_id("lenient");
+    store
+        .save(
+            &id,
+            &[
+                envelope(Deposited { amount: 5 }),
+                envelope(AuditNoted {
+                    note: "checked".into(),
+                }),
+                envelope(Deposited { amount: 7 }),
+            ],
+            Some(0),
+        )
+        .expect("raw append");
+    let repo = AggregateRepository::new(store);
+    let account = repo
+        .load::<LenientAccount>(&id)
+        .expect("unknown events are skipped");
+    assert_eq!(account.balance, 12);
+    assert_eq!(
+        account.version(),
+        3,
+        "skipped events still count for the version"
+    );
+}
+
+#[test]
+fn the_macro_lists_names_and_event_types() {
+    assert_eq!(BankAccount::AGGREGATE_TYPE, "BankAccount");
+    assert_eq!(
+        BankAccount::EVENT_TYPES,
+        [
+            "tests.bank.AccountOpened",
+            "tests.bank.Deposited",
+            "tests.bank.Withdrawn"
+        ]
+    );
+    assert!(!BankAccount::IGNORE_UNKNOWN_EVENTS);
+    assert_eq!(LenientAccount::AGGREGATE_TYPE, "LenientBankAccount");
+    assert!(LenientAccount::IGNORE_UNKNOWN_EVENTS);
+
+    let mut account = BankAccount::default();
+    assert!(account.apply_message(&Deposited { amount: 3 }));
+    assert!(!account.apply_message(&AuditNoted { note: "x".into() }));
+    assert_eq!(account.balance, 3);
+}
+
+#[test]
+fn a_shared_dyn_store_works_too() {
+    let store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(InMemoryEventStore::new());
+    let repo = AggregateRepository::shared(store);
+    let id = account_id("dyn");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    repo.save(&mut account).expect("save");
+    assert_eq!(repo.load::<BankAccount>(&id).expect("load").owner, "Ada");
+}

@@ -1,0 +1,397 @@
+//! PostgreSQLEventStore beyond the conformance suite: configuration and
+//! connection errors, migrations, undecodable rows, what is stored.
+//! Needs `DATABASE_URL` (skipped with a notice without it).
+
+use std::time::Duration;
+
+use orchestrix::error::DecodeError;
+use orchestrix::postgres::{Migration, PostgresError, PostgresOptions, SqlIdentifier, migrate};
+use orchestrix::prelude::*;
+use orchestrix::store::postgres::{EVENT_STORE_MIGRATIONS, PostgreSQLEventStore};
+use orchestrix_tests::postgres::{TestStore, database_url, pool, unique_schema};
+
+#[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[event(name = "pg-test.Deposited", version = 2)]
+struct Deposited {
+    amount: u64,
+}
+
+fn deposit(amount: u64) -> AnyEnvelope {
+    Envelope::new(Deposited { amount }).into()
+}
+
+#[tokio::test]
+async fn a_bad_connection_string_is_a_configuration_error() {
+    let error = PostgreSQLEventStore::connect("definitely not a url")
+        .await
+        .expect_err("must fail");
+    assert!(matches!(error, StoreError::Configuration(_)), "{error}");
+    let error = PostgreSQLEventStore::connect("postgres://h/db?sslmode=sometimes")
+        .await
+        .expect_err("must fail");
+    assert!(matches!(error, StoreError::Configuration(_)), "{error}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_and_names_the_host() {
+    // Port 1 on localhost: nothing listens there, the connection is refused.
+    let options = PostgresOptions::builder("postgres://postgres@127.0.0.1:1/nowhere")
+        .acquire_timeout(Duration::from_secs(2))
+        .build()
+        .expect("valid options");
+    let error = PostgreSQLEventStore::connect_with(options)
+        .await
+        .expect_err("nothing listens");
+    let StoreError::Unavailable { target, .. } = &error else {
+        panic!("expected Unavailable, got {error:?}");
+    };
+    assert_eq!(target, "127.0.0.1:1/nowhere");
+    assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
+}
+
+#[tokio::test]
+async fn a_schema_name_that_is_not_an_identifier_is_refused() {
+    let Some(url) = database_url("a_schema_name_that_is_not_an_identifier_is_refused") else {
+        return;
+    };
+    let pool = pool(&url, 1).await;
+    let error = PostgreSQLEventStore::from_pool_with_schema(pool, "x\"; DROP SCHEMA public; --")
+        .expect_err("refused");
+    assert!(matches!(error, StoreError::Configuration(_)), "{error}");
+}
+
+#[tokio::test]
+async fn initialize_is_idempotent_and_safe_concurrently() {
+    let Some(url) = database_url("initialize_is_idempotent_and_safe_concurrently") else {
+        return;
+    };
+    let schema = unique_schema("init");
+    let pool = pool(&url, 8).await;
+    let store =
+        PostgreSQLEventStore::from_pool_with_schema(pool.clone(), &schema).expect("valid schema");
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.initialize().await })
+        })
+        .collect();
+    for racer in racers {
+        racer
+            .await
+            .expect("task")
+            .expect("every concurrent initialize succeeds");
+    }
+    store.initialize().await.expect("and again");
+    let applied: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".orchestrix_migrations"
+    )))
+    .fetch_one(&pool)
+    .await
+    .expect("bookkeeping");
+    assert_eq!(
+        applied,
+        i64::try_from(EVENT_STORE_MIGRATIONS.len()).expect("small")
+    );
+    store
+        .save("s", &[deposit(1)], Some(0))
+        .await
+        .expect("usable");
+    drop_schema(&pool, &schema).await;
+}
+
+#[tokio::test]
+async fn two_schemas_are_two_independent_stores() {
+    let Some(a) = TestStore::new("two_schemas_are_two_independent_stores", 2).await else {
+        return;
+    };
+    let b = TestStore::new("two_schemas_are_two_independent_stores", 2)
+        .await
+        .expect("url is set");
+    a.store
+        .save("acc", &[deposit(1), deposit(2)], Some(0))
+        .await
+        .expect("a");
+    let outcome = b
+        .store
+        .save("acc", &[deposit(3)], Some(0))
+        .await
+        .expect("b has its own streams");
+    assert_eq!(outcome.positions, vec![1], "and its own global stream");
+    assert_eq!(a.store.load("acc", 1).await.expect("load").len(), 2);
+    a.cleanup().await;
+    b.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_changed_migration_is_refused() {
+    let Some(url) = database_url("a_changed_migration_is_refused") else {
+        return;
+    };
+    let pool = pool(&url, 2).await;
+    let schema = SqlIdentifier::new(unique_schema("mig")).expect("valid");
+    let first = [Migration::new(1, "t", "CREATE TABLE t (x int);")];
+    migrate(&pool, &schema, &first).await.expect("applies");
+    migrate(&pool, &schema, &first).await.expect("idempotent");
+    let changed = [Migration::new(1, "t", "CREATE TABLE t (x bigint);")];
+    let error = migrate(&pool, &schema, &changed)
+        .await
+        .expect_err("text changed");
+    assert!(
+        matches!(error, PostgresError::ChangedMigration { version: 1, .. }),
+        "{error}"
+    );
+
+    let broken = [
+        first[0],
+        Migration::new(2, "broken", "CREATE TABLE u (x int); SELEKT;"),
+    ];
+    let error = migrate(&pool, &schema, &broken).await.expect_err("bad SQL");
+    assert!(
+        matches!(error, PostgresError::Migration { version: 2, .. }),
+        "{error}"
+    );
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(format!("{schema}.u"))
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+    assert_eq!(exists, None, "a failed migration leaves nothing behind");
+    drop_schema(&pool, schema.as_str()).await;
+}
+
+#[tokio::test]
+async fn events_are_stored_as_jsonb_with_type_version_and_metadata() {
+    let Some(test) = TestStore::new(
+        "events_are_stored_as_jsonb_with_type_version_and_metadata",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let command = Metadata::new("Deposit");
+    let event = Envelope::with_metadata(
+        Deposited { amount: 7 },
+        Metadata::new("pg-test.Deposited").caused_by(&command),
+    )
+    .map_metadata(|m| m.with_subject("acc-1"));
+    test.store
+        .save("acc-1", &[event.clone().into()], Some(0))
+        .await
+        .expect("save");
+
+    let row: (String, i32, String, String, uuid::Uuid, uuid::Uuid, Option<uuid::Uuid>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT event_type, schema_version, payload->>'amount', metadata->>'subject', event_id, correlation_id, causation_id \
+         FROM \"{}\".events WHERE stream_id = 'acc-1'",
+        test.schema
+    )))
+    .fetch_one(test.pool())
+    .await
+    .expect("the row");
+    assert_eq!(row.0, "pg-test.Deposited");
+    assert_eq!(row.1, 2);
+    assert_eq!(row.2, "7");
+    assert_eq!(row.3, "acc-1");
+    assert_eq!(row.4, event.metadata().id);
+    assert_eq!(row.5, command.correlation_id);
+    assert_eq!(row.6, Some(command.id));
+
+    let loaded = test.store.load("acc-1", 1).await.expect("load");
+    assert_eq!(loaded[0].metadata(), event.metadata());
+    assert_eq!(
+        loaded[0].downcast_ref::<Deposited>(),
+        Some(&Deposited { amount: 7 })
+    );
+    test.cleanup().await;
+}
+
+async fn insert_raw(
+    test: &TestStore,
+    stream: &str,
+    event_type: &str,
+    schema_version: i32,
+    payload: &str,
+) {
+    let metadata = serde_json::to_string(&Metadata::new(event_type)).expect("metadata");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{}\".events (position, stream_id, version, event_id, event_type, schema_version, payload, metadata, correlation_id) \
+         SELECT coalesce(max(position), 0) + 1, $1, 1, gen_random_uuid(), $2, $3, $4::jsonb, $5::jsonb, gen_random_uuid() FROM \"{}\".events",
+        test.schema, test.schema
+    )))
+    .bind(stream)
+    .bind(event_type)
+    .bind(schema_version)
+    .bind(payload)
+    .bind(metadata)
+    .execute(test.pool())
+    .await
+    .expect("raw insert");
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_decode_names_stream_version_and_type() {
+    let Some(test) = TestStore::new(
+        "a_row_that_does_not_decode_names_stream_version_and_type",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    insert_raw(
+        &test,
+        "bad-payload",
+        "pg-test.Deposited",
+        2,
+        r#"{"amount": "lots"}"#,
+    )
+    .await;
+    let error = test
+        .store
+        .load("bad-payload", 1)
+        .await
+        .expect_err("payload does not decode");
+    let StoreError::Decode {
+        stream_id,
+        version,
+        source,
+    } = &error
+    else {
+        panic!("expected Decode, got {error:?}");
+    };
+    assert_eq!((stream_id.as_str(), *version), ("bad-payload", 1));
+    assert!(
+        matches!(source, DecodeError::Malformed { event_type, .. } if event_type == "pg-test.Deposited"),
+        "{source:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("bad-payload")
+            && text.contains("version 1")
+            && text.contains("pg-test.Deposited"),
+        "{text}"
+    );
+
+    insert_raw(
+        &test,
+        "old-schema",
+        "pg-test.Deposited",
+        1,
+        r#"{"amount": 1}"#,
+    )
+    .await;
+    let error = test
+        .store
+        .load("old-schema", 1)
+        .await
+        .expect_err("schema version 1 is not registered");
+    assert!(
+        matches!(
+            error,
+            StoreError::Decode {
+                source: DecodeError::VersionMismatch {
+                    stored: 1,
+                    registered: 2,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    insert_raw(&test, "unknown-type", "pg-test.NeverRegistered", 1, "{}").await;
+    let error = test
+        .store
+        .read_all(1, 100)
+        .await
+        .expect_err("the global read meets the bad rows");
+    assert!(matches!(error, StoreError::Decode { .. }), "{error:?}");
+    let error = test
+        .store
+        .load("unknown-type", 1)
+        .await
+        .expect_err("unknown type");
+    let StoreError::Decode {
+        stream_id,
+        source: DecodeError::UnknownEventType { event_type },
+        ..
+    } = &error
+    else {
+        panic!("expected an unknown event type, got {error:?}");
+    };
+    assert_eq!(
+        (stream_id.as_str(), event_type.as_str()),
+        ("unknown-type", "pg-test.NeverRegistered")
+    );
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_version_conflict_is_never_a_raw_database_error() {
+    let Some(test) = TestStore::new("a_version_conflict_is_never_a_raw_database_error", 2).await
+    else {
+        return;
+    };
+    test.store
+        .save("acc", &[deposit(1), deposit(2)], Some(0))
+        .await
+        .expect("first");
+    for expected in [0, 1, 3, 99] {
+        let error = test
+            .store
+            .save("acc", &[deposit(3)], Some(expected))
+            .await
+            .expect_err("stale");
+        let StoreError::Concurrency(conflict) = error else {
+            panic!("expected a ConcurrencyError, got {error:?}");
+        };
+        assert_eq!(
+            conflict,
+            ConcurrencyError {
+                aggregate_id: "acc".into(),
+                expected,
+                actual: 2
+            }
+        );
+    }
+    assert_eq!(
+        test.store.stream_version("acc").await.expect("version"),
+        2,
+        "nothing was written"
+    );
+    test.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_hundred_event_append_is_one_contiguous_block() {
+    let Some(test) = TestStore::new("a_hundred_event_append_is_one_contiguous_block", 2).await
+    else {
+        return;
+    };
+    let events: Vec<_> = (0..100).map(deposit).collect();
+    let outcome = test
+        .store
+        .save("big", &events, Some(0))
+        .await
+        .expect("save");
+    assert_eq!(outcome.new_version, 100);
+    assert_eq!(outcome.positions, (1..=100).collect::<Vec<_>>());
+    let loaded = test.store.load("big", 51).await.expect("load");
+    let amounts: Vec<u64> = loaded
+        .iter()
+        .filter_map(|e| e.downcast_ref::<Deposited>())
+        .map(|d| d.amount)
+        .collect();
+    assert_eq!(amounts, (50..100).collect::<Vec<_>>());
+    test.cleanup().await;
+}
+
+async fn drop_schema(pool: &sqlx::PgPool, schema: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(pool)
+    .await
+    .expect("drop schema");
+}

@@ -1,0 +1,252 @@
+//! PostgreSQLEventStore under concurrent writers: one winner per version,
+//! and a global stream that no follower ever skips ahead in.
+//! Needs `DATABASE_URL` (skipped with a notice without it).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use orchestrix::prelude::*;
+use orchestrix_tests::postgres::TestStore;
+use tokio::sync::Barrier;
+
+#[derive(Event, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[event(name = "pg-test.Written")]
+struct Written {
+    writer: u32,
+    seq: u32,
+}
+
+fn written(writer: u32, seq: u32) -> AnyEnvelope {
+    Envelope::new(Written { writer, seq }).into()
+}
+
+const RACERS: u32 = 16;
+
+/// 16 tasks append to one stream with the same expected version, released
+/// together, round after round: per version exactly one wins, the other 15
+/// get a `ConcurrencyError` naming the stream, the expected and the actual
+/// version, and the stream holds exactly the winners' events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_racers_one_winner_per_version_nothing_lost() {
+    let Some(test) = TestStore::new("sixteen_racers_one_winner_per_version_nothing_lost", 8).await
+    else {
+        return;
+    };
+    race_rounds(&test).await;
+    test.cleanup().await;
+}
+
+/// The race proper: in each round all 16 tasks append with the same
+/// expected version at once.
+async fn race_rounds(test: &TestStore) {
+    const ROUNDS: u64 = 20;
+    let store = Arc::new(test.store.clone());
+    let mut winners = Vec::new();
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(RACERS as usize));
+        let tasks: Vec<_> = (0..RACERS)
+            .map(|writer| {
+                let store = Arc::clone(&store);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let result = store
+                        .save("rounds", &[written(writer, round as u32)], Some(round))
+                        .await;
+                    (writer, result)
+                })
+            })
+            .collect();
+        let mut round_winners = Vec::new();
+        for task in tasks {
+            let (writer, result) = task.await.expect("task");
+            match result {
+                Ok(outcome) => {
+                    assert_eq!(outcome.new_version, round + 1);
+                    round_winners.push(writer);
+                }
+                Err(StoreError::Concurrency(conflict)) => {
+                    assert_eq!(
+                        conflict,
+                        ConcurrencyError {
+                            aggregate_id: "rounds".into(),
+                            expected: round,
+                            actual: round + 1
+                        }
+                    );
+                }
+                Err(other) => panic!("round {round} writer {writer}: unexpected error {other}"),
+            }
+        }
+        assert_eq!(
+            round_winners.len(),
+            1,
+            "round {round}: exactly one winner, got {round_winners:?}"
+        );
+        winners.push(round_winners[0]);
+    }
+    let stored = store.load("rounds", 1).await.expect("load");
+    assert_eq!(
+        stored.len() as u64,
+        ROUNDS,
+        "one event per version, none lost, none extra"
+    );
+    for (index, (event, winner)) in stored.iter().zip(&winners).enumerate() {
+        assert_eq!(event.version, index as u64 + 1);
+        assert_eq!(
+            event.downcast_ref::<Written>(),
+            Some(&Written {
+                writer: *winner,
+                seq: index as u32
+            }),
+            "version {} holds the winner's event",
+            index + 1
+        );
+    }
+}
+
+/// 16 tasks append to one stream until each has written all its events,
+/// each expecting the version it last saw: every conflict is a
+/// `ConcurrencyError` and, retried, nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_retrying_writers_lose_nothing() {
+    let Some(test) = TestStore::new("sixteen_retrying_writers_lose_nothing", 8).await else {
+        return;
+    };
+    const EVENTS_PER_WRITER: u32 = 10;
+    let store = Arc::new(test.store.clone());
+    let start = Arc::new(Barrier::new(RACERS as usize));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|writer| {
+            let store = Arc::clone(&store);
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut expected = 0;
+                let mut conflicts = 0_u32;
+                for seq in 0..EVENTS_PER_WRITER {
+                    loop {
+                        match store
+                            .save("shared", &[written(writer, seq)], Some(expected))
+                            .await
+                        {
+                            Ok(outcome) => {
+                                expected = outcome.new_version;
+                                break;
+                            }
+                            Err(StoreError::Concurrency(conflict)) => {
+                                assert!(conflict.actual > expected, "{conflict}");
+                                expected = conflict.actual;
+                                conflicts += 1;
+                            }
+                            Err(other) => panic!("writer {writer}: unexpected error {other}"),
+                        }
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    let mut conflicts = 0;
+    for task in tasks {
+        conflicts += task.await.expect("task");
+    }
+    let stored = store.load("shared", 1).await.expect("load");
+    let total = (RACERS * EVENTS_PER_WRITER) as usize;
+    assert_eq!(stored.len(), total);
+    let versions: Vec<u64> = stored.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=total as u64).collect::<Vec<_>>());
+    let distinct: HashSet<Written> = stored
+        .iter()
+        .filter_map(|e| e.downcast_ref::<Written>().cloned())
+        .collect();
+    assert_eq!(distinct.len(), total, "every event exactly once");
+    eprintln!("{conflicts} conflicts were retried");
+    test.cleanup().await;
+}
+
+/// Several writers append (single events and batches, to their own streams
+/// and to a shared one) while a reader follows `read_all` from its
+/// checkpoint. The reader must see every event exactly once, at positions
+/// 1, 2, 3, ... with no gap: an event committed late at a lower position
+/// would show up as a skipped position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_of_the_global_stream_never_skips_an_event() {
+    let Some(test) =
+        TestStore::new("a_follower_of_the_global_stream_never_skips_an_event", 10).await
+    else {
+        return;
+    };
+    const WRITERS: u32 = 6;
+    const APPENDS: u32 = 60;
+    let store = Arc::new(test.store.clone());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut written_count = 0_u64;
+                for append in 0..APPENDS {
+                    let batch = 1 + (append % 3);
+                    let events: Vec<_> = (0..batch)
+                        .map(|i| written(writer, append * 3 + i))
+                        .collect();
+                    let stream = if append % 2 == 0 {
+                        format!("own-{writer}")
+                    } else {
+                        "shared".to_owned()
+                    };
+                    store.save(&stream, &events, None).await.expect("append");
+                    written_count += u64::from(batch);
+                }
+                written_count
+            })
+        })
+        .collect();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let store = Arc::clone(&store);
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut next = 1_u64;
+            loop {
+                // Read the flag before reading: once the writers are done
+                // and a read comes back empty, everything has been seen.
+                let writers_done = done.load(Ordering::SeqCst);
+                let batch = store.read_all(next, 7).await.expect("read_all");
+                if batch.is_empty() {
+                    if writers_done {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                for event in batch {
+                    assert_eq!(
+                        event.position, next,
+                        "the follower skipped from {next} to {}",
+                        event.position
+                    );
+                    next += 1;
+                    seen.push(event);
+                }
+            }
+            seen
+        })
+    };
+
+    let mut total = 0;
+    for writer in writers {
+        total += writer.await.expect("writer");
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.await.expect("reader");
+    assert_eq!(seen.len() as u64, total, "every event once");
+    let positions: Vec<u64> = seen.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=total).collect::<Vec<_>>());
+    let ids: HashSet<_> = seen.iter().map(|e| e.metadata().id).collect();
+    assert_eq!(ids.len() as u64, total, "no event twice");
+    test.cleanup().await;
+}
