@@ -12,9 +12,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orchestrix::prelude::*;
-use orchestrix::saga::{CreateOutcome, LeaseOutcome, SagaStoreError, recover_sagas};
+use orchestrix::saga::{
+    CreateOutcome, LeaseOutcome, PostgreSQLSagaStateStore, SagaStoreError, recover_sagas,
+};
+use orchestrix_tests::postgres::{database_url, pool, unique_schema};
 
 const CHILD_ENV: &str = "ORCHESTRIX_SAGA_CRASH_DIR";
+/// Set when the child keeps its state in PostgreSQL (in this schema of
+/// `DATABASE_URL`) instead of a file.
+const SCHEMA_ENV: &str = "ORCHESTRIX_SAGA_CRASH_SCHEMA";
+
+/// The state store: PostgreSQL when a schema is given, else a file in `dir`.
+async fn open_store(dir: &Path, schema: Option<&str>) -> Arc<dyn SagaStateStore> {
+    match schema {
+        Some(schema) => {
+            let url =
+                std::env::var("DATABASE_URL").expect("DATABASE_URL for the PostgreSQL crash test");
+            let store =
+                PostgreSQLSagaStateStore::from_pool_with_schema(pool(&url, 2).await, schema)
+                    .expect("valid schema");
+            store.initialize().await.expect("migrates");
+            Arc::new(store)
+        }
+        None => Arc::new(FileStore::open(dir.join("state.json"))),
+    }
+}
 
 /// A saga state store kept in a JSON file: an in-memory store written out
 /// after every change, so a killed process leaves its last state behind.
@@ -157,7 +179,8 @@ orchestrix::register_saga!("crash-shipment", shipment_saga);
 #[ignore = "run as a child process by the crash test"]
 async fn crash_child() {
     let dir = std::env::var(CHILD_ENV).expect("the crash test sets the directory");
-    let store = Arc::new(FileStore::open(Path::new(&dir).join("state.json")));
+    let schema = std::env::var(SCHEMA_ENV).ok();
+    let store = open_store(Path::new(&dir), schema.as_deref()).await;
     let saga = shipment_saga(store).with_owner("child");
     let result = saga.execute_with_id("crash-1", Shipment { dir }).await;
     panic!("the child must hang in `pack`, but the saga ended: {result:?}");
@@ -173,12 +196,37 @@ fn journal(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_killed_process_saga_resumes_without_rerunning_completed_steps() {
+    killed_child_then_recover(None).await;
+}
+
+#[tokio::test]
+async fn a_killed_process_saga_resumes_from_postgres() {
+    if database_url("a_killed_process_saga_resumes_from_postgres").is_none() {
+        return;
+    }
+    let schema = unique_schema("saga_crash");
+    killed_child_then_recover(Some(&schema)).await;
+    let url = std::env::var("DATABASE_URL").expect("checked above");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&pool(&url, 1).await)
+    .await
+    .expect("the schema drops");
+}
+
+async fn killed_child_then_recover(schema: Option<&str>) {
     let dir = std::env::temp_dir().join(format!("orchestrix-saga-crash-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+    let mut command = Command::new(std::env::current_exe().expect("test binary"));
+    command
         .args(["crash_child", "--exact", "--ignored", "--nocapture"])
-        .env(CHILD_ENV, &dir)
+        .env(CHILD_ENV, &dir);
+    if let Some(schema) = schema {
+        command.env(SCHEMA_ENV, schema);
+    }
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -197,7 +245,7 @@ async fn a_killed_process_saga_resumes_without_rerunning_completed_steps() {
     child.kill().expect("kill");
     child.wait().expect("reap");
 
-    let store: Arc<dyn SagaStateStore> = Arc::new(FileStore::open(dir.join("state.json")));
+    let store = open_store(&dir, schema).await;
     let stored = store
         .load("crash-1")
         .await

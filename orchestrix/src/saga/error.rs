@@ -34,6 +34,21 @@ pub enum SagaStoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// The store's configuration is invalid (e.g. a connection string that
+    /// does not parse, a schema name that is not a plain identifier).
+    #[error("invalid saga state store configuration: {0}")]
+    Configuration(String),
+    /// The backend cannot be reached (or went away) while doing `operation`.
+    #[error("saga state store unreachable at {target} while trying to {operation}: {source}")]
+    Unavailable {
+        /// What the store was doing.
+        operation: &'static str,
+        /// Host and port (never the password).
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
     /// The backend (database) failed.
     #[error("saga state store failed to {operation} (saga `{saga_id}`): {source}")]
     Backend {

@@ -252,7 +252,10 @@ where
         }
         if state.status.is_finished() {
             self.release(saga_id).await;
-            return Ok(state);
+            return Ok(SagaState {
+                lease: None,
+                ..state
+            });
         }
         let data = match serde_json::from_value::<D>(state.data.clone()) {
             Ok(data) => data,
@@ -463,10 +466,7 @@ where
         let guarded = AssertUnwindSafe(future).catch_unwind();
         let timed = async {
             match timeout {
-                Some(limit) => match tokio::time::timeout(limit, guarded).await {
-                    Ok(result) => Some(result),
-                    Err(_) => None,
-                },
+                Some(limit) => tokio::time::timeout(limit, guarded).await.ok(),
                 None => Some(guarded.await),
             }
         };

@@ -22,6 +22,8 @@ mod error;
 mod executor;
 mod handler;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod registry;
 mod state;
 mod step;
@@ -33,6 +35,8 @@ pub use handler::{
     ActionFuture, Compensation, CompensationFuture, CompensationResult, StepAction, StepResult,
 };
 pub use memory::InMemorySagaStateStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgreSQLSagaStateStore, SAGA_STATE_MIGRATIONS};
 pub use registry::{RecoveryReport, ResumableSaga, SagaRegistration, recover_sagas, registrations};
 pub use state::{Lease, SagaState, SagaStatus, StepState, StepStatus};
 pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError};
