@@ -176,12 +176,8 @@ fn bench_postgres(
             );
             async move {
                 let start = Instant::now();
-                for n in 0..iters {
-                    let id = format!(
-                        "raw-{}-{n}-{}",
-                        std::process::id(),
-                        start.elapsed().as_nanos()
-                    );
+                for _ in 0..iters {
+                    let id = format!("raw-{}", RAW_IDS.fetch_add(1, Ordering::Relaxed));
                     sqlx::query(sqlx::AssertSqlSafe(insert.as_str()))
                         .bind(&id)
                         .bind(&steps)

@@ -493,3 +493,33 @@ async fn the_state_is_persisted_after_every_transition() {
         ]
     );
 }
+
+fn assert_send<T: Send>(value: T) -> T {
+    value
+}
+
+#[tokio::test]
+async fn a_saga_runs_on_a_spawned_task() {
+    // `execute` and `resume` futures are `Send`: an event handler can spawn them.
+    let saga = Arc::new(saga(&["spawned"]));
+    let running = Arc::clone(&saga);
+    let state = tokio::spawn(assert_send(async move {
+        running.execute(Order::new("spawned")).await
+    }))
+    .await
+    .expect("task")
+    .expect("runs");
+    assert_eq!(state.status, SagaStatus::Completed);
+    let resumed = tokio::spawn(assert_send(
+        async move { saga.resume(&state.saga_id).await },
+    ))
+    .await
+    .expect("task")
+    .expect("resumes");
+    assert_eq!(
+        resumed.status,
+        SagaStatus::Completed,
+        "a finished saga is returned as is"
+    );
+    assert_eq!(journal("spawned"), ["do spawned"]);
+}

@@ -125,6 +125,23 @@ pub struct RecoveryReport {
 /// registered for its type (see [`register_saga!`](crate::register_saga)),
 /// one after another. A saga another live process holds (valid lease) is
 /// skipped, as is one whose type is not registered; both are reported.
+///
+/// Call it at start-up, after the state store is initialized:
+///
+/// ```
+/// use std::sync::Arc;
+/// use orchestrix::saga::{InMemorySagaStateStore, SagaStateStore, recover_sagas};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store: Arc<dyn SagaStateStore> = Arc::new(InMemorySagaStateStore::new());
+/// let report = recover_sagas(store).await?;
+/// for (saga_id, why) in &report.skipped {
+///     eprintln!("saga {saga_id} not resumed: {why}");
+/// }
+/// assert!(report.resumed.is_empty());
+/// # Ok::<(), orchestrix::saga::SagaError>(())
+/// # }).unwrap();
+/// ```
 pub async fn recover_sagas(store: Arc<dyn SagaStateStore>) -> Result<RecoveryReport, SagaError> {
     let registrations = registrations()?;
     let mut built: HashMap<&'static str, Box<dyn ResumableSaga>> = HashMap::new();

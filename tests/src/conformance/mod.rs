@@ -2,8 +2,8 @@
 //! implementation of a contract, so implementations cannot drift apart.
 
 pub mod event_store;
-pub mod saga_state_store;
 mod fixtures;
+pub mod saga_state_store;
 mod sync_adapter;
 
 pub use fixtures::{ConformanceEvent, unique_stream_id};
