@@ -143,3 +143,53 @@ async fn postgres_sagas_resume_once_across_two_pools() {
     assert_eq!(store.unfinished().await.expect("unfinished"), Vec::new());
     drop_schema(&store).await;
 }
+
+static LOST_POOL: std::sync::Mutex<Option<orchestrix::postgres::PgPool>> =
+    std::sync::Mutex::new(None);
+
+#[saga_step]
+async fn lose_the_database(_transfer: &Transfer) -> Result<u32, StepFailure> {
+    let pool = LOST_POOL.lock().expect("pool").take();
+    if let Some(pool) = pool {
+        pool.close().await; // the database goes away under the running saga
+    }
+    Ok(3)
+}
+
+#[tokio::test]
+async fn a_database_lost_mid_run_is_a_typed_error_and_the_saga_resumes_later() {
+    let Some((store, url)) =
+        postgres_store("a_database_lost_mid_run_is_a_typed_error_and_the_saga_resumes_later").await
+    else {
+        return;
+    };
+    let schema = store.schema().as_str().to_owned();
+    let doomed = PostgreSQLSagaStateStore::from_pool_with_schema(pool(&url, 2).await, &schema)
+        .expect("schema");
+    *LOST_POOL.lock().expect("pool") = Some(doomed.pool().clone());
+    let steps = || vec![debit_step(), lose_the_database_step()];
+    let saga =
+        Saga::new("pg-lost", steps(), Arc::new(doomed)).with_lease_ttl(Duration::from_millis(100));
+    let error = saga
+        .execute_with_id("lost-1", Transfer { hang: false })
+        .await
+        .expect_err("the store is gone");
+    assert!(
+        matches!(error, SagaError::Store(SagaStoreError::Unavailable { .. })),
+        "{error}"
+    );
+    assert!(error.to_string().contains("save a saga"), "{error}");
+
+    tokio::time::sleep(Duration::from_millis(200)).await; // the lease lapses
+    let resumed = Saga::new("pg-lost", steps(), Arc::new(store.clone()))
+        .resume("lost-1")
+        .await
+        .expect("resumes on a working pool");
+    assert_eq!(resumed.status, SagaStatus::Completed);
+    assert_eq!(resumed.steps[0].attempts, 1, "debit is not run again");
+    assert_eq!(
+        resumed.steps[1].attempts, 2,
+        "the step whose result was not stored runs again"
+    );
+    drop_schema(&store).await;
+}
