@@ -49,7 +49,12 @@ async fn postgres_store_reports_bad_configuration_and_unreachable_servers() {
         .await
         .expect_err("bad url");
     assert!(matches!(error, SagaStoreError::Configuration(_)), "{error}");
-    let error = PostgreSQLSagaStateStore::connect("postgres://postgres@127.0.0.1:1/nowhere")
+    let options =
+        orchestrix::postgres::PostgresOptions::builder("postgres://postgres@127.0.0.1:1/nowhere")
+            .acquire_timeout(Duration::from_millis(300))
+            .build()
+            .expect("valid options");
+    let error = PostgreSQLSagaStateStore::connect_with(options)
         .await
         .expect_err("nothing listens on port 1");
     assert!(
