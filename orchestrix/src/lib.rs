@@ -31,6 +31,7 @@ pub mod message;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod registry;
+pub mod retry;
 pub mod saga;
 pub mod store;
 
