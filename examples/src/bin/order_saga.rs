@@ -5,12 +5,13 @@
 //! (with `--features postgres` and `DATABASE_URL` set, the saga state lives
 //! in PostgreSQL).
 //!
-//! The event reaches the saga through a plain async fn here
-//! (`on_order_placed`); with the message bus it is an `#[event_handler]`.
+//! The event reaches the saga through the async message bus: the
+//! `#[event_handler]` `start_order_saga` asks for the saga as a `Dep`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use orchestrix::bus::Dep;
 use orchestrix::prelude::*;
 use orchestrix::saga::recover_sagas;
 
@@ -160,12 +161,20 @@ fn order_saga(store: Arc<dyn SagaStateStore>) -> Saga<OrderData> {
 // Lets `recover_sagas` resume unfinished order sagas after a crash.
 orchestrix::register_saga!("order-fulfillment", order_saga);
 
+/// The outcome of the last saga each order started, for `main` to show.
+static OUTCOMES: Mutex<Vec<SagaState>> = Mutex::new(Vec::new());
+
 /// Reacts to `OrderPlaced` by starting the saga. The saga id is derived
 /// from the order, so an event delivered twice starts one saga.
-async fn on_order_placed(
+///
+/// A saga that failed and was compensated is a normal outcome, not a
+/// handler failure; only a saga that could not run (its store failed, or a
+/// compensation failed and it needs a person) fails the handler.
+#[event_handler]
+async fn start_order_saga(
     event: &OrderPlaced,
-    saga: &Saga<OrderData>,
-) -> Result<SagaState, SagaError> {
+    saga: Dep<Saga<OrderData>>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let data = OrderData {
         order_id: event.order_id.clone(),
         sku: event.sku.clone(),
@@ -173,8 +182,30 @@ async fn on_order_placed(
         amount_cents: event.amount_cents,
         card: event.card.clone(),
     };
-    saga.execute_with_id(format!("order-{}", event.order_id), data)
-        .await
+    let state = saga
+        .execute_with_id(format!("order-{}", event.order_id), data)
+        .await?;
+    if state.status == SagaStatus::Failed {
+        return Err(format!(
+            "saga {} needs a person: {}",
+            state.saga_id,
+            state.error.as_deref().unwrap_or("-")
+        )
+        .into());
+    }
+    OUTCOMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(state);
+    Ok(())
+}
+
+/// The state of the saga the last published event started.
+fn last_outcome() -> Option<SagaState> {
+    OUTCOMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .pop()
 }
 
 async fn state_store() -> Result<Arc<dyn SagaStateStore>, Box<dyn std::error::Error>> {
@@ -194,6 +225,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = state_store().await?;
     let saga = order_saga(Arc::clone(&store));
     saga.initialize().await?;
+    let bus = InMemoryAsyncMessageBus::builder()
+        .dependency(saga)
+        .register_handlers()
+        .build()?;
     let run = std::process::id();
 
     let good = OrderPlaced {
@@ -204,7 +239,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         card: "4242-4242".into(),
     };
     println!("order {} placed:", good.order_id);
-    let state = on_order_placed(&good, &saga).await?;
+    bus.publish(good.clone()).await?;
+    let state = last_outcome().ok_or("the handler recorded no saga")?;
     println!("=> {:?}\n", state.status);
 
     let declined = OrderPlaced {
@@ -213,7 +249,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..good.clone()
     };
     println!("order {} placed:", declined.order_id);
-    let state = on_order_placed(&declined, &saga).await?;
+    bus.publish(declined).await?;
+    let state = last_outcome().ok_or("the handler recorded no saga")?;
     println!(
         "=> {:?}: {}",
         state.status,
@@ -233,7 +270,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("\nthe first event delivered again:");
-    let again = on_order_placed(&good, &saga).await?;
+    bus.publish(good).await?;
+    let again = last_outcome().ok_or("the handler recorded no saga")?;
     println!(
         "=> {:?}, nothing ran twice (charges: {})",
         again.status,
