@@ -35,6 +35,19 @@ pub mod retry;
 pub mod saga;
 pub mod store;
 
+/// Long-form guides. Their examples compile and run as doctests, so they
+/// stay true to the code.
+pub mod guides {
+    #[doc = include_str!("../../docs/messaging.md")]
+    pub mod messaging {}
+
+    #[doc = include_str!("../../docs/event-sourcing.md")]
+    pub mod event_sourcing {}
+
+    #[doc = include_str!("../../docs/sagas.md")]
+    pub mod sagas {}
+}
+
 /// The names most programs need: `use orchestrix::prelude::*;`.
 pub mod prelude {
     pub use crate::aggregate::prelude::*;
