@@ -48,6 +48,11 @@ pub mod guides {
     pub mod sagas {}
 }
 
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The names most programs need: `use orchestrix::prelude::*;`.
 pub mod prelude {
     pub use crate::aggregate::prelude::*;
@@ -58,6 +63,7 @@ pub mod prelude {
     pub use crate::store::{
         AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
     };
+    pub use crate::store::{InMemoryAsyncEventStore, InMemoryEventStore};
     pub use orchestrix_macros::{Command, Event, aggregate, apply, event_handler, saga_step};
     pub use serde::{Deserialize, Serialize};
 }
