@@ -24,7 +24,13 @@ impl<T> Once<T> {
                 self.key
             )));
         }
-        self.value = Some((value, meta.path.segments.first().map_or_else(Span::call_site, |s| s.ident.span())));
+        self.value = Some((
+            value,
+            meta.path
+                .segments
+                .first()
+                .map_or_else(Span::call_site, |s| s.ident.span()),
+        ));
         Ok(())
     }
 
@@ -40,10 +46,18 @@ impl<T> Once<T> {
 /// The error for a key no macro of this kind takes, listing those it does.
 pub(crate) fn unknown(meta: &ParseNestedMeta<'_>, expected: &[&str]) -> syn::Error {
     let key = meta.path.get_ident().map_or_else(
-        || quote::ToTokens::to_token_stream(&meta.path).to_string().replace(' ', ""),
+        || {
+            quote::ToTokens::to_token_stream(&meta.path)
+                .to_string()
+                .replace(' ', "")
+        },
         ToString::to_string,
     );
-    let list = expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let list = expected
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     meta.error(format!(
         "unknown orchestrix attribute `{key}`; expected one of: {list}"
     ))

@@ -32,13 +32,17 @@ pub enum RegistryError {
 #[non_exhaustive]
 pub enum DecodeError {
     /// No Rust type is registered under the stored name.
-    #[error("no event type is registered under the name `{event_type}` (is its crate linked, or does it need `orchestrix::registry::register`?)")]
+    #[error(
+        "no event type is registered under the name `{event_type}` (is its crate linked, or does it need `orchestrix::registry::register`?)"
+    )]
     UnknownEventType {
         /// The stored name.
         event_type: String,
     },
     /// The stored schema version is not the one the Rust type reads.
-    #[error("event `{event_type}` was stored at schema version {stored}, but `{rust_type}` reads version {registered}")]
+    #[error(
+        "event `{event_type}` was stored at schema version {stored}, but `{rust_type}` reads version {registered}"
+    )]
     VersionMismatch {
         /// The stored name.
         event_type: String,
@@ -68,7 +72,9 @@ pub enum DecodeError {
 /// An append found the stream at another version than the caller expected:
 /// somebody else wrote to it first.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("concurrency conflict on stream `{aggregate_id}`: expected version {expected}, found {actual}")]
+#[error(
+    "concurrency conflict on stream `{aggregate_id}`: expected version {expected}, found {actual}"
+)]
 pub struct ConcurrencyError {
     /// The stream written to.
     pub aggregate_id: String,

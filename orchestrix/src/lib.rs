@@ -31,8 +31,27 @@ pub mod message;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod registry;
+pub mod retry;
 pub mod saga;
 pub mod store;
+
+/// Long-form guides. Their examples compile and run as doctests, so they
+/// stay true to the code.
+pub mod guides {
+    #[doc = include_str!("../../docs/messaging.md")]
+    pub mod messaging {}
+
+    #[doc = include_str!("../../docs/event-sourcing.md")]
+    pub mod event_sourcing {}
+
+    #[doc = include_str!("../../docs/sagas.md")]
+    pub mod sagas {}
+}
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// The names most programs need: `use orchestrix::prelude::*;`.
 pub mod prelude {
@@ -41,7 +60,10 @@ pub mod prelude {
     pub use crate::error::{BoxError, ConcurrencyError};
     pub use crate::message::{AnyEnvelope, Command, Envelope, Event, Message, Metadata};
     pub use crate::saga::prelude::*;
-    pub use crate::store::{AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError};
+    pub use crate::store::{
+        AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
+    };
+    pub use crate::store::{InMemoryAsyncEventStore, InMemoryEventStore};
     pub use orchestrix_macros::{Command, Event, aggregate, apply, event_handler, saga_step};
     pub use serde::{Deserialize, Serialize};
 }

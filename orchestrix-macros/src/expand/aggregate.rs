@@ -3,8 +3,8 @@
 //! Parse -> validate -> expand: the `#[apply]` methods are found and checked
 //! (`&mut self`, one `&EventType` parameter, no return value, one method per
 //! event type), their markers are stripped from the impl block, and an
-//! `Aggregate` impl with a downcast dispatch plus one `ApplyEvent<E>` impl
-//! per method is generated. Every problem is reported on the user's tokens;
+//! `Aggregate` impl with a downcast dispatch plus one `EventOf<Aggregate>`
+//! impl per method (on the event type) is generated. Every problem is reported on the user's tokens;
 //! the impl block is always emitted so one mistake does not cascade.
 
 use proc_macro2::{Span, TokenStream};
@@ -104,7 +104,7 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
             name.set(&meta, value)
         } else if meta.path.is_ident("ignore_unknown_events") {
             if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
-                return Err(meta.error("`ignore_unknown_events` is a flag and takes no value"));
+                return Err(meta.error("`ignore_unknown_events` is a flag and takes no value; write `#[aggregate(ignore_unknown_events)]`"));
             }
             ignore.set(&meta, ())
         } else {
@@ -325,15 +325,11 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
         .unwrap_or_else(|| default_name(self_ty));
     let ignore = options.ignore_unknown_events;
 
-    let event_checks = methods.iter().map(|m| {
-        let event = &m.event;
-        quote_spanned! {event.span()=>
-            ::orchestrix::__private::assert_event::<#event>();
-        }
-    });
+    // The one place that requires each event type to be an `Event`, spanned
+    // on the user's type so that is where a non-event is reported.
     let names = methods.iter().map(|m| {
         let event = &m.event;
-        quote!(<#event as ::orchestrix::__private::Message>::NAME)
+        quote_spanned!(event.span()=> ::orchestrix::__private::event_name::<#event>())
     });
     let arms = methods.iter().map(|ApplyMethod { method, event }| {
         quote! {
@@ -343,13 +339,13 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
             }
         }
     });
-    let apply_impls = methods.iter().map(|ApplyMethod { method, event }| {
+    let event_of_impls = methods.iter().map(|ApplyMethod { method, event }| {
         quote! {
             #[automatically_derived]
-            impl #impl_generics ::orchestrix::__private::ApplyEvent<#event> for #self_ty #where_clause {
+            impl #impl_generics ::orchestrix::__private::EventOf<#self_ty> for #event #where_clause {
                 #[inline]
-                fn apply_event(&mut self, event: &#event) {
-                    self.#method(event);
+                fn apply_to(&self, aggregate: &mut #self_ty) {
+                    aggregate.#method(self);
                 }
             }
         }
@@ -365,7 +361,6 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
                 const IGNORE_UNKNOWN_EVENTS: bool = #ignore;
 
                 fn apply_message(&mut self, event: &dyn ::orchestrix::__private::AnyMessage) -> bool {
-                    #(#event_checks)*
                     let __orchestrix_event: &dyn ::core::any::Any = event;
                     #(#arms)*
                     let _ = __orchestrix_event;
@@ -373,7 +368,7 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
                 }
             }
 
-            #(#apply_impls)*
+            #(#event_of_impls)*
         };
     }
 }

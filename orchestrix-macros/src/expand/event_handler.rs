@@ -1,8 +1,311 @@
-//! `#[event_handler]`: not built yet.
+//! `#[event_handler]`: registers a free fn as a handler of the event type its
+//! first parameter refers to. `async fn`s go to the async bus, plain fns to
+//! the sync bus; further parameters are extractors (`Dep<T>`, `Metadata`).
+//!
+//! The user's fn is emitted unchanged. Beside it: a hidden, empty struct with
+//! the fn's name (in the type namespace only, so the fn is untouched) that
+//! implements `AsyncHandlerFn` / `SyncHandlerFn` — it lets a user subscribe
+//! the handler by name (`.handler::<send_receipt>()`) — and an `inventory`
+//! submission of the same registration for `register_handlers()`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericParam, ItemFn, LitStr, ReturnType, Type};
 
-pub(crate) fn expand(_args: TokenStream, item: TokenStream) -> TokenStream {
-    let error = syn::Error::new(proc_macro2::Span::call_site(), "#[event_handler] is not implemented yet").into_compile_error();
-    quote::quote!(#error #item)
+use crate::attr::{Once, unknown};
+use crate::errors::Errors;
+
+const KEYS: &[&str] = &["name"];
+
+/// What the handler fn looks like, once checked.
+struct Handler<'a> {
+    item: &'a ItemFn,
+    /// The `E` of the first parameter `&E`.
+    event: &'a Type,
+    /// The types of the extractor parameters.
+    extractors: Vec<&'a Type>,
+    /// Where a wrong return type is reported.
+    return_span: Span,
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::new();
+    let name = parse_args(args, &mut errors);
+    let function = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            errors.push(syn::Error::new_spanned(
+                &item,
+                "#[event_handler] goes on a free fn that takes the event by reference: \
+                 `async fn on_order_placed(event: &OrderPlaced) { ... }`",
+            ));
+            return finish(errors, item);
+        }
+    };
+    let handler = check(&function, &mut errors);
+    match (handler, errors.finish()) {
+        (Some(handler), Ok(())) => generate(&handler, name),
+        (_, result) => {
+            let error = result.err().map(syn::Error::into_compile_error);
+            quote!(#error #function)
+        }
+    }
+}
+
+fn finish(errors: Errors, item: TokenStream) -> TokenStream {
+    let error = errors.finish().err().map(syn::Error::into_compile_error);
+    quote!(#error #item)
+}
+
+fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<LitStr> {
+    let mut name = Once::<LitStr>::new("name");
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            let value: LitStr = meta.value()?.parse().map_err(|error| {
+                syn::Error::new(error.span(), "expected a string: `name = \"send_receipt\"`")
+            })?;
+            if value.value().trim().is_empty() {
+                return Err(syn::Error::new_spanned(
+                    &value,
+                    "the handler name must not be empty",
+                ));
+            }
+            name.set(&meta, value)
+        } else {
+            Err(unknown(&meta, KEYS))
+        }
+    });
+    errors.take(syn::parse::Parser::parse2(parser, args));
+    name.get()
+}
+
+/// Checks the signature, recording every problem; `None` if the handler
+/// cannot be generated.
+fn check<'a>(function: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
+    let signature = &function.sig;
+    if let Some(constness) = &signature.constness {
+        errors.error_spanned(
+            constness,
+            "an event handler cannot be a `const fn`; remove `const`",
+        );
+    }
+    if let Some(unsafety) = &signature.unsafety {
+        errors.error_spanned(
+            unsafety,
+            "an event handler cannot be an `unsafe fn`: the bus calls it with no way to uphold its safety contract; \
+             remove `unsafe`",
+        );
+    }
+    if let Some(abi) = &signature.abi {
+        errors.error_spanned(
+            abi,
+            "an event handler cannot declare an ABI; remove the `extern`",
+        );
+    }
+    for param in &signature.generics.params {
+        if !matches!(param, GenericParam::Lifetime(_)) {
+            errors.error_spanned(
+                param,
+                "an event handler cannot be generic: it is registered for one concrete event type; \
+                 write one handler per event type",
+            );
+        }
+    }
+
+    let mut inputs = signature.inputs.iter();
+    let Some(first) = inputs.next() else {
+        errors.push(syn::Error::new(
+            signature.paren_token.span.join(),
+            "an event handler takes the event as its first parameter: \
+             `fn on_order_placed(event: &OrderPlaced)`",
+        ));
+        return None;
+    };
+    let event = match first {
+        FnArg::Receiver(receiver) => {
+            errors.push(self_error(receiver));
+            None
+        }
+        FnArg::Typed(typed) => match &*typed.ty {
+            Type::Reference(reference) if matches!(*reference.elem, Type::ImplTrait(_)) => {
+                errors.error_spanned(
+                    &reference.elem,
+                    "an event handler takes one concrete event type, not `impl Trait`: write `&MyEvent`, \
+                     one handler per event type",
+                );
+                None
+            }
+            Type::Reference(reference) if reference.mutability.is_none() => Some(&*reference.elem),
+            Type::Reference(reference) => {
+                errors.error_spanned(
+                    reference,
+                    "an event handler takes the event by shared reference: write `&Event`, not `&mut Event`",
+                );
+                None
+            }
+            other => {
+                errors.error_spanned(
+                    other,
+                    "the first parameter of an event handler must be a reference to the event: \
+                     write `event: &MyEvent`",
+                );
+                None
+            }
+        },
+    };
+
+    let mut extractors = Vec::new();
+    for input in inputs {
+        match input {
+            FnArg::Receiver(receiver) => errors.push(self_error(receiver)),
+            FnArg::Typed(typed) => {
+                if let Type::ImplTrait(impl_trait) = &*typed.ty {
+                    errors.error_spanned(
+                        impl_trait,
+                        "an event handler parameter cannot be `impl Trait`: the bus needs one concrete type \
+                         per parameter; ask for a trait object as `Dep<dyn Trait>`",
+                    );
+                } else {
+                    extractors.push(&*typed.ty);
+                }
+            }
+        }
+    }
+    let return_span = match &signature.output {
+        ReturnType::Default => signature.ident.span(),
+        ReturnType::Type(_, ty) => ty.span(),
+    };
+    Some(Handler {
+        item: function,
+        event: event?,
+        extractors,
+        return_span,
+    })
+}
+
+fn self_error(receiver: &syn::Receiver) -> syn::Error {
+    syn::Error::new_spanned(
+        receiver,
+        "#[event_handler] works on free fns, not methods: move the fn out of the `impl` block \
+         and take what it needs as `Dep<T>` parameters",
+    )
+}
+
+fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
+    let function = handler.item;
+    let ident = &function.sig.ident;
+    let vis = &function.vis;
+    let event = handler.event;
+    let name = match name {
+        Some(name) => quote!(#name),
+        None => quote!(::core::concat!(
+            ::core::module_path!(),
+            "::",
+            ::core::stringify!(#ident)
+        )),
+    };
+    let extractors = &handler.extractors;
+    let args: Vec<_> = (0..extractors.len())
+        .map(|index| format_ident!("__orchestrix_arg{}", index))
+        .collect();
+    let requires = extractors.iter().map(|ty| {
+        quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::REQUIRES)
+    });
+    let extract = extractors.iter().map(|ty| {
+        // Only the path carries the user's span: the locals stay at the
+        // call site, so they resolve even when the fn comes from a
+        // `macro_rules!` (whose spans have their own hygiene).
+        let from_context =
+            quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::from_context);
+        quote!(#from_context(__orchestrix_context)?)
+    });
+    // Spanned on the return type, so a wrong one is reported there.
+    // Spanned on the return type, so a wrong one is reported there; the
+    // local keeps call-site hygiene (see above) but the return type's place.
+    let returned = Ident::new(
+        "__orchestrix_returned",
+        Span::call_site().located_at(handler.return_span),
+    );
+    let into_result_fn =
+        quote_spanned!(handler.return_span=> ::orchestrix::__private::into_handler_result);
+    let into_result = quote!(#into_result_fn(#returned));
+    let event_arc = quote_spanned!(event.span()=> ::orchestrix::__private::event_arc::<#event>);
+    let event_ref = quote_spanned!(event.span()=> ::orchestrix::__private::event_ref::<#event>);
+
+    let (registration_trait, registration_type, call) = if function.sig.asyncness.is_some() {
+        let call = quote! {
+            fn __orchestrix_extract(
+                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
+            ) -> ::core::result::Result<
+                (::std::sync::Arc<#event>, #(#extractors,)*),
+                ::orchestrix::__private::ExtractError,
+            > {
+                ::core::result::Result::Ok((#event_arc(__orchestrix_context)?, #(#extract,)*))
+            }
+
+            fn __orchestrix_call(
+                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
+            ) -> ::orchestrix::__private::HandlerFuture {
+                match __orchestrix_extract(__orchestrix_context) {
+                    ::core::result::Result::Ok((__orchestrix_event, #(#args,)*)) => {
+                        ::std::boxed::Box::pin(async move {
+                            let #returned = #ident(&*__orchestrix_event, #(#args),*).await;
+                            #into_result
+                        })
+                    }
+                    ::core::result::Result::Err(__orchestrix_error) => {
+                        ::orchestrix::__private::extraction_failed(__orchestrix_error)
+                    }
+                }
+            }
+        };
+        (
+            quote!(::orchestrix::__private::AsyncHandlerFn),
+            quote!(::orchestrix::__private::AsyncHandlerRegistration),
+            call,
+        )
+    } else {
+        let call = quote! {
+            fn __orchestrix_call(
+                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
+            ) -> ::core::result::Result<(), ::orchestrix::__private::BoxError> {
+                let __orchestrix_event = #event_ref(__orchestrix_context)?;
+                let #returned = #ident(__orchestrix_event, #(#extract),*);
+                #into_result
+            }
+        };
+        (
+            quote!(::orchestrix::__private::SyncHandlerFn),
+            quote!(::orchestrix::__private::SyncHandlerRegistration),
+            call,
+        )
+    };
+
+    quote! {
+        #function
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Debug)]
+        #vis struct #ident {}
+
+        #[doc(hidden)]
+        const _: () = {
+            #call
+
+            #[automatically_derived]
+            impl #registration_trait for #ident {
+                const REGISTRATION: #registration_type = #registration_type::new::<#event>(
+                    #name,
+                    &[#(#requires),*],
+                    __orchestrix_call,
+                );
+            }
+
+            ::orchestrix::__private::inventory::submit! {
+                <#ident as #registration_trait>::REGISTRATION
+            }
+        };
+    }
 }

@@ -41,14 +41,21 @@ const KEYS: &[&str] = &["name", "version"];
 fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Options {
     let mut name = Once::<LitStr>::new("name");
     let mut version = Once::<LitInt>::new("version");
-    for attr in input.attrs.iter().filter(|a| a.path().is_ident(kind.attribute())) {
+    for attr in input
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident(kind.attribute()))
+    {
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
                 let value: LitStr = meta.value()?.parse().map_err(|e| {
                     syn::Error::new(e.span(), "expected a string: `name = \"OrderPlaced\"`")
                 })?;
                 if value.value().trim().is_empty() {
-                    return Err(syn::Error::new_spanned(&value, "the name must not be empty"));
+                    return Err(syn::Error::new_spanned(
+                        &value,
+                        "the name must not be empty",
+                    ));
                 }
                 name.set(&meta, value)
             } else if meta.path.is_ident("version") {

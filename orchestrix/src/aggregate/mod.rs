@@ -61,12 +61,15 @@ pub use command::CommandError;
 pub use error::{RepositoryError, UnknownEventError};
 pub use repository::{AggregateRepository, SnapshotPolicy};
 pub use root::AggregateRoot;
-pub use traits::{Aggregate, ApplyEvent};
+pub use traits::{Aggregate, EventOf};
 
-/// Fails to compile unless `E` is an event; `#[aggregate]` calls it with the
-/// user's span so a non-event `#[apply]` parameter is reported there.
+/// The registered name of `E`, which must be an event. `#[aggregate]` calls
+/// it with the user's span, so a non-event `#[apply]` parameter is reported
+/// there, once.
 #[doc(hidden)]
-pub const fn assert_event<E: crate::message::Event>() {}
+pub const fn event_name<E: crate::message::Event>() -> &'static str {
+    <E as crate::message::Message>::NAME
+}
 
 /// Names this module adds to `orchestrix::prelude`.
 pub mod prelude {
@@ -78,5 +81,10 @@ pub mod prelude {
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
 pub mod __private {
-    pub use super::{Aggregate, ApplyEvent, assert_event};
+    pub use super::{Aggregate, EventOf, event_name};
 }
+
+/// Compiles and runs the examples of `docs/event-sourcing.md` as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/event-sourcing.md")]
+struct EventSourcingGuide;

@@ -8,7 +8,7 @@ use crate::message::{AnyEnvelope, AnyMessage, Envelope, Event, Metadata};
 use crate::store::RecordedEvent;
 
 use super::error::UnknownEventError;
-use super::traits::{Aggregate, ApplyEvent};
+use super::traits::{Aggregate, EventOf};
 
 /// An aggregate instance: the user's state `A`, the aggregate id (its
 /// stream), the version it was loaded at, and the events recorded since.
@@ -96,10 +96,7 @@ impl<A: Aggregate> AggregateRoot<A> {
     ///
     /// Only events the aggregate has an `#[apply]` method for are accepted,
     /// which the compiler checks.
-    pub fn record<E: Event>(&mut self, event: E)
-    where
-        A: ApplyEvent<E>,
-    {
+    pub fn record<E: Event + EventOf<A>>(&mut self, event: E) {
         let metadata = Metadata::new(E::NAME);
         self.record_with_metadata(event, metadata);
     }
@@ -107,11 +104,8 @@ impl<A: Aggregate> AggregateRoot<A> {
     /// As [`record`](Self::record), with the given metadata (its subject is
     /// set to the aggregate id), e.g. one made with
     /// [`Metadata::caused_by`].
-    pub fn record_with_metadata<E: Event>(&mut self, event: E, metadata: Metadata)
-    where
-        A: ApplyEvent<E>,
-    {
-        self.state.apply_event(&event);
+    pub fn record_with_metadata<E: Event + EventOf<A>>(&mut self, event: E, metadata: Metadata) {
+        event.apply_to(&mut self.state);
         let metadata = metadata.with_subject(self.id.clone());
         self.uncommitted
             .push(Envelope::with_metadata(event, metadata).into());

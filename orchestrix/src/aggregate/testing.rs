@@ -54,7 +54,7 @@ use std::fmt;
 
 use crate::message::{AnyEnvelope, AnyMessage, Event};
 
-use super::{Aggregate, AggregateRoot, ApplyEvent};
+use super::{Aggregate, AggregateRoot, EventOf};
 
 /// The *given* stage: an aggregate built from past events.
 #[derive(Debug)]
@@ -83,10 +83,7 @@ impl<A: Aggregate> AggregateTest<A> {
 
     /// Adds a past event, applied as if loaded from the store.
     #[must_use]
-    pub fn given<E: Event>(mut self, event: E) -> Self
-    where
-        A: ApplyEvent<E>,
-    {
+    pub fn given<E: Event + EventOf<A>>(mut self, event: E) -> Self {
         self.root.replay_message(&event);
         self
     }

@@ -48,3 +48,50 @@ impl fmt::Display for FailureList<'_> {
         Ok(())
     }
 }
+
+/// A handler's parameter could not be resolved for one call. Reported as
+/// that handler's failure in the [`HandlerError`] of the publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// The handler asks for a `Dep<T>` the bus does not have.
+    #[error(
+        "handler `{handler}` needs a dependency of type `{dependency}`, but the bus has none; \
+         add it with `.dependency(...)` on the bus builder"
+    )]
+    MissingDependency {
+        /// The handler's name.
+        handler: String,
+        /// The missing dependency's Rust type.
+        dependency: &'static str,
+    },
+    /// The handler got a message of another type than it handles (a bug in
+    /// a hand-made registration: the buses route by type).
+    #[error("handler `{handler}` handles `{expected}` but was given a `{found}`")]
+    UnexpectedMessage {
+        /// The handler's name.
+        handler: String,
+        /// The type the handler takes.
+        expected: &'static str,
+        /// The type it was given.
+        found: &'static str,
+    },
+}
+
+/// A bus could not be built from its builder.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusBuildError {
+    /// A registered handler asks for a `Dep<T>` that was not given to the
+    /// builder.
+    #[error(
+        "handler `{handler}` needs a dependency of type `{dependency}`, but the bus has none; \
+         add it with `.dependency(...)` on the bus builder before `.build()`"
+    )]
+    MissingDependency {
+        /// The handler's name.
+        handler: String,
+        /// The missing dependency's Rust type.
+        dependency: &'static str,
+    },
+}

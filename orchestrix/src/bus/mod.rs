@@ -5,9 +5,20 @@
 //! [`AnyEnvelope`] (as an aggregate's uncommitted events are) reaches the
 //! handlers of the type inside it.
 
+mod context;
 mod error;
+mod ext;
+mod extract;
+mod handler;
+pub mod memory;
+mod routes;
 
-pub use error::{FailedHandler, HandlerError};
+pub use context::{Dependencies, HandlerContext, HandlerName};
+pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError};
+pub use ext::{AsyncMessageBusExt, MessageBusExt};
+pub use extract::{Dep, DependencyKey, FromHandlerContext};
+pub use handler::{HandlerFuture, HandlerPanicked, IntoHandlerResult};
+pub use memory::{BusBuilder, InMemoryAsyncMessageBus, InMemoryMessageBus};
 
 use crate::message::AnyEnvelope;
 
@@ -29,9 +40,20 @@ pub trait AsyncMessageBus: Send + Sync {
 
 /// Names this module adds to `orchestrix::prelude`.
 pub mod prelude {
-    pub use super::{AsyncMessageBus, HandlerError, MessageBus};
+    pub use super::{
+        AsyncMessageBus, AsyncMessageBusExt, BusBuildError, Dep, HandlerError,
+        InMemoryAsyncMessageBus, InMemoryMessageBus, MessageBus, MessageBusExt,
+    };
 }
 
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
-pub mod __private {}
+pub mod __private {
+    pub use super::extract::{event_arc, event_ref, extraction_failed};
+    pub use super::handler::into_handler_result;
+    pub use super::{ExtractError, FromHandlerContext, HandlerContext, HandlerFuture};
+    pub use crate::error::BoxError;
+    pub use crate::registry::{
+        AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
+    };
+}

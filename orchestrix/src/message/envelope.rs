@@ -80,12 +80,22 @@ impl<M: Message> Envelope<M> {
         Self::with_metadata(message, Metadata::new(M::NAME))
     }
 
-    /// Wraps `message` with the given metadata, as is.
-    pub fn with_metadata(message: M, metadata: Metadata) -> Self {
+    /// Wraps `message` with the given metadata. The metadata's `type` is
+    /// set to the message's registered name, so the two cannot disagree.
+    pub fn with_metadata(message: M, mut metadata: Metadata) -> Self {
+        if metadata.message_type != M::NAME {
+            metadata.message_type = M::NAME.to_owned();
+        }
         Self {
             metadata: Arc::new(metadata),
             message: Arc::new(message),
         }
+    }
+
+    /// Wraps `message` with fresh metadata that names `cause` as its cause
+    /// and joins its conversation (see [`Metadata::caused_by`]).
+    pub fn caused_by(message: M, cause: &Metadata) -> Self {
+        Self::with_metadata(message, Metadata::new(M::NAME).caused_by(cause))
     }
 
     /// Erases the message type.

@@ -22,7 +22,11 @@ pub const JSON_CONTENT_TYPE: &str = "application/json";
 ///
 /// Serialized with the CloudEvents attribute names (`id`, `specversion`,
 /// `type`, `source`, `time`, …), so the metadata of a stored or transmitted
-/// message reads as a CloudEvents context.
+/// message reads as a CloudEvents context. CloudEvents extension attribute
+/// names are lowercase letters and digits only, so the two ids are written
+/// as the extensions `correlationid` and `causationid` (the snake-case
+/// spellings are accepted when reading). A `specversion` other than `1.0`
+/// is refused when reading.
 ///
 /// ```
 /// use orchestrix::message::Metadata;
@@ -37,6 +41,7 @@ pub struct Metadata {
     /// Unique id of this message (CloudEvents `id`).
     pub id: Uuid,
     /// CloudEvents version, always `"1.0"` (CloudEvents `specversion`).
+    #[serde(deserialize_with = "spec_version_1_0")]
     pub specversion: String,
     /// The message's registered name (CloudEvents `type`).
     #[serde(rename = "type")]
@@ -55,11 +60,29 @@ pub struct Metadata {
     /// Schema the payload adheres to (CloudEvents `dataschema`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataschema: Option<String>,
-    /// Id shared by every message of one conversation.
+    /// Id shared by every message of one conversation (CloudEvents
+    /// extension `correlationid`).
+    #[serde(rename = "correlationid", alias = "correlation_id")]
     pub correlation_id: Uuid,
-    /// Id of the message that caused this one, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Id of the message that caused this one, if any (CloudEvents
+    /// extension `causationid`).
+    #[serde(
+        rename = "causationid",
+        alias = "causation_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub causation_id: Option<Uuid>,
+}
+
+fn spec_version_1_0<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let version = String::deserialize(deserializer)?;
+    if version != SPEC_VERSION {
+        return Err(serde::de::Error::custom(format_args!(
+            "unsupported CloudEvents specversion `{version}`: Orchestrix reads version {SPEC_VERSION}"
+        )));
+    }
+    Ok(version)
 }
 
 impl Metadata {
@@ -117,5 +140,48 @@ impl Metadata {
     pub fn with_correlation_id(mut self, correlation_id: Uuid) -> Self {
         self.correlation_id = correlation_id;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_a_cloudevents_context() {
+        let cause = Metadata::new("PlaceOrder");
+        let metadata = Metadata::new("OrderPlaced")
+            .caused_by(&cause)
+            .with_subject("order-7");
+        let json = serde_json::to_value(&metadata).expect("serializes");
+        let object = json.as_object().expect("an object");
+        for name in object.keys() {
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                "`{name}` is not a valid CloudEvents attribute name"
+            );
+        }
+        assert_eq!(json["type"], "OrderPlaced");
+        assert_eq!(json["specversion"], "1.0");
+        assert_eq!(json["correlationid"], cause.correlation_id.to_string());
+        assert_eq!(json["causationid"], cause.id.to_string());
+        let back: Metadata = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, metadata);
+    }
+
+    #[test]
+    fn reads_snake_case_ids_and_refuses_other_spec_versions() {
+        let metadata = Metadata::new("OrderPlaced");
+        let mut json = serde_json::to_value(&metadata).expect("serializes");
+        let object = json.as_object_mut().expect("an object");
+        let correlation = object.remove("correlationid").expect("present");
+        object.insert("correlation_id".into(), correlation);
+        let back: Metadata = serde_json::from_value(json.clone()).expect("alias accepted");
+        assert_eq!(back.correlation_id, metadata.correlation_id);
+
+        json["specversion"] = "0.3".into();
+        let error = serde_json::from_value::<Metadata>(json).expect_err("0.3 is refused");
+        assert!(error.to_string().contains("specversion `0.3`"), "{error}");
     }
 }

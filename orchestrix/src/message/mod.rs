@@ -66,7 +66,8 @@ pub trait Message: Serialize + DeserializeOwned + fmt::Debug + Send + Sync + 'st
 )]
 pub trait Event: Message {}
 
-/// A request to do something, handled once. See the [module docs](self).
+/// A request to do something, usually handled by a single handler (the
+/// buses do not enforce that). See the [module docs](self).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an Orchestrix command",
     label = "expected a type with `#[derive(Command)]`",

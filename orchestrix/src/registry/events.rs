@@ -7,6 +7,10 @@ use std::sync::{Arc, OnceLock, RwLock};
 use crate::error::{DecodeError, RegistryError};
 use crate::message::{AnyMessage, Event};
 
+/// What a registered decoder gives: the event, shared, or why its JSON did
+/// not fit the Rust type.
+pub type DecodeResult = Result<Arc<dyn AnyMessage>, serde_json::Error>;
+
 /// What `#[derive(Event)]` submits for each event type: its name, schema
 /// version, Rust type and a decoder from JSON.
 ///
@@ -23,9 +27,9 @@ pub struct EventRegistration {
     /// `TypeId` of the Rust type.
     pub type_id: fn() -> TypeId,
     /// Decodes JSON text into the Rust type, straight from the bytes.
-    pub decode: fn(&[u8]) -> Result<Arc<dyn AnyMessage>, serde_json::Error>,
+    pub decode: fn(&[u8]) -> DecodeResult,
     /// Decodes a JSON value into the Rust type.
-    pub decode_value: fn(serde_json::Value) -> Result<Arc<dyn AnyMessage>, serde_json::Error>,
+    pub decode_value: fn(serde_json::Value) -> DecodeResult,
 }
 
 impl EventRegistration {
@@ -52,11 +56,11 @@ impl std::fmt::Debug for EventRegistration {
     }
 }
 
-fn decode_bytes<E: Event>(json: &[u8]) -> Result<Arc<dyn AnyMessage>, serde_json::Error> {
+fn decode_bytes<E: Event>(json: &[u8]) -> DecodeResult {
     Ok(Arc::new(serde_json::from_slice::<E>(json)?))
 }
 
-fn decode_value<E: Event>(json: serde_json::Value) -> Result<Arc<dyn AnyMessage>, serde_json::Error> {
+fn decode_value<E: Event>(json: serde_json::Value) -> DecodeResult {
     Ok(Arc::new(serde_json::from_value::<E>(json)?))
 }
 
@@ -129,7 +133,10 @@ impl EventRegistry {
 
     /// Adds a registration; registering the same type again is a no-op.
     pub fn insert(&self, registration: EventRegistration) -> Result<(), RegistryError> {
-        let mut by_name = self.by_name.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut by_name = self
+            .by_name
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(existing) = by_name.get(registration.name) {
             if (existing.type_id)() == (registration.type_id)() {
                 return Ok(());
@@ -142,7 +149,12 @@ impl EventRegistry {
 
     /// Decodes the JSON payload of an event stored as `name` at schema
     /// `version` into its registered Rust type.
-    pub fn decode(&self, name: &str, version: u32, json: &[u8]) -> Result<Arc<dyn AnyMessage>, DecodeError> {
+    pub fn decode(
+        &self,
+        name: &str,
+        version: u32,
+        json: &[u8],
+    ) -> Result<Arc<dyn AnyMessage>, DecodeError> {
         let registration = self.checked(name, version)?;
         (registration.decode)(json).map_err(|source| DecodeError::Malformed {
             event_type: name.to_owned(),
@@ -167,9 +179,11 @@ impl EventRegistry {
     }
 
     fn checked(&self, name: &str, version: u32) -> Result<EventRegistration, DecodeError> {
-        let registration = self.get(name).ok_or_else(|| DecodeError::UnknownEventType {
-            event_type: name.to_owned(),
-        })?;
+        let registration = self
+            .get(name)
+            .ok_or_else(|| DecodeError::UnknownEventType {
+                event_type: name.to_owned(),
+            })?;
         if registration.version != version {
             return Err(DecodeError::VersionMismatch {
                 event_type: name.to_owned(),
@@ -182,7 +196,9 @@ impl EventRegistry {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<&'static str, EventRegistration>> {
-        self.by_name.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.by_name
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -230,7 +246,10 @@ mod tests {
 
     #[test]
     fn two_types_under_one_name_name_both_types() {
-        let registrations = [EventRegistration::of::<Thing>(), EventRegistration::of::<other::Impostor>()];
+        let registrations = [
+            EventRegistration::of::<Thing>(),
+            EventRegistration::of::<other::Impostor>(),
+        ];
         let Err(error) = EventRegistry::from_registrations(&registrations) else {
             panic!("a duplicate name must be refused");
         };
@@ -242,13 +261,23 @@ mod tests {
 
     #[test]
     fn decodes_by_name_and_checks_version() {
-        let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Thing>()]).expect("one type");
-        let message = registry.decode("registry-test.Thing", 1, br#"{"size":3}"#).expect("decodes");
+        let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Thing>()])
+            .expect("one type");
+        let message = registry
+            .decode("registry-test.Thing", 1, br#"{"size":3}"#)
+            .expect("decodes");
         let thing: &dyn std::any::Any = &*message;
         assert_eq!(thing.downcast_ref::<Thing>().map(|t| t.size), Some(3));
 
         let wrong_version = registry.decode("registry-test.Thing", 2, br#"{"size":3}"#);
-        assert!(matches!(wrong_version, Err(DecodeError::VersionMismatch { stored: 2, registered: 1, .. })));
+        assert!(matches!(
+            wrong_version,
+            Err(DecodeError::VersionMismatch {
+                stored: 2,
+                registered: 1,
+                ..
+            })
+        ));
 
         let unknown = registry.decode("nope", 1, b"{}");
         assert!(matches!(unknown, Err(DecodeError::UnknownEventType { .. })));

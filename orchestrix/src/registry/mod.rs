@@ -2,5 +2,10 @@
 //! and the lookup tables built from them at run time.
 
 mod events;
+mod handlers;
 
-pub use events::{EventRegistration, EventRegistry, register, validate};
+pub use events::{DecodeResult, EventRegistration, EventRegistry, register, validate};
+pub use handlers::{
+    AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
+    async_handlers, sync_handlers,
+};

@@ -40,7 +40,8 @@ pub trait EventStore: Send + Sync {
     ) -> Result<AppendOutcome, StoreError>;
 
     /// The stream's events with version `>= from_version`, in order.
-    fn load(&self, aggregate_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError>;
+    fn load(&self, aggregate_id: &str, from_version: u64)
+    -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// At most `limit` events of all streams with position `>= from_position`,
     /// in position order.
@@ -66,11 +67,19 @@ pub trait AsyncEventStore: Send + Sync {
     ) -> Result<AppendOutcome, StoreError>;
 
     /// The stream's events with version `>= from_version`, in order.
-    async fn load(&self, aggregate_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// At most `limit` events of all streams with position `>= from_position`,
     /// in position order.
-    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Keeps `snapshot` as the stream's latest snapshot.
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;

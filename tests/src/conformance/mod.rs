@@ -3,6 +3,7 @@
 
 pub mod event_store;
 mod fixtures;
+pub mod saga_state_store;
 mod sync_adapter;
 
 pub use fixtures::{ConformanceEvent, unique_stream_id};

@@ -37,10 +37,8 @@ impl MemoryState {
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         let mut inner = self.write();
-        let current = inner
-            .streams
-            .get(aggregate_id)
-            .map_or(0, |s| s.len() as u64);
+        let Inner { log, streams, .. } = &mut *inner;
+        let current = streams.get(aggregate_id).map_or(0, |s| s.len() as u64);
         if let Some(expected) = expected_version
             && expected != current
         {
@@ -58,11 +56,18 @@ impl MemoryState {
             });
         }
         let recorded_at = OffsetDateTime::now_utc();
-        let Inner { log, streams, .. } = &mut *inner;
-        let stream = streams.entry(aggregate_id.to_owned()).or_default();
+        // The key is allocated only for a new stream (an empty append
+        // creates none, so an existing stream has version >= 1).
+        let stream = match current {
+            0 => streams.entry(aggregate_id.to_owned()).or_default(),
+            _ => streams
+                .get_mut(aggregate_id)
+                .ok_or_else(|| StoreError::Backend {
+                    operation: format!("append to stream `{aggregate_id}`"),
+                    source: "the in-memory stream vanished while locked".into(),
+                })?,
+        };
         let mut positions = Vec::with_capacity(events.len());
-        log.reserve(events.len());
-        stream.reserve(events.len());
         for (offset, envelope) in events.iter().enumerate() {
             let index = log.len();
             let position = index as u64 + 1;
@@ -89,11 +94,14 @@ impl MemoryState {
         };
         // Version v sits at index v - 1 of the stream.
         let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
-        stream
-            .iter()
-            .skip(skip)
-            .map(|&index| inner.log[index].clone())
-            .collect()
+        let wanted = stream.get(skip..).unwrap_or_default();
+        let mut events = Vec::with_capacity(wanted.len());
+        events.extend(
+            wanted
+                .iter()
+                .filter_map(|&index| inner.log.get(index).cloned()),
+        );
+        events
     }
 
     pub(super) fn read_all(&self, from_position: u64, limit: usize) -> Vec<RecordedEvent> {

@@ -1,0 +1,286 @@
+//! In-memory event stores: append 10,000 events one save at a time (and,
+//! for scale, in one batch), and
+//! load + replay a 10,000-event stream through the repository, with both
+//! stores, beside a raw baseline (a plain `Vec` push, a plain fold) in the
+//! same run.
+//!
+//! `cargo bench -p orchestrix-benches --bench event_store`
+//!
+//! Criterion measures every routine; a closing note then times each one
+//! again (median of several runs) and prints ns per event and the ratio to
+//! the raw baseline.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput};
+use orchestrix::message::AnyEnvelope;
+use orchestrix::prelude::*;
+use orchestrix::store::{InMemoryAsyncEventStore, InMemoryEventStore};
+use tokio::runtime::Runtime;
+
+const EVENTS: usize = 10_000;
+const STREAM: &str = "bench-account";
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "bench.Deposited")]
+struct Deposited {
+    amount: u64,
+}
+
+#[derive(Default, Debug, Serialize, Deserialize)]
+struct Account {
+    balance: u64,
+}
+
+#[aggregate]
+impl Account {
+    #[apply]
+    fn deposited(&mut self, event: &Deposited) {
+        self.balance += event.amount;
+    }
+}
+
+fn envelopes() -> Vec<AnyEnvelope> {
+    (0..EVENTS as u64)
+        .map(|amount| Envelope::new(Deposited { amount }).into())
+        .collect()
+}
+
+fn raw_events() -> Vec<Deposited> {
+    (0..EVENTS as u64)
+        .map(|amount| Deposited { amount })
+        .collect()
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime")
+}
+
+// ---- the routines, each handling EVENTS events ----
+
+fn raw_push(events: &[Deposited]) -> Vec<Deposited> {
+    let mut log = Vec::new();
+    for event in events {
+        log.push(event.clone());
+    }
+    log
+}
+
+fn append_sync(store: &InMemoryEventStore, events: &[AnyEnvelope]) {
+    for (version, event) in events.iter().enumerate() {
+        store
+            .save(STREAM, std::slice::from_ref(event), Some(version as u64))
+            .expect("append");
+    }
+}
+
+fn append_batch_sync(store: &InMemoryEventStore, events: &[AnyEnvelope]) {
+    store.save(STREAM, events, Some(0)).expect("append");
+}
+
+async fn append_async(store: &InMemoryAsyncEventStore, events: &[AnyEnvelope]) {
+    for (version, event) in events.iter().enumerate() {
+        store
+            .save(STREAM, std::slice::from_ref(event), Some(version as u64))
+            .await
+            .expect("append");
+    }
+}
+
+fn raw_fold(events: &[Deposited]) -> u64 {
+    let mut account = Account::default();
+    for event in events {
+        account.deposited(event);
+    }
+    account.balance
+}
+
+fn replay_sync(repo: &AggregateRepository<InMemoryEventStore>) -> u64 {
+    repo.load::<Account>(STREAM).expect("load").balance
+}
+
+async fn replay_async(repo: &AggregateRepository<InMemoryAsyncEventStore>) -> u64 {
+    repo.load_async::<Account>(STREAM)
+        .await
+        .expect("load")
+        .balance
+}
+
+fn filled_sync() -> AggregateRepository<InMemoryEventStore> {
+    let store = InMemoryEventStore::new();
+    store.save(STREAM, &envelopes(), Some(0)).expect("fill");
+    AggregateRepository::new(store)
+}
+
+fn filled_async(rt: &Runtime) -> AggregateRepository<InMemoryAsyncEventStore> {
+    let store = InMemoryAsyncEventStore::new();
+    rt.block_on(store.save(STREAM, &envelopes(), Some(0)))
+        .expect("fill");
+    AggregateRepository::new(store)
+}
+
+// ---- criterion ----
+
+fn bench_append(c: &mut Criterion, rt: &Runtime) {
+    let mut group = c.benchmark_group("append_10k");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    let raw = raw_events();
+    group.bench_function("raw_vec_push", |b| b.iter(|| black_box(raw_push(&raw))));
+    let events = envelopes();
+    group.bench_function("in_memory_sync", |b| {
+        b.iter_batched(
+            InMemoryEventStore::new,
+            |store| {
+                append_sync(&store, &events);
+                store
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("in_memory_sync_one_batch", |b| {
+        b.iter_batched(
+            InMemoryEventStore::new,
+            |store| {
+                append_batch_sync(&store, &events);
+                store
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("in_memory_async", |b| {
+        b.iter_batched(
+            InMemoryAsyncEventStore::new,
+            |store| {
+                rt.block_on(append_async(&store, &events));
+                store
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn bench_replay(c: &mut Criterion, rt: &Runtime) {
+    let mut group = c.benchmark_group("load_replay_10k");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    let raw = raw_events();
+    group.bench_function("raw_vec_fold", |b| b.iter(|| black_box(raw_fold(&raw))));
+    let sync_repo = filled_sync();
+    group.bench_function("in_memory_sync", |b| {
+        b.iter(|| black_box(replay_sync(&sync_repo)))
+    });
+    let async_repo = filled_async(rt);
+    group.bench_function("in_memory_async", |b| {
+        b.iter(|| black_box(rt.block_on(replay_async(&async_repo))))
+    });
+    group.finish();
+}
+
+// ---- the closing note ----
+
+/// Median wall time of `runs` calls of `routine`, each given a fresh input.
+fn median<I>(runs: usize, mut setup: impl FnMut() -> I, mut routine: impl FnMut(I)) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let input = setup();
+            let start = Instant::now();
+            routine(input);
+            start.elapsed()
+        })
+        .collect();
+    times.sort_unstable();
+    times[runs / 2]
+}
+
+fn per_event(time: Duration) -> f64 {
+    time.as_nanos() as f64 / EVENTS as f64
+}
+
+fn print_row(label: &str, time: Duration, baseline: Duration) {
+    println!(
+        "  {label:<34} {:>9.1} ns/event   {:>7.1}x the raw baseline",
+        per_event(time),
+        time.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
+
+fn closing_note(rt: &Runtime) {
+    const RUNS: usize = 31;
+    let raw = raw_events();
+    let events = envelopes();
+
+    let raw_push_time = median(RUNS, || (), |()| drop(black_box(raw_push(&raw))));
+    let sync_append = median(RUNS, InMemoryEventStore::new, |store| {
+        append_sync(&store, &events)
+    });
+    let batch_append = median(RUNS, InMemoryEventStore::new, |store| {
+        append_batch_sync(&store, &events)
+    });
+    let async_append = median(RUNS, InMemoryAsyncEventStore::new, |store| {
+        rt.block_on(append_async(&store, &events))
+    });
+
+    let raw_fold_time = median(
+        RUNS,
+        || (),
+        |()| {
+            black_box(raw_fold(&raw));
+        },
+    );
+    let sync_repo = filled_sync();
+    let sync_replay = median(
+        RUNS,
+        || (),
+        |()| {
+            black_box(replay_sync(&sync_repo));
+        },
+    );
+    let async_repo = filled_async(rt);
+    let async_replay = median(
+        RUNS,
+        || (),
+        |()| {
+            black_box(rt.block_on(replay_async(&async_repo)));
+        },
+    );
+
+    println!();
+    println!("event_store closing note ({EVENTS} events, median of {RUNS} runs):");
+    println!("append, one save per event:");
+    print_row("raw baseline: Vec::push", raw_push_time, raw_push_time);
+    print_row("InMemoryEventStore::save", sync_append, raw_push_time);
+    print_row("InMemoryAsyncEventStore::save", async_append, raw_push_time);
+    print_row(
+        "InMemoryEventStore::save, 1 batch",
+        batch_append,
+        raw_push_time,
+    );
+    println!("load + replay through AggregateRepository:");
+    print_row(
+        "raw baseline: fold over a Vec",
+        raw_fold_time,
+        raw_fold_time,
+    );
+    print_row("repo.load (InMemoryEventStore)", sync_replay, raw_fold_time);
+    print_row(
+        "repo.load_async (InMemoryAsync…)",
+        async_replay,
+        raw_fold_time,
+    );
+}
+
+fn main() {
+    let rt = runtime();
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20)
+        .configure_from_args();
+    bench_append(&mut criterion, &rt);
+    bench_replay(&mut criterion, &rt);
+    criterion.final_summary();
+    closing_note(&rt);
+}

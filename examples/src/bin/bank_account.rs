@@ -1,0 +1,178 @@
+//! The seed's `BankAccount`, event-sourced: the same domain saved and
+//! loaded with the blocking repository and with the async one, side by
+//! side.
+//!
+//! `cargo run -p orchestrix-examples --bin bank_account`
+
+use std::error::Error;
+
+use orchestrix::aggregate::RepositoryError;
+use orchestrix::prelude::*;
+use orchestrix::store::{InMemoryAsyncEventStore, InMemoryEventStore};
+
+// ---- the domain, written once ----
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "bank.AccountOpened")]
+pub struct AccountOpened {
+    pub owner: String,
+}
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "bank.Deposited")]
+pub struct Deposited {
+    pub amount: u64,
+}
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "bank.Withdrawn")]
+pub struct Withdrawn {
+    pub amount: u64,
+}
+
+/// The account's state: changed only by its events.
+#[derive(Default, Debug, Serialize, Deserialize)]
+pub struct BankAccount {
+    owner: String,
+    balance: u64,
+    open: bool,
+}
+
+#[aggregate]
+impl BankAccount {
+    #[apply]
+    fn opened(&mut self, event: &AccountOpened) {
+        self.owner.clone_from(&event.owner);
+        self.open = true;
+    }
+
+    #[apply]
+    fn deposited(&mut self, event: &Deposited) {
+        self.balance += event.amount;
+    }
+
+    #[apply]
+    fn withdrawn(&mut self, event: &Withdrawn) {
+        self.balance -= event.amount;
+    }
+}
+
+/// What the domain refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum BankError {
+    #[error("account {0} is not open")]
+    NotOpen(String),
+    #[error("account {id} holds {balance}, cannot withdraw {asked}")]
+    InsufficientFunds {
+        id: String,
+        balance: u64,
+        asked: u64,
+    },
+}
+
+/// The domain methods: check the rules, then record the event.
+pub trait BankAccountCommands {
+    fn open(&mut self, owner: &str);
+    fn deposit(&mut self, amount: u64) -> Result<(), BankError>;
+    fn withdraw(&mut self, amount: u64) -> Result<(), BankError>;
+}
+
+impl BankAccountCommands for AggregateRoot<BankAccount> {
+    fn open(&mut self, owner: &str) {
+        self.record(AccountOpened {
+            owner: owner.to_owned(),
+        });
+    }
+
+    fn deposit(&mut self, amount: u64) -> Result<(), BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen(self.id().to_owned()));
+        }
+        self.record(Deposited { amount });
+        Ok(())
+    }
+
+    fn withdraw(&mut self, amount: u64) -> Result<(), BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen(self.id().to_owned()));
+        }
+        if self.balance < amount {
+            return Err(BankError::InsufficientFunds {
+                id: self.id().to_owned(),
+                balance: self.balance,
+                asked: amount,
+            });
+        }
+        self.record(Withdrawn { amount });
+        Ok(())
+    }
+}
+
+// ---- blocking ----
+
+fn blocking() -> Result<(), Box<dyn Error>> {
+    let repo = AggregateRepository::new(InMemoryEventStore::new())
+        .with_snapshots(SnapshotPolicy::every(2));
+
+    let mut account = AggregateRoot::<BankAccount>::new("ACC-001");
+    account.open("Ada");
+    account.deposit(500)?;
+    repo.save(&mut account)?;
+
+    let mut account = repo.load::<BankAccount>("ACC-001")?;
+    account.withdraw(200)?;
+    repo.save(&mut account)?;
+    if let Err(refused) = account.withdraw(1_000) {
+        println!("[sync]  refused: {refused}");
+    }
+
+    let account = repo.load::<BankAccount>("ACC-001")?;
+    println!(
+        "[sync]  {} has {} at version {}",
+        account.owner,
+        account.balance,
+        account.version()
+    );
+    let before = repo.load_at::<BankAccount>("ACC-001", 2)?;
+    println!("[sync]  at version 2 the balance was {}", before.balance);
+    Ok(())
+}
+
+// ---- async ----
+
+async fn nonblocking() -> Result<(), Box<dyn Error>> {
+    let repo = AggregateRepository::new(InMemoryAsyncEventStore::new());
+
+    let mut account = AggregateRoot::<BankAccount>::new("ACC-001");
+    account.open("Grace");
+    account.deposit(500)?;
+    repo.save_async(&mut account).await?;
+
+    // Two copies of one account: the second save is refused, not lost.
+    let mut first = repo.load_async::<BankAccount>("ACC-001").await?;
+    let mut second = repo.load_async::<BankAccount>("ACC-001").await?;
+    first.withdraw(400)?;
+    second.withdraw(400)?;
+    repo.save_async(&mut first).await?;
+    match repo.save_async(&mut second).await {
+        Err(RepositoryError::Concurrency(conflict)) => println!("[async] {conflict}"),
+        other => println!("[async] unexpected: {other:?}"),
+    }
+
+    let account = repo.load_async::<BankAccount>("ACC-001").await?;
+    println!(
+        "[async] {} has {} at version {}",
+        account.owner,
+        account.balance,
+        account.version()
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    // The blocking repository is for blocking contexts: run it off the
+    // async workers.
+    tokio::task::spawn_blocking(|| blocking().map_err(|e| e.to_string())).await??;
+    nonblocking().await
+}

@@ -1,0 +1,204 @@
+//! `InMemoryAsyncMessageBus`: every handler of a message runs concurrently,
+//! on the publishing task, and `publish` waits for all of them.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use tracing::Instrument;
+
+use super::builder::{BusBuilder, check_requirements};
+use crate::bus::AsyncMessageBus;
+use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
+use crate::bus::error::{BusBuildError, HandlerError};
+use crate::bus::handler::{AsyncHandler, HandlerFuture, IntoHandlerResult};
+use crate::bus::routes::Routes;
+use crate::message::{AnyEnvelope, Envelope, Message};
+use crate::registry::AsyncHandlerRegistration;
+
+/// The async in-memory bus.
+///
+/// `publish` runs all handlers of the message's type concurrently (joined on
+/// the calling task, like `asyncio.gather`) and waits for every one to end.
+/// A handler's error or panic does not stop the others; if any failed, the
+/// [`HandlerError`] names each failed handler and keeps its error.
+///
+/// Handlers come from `#[event_handler]` `async fn`s (see
+/// [`builder`](Self::builder)) or from closures given to
+/// [`subscribe`](Self::subscribe). The bus is `Send + Sync`: share it in an
+/// `Arc`, publish and subscribe from any task.
+///
+/// ```
+/// use orchestrix::prelude::*;
+///
+/// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+/// struct OrderCreated { order_id: String }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), HandlerError> {
+/// let bus = InMemoryAsyncMessageBus::new();
+/// bus.subscribe("handle_order", |event: Envelope<OrderCreated>| async move {
+///     println!("Processing {}", event.message().order_id);
+/// });
+/// bus.subscribe("send_email", |event: Envelope<OrderCreated>| async move {
+///     println!("Emailing for {}", event.message().order_id);
+///     Ok::<(), std::io::Error>(())
+/// });
+/// // Both handlers run concurrently.
+/// bus.publish(OrderCreated { order_id: "ORD-001".into() }).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct InMemoryAsyncMessageBus {
+    routes: Routes<AsyncHandler>,
+    dependencies: Arc<Dependencies>,
+}
+
+impl InMemoryAsyncMessageBus {
+    /// A bus with no handlers and no dependencies.
+    pub fn new() -> Self {
+        Self::with_dependencies(Dependencies::new())
+    }
+
+    /// A builder: dependencies, `#[event_handler]` fns, then `build()`.
+    pub fn builder() -> BusBuilder<Self> {
+        BusBuilder::new()
+    }
+
+    pub(crate) fn with_dependencies(dependencies: Dependencies) -> Self {
+        Self {
+            routes: Routes::new(),
+            dependencies: Arc::new(dependencies),
+        }
+    }
+
+    /// The bus's shared dependencies.
+    pub fn dependencies(&self) -> &Dependencies {
+        &self.dependencies
+    }
+
+    /// Subscribes `handler` to messages of type `M` under `name` (the name
+    /// a [`HandlerError`] reports). The handler gets the typed envelope
+    /// (message + metadata, both shared) and returns `()` or
+    /// `Result<(), E>`. It runs concurrently with the type's other handlers
+    /// from the next publish on; publishes already running keep the handler
+    /// list they started with. Subscribing while other tasks publish is safe.
+    pub fn subscribe<M, F, Fut>(&self, name: impl Into<String>, handler: F)
+    where
+        M: Message,
+        F: Fn(Envelope<M>) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
+        let call = move |context: &HandlerContext<'_>| -> HandlerFuture {
+            match context.typed_envelope::<M>() {
+                Ok(envelope) => {
+                    let running = handler(envelope);
+                    Box::pin(async move { running.await.into_handler_result() })
+                }
+                Err(error) => Box::pin(std::future::ready(Err(error.into()))),
+            }
+        };
+        let name = HandlerName::from(name.into());
+        self.routes
+            .add(TypeId::of::<M>(), AsyncHandler::new(name, Arc::new(call)));
+    }
+
+    /// Subscribes an `#[event_handler]` registration to a running bus;
+    /// refused if it needs a dependency the bus does not have.
+    pub fn subscribe_registration(
+        &self,
+        registration: &AsyncHandlerRegistration,
+    ) -> Result<(), BusBuildError> {
+        check_requirements(&self.dependencies, registration.name, registration.requires)?;
+        self.add_registration(registration);
+        Ok(())
+    }
+
+    pub(crate) fn add_registration(&self, registration: &AsyncHandlerRegistration) {
+        let handler = AsyncHandler::new(
+            HandlerName::Static(registration.name),
+            Arc::new(registration.call),
+        );
+        self.routes.add((registration.event_type)(), handler);
+    }
+
+    /// How many handlers messages of type `M` have.
+    pub fn handler_count<M: Message>(&self) -> usize {
+        self.routes.count(TypeId::of::<M>())
+    }
+
+    /// Publishes `message` with fresh metadata; see
+    /// [`publish_envelope`](Self::publish_envelope).
+    pub async fn publish<M: Message>(&self, message: M) -> Result<(), HandlerError> {
+        self.publish_envelope(Envelope::new(message)).await
+    }
+
+    /// Delivers `envelope` (typed or type-erased) to every handler of the
+    /// concrete type of the message inside, all concurrently, and waits for
+    /// all. No handler is fine. If any handler fails or panics, the others
+    /// still run to their end and the error names each failure.
+    pub async fn publish_envelope(
+        &self,
+        envelope: impl Into<AnyEnvelope>,
+    ) -> Result<(), HandlerError> {
+        let envelope = envelope.into();
+        let message: &dyn Any = envelope.message();
+        let Some(handlers) = self.routes.snapshot(message.type_id()) else {
+            tracing::trace!(message_type = envelope.message_name(), "no handler");
+            return Ok(());
+        };
+        let span = tracing::info_span!(
+            "publish",
+            message_type = envelope.message_name(),
+            message_id = %envelope.metadata().id,
+            handlers = handlers.len(),
+        );
+        // The handler spans are created here, so make them children of the
+        // publish span.
+        let all_handlers = {
+            let _entered = span.enter();
+            // One context serves every handler: each call extracts what its
+            // future needs before the next handler is named in it.
+            // (`join_all` takes the futures right away, inside the span.)
+            let mut context = HandlerContext::new(&envelope, &self.dependencies, "");
+            join_all(handlers.iter().map(|handler| {
+                context.set_handler(&handler.name);
+                handler.run(&context)
+            }))
+        };
+        let outcomes = all_handlers.instrument(span).await;
+        let failures: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        Err(HandlerError {
+            message_type: envelope.message_name().to_owned(),
+            message_id: envelope.metadata().id,
+            failures,
+        })
+    }
+}
+
+impl Default for InMemoryAsyncMessageBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for InMemoryAsyncMessageBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryAsyncMessageBus")
+            .field("dependencies", &self.dependencies)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncMessageBus for InMemoryAsyncMessageBus {
+    async fn publish_envelope(&self, envelope: AnyEnvelope) -> Result<(), HandlerError> {
+        InMemoryAsyncMessageBus::publish_envelope(self, envelope).await
+    }
+}

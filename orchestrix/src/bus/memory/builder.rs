@@ -1,0 +1,244 @@
+//! Building a bus: its shared dependencies and its registered handlers, with
+//! every handler's dependencies checked before the bus exists.
+
+use std::any::TypeId;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::bus::context::Dependencies;
+use crate::bus::error::BusBuildError;
+use crate::bus::extract::DependencyKey;
+use crate::registry::{
+    AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
+};
+
+use super::{InMemoryAsyncMessageBus, InMemoryMessageBus};
+
+/// A bus that [`BusBuilder`] can build: the in-memory sync and async buses.
+pub trait BusKind: Sized {
+    /// What `#[event_handler]` registers for this kind of bus.
+    type Registration: Copy + fmt::Debug + 'static;
+
+    /// Every handler of this kind registered in the linked program.
+    fn registered() -> Vec<&'static Self::Registration>;
+
+    /// The handler's name.
+    fn name_of(registration: &Self::Registration) -> &'static str;
+
+    /// The event type the handler takes.
+    fn event_type_of(registration: &Self::Registration) -> TypeId;
+
+    /// What the handler needs from the bus.
+    fn requirements_of(registration: &Self::Registration) -> &'static [Option<DependencyKey>];
+
+    /// The bus, with its dependencies and checked handlers.
+    fn assemble(dependencies: Dependencies, registrations: Vec<Self::Registration>) -> Self;
+}
+
+/// Builds an [`InMemoryAsyncMessageBus`] or [`InMemoryMessageBus`]: add the
+/// shared dependencies, choose the handlers, then [`build`](Self::build),
+/// which refuses a handler whose `Dep<T>` has no value.
+///
+/// ```standalone_crate
+/// use orchestrix::prelude::*;
+///
+/// #[derive(Event, Debug, Serialize, Deserialize)]
+/// struct Pinged;
+///
+/// #[event_handler]
+/// async fn count_pings(_event: &Pinged, counter: Dep<std::sync::atomic::AtomicU32>) {
+///     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+/// }
+///
+/// // No counter given: the bus is refused, naming the handler and the type.
+/// let error = InMemoryAsyncMessageBus::builder().register_handlers().build().unwrap_err();
+/// assert!(error.to_string().contains("count_pings"));
+/// assert!(error.to_string().contains("AtomicU32"));
+///
+/// let bus = InMemoryAsyncMessageBus::builder()
+///     .dependency(std::sync::atomic::AtomicU32::new(0))
+///     .handler::<count_pings>()
+///     .build()
+///     .expect("every dependency is there");
+/// ```
+pub struct BusBuilder<B: BusKind> {
+    dependencies: Dependencies,
+    registrations: Vec<B::Registration>,
+}
+
+impl<B: BusKind> BusBuilder<B> {
+    pub(crate) fn new() -> Self {
+        Self {
+            dependencies: Dependencies::new(),
+            registrations: Vec::new(),
+        }
+    }
+
+    /// Adds a shared dependency, which handlers ask for as `Dep<T>`.
+    #[must_use]
+    pub fn dependency<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.dependencies.insert(value);
+        self
+    }
+
+    /// Adds an already shared dependency; `T` may be a trait object, asked
+    /// for as `Dep<dyn Trait>`.
+    #[must_use]
+    pub fn dependency_arc<T: ?Sized + Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.dependencies.insert_arc(value);
+        self
+    }
+
+    /// Subscribes every `#[event_handler]` fn of this bus's kind that is
+    /// linked into the program (`async fn`s for the async bus, plain fns for
+    /// the sync bus), in the order of their names.
+    ///
+    /// `inventory` only sees handlers in code that is linked: a handler in a
+    /// crate the program never references may be missing; subscribe it with
+    /// [`handler`](Self::handler) (which also links it).
+    #[must_use]
+    pub fn register_handlers(mut self) -> Self {
+        self.registrations
+            .extend(B::registered().into_iter().copied());
+        self
+    }
+
+    /// Subscribes one registration (as built by `#[event_handler]`).
+    #[must_use]
+    pub fn registration(mut self, registration: B::Registration) -> Self {
+        self.registrations.push(registration);
+        self
+    }
+
+    /// Builds the bus. A handler subscribed twice (same name, same event
+    /// type) is kept once.
+    ///
+    /// Fails if a handler asks for a `Dep<T>` that was not added with
+    /// [`dependency`](Self::dependency).
+    pub fn build(self) -> Result<B, BusBuildError> {
+        let mut seen = HashSet::new();
+        let mut registrations = Vec::with_capacity(self.registrations.len());
+        for registration in self.registrations {
+            if !seen.insert((B::name_of(&registration), B::event_type_of(&registration))) {
+                continue;
+            }
+            check_requirements(
+                &self.dependencies,
+                B::name_of(&registration),
+                B::requirements_of(&registration),
+            )?;
+            registrations.push(registration);
+        }
+        Ok(B::assemble(self.dependencies, registrations))
+    }
+}
+
+impl BusBuilder<InMemoryAsyncMessageBus> {
+    /// Subscribes the `async fn` handler `H` by its name:
+    /// `.handler::<send_receipt>()`. Works whether or not `inventory` saw it.
+    #[must_use]
+    pub fn handler<H: AsyncHandlerFn>(self) -> Self {
+        self.registration(H::REGISTRATION)
+    }
+}
+
+impl BusBuilder<InMemoryMessageBus> {
+    /// Subscribes the plain fn handler `H` by its name: `.handler::<audit>()`.
+    /// Works whether or not `inventory` saw it.
+    #[must_use]
+    pub fn handler<H: SyncHandlerFn>(self) -> Self {
+        self.registration(H::REGISTRATION)
+    }
+}
+
+impl<B: BusKind> fmt::Debug for BusBuilder<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusBuilder")
+            .field("dependencies", &self.dependencies)
+            .field(
+                "handlers",
+                &self
+                    .registrations
+                    .iter()
+                    .map(B::name_of)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Refuses a handler whose dependencies are not all present.
+pub(crate) fn check_requirements(
+    dependencies: &Dependencies,
+    handler: &str,
+    requires: &[Option<DependencyKey>],
+) -> Result<(), BusBuildError> {
+    for key in requires.iter().flatten() {
+        if !dependencies.contains((key.type_id)()) {
+            return Err(BusBuildError::MissingDependency {
+                handler: handler.to_owned(),
+                dependency: (key.type_name)(),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl BusKind for InMemoryAsyncMessageBus {
+    type Registration = AsyncHandlerRegistration;
+
+    fn registered() -> Vec<&'static AsyncHandlerRegistration> {
+        crate::registry::async_handlers()
+    }
+
+    fn name_of(registration: &AsyncHandlerRegistration) -> &'static str {
+        registration.name
+    }
+
+    fn event_type_of(registration: &AsyncHandlerRegistration) -> TypeId {
+        (registration.event_type)()
+    }
+
+    fn requirements_of(
+        registration: &AsyncHandlerRegistration,
+    ) -> &'static [Option<DependencyKey>] {
+        registration.requires
+    }
+
+    fn assemble(dependencies: Dependencies, registrations: Vec<AsyncHandlerRegistration>) -> Self {
+        let bus = Self::with_dependencies(dependencies);
+        for registration in registrations {
+            bus.add_registration(&registration);
+        }
+        bus
+    }
+}
+
+impl BusKind for InMemoryMessageBus {
+    type Registration = SyncHandlerRegistration;
+
+    fn registered() -> Vec<&'static SyncHandlerRegistration> {
+        crate::registry::sync_handlers()
+    }
+
+    fn name_of(registration: &SyncHandlerRegistration) -> &'static str {
+        registration.name
+    }
+
+    fn event_type_of(registration: &SyncHandlerRegistration) -> TypeId {
+        (registration.event_type)()
+    }
+
+    fn requirements_of(registration: &SyncHandlerRegistration) -> &'static [Option<DependencyKey>] {
+        registration.requires
+    }
+
+    fn assemble(dependencies: Dependencies, registrations: Vec<SyncHandlerRegistration>) -> Self {
+        let bus = Self::with_dependencies(dependencies);
+        for registration in registrations {
+            bus.add_registration(&registration);
+        }
+        bus
+    }
+}

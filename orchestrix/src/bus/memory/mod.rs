@@ -1,0 +1,10 @@
+//! The in-memory buses: handlers live in the process and run when a message
+//! is published.
+
+mod async_bus;
+mod builder;
+mod sync_bus;
+
+pub use async_bus::InMemoryAsyncMessageBus;
+pub use builder::{BusBuilder, BusKind};
+pub use sync_bus::InMemoryMessageBus;

@@ -1,0 +1,171 @@
+//! `InMemoryMessageBus`: the handlers of a message run one after another, in
+//! subscription order, on the publishing thread.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::Arc;
+
+use super::builder::{BusBuilder, check_requirements};
+use crate::bus::MessageBus;
+use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
+use crate::bus::error::{BusBuildError, HandlerError};
+use crate::bus::handler::{IntoHandlerResult, SyncHandler};
+use crate::bus::routes::Routes;
+use crate::message::{AnyEnvelope, Envelope, Message};
+use crate::registry::SyncHandlerRegistration;
+
+/// The blocking in-memory bus.
+///
+/// `publish` runs the handlers of the message's type in subscription order.
+/// Every handler runs even when an earlier one fails or panics; if any
+/// failed, the [`HandlerError`] names each failed handler and keeps its
+/// error. Handlers come from plain `#[event_handler]` fns (see
+/// [`builder`](Self::builder)) or from closures given to
+/// [`subscribe`](Self::subscribe).
+///
+/// ```
+/// use orchestrix::prelude::*;
+///
+/// #[derive(Command, Debug, Serialize, Deserialize)]
+/// struct CreateOrder { order_id: String }
+///
+/// let bus = InMemoryMessageBus::new();
+/// bus.subscribe("create_order", |command: &Envelope<CreateOrder>| {
+///     println!("creating {}", command.message().order_id);
+/// });
+/// bus.publish(CreateOrder { order_id: "ORD-001".into() })?;
+/// # Ok::<(), HandlerError>(())
+/// ```
+pub struct InMemoryMessageBus {
+    routes: Routes<SyncHandler>,
+    dependencies: Arc<Dependencies>,
+}
+
+impl InMemoryMessageBus {
+    /// A bus with no handlers and no dependencies.
+    pub fn new() -> Self {
+        Self::with_dependencies(Dependencies::new())
+    }
+
+    /// A builder: dependencies, `#[event_handler]` fns, then `build()`.
+    pub fn builder() -> BusBuilder<Self> {
+        BusBuilder::new()
+    }
+
+    pub(crate) fn with_dependencies(dependencies: Dependencies) -> Self {
+        Self {
+            routes: Routes::new(),
+            dependencies: Arc::new(dependencies),
+        }
+    }
+
+    /// The bus's shared dependencies.
+    pub fn dependencies(&self) -> &Dependencies {
+        &self.dependencies
+    }
+
+    /// Subscribes `handler` to messages of type `M` under `name` (the name
+    /// a [`HandlerError`] reports). The handler borrows the typed envelope
+    /// and returns `()` or `Result<(), E>`. It runs after the type's earlier
+    /// handlers, from the next publish on; subscribing while other threads
+    /// publish is safe.
+    pub fn subscribe<M, F, R>(&self, name: impl Into<String>, handler: F)
+    where
+        M: Message,
+        F: Fn(&Envelope<M>) -> R + Send + Sync + 'static,
+        R: IntoHandlerResult,
+    {
+        let call = move |context: &HandlerContext<'_>| {
+            let envelope = context.typed_envelope::<M>()?;
+            handler(&envelope).into_handler_result()
+        };
+        let name = HandlerName::from(name.into());
+        self.routes
+            .add(TypeId::of::<M>(), SyncHandler::new(name, Arc::new(call)));
+    }
+
+    /// Subscribes an `#[event_handler]` registration to a running bus;
+    /// refused if it needs a dependency the bus does not have.
+    pub fn subscribe_registration(
+        &self,
+        registration: &SyncHandlerRegistration,
+    ) -> Result<(), BusBuildError> {
+        check_requirements(&self.dependencies, registration.name, registration.requires)?;
+        self.add_registration(registration);
+        Ok(())
+    }
+
+    pub(crate) fn add_registration(&self, registration: &SyncHandlerRegistration) {
+        let handler = SyncHandler::new(
+            HandlerName::Static(registration.name),
+            Arc::new(registration.call),
+        );
+        self.routes.add((registration.event_type)(), handler);
+    }
+
+    /// How many handlers messages of type `M` have.
+    pub fn handler_count<M: Message>(&self) -> usize {
+        self.routes.count(TypeId::of::<M>())
+    }
+
+    /// Publishes `message` with fresh metadata; see
+    /// [`publish_envelope`](Self::publish_envelope).
+    pub fn publish<M: Message>(&self, message: M) -> Result<(), HandlerError> {
+        self.publish_envelope(Envelope::new(message))
+    }
+
+    /// Delivers `envelope` (typed or type-erased) to every handler of the
+    /// concrete type of the message inside, in subscription order. No
+    /// handler is fine. Every handler runs even when an earlier one fails.
+    pub fn publish_envelope(&self, envelope: impl Into<AnyEnvelope>) -> Result<(), HandlerError> {
+        let envelope = envelope.into();
+        let message: &dyn Any = envelope.message();
+        let Some(handlers) = self.routes.snapshot(message.type_id()) else {
+            tracing::trace!(message_type = envelope.message_name(), "no handler");
+            return Ok(());
+        };
+        let _entered = tracing::info_span!(
+            "publish",
+            message_type = envelope.message_name(),
+            message_id = %envelope.metadata().id,
+            handlers = handlers.len(),
+        )
+        .entered();
+        let mut failures = Vec::new();
+        let mut context = HandlerContext::new(&envelope, &self.dependencies, "");
+        for handler in handlers.iter() {
+            context.set_handler(&handler.name);
+            if let Err(failure) = handler.run(&context) {
+                failures.push(failure);
+            }
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        Err(HandlerError {
+            message_type: envelope.message_name().to_owned(),
+            message_id: envelope.metadata().id,
+            failures,
+        })
+    }
+}
+
+impl Default for InMemoryMessageBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for InMemoryMessageBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryMessageBus")
+            .field("dependencies", &self.dependencies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageBus for InMemoryMessageBus {
+    fn publish_envelope(&self, envelope: AnyEnvelope) -> Result<(), HandlerError> {
+        InMemoryMessageBus::publish_envelope(self, envelope)
+    }
+}

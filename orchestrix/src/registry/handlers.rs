@@ -1,0 +1,122 @@
+//! What `#[event_handler]` submits for each handler fn.
+
+use std::any::TypeId;
+
+use crate::bus::{DependencyKey, HandlerContext, HandlerFuture};
+use crate::error::BoxError;
+use crate::message::Event;
+
+/// An `async fn` handler registered with `#[event_handler]`, for
+/// `InMemoryAsyncMessageBus`: its name, the event type it takes, the
+/// dependencies it needs and its type-erased call.
+#[derive(Clone, Copy, Debug)]
+pub struct AsyncHandlerRegistration {
+    /// The handler's name: the fn's path, or `#[event_handler(name = "...")]`.
+    pub name: &'static str,
+    /// The event type's registered name.
+    pub event_name: &'static str,
+    /// `TypeId` of the event type.
+    pub event_type: fn() -> TypeId,
+    /// What the handler's extractors need from the bus (`None` for those that
+    /// need nothing).
+    pub requires: &'static [Option<DependencyKey>],
+    /// Calls the handler fn.
+    pub call: fn(&HandlerContext<'_>) -> HandlerFuture,
+}
+
+impl AsyncHandlerRegistration {
+    /// The registration of a handler of `E`.
+    pub const fn new<E: Event>(
+        name: &'static str,
+        requires: &'static [Option<DependencyKey>],
+        call: fn(&HandlerContext<'_>) -> HandlerFuture,
+    ) -> Self {
+        Self {
+            name,
+            event_name: E::NAME,
+            event_type: TypeId::of::<E>,
+            requires,
+            call,
+        }
+    }
+}
+
+/// A plain `fn` handler registered with `#[event_handler]`, for
+/// `InMemoryMessageBus`; see [`AsyncHandlerRegistration`].
+#[derive(Clone, Copy, Debug)]
+pub struct SyncHandlerRegistration {
+    /// The handler's name: the fn's path, or `#[event_handler(name = "...")]`.
+    pub name: &'static str,
+    /// The event type's registered name.
+    pub event_name: &'static str,
+    /// `TypeId` of the event type.
+    pub event_type: fn() -> TypeId,
+    /// What the handler's extractors need from the bus.
+    pub requires: &'static [Option<DependencyKey>],
+    /// Calls the handler fn.
+    pub call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
+}
+
+impl SyncHandlerRegistration {
+    /// The registration of a handler of `E`.
+    pub const fn new<E: Event>(
+        name: &'static str,
+        requires: &'static [Option<DependencyKey>],
+        call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
+    ) -> Self {
+        Self {
+            name,
+            event_name: E::NAME,
+            event_type: TypeId::of::<E>,
+            requires,
+            call,
+        }
+    }
+}
+
+inventory::collect!(AsyncHandlerRegistration);
+inventory::collect!(SyncHandlerRegistration);
+
+/// Implemented by `#[event_handler]` for each `async fn` handler (on a
+/// hidden type named like the fn), so the handler can be subscribed by name:
+/// `InMemoryAsyncMessageBus::builder().handler::<send_receipt>()`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an async `#[event_handler]` fn",
+    label = "expected the name of an `async fn` marked `#[event_handler]`",
+    note = "plain (non-async) handler fns go to `InMemoryMessageBus::builder().handler::<...>()`"
+)]
+pub trait AsyncHandlerFn {
+    /// The handler's registration.
+    const REGISTRATION: AsyncHandlerRegistration;
+}
+
+/// Implemented by `#[event_handler]` for each plain `fn` handler, so it can
+/// be subscribed by name: `InMemoryMessageBus::builder().handler::<audit>()`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a plain `#[event_handler]` fn",
+    label = "expected the name of a (non-async) fn marked `#[event_handler]`",
+    note = "`async fn` handlers go to `InMemoryAsyncMessageBus::builder().handler::<...>()`"
+)]
+pub trait SyncHandlerFn {
+    /// The handler's registration.
+    const REGISTRATION: SyncHandlerRegistration;
+}
+
+/// Every `async fn` handler registered in the linked program, sorted by name
+/// (inventory gives no order).
+pub fn async_handlers() -> Vec<&'static AsyncHandlerRegistration> {
+    let mut handlers: Vec<_> = inventory::iter::<AsyncHandlerRegistration>
+        .into_iter()
+        .collect();
+    handlers.sort_by_key(|registration| registration.name);
+    handlers
+}
+
+/// Every plain `fn` handler registered in the linked program, sorted by name.
+pub fn sync_handlers() -> Vec<&'static SyncHandlerRegistration> {
+    let mut handlers: Vec<_> = inventory::iter::<SyncHandlerRegistration>
+        .into_iter()
+        .collect();
+    handlers.sort_by_key(|registration| registration.name);
+    handlers
+}

@@ -1,0 +1,540 @@
+//! [`Saga`]: runs steps in order, compensates in reverse on failure, and
+//! persists its state after every transition.
+
+use std::any::Any;
+use std::collections::HashSet;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use super::error::{SagaError, SagaStoreError};
+use super::state::{SagaState, SagaStatus, StepStatus};
+use super::step::{SagaStep, StepContext};
+use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
+use crate::error::BoxError;
+
+/// How long a lease lasts unless renewed; see [`Saga::with_lease_ttl`].
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// A saga: ordered steps over data `D`, each with an optional compensation,
+/// its state kept in a [`SagaStateStore`].
+///
+/// * steps run in order; when one fails (after its retries), every
+///   completed step is compensated in reverse order and the saga ends
+///   [`Compensated`](SagaStatus::Compensated) — or
+///   [`Failed`](SagaStatus::Failed) if a compensation fails too (both
+///   errors are kept; compensation stops there, for a person to look at);
+/// * the state is written after every transition, under a lease, so a saga
+///   interrupted by a crash is resumed ([`Saga::resume`],
+///   [`recover_sagas`](super::recover_sagas)) without re-running completed
+///   steps; the interrupted step runs again (at-least-once);
+/// * [`execute_with_id`](Self::execute_with_id) twice with one id runs one
+///   saga.
+///
+/// A step failing is not an error of `execute`: it returns the final
+/// [`SagaState`], whose status says how it ended. Errors are for the store
+/// and for misuse.
+///
+/// ```
+/// use std::sync::Arc;
+/// use orchestrix::prelude::*;
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Order { id: String }
+///
+/// async fn reserve(order: &Order) -> Result<u32, StepFailure> { Ok(7) }
+/// async fn release(order: &Order, reserved: Option<u32>) -> Result<(), StepFailure> { Ok(()) }
+/// fn charge(order: &Order) -> Result<(), StepFailure> { Err("card declined".into()) }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let saga = Saga::new(
+///     "order-fulfillment",
+///     vec![
+///         SagaStep::builder("reserve", reserve).compensate(release).build()?,
+///         SagaStep::builder("charge", charge).build()?,
+///     ],
+///     Arc::new(InMemorySagaStateStore::new()),
+/// );
+/// saga.initialize().await?;
+/// let state = saga.execute(Order { id: "ORD-001".into() }).await?;
+/// assert_eq!(state.status, SagaStatus::Compensated);
+/// assert_eq!(state.steps[0].status, StepStatus::Compensated);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Saga<D> {
+    saga_type: String,
+    steps: Vec<SagaStep<D>>,
+    store: Arc<dyn SagaStateStore>,
+    owner: String,
+    lease_ttl: Duration,
+}
+
+impl<D> fmt::Debug for Saga<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Saga")
+            .field("saga_type", &self.saga_type)
+            .field("steps", &self.steps)
+            .field("owner", &self.owner)
+            .field("lease_ttl", &self.lease_ttl)
+            .finish()
+    }
+}
+
+enum Attempt {
+    Succeeded(serde_json::Value),
+    Failed(String),
+    TimedOut(String),
+}
+
+impl<D> Saga<D>
+where
+    D: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// A saga of type `saga_type` (the name recovery finds it by) with
+    /// `steps`, keeping its state in `state_store`.
+    pub fn new(
+        saga_type: impl Into<String>,
+        steps: Vec<SagaStep<D>>,
+        state_store: Arc<dyn SagaStateStore>,
+    ) -> Self {
+        Self {
+            saga_type: saga_type.into(),
+            steps,
+            store: state_store,
+            owner: uuid::Uuid::new_v4().to_string(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
+
+    /// Sets the lease owner id (default: a random id per `Saga` value).
+    /// Two values with one owner id may both run a saga, so keep it unique
+    /// per process.
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    /// Sets how long a lease lasts without renewal (default
+    /// [`DEFAULT_LEASE_TTL`]). A crashed process's sagas can be taken over
+    /// once it expires; a running step renews it every third of it.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The saga type.
+    pub fn saga_type(&self) -> &str {
+        &self.saga_type
+    }
+
+    /// The lease owner id of this value.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The steps, in order.
+    pub fn steps(&self) -> &[SagaStep<D>] {
+        &self.steps
+    }
+
+    /// The state store.
+    pub fn state_store(&self) -> &Arc<dyn SagaStateStore> {
+        &self.store
+    }
+
+    /// Checks the definition (step names non-empty and unique) and prepares
+    /// the state store.
+    pub async fn initialize(&self) -> Result<(), SagaError> {
+        self.validate()?;
+        self.store.initialize().await?;
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), SagaError> {
+        let mut seen = HashSet::new();
+        for (index, step) in self.steps.iter().enumerate() {
+            if step.name.trim().is_empty() {
+                return Err(SagaError::EmptyStepName {
+                    saga_type: self.saga_type.clone(),
+                    index,
+                });
+            }
+            if !seen.insert(step.name.as_str()) {
+                return Err(SagaError::DuplicateStepName {
+                    saga_type: self.saga_type.clone(),
+                    step: step.name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a new saga over `data` under a fresh id (a UUIDv7).
+    pub async fn execute(&self, data: D) -> Result<SagaState, SagaError> {
+        self.execute_with_id(uuid::Uuid::now_v7().to_string(), data)
+            .await
+    }
+
+    /// Runs the saga `saga_id` over `data`. If that saga exists already,
+    /// nothing new starts: a finished saga's state is returned, an
+    /// unfinished one is resumed (`data` is ignored for both).
+    pub async fn execute_with_id(
+        &self,
+        saga_id: impl Into<String>,
+        data: D,
+    ) -> Result<SagaState, SagaError> {
+        self.validate()?;
+        let saga_id = saga_id.into();
+        let json = serde_json::to_value(&data).map_err(|source| SagaError::Data {
+            saga_id: saga_id.clone(),
+            direction: "serialize from",
+            data_type: std::any::type_name::<D>(),
+            source,
+        })?;
+        let state = SagaState::new(
+            &saga_id,
+            &self.saga_type,
+            json,
+            self.steps.iter().map(|s| s.name.clone()),
+        );
+        match self
+            .store
+            .create(&state, &self.owner, self.lease_ttl)
+            .await?
+        {
+            CreateOutcome::Created(state) => self.drive(state, Arc::new(data)).await,
+            CreateOutcome::Existing(existing) => {
+                self.check_matches(&existing)?;
+                if existing.status.is_finished() {
+                    Ok(existing)
+                } else {
+                    self.resume(&saga_id).await
+                }
+            }
+        }
+    }
+
+    /// Continues the stored saga `saga_id` where it stopped: completed steps
+    /// are not run again, an interrupted step runs again, an interrupted
+    /// compensation continues. A finished saga's state is returned as is.
+    /// Fails with [`SagaError::Busy`] while another owner's lease is valid.
+    pub async fn resume(&self, saga_id: &str) -> Result<SagaState, SagaError> {
+        self.validate()?;
+        let state = match self
+            .store
+            .acquire_lease(saga_id, &self.owner, self.lease_ttl)
+            .await?
+        {
+            LeaseOutcome::Acquired(state) => state,
+            LeaseOutcome::Held { owner, expires_at } => {
+                return Err(SagaError::Busy {
+                    saga_id: saga_id.to_owned(),
+                    owner,
+                    expires_at,
+                });
+            }
+            LeaseOutcome::NotFound => {
+                return Err(SagaError::UnknownSaga {
+                    saga_id: saga_id.to_owned(),
+                });
+            }
+        };
+        if let Err(error) = self.check_matches(&state) {
+            self.release(saga_id).await;
+            return Err(error);
+        }
+        if state.status.is_finished() {
+            self.release(saga_id).await;
+            return Ok(SagaState {
+                lease: None,
+                ..state
+            });
+        }
+        let data = match serde_json::from_value::<D>(state.data.clone()) {
+            Ok(data) => data,
+            Err(source) => {
+                self.release(saga_id).await;
+                return Err(SagaError::Data {
+                    saga_id: saga_id.to_owned(),
+                    direction: "deserialize into",
+                    data_type: std::any::type_name::<D>(),
+                    source,
+                });
+            }
+        };
+        self.drive(state, Arc::new(data)).await
+    }
+
+    fn check_matches(&self, state: &SagaState) -> Result<(), SagaError> {
+        if state.saga_type != self.saga_type {
+            return Err(SagaError::SagaTypeMismatch {
+                saga_id: state.saga_id.clone(),
+                stored: state.saga_type.clone(),
+                expected: self.saga_type.clone(),
+            });
+        }
+        let defined: Vec<String> = self.steps.iter().map(|s| s.name.clone()).collect();
+        if state.step_names() != defined {
+            return Err(SagaError::DefinitionChanged {
+                saga_id: state.saga_id.clone(),
+                stored: state.step_names(),
+                defined,
+            });
+        }
+        Ok(())
+    }
+
+    async fn release(&self, saga_id: &str) {
+        if let Err(error) = self.store.release_lease(saga_id, &self.owner).await {
+            tracing::warn!(saga_id, %error, "could not release the saga's lease; it expires on its own");
+        }
+    }
+
+    /// Runs forward and/or compensates until the saga is finished, then
+    /// gives the lease up.
+    async fn drive(&self, mut state: SagaState, data: Arc<D>) -> Result<SagaState, SagaError> {
+        let result = self.run(&mut state, &data).await;
+        match &result {
+            Err(SagaError::Store(SagaStoreError::LeaseLost { .. })) => {}
+            _ => self.release(&state.saga_id).await,
+        }
+        result.map(|()| {
+            state.lease = None;
+            state
+        })
+    }
+
+    async fn run(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+        if state.status == SagaStatus::Running {
+            self.run_forward(state, data).await?;
+        }
+        if state.status == SagaStatus::Compensating {
+            self.compensate(state, data).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_forward(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+        for (index, step) in self.steps.iter().enumerate() {
+            if state.steps[index].status == StepStatus::Completed {
+                continue;
+            }
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let entry = &mut state.steps[index];
+                if entry.status == StepStatus::Running {
+                    // Found running: the last attempt was interrupted, and
+                    // may have had effects.
+                    entry.outcome_unknown = true;
+                }
+                entry.status = StepStatus::Running;
+                entry.attempts += 1;
+                entry.started_at = Some(OffsetDateTime::now_utc());
+                entry.finished_at = None;
+                let context =
+                    StepContext::new(&state.saga_id, &self.saga_type, &step.name, entry.attempts);
+                self.persist(state).await?;
+
+                let attempt = self
+                    .attempt(
+                        state,
+                        step.timeout,
+                        (step.action)(Arc::clone(data), context),
+                    )
+                    .await?;
+                let entry = &mut state.steps[index];
+                entry.finished_at = Some(OffsetDateTime::now_utc());
+                let (status, error) = match attempt {
+                    Attempt::Succeeded(output) => {
+                        entry.status = StepStatus::Completed;
+                        entry.output = Some(output);
+                        entry.error = None;
+                        self.persist(state).await?;
+                        break;
+                    }
+                    Attempt::Failed(error) => (StepStatus::Failed, error),
+                    Attempt::TimedOut(error) => {
+                        entry.outcome_unknown = true;
+                        (StepStatus::TimedOut, error)
+                    }
+                };
+                entry.status = status;
+                entry.error = Some(error.clone());
+                if step.retry.allows_another(tries) {
+                    self.persist(state).await?;
+                    tokio::time::sleep(step.retry.delay_after(tries)).await;
+                    continue;
+                }
+                state.status = SagaStatus::Compensating;
+                state.error = Some(format!("step `{}` failed: {error}", step.name));
+                self.persist(state).await?;
+                return Ok(());
+            }
+        }
+        state.status = SagaStatus::Completed;
+        self.persist(state).await
+    }
+
+    async fn compensate(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+        for (index, step) in self.steps.iter().enumerate().rev() {
+            let Some(compensation) = &step.compensation else {
+                continue;
+            };
+            let entry = &state.steps[index];
+            let needed = match entry.status {
+                StepStatus::Completed
+                | StepStatus::Compensating
+                | StepStatus::CompensationFailed => true,
+                StepStatus::Failed | StepStatus::TimedOut | StepStatus::Running => {
+                    entry.outcome_unknown
+                }
+                StepStatus::Pending | StepStatus::Compensated => false,
+            };
+            if !needed {
+                continue;
+            }
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let entry = &mut state.steps[index];
+                entry.status = StepStatus::Compensating;
+                entry.compensation_attempts += 1;
+                let context = StepContext::new(
+                    &state.saga_id,
+                    &self.saga_type,
+                    &step.name,
+                    entry.compensation_attempts,
+                );
+                let output = entry.output.clone();
+                self.persist(state).await?;
+
+                let future = compensation(Arc::clone(data), output, context);
+                let attempt = self
+                    .attempt(
+                        state,
+                        step.timeout,
+                        future.map(|r| r.map(|()| serde_json::Value::Null)),
+                    )
+                    .await?;
+                let entry = &mut state.steps[index];
+                let error = match attempt {
+                    Attempt::Succeeded(_) => {
+                        entry.status = StepStatus::Compensated;
+                        entry.compensation_error = None;
+                        entry.compensated_at = Some(OffsetDateTime::now_utc());
+                        self.persist(state).await?;
+                        break;
+                    }
+                    Attempt::Failed(error) | Attempt::TimedOut(error) => error,
+                };
+                entry.compensation_error = Some(error.clone());
+                if step.retry.allows_another(tries) {
+                    self.persist(state).await?;
+                    tokio::time::sleep(step.retry.delay_after(tries)).await;
+                    continue;
+                }
+                entry.status = StepStatus::CompensationFailed;
+                state.status = SagaStatus::Failed;
+                state.compensation_error = Some(format!(
+                    "compensation of step `{}` failed: {error}",
+                    step.name
+                ));
+                self.persist(state).await?;
+                return Ok(());
+            }
+        }
+        state.status = SagaStatus::Compensated;
+        self.persist(state).await
+    }
+
+    /// Runs one attempt under the timeout, renewing the lease meanwhile and
+    /// turning a panic into a failure.
+    async fn attempt(
+        &self,
+        state: &SagaState,
+        timeout: Option<Duration>,
+        future: impl Future<Output = Result<serde_json::Value, BoxError>> + Send,
+    ) -> Result<Attempt, SagaError> {
+        let guarded = AssertUnwindSafe(future).catch_unwind();
+        let timed = async {
+            match timeout {
+                Some(limit) => tokio::time::timeout(limit, guarded).await.ok(),
+                None => Some(guarded.await),
+            }
+        };
+        let renew = self.keep_lease(&state.saga_id);
+        let outcome = tokio::select! {
+            biased;
+            outcome = timed => outcome,
+            lost = renew => return Err(lost.into()),
+        };
+        Ok(match outcome {
+            None => Attempt::TimedOut(format!(
+                "timed out after {} ms",
+                timeout.map_or(0, |limit| limit.as_millis())
+            )),
+            Some(Ok(Ok(output))) => Attempt::Succeeded(output),
+            Some(Ok(Err(error))) => Attempt::Failed(error_text(&*error)),
+            Some(Err(panic)) => Attempt::Failed(format!("panicked: {}", panic_text(&*panic))),
+        })
+    }
+
+    /// Renews the lease every third of its lifetime; returns only when the
+    /// lease is lost.
+    async fn keep_lease(&self, saga_id: &str) -> SagaStoreError {
+        let period = self.lease_ttl / 3;
+        loop {
+            tokio::time::sleep(period).await;
+            match self
+                .store
+                .renew_lease(saga_id, &self.owner, self.lease_ttl)
+                .await
+            {
+                Ok(()) => {}
+                Err(
+                    error @ (SagaStoreError::LeaseLost { .. } | SagaStoreError::NotFound { .. }),
+                ) => return error,
+                Err(error) => {
+                    tracing::warn!(saga_id, %error, "could not renew the saga's lease; retrying")
+                }
+            }
+        }
+    }
+
+    async fn persist(&self, state: &mut SagaState) -> Result<(), SagaError> {
+        state.updated_at = OffsetDateTime::now_utc();
+        self.store.save(state, &self.owner, self.lease_ttl).await?;
+        Ok(())
+    }
+}
+
+/// The error and its sources, joined with ": ".
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.ends_with(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string panic payload")
+}

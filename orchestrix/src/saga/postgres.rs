@@ -1,0 +1,411 @@
+//! [`PostgreSQLSagaStateStore`]: saga state in PostgreSQL (feature
+//! `postgres`), one row per saga, leases taken with conditional UPDATEs.
+
+use std::time::Duration;
+
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, PgPool};
+use time::OffsetDateTime;
+
+use super::error::SagaStoreError;
+use super::state::{Lease, SagaState, SagaStatus, StepState};
+use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
+use crate::postgres::{
+    DEFAULT_SCHEMA, Migration, PostgresError, PostgresOptions, SqlIdentifier, connect_pool,
+    describe_target, is_connection_error, migrate,
+};
+
+/// The saga state store's migrations (versions `100..200`).
+pub const SAGA_STATE_MIGRATIONS: &[Migration] = &[Migration::new(
+    100,
+    "saga state",
+    include_str!("../../migrations/0100_saga_state.sql"),
+)];
+
+const COLUMNS: &str = "saga_id, saga_type, status, data, steps, error, compensation_error, \
+                       lease_owner, lease_expires_at, created_at, updated_at";
+
+/// The SQL of every operation, qualified with the schema once.
+#[derive(Debug)]
+struct Statements {
+    create: String,
+    select: String,
+    acquire: String,
+    save: String,
+    renew: String,
+    release: String,
+    unfinished: String,
+}
+
+impl Statements {
+    fn new(schema: &SqlIdentifier) -> Self {
+        let table = format!("{}.saga_state", schema.quoted());
+        let expiry = "now() + $3::bigint * interval '1 millisecond'";
+        Self {
+            create: format!(
+                "INSERT INTO {table} (saga_id, saga_type, status, data, steps, error, compensation_error, \
+                 lease_owner, lease_expires_at, created_at, updated_at) \
+                 VALUES ($1, $4, $5, $6, $7, $8, $9, $2, {expiry}, $10, $11) \
+                 ON CONFLICT (saga_id) DO NOTHING RETURNING {COLUMNS}"
+            ),
+            select: format!("SELECT {COLUMNS} FROM {table} WHERE saga_id = $1"),
+            // Under READ COMMITTED a concurrent UPDATE waits for the row lock
+            // and re-checks the WHERE clause on the new row: one acquirer wins.
+            acquire: format!(
+                "UPDATE {table} SET lease_owner = $2, lease_expires_at = {expiry} \
+                 WHERE saga_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at <= now()) \
+                 RETURNING {COLUMNS}"
+            ),
+            save: format!(
+                "UPDATE {table} SET status = $4, data = $5, steps = $6, error = $7, compensation_error = $8, \
+                 updated_at = $9, lease_expires_at = {expiry} \
+                 WHERE saga_id = $1 AND lease_owner = $2"
+            ),
+            renew: format!(
+                "UPDATE {table} SET lease_expires_at = {expiry} WHERE saga_id = $1 AND lease_owner = $2"
+            ),
+            release: format!(
+                "UPDATE {table} SET lease_owner = NULL, lease_expires_at = NULL WHERE saga_id = $1 AND lease_owner = $2"
+            ),
+            unfinished: format!(
+                "SELECT {COLUMNS} FROM {table} WHERE status IN ('running', 'compensating') \
+                 ORDER BY created_at, saga_id"
+            ),
+        }
+    }
+}
+
+/// A [`SagaStateStore`] in PostgreSQL.
+///
+/// One row per saga in `<schema>.saga_state`; every transition is one
+/// `UPDATE` that also checks the caller still holds the lease and pushes
+/// its expiry (on the database's clock, so processes need not agree on
+/// time). Call [`initialize`](SagaStateStore::initialize) once: it applies
+/// [`SAGA_STATE_MIGRATIONS`] (idempotent, safe from many processes).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use orchestrix::saga::{PostgreSQLSagaStateStore, SagaStateStore};
+///
+/// # async fn run() -> Result<(), orchestrix::saga::SagaStoreError> {
+/// let store = PostgreSQLSagaStateStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+/// store.initialize().await?;
+/// let store: Arc<dyn SagaStateStore> = Arc::new(store);
+/// # drop(store);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgreSQLSagaStateStore {
+    pool: PgPool,
+    schema: SqlIdentifier,
+    statements: std::sync::Arc<Statements>,
+    target: String,
+}
+
+impl PostgreSQLSagaStateStore {
+    /// Connects with default pool settings, in the default schema.
+    pub async fn connect(connection_string: &str) -> Result<Self, SagaStoreError> {
+        let options = PostgresOptions::new(connection_string).map_err(from_postgres)?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects as `options` describe (pool sizes, timeouts, schema).
+    pub async fn connect_with(options: PostgresOptions) -> Result<Self, SagaStoreError> {
+        let pool = connect_pool(&options).await.map_err(from_postgres)?;
+        Ok(Self::from_pool_in(pool, options.schema().clone()))
+    }
+
+    /// Uses an existing pool (e.g. the event store's), in the default schema.
+    pub fn from_pool(pool: PgPool) -> Result<Self, SagaStoreError> {
+        Self::from_pool_with_schema(pool, DEFAULT_SCHEMA)
+    }
+
+    /// Uses an existing pool, with the table in `schema` (a plain identifier).
+    pub fn from_pool_with_schema(pool: PgPool, schema: &str) -> Result<Self, SagaStoreError> {
+        let schema = SqlIdentifier::new(schema).map_err(from_postgres)?;
+        Ok(Self::from_pool_in(pool, schema))
+    }
+
+    fn from_pool_in(pool: PgPool, schema: SqlIdentifier) -> Self {
+        let target = describe_target(&pool.connect_options());
+        Self {
+            statements: std::sync::Arc::new(Statements::new(&schema)),
+            pool,
+            schema,
+            target,
+        }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The schema the table lives in.
+    pub fn schema(&self) -> &SqlIdentifier {
+        &self.schema
+    }
+
+    fn failed(
+        &self,
+        operation: &'static str,
+        saga_id: &str,
+    ) -> impl FnOnce(sqlx::Error) -> SagaStoreError + '_ {
+        let saga_id = saga_id.to_owned();
+        move |error| {
+            if is_connection_error(&error) {
+                SagaStoreError::Unavailable {
+                    operation,
+                    target: self.target.clone(),
+                    source: Box::new(error),
+                }
+            } else {
+                SagaStoreError::Backend {
+                    operation,
+                    saga_id,
+                    source: Box::new(error),
+                }
+            }
+        }
+    }
+
+    async fn select(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+        sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.select.as_str()))
+            .bind(saga_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.failed("load a saga", saga_id))?
+            .map(Row::into_state)
+            .transpose()
+    }
+
+    /// `LeaseLost` if the saga exists (someone else holds it), else `NotFound`.
+    async fn not_held(&self, saga_id: &str, owner: &str) -> SagaStoreError {
+        match self.select(saga_id).await {
+            Ok(Some(_)) => SagaStoreError::LeaseLost {
+                saga_id: saga_id.to_owned(),
+                owner: owner.to_owned(),
+            },
+            Ok(None) => SagaStoreError::NotFound {
+                saga_id: saga_id.to_owned(),
+            },
+            Err(error) => error,
+        }
+    }
+}
+
+fn from_postgres(error: PostgresError) -> SagaStoreError {
+    match error {
+        PostgresError::Configuration(what) => SagaStoreError::Configuration(what),
+        PostgresError::Unavailable { target, source } => SagaStoreError::Unavailable {
+            operation: "connect",
+            target,
+            source,
+        },
+        other => SagaStoreError::Backend {
+            operation: "prepare the saga state schema",
+            saga_id: "-".into(),
+            source: Box::new(other),
+        },
+    }
+}
+
+fn ttl_millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+/// One `saga_state` row, decoded straight from the wire (steps and data
+/// from JSONB bytes).
+#[derive(sqlx::FromRow)]
+struct Row {
+    saga_id: String,
+    saga_type: String,
+    status: String,
+    data: Json<serde_json::Value>,
+    steps: Json<Vec<StepState>>,
+    error: Option<String>,
+    compensation_error: Option<String>,
+    lease_owner: Option<String>,
+    lease_expires_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl Row {
+    fn into_state(self) -> Result<SagaState, SagaStoreError> {
+        let status = serde_json::from_value::<SagaStatus>(serde_json::Value::String(self.status))
+            .map_err(|source| SagaStoreError::Malformed {
+            saga_id: self.saga_id.clone(),
+            source,
+        })?;
+        let lease = match (self.lease_owner, self.lease_expires_at) {
+            (Some(owner), Some(expires_at)) => Some(Lease { owner, expires_at }),
+            _ => None,
+        };
+        Ok(SagaState {
+            saga_id: self.saga_id,
+            saga_type: self.saga_type,
+            status,
+            data: self.data.0,
+            steps: self.steps.0,
+            error: self.error,
+            compensation_error: self.compensation_error,
+            lease,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl SagaStateStore for PostgreSQLSagaStateStore {
+    async fn initialize(&self) -> Result<(), SagaStoreError> {
+        migrate(&self.pool, &self.schema, SAGA_STATE_MIGRATIONS)
+            .await
+            .map_err(from_postgres)
+    }
+
+    async fn create(
+        &self,
+        state: &SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError> {
+        let inserted = sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.create.as_str()))
+            .bind(&state.saga_id)
+            .bind(owner)
+            .bind(ttl_millis(ttl))
+            .bind(&state.saga_type)
+            .bind(state.status.as_str())
+            .bind(Json(&state.data))
+            .bind(Json(&state.steps))
+            .bind(&state.error)
+            .bind(&state.compensation_error)
+            .bind(state.created_at)
+            .bind(state.updated_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.failed("create a saga", &state.saga_id))?;
+        match inserted {
+            Some(row) => Ok(CreateOutcome::Created(row.into_state()?)),
+            // Sagas are never deleted, so a conflicting row is still there.
+            None => match self.select(&state.saga_id).await? {
+                Some(existing) => Ok(CreateOutcome::Existing(existing)),
+                None => Err(SagaStoreError::NotFound {
+                    saga_id: state.saga_id.clone(),
+                }),
+            },
+        }
+    }
+
+    async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+        self.select(saga_id).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, SagaStoreError> {
+        // A lease released between the UPDATE and the SELECT is free again:
+        // try once more.
+        for _ in 0..3 {
+            let acquired =
+                sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.acquire.as_str()))
+                    .bind(saga_id)
+                    .bind(owner)
+                    .bind(ttl_millis(ttl))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(self.failed("acquire a saga lease", saga_id))?;
+            if let Some(row) = acquired {
+                return Ok(LeaseOutcome::Acquired(row.into_state()?));
+            }
+            match self.select(saga_id).await? {
+                None => return Ok(LeaseOutcome::NotFound),
+                Some(SagaState {
+                    lease: Some(lease), ..
+                }) => {
+                    return Ok(LeaseOutcome::Held {
+                        owner: lease.owner,
+                        expires_at: lease.expires_at,
+                    });
+                }
+                Some(_) => continue,
+            }
+        }
+        Err(SagaStoreError::Backend {
+            operation: "acquire a saga lease",
+            saga_id: saga_id.to_owned(),
+            source: "the lease kept changing hands".into(),
+        })
+    }
+
+    async fn save(
+        &self,
+        state: &SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        let updated = sqlx::query(AssertSqlSafe(self.statements.save.as_str()))
+            .bind(&state.saga_id)
+            .bind(owner)
+            .bind(ttl_millis(ttl))
+            .bind(state.status.as_str())
+            .bind(Json(&state.data))
+            .bind(Json(&state.steps))
+            .bind(&state.error)
+            .bind(&state.compensation_error)
+            .bind(state.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(self.failed("save a saga", &state.saga_id))?;
+        if updated.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(self.not_held(&state.saga_id, owner).await)
+        }
+    }
+
+    async fn renew_lease(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        let updated = sqlx::query(AssertSqlSafe(self.statements.renew.as_str()))
+            .bind(saga_id)
+            .bind(owner)
+            .bind(ttl_millis(ttl))
+            .execute(&self.pool)
+            .await
+            .map_err(self.failed("renew a saga lease", saga_id))?;
+        if updated.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(self.not_held(saga_id, owner).await)
+        }
+    }
+
+    async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+        sqlx::query(AssertSqlSafe(self.statements.release.as_str()))
+            .bind(saga_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(self.failed("release a saga lease", saga_id))?;
+        Ok(())
+    }
+
+    async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError> {
+        sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.unfinished.as_str()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.failed("list unfinished sagas", "-"))?
+            .into_iter()
+            .map(Row::into_state)
+            .collect()
+    }
+}

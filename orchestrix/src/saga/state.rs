@@ -1,0 +1,183 @@
+//! The persisted state of a saga and of each of its steps.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Where a saga is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaStatus {
+    /// Steps are running forward.
+    Running,
+    /// A step failed; completed steps are being compensated.
+    Compensating,
+    /// Every step succeeded.
+    Completed,
+    /// A step failed and every completed step was compensated.
+    Compensated,
+    /// A step failed and then a compensation failed too: a person must look
+    /// at it. Both errors are kept.
+    Failed,
+}
+
+impl SagaStatus {
+    /// Whether the saga has ended (recovery leaves it alone).
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Compensated | Self::Failed)
+    }
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Compensating => "compensating",
+            Self::Completed => "completed",
+            Self::Compensated => "compensated",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Where one step is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// An attempt is running (found on recovery: it was interrupted).
+    Running,
+    /// Done; its output is kept.
+    Completed,
+    /// Its last attempt returned an error.
+    Failed,
+    /// Its last attempt ran out of time; what it did is unknown.
+    TimedOut,
+    /// Its compensation is running.
+    Compensating,
+    /// Its compensation succeeded.
+    Compensated,
+    /// Its compensation failed.
+    CompensationFailed,
+}
+
+/// The persisted state of one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepState {
+    /// The step's name.
+    pub name: String,
+    /// Where it is.
+    pub status: StepStatus,
+    /// Attempts of the action so far, over all runs of the saga.
+    pub attempts: u32,
+    /// Attempts of the compensation so far.
+    pub compensation_attempts: u32,
+    /// The action's output as JSON, once completed; handed to the
+    /// compensation.
+    pub output: Option<serde_json::Value>,
+    /// The last attempt's error text.
+    pub error: Option<String>,
+    /// The last compensation attempt's error text.
+    pub compensation_error: Option<String>,
+    /// Whether the step may have had effects although it did not complete
+    /// (an attempt timed out or was interrupted): then it is compensated too.
+    pub outcome_unknown: bool,
+    /// When the last attempt started.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// When the last attempt ended.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// When the compensation succeeded.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub compensated_at: Option<OffsetDateTime>,
+}
+
+impl StepState {
+    /// A step that has not run.
+    pub fn pending(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            status: StepStatus::Pending,
+            attempts: 0,
+            compensation_attempts: 0,
+            output: None,
+            error: None,
+            compensation_error: None,
+            outcome_unknown: false,
+            started_at: None,
+            finished_at: None,
+            compensated_at: None,
+        }
+    }
+}
+
+/// Who runs a saga, and until when: only the holder may write its state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The holder (one id per [`Saga`](super::Saga) value, i.e. per process).
+    pub owner: String,
+    /// When the lease runs out unless renewed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// The persisted state of one saga run: written after every transition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SagaState {
+    /// The saga's id (unique in the store).
+    pub saga_id: String,
+    /// The saga type (the name the saga was defined with).
+    pub saga_type: String,
+    /// Where the saga is.
+    pub status: SagaStatus,
+    /// The saga's input data as JSON (recovery rebuilds it from here).
+    pub data: serde_json::Value,
+    /// One entry per step, in order.
+    pub steps: Vec<StepState>,
+    /// The step failure that started compensation.
+    pub error: Option<String>,
+    /// The compensation failure that made the saga [`SagaStatus::Failed`].
+    pub compensation_error: Option<String>,
+    /// The current lease, if any (maintained by the store).
+    pub lease: Option<Lease>,
+    /// When the saga was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the state was last written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl SagaState {
+    /// A new saga, running, with every step pending.
+    pub fn new(
+        saga_id: impl Into<String>,
+        saga_type: impl Into<String>,
+        data: serde_json::Value,
+        step_names: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            saga_id: saga_id.into(),
+            saga_type: saga_type.into(),
+            status: SagaStatus::Running,
+            data,
+            steps: step_names.into_iter().map(StepState::pending).collect(),
+            error: None,
+            compensation_error: None,
+            lease: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The state of the step called `name`.
+    pub fn step(&self, name: &str) -> Option<&StepState> {
+        self.steps.iter().find(|step| step.name == name)
+    }
+
+    /// The step names, in order.
+    pub fn step_names(&self) -> Vec<String> {
+        self.steps.iter().map(|step| step.name.clone()).collect()
+    }
+}

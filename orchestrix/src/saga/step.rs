@@ -1,0 +1,276 @@
+//! [`SagaStep`]: one named action with its optional compensation, retry
+//! policy and timeout; [`StepBuilder`] makes one from plain fns.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::handler::{ActionFuture, Compensation, CompensationFuture, StepAction};
+use crate::error::BoxError;
+use crate::retry::RetryPolicy;
+
+/// What a step (or compensation) knows about the run it is part of.
+///
+/// Its [`idempotency_key`](Self::idempotency_key) is the same on every
+/// attempt and after a crash, so a call to another service can be made safe
+/// to repeat.
+#[derive(Clone, Debug)]
+pub struct StepContext {
+    saga_id: Arc<str>,
+    saga_type: Arc<str>,
+    step_name: Arc<str>,
+    attempt: u32,
+}
+
+impl StepContext {
+    /// A context (the executor makes these; tests may too).
+    pub fn new(saga_id: &str, saga_type: &str, step_name: &str, attempt: u32) -> Self {
+        Self {
+            saga_id: saga_id.into(),
+            saga_type: saga_type.into(),
+            step_name: step_name.into(),
+            attempt,
+        }
+    }
+
+    /// The saga's id.
+    pub fn saga_id(&self) -> &str {
+        &self.saga_id
+    }
+
+    /// The saga's type.
+    pub fn saga_type(&self) -> &str {
+        &self.saga_type
+    }
+
+    /// The step's name.
+    pub fn step_name(&self) -> &str {
+        &self.step_name
+    }
+
+    pub(crate) fn step_name_arc(&self) -> Arc<str> {
+        Arc::clone(&self.step_name)
+    }
+
+    /// The attempt number, from 1, counted over every run of the saga.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// `"<saga id>/<step name>"`: stable over attempts and restarts.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}/{}", self.saga_id, self.step_name)
+    }
+}
+
+type ActionFn<D> = dyn Fn(Arc<D>, StepContext) -> ActionFuture + Send + Sync;
+type CompensationFn<D> =
+    dyn Fn(Arc<D>, Option<serde_json::Value>, StepContext) -> CompensationFuture + Send + Sync;
+
+/// One step of a saga over data `D`: a named action, its optional
+/// compensation, a retry policy and an optional timeout.
+///
+/// Made by `#[saga_step]` (which generates a `<fn>_step()` fn returning
+/// one) or by hand with [`SagaStep::builder`].
+pub struct SagaStep<D> {
+    pub(crate) name: String,
+    pub(crate) action: Arc<ActionFn<D>>,
+    pub(crate) compensation: Option<Arc<CompensationFn<D>>>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl<D> Clone for SagaStep<D> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            action: Arc::clone(&self.action),
+            compensation: self.compensation.clone(),
+            retry: self.retry,
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<D> fmt::Debug for SagaStep<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SagaStep")
+            .field("name", &self.name)
+            .field("compensation", &self.compensation.is_some())
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<D: Send + Sync + 'static> SagaStep<D> {
+    /// Starts a step called `name` whose action is `action` (a sync or
+    /// async fn of `&D`, see [`StepAction`]).
+    ///
+    /// ```
+    /// use orchestrix::saga::{SagaStep, StepFailure};
+    /// use orchestrix::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// struct Order { id: u32 }
+    ///
+    /// async fn reserve(order: &Order) -> Result<String, StepFailure> {
+    ///     Ok(format!("reservation-{}", order.id))
+    /// }
+    /// async fn release(_order: &Order, reservation: Option<String>) -> Result<(), StepFailure> {
+    ///     let Some(_reservation) = reservation else { return Ok(()) }; // nothing to undo
+    ///     Ok(())
+    /// }
+    ///
+    /// let step = SagaStep::builder("reserve", reserve)
+    ///     .compensate(release)
+    ///     .retry(RetryPolicy::exponential(Duration::from_millis(10), 5))
+    ///     .timeout(Duration::from_secs(2))
+    ///     .build()?;
+    /// assert_eq!(step.name(), "reserve");
+    /// # Ok::<(), orchestrix::saga::StepDefinitionError>(())
+    /// ```
+    pub fn builder<A, M>(name: impl Into<String>, action: A) -> StepBuilder<D, A::Output>
+    where
+        A: StepAction<D, M>,
+    {
+        let action = Arc::new(action);
+        StepBuilder {
+            name: name.into(),
+            action: Arc::new(move |data, context| action.run(data, context)),
+            compensation: None,
+            retry: RetryPolicy::none(),
+            timeout: None,
+            output: PhantomData,
+        }
+    }
+}
+
+impl<D> SagaStep<D> {
+    /// The step's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether it has a compensation.
+    pub fn has_compensation(&self) -> bool {
+        self.compensation.is_some()
+    }
+
+    /// Its retry policy.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Its timeout per attempt.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+/// A step definition is invalid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepDefinitionError {
+    /// The name is empty.
+    #[error("a saga step needs a non-empty name")]
+    EmptyName,
+    /// The timeout is zero.
+    #[error("saga step `{step}`: a timeout of zero would fail every attempt")]
+    ZeroTimeout {
+        /// The step.
+        step: String,
+    },
+}
+
+/// Builds a [`SagaStep`]; see [`SagaStep::builder`]. `O` is the action's
+/// output type, which the compensation receives.
+pub struct StepBuilder<D, O> {
+    name: String,
+    action: Arc<ActionFn<D>>,
+    compensation: Option<Arc<CompensationFn<D>>>,
+    retry: RetryPolicy,
+    timeout: Option<Duration>,
+    output: PhantomData<fn() -> O>,
+}
+
+impl<D, O> fmt::Debug for StepBuilder<D, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepBuilder")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D, O> StepBuilder<D, O>
+where
+    D: Send + Sync + 'static,
+    O: DeserializeOwned + Send + 'static,
+{
+    /// Sets the compensation, run when a later step fails (or this step
+    /// timed out). Its parameters must match the step's data and output
+    /// (see [`Compensation`]); this is checked at compile time.
+    pub fn compensate<C, M>(mut self, compensation: C) -> Self
+    where
+        C: Compensation<D, O, M>,
+    {
+        let compensation = Arc::new(compensation);
+        self.compensation = Some(Arc::new(move |data, output, context: StepContext| {
+            let output = match output.map(serde_json::from_value::<O>).transpose() {
+                Ok(output) => output,
+                Err(error) => {
+                    let error: BoxError = format!(
+                        "stored output of step `{}` does not decode into `{}`: {error}",
+                        context.step_name(),
+                        std::any::type_name::<O>()
+                    )
+                    .into();
+                    return Box::pin(async move { Err(error) });
+                }
+            };
+            compensation.run(data, output, context)
+        }));
+        self
+    }
+
+    /// Sets the retry policy of the action (and of the compensation).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Fails an attempt that takes longer than `timeout`. A timed-out step's
+    /// outcome is unknown, so it is compensated too. (A sync step fn cannot
+    /// be interrupted: its timeout only applies once it returns.)
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The step, if its definition is valid.
+    pub fn build(self) -> Result<SagaStep<D>, StepDefinitionError> {
+        if self.name.trim().is_empty() {
+            return Err(StepDefinitionError::EmptyName);
+        }
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(StepDefinitionError::ZeroTimeout { step: self.name });
+        }
+        Ok(self.build_unchecked())
+    }
+
+    /// The step without checks; `#[saga_step]` checked its arguments at
+    /// compile time.
+    #[doc(hidden)]
+    pub fn build_unchecked(self) -> SagaStep<D> {
+        SagaStep {
+            name: self.name,
+            action: self.action,
+            compensation: self.compensation,
+            retry: self.retry,
+            timeout: self.timeout,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The saga state store contract.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::error::SagaStoreError;
+use super::state::SagaState;
+
+/// What [`SagaStateStore::create`] found.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum CreateOutcome {
+    /// The saga was new: it is stored, with the caller holding its lease.
+    Created(SagaState),
+    /// A saga with this id exists already (starting twice is idempotent):
+    /// its stored state, unchanged.
+    Existing(SagaState),
+}
+
+/// What [`SagaStateStore::acquire_lease`] found.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum LeaseOutcome {
+    /// The caller holds the lease now; the saga's current state.
+    Acquired(SagaState),
+    /// Someone else holds an unexpired lease.
+    Held {
+        /// The holder.
+        owner: String,
+        /// Until when.
+        expires_at: OffsetDateTime,
+    },
+    /// No saga with this id.
+    NotFound,
+}
+
+/// Where sagas keep their state, so that a crashed saga can be resumed.
+///
+/// The rules every implementation keeps (checked by the conformance suite in
+/// `orchestrix-tests`):
+///
+/// * `create` is insert-if-absent, atomically: of two concurrent creates of
+///   one id, one gets [`CreateOutcome::Created`] and the other
+///   [`CreateOutcome::Existing`];
+/// * a lease has an owner and an expiry; `acquire_lease` succeeds when the
+///   saga has no lease, the lease is the caller's, or it has expired, and
+///   is atomic (of two concurrent acquirers at most one wins);
+/// * `save` and `renew_lease` only succeed for the current lease holder
+///   (else [`SagaStoreError::LeaseLost`]) and push the expiry to now + `ttl`;
+///   `save` replaces everything but the lease;
+/// * `unfinished` lists the sagas whose status is running or compensating.
+#[async_trait::async_trait]
+pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
+    /// Prepares the store (creates tables); safe to call more than once.
+    async fn initialize(&self) -> Result<(), SagaStoreError>;
+
+    /// Stores `state` if no saga has its id, leased to `owner` for `ttl`.
+    async fn create(
+        &self,
+        state: &SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError>;
+
+    /// The saga's state, if stored.
+    async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError>;
+
+    /// Takes the saga's lease for `owner` if it is free, expired or already
+    /// `owner`'s.
+    async fn acquire_lease(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, SagaStoreError>;
+
+    /// Replaces the saga's state (not its lease), if `owner` holds the
+    /// lease, and renews the lease.
+    async fn save(
+        &self,
+        state: &SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError>;
+
+    /// Renews `owner`'s lease.
+    async fn renew_lease(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError>;
+
+    /// Gives the lease up, if `owner` holds it.
+    async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError>;
+
+    /// Every saga that is running or compensating, oldest first.
+    async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError>;
+}
+
+/// `now + ttl`, saturating.
+pub(crate) fn expiry(now: OffsetDateTime, ttl: Duration) -> OffsetDateTime {
+    now.checked_add(time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX))
+        .unwrap_or(now)
+}

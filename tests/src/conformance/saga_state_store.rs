@@ -1,0 +1,327 @@
+//! The [`SagaStateStore`] conformance suite: every state store (in memory,
+//! PostgreSQL) must pass [`run_all`].
+//!
+//! Each check uses saga ids starting with the caller's `prefix`, so suites
+//! can run in parallel and repeatedly on one database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestrix::saga::{
+    CreateOutcome, LeaseOutcome, SagaState, SagaStateStore, SagaStatus, SagaStoreError, StepState,
+    StepStatus,
+};
+use time::OffsetDateTime;
+
+const TTL: Duration = Duration::from_secs(30);
+
+fn state(id: &str) -> SagaState {
+    SagaState::new(
+        id,
+        "conformance",
+        serde_json::json!({ "order": id, "amount": 12 }),
+        ["reserve", "charge", "ship"],
+    )
+}
+
+/// A timestamp every store keeps exactly (whole microseconds).
+fn micros(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(at)
+}
+
+/// Runs every check against `store`.
+pub async fn run_all(store: Arc<dyn SagaStateStore>, prefix: &str) {
+    store.initialize().await.expect("initialize");
+    store.initialize().await.expect("initialize twice");
+    create_is_insert_if_absent(&*store, prefix).await;
+    concurrent_creates_make_one_saga(Arc::clone(&store), prefix).await;
+    save_round_trips_the_state(&*store, prefix).await;
+    only_the_lease_holder_writes(&*store, prefix).await;
+    an_expired_lease_can_be_taken_over(&*store, prefix).await;
+    concurrent_acquirers_one_wins(Arc::clone(&store), prefix).await;
+    released_lease_is_free(&*store, prefix).await;
+    unfinished_lists_running_and_compensating(&*store, prefix).await;
+}
+
+/// `create` stores a new saga leased to the caller and leaves an existing
+/// one untouched.
+pub async fn create_is_insert_if_absent(store: &dyn SagaStateStore, prefix: &str) {
+    let id = format!("{prefix}-create");
+    assert_eq!(
+        store.load(&id).await.expect("load"),
+        None,
+        "unknown saga loads as None"
+    );
+    let created = match store
+        .create(&state(&id), "owner-a", TTL)
+        .await
+        .expect("create")
+    {
+        CreateOutcome::Created(created) => created,
+        other => panic!("first create must create, got {other:?}"),
+    };
+    assert_eq!(
+        created.lease.as_ref().map(|l| l.owner.as_str()),
+        Some("owner-a")
+    );
+    let mut other = state(&id);
+    other.data = serde_json::json!("different");
+    match store
+        .create(&other, "owner-b", TTL)
+        .await
+        .expect("create again")
+    {
+        CreateOutcome::Existing(existing) => {
+            assert_eq!(
+                existing.data, created.data,
+                "the existing saga is returned unchanged"
+            );
+            assert_eq!(existing.lease.map(|l| l.owner), Some("owner-a".to_owned()));
+        }
+        other => panic!("second create must find the first, got {other:?}"),
+    }
+}
+
+/// Of concurrent creates of one id exactly one creates.
+pub async fn concurrent_creates_make_one_saga(store: Arc<dyn SagaStateStore>, prefix: &str) {
+    let id = format!("{prefix}-concurrent-create");
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            let id = id.clone();
+            tokio::spawn(async move { store.create(&state(&id), &format!("owner-{n}"), TTL).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        if let CreateOutcome::Created(_) = task.await.expect("task").expect("create") {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1, "exactly one concurrent create wins");
+}
+
+/// Everything `save` writes comes back from `load`.
+pub async fn save_round_trips_the_state(store: &dyn SagaStateStore, prefix: &str) {
+    let id = format!("{prefix}-round-trip");
+    store
+        .create(&state(&id), "owner-a", TTL)
+        .await
+        .expect("create");
+    let mut saved = state(&id);
+    let at = micros(OffsetDateTime::now_utc());
+    saved.status = SagaStatus::Compensating;
+    saved.error = Some("step `charge` failed: card declined".into());
+    saved.steps[0] = StepState {
+        status: StepStatus::Completed,
+        attempts: 2,
+        output: Some(serde_json::json!({ "reservation": "R-1" })),
+        error: None,
+        started_at: Some(at),
+        finished_at: Some(at),
+        ..StepState::pending("reserve")
+    };
+    saved.steps[1] = StepState {
+        status: StepStatus::TimedOut,
+        attempts: 3,
+        error: Some("timed out after 500 ms".into()),
+        outcome_unknown: true,
+        compensation_attempts: 1,
+        compensation_error: Some("refund service down".into()),
+        ..StepState::pending("charge")
+    };
+    store.save(&saved, "owner-a", TTL).await.expect("save");
+    let loaded = store.load(&id).await.expect("load").expect("stored");
+    assert_eq!(loaded.status, saved.status);
+    assert_eq!(loaded.error, saved.error);
+    assert_eq!(loaded.compensation_error, saved.compensation_error);
+    assert_eq!(loaded.steps, saved.steps);
+    assert_eq!(loaded.data, saved.data);
+    assert_eq!(loaded.saga_type, "conformance");
+    assert_eq!(
+        loaded.lease.map(|l| l.owner),
+        Some("owner-a".to_owned()),
+        "save keeps the lease"
+    );
+}
+
+/// `save` and `renew_lease` by anyone but the lease holder fail with
+/// `LeaseLost` and change nothing; a held lease is reported as held.
+pub async fn only_the_lease_holder_writes(store: &dyn SagaStateStore, prefix: &str) {
+    let id = format!("{prefix}-holder");
+    store
+        .create(&state(&id), "owner-a", TTL)
+        .await
+        .expect("create");
+    let mut changed = state(&id);
+    changed.status = SagaStatus::Completed;
+    let error = store
+        .save(&changed, "owner-b", TTL)
+        .await
+        .expect_err("b holds no lease");
+    assert!(
+        matches!(error, SagaStoreError::LeaseLost { ref owner, .. } if owner == "owner-b"),
+        "{error}"
+    );
+    assert_eq!(
+        store.load(&id).await.expect("load").map(|s| s.status),
+        Some(SagaStatus::Running)
+    );
+    let error = store
+        .renew_lease(&id, "owner-b", TTL)
+        .await
+        .expect_err("b holds no lease");
+    assert!(matches!(error, SagaStoreError::LeaseLost { .. }), "{error}");
+    store
+        .renew_lease(&id, "owner-a", TTL)
+        .await
+        .expect("a renews");
+    match store
+        .acquire_lease(&id, "owner-b", TTL)
+        .await
+        .expect("acquire")
+    {
+        LeaseOutcome::Held { owner, expires_at } => {
+            assert_eq!(owner, "owner-a");
+            assert!(expires_at > OffsetDateTime::now_utc());
+        }
+        other => panic!("a's lease is valid, got {other:?}"),
+    }
+    match store
+        .acquire_lease(&id, "owner-a", TTL)
+        .await
+        .expect("re-acquire")
+    {
+        LeaseOutcome::Acquired(_) => {}
+        other => panic!("the holder may acquire again, got {other:?}"),
+    }
+    match store
+        .acquire_lease(&format!("{id}-missing"), "owner-a", TTL)
+        .await
+        .expect("acquire")
+    {
+        LeaseOutcome::NotFound => {}
+        other => panic!("unknown saga, got {other:?}"),
+    }
+}
+
+/// Once a lease expires another owner takes it, and the old owner can no
+/// longer write.
+pub async fn an_expired_lease_can_be_taken_over(store: &dyn SagaStateStore, prefix: &str) {
+    let id = format!("{prefix}-expired");
+    store
+        .create(&state(&id), "owner-a", Duration::from_millis(1))
+        .await
+        .expect("create");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    match store
+        .acquire_lease(&id, "owner-b", TTL)
+        .await
+        .expect("acquire")
+    {
+        LeaseOutcome::Acquired(state) => {
+            assert_eq!(state.lease.map(|l| l.owner), Some("owner-b".to_owned()));
+        }
+        other => panic!("an expired lease is free, got {other:?}"),
+    }
+    let error = store
+        .save(&state(&id), "owner-a", TTL)
+        .await
+        .expect_err("a lost it");
+    assert!(matches!(error, SagaStoreError::LeaseLost { .. }), "{error}");
+}
+
+/// Of concurrent acquirers of a free lease exactly one wins.
+pub async fn concurrent_acquirers_one_wins(store: Arc<dyn SagaStateStore>, prefix: &str) {
+    let id = format!("{prefix}-race");
+    store
+        .create(&state(&id), "creator", TTL)
+        .await
+        .expect("create");
+    store.release_lease(&id, "creator").await.expect("release");
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            let id = id.clone();
+            tokio::spawn(async move { store.acquire_lease(&id, &format!("racer-{n}"), TTL).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        if let LeaseOutcome::Acquired(_) = task.await.expect("task").expect("acquire") {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1, "exactly one concurrent acquirer wins");
+}
+
+/// After `release_lease` anyone may acquire; a release by a non-holder does
+/// nothing.
+pub async fn released_lease_is_free(store: &dyn SagaStateStore, prefix: &str) {
+    let id = format!("{prefix}-release");
+    store
+        .create(&state(&id), "owner-a", TTL)
+        .await
+        .expect("create");
+    store
+        .release_lease(&id, "owner-b")
+        .await
+        .expect("foreign release is a no-op");
+    assert!(matches!(
+        store
+            .acquire_lease(&id, "owner-b", TTL)
+            .await
+            .expect("acquire"),
+        LeaseOutcome::Held { .. }
+    ));
+    store.release_lease(&id, "owner-a").await.expect("release");
+    assert_eq!(
+        store.load(&id).await.expect("load").and_then(|s| s.lease),
+        None
+    );
+    assert!(matches!(
+        store
+            .acquire_lease(&id, "owner-b", TTL)
+            .await
+            .expect("acquire"),
+        LeaseOutcome::Acquired(_)
+    ));
+}
+
+/// `unfinished` lists running and compensating sagas only.
+pub async fn unfinished_lists_running_and_compensating(store: &dyn SagaStateStore, prefix: &str) {
+    let statuses = [
+        SagaStatus::Running,
+        SagaStatus::Compensating,
+        SagaStatus::Completed,
+        SagaStatus::Compensated,
+        SagaStatus::Failed,
+    ];
+    for status in statuses {
+        let id = format!("{prefix}-unfinished-{}", status.as_str());
+        store
+            .create(&state(&id), "owner-a", TTL)
+            .await
+            .expect("create");
+        let mut saved = state(&id);
+        saved.status = status;
+        store.save(&saved, "owner-a", TTL).await.expect("save");
+    }
+    let mut found: Vec<String> = store
+        .unfinished()
+        .await
+        .expect("unfinished")
+        .into_iter()
+        .map(|s| s.saga_id)
+        .filter(|id| id.starts_with(&format!("{prefix}-unfinished-")))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            format!("{prefix}-unfinished-compensating"),
+            format!("{prefix}-unfinished-running")
+        ]
+    );
+}

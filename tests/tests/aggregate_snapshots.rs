@@ -1,0 +1,222 @@
+//! Snapshots: written by policy, used on load (fewer events replayed),
+//! ignored with a full replay when they no longer decode.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use orchestrix::prelude::*;
+use orchestrix::store::{InMemoryAsyncEventStore, InMemoryEventStore};
+use support::*;
+
+fn save_deposits(
+    repo: &AggregateRepository<CountingStore<InMemoryEventStore>>,
+    id: &str,
+    count: u64,
+) {
+    let mut account = AggregateRoot::<BankAccount>::new(id);
+    open(&mut account, "Ada");
+    repo.save(&mut account).expect("open");
+    for _ in 0..count {
+        let mut account = repo.load::<BankAccount>(id).expect("load");
+        deposit(&mut account, 1).expect("open account");
+        repo.save(&mut account).expect("save");
+    }
+}
+
+#[test]
+fn a_snapshot_is_written_every_n_events() {
+    let repo = AggregateRepository::new(InMemoryEventStore::new())
+        .with_snapshots(SnapshotPolicy::every(5));
+    let id = account_id("policy");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    for _ in 0..3 {
+        deposit(&mut account, 2).expect("open");
+    }
+    repo.save(&mut account).expect("save to version 4");
+    assert_eq!(
+        repo.store().load_snapshot(&id).expect("load snapshot"),
+        None,
+        "below 5: none"
+    );
+
+    for _ in 0..3 {
+        deposit(&mut account, 2).expect("open");
+    }
+    repo.save(&mut account).expect("save to version 7");
+    let snapshot = repo
+        .store()
+        .load_snapshot(&id)
+        .expect("load snapshot")
+        .expect("crossed 5");
+    assert_eq!(snapshot.version, 7, "taken at the version the save reached");
+    assert_eq!(snapshot.aggregate_type, "BankAccount");
+    assert_eq!(
+        snapshot.state,
+        serde_json::json!({ "owner": "Ada", "balance": 12, "open": true })
+    );
+}
+
+#[test]
+fn loading_starts_from_the_snapshot_and_replays_fewer_events() {
+    let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
+        .with_snapshots(SnapshotPolicy::every(10));
+    let id = account_id("fewer");
+    save_deposits(&repo, &id, 24); // versions 1..=25; snapshots at 10, 20
+    repo.store().take_loaded();
+
+    let account = repo.load::<BankAccount>(&id).expect("load");
+    assert_eq!((account.balance, account.version()), (24, 25));
+    assert_eq!(
+        repo.store().take_loaded(),
+        5,
+        "only the events after the snapshot at 20"
+    );
+
+    let full = AggregateRepository::shared(std::sync::Arc::clone(repo.store()));
+    let account = full
+        .load::<BankAccount>(&id)
+        .expect("load without snapshots");
+    assert_eq!(
+        (account.balance, account.version()),
+        (24, 25),
+        "the same state either way"
+    );
+    assert_eq!(
+        repo.store().take_loaded(),
+        25,
+        "without snapshots every event is replayed"
+    );
+}
+
+#[tokio::test]
+async fn async_loading_uses_snapshots_too() {
+    let repo = AggregateRepository::new(CountingStore::new(InMemoryAsyncEventStore::new()))
+        .with_snapshots(SnapshotPolicy::every(3));
+    let id = account_id("fewer-async");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    for _ in 0..3 {
+        deposit(&mut account, 10).expect("open");
+    }
+    repo.save_async(&mut account).await.expect("save to 4");
+    deposit(&mut account, 1).expect("open");
+    repo.save_async(&mut account).await.expect("save to 5");
+    repo.store().take_loaded();
+
+    let loaded = repo.load_async::<BankAccount>(&id).await.expect("load");
+    assert_eq!((loaded.balance, loaded.version()), (31, 5));
+    assert_eq!(
+        repo.store().take_loaded(),
+        1,
+        "snapshot at 4, one event after it"
+    );
+}
+
+/// A log sink for one test: everything `tracing` writes while `capture`
+/// runs.
+fn capture_logs<T>(run: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log sink").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, run);
+    let logs = String::from_utf8_lossy(&sink.0.lock().expect("log sink")).into_owned();
+    (result, logs)
+}
+
+#[test]
+fn an_undecodable_snapshot_is_ignored_and_the_stream_replayed() {
+    let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
+        .with_snapshots(SnapshotPolicy::every(2));
+    let id = account_id("stale-snapshot");
+    save_deposits(&repo, &id, 3); // versions 1..=4, snapshot at 4
+    let mut snapshot = repo
+        .store()
+        .load_snapshot(&id)
+        .expect("load")
+        .expect("a snapshot");
+    snapshot.state = serde_json::json!({ "balance": "no longer a number" });
+    repo.store()
+        .save_snapshot(snapshot)
+        .expect("overwrite snapshot");
+    repo.store().take_loaded();
+
+    let (account, logs) = capture_logs(|| repo.load::<BankAccount>(&id));
+    let account = account.expect("falls back to a full replay");
+    assert_eq!(
+        (account.balance, account.version(), account.owner.as_str()),
+        (3, 4, "Ada")
+    );
+    assert_eq!(repo.store().take_loaded(), 4, "every event was replayed");
+    assert!(
+        logs.contains("WARN")
+            && logs.contains("snapshot state no longer decodes")
+            && logs.contains(&id),
+        "a warning names the aggregate: {logs}"
+    );
+}
+
+#[test]
+fn a_snapshot_of_another_aggregate_type_is_ignored() {
+    let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
+        .with_snapshots(SnapshotPolicy::every(2));
+    let id = account_id("other-type");
+    save_deposits(&repo, &id, 1); // versions 1..=2, snapshot at 2
+    let mut snapshot = repo
+        .store()
+        .load_snapshot(&id)
+        .expect("load")
+        .expect("a snapshot");
+    snapshot.aggregate_type = "SomethingElse".into();
+    snapshot.state = serde_json::json!({ "owner": "Mallory", "balance": 999, "open": true });
+    repo.store()
+        .save_snapshot(snapshot)
+        .expect("overwrite snapshot");
+
+    let account = repo.load::<BankAccount>(&id).expect("load");
+    assert_eq!((account.owner.as_str(), account.balance), ("Ada", 1));
+}
+
+#[test]
+fn time_travel_before_the_snapshot_replays_from_the_start() {
+    let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
+        .with_snapshots(SnapshotPolicy::every(4));
+    let id = account_id("travel-snapshot");
+    save_deposits(&repo, &id, 5); // versions 1..=6, snapshot at 4
+    repo.store().take_loaded();
+
+    let past = repo
+        .load_at::<BankAccount>(&id, 2)
+        .expect("before the snapshot");
+    assert_eq!((past.version(), past.balance), (2, 1));
+    assert_eq!(
+        repo.store().take_loaded(),
+        6,
+        "the snapshot is newer than asked: full replay"
+    );
+
+    let later = repo
+        .load_at::<BankAccount>(&id, 5)
+        .expect("after the snapshot");
+    assert_eq!((later.version(), later.balance), (5, 4));
+    assert_eq!(
+        repo.store().take_loaded(),
+        2,
+        "from the snapshot at 4: events 5 and 6 loaded"
+    );
+}

@@ -1,0 +1,347 @@
+//! `InMemoryAsyncMessageBus`: concurrency, the error rule, routing by type.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use orchestrix::prelude::*;
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+struct OrderCreated {
+    order_id: String,
+}
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+struct OrderCancelled {
+    order_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail server down for {order_id}")]
+struct MailDown {
+    order_id: String,
+}
+
+fn order(id: &str) -> OrderCreated {
+    OrderCreated {
+        order_id: id.to_owned(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_handlers_awaiting_a_50ms_timer_finish_together() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for index in 0..5 {
+        let log = Arc::clone(&log);
+        bus.subscribe(
+            format!("sleeper-{index}"),
+            move |_: Envelope<OrderCreated>| {
+                let log = Arc::clone(&log);
+                async move {
+                    log.lock().expect("log").push(format!("start {index}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    log.lock().expect("log").push(format!("end {index}"));
+                }
+            },
+        );
+    }
+
+    let started = tokio::time::Instant::now();
+    bus.publish(order("ORD-1")).await.expect("no handler fails");
+    let elapsed = started.elapsed();
+
+    // The clock is paused: it only moves when every task waits on a timer,
+    // so the virtual elapsed time is exact. Sequential would be 250 ms.
+    assert!(elapsed >= Duration::from_millis(50), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(100),
+        "handlers ran one after another: {elapsed:?}"
+    );
+    let log = log.lock().expect("log");
+    assert_eq!(log.len(), 10);
+    assert!(
+        log[..5].iter().all(|entry| entry.starts_with("start")),
+        "every handler starts before any ends: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_handler_does_not_stop_the_others_and_is_named_with_its_source() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&finished);
+    bus.subscribe("first", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    bus.subscribe("send_email", |event: Envelope<OrderCreated>| async move {
+        Err(MailDown {
+            order_id: event.message().order_id.clone(),
+        })
+    });
+    let counter = Arc::clone(&finished);
+    bus.subscribe("slow_but_fine", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), MailDown>(())
+        }
+    });
+
+    let error = bus
+        .publish(order("ORD-7"))
+        .await
+        .expect_err("one handler fails");
+
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        2,
+        "the other handlers ran to their end"
+    );
+    assert_eq!(error.failed_handlers().collect::<Vec<_>>(), ["send_email"]);
+    assert_eq!(error.message_type, "OrderCreated");
+    let source = error.failures[0]
+        .error
+        .downcast_ref::<MailDown>()
+        .expect("the handler's own error is kept");
+    assert_eq!(source.order_id, "ORD-7");
+    let text = error.to_string();
+    assert!(
+        text.contains("send_email") && text.contains("mail server down for ORD-7"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn every_failure_is_named_in_subscription_order() {
+    let bus = InMemoryAsyncMessageBus::new();
+    for name in ["a", "b", "c"] {
+        bus.subscribe(name, move |_: Envelope<OrderCreated>| async move {
+            if name == "b" {
+                Ok(())
+            } else {
+                Err(format!("{name} broke"))
+            }
+        });
+    }
+    let error = bus.publish(order("ORD-2")).await.expect_err("two fail");
+    assert_eq!(error.failed_handlers().collect::<Vec<_>>(), ["a", "c"]);
+    assert_eq!(error.failures[1].error.to_string(), "c broke");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_reported_as_its_failure_and_the_others_finish() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let finished = Arc::new(AtomicUsize::new(0));
+    bus.subscribe("panics", |_: Envelope<OrderCreated>| async move {
+        tokio::task::yield_now().await;
+        if true {
+            panic!("boom");
+        }
+    });
+    let counter = Arc::clone(&finished);
+    bus.subscribe("fine", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+
+    let error = bus
+        .publish(order("ORD-3"))
+        .await
+        .expect_err("the panic is a failure");
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+    assert_eq!(error.failed_handlers().collect::<Vec<_>>(), ["panics"]);
+    let panicked = error.failures[0]
+        .error
+        .downcast_ref::<orchestrix::bus::HandlerPanicked>()
+        .expect("a HandlerPanicked");
+    assert_eq!(panicked.message, "boom");
+}
+
+#[tokio::test]
+async fn type_erased_envelopes_reach_the_handlers_of_their_concrete_type() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    bus.subscribe("created", move |event: Envelope<OrderCreated>| {
+        let log = Arc::clone(&log);
+        async move {
+            log.lock()
+                .expect("log")
+                .push(format!("created {}", event.message().order_id))
+        }
+    });
+    let log = Arc::clone(&seen);
+    bus.subscribe("cancelled", move |event: Envelope<OrderCancelled>| {
+        let log = Arc::clone(&log);
+        async move {
+            log.lock()
+                .expect("log")
+                .push(format!("cancelled {}", event.message().order_id))
+        }
+    });
+
+    let uncommitted: Vec<AnyEnvelope> = vec![
+        Envelope::new(order("A")).into_any(),
+        Envelope::new(OrderCancelled {
+            order_id: "B".into(),
+        })
+        .into_any(),
+    ];
+    for envelope in uncommitted {
+        bus.publish_envelope(envelope).await.expect("handled");
+    }
+    // Through the object-safe trait too.
+    let as_trait: &dyn AsyncMessageBus = &bus;
+    as_trait
+        .publish_envelope(Envelope::new(order("C")).into_any())
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        *seen.lock().expect("log"),
+        ["created A", "cancelled B", "created C"]
+    );
+}
+
+#[tokio::test]
+async fn publishing_a_message_without_handlers_is_ok() {
+    let bus = InMemoryAsyncMessageBus::new();
+    bus.publish(order("nobody listens"))
+        .await
+        .expect("no handler is fine");
+    assert_eq!(bus.handler_count::<OrderCreated>(), 0);
+}
+
+#[tokio::test]
+async fn handlers_read_the_messages_metadata() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let seen = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&seen);
+    bus.subscribe("reads_metadata", move |event: Envelope<OrderCreated>| {
+        let slot = Arc::clone(&slot);
+        async move {
+            let metadata = event.metadata();
+            *slot.lock().expect("slot") =
+                Some((metadata.id, metadata.subject.clone(), metadata.causation_id));
+        }
+    });
+    let cause = Metadata::new("PlaceOrder");
+    let metadata = Metadata::new("OrderCreated")
+        .with_subject("order-9")
+        .caused_by(&cause);
+    let id = metadata.id;
+    bus.publish_envelope(Envelope::with_metadata(order("9"), metadata))
+        .await
+        .expect("handled");
+    assert_eq!(
+        *seen.lock().expect("slot"),
+        Some((id, Some("order-9".to_owned()), Some(cause.id)))
+    );
+}
+
+#[test]
+fn the_buses_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<InMemoryAsyncMessageBus>();
+    send_sync::<InMemoryMessageBus>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_while_other_tasks_publish_is_safe() {
+    const PUBLISHERS: usize = 8;
+    const MESSAGES: usize = 50;
+    const HANDLERS: usize = 20;
+
+    let bus = Arc::new(InMemoryAsyncMessageBus::new());
+    let calls: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..HANDLERS).map(|_| AtomicUsize::new(0)).collect());
+
+    let mut tasks = Vec::new();
+    for publisher in 0..PUBLISHERS {
+        let bus = Arc::clone(&bus);
+        tasks.push(tokio::spawn(async move {
+            for message in 0..MESSAGES {
+                bus.publish(order(&format!("{publisher}-{message}")))
+                    .await
+                    .expect("no handler fails");
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let subscriber = {
+        let bus = Arc::clone(&bus);
+        let calls = Arc::clone(&calls);
+        tokio::spawn(async move {
+            for index in 0..HANDLERS {
+                let calls = Arc::clone(&calls);
+                bus.subscribe(format!("h{index}"), move |_: Envelope<OrderCreated>| {
+                    let calls = Arc::clone(&calls);
+                    async move {
+                        calls[index].fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for task in tasks {
+        task.await.expect("publisher finished");
+    }
+    subscriber.await.expect("subscriber finished");
+
+    assert_eq!(bus.handler_count::<OrderCreated>(), HANDLERS);
+    // A handler subscribed earlier saw at least as many messages as a later one.
+    let counts: Vec<usize> = calls
+        .iter()
+        .map(|count| count.load(Ordering::SeqCst))
+        .collect();
+    assert!(
+        counts.windows(2).all(|pair| pair[0] >= pair[1]),
+        "{counts:?}"
+    );
+    assert!(
+        counts.iter().all(|&count| count <= PUBLISHERS * MESSAGES),
+        "{counts:?}"
+    );
+
+    bus.publish(order("last")).await.expect("no handler fails");
+    let after: Vec<usize> = calls
+        .iter()
+        .map(|count| count.load(Ordering::SeqCst))
+        .collect();
+    assert!(
+        after
+            .iter()
+            .zip(&counts)
+            .all(|(after, before)| after == &(before + 1)),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn publish_works_on_a_shared_trait_object() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    bus.subscribe("count", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let shared: Arc<dyn AsyncMessageBus> = Arc::new(bus);
+    AsyncMessageBusExt::publish(&*shared, order("dyn"))
+        .await
+        .expect("handled");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}

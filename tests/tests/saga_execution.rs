@@ -1,0 +1,525 @@
+//! Saga semantics on the in-memory state store: order, compensation,
+//! failure, retries, timeouts, persistence after every transition.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use orchestrix::prelude::*;
+use orchestrix::retry::RetryPolicy;
+use orchestrix::saga::{CreateOutcome, LeaseOutcome, SagaStoreError, StepBuilder};
+
+static JOURNAL: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
+
+fn record(key: &str, entry: String) {
+    JOURNAL
+        .lock()
+        .expect("journal")
+        .entry(key.to_owned())
+        .or_default()
+        .push(entry);
+}
+
+fn journal(key: &str) -> Vec<String> {
+    JOURNAL
+        .lock()
+        .expect("journal")
+        .get(key)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Order {
+    key: String,
+    fail_step: Option<String>,
+    fail_compensation: Option<String>,
+}
+
+impl Order {
+    fn new(key: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A step that records "do <name>" and fails if the order says so; its
+/// compensation records "undo <name> <output>".
+fn builder(name: &'static str) -> StepBuilder<Order, String> {
+    SagaStep::builder(
+        name,
+        move |order: Arc<Order>, _context: StepContext| async move {
+            record(&order.key, format!("do {name}"));
+            if order.fail_step.as_deref() == Some(name) {
+                return Err(format!("{name} refused"));
+            }
+            Ok(format!("{name}-out"))
+        },
+    )
+    .compensate(
+        move |order: Arc<Order>, output: Option<String>, _context: StepContext| async move {
+            record(
+                &order.key,
+                format!("undo {name} {}", output.as_deref().unwrap_or("-")),
+            );
+            if order.fail_compensation.as_deref() == Some(name) {
+                return Err(format!("undo {name} refused"));
+            }
+            Ok::<(), String>(())
+        },
+    )
+}
+
+fn step(name: &'static str) -> SagaStep<Order> {
+    builder(name).build().expect("valid step")
+}
+
+fn saga(names: &[&'static str]) -> Saga<Order> {
+    Saga::new(
+        "test-order",
+        names.iter().map(|n| step(n)).collect(),
+        Arc::new(InMemorySagaStateStore::new()),
+    )
+}
+
+fn statuses(state: &SagaState) -> Vec<StepStatus> {
+    state.steps.iter().map(|s| s.status).collect()
+}
+
+#[tokio::test]
+async fn all_steps_succeed_in_order() {
+    let saga = saga(&["a", "b", "c"]);
+    saga.initialize().await.expect("initialize");
+    let state = saga.execute(Order::new("all-succeed")).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Completed);
+    assert_eq!(journal("all-succeed"), ["do a", "do b", "do c"]);
+    assert_eq!(statuses(&state), [StepStatus::Completed; 3]);
+    for step in &state.steps {
+        assert_eq!(step.attempts, 1);
+        assert_eq!(
+            step.output,
+            Some(serde_json::json!(format!("{}-out", step.name)))
+        );
+        assert!(step.started_at.is_some() && step.finished_at.is_some());
+        assert_eq!(step.error, None);
+    }
+    let stored = saga
+        .state_store()
+        .load(&state.saga_id)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.status, SagaStatus::Completed);
+    assert_eq!(stored.lease, None, "the lease is given up at the end");
+}
+
+#[tokio::test]
+async fn failure_at_step_k_compensates_the_earlier_steps_in_reverse() {
+    let saga = saga(&["s1", "s2", "s3", "s4", "s5"]);
+    let order = Order {
+        fail_step: Some("s4".into()),
+        ..Order::new("fail-at-4")
+    };
+    let state = saga.execute(order).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(
+        journal("fail-at-4"),
+        [
+            "do s1",
+            "do s2",
+            "do s3",
+            "do s4",
+            "undo s3 s3-out",
+            "undo s2 s2-out",
+            "undo s1 s1-out"
+        ]
+    );
+    use StepStatus::*;
+    assert_eq!(
+        statuses(&state),
+        [Compensated, Compensated, Compensated, Failed, Pending]
+    );
+    assert_eq!(state.steps[3].error.as_deref(), Some("s4 refused"));
+    assert!(
+        state
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("s4") && e.contains("s4 refused"))
+    );
+    assert_eq!(state.compensation_error, None);
+    assert!(state.steps[0].compensated_at.is_some());
+}
+
+#[tokio::test]
+async fn failure_at_the_first_step_compensates_nothing() {
+    let saga = saga(&["s1", "s2"]);
+    let order = Order {
+        fail_step: Some("s1".into()),
+        ..Order::new("fail-at-1")
+    };
+    let state = saga.execute(order).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(journal("fail-at-1"), ["do s1"]);
+    assert_eq!(statuses(&state), [StepStatus::Failed, StepStatus::Pending]);
+}
+
+#[tokio::test]
+async fn a_failing_compensation_fails_the_saga_and_keeps_both_errors() {
+    let saga = saga(&["s1", "s2", "s3"]);
+    let order = Order {
+        fail_step: Some("s3".into()),
+        fail_compensation: Some("s2".into()),
+        ..Order::new("compensation-fails")
+    };
+    let state = saga.execute(order).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Failed);
+    assert!(
+        state
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("s3 refused")),
+        "{:?}",
+        state.error
+    );
+    assert!(
+        state
+            .compensation_error
+            .as_deref()
+            .is_some_and(|e| e.contains("s2") && e.contains("undo s2 refused")),
+        "{:?}",
+        state.compensation_error
+    );
+    assert_eq!(
+        state.steps[1].compensation_error.as_deref(),
+        Some("undo s2 refused")
+    );
+    assert_eq!(state.steps[2].error.as_deref(), Some("s3 refused"));
+    use StepStatus::*;
+    assert_eq!(statuses(&state), [Completed, CompensationFailed, Failed]);
+    // Compensation stops at the failure: s1 is left for a person.
+    assert_eq!(
+        journal("compensation-fails"),
+        ["do s1", "do s2", "do s3", "undo s2 s2-out"]
+    );
+}
+
+static FLAKY: Mutex<BTreeMap<String, u32>> = Mutex::new(BTreeMap::new());
+
+/// Fails until it has been called `order.key`'s number of times... keyed by the order.
+async fn flaky(order: &Order, context: &StepContext) -> Result<u32, StepFailure> {
+    let calls = {
+        let mut flaky = FLAKY.lock().expect("flaky");
+        let calls = flaky.entry(order.key.clone()).or_default();
+        *calls += 1;
+        *calls
+    };
+    assert_eq!(calls, context.attempt(), "the context counts attempts");
+    if calls < 3 {
+        Err(format!("attempt {calls} failed").into())
+    } else {
+        Ok(calls)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_count_attempts() {
+    let store: Arc<dyn SagaStateStore> = Arc::new(InMemorySagaStateStore::new());
+    let retried = SagaStep::builder("flaky", flaky)
+        .retry(RetryPolicy::exponential(Duration::from_millis(100), 5))
+        .build()
+        .expect("step");
+    let saga = Saga::new("retry", vec![retried], Arc::clone(&store));
+    let state = saga
+        .execute(Order::new("retry-enough"))
+        .await
+        .expect("runs");
+    assert_eq!(state.status, SagaStatus::Completed);
+    assert_eq!(state.steps[0].attempts, 3);
+    assert_eq!(state.steps[0].output, Some(serde_json::json!(3)));
+
+    let too_few = SagaStep::builder("flaky", flaky)
+        .retry(RetryPolicy::fixed(Duration::from_millis(100), 2))
+        .build()
+        .expect("step");
+    let saga = Saga::new("retry", vec![too_few], store);
+    let state = saga
+        .execute(Order::new("retry-too-few"))
+        .await
+        .expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(state.steps[0].attempts, 2);
+    assert_eq!(state.steps[0].status, StepStatus::Failed);
+    assert_eq!(state.steps[0].error.as_deref(), Some("attempt 2 failed"));
+}
+
+async fn slow(order: &Order) -> Result<(), StepFailure> {
+    record(&order.key, "slow started".into());
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    record(&order.key, "slow finished".into());
+    Ok(())
+}
+
+async fn undo_slow(order: &Order, output: Option<()>) -> Result<(), StepFailure> {
+    record(&order.key, format!("undo slow {output:?}"));
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_fails_the_step_and_its_compensation_runs() {
+    let timed = SagaStep::builder("slow", slow)
+        .compensate(undo_slow)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .expect("step");
+    let saga = Saga::new(
+        "timeout",
+        vec![step("first"), timed],
+        Arc::new(InMemorySagaStateStore::new()),
+    );
+    let state = saga.execute(Order::new("timeout")).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(state.steps[1].status, StepStatus::Compensated);
+    assert!(state.steps[1].outcome_unknown);
+    assert_eq!(
+        state.steps[1].error.as_deref(),
+        Some("timed out after 500 ms")
+    );
+    assert_eq!(
+        journal("timeout"),
+        [
+            "do first",
+            "slow started",
+            "undo slow None",
+            "undo first first-out"
+        ]
+    );
+}
+
+fn sync_step(order: &Order) -> Result<u8, StepFailure> {
+    record(&order.key, "sync".into());
+    Ok(1)
+}
+
+fn sync_step_with_context(order: &Order, context: &StepContext) -> Result<String, StepFailure> {
+    record(
+        &order.key,
+        format!("sync-ctx {}", context.idempotency_key()),
+    );
+    Ok(context.idempotency_key())
+}
+
+async fn async_step_with_context(order: &Order, context: &StepContext) -> Result<(), StepFailure> {
+    record(
+        &order.key,
+        format!("async-ctx {} {}", context.step_name(), context.attempt()),
+    );
+    Err("stop here".into())
+}
+
+fn undo_sync(order: &Order, output: Option<u8>) -> Result<(), StepFailure> {
+    record(&order.key, format!("undo sync {output:?}"));
+    Ok(())
+}
+
+async fn undo_with_context(
+    order: &Order,
+    output: Option<String>,
+    context: &StepContext,
+) -> Result<(), StepFailure> {
+    record(
+        &order.key,
+        format!("undo ctx {output:?} {}", context.saga_id()),
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sync_and_async_fns_with_and_without_context_are_steps() {
+    let steps = vec![
+        SagaStep::builder("sync", sync_step)
+            .compensate(undo_sync)
+            .build()
+            .expect("step"),
+        SagaStep::builder("sync-ctx", sync_step_with_context)
+            .compensate(undo_with_context)
+            .build()
+            .expect("step"),
+        SagaStep::builder("async-ctx", async_step_with_context)
+            .build()
+            .expect("step"),
+    ];
+    let saga = Saga::new("forms", steps, Arc::new(InMemorySagaStateStore::new()));
+    let state = saga
+        .execute_with_id("forms-1", Order::new("forms"))
+        .await
+        .expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(
+        journal("forms"),
+        [
+            "sync",
+            "sync-ctx forms-1/sync-ctx",
+            "async-ctx async-ctx 1",
+            "undo ctx Some(\"forms-1/sync-ctx\") forms-1",
+            "undo sync Some(1)",
+        ]
+    );
+}
+
+fn panics(_order: &Order) -> Result<(), StepFailure> {
+    panic!("boom in step")
+}
+
+#[tokio::test]
+async fn a_panicking_step_fails_like_an_error() {
+    let steps = vec![
+        step("before"),
+        SagaStep::builder("panics", panics).build().expect("step"),
+    ];
+    let saga = Saga::new("panic", steps, Arc::new(InMemorySagaStateStore::new()));
+    let state = saga.execute(Order::new("panic")).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(
+        state.steps[1].error.as_deref(),
+        Some("panicked: boom in step")
+    );
+    assert_eq!(journal("panic"), ["do before", "undo before before-out"]);
+}
+
+#[tokio::test]
+async fn bad_definitions_are_refused() {
+    let saga = saga(&["same", "same"]);
+    let error = saga.initialize().await.expect_err("duplicate names");
+    assert!(
+        matches!(error, SagaError::DuplicateStepName { ref step, .. } if step == "same"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("test-order"));
+    assert!(builder("").build().is_err(), "an empty name is refused");
+    assert!(
+        builder("x").timeout(Duration::ZERO).build().is_err(),
+        "a zero timeout is refused"
+    );
+}
+
+/// A store that records the saga and step statuses of every write.
+#[derive(Debug, Default)]
+struct RecordingStore {
+    inner: InMemorySagaStateStore,
+    writes: Mutex<Vec<(SagaStatus, Vec<StepStatus>)>>,
+}
+
+#[orchestrix::__private::async_trait::async_trait]
+impl SagaStateStore for RecordingStore {
+    async fn initialize(&self) -> Result<(), SagaStoreError> {
+        self.inner.initialize().await
+    }
+    async fn create(
+        &self,
+        state: &SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError> {
+        self.writes
+            .lock()
+            .expect("writes")
+            .push((state.status, statuses(state)));
+        self.inner.create(state, owner, ttl).await
+    }
+    async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+        self.inner.load(saga_id).await
+    }
+    async fn acquire_lease(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, SagaStoreError> {
+        self.inner.acquire_lease(saga_id, owner, ttl).await
+    }
+    async fn save(
+        &self,
+        state: &SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        self.writes
+            .lock()
+            .expect("writes")
+            .push((state.status, statuses(state)));
+        self.inner.save(state, owner, ttl).await
+    }
+    async fn renew_lease(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        self.inner.renew_lease(saga_id, owner, ttl).await
+    }
+    async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+        self.inner.release_lease(saga_id, owner).await
+    }
+    async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError> {
+        self.inner.unfinished().await
+    }
+}
+
+#[tokio::test]
+async fn the_state_is_persisted_after_every_transition() {
+    let store = Arc::new(RecordingStore::default());
+    let saga = Saga::new("persist", vec![step("a"), step("b")], store.clone());
+    let order = Order {
+        fail_step: Some("b".into()),
+        ..Order::new("persist")
+    };
+    saga.execute(order).await.expect("runs");
+    use SagaStatus::{Compensated as SC, Compensating as SCing, Running as R};
+    use StepStatus::*;
+    let writes = store.writes.lock().expect("writes").clone();
+    assert_eq!(
+        writes,
+        [
+            (R, vec![Pending, Pending]),
+            (R, vec![Running, Pending]),
+            (R, vec![Completed, Pending]),
+            (R, vec![Completed, Running]),
+            (SCing, vec![Completed, Failed]),
+            (SCing, vec![StepStatus::Compensating, Failed]),
+            (SCing, vec![StepStatus::Compensated, Failed]),
+            (SC, vec![StepStatus::Compensated, Failed]),
+        ]
+    );
+}
+
+fn assert_send<T: Send>(value: T) -> T {
+    value
+}
+
+#[tokio::test]
+async fn a_saga_runs_on_a_spawned_task() {
+    // `execute` and `resume` futures are `Send`: an event handler can spawn them.
+    let saga = Arc::new(saga(&["spawned"]));
+    let running = Arc::clone(&saga);
+    let state = tokio::spawn(assert_send(async move {
+        running.execute(Order::new("spawned")).await
+    }))
+    .await
+    .expect("task")
+    .expect("runs");
+    assert_eq!(state.status, SagaStatus::Completed);
+    let resumed = tokio::spawn(assert_send(
+        async move { saga.resume(&state.saga_id).await },
+    ))
+    .await
+    .expect("task")
+    .expect("resumes");
+    assert_eq!(
+        resumed.status,
+        SagaStatus::Completed,
+        "a finished saga is returned as is"
+    );
+    assert_eq!(journal("spawned"), ["do spawned"]);
+}

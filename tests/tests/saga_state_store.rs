@@ -1,0 +1,200 @@
+//! The saga state store conformance suite on every implementation, and the
+//! PostgreSQL store under real sagas: crash recovery and concurrent
+//! resumers across two connection pools (as two processes would have).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use orchestrix::prelude::*;
+use orchestrix::saga::{InMemorySagaStateStore, PostgreSQLSagaStateStore, SagaStoreError};
+use orchestrix_tests::conformance::saga_state_store;
+use orchestrix_tests::postgres::{database_url, pool, unique_schema};
+
+#[tokio::test]
+async fn in_memory_store_conforms() {
+    saga_state_store::run_all(Arc::new(InMemorySagaStateStore::new()), "memory").await;
+}
+
+/// A fresh PostgreSQL saga store in its own schema, or `None` (skipped).
+async fn postgres_store(test: &str) -> Option<(PostgreSQLSagaStateStore, String)> {
+    let url = database_url(test)?;
+    let schema = unique_schema("saga");
+    let store = PostgreSQLSagaStateStore::from_pool_with_schema(pool(&url, 8).await, &schema)
+        .expect("valid schema");
+    store.initialize().await.expect("the saga schema migrates");
+    Some((store, url))
+}
+
+async fn drop_schema(store: &PostgreSQLSagaStateStore) {
+    let statement = format!("DROP SCHEMA IF EXISTS {} CASCADE", store.schema().quoted());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(store.pool())
+        .await
+        .expect("the schema drops");
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let Some((store, _)) = postgres_store("postgres_store_conforms").await else {
+        return;
+    };
+    saga_state_store::run_all(Arc::new(store.clone()), "pg").await;
+    drop_schema(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_store_reports_bad_configuration_and_unreachable_servers() {
+    let error = PostgreSQLSagaStateStore::connect("not a url")
+        .await
+        .expect_err("bad url");
+    assert!(matches!(error, SagaStoreError::Configuration(_)), "{error}");
+    let options =
+        orchestrix::postgres::PostgresOptions::builder("postgres://postgres@127.0.0.1:1/nowhere")
+            .acquire_timeout(Duration::from_millis(300))
+            .build()
+            .expect("valid options");
+    let error = PostgreSQLSagaStateStore::connect_with(options)
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(
+        matches!(error, SagaStoreError::Unavailable { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
+}
+
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Transfer {
+    hang: bool,
+}
+
+#[saga_step]
+fn debit(_transfer: &Transfer) -> Result<u32, StepFailure> {
+    Ok(1)
+}
+
+#[saga_step]
+async fn credit(transfer: &Transfer) -> Result<u32, StepFailure> {
+    RUNS.fetch_add(1, Ordering::SeqCst);
+    if transfer.hang {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(2)
+}
+
+fn transfer_saga(store: Arc<dyn SagaStateStore>) -> Saga<Transfer> {
+    Saga::new("pg-transfer", vec![debit_step(), credit_step()], store)
+}
+
+#[tokio::test]
+async fn postgres_sagas_resume_once_across_two_pools() {
+    let Some((store, url)) = postgres_store("postgres_sagas_resume_once_across_two_pools").await
+    else {
+        return;
+    };
+    let schema = store.schema().as_str().to_owned();
+    let crashed = transfer_saga(Arc::new(store.clone())).with_lease_ttl(Duration::from_millis(200));
+    let run = tokio::time::timeout(
+        Duration::from_millis(500),
+        crashed.execute_with_id("t-1", Transfer { hang: true }),
+    )
+    .await;
+    assert!(run.is_err(), "the first run hangs in `credit`");
+    drop(crashed);
+    let stored = store.load("t-1").await.expect("load").expect("stored");
+    assert_eq!(stored.steps[0].status, StepStatus::Completed);
+    assert_eq!(stored.steps[1].status, StepStatus::Running);
+    tokio::time::sleep(Duration::from_millis(300)).await; // the lease lapses
+
+    // The stored data says "hang"; the resumers must not hang, so they see
+    // the saga through the stored state with the flag cleared.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {}.saga_state SET data = '{{\"hang\": false}}' WHERE saga_id = 't-1'",
+        store.schema().quoted()
+    )))
+    .execute(store.pool())
+    .await
+    .expect("update");
+
+    let other = PostgreSQLSagaStateStore::from_pool_with_schema(pool(&url, 4).await, &schema)
+        .expect("schema");
+    let first = transfer_saga(Arc::new(store.clone()));
+    let second = transfer_saga(Arc::new(other));
+    let (a, b) = tokio::join!(first.resume("t-1"), second.resume("t-1"));
+    // One resumer runs the saga; the other finds it busy, or (if it comes
+    // second) finished. Either way `credit` runs once more, not twice.
+    let finished = match (a, b) {
+        (Ok(state), Err(SagaError::Busy { .. })) | (Err(SagaError::Busy { .. }), Ok(state)) => {
+            state
+        }
+        (Ok(one), Ok(two)) => {
+            assert_eq!(one.steps, two.steps, "both report the one run");
+            one
+        }
+        other => panic!("exactly one resumer must run the saga: {other:?}"),
+    };
+    assert_eq!(finished.status, SagaStatus::Completed);
+    assert_eq!(finished.steps[0].attempts, 1, "debit is not run again");
+    assert_eq!(finished.steps[1].attempts, 2);
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        2,
+        "credit ran once per process that held the lease"
+    );
+    assert_eq!(store.unfinished().await.expect("unfinished"), Vec::new());
+    drop_schema(&store).await;
+}
+
+static LOST_POOL: std::sync::Mutex<Option<orchestrix::postgres::PgPool>> =
+    std::sync::Mutex::new(None);
+
+#[saga_step]
+async fn lose_the_database(_transfer: &Transfer) -> Result<u32, StepFailure> {
+    let pool = LOST_POOL.lock().expect("pool").take();
+    if let Some(pool) = pool {
+        pool.close().await; // the database goes away under the running saga
+    }
+    Ok(3)
+}
+
+#[tokio::test]
+async fn a_database_lost_mid_run_is_a_typed_error_and_the_saga_resumes_later() {
+    let Some((store, url)) =
+        postgres_store("a_database_lost_mid_run_is_a_typed_error_and_the_saga_resumes_later").await
+    else {
+        return;
+    };
+    let schema = store.schema().as_str().to_owned();
+    let doomed = PostgreSQLSagaStateStore::from_pool_with_schema(pool(&url, 2).await, &schema)
+        .expect("schema");
+    *LOST_POOL.lock().expect("pool") = Some(doomed.pool().clone());
+    let steps = || vec![debit_step(), lose_the_database_step()];
+    let saga =
+        Saga::new("pg-lost", steps(), Arc::new(doomed)).with_lease_ttl(Duration::from_millis(100));
+    let error = saga
+        .execute_with_id("lost-1", Transfer { hang: false })
+        .await
+        .expect_err("the store is gone");
+    assert!(
+        matches!(error, SagaError::Store(SagaStoreError::Unavailable { .. })),
+        "{error}"
+    );
+    assert!(error.to_string().contains("save a saga"), "{error}");
+
+    tokio::time::sleep(Duration::from_millis(200)).await; // the lease lapses
+    let resumed = Saga::new("pg-lost", steps(), Arc::new(store.clone()))
+        .resume("lost-1")
+        .await
+        .expect("resumes on a working pool");
+    assert_eq!(resumed.status, SagaStatus::Completed);
+    assert_eq!(resumed.steps[0].attempts, 1, "debit is not run again");
+    assert_eq!(
+        resumed.steps[1].attempts, 2,
+        "the step whose result was not stored runs again"
+    );
+    drop_schema(&store).await;
+}

@@ -1,0 +1,6 @@
+use orchestrix::prelude::*;
+
+#[aggregate]
+fn open_account() {}
+
+fn main() {}

@@ -1,0 +1,27 @@
+use orchestrix::prelude::*;
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+struct Deposited {
+    amount: u64,
+}
+
+#[derive(Default, Debug, Serialize, Deserialize)]
+struct Account {
+    balance: u64,
+}
+
+#[derive(Debug)]
+struct NotAnEvent;
+
+#[aggregate]
+impl Account {
+    #[apply]
+    fn deposited(&mut self, event: &Deposited) {
+        self.balance += event.amount;
+    }
+
+    #[apply]
+    fn other(&mut self, _event: &NotAnEvent) {}
+}
+
+fn main() {}

@@ -1,0 +1,22 @@
+use orchestrix::prelude::*;
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+struct Deposited {
+    amount: u64,
+}
+
+#[derive(Default, Debug, Serialize, Deserialize)]
+struct Account {
+    balance: u64,
+}
+
+#[aggregate]
+impl Account {
+    #[apply]
+    fn deposited(&mut self, event: &Deposited) -> bool {
+        self.balance += event.amount;
+        true
+    }
+}
+
+fn main() {}
