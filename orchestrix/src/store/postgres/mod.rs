@@ -38,7 +38,7 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[Migration::new(
 )];
 
 /// An [`AsyncEventStore`] in PostgreSQL: pooled, async, with optimistic
-/// concurrency, a gapless global stream that no reader can skip ahead in,
+/// concurrency, a global stream that no reader can skip ahead in,
 /// and snapshots.
 ///
 /// Create it with a connection string (and pool sizes, through
