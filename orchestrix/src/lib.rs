@@ -46,6 +46,10 @@ pub mod guides {
 
     #[doc = include_str!("../../docs/sagas.md")]
     pub mod sagas {}
+
+    #[cfg(feature = "postgres")]
+    #[doc = include_str!("../../docs/postgres.md")]
+    pub mod postgres {}
 }
 
 /// The README's example, compiled and run as a doctest.
