@@ -37,6 +37,8 @@ struct Job {
     hang_undoing: Option<String>,
     /// The step that fails.
     fail_in: Option<String>,
+    /// The step that takes a while (so that concurrent runs overlap).
+    slow_in: Option<String>,
 }
 
 async fn act(job: &Job, name: &str) -> Result<String, StepFailure> {
@@ -47,6 +49,9 @@ async fn act(job: &Job, name: &str) -> Result<String, StepFailure> {
     if job.hang_in.as_deref() == Some(name) {
         // The resumed attempt takes a while, so that a second resumer
         // overlaps with it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if job.slow_in.as_deref() == Some(name) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if job.fail_in.as_deref() == Some(name) {
@@ -233,7 +238,7 @@ async fn a_saga_held_by_a_live_owner_is_busy_for_others() {
         .await
         .expect_err("the lease is valid");
     assert!(
-        matches!(error, SagaError::Busy { ref owner, .. } if owner == saga.owner()),
+        matches!(error, SagaError::Busy { ref owner, .. } if owner.starts_with(&format!("{}#", saga.owner()))),
         "{error}"
     );
     assert!(matches!(
@@ -359,4 +364,47 @@ async fn recover_sagas_resumes_every_unfinished_registered_saga() {
         &report.skipped[0].1,
         SagaError::UnregisteredSagaType { saga_type, .. } if saga_type == "unregistered"
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_saga_value_started_twice_at_once_runs_each_step_once() {
+    let saga = job_saga(store());
+    let job = Job {
+        key: "same-value-start".into(),
+        slow_in: Some("one".into()),
+        ..Job::default()
+    };
+    let (a, b) = tokio::join!(
+        saga.execute_with_id("same-value-start", job.clone()),
+        saga.execute_with_id("same-value-start", job)
+    );
+    let (a, b) = (a.expect("first start"), b.expect("second start"));
+    assert_eq!(a.status, SagaStatus::Completed);
+    assert_eq!(b, a, "the second start waits and returns the finished saga");
+    assert_eq!(
+        journal("same-value-start"),
+        ["do one", "do two", "do three"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_saga_value_resuming_twice_at_once_runs_each_step_once() {
+    let saga = job_saga(store());
+    let job = Job {
+        key: "same-value-resume".into(),
+        hang_in: Some("two".into()),
+        ..Job::default()
+    };
+    interrupt(&saga, "same-value-resume", job).await;
+    let (a, b) = tokio::join!(
+        saga.resume("same-value-resume"),
+        saga.resume("same-value-resume")
+    );
+    let (a, b) = (a.expect("first resume"), b.expect("second resume"));
+    assert_eq!(a.status, SagaStatus::Completed);
+    assert_eq!(b.status, SagaStatus::Completed);
+    assert_eq!(
+        journal("same-value-resume"),
+        ["do one", "do two", "do two", "do three"]
+    );
 }

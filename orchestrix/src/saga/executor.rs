@@ -2,10 +2,10 @@
 //! persists its state after every transition.
 
 use std::any::Any;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -35,7 +35,10 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 ///   [`recover_sagas`](super::recover_sagas)) without re-running completed
 ///   steps; the interrupted step runs again (at-least-once);
 /// * [`execute_with_id`](Self::execute_with_id) twice with one id runs one
-///   saga.
+///   saga. On one `Saga` value, a second run (execute or resume) of an id
+///   that is running waits for the first and then returns the finished
+///   state; from another value (another process) it fails with
+///   [`SagaError::Busy`] while the first holds the lease.
 ///
 /// A step failing is not an error of `execute`: it returns the final
 /// [`SagaState`], whose status says how it ended. Errors are for the store
@@ -74,6 +77,35 @@ pub struct Saga<D> {
     store: Arc<dyn SagaStateStore>,
     owner: String,
     lease_ttl: Duration,
+    runs: Arc<Mutex<LiveRuns>>,
+}
+
+/// The saga ids this value is running, each with a lock its run holds.
+type LiveRuns = HashMap<String, Arc<tokio::sync::Mutex<()>>>;
+
+/// A run's claim on a saga id within one [`Saga`] value: held for the whole
+/// run, given back on drop (also when the run's future is dropped).
+struct RunClaim {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    runs: Arc<Mutex<LiveRuns>>,
+    saga_id: String,
+}
+
+impl Drop for RunClaim {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut runs = lock_runs(&self.runs);
+        if runs
+            .get(&self.saga_id)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            runs.remove(&self.saga_id);
+        }
+    }
+}
+
+fn lock_runs(runs: &Mutex<LiveRuns>) -> MutexGuard<'_, LiveRuns> {
+    runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<D> fmt::Debug for Saga<D> {
@@ -110,12 +142,18 @@ where
             store: state_store,
             owner: uuid::Uuid::new_v4().to_string(),
             lease_ttl: DEFAULT_LEASE_TTL,
+            runs: Arc::default(),
         }
     }
 
     /// Sets the lease owner id (default: a random id per `Saga` value).
-    /// Two values with one owner id may both run a saga, so keep it unique
-    /// per process.
+    ///
+    /// Each run leases its saga as `"<owner>#<random run id>"`, so two runs
+    /// never share a lease. A lease under this owner whose run this value
+    /// is not running any more (its future was dropped) is taken over at
+    /// once instead of waiting for it to expire; so give every `Saga` value
+    /// its own owner id — two values with one owner id could take each
+    /// other's sagas over.
     pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
         self
@@ -134,7 +172,8 @@ where
         &self.saga_type
     }
 
-    /// The lease owner id of this value.
+    /// The lease owner id of this value; its runs' leases are
+    /// `"<owner>#<run id>"`.
     pub fn owner(&self) -> &str {
         &self.owner
     }
@@ -204,54 +243,90 @@ where
             json,
             self.steps.iter().map(|s| s.name.clone()),
         );
-        match self
-            .store
-            .create(&state, &self.owner, self.lease_ttl)
-            .await?
-        {
-            CreateOutcome::Created(state) => self.drive(state, Arc::new(data)).await,
+        let _claim = self.claim(&saga_id).await;
+        let token = self.run_token();
+        match self.store.create(&state, &token, self.lease_ttl).await? {
+            CreateOutcome::Created(state) => self.drive(state, Arc::new(data), &token).await,
             CreateOutcome::Existing(existing) => {
                 self.check_matches(&existing)?;
                 if existing.status.is_finished() {
                     Ok(existing)
                 } else {
-                    self.resume(&saga_id).await
+                    self.resume_claimed(&saga_id, &token).await
                 }
             }
+        }
+    }
+
+    /// Waits until no other run of this value works on `saga_id`, then
+    /// claims it for the caller's run.
+    async fn claim(&self, saga_id: &str) -> RunClaim {
+        let lock = Arc::clone(lock_runs(&self.runs).entry(saga_id.to_owned()).or_default());
+        let guard = lock.lock_owned().await;
+        RunClaim {
+            guard: Some(guard),
+            runs: Arc::clone(&self.runs),
+            saga_id: saga_id.to_owned(),
+        }
+    }
+
+    /// A lease token of its own for one run.
+    fn run_token(&self) -> String {
+        format!("{}#{}", self.owner, uuid::Uuid::new_v4())
+    }
+
+    /// Takes the lease of `saga_id` for the run `token`. A lease held by
+    /// an earlier run of this value is stale (the caller holds the claim,
+    /// so that run is gone: its future was dropped) and is taken over.
+    async fn acquire(&self, saga_id: &str, token: &str) -> Result<SagaState, SagaError> {
+        let mut outcome = self
+            .store
+            .acquire_lease(saga_id, token, self.lease_ttl)
+            .await?;
+        if let LeaseOutcome::Held { owner, .. } = &outcome
+            && owner
+                .strip_prefix(self.owner.as_str())
+                .is_some_and(|rest| rest.starts_with('#'))
+        {
+            self.store.release_lease(saga_id, owner).await?;
+            outcome = self
+                .store
+                .acquire_lease(saga_id, token, self.lease_ttl)
+                .await?;
+        }
+        match outcome {
+            LeaseOutcome::Acquired(state) => Ok(state),
+            LeaseOutcome::Held { owner, expires_at } => Err(SagaError::Busy {
+                saga_id: saga_id.to_owned(),
+                owner,
+                expires_at,
+            }),
+            LeaseOutcome::NotFound => Err(SagaError::UnknownSaga {
+                saga_id: saga_id.to_owned(),
+            }),
         }
     }
 
     /// Continues the stored saga `saga_id` where it stopped: completed steps
     /// are not run again, an interrupted step runs again, an interrupted
     /// compensation continues. A finished saga's state is returned as is.
-    /// Fails with [`SagaError::Busy`] while another owner's lease is valid.
+    /// Fails with [`SagaError::Busy`] while another owner's lease is valid;
+    /// while this value runs the saga, waits for that run and returns the
+    /// state it left.
     pub async fn resume(&self, saga_id: &str) -> Result<SagaState, SagaError> {
         self.validate()?;
-        let state = match self
-            .store
-            .acquire_lease(saga_id, &self.owner, self.lease_ttl)
-            .await?
-        {
-            LeaseOutcome::Acquired(state) => state,
-            LeaseOutcome::Held { owner, expires_at } => {
-                return Err(SagaError::Busy {
-                    saga_id: saga_id.to_owned(),
-                    owner,
-                    expires_at,
-                });
-            }
-            LeaseOutcome::NotFound => {
-                return Err(SagaError::UnknownSaga {
-                    saga_id: saga_id.to_owned(),
-                });
-            }
-        };
+        let _claim = self.claim(saga_id).await;
+        self.resume_claimed(saga_id, &self.run_token()).await
+    }
+
+    async fn resume_claimed(&self, saga_id: &str, token: &str) -> Result<SagaState, SagaError> {
+        let state = self.acquire(saga_id, token).await?;
         if let Err(error) = self.check_matches(&state) {
-            self.release(saga_id).await;
+            self.release(saga_id, token).await;
             return Err(error);
         }
         if state.status.is_finished() {
-            self.release(saga_id).await;
+            self.release(saga_id, token).await;
             return Ok(SagaState {
                 lease: None,
                 ..state
@@ -260,7 +335,7 @@ where
         let data = match serde_json::from_value::<D>(state.data.clone()) {
             Ok(data) => data,
             Err(source) => {
-                self.release(saga_id).await;
+                self.release(saga_id, token).await;
                 return Err(SagaError::Data {
                     saga_id: saga_id.to_owned(),
                     direction: "deserialize into",
@@ -269,7 +344,7 @@ where
                 });
             }
         };
-        self.drive(state, Arc::new(data)).await
+        self.drive(state, Arc::new(data), token).await
     }
 
     fn check_matches(&self, state: &SagaState) -> Result<(), SagaError> {
@@ -291,19 +366,24 @@ where
         Ok(())
     }
 
-    async fn release(&self, saga_id: &str) {
-        if let Err(error) = self.store.release_lease(saga_id, &self.owner).await {
+    async fn release(&self, saga_id: &str, token: &str) {
+        if let Err(error) = self.store.release_lease(saga_id, token).await {
             tracing::warn!(saga_id, %error, "could not release the saga's lease; it expires on its own");
         }
     }
 
     /// Runs forward and/or compensates until the saga is finished, then
     /// gives the lease up.
-    async fn drive(&self, mut state: SagaState, data: Arc<D>) -> Result<SagaState, SagaError> {
-        let result = self.run(&mut state, &data).await;
+    async fn drive(
+        &self,
+        mut state: SagaState,
+        data: Arc<D>,
+        token: &str,
+    ) -> Result<SagaState, SagaError> {
+        let result = self.run(&mut state, &data, token).await;
         match &result {
             Err(SagaError::Store(SagaStoreError::LeaseLost { .. })) => {}
-            _ => self.release(&state.saga_id).await,
+            _ => self.release(&state.saga_id, token).await,
         }
         result.map(|()| {
             state.lease = None;
@@ -311,17 +391,27 @@ where
         })
     }
 
-    async fn run(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+    async fn run(
+        &self,
+        state: &mut SagaState,
+        data: &Arc<D>,
+        token: &str,
+    ) -> Result<(), SagaError> {
         if state.status == SagaStatus::Running {
-            self.run_forward(state, data).await?;
+            self.run_forward(state, data, token).await?;
         }
         if state.status == SagaStatus::Compensating {
-            self.compensate(state, data).await?;
+            self.compensate(state, data, token).await?;
         }
         Ok(())
     }
 
-    async fn run_forward(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+    async fn run_forward(
+        &self,
+        state: &mut SagaState,
+        data: &Arc<D>,
+        token: &str,
+    ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate() {
             if state.steps[index].status == StepStatus::Completed {
                 continue;
@@ -341,11 +431,12 @@ where
                 entry.finished_at = None;
                 let context =
                     StepContext::new(&state.saga_id, &self.saga_type, &step.name, entry.attempts);
-                self.persist(state).await?;
+                self.persist(state, token).await?;
 
                 let attempt = self
                     .attempt(
                         state,
+                        token,
                         step.timeout,
                         (step.action)(Arc::clone(data), context),
                     )
@@ -357,7 +448,7 @@ where
                         entry.status = StepStatus::Completed;
                         entry.output = Some(output);
                         entry.error = None;
-                        self.persist(state).await?;
+                        self.persist(state, token).await?;
                         break;
                     }
                     Attempt::Failed(error) => (StepStatus::Failed, error),
@@ -369,21 +460,26 @@ where
                 entry.status = status;
                 entry.error = Some(error.clone());
                 if step.retry.allows_another(tries) {
-                    self.persist(state).await?;
+                    self.persist(state, token).await?;
                     tokio::time::sleep(step.retry.delay_after(tries)).await;
                     continue;
                 }
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
-                self.persist(state).await?;
+                self.persist(state, token).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Completed;
-        self.persist(state).await
+        self.persist(state, token).await
     }
 
-    async fn compensate(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+    async fn compensate(
+        &self,
+        state: &mut SagaState,
+        data: &Arc<D>,
+        token: &str,
+    ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate().rev() {
             let Some(compensation) = &step.compensation else {
                 continue;
@@ -414,12 +510,13 @@ where
                     entry.compensation_attempts,
                 );
                 let output = entry.output.clone();
-                self.persist(state).await?;
+                self.persist(state, token).await?;
 
                 let future = compensation(Arc::clone(data), output, context);
                 let attempt = self
                     .attempt(
                         state,
+                        token,
                         step.timeout,
                         future.map(|r| r.map(|()| serde_json::Value::Null)),
                     )
@@ -430,14 +527,14 @@ where
                         entry.status = StepStatus::Compensated;
                         entry.compensation_error = None;
                         entry.compensated_at = Some(OffsetDateTime::now_utc());
-                        self.persist(state).await?;
+                        self.persist(state, token).await?;
                         break;
                     }
                     Attempt::Failed(error) | Attempt::TimedOut(error) => error,
                 };
                 entry.compensation_error = Some(error.clone());
                 if step.retry.allows_another(tries) {
-                    self.persist(state).await?;
+                    self.persist(state, token).await?;
                     tokio::time::sleep(step.retry.delay_after(tries)).await;
                     continue;
                 }
@@ -447,12 +544,12 @@ where
                     "compensation of step `{}` failed: {error}",
                     step.name
                 ));
-                self.persist(state).await?;
+                self.persist(state, token).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Compensated;
-        self.persist(state).await
+        self.persist(state, token).await
     }
 
     /// Runs one attempt under the timeout, renewing the lease meanwhile and
@@ -460,6 +557,7 @@ where
     async fn attempt(
         &self,
         state: &SagaState,
+        token: &str,
         timeout: Option<Duration>,
         future: impl Future<Output = Result<serde_json::Value, BoxError>> + Send,
     ) -> Result<Attempt, SagaError> {
@@ -470,7 +568,7 @@ where
                 None => Some(guarded.await),
             }
         };
-        let renew = self.keep_lease(&state.saga_id);
+        let renew = self.keep_lease(&state.saga_id, token);
         let outcome = tokio::select! {
             biased;
             outcome = timed => outcome,
@@ -489,15 +587,11 @@ where
 
     /// Renews the lease every third of its lifetime; returns only when the
     /// lease is lost.
-    async fn keep_lease(&self, saga_id: &str) -> SagaStoreError {
+    async fn keep_lease(&self, saga_id: &str, token: &str) -> SagaStoreError {
         let period = self.lease_ttl / 3;
         loop {
             tokio::time::sleep(period).await;
-            match self
-                .store
-                .renew_lease(saga_id, &self.owner, self.lease_ttl)
-                .await
-            {
+            match self.store.renew_lease(saga_id, token, self.lease_ttl).await {
                 Ok(()) => {}
                 Err(
                     error @ (SagaStoreError::LeaseLost { .. } | SagaStoreError::NotFound { .. }),
@@ -509,9 +603,9 @@ where
         }
     }
 
-    async fn persist(&self, state: &mut SagaState) -> Result<(), SagaError> {
+    async fn persist(&self, state: &mut SagaState, token: &str) -> Result<(), SagaError> {
         state.updated_at = OffsetDateTime::now_utc();
-        self.store.save(state, &self.owner, self.lease_ttl).await?;
+        self.store.save(state, token, self.lease_ttl).await?;
         Ok(())
     }
 }

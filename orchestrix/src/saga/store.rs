@@ -44,7 +44,9 @@ pub enum LeaseOutcome {
 ///   one id, one gets [`CreateOutcome::Created`] and the other
 ///   [`CreateOutcome::Existing`];
 /// * a lease has an owner and an expiry; `acquire_lease` succeeds when the
-///   saga has no lease, the lease is the caller's, or it has expired, and
+///   saga has no lease, the lease is the caller's (the executor uses a
+///   token per run as the owner, so that is the same run), or it has
+///   expired, and
 ///   is atomic (of two concurrent acquirers at most one wins);
 /// * `save` and `renew_lease` only succeed for the current lease holder
 ///   (else [`SagaStoreError::LeaseLost`]) and push the expiry to now + `ttl`;

@@ -194,6 +194,8 @@ pub async fn only_the_lease_holder_writes(store: &dyn SagaStateStore, prefix: &s
         .expect("re-acquire")
     {
         LeaseOutcome::Acquired(_) => {}
+        // Idempotent for one owner token; the executor leases under a
+        // token per run, so this never lets two runs share a lease.
         other => panic!("the holder may acquire again, got {other:?}"),
     }
     match store
