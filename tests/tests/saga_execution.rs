@@ -330,7 +330,11 @@ async fn undo_with_context(
 ) -> Result<(), StepFailure> {
     record(
         &order.key,
-        format!("undo ctx {output:?} {}", context.saga_id()),
+        format!(
+            "undo ctx {output:?} {} {:?}",
+            context.idempotency_key(),
+            context.phase()
+        ),
     );
     Ok(())
 }
@@ -362,7 +366,7 @@ async fn sync_and_async_fns_with_and_without_context_are_steps() {
             "sync",
             "sync-ctx forms-1/sync-ctx",
             "async-ctx async-ctx 1",
-            "undo ctx Some(\"forms-1/sync-ctx\") forms-1",
+            "undo ctx Some(\"forms-1/sync-ctx\") forms-1/sync-ctx/compensate Compensation",
             "undo sync Some(1)",
         ]
     );

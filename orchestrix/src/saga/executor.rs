@@ -503,12 +503,9 @@ where
                 let entry = &mut state.steps[index];
                 entry.status = StepStatus::Compensating;
                 entry.compensation_attempts += 1;
-                let context = StepContext::new(
-                    &state.saga_id,
-                    &self.saga_type,
-                    &step.name,
-                    entry.compensation_attempts,
-                );
+                let context =
+                    StepContext::new(&state.saga_id, &self.saga_type, &step.name, entry.attempts)
+                        .for_compensation(entry.compensation_attempts);
                 let output = entry.output.clone();
                 self.persist(state, token).await?;
 

@@ -39,7 +39,7 @@ pub use memory::InMemorySagaStateStore;
 pub use postgres::{PostgreSQLSagaStateStore, SAGA_STATE_MIGRATIONS};
 pub use registry::{RecoveryReport, ResumableSaga, SagaRegistration, recover_sagas, registrations};
 pub use state::{Lease, SagaState, SagaStatus, StepState, StepStatus};
-pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError};
+pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError, StepPhase};
 pub use store::{CreateOutcome, LeaseOutcome, SagaStateStore};
 
 #[doc(hidden)]
