@@ -527,3 +527,36 @@ async fn a_saga_runs_on_a_spawned_task() {
     );
     assert_eq!(journal("spawned"), ["do spawned"]);
 }
+
+fn blocks(order: &Order) -> Result<(), StepFailure> {
+    record(&order.key, "blocks".into());
+    std::thread::sleep(Duration::from_millis(1500));
+    Ok(())
+}
+
+fn undo_blocks(order: &Order, output: Option<()>) -> Result<(), StepFailure> {
+    record(&order.key, format!("undo blocks {output:?}"));
+    Ok(())
+}
+
+/// Real time on purpose (a blocked thread does not see a paused clock);
+/// only the outcome is asserted.
+#[tokio::test]
+async fn a_blocking_sync_step_times_out_and_is_compensated() {
+    let steps = vec![
+        SagaStep::builder("blocks", blocks)
+            .compensate(undo_blocks)
+            .timeout(Duration::from_millis(20))
+            .build()
+            .expect("step"),
+    ];
+    let saga = Saga::new("blocking", steps, Arc::new(InMemorySagaStateStore::new()));
+    let state = saga
+        .execute_with_id("blocking-1", Order::new("blocking"))
+        .await
+        .expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(state.steps[0].status, StepStatus::Compensated);
+    assert!(state.steps[0].outcome_unknown);
+    assert_eq!(journal("blocking"), ["blocks", "undo blocks None"]);
+}

@@ -296,8 +296,10 @@ where
     }
 
     /// Fails an attempt that takes longer than `timeout`. A timed-out step's
-    /// outcome is unknown, so it is compensated too. (A sync step fn cannot
-    /// be interrupted: its timeout only applies once it returns.)
+    /// outcome is unknown, so it is compensated too. Sync step fns run on
+    /// tokio's blocking pool, so the timeout applies to them as well; their
+    /// thread cannot be interrupted though, and runs the fn to its end in
+    /// the background.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
