@@ -2,6 +2,7 @@
 //! failure, retries, timeouts, persistence after every transition.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -413,6 +414,10 @@ async fn bad_definitions_are_refused() {
 struct RecordingStore {
     inner: InMemorySagaStateStore,
     writes: Mutex<Vec<(SagaStatus, Vec<StepStatus>)>>,
+    /// Lease renewals asked for.
+    renewals: AtomicUsize,
+    /// Makes every renewal fail as if the database were unreachable.
+    renewals_fail: AtomicBool,
 }
 
 #[orchestrix::__private::async_trait::async_trait]
@@ -461,6 +466,14 @@ impl SagaStateStore for RecordingStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        self.renewals.fetch_add(1, Ordering::SeqCst);
+        if self.renewals_fail.load(Ordering::SeqCst) {
+            return Err(SagaStoreError::Unavailable {
+                operation: "renew a lease",
+                target: "test".into(),
+                source: "connection refused".into(),
+            });
+        }
         self.inner.renew_lease(saga_id, owner, ttl).await
     }
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
@@ -559,4 +572,25 @@ async fn a_blocking_sync_step_times_out_and_is_compensated() {
     assert_eq!(state.steps[0].status, StepStatus::Compensated);
     assert!(state.steps[0].outcome_unknown);
     assert_eq!(journal("blocking"), ["blocks", "undo blocks None"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lease_is_renewed_while_a_retry_waits() {
+    let store = Arc::new(RecordingStore::default());
+    let failing = builder("a")
+        .retry(RetryPolicy::fixed(Duration::from_secs(10), 2))
+        .build()
+        .expect("step");
+    let saga =
+        Saga::new("backoff", vec![failing], store.clone()).with_lease_ttl(Duration::from_secs(3));
+    let order = Order {
+        fail_step: Some("a".into()),
+        ..Order::new("backoff")
+    };
+    let state = saga.execute(order).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(state.steps[0].attempts, 2);
+    // The attempts themselves finish at once: every renewal happened while
+    // waiting out the 10 s delay under a 3 s lease.
+    assert!(store.renewals.load(Ordering::SeqCst) >= 3);
 }

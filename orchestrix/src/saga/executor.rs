@@ -461,7 +461,8 @@ where
                 entry.error = Some(error.clone());
                 if step.retry.allows_another(tries) {
                     self.persist(state, token).await?;
-                    tokio::time::sleep(step.retry.delay_after(tries)).await;
+                    self.wait_keeping_lease(&state.saga_id, token, step.retry.delay_after(tries))
+                        .await?;
                     continue;
                 }
                 state.status = SagaStatus::Compensating;
@@ -532,7 +533,8 @@ where
                 entry.compensation_error = Some(error.clone());
                 if step.retry.allows_another(tries) {
                     self.persist(state, token).await?;
-                    tokio::time::sleep(step.retry.delay_after(tries)).await;
+                    self.wait_keeping_lease(&state.saga_id, token, step.retry.delay_after(tries))
+                        .await?;
                     continue;
                 }
                 entry.status = StepStatus::CompensationFailed;
@@ -580,6 +582,21 @@ where
             Some(Ok(Err(error))) => Attempt::Failed(error_text(&*error)),
             Some(Err(panic)) => Attempt::Failed(format!("panicked: {}", panic_text(&*panic))),
         })
+    }
+
+    /// Waits out a retry delay while keeping the lease, so a delay longer
+    /// than the lease's TTL does not hand the saga to another process.
+    async fn wait_keeping_lease(
+        &self,
+        saga_id: &str,
+        token: &str,
+        delay: Duration,
+    ) -> Result<(), SagaError> {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep(delay) => Ok(()),
+            lost = self.keep_lease(saga_id, token) => Err(lost.into()),
+        }
     }
 
     /// Renews the lease every third of its lifetime; returns only when the
