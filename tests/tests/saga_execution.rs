@@ -594,3 +594,31 @@ async fn the_lease_is_renewed_while_a_retry_waits() {
     // waiting out the 10 s delay under a 3 s lease.
     assert!(store.renewals.load(Ordering::SeqCst) >= 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_saga_stops_when_its_lease_cannot_be_renewed_in_time() {
+    let store = Arc::new(RecordingStore::default());
+    store.renewals_fail.store(true, Ordering::SeqCst);
+    let hangs = SagaStep::builder("hangs", |_: Arc<Order>, _: StepContext| async {
+        std::future::pending::<Result<(), StepFailure>>().await
+    })
+    .build()
+    .expect("step");
+    let saga =
+        Saga::new("renewal", vec![hangs], store.clone()).with_lease_ttl(Duration::from_secs(3));
+    let run = tokio::time::timeout(
+        Duration::from_secs(3600),
+        saga.execute_with_id("renewal-1", Order::new("renewal")),
+    )
+    .await
+    .expect("the saga stops instead of running on without a lease");
+    let error = run.expect_err("the lease could not be kept");
+    assert!(
+        matches!(
+            error,
+            SagaError::Store(SagaStoreError::LeaseNotRenewed { ref saga_id, .. }) if saga_id == "renewal-1"
+        ),
+        "{error}"
+    );
+    assert_eq!(store.renewals.load(Ordering::SeqCst), 2);
+}

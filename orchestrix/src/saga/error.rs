@@ -19,6 +19,21 @@ pub enum SagaStoreError {
         /// The owner that lost it.
         owner: String,
     },
+    /// The caller could not renew its lease before it ran out (the store
+    /// kept failing), so another process may have taken the saga over. The
+    /// caller stopped working on it; resume it once the store is back.
+    #[error(
+        "saga `{saga_id}`: the lease of `{owner}` could not be renewed before it ran out, so work on the saga stopped: {source}"
+    )]
+    LeaseNotRenewed {
+        /// The saga.
+        saga_id: String,
+        /// The owner whose lease ran out.
+        owner: String,
+        /// The last renewal's error.
+        #[source]
+        source: Box<SagaStoreError>,
+    },
     /// No saga is stored under this id.
     #[error("saga `{saga_id}` is not in the state store")]
     NotFound {

@@ -600,16 +600,28 @@ where
     }
 
     /// Renews the lease every third of its lifetime; returns only when the
-    /// lease is lost.
+    /// lease is lost, or when renewals kept failing until the lease may
+    /// have run out ([`SagaStoreError::LeaseNotRenewed`]).
     async fn keep_lease(&self, saga_id: &str, token: &str) -> SagaStoreError {
         let period = self.lease_ttl / 3;
+        // The caller has just written the state, which pushed the expiry.
+        let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(period).await;
+            let asked = tokio::time::Instant::now();
             match self.store.renew_lease(saga_id, token, self.lease_ttl).await {
-                Ok(()) => {}
+                Ok(()) => renewed = asked,
                 Err(
                     error @ (SagaStoreError::LeaseLost { .. } | SagaStoreError::NotFound { .. }),
                 ) => return error,
+                Err(error) if renewed.elapsed() + period >= self.lease_ttl => {
+                    // The next try would come after the lease ran out.
+                    return SagaStoreError::LeaseNotRenewed {
+                        saga_id: saga_id.to_owned(),
+                        owner: token.to_owned(),
+                        source: Box::new(error),
+                    };
+                }
                 Err(error) => {
                     tracing::warn!(saga_id, %error, "could not renew the saga's lease; retrying")
                 }
