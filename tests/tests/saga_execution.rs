@@ -622,3 +622,33 @@ async fn a_saga_stops_when_its_lease_cannot_be_renewed_in_time() {
     );
     assert_eq!(store.renewals.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_closure_panicking_before_its_future_fails_the_step() {
+    let panics_early = SagaStep::builder("panics-early", |order: Arc<Order>, _: StepContext| {
+        if order.fail_step.as_deref() == Some("panics-early") {
+            panic!("no future for you");
+        }
+        std::future::ready(Ok::<(), StepFailure>(()))
+    })
+    .build()
+    .expect("step");
+    let saga = Saga::new(
+        "panics-early",
+        vec![step("a"), panics_early],
+        Arc::new(InMemorySagaStateStore::new()),
+    );
+    let order = Order {
+        fail_step: Some("panics-early".into()),
+        ..Order::new("panics-early")
+    };
+    let state = saga.execute(order).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(
+        statuses(&state),
+        [StepStatus::Compensated, StepStatus::Failed]
+    );
+    let error = state.steps[1].error.as_deref().unwrap_or_default();
+    assert!(error.contains("no future for you"), "{error}");
+    assert_eq!(journal("panics-early"), ["do a", "undo a a-out"]);
+}

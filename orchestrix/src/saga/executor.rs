@@ -434,12 +434,9 @@ where
                 self.persist(state, token).await?;
 
                 let attempt = self
-                    .attempt(
-                        state,
-                        token,
-                        step.timeout,
-                        (step.action)(Arc::clone(data), context),
-                    )
+                    .attempt(state, token, step.timeout, || {
+                        (step.action)(Arc::clone(data), context)
+                    })
                     .await?;
                 let entry = &mut state.steps[index];
                 entry.finished_at = Some(OffsetDateTime::now_utc());
@@ -510,14 +507,11 @@ where
                 let output = entry.output.clone();
                 self.persist(state, token).await?;
 
-                let future = compensation(Arc::clone(data), output, context);
                 let attempt = self
-                    .attempt(
-                        state,
-                        token,
-                        step.timeout,
-                        future.map(|r| r.map(|()| serde_json::Value::Null)),
-                    )
+                    .attempt(state, token, step.timeout, || {
+                        compensation(Arc::clone(data), output, context)
+                            .map(|r| r.map(|()| serde_json::Value::Null))
+                    })
                     .await?;
                 let entry = &mut state.steps[index];
                 let error = match attempt {
@@ -552,15 +546,19 @@ where
     }
 
     /// Runs one attempt under the timeout, renewing the lease meanwhile and
-    /// turning a panic into a failure.
-    async fn attempt(
+    /// turning a panic into a failure — also a panic of `start` itself (a
+    /// closure that panics before it returns its future).
+    async fn attempt<F>(
         &self,
         state: &SagaState,
         token: &str,
         timeout: Option<Duration>,
-        future: impl Future<Output = Result<serde_json::Value, BoxError>> + Send,
-    ) -> Result<Attempt, SagaError> {
-        let guarded = AssertUnwindSafe(future).catch_unwind();
+        start: impl FnOnce() -> F + Send,
+    ) -> Result<Attempt, SagaError>
+    where
+        F: Future<Output = Result<serde_json::Value, BoxError>> + Send,
+    {
+        let guarded = AssertUnwindSafe(async move { start().await }).catch_unwind();
         let timed = async {
             match timeout {
                 Some(limit) => tokio::time::timeout(limit, guarded).await.ok(),
