@@ -161,6 +161,20 @@ pub enum SagaError {
         /// Its type.
         saga_type: String,
     },
+    /// A registration's build fn made a saga of another type than the one
+    /// it was registered under, so recovery would resume sagas with the
+    /// wrong definition.
+    #[error(
+        "`register_saga!` in `{module}` registers saga type `{registered}`, but its build fn makes a saga of type `{built}`; register it under `{built}` or build the saga with `{registered}`"
+    )]
+    RegistrationMismatch {
+        /// The type it was registered under.
+        registered: String,
+        /// The type of the saga the build fn made.
+        built: String,
+        /// The registering module.
+        module: &'static str,
+    },
     /// Two registrations claim one saga type.
     #[error(
         "saga type `{saga_type}` is registered twice, in `{first}` and in `{second}`; register it once"
