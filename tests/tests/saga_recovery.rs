@@ -479,3 +479,36 @@ async fn a_registration_building_another_saga_type_is_reported() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn resuming_a_finished_saga_returns_it_without_taking_the_lease() {
+    let store = store();
+    let saga = job_saga(Arc::clone(&store));
+    let job = Job {
+        key: "finished-resume".into(),
+        ..Job::default()
+    };
+    let finished = saga
+        .execute_with_id("finished-resume", job)
+        .await
+        .expect("runs");
+    // Someone else holds the finished saga's lease (e.g. an operator tool).
+    assert!(matches!(
+        store
+            .acquire_lease("finished-resume", "someone-else", Duration::from_secs(60))
+            .await
+            .expect("acquire"),
+        orchestrix::saga::LeaseOutcome::Acquired(_)
+    ));
+    let state = saga.resume("finished-resume").await.expect("not busy");
+    assert_eq!(state.status, SagaStatus::Completed);
+    assert_eq!(state.steps, finished.steps);
+    let lease = store
+        .load("finished-resume")
+        .await
+        .expect("load")
+        .expect("stored")
+        .lease
+        .expect("still leased");
+    assert_eq!(lease.owner, "someone-else", "the lease was not touched");
+}

@@ -160,10 +160,12 @@ where
     }
 
     /// Sets how long a lease lasts without renewal (default
-    /// [`DEFAULT_LEASE_TTL`]). A crashed process's sagas can be taken over
-    /// once it expires; a running step renews it every third of it.
+    /// [`DEFAULT_LEASE_TTL`]), between 1 ms and
+    /// [`MAX_LEASE_TTL`](super::MAX_LEASE_TTL) (a value outside is moved to
+    /// the nearer bound). A crashed process's sagas can be taken over once
+    /// it expires; a running step renews it every third of it.
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(1));
+        self.lease_ttl = super::store::clamp_ttl(ttl).max(Duration::from_millis(1));
         self
     }
 
@@ -316,6 +318,13 @@ where
     pub async fn resume(&self, saga_id: &str) -> Result<SagaState, SagaError> {
         self.validate()?;
         let _claim = self.claim(saga_id).await;
+        // A finished saga is returned as stored, without taking its lease.
+        if let Some(stored) = self.store.load(saga_id).await?
+            && stored.status.is_finished()
+        {
+            self.check_matches(&stored)?;
+            return Ok(stored);
+        }
         self.resume_claimed(saga_id, &self.run_token()).await
     }
 

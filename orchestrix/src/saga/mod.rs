@@ -43,7 +43,7 @@ pub use registry::{
 };
 pub use state::{Lease, SagaState, SagaStatus, StepState, StepStatus};
 pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError, StepPhase};
-pub use store::{CreateOutcome, LeaseOutcome, SagaStateStore};
+pub use store::{CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaStateStore};
 
 #[doc(hidden)]
 pub use handler::{AsyncFn1, AsyncFn1Ctx, AsyncFn2, AsyncFn2Ctx, marker};
