@@ -367,7 +367,7 @@ async fn sync_and_async_fns_with_and_without_context_are_steps() {
             "sync",
             "sync-ctx forms-1/sync-ctx",
             "async-ctx async-ctx 1",
-            "undo ctx Some(\"forms-1/sync-ctx\") forms-1/sync-ctx/compensate Compensation",
+            "undo ctx Some(\"forms-1/sync-ctx\") forms-1/sync-ctx/compensate Compensate",
             "undo sync Some(1)",
         ]
     );

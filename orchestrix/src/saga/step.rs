@@ -19,7 +19,7 @@ pub enum StepPhase {
     /// The step's action.
     Action,
     /// The step's compensation (undoing the action).
-    Compensation,
+    Compensate,
 }
 
 /// What a step (or compensation) knows about the run it is part of.
@@ -36,7 +36,7 @@ pub enum StepPhase {
 /// let action = StepContext::new("order-1", "order-fulfillment", "charge", 1);
 /// assert_eq!(action.idempotency_key(), "order-1/charge");
 /// let undo = action.for_compensation(1);
-/// assert_eq!(undo.phase(), StepPhase::Compensation);
+/// assert_eq!(undo.phase(), StepPhase::Compensate);
 /// assert_eq!(undo.idempotency_key(), "order-1/charge/compensate");
 /// ```
 #[derive(Clone, Debug)]
@@ -66,7 +66,7 @@ impl StepContext {
     pub fn for_compensation(&self, attempt: u32) -> Self {
         Self {
             attempt,
-            phase: StepPhase::Compensation,
+            phase: StepPhase::Compensate,
             ..self.clone()
         }
     }
@@ -78,7 +78,7 @@ impl StepContext {
 
     /// Whether this is the context of a compensation.
     pub fn is_compensation(&self) -> bool {
-        self.phase == StepPhase::Compensation
+        self.phase == StepPhase::Compensate
     }
 
     /// The saga's id.
@@ -112,7 +112,7 @@ impl StepContext {
     pub fn idempotency_key(&self) -> String {
         match self.phase {
             StepPhase::Action => format!("{}/{}", self.saga_id, self.step_name),
-            StepPhase::Compensation => {
+            StepPhase::Compensate => {
                 format!("{}/{}/compensate", self.saga_id, self.step_name)
             }
         }
