@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::error::{SagaError, SagaStoreError};
-use super::state::{SagaState, SagaStatus, StepStatus};
-use super::step::{SagaStep, StepContext};
+use super::state::{SagaState, SagaStatus, StepState, StepStatus};
+use super::step::{ActionFn, CompensationFn, SagaStep, StepContext};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
 use crate::error::BoxError;
 
@@ -123,6 +123,58 @@ enum Attempt {
     Succeeded(serde_json::Value),
     Failed(String),
     TimedOut(String),
+}
+
+/// What a try runs: a step's action or its compensation.
+enum Work<'a, D> {
+    Action(&'a ActionFn<D>),
+    Compensation(&'a CompensationFn<D>),
+}
+
+impl<D> Clone for Work<'_, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D> Copy for Work<'_, D> {}
+
+/// Records an attempt's outcome in the step's state; the error text if it
+/// failed.
+fn record<D>(entry: &mut StepState, work: &Work<'_, D>, attempt: Attempt) -> Option<String> {
+    match work {
+        Work::Action(_) => {
+            entry.finished_at = Some(OffsetDateTime::now_utc());
+            let (status, error) = match attempt {
+                Attempt::Succeeded(output) => {
+                    entry.status = StepStatus::Completed;
+                    entry.output = Some(output);
+                    entry.error = None;
+                    return None;
+                }
+                Attempt::Failed(error) => (StepStatus::Failed, error),
+                Attempt::TimedOut(error) => {
+                    entry.outcome_unknown = true;
+                    (StepStatus::TimedOut, error)
+                }
+            };
+            entry.status = status;
+            entry.error = Some(error.clone());
+            Some(error)
+        }
+        Work::Compensation(_) => match attempt {
+            Attempt::Succeeded(_) => {
+                entry.status = StepStatus::Compensated;
+                entry.compensation_error = None;
+                entry.compensated_at = Some(OffsetDateTime::now_utc());
+                None
+            }
+            Attempt::Failed(error) | Attempt::TimedOut(error) => {
+                entry.compensation_error = Some(error.clone());
+                Some(error)
+            }
+        },
+    }
 }
 
 impl<D> Saga<D>
@@ -312,6 +364,11 @@ where
     /// Continues the stored saga `saga_id` where it stopped: completed steps
     /// are not run again, an interrupted step runs again, an interrupted
     /// compensation continues. A finished saga's state is returned as is.
+    ///
+    /// The interrupted step (or compensation) gets its full retry budget
+    /// again: `max_attempts` counts the tries of one run, not of the saga's
+    /// life, so a saga that keeps crashing mid-step retries it without end
+    /// (its `attempts` count in the state shows it).
     /// Fails with [`SagaError::Busy`] while another owner's lease is valid;
     /// while this value runs the saga, waits for that run and returns the
     /// state it left.
@@ -425,52 +482,8 @@ where
             if state.steps[index].status == StepStatus::Completed {
                 continue;
             }
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                let entry = &mut state.steps[index];
-                if entry.status == StepStatus::Running {
-                    // Found running: the last attempt was interrupted, and
-                    // may have had effects.
-                    entry.outcome_unknown = true;
-                }
-                entry.status = StepStatus::Running;
-                entry.attempts += 1;
-                entry.started_at = Some(OffsetDateTime::now_utc());
-                entry.finished_at = None;
-                let context =
-                    StepContext::new(&state.saga_id, &self.saga_type, &step.name, entry.attempts);
-                self.persist(state, token).await?;
-
-                let attempt = self
-                    .attempt(state, token, step.timeout, || {
-                        (step.action)(Arc::clone(data), context)
-                    })
-                    .await?;
-                let entry = &mut state.steps[index];
-                entry.finished_at = Some(OffsetDateTime::now_utc());
-                let (status, error) = match attempt {
-                    Attempt::Succeeded(output) => {
-                        entry.status = StepStatus::Completed;
-                        entry.output = Some(output);
-                        entry.error = None;
-                        self.persist(state, token).await?;
-                        break;
-                    }
-                    Attempt::Failed(error) => (StepStatus::Failed, error),
-                    Attempt::TimedOut(error) => {
-                        entry.outcome_unknown = true;
-                        (StepStatus::TimedOut, error)
-                    }
-                };
-                entry.status = status;
-                entry.error = Some(error.clone());
-                if step.retry.allows_another(tries) {
-                    self.persist(state, token).await?;
-                    self.wait_keeping_lease(&state.saga_id, token, step.retry.delay_after(tries))
-                        .await?;
-                    continue;
-                }
+            let work = Work::Action(&*step.action);
+            if let Some(error) = self.with_retries(state, data, token, index, work).await? {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
                 self.persist(state, token).await?;
@@ -504,43 +517,9 @@ where
             if !needed {
                 continue;
             }
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                let entry = &mut state.steps[index];
-                entry.status = StepStatus::Compensating;
-                entry.compensation_attempts += 1;
-                let context =
-                    StepContext::new(&state.saga_id, &self.saga_type, &step.name, entry.attempts)
-                        .for_compensation(entry.compensation_attempts);
-                let output = entry.output.clone();
-                self.persist(state, token).await?;
-
-                let attempt = self
-                    .attempt(state, token, step.timeout, || {
-                        compensation(Arc::clone(data), output, context)
-                            .map(|r| r.map(|()| serde_json::Value::Null))
-                    })
-                    .await?;
-                let entry = &mut state.steps[index];
-                let error = match attempt {
-                    Attempt::Succeeded(_) => {
-                        entry.status = StepStatus::Compensated;
-                        entry.compensation_error = None;
-                        entry.compensated_at = Some(OffsetDateTime::now_utc());
-                        self.persist(state, token).await?;
-                        break;
-                    }
-                    Attempt::Failed(error) | Attempt::TimedOut(error) => error,
-                };
-                entry.compensation_error = Some(error.clone());
-                if step.retry.allows_another(tries) {
-                    self.persist(state, token).await?;
-                    self.wait_keeping_lease(&state.saga_id, token, step.retry.delay_after(tries))
-                        .await?;
-                    continue;
-                }
-                entry.status = StepStatus::CompensationFailed;
+            let work = Work::Compensation(&**compensation);
+            if let Some(error) = self.with_retries(state, data, token, index, work).await? {
+                state.steps[index].status = StepStatus::CompensationFailed;
                 state.status = SagaStatus::Failed;
                 state.compensation_error = Some(format!(
                     "compensation of step `{}` failed: {error}",
@@ -552,6 +531,83 @@ where
         }
         state.status = SagaStatus::Compensated;
         self.persist(state, token).await
+    }
+
+    /// Runs the action or the compensation of step `index` under its retry
+    /// policy: each try marks the step and persists, runs one attempt,
+    /// records the outcome, and then stops or persists and waits (keeping
+    /// the lease) before the next try. Returns the last error when the
+    /// tries are used up, `None` on success (persisted).
+    ///
+    /// The tries are counted per call, so a resumed saga gets a fresh retry
+    /// budget for the step it was interrupted in; the step's `attempts`
+    /// (and `compensation_attempts`) count every attempt ever made.
+    async fn with_retries(
+        &self,
+        state: &mut SagaState,
+        data: &Arc<D>,
+        token: &str,
+        index: usize,
+        work: Work<'_, D>,
+    ) -> Result<Option<String>, SagaError> {
+        let step = &self.steps[index];
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let entry = &mut state.steps[index];
+            let attempt = match work {
+                Work::Action(action) => {
+                    if entry.status == StepStatus::Running {
+                        // Found running: the last attempt was interrupted,
+                        // and may have had effects.
+                        entry.outcome_unknown = true;
+                    }
+                    entry.status = StepStatus::Running;
+                    entry.attempts += 1;
+                    entry.started_at = Some(OffsetDateTime::now_utc());
+                    entry.finished_at = None;
+                    let context = StepContext::new(
+                        &state.saga_id,
+                        &self.saga_type,
+                        &step.name,
+                        entry.attempts,
+                    );
+                    self.persist(state, token).await?;
+                    self.attempt(state, token, step.timeout, || {
+                        action(Arc::clone(data), context)
+                    })
+                    .await?
+                }
+                Work::Compensation(compensation) => {
+                    entry.status = StepStatus::Compensating;
+                    entry.compensation_attempts += 1;
+                    let context = StepContext::new(
+                        &state.saga_id,
+                        &self.saga_type,
+                        &step.name,
+                        entry.attempts,
+                    )
+                    .for_compensation(entry.compensation_attempts);
+                    let output = entry.output.clone();
+                    self.persist(state, token).await?;
+                    self.attempt(state, token, step.timeout, || {
+                        compensation(Arc::clone(data), output, context)
+                            .map(|r| r.map(|()| serde_json::Value::Null))
+                    })
+                    .await?
+                }
+            };
+            let Some(error) = record(&mut state.steps[index], &work, attempt) else {
+                self.persist(state, token).await?;
+                return Ok(None);
+            };
+            if !step.retry.allows_another(tries) {
+                return Ok(Some(error));
+            }
+            self.persist(state, token).await?;
+            self.wait_keeping_lease(&state.saga_id, token, step.retry.delay_after(tries))
+                .await?;
+        }
     }
 
     /// Runs one attempt under the timeout, renewing the lease meanwhile and

@@ -119,8 +119,10 @@ impl StepContext {
     }
 }
 
-type ActionFn<D> = dyn Fn(Arc<D>, StepContext) -> ActionFuture + Send + Sync;
-type CompensationFn<D> =
+/// A step's action, type-erased.
+pub(crate) type ActionFn<D> = dyn Fn(Arc<D>, StepContext) -> ActionFuture + Send + Sync;
+/// A step's compensation, type-erased (it gets the stored output as JSON).
+pub(crate) type CompensationFn<D> =
     dyn Fn(Arc<D>, Option<serde_json::Value>, StepContext) -> CompensationFuture + Send + Sync;
 
 /// One step of a saga over data `D`: a named action, its optional
