@@ -48,6 +48,9 @@ pub struct RetryPolicy {
 }
 
 /// The cap of exponential waits unless [`RetryPolicy::with_max_delay`] sets another.
+///
+/// It may exceed a saga's lease TTL: a saga keeps renewing its lease while
+/// it waits between attempts.
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(60);
 
 impl Default for RetryPolicy {

@@ -2,6 +2,7 @@
 //! failure, retries, timeouts, persistence after every transition.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -330,7 +331,11 @@ async fn undo_with_context(
 ) -> Result<(), StepFailure> {
     record(
         &order.key,
-        format!("undo ctx {output:?} {}", context.saga_id()),
+        format!(
+            "undo ctx {output:?} {} {:?}",
+            context.idempotency_key(),
+            context.phase()
+        ),
     );
     Ok(())
 }
@@ -362,7 +367,7 @@ async fn sync_and_async_fns_with_and_without_context_are_steps() {
             "sync",
             "sync-ctx forms-1/sync-ctx",
             "async-ctx async-ctx 1",
-            "undo ctx Some(\"forms-1/sync-ctx\") forms-1",
+            "undo ctx Some(\"forms-1/sync-ctx\") forms-1/sync-ctx/compensate Compensate",
             "undo sync Some(1)",
         ]
     );
@@ -409,6 +414,10 @@ async fn bad_definitions_are_refused() {
 struct RecordingStore {
     inner: InMemorySagaStateStore,
     writes: Mutex<Vec<(SagaStatus, Vec<StepStatus>)>>,
+    /// Lease renewals asked for.
+    renewals: AtomicUsize,
+    /// Makes every renewal fail as if the database were unreachable.
+    renewals_fail: AtomicBool,
 }
 
 #[orchestrix::__private::async_trait::async_trait]
@@ -457,6 +466,14 @@ impl SagaStateStore for RecordingStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        self.renewals.fetch_add(1, Ordering::SeqCst);
+        if self.renewals_fail.load(Ordering::SeqCst) {
+            return Err(SagaStoreError::Unavailable {
+                operation: "renew a lease",
+                target: "test".into(),
+                source: "connection refused".into(),
+            });
+        }
         self.inner.renew_lease(saga_id, owner, ttl).await
     }
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
@@ -522,4 +539,116 @@ async fn a_saga_runs_on_a_spawned_task() {
         "a finished saga is returned as is"
     );
     assert_eq!(journal("spawned"), ["do spawned"]);
+}
+
+fn blocks(order: &Order) -> Result<(), StepFailure> {
+    record(&order.key, "blocks".into());
+    std::thread::sleep(Duration::from_millis(1500));
+    Ok(())
+}
+
+fn undo_blocks(order: &Order, output: Option<()>) -> Result<(), StepFailure> {
+    record(&order.key, format!("undo blocks {output:?}"));
+    Ok(())
+}
+
+/// Real time on purpose (a blocked thread does not see a paused clock);
+/// only the outcome is asserted.
+#[tokio::test]
+async fn a_blocking_sync_step_times_out_and_is_compensated() {
+    let steps = vec![
+        SagaStep::builder("blocks", blocks)
+            .compensate(undo_blocks)
+            .timeout(Duration::from_millis(20))
+            .build()
+            .expect("step"),
+    ];
+    let saga = Saga::new("blocking", steps, Arc::new(InMemorySagaStateStore::new()));
+    let state = saga
+        .execute_with_id("blocking-1", Order::new("blocking"))
+        .await
+        .expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(state.steps[0].status, StepStatus::Compensated);
+    assert!(state.steps[0].outcome_unknown);
+    assert_eq!(journal("blocking"), ["blocks", "undo blocks None"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lease_is_renewed_while_a_retry_waits() {
+    let store = Arc::new(RecordingStore::default());
+    let failing = builder("a")
+        .retry(RetryPolicy::fixed(Duration::from_secs(10), 2))
+        .build()
+        .expect("step");
+    let saga =
+        Saga::new("backoff", vec![failing], store.clone()).with_lease_ttl(Duration::from_secs(3));
+    let order = Order {
+        fail_step: Some("a".into()),
+        ..Order::new("backoff")
+    };
+    let state = saga.execute(order).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(state.steps[0].attempts, 2);
+    // The attempts themselves finish at once: every renewal happened while
+    // waiting out the 10 s delay under a 3 s lease.
+    assert!(store.renewals.load(Ordering::SeqCst) >= 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saga_stops_when_its_lease_cannot_be_renewed_in_time() {
+    let store = Arc::new(RecordingStore::default());
+    store.renewals_fail.store(true, Ordering::SeqCst);
+    let hangs = SagaStep::builder("hangs", |_: Arc<Order>, _: StepContext| async {
+        std::future::pending::<Result<(), StepFailure>>().await
+    })
+    .build()
+    .expect("step");
+    let saga =
+        Saga::new("renewal", vec![hangs], store.clone()).with_lease_ttl(Duration::from_secs(3));
+    let run = tokio::time::timeout(
+        Duration::from_secs(3600),
+        saga.execute_with_id("renewal-1", Order::new("renewal")),
+    )
+    .await
+    .expect("the saga stops instead of running on without a lease");
+    let error = run.expect_err("the lease could not be kept");
+    assert!(
+        matches!(
+            error,
+            SagaError::Store(SagaStoreError::LeaseNotRenewed { ref saga_id, .. }) if saga_id == "renewal-1"
+        ),
+        "{error}"
+    );
+    assert_eq!(store.renewals.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_closure_panicking_before_its_future_fails_the_step() {
+    let panics_early = SagaStep::builder("panics-early", |order: Arc<Order>, _: StepContext| {
+        if order.fail_step.as_deref() == Some("panics-early") {
+            panic!("no future for you");
+        }
+        std::future::ready(Ok::<(), StepFailure>(()))
+    })
+    .build()
+    .expect("step");
+    let saga = Saga::new(
+        "panics-early",
+        vec![step("a"), panics_early],
+        Arc::new(InMemorySagaStateStore::new()),
+    );
+    let order = Order {
+        fail_step: Some("panics-early".into()),
+        ..Order::new("panics-early")
+    };
+    let state = saga.execute(order).await.expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(
+        statuses(&state),
+        [StepStatus::Compensated, StepStatus::Failed]
+    );
+    let error = state.steps[1].error.as_deref().unwrap_or_default();
+    assert!(error.contains("no future for you"), "{error}");
+    assert_eq!(journal("panics-early"), ["do a", "undo a a-out"]);
 }

@@ -37,6 +37,10 @@ struct Job {
     hang_undoing: Option<String>,
     /// The step that fails.
     fail_in: Option<String>,
+    /// The step that takes a while (so that concurrent runs overlap).
+    slow_in: Option<String>,
+    /// The step that takes an hour on every call after the first.
+    stall_in: Option<String>,
 }
 
 async fn act(job: &Job, name: &str) -> Result<String, StepFailure> {
@@ -47,6 +51,12 @@ async fn act(job: &Job, name: &str) -> Result<String, StepFailure> {
     if job.hang_in.as_deref() == Some(name) {
         // The resumed attempt takes a while, so that a second resumer
         // overlaps with it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if job.stall_in.as_deref() == Some(name) && calls > 1 {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    if job.slow_in.as_deref() == Some(name) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if job.fail_in.as_deref() == Some(name) {
@@ -99,6 +109,8 @@ fn job_saga(store: Arc<dyn SagaStateStore>) -> Saga<Job> {
 }
 
 orchestrix::register_saga!("recovery-job", job_saga);
+// Registered under another name than the saga it builds.
+orchestrix::register_saga!("misnamed-job", job_saga);
 
 fn store() -> Arc<dyn SagaStateStore> {
     Arc::new(InMemorySagaStateStore::new())
@@ -233,7 +245,7 @@ async fn a_saga_held_by_a_live_owner_is_busy_for_others() {
         .await
         .expect_err("the lease is valid");
     assert!(
-        matches!(error, SagaError::Busy { ref owner, .. } if owner == saga.owner()),
+        matches!(error, SagaError::Busy { ref owner, .. } if owner.starts_with(&format!("{}#", saga.owner()))),
         "{error}"
     );
     assert!(matches!(
@@ -359,4 +371,144 @@ async fn recover_sagas_resumes_every_unfinished_registered_saga() {
         &report.skipped[0].1,
         SagaError::UnregisteredSagaType { saga_type, .. } if saga_type == "unregistered"
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_saga_value_started_twice_at_once_runs_each_step_once() {
+    let saga = job_saga(store());
+    let job = Job {
+        key: "same-value-start".into(),
+        slow_in: Some("one".into()),
+        ..Job::default()
+    };
+    let (a, b) = tokio::join!(
+        saga.execute_with_id("same-value-start", job.clone()),
+        saga.execute_with_id("same-value-start", job)
+    );
+    let (a, b) = (a.expect("first start"), b.expect("second start"));
+    assert_eq!(a.status, SagaStatus::Completed);
+    assert_eq!(b, a, "the second start waits and returns the finished saga");
+    assert_eq!(
+        journal("same-value-start"),
+        ["do one", "do two", "do three"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_saga_value_resuming_twice_at_once_runs_each_step_once() {
+    let saga = job_saga(store());
+    let job = Job {
+        key: "same-value-resume".into(),
+        hang_in: Some("two".into()),
+        ..Job::default()
+    };
+    interrupt(&saga, "same-value-resume", job).await;
+    let (a, b) = tokio::join!(
+        saga.resume("same-value-resume"),
+        saga.resume("same-value-resume")
+    );
+    let (a, b) = (a.expect("first resume"), b.expect("second resume"));
+    assert_eq!(a.status, SagaStatus::Completed);
+    assert_eq!(b.status, SagaStatus::Completed);
+    assert_eq!(
+        journal("same-value-resume"),
+        ["do one", "do two", "do two", "do three"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_stuck_saga_does_not_hold_up_the_recovery_of_others() {
+    let store = store();
+    let crashed = job_saga(Arc::clone(&store)).with_lease_ttl(Duration::from_millis(1));
+    // Listed first (created first): it takes an hour once resumed.
+    for (n, stall) in [(0, true), (1, false), (2, false)] {
+        let job = Job {
+            key: format!("stuck-{n}"),
+            hang_in: Some("two".into()),
+            stall_in: stall.then(|| "two".into()),
+            ..Job::default()
+        };
+        interrupt(&crashed, &format!("stuck-{n}"), job).await;
+    }
+    std::thread::sleep(Duration::from_millis(5)); // wall clock: the leases expire
+
+    let recovery = tokio::spawn(recover_sagas(Arc::clone(&store)));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    for n in [1, 2] {
+        assert_eq!(
+            journal(&format!("stuck-{n}")),
+            ["do one", "do two", "do two", "do three"],
+            "saga stuck-{n} was resumed while stuck-0 is still stuck"
+        );
+    }
+    assert_eq!(journal("stuck-0"), ["do one", "do two", "do two"]);
+
+    let report = recovery.await.expect("joins").expect("recovers");
+    assert_eq!(report.resumed.len(), 3);
+    assert!(report.skipped.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_registration_building_another_saga_type_is_reported() {
+    let store = store();
+    let misnamed = Saga::new(
+        "misnamed-job",
+        vec![one_step(), two_step(), three_step()],
+        Arc::clone(&store),
+    )
+    .with_lease_ttl(Duration::from_millis(1));
+    let job = Job {
+        key: "misnamed".into(),
+        hang_in: Some("two".into()),
+        ..Job::default()
+    };
+    interrupt(&misnamed, "misnamed-1", job).await;
+    std::thread::sleep(Duration::from_millis(5));
+
+    let report = recover_sagas(Arc::clone(&store)).await.expect("recovers");
+    assert!(report.resumed.is_empty());
+    assert_eq!(report.skipped.len(), 1);
+    let (saga_id, error) = &report.skipped[0];
+    assert_eq!(saga_id, "misnamed-1");
+    assert!(
+        matches!(
+            error,
+            SagaError::RegistrationMismatch { registered, built, module }
+                if registered == "misnamed-job" && built == "recovery-job" && module.ends_with("saga_recovery")
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn resuming_a_finished_saga_returns_it_without_taking_the_lease() {
+    let store = store();
+    let saga = job_saga(Arc::clone(&store));
+    let job = Job {
+        key: "finished-resume".into(),
+        ..Job::default()
+    };
+    let finished = saga
+        .execute_with_id("finished-resume", job)
+        .await
+        .expect("runs");
+    // Someone else holds the finished saga's lease (e.g. an operator tool).
+    assert!(matches!(
+        store
+            .acquire_lease("finished-resume", "someone-else", Duration::from_secs(60))
+            .await
+            .expect("acquire"),
+        orchestrix::saga::LeaseOutcome::Acquired(_)
+    ));
+    let state = saga.resume("finished-resume").await.expect("not busy");
+    assert_eq!(state.status, SagaStatus::Completed);
+    assert_eq!(state.steps, finished.steps);
+    let lease = store
+        .load("finished-resume")
+        .await
+        .expect("load")
+        .expect("stored")
+        .lease
+        .expect("still leased");
+    assert_eq!(lease.owner, "someone-else", "the lease was not touched");
 }

@@ -187,8 +187,9 @@ async fn start_order_saga(
         .await?;
     if state.status == SagaStatus::Failed {
         return Err(format!(
-            "saga {} needs a person: {}",
+            "saga {} needs a person: {} (it failed because {})",
             state.saga_id,
+            state.compensation_error.as_deref().unwrap_or("-"),
             state.error.as_deref().unwrap_or("-")
         )
         .into());
@@ -284,8 +285,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let report = recover_sagas(store).await?;
     println!(
-        "recovery after a restart would resume {} unfinished saga(s)",
-        report.resumed.len()
+        "recovery (as after a restart) resumed {} unfinished saga(s), skipped {}",
+        report.resumed.len(),
+        report.skipped.len()
     );
     Ok(())
 }

@@ -19,6 +19,21 @@ pub enum SagaStoreError {
         /// The owner that lost it.
         owner: String,
     },
+    /// The caller could not renew its lease before it ran out (the store
+    /// kept failing), so another process may have taken the saga over. The
+    /// caller stopped working on it; resume it once the store is back.
+    #[error(
+        "saga `{saga_id}`: the lease of `{owner}` could not be renewed before it ran out, so work on the saga stopped: {source}"
+    )]
+    LeaseNotRenewed {
+        /// The saga.
+        saga_id: String,
+        /// The owner whose lease ran out.
+        owner: String,
+        /// The last renewal's error.
+        #[source]
+        source: Box<SagaStoreError>,
+    },
     /// No saga is stored under this id.
     #[error("saga `{saga_id}` is not in the state store")]
     NotFound {
@@ -145,6 +160,20 @@ pub enum SagaError {
         saga_id: String,
         /// Its type.
         saga_type: String,
+    },
+    /// A registration's build fn made a saga of another type than the one
+    /// it was registered under, so recovery would resume sagas with the
+    /// wrong definition.
+    #[error(
+        "`register_saga!` in `{module}` registers saga type `{registered}`, but its build fn makes a saga of type `{built}`; register it under `{built}` or build the saga with `{registered}`"
+    )]
+    RegistrationMismatch {
+        /// The type it was registered under.
+        registered: String,
+        /// The type of the saga the build fn made.
+        built: String,
+        /// The registering module.
+        module: &'static str,
     },
     /// Two registrations claim one saga type.
     #[error(

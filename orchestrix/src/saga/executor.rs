@@ -2,10 +2,10 @@
 //! persists its state after every transition.
 
 use std::any::Any;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::error::{SagaError, SagaStoreError};
-use super::state::{SagaState, SagaStatus, StepStatus};
-use super::step::{SagaStep, StepContext};
+use super::state::{SagaState, SagaStatus, StepState, StepStatus};
+use super::step::{ActionFn, CompensationFn, SagaStep, StepContext};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
 use crate::error::BoxError;
 
@@ -35,7 +35,10 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 ///   [`recover_sagas`](super::recover_sagas)) without re-running completed
 ///   steps; the interrupted step runs again (at-least-once);
 /// * [`execute_with_id`](Self::execute_with_id) twice with one id runs one
-///   saga.
+///   saga. On one `Saga` value, a second run (execute or resume) of an id
+///   that is running waits for the first and then returns the finished
+///   state; from another value (another process) it fails with
+///   [`SagaError::Busy`] while the first holds the lease.
 ///
 /// A step failing is not an error of `execute`: it returns the final
 /// [`SagaState`], whose status says how it ended. Errors are for the store
@@ -74,6 +77,35 @@ pub struct Saga<D> {
     store: Arc<dyn SagaStateStore>,
     owner: String,
     lease_ttl: Duration,
+    runs: Arc<Mutex<LiveRuns>>,
+}
+
+/// The saga ids this value is running, each with a lock its run holds.
+type LiveRuns = HashMap<String, Arc<tokio::sync::Mutex<()>>>;
+
+/// A run's claim on a saga id within one [`Saga`] value: held for the whole
+/// run, given back on drop (also when the run's future is dropped).
+struct RunClaim {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    runs: Arc<Mutex<LiveRuns>>,
+    saga_id: String,
+}
+
+impl Drop for RunClaim {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut runs = lock_runs(&self.runs);
+        if runs
+            .get(&self.saga_id)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            runs.remove(&self.saga_id);
+        }
+    }
+}
+
+fn lock_runs(runs: &Mutex<LiveRuns>) -> MutexGuard<'_, LiveRuns> {
+    runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<D> fmt::Debug for Saga<D> {
@@ -93,6 +125,58 @@ enum Attempt {
     TimedOut(String),
 }
 
+/// What a try runs: a step's action or its compensation.
+enum Work<'a, D> {
+    Action(&'a ActionFn<D>),
+    Compensation(&'a CompensationFn<D>),
+}
+
+impl<D> Clone for Work<'_, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D> Copy for Work<'_, D> {}
+
+/// Records an attempt's outcome in the step's state; the error text if it
+/// failed.
+fn record<D>(entry: &mut StepState, work: &Work<'_, D>, attempt: Attempt) -> Option<String> {
+    match work {
+        Work::Action(_) => {
+            entry.finished_at = Some(OffsetDateTime::now_utc());
+            let (status, error) = match attempt {
+                Attempt::Succeeded(output) => {
+                    entry.status = StepStatus::Completed;
+                    entry.output = Some(output);
+                    entry.error = None;
+                    return None;
+                }
+                Attempt::Failed(error) => (StepStatus::Failed, error),
+                Attempt::TimedOut(error) => {
+                    entry.outcome_unknown = true;
+                    (StepStatus::TimedOut, error)
+                }
+            };
+            entry.status = status;
+            entry.error = Some(error.clone());
+            Some(error)
+        }
+        Work::Compensation(_) => match attempt {
+            Attempt::Succeeded(_) => {
+                entry.status = StepStatus::Compensated;
+                entry.compensation_error = None;
+                entry.compensated_at = Some(OffsetDateTime::now_utc());
+                None
+            }
+            Attempt::Failed(error) | Attempt::TimedOut(error) => {
+                entry.compensation_error = Some(error.clone());
+                Some(error)
+            }
+        },
+    }
+}
+
 impl<D> Saga<D>
 where
     D: Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -110,22 +194,30 @@ where
             store: state_store,
             owner: uuid::Uuid::new_v4().to_string(),
             lease_ttl: DEFAULT_LEASE_TTL,
+            runs: Arc::default(),
         }
     }
 
     /// Sets the lease owner id (default: a random id per `Saga` value).
-    /// Two values with one owner id may both run a saga, so keep it unique
-    /// per process.
+    ///
+    /// Each run leases its saga as `"<owner>#<random run id>"`, so two runs
+    /// never share a lease. A lease under this owner whose run this value
+    /// is not running any more (its future was dropped) is taken over at
+    /// once instead of waiting for it to expire; so give every `Saga` value
+    /// its own owner id — two values with one owner id could take each
+    /// other's sagas over.
     pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
         self
     }
 
     /// Sets how long a lease lasts without renewal (default
-    /// [`DEFAULT_LEASE_TTL`]). A crashed process's sagas can be taken over
-    /// once it expires; a running step renews it every third of it.
+    /// [`DEFAULT_LEASE_TTL`]), between 1 ms and
+    /// [`MAX_LEASE_TTL`](super::MAX_LEASE_TTL) (a value outside is moved to
+    /// the nearer bound). A crashed process's sagas can be taken over once
+    /// it expires; a running step renews it every third of it.
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl.max(Duration::from_millis(1));
+        self.lease_ttl = super::store::clamp_ttl(ttl).max(Duration::from_millis(1));
         self
     }
 
@@ -134,7 +226,8 @@ where
         &self.saga_type
     }
 
-    /// The lease owner id of this value.
+    /// The lease owner id of this value; its runs' leases are
+    /// `"<owner>#<run id>"`.
     pub fn owner(&self) -> &str {
         &self.owner
     }
@@ -204,54 +297,102 @@ where
             json,
             self.steps.iter().map(|s| s.name.clone()),
         );
-        match self
-            .store
-            .create(&state, &self.owner, self.lease_ttl)
-            .await?
-        {
-            CreateOutcome::Created(state) => self.drive(state, Arc::new(data)).await,
+        let _claim = self.claim(&saga_id).await;
+        let token = self.run_token();
+        match self.store.create(&state, &token, self.lease_ttl).await? {
+            CreateOutcome::Created(state) => self.drive(state, Arc::new(data), &token).await,
             CreateOutcome::Existing(existing) => {
                 self.check_matches(&existing)?;
                 if existing.status.is_finished() {
                     Ok(existing)
                 } else {
-                    self.resume(&saga_id).await
+                    self.resume_claimed(&saga_id, &token).await
                 }
             }
+        }
+    }
+
+    /// Waits until no other run of this value works on `saga_id`, then
+    /// claims it for the caller's run.
+    async fn claim(&self, saga_id: &str) -> RunClaim {
+        let lock = Arc::clone(lock_runs(&self.runs).entry(saga_id.to_owned()).or_default());
+        let guard = lock.lock_owned().await;
+        RunClaim {
+            guard: Some(guard),
+            runs: Arc::clone(&self.runs),
+            saga_id: saga_id.to_owned(),
+        }
+    }
+
+    /// A lease token of its own for one run.
+    fn run_token(&self) -> String {
+        format!("{}#{}", self.owner, uuid::Uuid::new_v4())
+    }
+
+    /// Takes the lease of `saga_id` for the run `token`. A lease held by
+    /// an earlier run of this value is stale (the caller holds the claim,
+    /// so that run is gone: its future was dropped) and is taken over.
+    async fn acquire(&self, saga_id: &str, token: &str) -> Result<SagaState, SagaError> {
+        let mut outcome = self
+            .store
+            .acquire_lease(saga_id, token, self.lease_ttl)
+            .await?;
+        if let LeaseOutcome::Held { owner, .. } = &outcome
+            && owner
+                .strip_prefix(self.owner.as_str())
+                .is_some_and(|rest| rest.starts_with('#'))
+        {
+            self.store.release_lease(saga_id, owner).await?;
+            outcome = self
+                .store
+                .acquire_lease(saga_id, token, self.lease_ttl)
+                .await?;
+        }
+        match outcome {
+            LeaseOutcome::Acquired(state) => Ok(state),
+            LeaseOutcome::Held { owner, expires_at } => Err(SagaError::Busy {
+                saga_id: saga_id.to_owned(),
+                owner,
+                expires_at,
+            }),
+            LeaseOutcome::NotFound => Err(SagaError::UnknownSaga {
+                saga_id: saga_id.to_owned(),
+            }),
         }
     }
 
     /// Continues the stored saga `saga_id` where it stopped: completed steps
     /// are not run again, an interrupted step runs again, an interrupted
     /// compensation continues. A finished saga's state is returned as is.
-    /// Fails with [`SagaError::Busy`] while another owner's lease is valid.
+    ///
+    /// The interrupted step (or compensation) gets its full retry budget
+    /// again: `max_attempts` counts the tries of one run, not of the saga's
+    /// life, so a saga that keeps crashing mid-step retries it without end
+    /// (its `attempts` count in the state shows it).
+    /// Fails with [`SagaError::Busy`] while another owner's lease is valid;
+    /// while this value runs the saga, waits for that run and returns the
+    /// state it left.
     pub async fn resume(&self, saga_id: &str) -> Result<SagaState, SagaError> {
         self.validate()?;
-        let state = match self
-            .store
-            .acquire_lease(saga_id, &self.owner, self.lease_ttl)
-            .await?
+        let _claim = self.claim(saga_id).await;
+        // A finished saga is returned as stored, without taking its lease.
+        if let Some(stored) = self.store.load(saga_id).await?
+            && stored.status.is_finished()
         {
-            LeaseOutcome::Acquired(state) => state,
-            LeaseOutcome::Held { owner, expires_at } => {
-                return Err(SagaError::Busy {
-                    saga_id: saga_id.to_owned(),
-                    owner,
-                    expires_at,
-                });
-            }
-            LeaseOutcome::NotFound => {
-                return Err(SagaError::UnknownSaga {
-                    saga_id: saga_id.to_owned(),
-                });
-            }
-        };
+            self.check_matches(&stored)?;
+            return Ok(stored);
+        }
+        self.resume_claimed(saga_id, &self.run_token()).await
+    }
+
+    async fn resume_claimed(&self, saga_id: &str, token: &str) -> Result<SagaState, SagaError> {
+        let state = self.acquire(saga_id, token).await?;
         if let Err(error) = self.check_matches(&state) {
-            self.release(saga_id).await;
+            self.release(saga_id, token).await;
             return Err(error);
         }
         if state.status.is_finished() {
-            self.release(saga_id).await;
+            self.release(saga_id, token).await;
             return Ok(SagaState {
                 lease: None,
                 ..state
@@ -260,7 +401,7 @@ where
         let data = match serde_json::from_value::<D>(state.data.clone()) {
             Ok(data) => data,
             Err(source) => {
-                self.release(saga_id).await;
+                self.release(saga_id, token).await;
                 return Err(SagaError::Data {
                     saga_id: saga_id.to_owned(),
                     direction: "deserialize into",
@@ -269,7 +410,7 @@ where
                 });
             }
         };
-        self.drive(state, Arc::new(data)).await
+        self.drive(state, Arc::new(data), token).await
     }
 
     fn check_matches(&self, state: &SagaState) -> Result<(), SagaError> {
@@ -291,19 +432,24 @@ where
         Ok(())
     }
 
-    async fn release(&self, saga_id: &str) {
-        if let Err(error) = self.store.release_lease(saga_id, &self.owner).await {
+    async fn release(&self, saga_id: &str, token: &str) {
+        if let Err(error) = self.store.release_lease(saga_id, token).await {
             tracing::warn!(saga_id, %error, "could not release the saga's lease; it expires on its own");
         }
     }
 
     /// Runs forward and/or compensates until the saga is finished, then
     /// gives the lease up.
-    async fn drive(&self, mut state: SagaState, data: Arc<D>) -> Result<SagaState, SagaError> {
-        let result = self.run(&mut state, &data).await;
+    async fn drive(
+        &self,
+        mut state: SagaState,
+        data: Arc<D>,
+        token: &str,
+    ) -> Result<SagaState, SagaError> {
+        let result = self.run(&mut state, &data, token).await;
         match &result {
             Err(SagaError::Store(SagaStoreError::LeaseLost { .. })) => {}
-            _ => self.release(&state.saga_id).await,
+            _ => self.release(&state.saga_id, token).await,
         }
         result.map(|()| {
             state.lease = None;
@@ -311,79 +457,49 @@ where
         })
     }
 
-    async fn run(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+    async fn run(
+        &self,
+        state: &mut SagaState,
+        data: &Arc<D>,
+        token: &str,
+    ) -> Result<(), SagaError> {
         if state.status == SagaStatus::Running {
-            self.run_forward(state, data).await?;
+            self.run_forward(state, data, token).await?;
         }
         if state.status == SagaStatus::Compensating {
-            self.compensate(state, data).await?;
+            self.compensate(state, data, token).await?;
         }
         Ok(())
     }
 
-    async fn run_forward(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+    async fn run_forward(
+        &self,
+        state: &mut SagaState,
+        data: &Arc<D>,
+        token: &str,
+    ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate() {
             if state.steps[index].status == StepStatus::Completed {
                 continue;
             }
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                let entry = &mut state.steps[index];
-                if entry.status == StepStatus::Running {
-                    // Found running: the last attempt was interrupted, and
-                    // may have had effects.
-                    entry.outcome_unknown = true;
-                }
-                entry.status = StepStatus::Running;
-                entry.attempts += 1;
-                entry.started_at = Some(OffsetDateTime::now_utc());
-                entry.finished_at = None;
-                let context =
-                    StepContext::new(&state.saga_id, &self.saga_type, &step.name, entry.attempts);
-                self.persist(state).await?;
-
-                let attempt = self
-                    .attempt(
-                        state,
-                        step.timeout,
-                        (step.action)(Arc::clone(data), context),
-                    )
-                    .await?;
-                let entry = &mut state.steps[index];
-                entry.finished_at = Some(OffsetDateTime::now_utc());
-                let (status, error) = match attempt {
-                    Attempt::Succeeded(output) => {
-                        entry.status = StepStatus::Completed;
-                        entry.output = Some(output);
-                        entry.error = None;
-                        self.persist(state).await?;
-                        break;
-                    }
-                    Attempt::Failed(error) => (StepStatus::Failed, error),
-                    Attempt::TimedOut(error) => {
-                        entry.outcome_unknown = true;
-                        (StepStatus::TimedOut, error)
-                    }
-                };
-                entry.status = status;
-                entry.error = Some(error.clone());
-                if step.retry.allows_another(tries) {
-                    self.persist(state).await?;
-                    tokio::time::sleep(step.retry.delay_after(tries)).await;
-                    continue;
-                }
+            let work = Work::Action(&*step.action);
+            if let Some(error) = self.with_retries(state, data, token, index, work).await? {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
-                self.persist(state).await?;
+                self.persist(state, token).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Completed;
-        self.persist(state).await
+        self.persist(state, token).await
     }
 
-    async fn compensate(&self, state: &mut SagaState, data: &Arc<D>) -> Result<(), SagaError> {
+    async fn compensate(
+        &self,
+        state: &mut SagaState,
+        data: &Arc<D>,
+        token: &str,
+    ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate().rev() {
             let Some(compensation) = &step.compensation else {
                 continue;
@@ -401,76 +517,120 @@ where
             if !needed {
                 continue;
             }
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                let entry = &mut state.steps[index];
-                entry.status = StepStatus::Compensating;
-                entry.compensation_attempts += 1;
-                let context = StepContext::new(
-                    &state.saga_id,
-                    &self.saga_type,
-                    &step.name,
-                    entry.compensation_attempts,
-                );
-                let output = entry.output.clone();
-                self.persist(state).await?;
-
-                let future = compensation(Arc::clone(data), output, context);
-                let attempt = self
-                    .attempt(
-                        state,
-                        step.timeout,
-                        future.map(|r| r.map(|()| serde_json::Value::Null)),
-                    )
-                    .await?;
-                let entry = &mut state.steps[index];
-                let error = match attempt {
-                    Attempt::Succeeded(_) => {
-                        entry.status = StepStatus::Compensated;
-                        entry.compensation_error = None;
-                        entry.compensated_at = Some(OffsetDateTime::now_utc());
-                        self.persist(state).await?;
-                        break;
-                    }
-                    Attempt::Failed(error) | Attempt::TimedOut(error) => error,
-                };
-                entry.compensation_error = Some(error.clone());
-                if step.retry.allows_another(tries) {
-                    self.persist(state).await?;
-                    tokio::time::sleep(step.retry.delay_after(tries)).await;
-                    continue;
-                }
-                entry.status = StepStatus::CompensationFailed;
+            let work = Work::Compensation(&**compensation);
+            if let Some(error) = self.with_retries(state, data, token, index, work).await? {
+                state.steps[index].status = StepStatus::CompensationFailed;
                 state.status = SagaStatus::Failed;
                 state.compensation_error = Some(format!(
                     "compensation of step `{}` failed: {error}",
                     step.name
                 ));
-                self.persist(state).await?;
+                self.persist(state, token).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Compensated;
-        self.persist(state).await
+        self.persist(state, token).await
+    }
+
+    /// Runs the action or the compensation of step `index` under its retry
+    /// policy: each try marks the step and persists, runs one attempt,
+    /// records the outcome, and then stops or persists and waits (keeping
+    /// the lease) before the next try. Returns the last error when the
+    /// tries are used up, `None` on success (persisted).
+    ///
+    /// The tries are counted per call, so a resumed saga gets a fresh retry
+    /// budget for the step it was interrupted in; the step's `attempts`
+    /// (and `compensation_attempts`) count every attempt ever made.
+    async fn with_retries(
+        &self,
+        state: &mut SagaState,
+        data: &Arc<D>,
+        token: &str,
+        index: usize,
+        work: Work<'_, D>,
+    ) -> Result<Option<String>, SagaError> {
+        let step = &self.steps[index];
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let entry = &mut state.steps[index];
+            let attempt = match work {
+                Work::Action(action) => {
+                    if entry.status == StepStatus::Running {
+                        // Found running: the last attempt was interrupted,
+                        // and may have had effects.
+                        entry.outcome_unknown = true;
+                    }
+                    entry.status = StepStatus::Running;
+                    entry.attempts += 1;
+                    entry.started_at = Some(OffsetDateTime::now_utc());
+                    entry.finished_at = None;
+                    let context = StepContext::new(
+                        &state.saga_id,
+                        &self.saga_type,
+                        &step.name,
+                        entry.attempts,
+                    );
+                    self.persist(state, token).await?;
+                    self.attempt(state, token, step.timeout, || {
+                        action(Arc::clone(data), context)
+                    })
+                    .await?
+                }
+                Work::Compensation(compensation) => {
+                    entry.status = StepStatus::Compensating;
+                    entry.compensation_attempts += 1;
+                    let context = StepContext::new(
+                        &state.saga_id,
+                        &self.saga_type,
+                        &step.name,
+                        entry.attempts,
+                    )
+                    .for_compensation(entry.compensation_attempts);
+                    let output = entry.output.clone();
+                    self.persist(state, token).await?;
+                    self.attempt(state, token, step.timeout, || {
+                        compensation(Arc::clone(data), output, context)
+                            .map(|r| r.map(|()| serde_json::Value::Null))
+                    })
+                    .await?
+                }
+            };
+            let Some(error) = record(&mut state.steps[index], &work, attempt) else {
+                self.persist(state, token).await?;
+                return Ok(None);
+            };
+            if !step.retry.allows_another(tries) {
+                return Ok(Some(error));
+            }
+            self.persist(state, token).await?;
+            self.wait_keeping_lease(&state.saga_id, token, step.retry.delay_after(tries))
+                .await?;
+        }
     }
 
     /// Runs one attempt under the timeout, renewing the lease meanwhile and
-    /// turning a panic into a failure.
-    async fn attempt(
+    /// turning a panic into a failure — also a panic of `start` itself (a
+    /// closure that panics before it returns its future).
+    async fn attempt<F>(
         &self,
         state: &SagaState,
+        token: &str,
         timeout: Option<Duration>,
-        future: impl Future<Output = Result<serde_json::Value, BoxError>> + Send,
-    ) -> Result<Attempt, SagaError> {
-        let guarded = AssertUnwindSafe(future).catch_unwind();
+        start: impl FnOnce() -> F + Send,
+    ) -> Result<Attempt, SagaError>
+    where
+        F: Future<Output = Result<serde_json::Value, BoxError>> + Send,
+    {
+        let guarded = AssertUnwindSafe(async move { start().await }).catch_unwind();
         let timed = async {
             match timeout {
                 Some(limit) => tokio::time::timeout(limit, guarded).await.ok(),
                 None => Some(guarded.await),
             }
         };
-        let renew = self.keep_lease(&state.saga_id);
+        let renew = self.keep_lease(&state.saga_id, token);
         let outcome = tokio::select! {
             biased;
             outcome = timed => outcome,
@@ -487,21 +647,44 @@ where
         })
     }
 
+    /// Waits out a retry delay while keeping the lease, so a delay longer
+    /// than the lease's TTL does not hand the saga to another process.
+    async fn wait_keeping_lease(
+        &self,
+        saga_id: &str,
+        token: &str,
+        delay: Duration,
+    ) -> Result<(), SagaError> {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep(delay) => Ok(()),
+            lost = self.keep_lease(saga_id, token) => Err(lost.into()),
+        }
+    }
+
     /// Renews the lease every third of its lifetime; returns only when the
-    /// lease is lost.
-    async fn keep_lease(&self, saga_id: &str) -> SagaStoreError {
+    /// lease is lost, or when renewals kept failing until the lease may
+    /// have run out ([`SagaStoreError::LeaseNotRenewed`]).
+    async fn keep_lease(&self, saga_id: &str, token: &str) -> SagaStoreError {
         let period = self.lease_ttl / 3;
+        // The caller has just written the state, which pushed the expiry.
+        let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(period).await;
-            match self
-                .store
-                .renew_lease(saga_id, &self.owner, self.lease_ttl)
-                .await
-            {
-                Ok(()) => {}
+            let asked = tokio::time::Instant::now();
+            match self.store.renew_lease(saga_id, token, self.lease_ttl).await {
+                Ok(()) => renewed = asked,
                 Err(
                     error @ (SagaStoreError::LeaseLost { .. } | SagaStoreError::NotFound { .. }),
                 ) => return error,
+                Err(error) if renewed.elapsed() + period >= self.lease_ttl => {
+                    // The next try would come after the lease ran out.
+                    return SagaStoreError::LeaseNotRenewed {
+                        saga_id: saga_id.to_owned(),
+                        owner: token.to_owned(),
+                        source: Box::new(error),
+                    };
+                }
                 Err(error) => {
                     tracing::warn!(saga_id, %error, "could not renew the saga's lease; retrying")
                 }
@@ -509,9 +692,9 @@ where
         }
     }
 
-    async fn persist(&self, state: &mut SagaState) -> Result<(), SagaError> {
+    async fn persist(&self, state: &mut SagaState, token: &str) -> Result<(), SagaError> {
         state.updated_at = OffsetDateTime::now_utc();
-        self.store.save(state, &self.owner, self.lease_ttl).await?;
+        self.store.save(state, token, self.lease_ttl).await?;
         Ok(())
     }
 }

@@ -155,7 +155,8 @@ pub mod marker {
 
 /// A fn that can be a step's action for saga data `D`. Implemented for
 ///
-/// * `fn(&D) -> Result<O, E>` and `async fn(&D) -> Result<O, E>`,
+/// * `fn(&D) -> Result<O, E>` (run on tokio's blocking pool, see
+///   [`tokio::task::spawn_blocking`]) and `async fn(&D) -> Result<O, E>`,
 /// * the same with a `&StepContext` second parameter (for the idempotency
 ///   key and attempt number),
 /// * closures `Fn(Arc<D>, StepContext) -> impl Future<Output = Result<O, E>>`.
@@ -171,6 +172,20 @@ pub trait StepAction<D, M>: Send + Sync + 'static {
     type Output: Serialize + DeserializeOwned + Send + 'static;
     /// Runs the action; the output is turned into JSON.
     fn run(&self, data: Arc<D>, context: StepContext) -> ActionFuture;
+}
+
+/// Runs a sync step fn on tokio's blocking pool, so that it neither blocks
+/// the runtime (the lease keeps being renewed) nor escapes the step's
+/// timeout. A panic in it is raised again in the step's future, where the
+/// executor turns it into a failure.
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, BoxError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => Ok(value),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(format!("the step's blocking task did not finish: {error}").into()),
+    }
 }
 
 fn encode<O: Serialize>(output: &O, step: &str) -> Result<serde_json::Value, BoxError> {
@@ -192,7 +207,10 @@ where
     type Output = R::Output;
     fn run(&self, data: Arc<D>, context: StepContext) -> ActionFuture {
         let f = self.clone();
-        Box::pin(async move { encode(&f(&data).into_step_result()?, context.step_name()) })
+        Box::pin(async move {
+            let output = run_blocking(move || f(&data).into_step_result()).await??;
+            encode(&output, context.step_name())
+        })
     }
 }
 
@@ -205,9 +223,11 @@ where
     type Output = R::Output;
     fn run(&self, data: Arc<D>, context: StepContext) -> ActionFuture {
         let f = self.clone();
-        Box::pin(
-            async move { encode(&f(&data, &context).into_step_result()?, context.step_name()) },
-        )
+        let step = context.step_name_arc();
+        Box::pin(async move {
+            let output = run_blocking(move || f(&data, &context).into_step_result()).await??;
+            encode(&output, &step)
+        })
     }
 }
 
@@ -266,7 +286,8 @@ where
 /// (it timed out or was interrupted) — and must tolerate "nothing to undo".
 /// Implemented for
 ///
-/// * `fn(&D, Option<O>) -> Result<(), E>` and the `async fn` of it,
+/// * `fn(&D, Option<O>) -> Result<(), E>` (run on tokio's blocking pool)
+///   and the `async fn` of it,
 /// * the same with a `&StepContext` third parameter,
 /// * closures `Fn(Arc<D>, Option<O>, StepContext) -> impl Future<Output = Result<(), E>>`.
 #[diagnostic::on_unimplemented(
@@ -288,7 +309,9 @@ where
 {
     fn run(&self, data: Arc<D>, output: Option<O>, _context: StepContext) -> CompensationFuture {
         let f = self.clone();
-        Box::pin(async move { f(&data, output).into_compensation_result() })
+        Box::pin(
+            async move { run_blocking(move || f(&data, output).into_compensation_result()).await? },
+        )
     }
 }
 
@@ -301,7 +324,9 @@ where
 {
     fn run(&self, data: Arc<D>, output: Option<O>, context: StepContext) -> CompensationFuture {
         let f = self.clone();
-        Box::pin(async move { f(&data, output, &context).into_compensation_result() })
+        Box::pin(async move {
+            run_blocking(move || f(&data, output, &context).into_compensation_result()).await?
+        })
     }
 }
 

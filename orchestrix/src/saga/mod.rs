@@ -37,10 +37,13 @@ pub use handler::{
 pub use memory::InMemorySagaStateStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgreSQLSagaStateStore, SAGA_STATE_MIGRATIONS};
-pub use registry::{RecoveryReport, ResumableSaga, SagaRegistration, recover_sagas, registrations};
+pub use registry::{
+    DEFAULT_RECOVERY_CONCURRENCY, RecoveryReport, ResumableSaga, SagaRegistration, recover_sagas,
+    recover_sagas_concurrently, registrations,
+};
 pub use state::{Lease, SagaState, SagaStatus, StepState, StepStatus};
-pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError};
-pub use store::{CreateOutcome, LeaseOutcome, SagaStateStore};
+pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError, StepPhase};
+pub use store::{CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaStateStore};
 
 #[doc(hidden)]
 pub use handler::{AsyncFn1, AsyncFn1Ctx, AsyncFn2, AsyncFn2Ctx, marker};

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState, SagaStatus, StepState};
-use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
+use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, clamp_ttl};
 use crate::postgres::{
     DEFAULT_SCHEMA, Migration, PostgresError, PostgresOptions, SqlIdentifier, connect_pool,
     describe_target, is_connection_error, migrate,
@@ -212,7 +212,9 @@ fn from_postgres(error: PostgresError) -> SagaStoreError {
 }
 
 fn ttl_millis(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
+    i64::try_from(clamp_ttl(ttl).as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1)
 }
 
 /// One `saga_state` row, decoded straight from the wire (steps and data

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -121,10 +122,27 @@ pub struct RecoveryReport {
     pub skipped: Vec<(String, SagaError)>,
 }
 
+/// Resumes one saga for recovery.
+fn resume_one(
+    saga_id: String,
+    saga: Arc<dyn ResumableSaga>,
+) -> futures::future::BoxFuture<'static, (String, Result<SagaState, SagaError>)> {
+    Box::pin(async move {
+        let outcome = saga.resume(&saga_id).await;
+        (saga_id, outcome)
+    })
+}
+
+/// How many sagas [`recover_sagas`] resumes at once.
+pub const DEFAULT_RECOVERY_CONCURRENCY: usize = 16;
+
 /// Finds every unfinished saga in `store` and resumes it with the saga
 /// registered for its type (see [`register_saga!`](crate::register_saga)),
-/// one after another. A saga another live process holds (valid lease) is
-/// skipped, as is one whose type is not registered; both are reported.
+/// up to [`DEFAULT_RECOVERY_CONCURRENCY`] at once, so one slow saga does
+/// not hold the others up. A saga another live process holds (valid lease)
+/// is skipped, as is one whose type is not registered, or whose
+/// registration builds a saga of another type
+/// ([`SagaError::RegistrationMismatch`]); all are reported.
 ///
 /// Call it at start-up, after the state store is initialized:
 ///
@@ -143,9 +161,20 @@ pub struct RecoveryReport {
 /// # }).unwrap();
 /// ```
 pub async fn recover_sagas(store: Arc<dyn SagaStateStore>) -> Result<RecoveryReport, SagaError> {
+    recover_sagas_concurrently(store, DEFAULT_RECOVERY_CONCURRENCY).await
+}
+
+/// [`recover_sagas`], resuming up to `concurrency` sagas at once (at least
+/// one).
+pub async fn recover_sagas_concurrently(
+    store: Arc<dyn SagaStateStore>,
+    concurrency: usize,
+) -> Result<RecoveryReport, SagaError> {
     let registrations = registrations()?;
-    let mut built: HashMap<&'static str, Box<dyn ResumableSaga>> = HashMap::new();
+    // Per registered type: the saga, or the type its build fn made instead.
+    let mut built: HashMap<&'static str, Result<Arc<dyn ResumableSaga>, String>> = HashMap::new();
     let mut report = RecoveryReport::default();
+    let mut to_resume = Vec::new();
     for state in store.unfinished().await? {
         let Some(registration) = registrations.get(state.saga_type.as_str()) else {
             report.skipped.push((
@@ -157,12 +186,37 @@ pub async fn recover_sagas(store: Arc<dyn SagaStateStore>) -> Result<RecoveryRep
             ));
             continue;
         };
-        let saga = built
-            .entry(registration.saga_type)
-            .or_insert_with(|| (registration.build)(Arc::clone(&store)));
-        match saga.resume(&state.saga_id).await {
+        let saga = built.entry(registration.saga_type).or_insert_with(|| {
+            let saga: Arc<dyn ResumableSaga> = Arc::from((registration.build)(Arc::clone(&store)));
+            if saga.saga_type() == registration.saga_type {
+                Ok(saga)
+            } else {
+                Err(saga.saga_type().to_owned())
+            }
+        });
+        match saga {
+            Ok(saga) => to_resume.push((state.saga_id, Arc::clone(saga))),
+            Err(built_type) => report.skipped.push((
+                state.saga_id,
+                SagaError::RegistrationMismatch {
+                    registered: registration.saga_type.to_owned(),
+                    built: built_type.clone(),
+                    module: registration.module,
+                },
+            )),
+        }
+    }
+    // Boxed futures in a Vec (not a `map` over the stream), which keeps the
+    // whole recovery future `Send`, so it can be spawned.
+    let mut resumes = Vec::with_capacity(to_resume.len());
+    for (saga_id, saga) in to_resume {
+        resumes.push(resume_one(saga_id, saga));
+    }
+    let mut outcomes = futures::stream::iter(resumes).buffer_unordered(concurrency.max(1));
+    while let Some((saga_id, outcome)) = outcomes.next().await {
+        match outcome {
             Ok(final_state) => report.resumed.push(final_state),
-            Err(error) => report.skipped.push((state.saga_id, error)),
+            Err(error) => report.skipped.push((saga_id, error)),
         }
     }
     Ok(report)

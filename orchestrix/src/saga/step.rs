@@ -12,28 +12,73 @@ use super::handler::{ActionFuture, Compensation, CompensationFuture, StepAction}
 use crate::error::BoxError;
 use crate::retry::RetryPolicy;
 
+/// Which half of a step runs: its action or its compensation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StepPhase {
+    /// The step's action.
+    Action,
+    /// The step's compensation (undoing the action).
+    Compensate,
+}
+
 /// What a step (or compensation) knows about the run it is part of.
 ///
 /// Its [`idempotency_key`](Self::idempotency_key) is the same on every
 /// attempt and after a crash, so a call to another service can be made safe
-/// to repeat.
+/// to repeat. The action and the compensation of a step have different
+/// keys, so a service that deduplicates by key does not take the undo for
+/// a repeat of the action.
+///
+/// ```
+/// use orchestrix::saga::{StepContext, StepPhase};
+///
+/// let action = StepContext::new("order-1", "order-fulfillment", "charge", 1);
+/// assert_eq!(action.idempotency_key(), "order-1/charge");
+/// let undo = action.for_compensation(1);
+/// assert_eq!(undo.phase(), StepPhase::Compensate);
+/// assert_eq!(undo.idempotency_key(), "order-1/charge/compensate");
+/// ```
 #[derive(Clone, Debug)]
 pub struct StepContext {
     saga_id: Arc<str>,
     saga_type: Arc<str>,
     step_name: Arc<str>,
     attempt: u32,
+    phase: StepPhase,
 }
 
 impl StepContext {
-    /// A context (the executor makes these; tests may too).
+    /// The context of a step's action (the executor makes these; tests may
+    /// too).
     pub fn new(saga_id: &str, saga_type: &str, step_name: &str, attempt: u32) -> Self {
         Self {
             saga_id: saga_id.into(),
             saga_type: saga_type.into(),
             step_name: step_name.into(),
             attempt,
+            phase: StepPhase::Action,
         }
+    }
+
+    /// The context of the same step's compensation, at compensation attempt
+    /// `attempt`.
+    pub fn for_compensation(&self, attempt: u32) -> Self {
+        Self {
+            attempt,
+            phase: StepPhase::Compensate,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the action or the compensation runs.
+    pub fn phase(&self) -> StepPhase {
+        self.phase
+    }
+
+    /// Whether this is the context of a compensation.
+    pub fn is_compensation(&self) -> bool {
+        self.phase == StepPhase::Compensate
     }
 
     /// The saga's id.
@@ -55,19 +100,29 @@ impl StepContext {
         Arc::clone(&self.step_name)
     }
 
-    /// The attempt number, from 1, counted over every run of the saga.
+    /// The attempt number, from 1, counted over every run of the saga (for
+    /// a compensation: its own attempts).
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
-    /// `"<saga id>/<step name>"`: stable over attempts and restarts.
+    /// `"<saga id>/<step name>"` for the action,
+    /// `"<saga id>/<step name>/compensate"` for the compensation: stable
+    /// over attempts and restarts.
     pub fn idempotency_key(&self) -> String {
-        format!("{}/{}", self.saga_id, self.step_name)
+        match self.phase {
+            StepPhase::Action => format!("{}/{}", self.saga_id, self.step_name),
+            StepPhase::Compensate => {
+                format!("{}/{}/compensate", self.saga_id, self.step_name)
+            }
+        }
     }
 }
 
-type ActionFn<D> = dyn Fn(Arc<D>, StepContext) -> ActionFuture + Send + Sync;
-type CompensationFn<D> =
+/// A step's action, type-erased.
+pub(crate) type ActionFn<D> = dyn Fn(Arc<D>, StepContext) -> ActionFuture + Send + Sync;
+/// A step's compensation, type-erased (it gets the stored output as JSON).
+pub(crate) type CompensationFn<D> =
     dyn Fn(Arc<D>, Option<serde_json::Value>, StepContext) -> CompensationFuture + Send + Sync;
 
 /// One step of a saga over data `D`: a named action, its optional
@@ -243,8 +298,10 @@ where
     }
 
     /// Fails an attempt that takes longer than `timeout`. A timed-out step's
-    /// outcome is unknown, so it is compensated too. (A sync step fn cannot
-    /// be interrupted: its timeout only applies once it returns.)
+    /// outcome is unknown, so it is compensated too. Sync step fns run on
+    /// tokio's blocking pool, so the timeout applies to them as well; their
+    /// thread cannot be interrupted though, and runs the fn to its end in
+    /// the background.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

@@ -44,11 +44,14 @@ pub enum LeaseOutcome {
 ///   one id, one gets [`CreateOutcome::Created`] and the other
 ///   [`CreateOutcome::Existing`];
 /// * a lease has an owner and an expiry; `acquire_lease` succeeds when the
-///   saga has no lease, the lease is the caller's, or it has expired, and
+///   saga has no lease, the lease is the caller's (the executor uses a
+///   token per run as the owner, so that is the same run), or it has
+///   expired, and
 ///   is atomic (of two concurrent acquirers at most one wins);
 /// * `save` and `renew_lease` only succeed for the current lease holder
 ///   (else [`SagaStoreError::LeaseLost`]) and push the expiry to now + `ttl`;
 ///   `save` replaces everything but the lease;
+/// * a `ttl` longer than [`MAX_LEASE_TTL`] counts as [`MAX_LEASE_TTL`];
 /// * `unfinished` lists the sagas whose status is running or compensating.
 #[async_trait::async_trait]
 pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
@@ -99,8 +102,18 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
     async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError>;
 }
 
-/// `now + ttl`, saturating.
+/// The longest lease a store grants: a longer TTL is cut down to it (by
+/// every store alike), so a huge TTL neither overflows a database interval
+/// nor leaves a crashed saga locked for ever.
+pub const MAX_LEASE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `ttl`, at most [`MAX_LEASE_TTL`].
+pub(crate) fn clamp_ttl(ttl: Duration) -> Duration {
+    ttl.min(MAX_LEASE_TTL)
+}
+
+/// `now + ttl` (clamped to [`MAX_LEASE_TTL`]), saturating.
 pub(crate) fn expiry(now: OffsetDateTime, ttl: Duration) -> OffsetDateTime {
-    now.checked_add(time::Duration::try_from(ttl).unwrap_or(time::Duration::MAX))
+    now.checked_add(time::Duration::try_from(clamp_ttl(ttl)).unwrap_or(time::Duration::MAX))
         .unwrap_or(now)
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchestrix::saga::{
-    CreateOutcome, LeaseOutcome, SagaState, SagaStateStore, SagaStatus, SagaStoreError, StepState,
-    StepStatus,
+    CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaState, SagaStateStore, SagaStatus,
+    SagaStoreError, StepState, StepStatus,
 };
 use time::OffsetDateTime;
 
@@ -42,6 +42,44 @@ pub async fn run_all(store: Arc<dyn SagaStateStore>, prefix: &str) {
     concurrent_acquirers_one_wins(Arc::clone(&store), prefix).await;
     released_lease_is_free(&*store, prefix).await;
     unfinished_lists_running_and_compensating(&*store, prefix).await;
+    huge_ttls_are_cut_to_the_maximum(&*store, prefix).await;
+}
+
+/// A TTL beyond [`MAX_LEASE_TTL`] is accepted by every operation and
+/// grants a lease of [`MAX_LEASE_TTL`].
+pub async fn huge_ttls_are_cut_to_the_maximum(store: &dyn SagaStateStore, prefix: &str) {
+    let id = format!("{prefix}-huge-ttl");
+    let latest = OffsetDateTime::now_utc() + MAX_LEASE_TTL + time::Duration::minutes(5);
+    let expires_at =
+        |outcome_state: &SagaState| outcome_state.lease.as_ref().expect("leased").expires_at;
+    match store
+        .create(&state(&id), "owner-a", Duration::MAX)
+        .await
+        .expect("create with a huge ttl")
+    {
+        CreateOutcome::Created(created) => assert!(expires_at(&created) <= latest),
+        other => panic!("expected Created, got {other:?}"),
+    }
+    store
+        .renew_lease(&id, "owner-a", Duration::MAX)
+        .await
+        .expect("renew with a huge ttl");
+    store
+        .save(&state(&id), "owner-a", Duration::MAX)
+        .await
+        .expect("save with a huge ttl");
+    store.release_lease(&id, "owner-a").await.expect("release");
+    match store
+        .acquire_lease(&id, "owner-b", Duration::MAX)
+        .await
+        .expect("acquire with a huge ttl")
+    {
+        LeaseOutcome::Acquired(acquired) => assert!(expires_at(&acquired) <= latest),
+        other => panic!("expected Acquired, got {other:?}"),
+    }
+    let loaded = store.load(&id).await.expect("load").expect("stored");
+    assert!(expires_at(&loaded) <= latest);
+    assert!(expires_at(&loaded) > OffsetDateTime::now_utc() + time::Duration::hours(23));
 }
 
 /// `create` stores a new saga leased to the caller and leaves an existing
@@ -194,6 +232,8 @@ pub async fn only_the_lease_holder_writes(store: &dyn SagaStateStore, prefix: &s
         .expect("re-acquire")
     {
         LeaseOutcome::Acquired(_) => {}
+        // Idempotent for one owner token; the executor leases under a
+        // token per run, so this never lets two runs share a lease.
         other => panic!("the holder may acquire again, got {other:?}"),
     }
     match store
