@@ -7,17 +7,20 @@ use std::ops::Deref;
 use crate::message::{AnyEnvelope, AnyMessage, Envelope, Event, Metadata};
 use crate::store::RecordedEvent;
 
+use super::decide::IntoEvents;
 use super::error::UnknownEventError;
 use super::traits::{Aggregate, EventOf};
 
 /// An aggregate instance: the user's state `A`, the aggregate id (its
 /// stream), the version it was loaded at, and the events recorded since.
 ///
-/// Domain methods check the aggregate's rules against its state and
-/// [`record`](Self::record) the resulting events, which are applied at once
-/// and queued as [`uncommitted_events`](Self::uncommitted_events) until the
-/// repository saves them. The state is read through `Deref`; it never
-/// changes except by applying events.
+/// Domain methods are plain `&self` methods on the state that check the
+/// aggregate's rules and return the resulting events (or a domain error);
+/// [`execute`](Self::execute) runs one and records what it returned. Recorded
+/// events are applied at once and queued as
+/// [`uncommitted_events`](Self::uncommitted_events) until the repository
+/// saves them. The state is read through `Deref`; it never changes except
+/// by applying events. ([`record`](Self::record) records one event directly.)
 ///
 /// ```
 /// use orchestrix::prelude::*;
@@ -89,6 +92,65 @@ impl<A: Aggregate> AggregateRoot<A> {
     /// The user's state.
     pub fn state(&self) -> &A {
         &self.state
+    }
+
+    /// Runs a decision on the current state and records the events it
+    /// returns: the recommended way to change an aggregate.
+    ///
+    /// `decide` gets the state (`&A`) and returns `Ok(events)` — one event,
+    /// an `Option`, a tuple of up to four or a `Vec`, see [`IntoEvents`] —
+    /// or the domain's error. On `Err` nothing is recorded and the error is
+    /// returned as is. This keeps the domain methods on the aggregate type
+    /// itself, as pure functions of its state:
+    ///
+    /// ```
+    /// use orchestrix::prelude::*;
+    ///
+    /// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    /// struct Deposited { amount: u64 }
+    /// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    /// struct Withdrawn { amount: u64 }
+    ///
+    /// #[derive(Default, Debug, Serialize, Deserialize)]
+    /// struct Account { balance: u64 }
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum BankError { InsufficientFunds { balance: u64 } }
+    ///
+    /// #[aggregate]
+    /// impl Account {
+    ///     #[apply]
+    ///     fn deposited(&mut self, e: &Deposited) { self.balance += e.amount; }
+    ///     // Applying a recorded fact cannot fail: never underflow here.
+    ///     #[apply]
+    ///     fn withdrawn(&mut self, e: &Withdrawn) { self.balance = self.balance.saturating_sub(e.amount); }
+    ///
+    ///     // The domain method: check the rules, return the event.
+    ///     fn withdraw(&self, amount: u64) -> Result<Withdrawn, BankError> {
+    ///         if self.balance < amount {
+    ///             return Err(BankError::InsufficientFunds { balance: self.balance });
+    ///         }
+    ///         Ok(Withdrawn { amount })
+    ///     }
+    /// }
+    ///
+    /// let mut account = AggregateRoot::<Account>::new("acc-1");
+    /// account.record(Deposited { amount: 300 });
+    /// account.execute(|account| account.withdraw(200))?;
+    /// assert_eq!(account.balance, 100);
+    ///
+    /// let refused = account.execute(|account| account.withdraw(500));
+    /// assert_eq!(refused, Err(BankError::InsufficientFunds { balance: 100 }));
+    /// assert_eq!(account.uncommitted_events().len(), 2); // nothing recorded
+    /// # Ok::<(), BankError>(())
+    /// ```
+    pub fn execute<T, Err>(&mut self, decide: impl FnOnce(&A) -> Result<T, Err>) -> Result<(), Err>
+    where
+        T: IntoEvents<A>,
+    {
+        let events = decide(&self.state)?;
+        events.record_into(self);
+        Ok(())
     }
 
     /// Applies `event` now and queues it for saving, with fresh metadata
