@@ -1,14 +1,16 @@
 //! [`AggregateRoot`]: an aggregate's state with its id, version and the
 //! events recorded but not yet saved.
 
+use std::any::Any;
 use std::fmt;
 use std::ops::Deref;
+use std::panic::{self, AssertUnwindSafe};
 
 use crate::message::{AnyEnvelope, AnyMessage, Envelope, Event, Metadata};
 use crate::store::RecordedEvent;
 
 use super::decide::IntoEvents;
-use super::error::UnknownEventError;
+use super::error::RepositoryError;
 use super::traits::{Aggregate, EventOf};
 
 /// An aggregate instance: the user's state `A`, the aggregate id (its
@@ -200,9 +202,25 @@ impl<A: Aggregate> AggregateRoot<A> {
     }
 
     /// Applies an event loaded from the store and moves the version to its
-    /// version.
-    pub(crate) fn replay(&mut self, event: &RecordedEvent) -> Result<(), UnknownEventError> {
-        self.state.apply_recorded(event)?;
+    /// version. A panic in the `#[apply]` method is caught and returned as
+    /// [`RepositoryError::Apply`]; the root is then half-applied and must be
+    /// dropped, which every caller does by returning the error.
+    pub(crate) fn replay(&mut self, event: &RecordedEvent) -> Result<(), RepositoryError> {
+        let state = &mut self.state;
+        // Unwind safety: on a panic the state may be half-updated, but the
+        // caller discards this root, so nobody observes it.
+        match panic::catch_unwind(AssertUnwindSafe(|| state.apply_recorded(event))) {
+            Ok(applied) => applied?,
+            Err(payload) => {
+                return Err(RepositoryError::Apply {
+                    aggregate_type: A::AGGREGATE_TYPE,
+                    stream_id: event.stream_id.clone(),
+                    version: event.version,
+                    event_type: event.event_type().to_owned(),
+                    message: panic_message(payload.as_ref()),
+                });
+            }
+        }
         self.version = event.version;
         Ok(())
     }
@@ -233,5 +251,16 @@ impl<A: fmt::Debug> fmt::Debug for AggregateRoot<A> {
             .field("state", &self.state)
             .field("uncommitted", &self.uncommitted.len())
             .finish()
+    }
+}
+
+/// The text a panic carried (`panic!("...")` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "the panic carried no message".to_owned()
     }
 }
