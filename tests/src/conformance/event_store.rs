@@ -57,6 +57,7 @@ pub const CASES: &[&str] = &[
     "expected_n_requires_exactly_n",
     "failed_append_writes_nothing",
     "load_from_version",
+    "load_range_between_versions",
     "read_all_is_in_global_order_with_positions_and_limit",
     "snapshots_latest_wins_per_stream",
     "racing_writers_one_winner_per_version",
@@ -89,6 +90,7 @@ macro_rules! event_store_conformance {
                 expected_n_requires_exactly_n,
                 failed_append_writes_nothing,
                 load_from_version,
+                load_range_between_versions,
                 read_all_is_in_global_order_with_positions_and_limit,
                 snapshots_latest_wins_per_stream,
                 racing_writers_one_winner_per_version,
@@ -393,6 +395,55 @@ pub async fn load_from_version<S: AsyncEventStore + 'static>(store: Arc<S>) {
             .load(&stream, 6)
             .await
             .expect("load from 6")
+            .is_empty()
+    );
+}
+
+/// `load_range(stream, from, to)` gives the events with
+/// `from <= version <= to`, in order: bounds inclusive, `to` past the end
+/// stops at the end, `from > to` and an unknown stream are empty.
+pub async fn load_range_between_versions<S: AsyncEventStore + 'static>(store: Arc<S>) {
+    let stream = unique_stream_id("range");
+    let events: Vec<_> = (1..=5)
+        .map(|seq| ConformanceEvent::envelope(1, seq))
+        .collect();
+    store
+        .save(&stream, &events, Some(0))
+        .await
+        .expect("setup append");
+    let range = |from: u64, to: u64| {
+        let store = Arc::clone(&store);
+        let stream = stream.clone();
+        async move {
+            store
+                .load_range(&stream, from, to)
+                .await
+                .expect("load_range")
+        }
+    };
+
+    let middle = range(2, 4).await;
+    assert_eq!(versions(&middle), [2, 3, 4]);
+    assert_eq!(
+        middle.iter().map(seq_of).collect::<Vec<_>>(),
+        [2, 3, 4],
+        "the events at those versions, not others"
+    );
+    assert_eq!(
+        versions(&range(0, 2).await),
+        [1, 2],
+        "0 means from the start"
+    );
+    assert_eq!(versions(&range(3, 3).await), [3], "both bounds inclusive");
+    assert_eq!(versions(&range(4, 99).await), [4, 5], "stops at the end");
+    assert_eq!(versions(&range(1, u64::MAX).await), [1, 2, 3, 4, 5]);
+    assert!(range(4, 3).await.is_empty(), "from > to is empty");
+    assert!(range(6, 9).await.is_empty(), "past the end is empty");
+    assert!(
+        store
+            .load_range(&unique_stream_id("range-unknown"), 1, 5)
+            .await
+            .expect("load_range of an unknown stream")
             .is_empty()
     );
 }

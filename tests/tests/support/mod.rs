@@ -134,7 +134,8 @@ pub fn envelope<E: Event>(event: E) -> AnyEnvelope {
     Envelope::new(event).into()
 }
 
-/// Wraps a store and counts how many events its `load` calls returned:
+/// Wraps a store and counts how many events its `load` and `load_range`
+/// calls returned:
 /// how the snapshot tests prove fewer events were replayed.
 #[derive(Debug)]
 pub struct CountingStore<S> {
@@ -177,6 +178,20 @@ impl<S: EventStore> EventStore for CountingStore<S> {
         Ok(events)
     }
 
+    fn load_range(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self
+            .inner
+            .load_range(aggregate_id, from_version, to_version)?;
+        self.loaded_events
+            .fetch_add(events.len() as u64, Ordering::SeqCst);
+        Ok(events)
+    }
+
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_all(from_position, limit)
     }
@@ -209,6 +224,21 @@ impl<S: AsyncEventStore> AsyncEventStore for CountingStore<S> {
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let events = self.inner.load(aggregate_id, from_version).await?;
+        self.loaded_events
+            .fetch_add(events.len() as u64, Ordering::SeqCst);
+        Ok(events)
+    }
+
+    async fn load_range(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = self
+            .inner
+            .load_range(aggregate_id, from_version, to_version)
+            .await?;
         self.loaded_events
             .fetch_add(events.len() as u64, Ordering::SeqCst);
         Ok(events)

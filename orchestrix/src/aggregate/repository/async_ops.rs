@@ -85,7 +85,12 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         };
         let root =
             snapshot::restore::<A>(snapshot, up_to).unwrap_or_else(|| AggregateRoot::new(id));
-        let events = self.store.load(id, root.version() + 1).await?;
+        let from = root.version() + 1;
+        let events = match up_to {
+            // Time travel reads only up to the version asked for.
+            Some(up_to) => self.store.load_range(id, from, up_to).await?,
+            None => self.store.load(id, from).await?,
+        };
         finish_load(root, &events, up_to)
     }
 }

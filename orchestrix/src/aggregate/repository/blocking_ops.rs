@@ -77,7 +77,12 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
         };
         let root =
             snapshot::restore::<A>(snapshot, up_to).unwrap_or_else(|| AggregateRoot::new(id));
-        let events = self.store.load(id, root.version() + 1)?;
+        let from = root.version() + 1;
+        let events = match up_to {
+            // Time travel reads only up to the version asked for.
+            Some(up_to) => self.store.load_range(id, from, up_to)?,
+            None => self.store.load(id, from)?,
+        };
         finish_load(root, &events, up_to)
     }
 }

@@ -10,6 +10,7 @@ use crate::postgres::SqlIdentifier;
 pub(super) struct Statements {
     pub(super) append: SqlStr,
     pub(super) load: SqlStr,
+    pub(super) load_range: SqlStr,
     pub(super) read_all: SqlStr,
     pub(super) stream_version: SqlStr,
     pub(super) save_snapshot: SqlStr,
@@ -33,6 +34,10 @@ impl Statements {
             load: sql(format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events \
                  WHERE stream_id = $1 AND version >= $2 ORDER BY version"
+            )),
+            load_range: sql(format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events \
+                 WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version"
             )),
             read_all: sql(format!("SELECT * FROM {s}.read_all_events($1, $2)")),
             stream_version: sql(format!(
