@@ -18,7 +18,9 @@
 //! * `read_all(from_position, limit)` returns events of every stream in
 //!   global position order (positions start at 1, `>= from_position`);
 //!   a reader following it never skips an event;
-//! * one snapshot per stream is kept, the latest saved.
+//! * one snapshot per stream is kept, the one with the highest version: a
+//!   snapshot older than the kept one is ignored (one at the same version
+//!   replaces it).
 
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -65,7 +67,8 @@ pub trait EventStore: Send + Sync {
     /// in position order.
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Keeps `snapshot` as the stream's latest snapshot.
+    /// Keeps `snapshot` as the stream's snapshot, unless the kept one has a
+    /// higher version.
     fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
 
     /// The stream's latest snapshot, if any.
@@ -114,7 +117,8 @@ pub trait AsyncEventStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Keeps `snapshot` as the stream's latest snapshot.
+    /// Keeps `snapshot` as the stream's snapshot, unless the kept one has a
+    /// higher version.
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
 
     /// The stream's latest snapshot, if any.

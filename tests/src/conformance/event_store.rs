@@ -60,6 +60,7 @@ pub const CASES: &[&str] = &[
     "load_range_between_versions",
     "read_all_is_in_global_order_with_positions_and_limit",
     "snapshots_latest_wins_per_stream",
+    "an_older_snapshot_never_replaces_a_newer_one",
     "racing_writers_one_winner_per_version",
     "empty_append",
 ];
@@ -93,6 +94,7 @@ macro_rules! event_store_conformance {
                 load_range_between_versions,
                 read_all_is_in_global_order_with_positions_and_limit,
                 snapshots_latest_wins_per_stream,
+                an_older_snapshot_never_replaces_a_newer_one,
                 racing_writers_one_winner_per_version,
                 empty_append,
             );
@@ -563,6 +565,47 @@ pub async fn snapshots_latest_wins_per_stream<S: AsyncEventStore + 'static>(stor
         store.load_snapshot(&b).await.expect("load b"),
         Some(snapshot(&b, 1)),
         "per stream"
+    );
+}
+
+/// A snapshot with a lower version than the kept one is ignored (a slow
+/// writer finishing late must not roll the snapshot back); one at the same
+/// version replaces it.
+pub async fn an_older_snapshot_never_replaces_a_newer_one<S: AsyncEventStore + 'static>(
+    store: Arc<S>,
+) {
+    let stream = unique_stream_id("snapshot-order");
+    let snapshot = |version: u64, label: &str| Snapshot {
+        aggregate_id: stream.clone(),
+        aggregate_type: "Conformance".to_owned(),
+        version,
+        state: serde_json::json!({ "version": version, "label": label }),
+        taken_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + version as i64)
+            .expect("a valid timestamp"),
+    };
+
+    store
+        .save_snapshot(snapshot(7, "newer"))
+        .await
+        .expect("save snapshot @7");
+    store
+        .save_snapshot(snapshot(3, "older"))
+        .await
+        .expect("saving an older snapshot is not an error");
+    assert_eq!(
+        store.load_snapshot(&stream).await.expect("load"),
+        Some(snapshot(7, "newer")),
+        "the older snapshot must not replace the newer one"
+    );
+
+    store
+        .save_snapshot(snapshot(7, "rewritten"))
+        .await
+        .expect("save snapshot @7 again");
+    assert_eq!(
+        store.load_snapshot(&stream).await.expect("load"),
+        Some(snapshot(7, "rewritten")),
+        "a snapshot at the same version replaces the kept one"
     );
 }
 

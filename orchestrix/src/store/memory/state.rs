@@ -124,10 +124,19 @@ impl MemoryState {
         inner.log.iter().skip(start).take(limit).cloned().collect()
     }
 
+    /// Keeps `snapshot` unless the stream already has a newer one: a slow
+    /// writer finishing late must not roll the snapshot back.
     pub(super) fn save_snapshot(&self, snapshot: Snapshot) {
-        self.write()
-            .snapshots
-            .insert(snapshot.aggregate_id.clone(), snapshot);
+        let mut inner = self.write();
+        match inner.snapshots.get_mut(&snapshot.aggregate_id) {
+            Some(kept) if kept.version > snapshot.version => {}
+            Some(kept) => *kept = snapshot,
+            None => {
+                inner
+                    .snapshots
+                    .insert(snapshot.aggregate_id.clone(), snapshot);
+            }
+        }
     }
 
     pub(super) fn load_snapshot(&self, aggregate_id: &str) -> Option<Snapshot> {

@@ -47,7 +47,8 @@ impl Statements {
                 "INSERT INTO {s}.snapshots (aggregate_id, aggregate_type, version, state, taken_at) \
                  VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, \
-                 version = excluded.version, state = excluded.state, taken_at = excluded.taken_at"
+                 version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
+                 WHERE snapshots.version <= excluded.version"
             )),
             load_snapshot: sql(format!(
                 "SELECT aggregate_type, version, state::text, taken_at FROM {s}.snapshots WHERE aggregate_id = $1"
