@@ -336,3 +336,74 @@ fn a_shared_dyn_store_works_too() {
     repo.save(&mut account).expect("save");
     assert_eq!(repo.load::<BankAccount>(&id).expect("load").owner, "Ada");
 }
+
+/// A store that implements only the required methods: `load_range` is the
+/// trait's default, which filters `load`.
+struct WithoutLoadRange(InMemoryEventStore);
+
+impl EventStore for WithoutLoadRange {
+    fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[orchestrix::message::AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.0.save(aggregate_id, events, expected_version)
+    }
+
+    fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.load(aggregate_id, from_version)
+    }
+
+    fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_all(from_position, limit)
+    }
+
+    fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.0.save_snapshot(snapshot)
+    }
+
+    fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.0.load_snapshot(aggregate_id)
+    }
+}
+
+#[test]
+fn the_default_load_range_serves_time_travel() {
+    let store = WithoutLoadRange(InMemoryEventStore::new());
+    let id = account_id("default-range");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    for amount in [10, 20, 30] {
+        deposit(&mut account, amount).expect("open");
+    }
+    let repo = AggregateRepository::new(store);
+    repo.save(&mut account).expect("save");
+
+    let versions = |from, to| -> Vec<u64> {
+        repo.store()
+            .load_range(&id, from, to)
+            .expect("load_range")
+            .iter()
+            .map(|event| event.version)
+            .collect()
+    };
+    assert_eq!(versions(2, 3), [2, 3]);
+    assert_eq!(versions(3, 99), [3, 4]);
+    assert!(versions(3, 2).is_empty());
+
+    let past = repo.load_at::<BankAccount>(&id, 3).expect("version 3");
+    assert_eq!((past.version(), past.balance), (3, 30));
+    assert!(matches!(
+        repo.load_at::<BankAccount>(&id, 5),
+        Err(RepositoryError::VersionNotFound {
+            requested: 5,
+            current: 4,
+            ..
+        })
+    ));
+}

@@ -51,61 +51,55 @@ impl BankAccount {
         self.balance += event.amount;
     }
 
+    // Applying a recorded fact cannot fail: the withdrawal happened, so it
+    // is applied even if a stored history would take the balance below 0.
     #[apply]
     fn withdrawn(&mut self, event: &Withdrawn) {
-        self.balance -= event.amount;
+        self.balance = self.balance.saturating_sub(event.amount);
+    }
+
+    // The domain methods: read the state, check the rules, return the
+    // events. `AggregateRoot::execute` records them.
+
+    pub fn open(&self, owner: &str) -> Result<AccountOpened, BankError> {
+        if self.open {
+            return Err(BankError::AlreadyOpen(self.owner.clone()));
+        }
+        Ok(AccountOpened {
+            owner: owner.to_owned(),
+        })
+    }
+
+    pub fn deposit(&self, amount: u64) -> Result<Deposited, BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen);
+        }
+        Ok(Deposited { amount })
+    }
+
+    pub fn withdraw(&self, amount: u64) -> Result<Withdrawn, BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen);
+        }
+        if self.balance < amount {
+            return Err(BankError::InsufficientFunds {
+                balance: self.balance,
+                asked: amount,
+            });
+        }
+        Ok(Withdrawn { amount })
     }
 }
 
 /// What the domain refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum BankError {
-    #[error("account {0} is not open")]
-    NotOpen(String),
-    #[error("account {id} holds {balance}, cannot withdraw {asked}")]
-    InsufficientFunds {
-        id: String,
-        balance: u64,
-        asked: u64,
-    },
-}
-
-/// The domain methods: check the rules, then record the event.
-pub trait BankAccountCommands {
-    fn open(&mut self, owner: &str);
-    fn deposit(&mut self, amount: u64) -> Result<(), BankError>;
-    fn withdraw(&mut self, amount: u64) -> Result<(), BankError>;
-}
-
-impl BankAccountCommands for AggregateRoot<BankAccount> {
-    fn open(&mut self, owner: &str) {
-        self.record(AccountOpened {
-            owner: owner.to_owned(),
-        });
-    }
-
-    fn deposit(&mut self, amount: u64) -> Result<(), BankError> {
-        if !self.open {
-            return Err(BankError::NotOpen(self.id().to_owned()));
-        }
-        self.record(Deposited { amount });
-        Ok(())
-    }
-
-    fn withdraw(&mut self, amount: u64) -> Result<(), BankError> {
-        if !self.open {
-            return Err(BankError::NotOpen(self.id().to_owned()));
-        }
-        if self.balance < amount {
-            return Err(BankError::InsufficientFunds {
-                id: self.id().to_owned(),
-                balance: self.balance,
-                asked: amount,
-            });
-        }
-        self.record(Withdrawn { amount });
-        Ok(())
-    }
+    #[error("the account is already open, owned by {0}")]
+    AlreadyOpen(String),
+    #[error("the account is not open")]
+    NotOpen,
+    #[error("the account holds {balance}, cannot withdraw {asked}")]
+    InsufficientFunds { balance: u64, asked: u64 },
 }
 
 // ---- blocking ----
@@ -115,14 +109,14 @@ fn blocking() -> Result<(), Box<dyn Error>> {
         .with_snapshots(SnapshotPolicy::every(2));
 
     let mut account = AggregateRoot::<BankAccount>::new("ACC-001");
-    account.open("Ada");
-    account.deposit(500)?;
+    account.execute(|account| account.open("Ada"))?;
+    account.execute(|account| account.deposit(500))?;
     repo.save(&mut account)?;
 
     let mut account = repo.load::<BankAccount>("ACC-001")?;
-    account.withdraw(200)?;
+    account.execute(|account| account.withdraw(200))?;
     repo.save(&mut account)?;
-    if let Err(refused) = account.withdraw(1_000) {
+    if let Err(refused) = account.execute(|account| account.withdraw(1_000)) {
         println!("[sync]  refused: {refused}");
     }
 
@@ -144,15 +138,15 @@ async fn nonblocking() -> Result<(), Box<dyn Error>> {
     let repo = AggregateRepository::new(InMemoryAsyncEventStore::new());
 
     let mut account = AggregateRoot::<BankAccount>::new("ACC-001");
-    account.open("Grace");
-    account.deposit(500)?;
+    account.execute(|account| account.open("Grace"))?;
+    account.execute(|account| account.deposit(500))?;
     repo.save_async(&mut account).await?;
 
     // Two copies of one account: the second save is refused, not lost.
     let mut first = repo.load_async::<BankAccount>("ACC-001").await?;
     let mut second = repo.load_async::<BankAccount>("ACC-001").await?;
-    first.withdraw(400)?;
-    second.withdraw(400)?;
+    first.execute(|account| account.withdraw(400))?;
+    second.execute(|account| account.withdraw(400))?;
     repo.save_async(&mut first).await?;
     match repo.save_async(&mut second).await {
         Err(RepositoryError::Concurrency(conflict)) => println!("[async] {conflict}"),

@@ -50,9 +50,11 @@ impl BankAccount {
         self.balance += event.amount;
     }
 
+    // Applying a recorded fact cannot fail: a stored withdrawal is applied
+    // even if the history would take the balance below zero.
     #[apply]
     fn withdrawn(&mut self, event: &Withdrawn) {
-        self.balance -= event.amount;
+        self.balance = self.balance.saturating_sub(event.amount);
     }
 }
 

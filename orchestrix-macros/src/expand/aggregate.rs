@@ -11,19 +11,20 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
-    FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, Meta, ReturnType, Type,
+    FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitInt, LitStr, Meta, ReturnType, Type,
     TypeReference,
 };
 
 use crate::attr::{Once, unknown};
 use crate::errors::Errors;
 
-const KEYS: &[&str] = &["name", "ignore_unknown_events"];
+const KEYS: &[&str] = &["name", "ignore_unknown_events", "snapshot_version"];
 
 /// The options of `#[aggregate(...)]`.
 struct Options {
     name: Option<LitStr>,
     ignore_unknown_events: bool,
+    snapshot_version: Option<LitInt>,
 }
 
 /// One valid `#[apply]` method: its name and the event type it takes.
@@ -90,6 +91,7 @@ fn with_errors(errors: Errors, tokens: TokenStream) -> TokenStream {
 fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     let mut name = Once::<LitStr>::new("name");
     let mut ignore = Once::<()>::new("ignore_unknown_events");
+    let mut snapshot_version = Once::<LitInt>::new("snapshot_version");
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             let value: LitStr = meta.value()?.parse().map_err(|e| {
@@ -101,7 +103,25 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
                     "the aggregate name must not be empty",
                 ));
             }
+            if value.value().contains('@') {
+                return Err(syn::Error::new_spanned(
+                    &value,
+                    "the aggregate name must not contain `@`: snapshots mark their state version \
+                     with it (`Name@v2`); pick a name without `@`",
+                ));
+            }
             name.set(&meta, value)
+        } else if meta.path.is_ident("snapshot_version") {
+            const HINT: &str = "expected a version number from 1 up: `snapshot_version = 2`; \
+                                bump it when the aggregate's serialized state changes shape";
+            let value: LitInt = meta
+                .value()?
+                .parse()
+                .map_err(|e| syn::Error::new(e.span(), HINT))?;
+            match value.base10_parse::<u32>() {
+                Ok(version) if version >= 1 => snapshot_version.set(&meta, value),
+                _ => Err(syn::Error::new_spanned(&value, HINT)),
+            }
         } else if meta.path.is_ident("ignore_unknown_events") {
             if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
                 return Err(meta.error("`ignore_unknown_events` is a flag and takes no value; write `#[aggregate(ignore_unknown_events)]`"));
@@ -116,6 +136,7 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     Options {
         name: name.get(),
         ignore_unknown_events,
+        snapshot_version: snapshot_version.get(),
     }
 }
 
@@ -324,6 +345,10 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
         .clone()
         .unwrap_or_else(|| default_name(self_ty));
     let ignore = options.ignore_unknown_events;
+    let snapshot_version = options.snapshot_version.as_ref().map(|version| {
+        let version = version.base10_parse::<u32>().unwrap_or(1);
+        quote!(const SNAPSHOT_VERSION: u32 = #version;)
+    });
 
     // The one place that requires each event type to be an `Event`, spanned
     // on the user's type so that is where a non-event is reported.
@@ -359,6 +384,7 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
                 const AGGREGATE_TYPE: &'static str = #name;
                 const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
                 const IGNORE_UNKNOWN_EVENTS: bool = #ignore;
+                #snapshot_version
 
                 fn apply_message(&mut self, event: &dyn ::orchestrix::__private::AnyMessage) -> bool {
                     let __orchestrix_event: &dyn ::core::any::Any = event;

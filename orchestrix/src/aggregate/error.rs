@@ -55,6 +55,29 @@ pub enum RepositoryError {
     /// A stored event cannot be applied.
     #[error(transparent)]
     UnknownEvent(#[from] UnknownEventError),
+    /// An `#[apply]` method panicked while replaying a stored event. The
+    /// panic is caught so that one bad event (or a bug in an `#[apply]`
+    /// method, such as an arithmetic overflow) fails this load with the
+    /// event's coordinates instead of taking the caller's task down.
+    /// Applying a recorded fact must not fail: fix the `#[apply]` method
+    /// (e.g. `saturating_sub` instead of `-=`).
+    #[error(
+        "aggregate `{aggregate_type}` panicked applying event `{event_type}` at version {version} \
+         of stream `{stream_id}`: {message}; an #[apply] method must accept every recorded event \
+         (use saturating or checked arithmetic, no unwrap)"
+    )]
+    Apply {
+        /// The aggregate's type name.
+        aggregate_type: &'static str,
+        /// The stream the event was loaded from.
+        stream_id: String,
+        /// The event's version in the stream.
+        version: u64,
+        /// The event's registered name.
+        event_type: String,
+        /// The panic's message (or a placeholder if it carried no text).
+        message: String,
+    },
     /// The event store failed.
     #[error(transparent)]
     Store(StoreError),

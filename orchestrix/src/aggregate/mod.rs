@@ -4,8 +4,9 @@
 //! An aggregate is a plain type (`Default`, serde) whose state changes only
 //! by applying its events. `#[aggregate]` on its impl block turns the
 //! methods marked `#[apply]` into the [`Aggregate`] implementation.
-//! [`AggregateRoot<A>`] adds the id, the version and the events recorded
-//! but not yet saved; [`AggregateRepository`] loads and saves roots over a
+//! Domain methods are `&self` methods on the aggregate that return events;
+//! [`AggregateRoot<A>`] runs them with [`AggregateRoot::execute`] and keeps
+//! the id, the version and the events recorded but not yet saved; [`AggregateRepository`] loads and saves roots over a
 //! blocking or an async event store.
 //!
 //! ```
@@ -26,6 +27,12 @@
 //!     fn opened(&mut self, event: &AccountOpened) { self.owner = event.owner.clone(); }
 //!     #[apply]
 //!     fn deposited(&mut self, event: &Deposited) { self.balance += event.amount; }
+//!
+//!     // A domain method: check the rules, return the event.
+//!     fn deposit(&self, amount: u64) -> Result<Deposited, String> {
+//!         if amount == 0 { return Err("a deposit needs an amount".into()); }
+//!         Ok(Deposited { amount })
+//!     }
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -35,7 +42,7 @@
 //!
 //! let mut account = AggregateRoot::<BankAccount>::new("ACC-001");
 //! account.record(AccountOpened { owner: "Ada".into() });
-//! account.record(Deposited { amount: 500 });
+//! account.execute(|account| account.deposit(500)).expect("an amount");
 //! repo.save_async(&mut account).await?;
 //!
 //! let account = repo.load_async::<BankAccount>("ACC-001").await?;
@@ -51,6 +58,7 @@
 //! harness and [`command`] for the command-handler pattern.
 
 pub mod command;
+mod decide;
 mod error;
 mod repository;
 mod root;
@@ -58,6 +66,7 @@ pub mod testing;
 mod traits;
 
 pub use command::CommandError;
+pub use decide::IntoEvents;
 pub use error::{RepositoryError, UnknownEventError};
 pub use repository::{AggregateRepository, SnapshotPolicy};
 pub use root::AggregateRoot;

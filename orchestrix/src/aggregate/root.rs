@@ -1,23 +1,28 @@
 //! [`AggregateRoot`]: an aggregate's state with its id, version and the
 //! events recorded but not yet saved.
 
+use std::any::Any;
 use std::fmt;
 use std::ops::Deref;
+use std::panic::{self, AssertUnwindSafe};
 
 use crate::message::{AnyEnvelope, AnyMessage, Envelope, Event, Metadata};
 use crate::store::RecordedEvent;
 
-use super::error::UnknownEventError;
+use super::decide::IntoEvents;
+use super::error::RepositoryError;
 use super::traits::{Aggregate, EventOf};
 
 /// An aggregate instance: the user's state `A`, the aggregate id (its
 /// stream), the version it was loaded at, and the events recorded since.
 ///
-/// Domain methods check the aggregate's rules against its state and
-/// [`record`](Self::record) the resulting events, which are applied at once
-/// and queued as [`uncommitted_events`](Self::uncommitted_events) until the
-/// repository saves them. The state is read through `Deref`; it never
-/// changes except by applying events.
+/// Domain methods are plain `&self` methods on the state that check the
+/// aggregate's rules and return the resulting events (or a domain error);
+/// [`execute`](Self::execute) runs one and records what it returned. Recorded
+/// events are applied at once and queued as
+/// [`uncommitted_events`](Self::uncommitted_events) until the repository
+/// saves them. The state is read through `Deref`; it never changes except
+/// by applying events. ([`record`](Self::record) records one event directly.)
 ///
 /// ```
 /// use orchestrix::prelude::*;
@@ -91,6 +96,65 @@ impl<A: Aggregate> AggregateRoot<A> {
         &self.state
     }
 
+    /// Runs a decision on the current state and records the events it
+    /// returns: the recommended way to change an aggregate.
+    ///
+    /// `decide` gets the state (`&A`) and returns `Ok(events)` — one event,
+    /// an `Option`, a tuple of up to four or a `Vec`, see [`IntoEvents`] —
+    /// or the domain's error. On `Err` nothing is recorded and the error is
+    /// returned as is. This keeps the domain methods on the aggregate type
+    /// itself, as pure functions of its state:
+    ///
+    /// ```
+    /// use orchestrix::prelude::*;
+    ///
+    /// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    /// struct Deposited { amount: u64 }
+    /// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    /// struct Withdrawn { amount: u64 }
+    ///
+    /// #[derive(Default, Debug, Serialize, Deserialize)]
+    /// struct Account { balance: u64 }
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum BankError { InsufficientFunds { balance: u64 } }
+    ///
+    /// #[aggregate]
+    /// impl Account {
+    ///     #[apply]
+    ///     fn deposited(&mut self, e: &Deposited) { self.balance += e.amount; }
+    ///     // Applying a recorded fact cannot fail: never underflow here.
+    ///     #[apply]
+    ///     fn withdrawn(&mut self, e: &Withdrawn) { self.balance = self.balance.saturating_sub(e.amount); }
+    ///
+    ///     // The domain method: check the rules, return the event.
+    ///     fn withdraw(&self, amount: u64) -> Result<Withdrawn, BankError> {
+    ///         if self.balance < amount {
+    ///             return Err(BankError::InsufficientFunds { balance: self.balance });
+    ///         }
+    ///         Ok(Withdrawn { amount })
+    ///     }
+    /// }
+    ///
+    /// let mut account = AggregateRoot::<Account>::new("acc-1");
+    /// account.record(Deposited { amount: 300 });
+    /// account.execute(|account| account.withdraw(200))?;
+    /// assert_eq!(account.balance, 100);
+    ///
+    /// let refused = account.execute(|account| account.withdraw(500));
+    /// assert_eq!(refused, Err(BankError::InsufficientFunds { balance: 100 }));
+    /// assert_eq!(account.uncommitted_events().len(), 2); // nothing recorded
+    /// # Ok::<(), BankError>(())
+    /// ```
+    pub fn execute<T, Err>(&mut self, decide: impl FnOnce(&A) -> Result<T, Err>) -> Result<(), Err>
+    where
+        T: IntoEvents<A>,
+    {
+        let events = decide(&self.state)?;
+        events.record_into(self);
+        Ok(())
+    }
+
     /// Applies `event` now and queues it for saving, with fresh metadata
     /// whose subject is the aggregate id.
     ///
@@ -138,9 +202,25 @@ impl<A: Aggregate> AggregateRoot<A> {
     }
 
     /// Applies an event loaded from the store and moves the version to its
-    /// version.
-    pub(crate) fn replay(&mut self, event: &RecordedEvent) -> Result<(), UnknownEventError> {
-        self.state.apply_recorded(event)?;
+    /// version. A panic in the `#[apply]` method is caught and returned as
+    /// [`RepositoryError::Apply`]; the root is then half-applied and must be
+    /// dropped, which every caller does by returning the error.
+    pub(crate) fn replay(&mut self, event: &RecordedEvent) -> Result<(), RepositoryError> {
+        let state = &mut self.state;
+        // Unwind safety: on a panic the state may be half-updated, but the
+        // caller discards this root, so nobody observes it.
+        match panic::catch_unwind(AssertUnwindSafe(|| state.apply_recorded(event))) {
+            Ok(applied) => applied?,
+            Err(payload) => {
+                return Err(RepositoryError::Apply {
+                    aggregate_type: A::AGGREGATE_TYPE,
+                    stream_id: event.stream_id.clone(),
+                    version: event.version,
+                    event_type: event.event_type().to_owned(),
+                    message: panic_message(payload.as_ref()),
+                });
+            }
+        }
         self.version = event.version;
         Ok(())
     }
@@ -171,5 +251,16 @@ impl<A: fmt::Debug> fmt::Debug for AggregateRoot<A> {
             .field("state", &self.state)
             .field("uncommitted", &self.uncommitted.len())
             .finish()
+    }
+}
+
+/// The text a panic carried (`panic!("...")` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "the panic carried no message".to_owned()
     }
 }

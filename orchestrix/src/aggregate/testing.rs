@@ -19,30 +19,30 @@
 //! impl Account {
 //!     #[apply] fn opened(&mut self, _: &Opened) { self.open = true; }
 //!     #[apply] fn deposited(&mut self, e: &Deposited) { self.balance += e.amount; }
-//!     #[apply] fn withdrawn(&mut self, e: &Withdrawn) { self.balance -= e.amount; }
+//!     // Applying a recorded fact cannot fail: never underflow on replay.
+//!     #[apply] fn withdrawn(&mut self, e: &Withdrawn) { self.balance = self.balance.saturating_sub(e.amount); }
+//!
+//!     fn withdraw(&self, amount: u64) -> Result<Withdrawn, AccountError> {
+//!         if self.balance < amount {
+//!             return Err(AccountError::Insufficient { balance: self.balance });
+//!         }
+//!         Ok(Withdrawn { amount })
+//!     }
 //! }
 //!
 //! #[derive(Debug, PartialEq)]
 //! enum AccountError { Insufficient { balance: u64 } }
 //!
-//! fn withdraw(account: &mut AggregateRoot<Account>, amount: u64) -> Result<(), AccountError> {
-//!     if account.balance < amount {
-//!         return Err(AccountError::Insufficient { balance: account.balance });
-//!     }
-//!     account.record(Withdrawn { amount });
-//!     Ok(())
-//! }
-//!
 //! AggregateTest::<Account>::new()
 //!     .given(Opened)
 //!     .given(Deposited { amount: 50 })
-//!     .when(|account| withdraw(account, 20))
+//!     .when(|account| account.execute(|account| account.withdraw(20)))
 //!     .then_expect_events(&[&Withdrawn { amount: 20 }])
 //!     .then_state(|account| assert_eq!(account.balance, 30));
 //!
 //! AggregateTest::<Account>::new()
 //!     .given(Opened)
-//!     .when(|account| withdraw(account, 20))
+//!     .when(|account| account.execute(|account| account.withdraw(20)))
 //!     .then_expect_error(AccountError::Insufficient { balance: 0 });
 //! ```
 //!

@@ -56,6 +56,29 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// `#[aggregate(ignore_unknown_events)]`.
     const IGNORE_UNKNOWN_EVENTS: bool = false;
 
+    /// The version of the aggregate's serialized state, kept with its
+    /// snapshots; set with `#[aggregate(snapshot_version = N)]` (default 1).
+    ///
+    /// Bump it when the state changes meaning without failing to decode
+    /// (a field renamed with a default, a balance now in cents): loads then
+    /// ignore snapshots of other versions, with a warning, and replay the
+    /// stream, instead of decoding an old state into a wrong one. It is
+    /// stored in the snapshot's `aggregate_type` as `Name@vN` (plain `Name`
+    /// for version 1).
+    ///
+    /// ```
+    /// use orchestrix::prelude::*;
+    ///
+    /// #[derive(Default, Debug, Serialize, Deserialize)]
+    /// struct Account { balance_cents: u64 }
+    ///
+    /// #[aggregate(snapshot_version = 2)]
+    /// impl Account {}
+    ///
+    /// assert_eq!(Account::SNAPSHOT_VERSION, 2);
+    /// ```
+    const SNAPSHOT_VERSION: u32 = 1;
+
     /// Applies `event` with the `#[apply]` method for its type. Returns
     /// `false`, changing nothing, when the aggregate has none.
     fn apply_message(&mut self, event: &dyn AnyMessage) -> bool;

@@ -57,8 +57,10 @@ pub const CASES: &[&str] = &[
     "expected_n_requires_exactly_n",
     "failed_append_writes_nothing",
     "load_from_version",
+    "load_range_between_versions",
     "read_all_is_in_global_order_with_positions_and_limit",
     "snapshots_latest_wins_per_stream",
+    "an_older_snapshot_never_replaces_a_newer_one",
     "racing_writers_one_winner_per_version",
     "empty_append",
 ];
@@ -89,8 +91,10 @@ macro_rules! event_store_conformance {
                 expected_n_requires_exactly_n,
                 failed_append_writes_nothing,
                 load_from_version,
+                load_range_between_versions,
                 read_all_is_in_global_order_with_positions_and_limit,
                 snapshots_latest_wins_per_stream,
+                an_older_snapshot_never_replaces_a_newer_one,
                 racing_writers_one_winner_per_version,
                 empty_append,
             );
@@ -397,6 +401,55 @@ pub async fn load_from_version<S: AsyncEventStore + 'static>(store: Arc<S>) {
     );
 }
 
+/// `load_range(stream, from, to)` gives the events with
+/// `from <= version <= to`, in order: bounds inclusive, `to` past the end
+/// stops at the end, `from > to` and an unknown stream are empty.
+pub async fn load_range_between_versions<S: AsyncEventStore + 'static>(store: Arc<S>) {
+    let stream = unique_stream_id("range");
+    let events: Vec<_> = (1..=5)
+        .map(|seq| ConformanceEvent::envelope(1, seq))
+        .collect();
+    store
+        .save(&stream, &events, Some(0))
+        .await
+        .expect("setup append");
+    let range = |from: u64, to: u64| {
+        let store = Arc::clone(&store);
+        let stream = stream.clone();
+        async move {
+            store
+                .load_range(&stream, from, to)
+                .await
+                .expect("load_range")
+        }
+    };
+
+    let middle = range(2, 4).await;
+    assert_eq!(versions(&middle), [2, 3, 4]);
+    assert_eq!(
+        middle.iter().map(seq_of).collect::<Vec<_>>(),
+        [2, 3, 4],
+        "the events at those versions, not others"
+    );
+    assert_eq!(
+        versions(&range(0, 2).await),
+        [1, 2],
+        "0 means from the start"
+    );
+    assert_eq!(versions(&range(3, 3).await), [3], "both bounds inclusive");
+    assert_eq!(versions(&range(4, 99).await), [4, 5], "stops at the end");
+    assert_eq!(versions(&range(1, u64::MAX).await), [1, 2, 3, 4, 5]);
+    assert!(range(4, 3).await.is_empty(), "from > to is empty");
+    assert!(range(6, 9).await.is_empty(), "past the end is empty");
+    assert!(
+        store
+            .load_range(&unique_stream_id("range-unknown"), 1, 5)
+            .await
+            .expect("load_range of an unknown stream")
+            .is_empty()
+    );
+}
+
 /// `read_all` gives every stream's events in global position order, with
 /// the positions `save` reported; `limit` caps the batch and
 /// `from_position` is inclusive.
@@ -512,6 +565,47 @@ pub async fn snapshots_latest_wins_per_stream<S: AsyncEventStore + 'static>(stor
         store.load_snapshot(&b).await.expect("load b"),
         Some(snapshot(&b, 1)),
         "per stream"
+    );
+}
+
+/// A snapshot with a lower version than the kept one is ignored (a slow
+/// writer finishing late must not roll the snapshot back); one at the same
+/// version replaces it.
+pub async fn an_older_snapshot_never_replaces_a_newer_one<S: AsyncEventStore + 'static>(
+    store: Arc<S>,
+) {
+    let stream = unique_stream_id("snapshot-order");
+    let snapshot = |version: u64, label: &str| Snapshot {
+        aggregate_id: stream.clone(),
+        aggregate_type: "Conformance".to_owned(),
+        version,
+        state: serde_json::json!({ "version": version, "label": label }),
+        taken_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + version as i64)
+            .expect("a valid timestamp"),
+    };
+
+    store
+        .save_snapshot(snapshot(7, "newer"))
+        .await
+        .expect("save snapshot @7");
+    store
+        .save_snapshot(snapshot(3, "older"))
+        .await
+        .expect("saving an older snapshot is not an error");
+    assert_eq!(
+        store.load_snapshot(&stream).await.expect("load"),
+        Some(snapshot(7, "newer")),
+        "the older snapshot must not replace the newer one"
+    );
+
+    store
+        .save_snapshot(snapshot(7, "rewritten"))
+        .await
+        .expect("save snapshot @7 again");
+    assert_eq!(
+        store.load_snapshot(&stream).await.expect("load"),
+        Some(snapshot(7, "rewritten")),
+        "a snapshot at the same version replaces the kept one"
     );
 }
 

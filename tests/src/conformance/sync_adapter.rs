@@ -32,6 +32,15 @@ impl<S: EventStore> AsyncEventStore for BlockingStore<S> {
         self.0.load(aggregate_id, from_version)
     }
 
+    async fn load_range(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.load_range(aggregate_id, from_version, to_version)
+    }
+
     async fn read_all(
         &self,
         from_position: u64,

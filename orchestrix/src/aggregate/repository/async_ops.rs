@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{AggregateRepository, check_requested_version, finish_load, snapshot};
+use super::{AggregateRepository, EventsToRead, LoadPlan, nothing_to_save, snapshot_not_saved};
 use crate::aggregate::error::RepositoryError;
 use crate::aggregate::{Aggregate, AggregateRoot};
 use crate::store::{AppendOutcome, AsyncEventStore};
@@ -49,23 +49,17 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
     where
         A: Aggregate + Serialize + DeserializeOwned,
     {
-        if root.uncommitted_events().is_empty() {
-            return Ok(AppendOutcome {
-                new_version: root.version(),
-                positions: Vec::new(),
-            });
+        if let Some(outcome) = nothing_to_save(root) {
+            return Ok(outcome);
         }
-        let old_version = root.version();
         let outcome = self
             .store
-            .save(root.id(), root.uncommitted_events(), Some(old_version))
+            .save(root.id(), root.uncommitted_events(), Some(root.version()))
             .await?;
-        root.mark_events_committed();
-        if self.snapshots.is_due(old_version, root.version())
-            && let Some(snapshot) = snapshot::take(root)
+        if let Some(snapshot) = self.committed(root)
             && let Err(error) = self.store.save_snapshot(snapshot).await
         {
-            tracing::warn!(aggregate_id = root.id(), %error, "events saved, but the snapshot was not");
+            snapshot_not_saved(root.id(), &error);
         }
         Ok(outcome)
     }
@@ -78,14 +72,16 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
     where
         A: Aggregate + Serialize + DeserializeOwned,
     {
-        check_requested_version::<A>(id, up_to)?;
-        let snapshot = match self.snapshots.is_enabled() {
+        let plan = LoadPlan::new::<A>(id, up_to, self.snapshots)?;
+        let snapshot = match plan.reads_snapshot() {
             true => self.store.load_snapshot(id).await?,
             false => None,
         };
-        let root =
-            snapshot::restore::<A>(snapshot, up_to).unwrap_or_else(|| AggregateRoot::new(id));
-        let events = self.store.load(id, root.version() + 1).await?;
-        finish_load(root, &events, up_to)
+        let root = plan.start::<A>(snapshot);
+        let events = match plan.events_after(&root) {
+            EventsToRead { from, to: Some(to) } => self.store.load_range(id, from, to).await?,
+            EventsToRead { from, to: None } => self.store.load(id, from).await?,
+        };
+        plan.finish(root, &events)
     }
 }

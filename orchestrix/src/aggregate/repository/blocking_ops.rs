@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{AggregateRepository, check_requested_version, finish_load, snapshot};
+use super::{AggregateRepository, EventsToRead, LoadPlan, nothing_to_save, snapshot_not_saved};
 use crate::aggregate::error::RepositoryError;
 use crate::aggregate::{Aggregate, AggregateRoot};
 use crate::store::{AppendOutcome, EventStore};
@@ -42,22 +42,16 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
     where
         A: Aggregate + Serialize + DeserializeOwned,
     {
-        if root.uncommitted_events().is_empty() {
-            return Ok(AppendOutcome {
-                new_version: root.version(),
-                positions: Vec::new(),
-            });
+        if let Some(outcome) = nothing_to_save(root) {
+            return Ok(outcome);
         }
-        let old_version = root.version();
-        let outcome = self
-            .store
-            .save(root.id(), root.uncommitted_events(), Some(old_version))?;
-        root.mark_events_committed();
-        if self.snapshots.is_due(old_version, root.version())
-            && let Some(snapshot) = snapshot::take(root)
+        let outcome =
+            self.store
+                .save(root.id(), root.uncommitted_events(), Some(root.version()))?;
+        if let Some(snapshot) = self.committed(root)
             && let Err(error) = self.store.save_snapshot(snapshot)
         {
-            tracing::warn!(aggregate_id = root.id(), %error, "events saved, but the snapshot was not");
+            snapshot_not_saved(root.id(), &error);
         }
         Ok(outcome)
     }
@@ -70,14 +64,16 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
     where
         A: Aggregate + Serialize + DeserializeOwned,
     {
-        check_requested_version::<A>(id, up_to)?;
-        let snapshot = match self.snapshots.is_enabled() {
+        let plan = LoadPlan::new::<A>(id, up_to, self.snapshots)?;
+        let snapshot = match plan.reads_snapshot() {
             true => self.store.load_snapshot(id)?,
             false => None,
         };
-        let root =
-            snapshot::restore::<A>(snapshot, up_to).unwrap_or_else(|| AggregateRoot::new(id));
-        let events = self.store.load(id, root.version() + 1)?;
-        finish_load(root, &events, up_to)
+        let root = plan.start::<A>(snapshot);
+        let events = match plan.events_after(&root) {
+            EventsToRead { from, to: Some(to) } => self.store.load_range(id, from, to)?,
+            EventsToRead { from, to: None } => self.store.load(id, from)?,
+        };
+        plan.finish(root, &events)
     }
 }

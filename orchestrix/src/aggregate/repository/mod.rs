@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 pub use snapshot::SnapshotPolicy;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::aggregate::error::RepositoryError;
 use crate::aggregate::{Aggregate, AggregateRoot};
-use crate::store::RecordedEvent;
+use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
 
 /// Loads and saves aggregates over an event store, blocking or async.
 ///
@@ -125,51 +128,130 @@ impl<S: ?Sized> AggregateRepository<S> {
     }
 }
 
-/// Checks `load_at`'s version before touching the store.
-fn check_requested_version<A: Aggregate>(
-    id: &str,
+/// The store-independent steps of a load, shared by the blocking and the
+/// async repository, whose load functions only add the store calls between
+/// them: [`LoadPlan::new`] -> `load_snapshot` if
+/// [`reads_snapshot`](LoadPlan::reads_snapshot) -> [`start`](LoadPlan::start)
+/// -> `load` / `load_range` over [`events_after`](LoadPlan::events_after) ->
+/// [`finish`](LoadPlan::finish).
+struct LoadPlan<'a> {
+    id: &'a str,
     up_to: Option<u64>,
-) -> Result<(), RepositoryError> {
-    match up_to {
-        Some(0) => Err(RepositoryError::VersionNotFound {
-            aggregate_type: A::AGGREGATE_TYPE,
-            aggregate_id: id.to_owned(),
-            requested: 0,
-            current: 0,
-        }),
-        _ => Ok(()),
+    reads_snapshot: bool,
+}
+
+/// The stream versions a load still has to read: `from..` or `from..=to`.
+struct EventsToRead {
+    from: u64,
+    to: Option<u64>,
+}
+
+impl<'a> LoadPlan<'a> {
+    /// Checks `load_at`'s version before touching the store.
+    fn new<A: Aggregate>(
+        id: &'a str,
+        up_to: Option<u64>,
+        snapshots: SnapshotPolicy,
+    ) -> Result<Self, RepositoryError> {
+        if up_to == Some(0) {
+            return Err(RepositoryError::VersionNotFound {
+                aggregate_type: A::AGGREGATE_TYPE,
+                aggregate_id: id.to_owned(),
+                requested: 0,
+                current: 0,
+            });
+        }
+        Ok(Self {
+            id,
+            up_to,
+            reads_snapshot: snapshots.is_enabled(),
+        })
+    }
+
+    /// Whether to load the stream's snapshot first.
+    fn reads_snapshot(&self) -> bool {
+        self.reads_snapshot
+    }
+
+    /// The root to replay onto: from the snapshot if it is usable, else new.
+    fn start<A: Aggregate + DeserializeOwned>(
+        &self,
+        snapshot: Option<Snapshot>,
+    ) -> AggregateRoot<A> {
+        snapshot::restore::<A>(snapshot, self.up_to).unwrap_or_else(|| AggregateRoot::new(self.id))
+    }
+
+    /// The events after `root`'s version, up to the version asked for (time
+    /// travel reads no further).
+    fn events_after<A: Aggregate>(&self, root: &AggregateRoot<A>) -> EventsToRead {
+        EventsToRead {
+            from: root.version() + 1,
+            to: self.up_to,
+        }
+    }
+
+    /// Applies the loaded events (up to `up_to`) on `root`, then checks that
+    /// the aggregate exists and reached the requested version.
+    fn finish<A: Aggregate>(
+        &self,
+        mut root: AggregateRoot<A>,
+        events: &[RecordedEvent],
+    ) -> Result<AggregateRoot<A>, RepositoryError> {
+        let mut current = root.version();
+        for event in events {
+            current = event.version;
+            if self.up_to.is_none_or(|up_to| event.version <= up_to) {
+                root.replay(event)?;
+            }
+        }
+        if current == 0 {
+            return Err(RepositoryError::NotFound {
+                aggregate_type: A::AGGREGATE_TYPE,
+                aggregate_id: root.id().to_owned(),
+            });
+        }
+        if let Some(requested) = self.up_to
+            && root.version() < requested
+        {
+            return Err(RepositoryError::VersionNotFound {
+                aggregate_type: A::AGGREGATE_TYPE,
+                aggregate_id: root.id().to_owned(),
+                requested,
+                current,
+            });
+        }
+        Ok(root)
     }
 }
 
-/// Applies the loaded events (up to `up_to`) on `root`, then checks that
-/// the aggregate exists and reached the requested version.
-fn finish_load<A: Aggregate>(
-    mut root: AggregateRoot<A>,
-    events: &[RecordedEvent],
-    up_to: Option<u64>,
-) -> Result<AggregateRoot<A>, RepositoryError> {
-    let mut current = root.version();
-    for event in events {
-        current = event.version;
-        if up_to.is_none_or(|up_to| event.version <= up_to) {
-            root.replay(event)?;
+// The store-independent steps of a save, shared like `LoadPlan`:
+// `nothing_to_save`, the append, `committed`, the snapshot write, and
+// `snapshot_not_saved` if that write failed.
+
+/// The outcome of saving a root without new events, which writes nothing;
+/// `None` when there is something to append.
+fn nothing_to_save<A: Aggregate>(root: &AggregateRoot<A>) -> Option<AppendOutcome> {
+    root.uncommitted_events().is_empty().then(|| AppendOutcome {
+        new_version: root.version(),
+        positions: Vec::new(),
+    })
+}
+
+impl<S: ?Sized> AggregateRepository<S> {
+    /// Marks the appended events committed and returns the snapshot to
+    /// write, if the policy says one is due.
+    fn committed<A: Aggregate + Serialize>(&self, root: &mut AggregateRoot<A>) -> Option<Snapshot> {
+        let old_version = root.version();
+        root.mark_events_committed();
+        match self.snapshots.is_due(old_version, root.version()) {
+            true => snapshot::take(root),
+            false => None,
         }
     }
-    if current == 0 {
-        return Err(RepositoryError::NotFound {
-            aggregate_type: A::AGGREGATE_TYPE,
-            aggregate_id: root.id().to_owned(),
-        });
-    }
-    if let Some(requested) = up_to
-        && root.version() < requested
-    {
-        return Err(RepositoryError::VersionNotFound {
-            aggregate_type: A::AGGREGATE_TYPE,
-            aggregate_id: root.id().to_owned(),
-            requested,
-            current,
-        });
-    }
-    Ok(root)
+}
+
+/// A failed snapshot write after a successful append is only a warning:
+/// the events are stored; the snapshot is an optimisation.
+fn snapshot_not_saved(aggregate_id: &str, error: &StoreError) {
+    tracing::warn!(aggregate_id, %error, "events saved, but the snapshot was not");
 }

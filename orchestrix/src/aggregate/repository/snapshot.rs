@@ -61,7 +61,7 @@ pub(super) fn take<A: Aggregate + Serialize>(root: &AggregateRoot<A>) -> Option<
     match serde_json::to_value(root.state()) {
         Ok(state) => Some(Snapshot {
             aggregate_id: root.id().to_owned(),
-            aggregate_type: A::AGGREGATE_TYPE.to_owned(),
+            aggregate_type: snapshot_type::<A>(),
             version: root.version(),
             state,
             taken_at: OffsetDateTime::now_utc(),
@@ -80,9 +80,9 @@ pub(super) fn take<A: Aggregate + Serialize>(root: &AggregateRoot<A>) -> Option<
 }
 
 /// The aggregate rebuilt from `snapshot`, if it is usable for a load up to
-/// `up_to`: of this aggregate type, not past `up_to`, and decodable. A
-/// snapshot that no longer decodes (the state type changed) is skipped with
-/// a warning, and the caller replays the whole stream.
+/// `up_to`: of this aggregate type and snapshot version, not past `up_to`,
+/// and decodable. Any other snapshot is skipped with a warning, and the
+/// caller replays the whole stream.
 pub(super) fn restore<A: Aggregate + DeserializeOwned>(
     snapshot: Option<Snapshot>,
     up_to: Option<u64>,
@@ -91,12 +91,24 @@ pub(super) fn restore<A: Aggregate + DeserializeOwned>(
     if up_to.is_some_and(|up_to| snapshot.version > up_to) {
         return None;
     }
-    if snapshot.aggregate_type != A::AGGREGATE_TYPE {
+    let (snapshot_type, state_version) = parse_snapshot_type(&snapshot.aggregate_type);
+    if snapshot_type != A::AGGREGATE_TYPE {
         tracing::warn!(
             aggregate_type = A::AGGREGATE_TYPE,
             aggregate_id = %snapshot.aggregate_id,
             snapshot_type = %snapshot.aggregate_type,
             "snapshot belongs to another aggregate type; ignoring it and replaying the whole stream"
+        );
+        return None;
+    }
+    if state_version != A::SNAPSHOT_VERSION {
+        tracing::warn!(
+            aggregate_type = A::AGGREGATE_TYPE,
+            aggregate_id = %snapshot.aggregate_id,
+            snapshot_version = state_version,
+            expected_snapshot_version = A::SNAPSHOT_VERSION,
+            "snapshot was taken with another snapshot_version of the state; ignoring it and \
+             replaying the whole stream"
         );
         return None;
     }
@@ -116,5 +128,41 @@ pub(super) fn restore<A: Aggregate + DeserializeOwned>(
             );
             None
         }
+    }
+}
+
+/// The snapshot's `aggregate_type` for `A`: its name, plus `@vN` when its
+/// [`SNAPSHOT_VERSION`](Aggregate::SNAPSHOT_VERSION) is not 1 (so snapshots
+/// written before versions existed read as version 1).
+pub(super) fn snapshot_type<A: Aggregate>() -> String {
+    match A::SNAPSHOT_VERSION {
+        1 => A::AGGREGATE_TYPE.to_owned(),
+        version => format!("{}@v{version}", A::AGGREGATE_TYPE),
+    }
+}
+
+/// Splits a snapshot's `aggregate_type` into the aggregate name and the
+/// state version (`Name@v2` -> `("Name", 2)`, `Name` -> `("Name", 1)`).
+/// Aggregate names cannot contain `@` (`#[aggregate]` refuses them).
+fn parse_snapshot_type(aggregate_type: &str) -> (&str, u32) {
+    aggregate_type
+        .rsplit_once("@v")
+        .and_then(|(name, version)| Some((name, version.parse().ok()?)))
+        .unwrap_or((aggregate_type, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_snapshot_type;
+
+    #[test]
+    fn snapshot_types_carry_the_state_version() {
+        assert_eq!(parse_snapshot_type("Account"), ("Account", 1));
+        assert_eq!(parse_snapshot_type("Account@v2"), ("Account", 2));
+        assert_eq!(
+            parse_snapshot_type("bank.Account@v17"),
+            ("bank.Account", 17)
+        );
+        assert_eq!(parse_snapshot_type("Account@vX"), ("Account@vX", 1));
     }
 }

@@ -60,6 +60,17 @@ impl AsyncEventStore for InMemoryAsyncEventStore {
         Ok(self.state.load(aggregate_id, from_version))
     }
 
+    async fn load_range(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self
+            .state
+            .load_range(aggregate_id, from_version, to_version))
+    }
+
     async fn read_all(
         &self,
         from_position: u64,

@@ -88,13 +88,27 @@ impl MemoryState {
     }
 
     pub(super) fn load(&self, aggregate_id: &str, from_version: u64) -> Vec<RecordedEvent> {
+        self.load_range(aggregate_id, from_version, u64::MAX)
+    }
+
+    /// The events with `from_version <= version <= to_version`: only those
+    /// are cloned.
+    pub(super) fn load_range(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+    ) -> Vec<RecordedEvent> {
         let inner = self.read();
         let Some(stream) = inner.streams.get(aggregate_id) else {
             return Vec::new();
         };
         // Version v sits at index v - 1 of the stream.
         let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
-        let wanted = stream.get(skip..).unwrap_or_default();
+        let end = usize::try_from(to_version)
+            .unwrap_or(usize::MAX)
+            .min(stream.len());
+        let wanted = stream.get(skip..end).unwrap_or_default();
         let mut events = Vec::with_capacity(wanted.len());
         events.extend(
             wanted
@@ -110,10 +124,19 @@ impl MemoryState {
         inner.log.iter().skip(start).take(limit).cloned().collect()
     }
 
+    /// Keeps `snapshot` unless the stream already has a newer one: a slow
+    /// writer finishing late must not roll the snapshot back.
     pub(super) fn save_snapshot(&self, snapshot: Snapshot) {
-        self.write()
-            .snapshots
-            .insert(snapshot.aggregate_id.clone(), snapshot);
+        let mut inner = self.write();
+        match inner.snapshots.get_mut(&snapshot.aggregate_id) {
+            Some(kept) if kept.version > snapshot.version => {}
+            Some(kept) => *kept = snapshot,
+            None => {
+                inner
+                    .snapshots
+                    .insert(snapshot.aggregate_id.clone(), snapshot);
+            }
+        }
     }
 
     pub(super) fn load_snapshot(&self, aggregate_id: &str) -> Option<Snapshot> {

@@ -56,6 +56,17 @@ impl EventStore for InMemoryEventStore {
         Ok(self.state.load(aggregate_id, from_version))
     }
 
+    fn load_range(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self
+            .state
+            .load_range(aggregate_id, from_version, to_version))
+    }
+
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(self.state.read_all(from_position, limit))
     }

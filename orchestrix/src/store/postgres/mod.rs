@@ -152,6 +152,30 @@ impl PostgreSQLEventStore {
         }
     }
 
+    /// Runs a query for one stream's events and decodes its rows, in
+    /// order.
+    async fn fetch_stream<'q>(
+        &self,
+        aggregate_id: &str,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        operation: impl FnOnce() -> String,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut rows = query.fetch(&self.pool);
+        let mut decoder = RowDecoder::new();
+        let mut events = Vec::new();
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => events.push(decoder.stream_row(aggregate_id, &row)?),
+                Ok(None) => break,
+                Err(error) => {
+                    drop(rows);
+                    return Err(self.failure(error, operation()).report().await);
+                }
+            }
+        }
+        Ok(events)
+    }
+
     fn failure(&self, error: sqlx::Error, operation: String) -> Failure<'_> {
         Failure::new(&self.pool, &self.target, error, operation)
     }
@@ -222,24 +246,29 @@ impl AsyncEventStore for PostgreSQLEventStore {
         aggregate_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let operation = || format!("load stream `{aggregate_id}`");
-        let mut rows = sqlx::query(self.statements.load.clone())
+        let query = sqlx::query(self.statements.load.clone())
+            .bind(aggregate_id)
+            .bind(to_i64(from_version));
+        self.fetch_stream(aggregate_id, query, || {
+            format!("load stream `{aggregate_id}` from version {from_version}")
+        })
+        .await
+    }
+
+    async fn load_range(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let query = sqlx::query(self.statements.load_range.clone())
             .bind(aggregate_id)
             .bind(to_i64(from_version))
-            .fetch(&self.pool);
-        let mut decoder = RowDecoder::new();
-        let mut events = Vec::new();
-        loop {
-            match rows.try_next().await {
-                Ok(Some(row)) => events.push(decoder.stream_row(aggregate_id, &row)?),
-                Ok(None) => break,
-                Err(error) => {
-                    drop(rows);
-                    return Err(self.failure(error, operation()).report().await);
-                }
-            }
-        }
-        Ok(events)
+            .bind(to_i64(to_version));
+        self.fetch_stream(aggregate_id, query, || {
+            format!("load stream `{aggregate_id}` versions {from_version}..={to_version}")
+        })
+        .await
     }
 
     async fn read_all(

@@ -10,6 +10,7 @@ use crate::postgres::SqlIdentifier;
 pub(super) struct Statements {
     pub(super) append: SqlStr,
     pub(super) load: SqlStr,
+    pub(super) load_range: SqlStr,
     pub(super) read_all: SqlStr,
     pub(super) stream_version: SqlStr,
     pub(super) save_snapshot: SqlStr,
@@ -34,6 +35,10 @@ impl Statements {
                 "SELECT {EVENT_COLUMNS} FROM {s}.events \
                  WHERE stream_id = $1 AND version >= $2 ORDER BY version"
             )),
+            load_range: sql(format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events \
+                 WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version"
+            )),
             read_all: sql(format!("SELECT * FROM {s}.read_all_events($1, $2)")),
             stream_version: sql(format!(
                 "SELECT coalesce(max(version), 0)::bigint FROM {s}.events WHERE stream_id = $1"
@@ -42,7 +47,8 @@ impl Statements {
                 "INSERT INTO {s}.snapshots (aggregate_id, aggregate_type, version, state, taken_at) \
                  VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, \
-                 version = excluded.version, state = excluded.state, taken_at = excluded.taken_at"
+                 version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
+                 WHERE snapshots.version <= excluded.version"
             )),
             load_snapshot: sql(format!(
                 "SELECT aggregate_type, version, state::text, taken_at FROM {s}.snapshots WHERE aggregate_id = $1"
