@@ -296,7 +296,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
 
             #[automatically_derived]
             impl #registration_trait for #ident {
-                const REGISTRATION: #registration_type = #registration_type::new::<#event>(
+                const REGISTRATION: #registration_type = #registration_type::new::<#event, #ident>(
                     #name,
                     &[#(#requires),*],
                     __orchestrix_call,

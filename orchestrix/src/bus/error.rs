@@ -4,7 +4,7 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use crate::error::BoxError;
+use crate::error::{BoxError, RegistryError};
 
 /// One handler's failure, kept with its source error.
 #[derive(Debug)]
@@ -94,4 +94,26 @@ pub enum BusBuildError {
         /// The missing dependency's Rust type.
         dependency: &'static str,
     },
+    /// Two different handler fns are subscribed under one name for one
+    /// event type (a custom `#[event_handler(name = "...")]` given twice,
+    /// or fns of the same name in two scopes of one module). Neither is
+    /// dropped silently: rename one.
+    #[error(
+        "two different handlers are named `{name}` for event `{event_type}`: `{first}` and `{second}`; \
+         give one of them another name with #[event_handler(name = \"...\")]"
+    )]
+    DuplicateHandler {
+        /// The shared handler name.
+        name: String,
+        /// The event type's registered name.
+        event_type: &'static str,
+        /// The Rust path of one handler fn.
+        first: &'static str,
+        /// The Rust path of the other.
+        second: &'static str,
+    },
+    /// The event-type registry is inconsistent (two Rust types under one
+    /// event name): checked before any bus exists.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }

@@ -2,7 +2,7 @@
 //! every handler's dependencies checked before the bus exists.
 
 use std::any::TypeId;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -26,14 +26,30 @@ pub trait BusKind: Sized {
     /// The handler's name.
     fn name_of(registration: &Self::Registration) -> &'static str;
 
-    /// The event type the handler takes.
-    fn event_type_of(registration: &Self::Registration) -> TypeId;
+    /// What tells the handler apart from others.
+    fn identity_of(registration: &Self::Registration) -> HandlerIdentity;
 
     /// What the handler needs from the bus.
     fn requirements_of(registration: &Self::Registration) -> &'static [Option<DependencyKey>];
 
     /// The bus, with its dependencies and checked handlers.
     fn assemble(dependencies: Dependencies, registrations: Vec<Self::Registration>) -> Self;
+}
+
+/// Who a registration is: its name, its event type and the type standing
+/// for its handler fn.
+#[derive(Clone, Copy, Debug)]
+pub struct HandlerIdentity {
+    /// The handler's name.
+    pub name: &'static str,
+    /// The event type's registered name.
+    pub event_name: &'static str,
+    /// `TypeId` of the event type.
+    pub event_type: TypeId,
+    /// `TypeId` of the type standing for the handler fn.
+    pub handler_type: TypeId,
+    /// The Rust path of that type.
+    pub handler_path: &'static str,
 }
 
 /// Builds an [`InMemoryAsyncMessageBus`] or [`InMemoryMessageBus`]: add the
@@ -111,21 +127,40 @@ impl<B: BusKind> BusBuilder<B> {
         self
     }
 
-    /// Builds the bus. A handler subscribed twice (same name, same event
-    /// type) is kept once.
+    /// Builds the bus. The same handler fn subscribed twice (by
+    /// `register_handlers()` and `handler::<f>()`) is kept once.
     ///
-    /// Fails if a handler asks for a `Dep<T>` that was not added with
+    /// Fails if the event registry has two Rust types under one event name
+    /// ([`BusBuildError::Registry`]), if two different handler fns share a
+    /// name and an event type ([`BusBuildError::DuplicateHandler`]), or if a
+    /// handler asks for a `Dep<T>` that was not added with
     /// [`dependency`](Self::dependency).
     pub fn build(self) -> Result<B, BusBuildError> {
-        let mut seen = HashSet::new();
+        crate::registry::validate()?;
+        let mut seen: HashMap<(&'static str, TypeId), HandlerIdentity> = HashMap::new();
         let mut registrations = Vec::with_capacity(self.registrations.len());
         for registration in self.registrations {
-            if !seen.insert((B::name_of(&registration), B::event_type_of(&registration))) {
-                continue;
+            let identity = B::identity_of(&registration);
+            if let Some(earlier) = seen.get(&(identity.name, identity.event_type)) {
+                if earlier.handler_type == identity.handler_type {
+                    continue;
+                }
+                let (first, second) = if earlier.handler_path <= identity.handler_path {
+                    (earlier.handler_path, identity.handler_path)
+                } else {
+                    (identity.handler_path, earlier.handler_path)
+                };
+                return Err(BusBuildError::DuplicateHandler {
+                    name: identity.name.to_owned(),
+                    event_type: identity.event_name,
+                    first,
+                    second,
+                });
             }
+            seen.insert((identity.name, identity.event_type), identity);
             check_requirements(
                 &self.dependencies,
-                B::name_of(&registration),
+                identity.name,
                 B::requirements_of(&registration),
             )?;
             registrations.push(registration);
@@ -196,8 +231,14 @@ impl BusKind for InMemoryAsyncMessageBus {
         registration.name
     }
 
-    fn event_type_of(registration: &AsyncHandlerRegistration) -> TypeId {
-        (registration.event_type)()
+    fn identity_of(registration: &AsyncHandlerRegistration) -> HandlerIdentity {
+        HandlerIdentity {
+            name: registration.name,
+            event_name: registration.event_name,
+            event_type: (registration.event_type)(),
+            handler_type: (registration.handler_type)(),
+            handler_path: (registration.handler_path)(),
+        }
     }
 
     fn requirements_of(
@@ -226,8 +267,14 @@ impl BusKind for InMemoryMessageBus {
         registration.name
     }
 
-    fn event_type_of(registration: &SyncHandlerRegistration) -> TypeId {
-        (registration.event_type)()
+    fn identity_of(registration: &SyncHandlerRegistration) -> HandlerIdentity {
+        HandlerIdentity {
+            name: registration.name,
+            event_name: registration.event_name,
+            event_type: (registration.event_type)(),
+            handler_type: (registration.handler_type)(),
+            handler_path: (registration.handler_path)(),
+        }
     }
 
     fn requirements_of(registration: &SyncHandlerRegistration) -> &'static [Option<DependencyKey>] {

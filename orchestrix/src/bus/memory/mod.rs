@@ -6,5 +6,5 @@ mod builder;
 mod sync_bus;
 
 pub use async_bus::InMemoryAsyncMessageBus;
-pub use builder::{BusBuilder, BusKind};
+pub use builder::{BusBuilder, BusKind, HandlerIdentity};
 pub use sync_bus::InMemoryMessageBus;
