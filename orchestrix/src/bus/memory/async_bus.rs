@@ -25,6 +25,12 @@ use crate::registry::AsyncHandlerRegistration;
 /// A handler's error or panic does not stop the others; if any failed, the
 /// [`HandlerError`] names each failed handler and keeps its error.
 ///
+/// The handlers run on the publishing task, not on spawned ones: cancelling
+/// a publish (dropping its future, e.g. on a `tokio::time::timeout` or a
+/// lost `tokio::select!` branch) cancels its handlers still in flight, at
+/// their current `.await`. A handler whose work must finish anyway should
+/// `tokio::spawn` it.
+///
 /// Handlers come from `#[event_handler]` `async fn`s (see
 /// [`builder`](Self::builder)) or from closures given to
 /// [`subscribe`](Self::subscribe). The bus is `Send + Sync`: share it in an
@@ -139,7 +145,8 @@ impl InMemoryAsyncMessageBus {
     /// Delivers `envelope` (typed or type-erased) to every handler of the
     /// concrete type of the message inside, all concurrently, and waits for
     /// all. No handler is fine. If any handler fails or panics, the others
-    /// still run to their end and the error names each failure.
+    /// still run to their end and the error names each failure. Dropping
+    /// the returned future cancels the handlers still running.
     pub async fn publish_envelope(
         &self,
         envelope: impl Into<AnyEnvelope>,
