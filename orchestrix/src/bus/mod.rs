@@ -14,7 +14,7 @@ pub mod memory;
 mod routes;
 
 pub use context::{Dependencies, HandlerContext, HandlerName};
-pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError};
+pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError, UnmetDependency};
 pub use ext::{AsyncMessageBusExt, MessageBusExt};
 pub use extract::{Dep, DependencyKey, FromHandlerContext};
 pub use handler::{HandlerFuture, HandlerPanicked, IntoHandlerResult};

@@ -17,9 +17,9 @@ pub struct AsyncHandlerRegistration {
     pub event_name: &'static str,
     /// `TypeId` of the event type.
     pub event_type: fn() -> TypeId,
-    /// What the handler's extractors need from the bus (`None` for those that
-    /// need nothing).
-    pub requires: &'static [Option<DependencyKey>],
+    /// What each of the handler's extractors needs from the bus (an empty
+    /// slice for those that need nothing).
+    pub requires: &'static [&'static [DependencyKey]],
     /// Calls the handler fn.
     pub call: fn(&HandlerContext<'_>) -> HandlerFuture,
     /// `TypeId` of the type that stands for the handler fn (for
@@ -36,7 +36,7 @@ impl AsyncHandlerRegistration {
     /// (one distinct type per handler fn).
     pub const fn new<E: Event, H: 'static>(
         name: &'static str,
-        requires: &'static [Option<DependencyKey>],
+        requires: &'static [&'static [DependencyKey]],
         call: fn(&HandlerContext<'_>) -> HandlerFuture,
     ) -> Self {
         Self {
@@ -61,8 +61,8 @@ pub struct SyncHandlerRegistration {
     pub event_name: &'static str,
     /// `TypeId` of the event type.
     pub event_type: fn() -> TypeId,
-    /// What the handler's extractors need from the bus.
-    pub requires: &'static [Option<DependencyKey>],
+    /// What each of the handler's extractors needs from the bus.
+    pub requires: &'static [&'static [DependencyKey]],
     /// Calls the handler fn.
     pub call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
     /// `TypeId` of the type that stands for the handler fn (for
@@ -79,7 +79,7 @@ impl SyncHandlerRegistration {
     /// (one distinct type per handler fn).
     pub const fn new<E: Event, H: 'static>(
         name: &'static str,
-        requires: &'static [Option<DependencyKey>],
+        requires: &'static [&'static [DependencyKey]],
         call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
     ) -> Self {
         Self {

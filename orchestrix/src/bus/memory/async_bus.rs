@@ -9,12 +9,12 @@ use std::sync::Arc;
 use futures::future::join_all;
 use tracing::Instrument;
 
-use super::builder::{BusBuilder, check_requirements};
+use super::builder::BusBuilder;
+use super::core::{BusCore, publish_outcome};
 use crate::bus::AsyncMessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
 use crate::bus::handler::{AsyncHandler, HandlerFuture, IntoHandlerResult};
-use crate::bus::routes::Routes;
 use crate::message::{AnyEnvelope, Envelope, Message};
 use crate::registry::AsyncHandlerRegistration;
 
@@ -58,8 +58,7 @@ use crate::registry::AsyncHandlerRegistration;
 /// # }
 /// ```
 pub struct InMemoryAsyncMessageBus {
-    routes: Routes<AsyncHandler>,
-    dependencies: Arc<Dependencies>,
+    core: BusCore<AsyncHandler>,
 }
 
 impl InMemoryAsyncMessageBus {
@@ -74,15 +73,16 @@ impl InMemoryAsyncMessageBus {
     }
 
     pub(crate) fn with_dependencies(dependencies: Dependencies) -> Self {
-        Self {
-            routes: Routes::new(),
-            dependencies: Arc::new(dependencies),
-        }
+        Self::from_core(BusCore::new(dependencies))
+    }
+
+    pub(crate) fn from_core(core: BusCore<AsyncHandler>) -> Self {
+        Self { core }
     }
 
     /// The bus's shared dependencies.
     pub fn dependencies(&self) -> &Dependencies {
-        &self.dependencies
+        self.core.dependencies()
     }
 
     /// Subscribes `handler` to messages of type `M` under `name` (the name
@@ -108,7 +108,7 @@ impl InMemoryAsyncMessageBus {
             }
         };
         let name = HandlerName::from(name.into());
-        self.routes
+        self.core
             .add(TypeId::of::<M>(), AsyncHandler::new(name, Arc::new(call)));
     }
 
@@ -118,22 +118,12 @@ impl InMemoryAsyncMessageBus {
         &self,
         registration: &AsyncHandlerRegistration,
     ) -> Result<(), BusBuildError> {
-        check_requirements(&self.dependencies, registration.name, registration.requires)?;
-        self.add_registration(registration);
-        Ok(())
-    }
-
-    pub(crate) fn add_registration(&self, registration: &AsyncHandlerRegistration) {
-        let handler = AsyncHandler::new(
-            HandlerName::Static(registration.name),
-            Arc::new(registration.call),
-        );
-        self.routes.add((registration.event_type)(), handler);
+        self.core.subscribe_registration(registration)
     }
 
     /// How many handlers messages of type `M` have.
     pub fn handler_count<M: Message>(&self) -> usize {
-        self.routes.count(TypeId::of::<M>())
+        self.core.handler_count(TypeId::of::<M>())
     }
 
     /// Publishes `message` with fresh metadata; see
@@ -153,7 +143,7 @@ impl InMemoryAsyncMessageBus {
     ) -> Result<(), HandlerError> {
         let envelope = envelope.into();
         let message: &dyn Any = envelope.message();
-        let Some(handlers) = self.routes.snapshot(message.type_id()) else {
+        let Some(handlers) = self.core.snapshot(message.type_id()) else {
             tracing::trace!(message_type = envelope.message_name(), "no handler");
             return Ok(());
         };
@@ -170,7 +160,7 @@ impl InMemoryAsyncMessageBus {
             // One context serves every handler: each call extracts what its
             // future needs before the next handler is named in it.
             // (`join_all` takes the futures right away, inside the span.)
-            let mut context = HandlerContext::new(&envelope, &self.dependencies, "");
+            let mut context = HandlerContext::new(&envelope, self.core.dependencies(), "");
             join_all(handlers.iter().map(|handler| {
                 context.set_handler(&handler.name);
                 handler.run(&context)
@@ -178,14 +168,7 @@ impl InMemoryAsyncMessageBus {
         };
         let outcomes = all_handlers.instrument(span).await;
         let failures: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
-        if failures.is_empty() {
-            return Ok(());
-        }
-        Err(HandlerError {
-            message_type: envelope.message_name().to_owned(),
-            message_id: envelope.metadata().id,
-            failures,
-        })
+        publish_outcome(&envelope, failures)
     }
 }
 
@@ -198,7 +181,7 @@ impl Default for InMemoryAsyncMessageBus {
 impl fmt::Debug for InMemoryAsyncMessageBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryAsyncMessageBus")
-            .field("dependencies", &self.dependencies)
+            .field("dependencies", self.core.dependencies())
             .finish_non_exhaustive()
     }
 }

@@ -7,12 +7,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::bus::context::Dependencies;
-use crate::bus::error::BusBuildError;
+use crate::bus::error::{BusBuildError, UnmetDependency};
 use crate::bus::extract::DependencyKey;
 use crate::registry::{
     AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
 };
 
+use super::core::{BusCore, Registration};
 use super::{InMemoryAsyncMessageBus, InMemoryMessageBus};
 
 /// A bus that [`BusBuilder`] can build: the in-memory sync and async buses.
@@ -23,14 +24,11 @@ pub trait BusKind: Sized {
     /// Every handler of this kind registered in the linked program.
     fn registered() -> Vec<&'static Self::Registration>;
 
-    /// The handler's name.
-    fn name_of(registration: &Self::Registration) -> &'static str;
-
     /// What tells the handler apart from others.
     fn identity_of(registration: &Self::Registration) -> HandlerIdentity;
 
     /// What the handler needs from the bus.
-    fn requirements_of(registration: &Self::Registration) -> &'static [Option<DependencyKey>];
+    fn requirements_of(registration: &Self::Registration) -> &'static [&'static [DependencyKey]];
 
     /// The bus, with its dependencies and checked handlers.
     fn assemble(dependencies: Dependencies, registrations: Vec<Self::Registration>) -> Self;
@@ -132,13 +130,14 @@ impl<B: BusKind> BusBuilder<B> {
     ///
     /// Fails if the event registry has two Rust types under one event name
     /// ([`BusBuildError::Registry`]), if two different handler fns share a
-    /// name and an event type ([`BusBuildError::DuplicateHandler`]), or if a
-    /// handler asks for a `Dep<T>` that was not added with
-    /// [`dependency`](Self::dependency).
+    /// name and an event type ([`BusBuildError::DuplicateHandler`]), or if
+    /// handlers ask for `Dep<T>`s that were not added with
+    /// [`dependency`](Self::dependency) (every missing one is named).
     pub fn build(self) -> Result<B, BusBuildError> {
         crate::registry::validate()?;
         let mut seen: HashMap<(&'static str, TypeId), HandlerIdentity> = HashMap::new();
         let mut registrations = Vec::with_capacity(self.registrations.len());
+        let mut unmet = Vec::new();
         for registration in self.registrations {
             let identity = B::identity_of(&registration);
             if let Some(earlier) = seen.get(&(identity.name, identity.event_type)) {
@@ -158,13 +157,15 @@ impl<B: BusKind> BusBuilder<B> {
                 });
             }
             seen.insert((identity.name, identity.event_type), identity);
-            check_requirements(
+            find_unmet(
                 &self.dependencies,
                 identity.name,
                 B::requirements_of(&registration),
-            )?;
+                &mut unmet,
+            );
             registrations.push(registration);
         }
+        BusBuildError::from_unmet(unmet)?;
         Ok(B::assemble(self.dependencies, registrations))
     }
 }
@@ -196,28 +197,44 @@ impl<B: BusKind> fmt::Debug for BusBuilder<B> {
                 &self
                     .registrations
                     .iter()
-                    .map(B::name_of)
+                    .map(|registration| B::identity_of(registration).name)
                     .collect::<Vec<_>>(),
             )
             .finish()
     }
 }
 
-/// Refuses a handler whose dependencies are not all present.
+/// Records each dependency of `handler` that is not present (once each).
+pub(crate) fn find_unmet(
+    dependencies: &Dependencies,
+    handler: &str,
+    requires: &[&[DependencyKey]],
+    unmet: &mut Vec<UnmetDependency>,
+) {
+    for key in requires.iter().copied().flatten() {
+        if dependencies.contains((key.type_id)()) {
+            continue;
+        }
+        let missing = UnmetDependency {
+            handler: handler.to_owned(),
+            dependency: (key.type_name)(),
+        };
+        if !unmet.contains(&missing) {
+            unmet.push(missing);
+        }
+    }
+}
+
+/// Refuses a handler whose dependencies are not all present, naming every
+/// missing one.
 pub(crate) fn check_requirements(
     dependencies: &Dependencies,
     handler: &str,
-    requires: &[Option<DependencyKey>],
+    requires: &[&[DependencyKey]],
 ) -> Result<(), BusBuildError> {
-    for key in requires.iter().flatten() {
-        if !dependencies.contains((key.type_id)()) {
-            return Err(BusBuildError::MissingDependency {
-                handler: handler.to_owned(),
-                dependency: (key.type_name)(),
-            });
-        }
-    }
-    Ok(())
+    let mut unmet = Vec::new();
+    find_unmet(dependencies, handler, requires, &mut unmet);
+    BusBuildError::from_unmet(unmet)
 }
 
 impl BusKind for InMemoryAsyncMessageBus {
@@ -227,32 +244,18 @@ impl BusKind for InMemoryAsyncMessageBus {
         crate::registry::async_handlers()
     }
 
-    fn name_of(registration: &AsyncHandlerRegistration) -> &'static str {
-        registration.name
-    }
-
     fn identity_of(registration: &AsyncHandlerRegistration) -> HandlerIdentity {
-        HandlerIdentity {
-            name: registration.name,
-            event_name: registration.event_name,
-            event_type: (registration.event_type)(),
-            handler_type: (registration.handler_type)(),
-            handler_path: (registration.handler_path)(),
-        }
+        registration.identity()
     }
 
     fn requirements_of(
         registration: &AsyncHandlerRegistration,
-    ) -> &'static [Option<DependencyKey>] {
-        registration.requires
+    ) -> &'static [&'static [DependencyKey]] {
+        registration.requires()
     }
 
     fn assemble(dependencies: Dependencies, registrations: Vec<AsyncHandlerRegistration>) -> Self {
-        let bus = Self::with_dependencies(dependencies);
-        for registration in registrations {
-            bus.add_registration(&registration);
-        }
-        bus
+        Self::from_core(assemble(dependencies, &registrations))
     }
 }
 
@@ -263,29 +266,29 @@ impl BusKind for InMemoryMessageBus {
         crate::registry::sync_handlers()
     }
 
-    fn name_of(registration: &SyncHandlerRegistration) -> &'static str {
-        registration.name
-    }
-
     fn identity_of(registration: &SyncHandlerRegistration) -> HandlerIdentity {
-        HandlerIdentity {
-            name: registration.name,
-            event_name: registration.event_name,
-            event_type: (registration.event_type)(),
-            handler_type: (registration.handler_type)(),
-            handler_path: (registration.handler_path)(),
-        }
+        registration.identity()
     }
 
-    fn requirements_of(registration: &SyncHandlerRegistration) -> &'static [Option<DependencyKey>] {
-        registration.requires
+    fn requirements_of(
+        registration: &SyncHandlerRegistration,
+    ) -> &'static [&'static [DependencyKey]] {
+        registration.requires()
     }
 
     fn assemble(dependencies: Dependencies, registrations: Vec<SyncHandlerRegistration>) -> Self {
-        let bus = Self::with_dependencies(dependencies);
-        for registration in registrations {
-            bus.add_registration(&registration);
-        }
-        bus
+        Self::from_core(assemble(dependencies, &registrations))
     }
+}
+
+/// The core of a bus holding `registrations` (already checked).
+fn assemble<R: Registration>(
+    dependencies: Dependencies,
+    registrations: &[R],
+) -> BusCore<R::Handler> {
+    let core = BusCore::new(dependencies);
+    for registration in registrations {
+        core.add_registration(registration);
+    }
+    core
 }

@@ -3,6 +3,7 @@
 
 mod async_bus;
 mod builder;
+mod core;
 mod sync_bus;
 
 pub use async_bus::InMemoryAsyncMessageBus;
