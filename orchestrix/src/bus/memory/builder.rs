@@ -106,7 +106,8 @@ impl<B: BusKind> BusBuilder<B> {
 
     /// Subscribes every `#[event_handler]` fn of this bus's kind that is
     /// linked into the program (`async fn`s for the async bus, plain fns for
-    /// the sync bus), in the order of their names.
+    /// the sync bus), in the order of their names, then of
+    /// their fns' paths (so the order is the same on every run).
     ///
     /// `inventory` only sees handlers in code that is linked: a handler in a
     /// crate the program never references may be missing; subscribe it with
