@@ -2,8 +2,9 @@
 //! dispatch cost of the buses.
 //!
 //! * I/O table: 100 messages x 5 handlers, each handler waiting 200 µs of
-//!   simulated I/O — sequential (the sync bus, and direct awaits one after
-//!   another), concurrent per message (the async bus, and `join_all` of the
+//!   simulated I/O — sequential (the sync bus, and the same 5 sync handler
+//!   fns called in turn; direct awaits of the async handlers one after
+//!   another are printed as an extra row), concurrent per message (the async bus, and `join_all` of the
 //!   5 direct calls), and all 100 messages at once.
 //! * Dispatch: publishing to 5 no-op handlers, beside calling the same 5 fns
 //!   directly (the raw baseline).
@@ -12,7 +13,9 @@
 //! resolution on these machines): async handlers loop on
 //! `tokio::task::yield_now()` until an `Instant` deadline (so the task lets
 //! the others run, as real I/O would), sync handlers spin until the deadline.
-//! Everything runs on a current-thread tokio runtime.
+//! Everything runs on a current-thread tokio runtime. The printed means
+//! leave out criterion's warm-up: they are the mean time per iteration over
+//! the measurement samples only, as criterion's own "mean" estimate.
 //!
 //! `cargo bench -p orchestrix-benches --bench dispatch`
 
@@ -104,23 +107,39 @@ noop_handlers! {
     noop_e, noop_e_sync;
 }
 
-/// Mean time per iteration of each measured routine, kept for the summary.
-static MEANS: Mutex<BTreeMap<&'static str, (Duration, u64)>> = Mutex::new(BTreeMap::new());
+/// Samples kept per benchmark in the I/O table (slow routines).
+const IO_SAMPLES: usize = 10;
+/// Samples kept per benchmark in the dispatch group.
+const DISPATCH_SAMPLES: usize = 50;
+
+/// Every timed call of each routine, `(elapsed, iterations)`, in order:
+/// criterion's warm-up calls first, then exactly one call per sample.
+static RUNS: Mutex<BTreeMap<&'static str, Vec<(Duration, u64)>>> = Mutex::new(BTreeMap::new());
 
 fn record(name: &'static str, elapsed: Duration, iterations: u64) -> Duration {
-    let mut means = MEANS.lock().expect("means");
-    let entry = means.entry(name).or_default();
-    entry.0 += elapsed;
-    entry.1 += iterations;
+    let mut runs = RUNS.lock().expect("runs");
+    runs.entry(name).or_default().push((elapsed, iterations));
     elapsed
 }
 
-fn mean(name: &str) -> Option<Duration> {
-    let means = MEANS.lock().expect("means");
-    means
-        .get(name)
+/// Criterion's "mean" of the measurement samples only: the mean of each
+/// sample's time per iteration over the last `samples` calls (the
+/// measurement phase makes exactly one call per sample, after the warm-up).
+fn mean(name: &str, samples: usize) -> Option<Duration> {
+    let runs = RUNS.lock().expect("runs");
+    let calls = runs.get(name)?;
+    let measured = &calls[calls.len().saturating_sub(samples)..];
+    let per_iteration: Vec<f64> = measured
+        .iter()
         .filter(|(_, iterations)| *iterations > 0)
-        .map(|(total, iterations)| total.div_f64(*iterations as f64))
+        .map(|(elapsed, iterations)| elapsed.as_secs_f64() / *iterations as f64)
+        .collect();
+    if per_iteration.is_empty() {
+        return None;
+    }
+    Some(Duration::from_secs_f64(
+        per_iteration.iter().sum::<f64>() / per_iteration.len() as f64,
+    ))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -169,7 +188,7 @@ fn io_table(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("io_100_messages_x_5_handlers_200us");
     group
-        .sample_size(10)
+        .sample_size(IO_SAMPLES)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
 
@@ -189,6 +208,21 @@ fn io_table(c: &mut Criterion) {
                 }
                 record("raw_sequential_awaits", started.elapsed(), iterations)
             }
+        });
+    });
+    group.bench_function("raw_sequential_sync_calls", |b| {
+        b.iter_custom(|iterations| {
+            let started = Instant::now();
+            for _ in 0..iterations {
+                for event in &events {
+                    io_a_sync(event);
+                    io_b_sync(event);
+                    io_c_sync(event);
+                    io_d_sync(event);
+                    io_e_sync(event);
+                }
+            }
+            record("raw_sequential_sync_calls", started.elapsed(), iterations)
         });
     });
     group.bench_function("sync_bus_sequential", |b| {
@@ -283,6 +317,7 @@ fn dispatch(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("dispatch_to_5_noop_handlers");
     group
+        .sample_size(DISPATCH_SAMPLES)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
 
@@ -366,58 +401,77 @@ fn dispatch(c: &mut Criterion) {
 }
 
 fn summary() {
-    let show = |name: &str| mean(name).map_or_else(|| "-".to_owned(), |d| format!("{d:.2?}"));
-    let ratio = |a: &str, b: &str| match (mean(a), mean(b)) {
+    type Rows<'a> = &'a [(&'a str, &'a str)];
+    let show = |name: &str, samples| {
+        mean(name, samples).map_or_else(|| "-".to_owned(), |d| format!("{d:.2?}"))
+    };
+    let ratio = |a: &str, b: &str, samples| match (mean(a, samples), mean(b, samples)) {
         (Some(a), Some(b)) if !b.is_zero() => format!("{:.2}", a.as_secs_f64() / b.as_secs_f64()),
         _ => "-".to_owned(),
     };
-    println!();
-    println!("== 100 messages x 5 handlers x 200 µs simulated I/O (mean per run of 100 messages)");
-    println!(
-        "{:<40} {:>12}   {:<30} {:>12}   {:>7}",
-        "framework", "time", "raw baseline", "time", "ratio"
-    );
-    for (framework, raw) in [
-        ("sync_bus_sequential", "raw_sequential_awaits"),
-        (
-            "async_bus_concurrent_per_message",
-            "raw_concurrent_per_message",
-        ),
-        ("async_bus_all_messages_at_once", "raw_all_messages_at_once"),
-    ] {
+    let table = |rows: Rows<'_>, samples| {
         println!(
-            "{framework:<40} {:>12}   {raw:<30} {:>12}   {:>7}",
-            show(framework),
-            show(raw),
-            ratio(framework, raw)
+            "{:<40} {:>12}   {:<30} {:>12}   {:>7}",
+            "framework", "time", "raw baseline", "time", "ratio"
         );
-    }
+        for (framework, raw) in rows {
+            println!(
+                "{framework:<40} {:>12}   {raw:<30} {:>12}   {:>7}",
+                show(framework, samples),
+                show(raw, samples),
+                ratio(framework, raw, samples)
+            );
+        }
+    };
+    println!();
+    println!(
+        "== 100 messages x 5 handlers x 200 µs simulated I/O \
+         (mean per run of 100 messages, measurement samples only)"
+    );
+    table(
+        &[
+            ("sync_bus_sequential", "raw_sequential_sync_calls"),
+            (
+                "async_bus_concurrent_per_message",
+                "raw_concurrent_per_message",
+            ),
+            ("async_bus_all_messages_at_once", "raw_all_messages_at_once"),
+        ],
+        IO_SAMPLES,
+    );
+    println!(
+        "extra: async handlers awaited one after another (no bus): {}",
+        show("raw_sequential_awaits", IO_SAMPLES)
+    );
     println!(
         "speed-up over the sync bus: concurrent per message x{}, all at once x{}",
-        ratio("sync_bus_sequential", "async_bus_concurrent_per_message"),
-        ratio("sync_bus_sequential", "async_bus_all_messages_at_once"),
+        ratio(
+            "sync_bus_sequential",
+            "async_bus_concurrent_per_message",
+            IO_SAMPLES
+        ),
+        ratio(
+            "sync_bus_sequential",
+            "async_bus_all_messages_at_once",
+            IO_SAMPLES
+        ),
     );
     println!();
-    println!("== pure dispatch: one message to 5 no-op handlers (mean per publish)");
     println!(
-        "{:<40} {:>12}   {:<30} {:>12}   {:>7}",
-        "framework", "time", "raw baseline", "time", "ratio"
+        "== pure dispatch: one message to 5 no-op handlers \
+         (mean per publish, measurement samples only)"
     );
-    for (framework, raw) in [
-        ("async_bus_publish_envelope", "raw_direct_async_calls"),
-        (
-            "async_bus_publish_with_new_metadata",
-            "raw_direct_async_calls",
-        ),
-        ("sync_bus_publish_envelope", "raw_direct_sync_calls"),
-    ] {
-        println!(
-            "{framework:<40} {:>12}   {raw:<30} {:>12}   {:>7}",
-            show(framework),
-            show(raw),
-            ratio(framework, raw)
-        );
-    }
+    table(
+        &[
+            ("async_bus_publish_envelope", "raw_direct_async_calls"),
+            (
+                "async_bus_publish_with_new_metadata",
+                "raw_direct_async_calls",
+            ),
+            ("sync_bus_publish_envelope", "raw_direct_sync_calls"),
+        ],
+        DISPATCH_SAMPLES,
+    );
 }
 
 fn main() {

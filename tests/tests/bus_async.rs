@@ -345,3 +345,54 @@ async fn publish_works_on_a_shared_trait_object() {
         .expect("handled");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
+
+/// Sets its flag when dropped: tells whether a handler's future was
+/// dropped before it finished.
+struct DropFlag(Arc<AtomicUsize>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_publish_cancels_its_handlers_in_flight() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let (started, dropped, finished) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (s, d, f) = (
+        Arc::clone(&started),
+        Arc::clone(&dropped),
+        Arc::clone(&finished),
+    );
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let waiting = Arc::clone(&gate);
+    bus.subscribe("waits", move |_event: Envelope<OrderCreated>| {
+        let (s, d, f, waiting) = (
+            Arc::clone(&s),
+            Arc::clone(&d),
+            Arc::clone(&f),
+            Arc::clone(&waiting),
+        );
+        async move {
+            let _flag = DropFlag(d);
+            s.fetch_add(1, Ordering::SeqCst);
+            waiting.notified().await;
+            f.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+
+    let mut publish = Box::pin(bus.publish(order("ORD-9")));
+    assert!(futures::poll!(publish.as_mut()).is_pending());
+    assert_eq!(started.load(Ordering::SeqCst), 1);
+    drop(publish);
+    // The handler was dropped at its `.await`, not left running elsewhere.
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    gate.notify_waiters();
+    tokio::task::yield_now().await;
+    assert_eq!(finished.load(Ordering::SeqCst), 0);
+}

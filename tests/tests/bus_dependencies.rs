@@ -134,8 +134,9 @@ async fn a_missing_dependency_at_dispatch_is_reported_as_that_handlers_failure()
             Ok(())
         })
     }
+    struct Sneaky;
     let registration =
-        orchestrix::registry::AsyncHandlerRegistration::new::<Paid>("sneaky", &[], call);
+        orchestrix::registry::AsyncHandlerRegistration::new::<Paid, Sneaky>("sneaky", &[], call);
     let bus = InMemoryAsyncMessageBus::new();
     bus.subscribe_registration(&registration)
         .expect("nothing declared");

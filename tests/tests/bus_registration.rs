@@ -266,3 +266,36 @@ async fn handlers_sharing_a_name_for_different_events_are_both_kept() {
     bus.publish(NamedB).await.expect("handled");
     assert_eq!(mailer.sent(), ["a", "b"]);
 }
+
+#[tokio::test]
+async fn a_handler_both_registered_and_named_runs_once() {
+    let mailer = std::sync::Arc::new(Mailer::default());
+    let bus = InMemoryAsyncMessageBus::builder()
+        .dependency_arc(std::sync::Arc::clone(&mailer))
+        .register_handlers()
+        .handler::<send_receipt>()
+        .build()
+        .expect("every dependency is there");
+    assert_eq!(bus.handler_count::<Deposited>(), 2);
+    bus.publish(Deposited {
+        account: "ACC-2".into(),
+        amount: 10,
+    })
+    .await
+    .expect("both succeed");
+    assert_eq!(mailer.sent(), ["receipt ACC-2 10 subject=-"]);
+
+    let sync_mailer = std::sync::Arc::new(Mailer::default());
+    let sync_bus = InMemoryMessageBus::builder()
+        .dependency_arc(std::sync::Arc::clone(&sync_mailer))
+        .handler::<audit_sync>()
+        .register_handlers()
+        .build()
+        .expect("every dependency is there");
+    assert_eq!(sync_bus.handler_count::<Audited>(), 2);
+    let error = sync_bus
+        .publish(Audited)
+        .expect_err("audit_sync_second fails");
+    assert_eq!(error.failures.len(), 1);
+    assert_eq!(sync_mailer.sent(), ["audit Audited", "audit second"]);
+}

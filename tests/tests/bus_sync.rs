@@ -1,5 +1,6 @@
 //! `InMemoryMessageBus`: registration order, the error rule, routing by type.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -154,15 +155,18 @@ fn a_handler_can_publish_on_the_same_bus() {
 
 #[test]
 fn subscribing_while_other_threads_publish_is_safe() {
+    const THREADS: usize = 4;
+    const PUBLISHES: usize = 200;
     let bus = Arc::new(InMemoryMessageBus::new());
-    let calls = Arc::new(AtomicUsize::new(0));
+    // How many handlers ran for each message, keyed by "thread-index".
+    let calls: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     std::thread::scope(|scope| {
-        for _ in 0..4 {
+        for thread in 0..THREADS {
             let bus = Arc::clone(&bus);
             scope.spawn(move || {
-                for index in 0..200 {
+                for index in 0..PUBLISHES {
                     bus.publish(OrderCreated {
-                        order_id: index.to_string(),
+                        order_id: format!("{thread}-{index}"),
                     })
                     .expect("no handler fails");
                 }
@@ -173,18 +177,42 @@ fn subscribing_while_other_threads_publish_is_safe() {
         scope.spawn(move || {
             for index in 0..10 {
                 let calls = Arc::clone(&calls);
-                bus.subscribe(format!("h{index}"), move |_: &Envelope<OrderCreated>| {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                });
+                bus.subscribe(
+                    format!("h{index}"),
+                    move |event: &Envelope<OrderCreated>| {
+                        *calls
+                            .lock()
+                            .expect("calls")
+                            .entry(event.message().order_id.clone())
+                            .or_default() += 1;
+                    },
+                );
             }
         });
     });
     assert_eq!(bus.handler_count::<OrderCreated>(), 10);
-    let before = calls.load(Ordering::SeqCst);
-    assert!(before <= 4 * 200 * 10);
+    // Each publish runs the handlers subscribed before it started, and a
+    // handler once seen is never lost: per thread, the count per message
+    // never goes down and never exceeds 10.
+    let counts = calls.lock().expect("calls").clone();
+    for thread in 0..THREADS {
+        let per_message: Vec<usize> = (0..PUBLISHES)
+            .map(|index| {
+                counts
+                    .get(&format!("{thread}-{index}"))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect();
+        assert!(
+            per_message.windows(2).all(|pair| pair[0] <= pair[1]),
+            "thread {thread}: {per_message:?}"
+        );
+        assert!(per_message.iter().all(|&count| count <= 10));
+    }
     bus.publish(OrderCreated {
         order_id: "last".into(),
     })
     .expect("handled");
-    assert_eq!(calls.load(Ordering::SeqCst), before + 10);
+    assert_eq!(calls.lock().expect("calls").get("last"), Some(&10));
 }

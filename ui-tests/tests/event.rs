@@ -1,6 +1,9 @@
-//! `#[derive(Event)]` misuse is a compile error on the user's tokens.
+//! `#[derive(Event)]` misuse is a compile error on the user's tokens; the
+//! `pass` cases show the accepted forms.
 
 #[test]
 fn event() {
-    trybuild::TestCases::new().compile_fail("tests/ui/event/*.rs");
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/event/*.rs");
+    cases.pass("tests/ui/event/pass/*.rs");
 }

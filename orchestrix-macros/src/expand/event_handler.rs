@@ -10,8 +10,9 @@
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericParam, ItemFn, LitStr, ReturnType, Type};
+use syn::{Expr, ExprLit, FnArg, GenericParam, ItemFn, Lit, LitStr, ReturnType, Token, Type};
 
 use crate::attr::{Once, unknown};
 use crate::errors::Errors;
@@ -48,8 +49,61 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         (Some(handler), Ok(())) => generate(&handler, name),
         (_, result) => {
             let error = result.err().map(syn::Error::into_compile_error);
-            quote!(#error #function)
+            let marker = broken_marker(&function);
+            quote!(#error #function #marker)
         }
+    }
+}
+
+/// On the error path: the hidden marker struct anyway, implementing the
+/// handler trait with a registration that is never evaluated (const
+/// evaluation does not run once a compile error is reported), so
+/// `.handler::<f>()` elsewhere adds no second error.
+fn broken_marker(function: &ItemFn) -> TokenStream {
+    // A method sits in an `impl` block, where no struct can be declared.
+    if function
+        .sig
+        .inputs
+        .iter()
+        .any(|input| matches!(input, FnArg::Receiver(_)))
+    {
+        return TokenStream::new();
+    }
+    let ident = &function.sig.ident;
+    let vis = &function.vis;
+    let (registration_trait, registration_type) = registration_paths(function);
+    let message = format!(
+        "`{}` has errors in its #[event_handler]; fix those first",
+        ident.unraw()
+    );
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Debug)]
+        #vis struct #ident {}
+
+        #[doc(hidden)]
+        const _: () = {
+            #[automatically_derived]
+            impl #registration_trait for #ident {
+                const REGISTRATION: #registration_type = ::core::panic!(#message);
+            }
+        };
+    }
+}
+
+/// The handler trait and registration type for this fn's kind of bus.
+fn registration_paths(function: &ItemFn) -> (TokenStream, TokenStream) {
+    if function.sig.asyncness.is_some() {
+        (
+            quote!(::orchestrix::__private::AsyncHandlerFn),
+            quote!(::orchestrix::__private::AsyncHandlerRegistration),
+        )
+    } else {
+        (
+            quote!(::orchestrix::__private::SyncHandlerFn),
+            quote!(::orchestrix::__private::SyncHandlerRegistration),
+        )
     }
 }
 
@@ -60,24 +114,46 @@ fn finish(errors: Errors, item: TokenStream) -> TokenStream {
 
 fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<LitStr> {
     let mut name = Once::<LitStr>::new("name");
+    // Every mistake is recorded and parsing goes on, so the user sees all of
+    // them at once; only broken syntax stops it.
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
-            let value: LitStr = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(error.span(), "expected a string: `name = \"send_receipt\"`")
-            })?;
-            if value.value().trim().is_empty() {
-                return Err(syn::Error::new_spanned(
-                    &value,
-                    "the handler name must not be empty",
-                ));
+            let value: Expr = meta.value()?.parse()?;
+            if let Some(value) = errors.take(name_value(&value)) {
+                errors.take(name.set(&meta, value));
             }
-            name.set(&meta, value)
         } else {
-            Err(unknown(&meta, KEYS))
+            errors.push(unknown(&meta, KEYS));
+            if meta.input.peek(Token![=]) {
+                meta.value()?.parse::<Expr>()?;
+            }
         }
+        Ok(())
     });
-    errors.take(syn::parse::Parser::parse2(parser, args));
+    let parsed = syn::parse::Parser::parse2(parser, args);
+    errors.take(parsed);
     name.get()
+}
+
+/// `name = "send_receipt"`: a string that is not blank.
+fn name_value(value: &Expr) -> syn::Result<LitStr> {
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(value),
+        ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            "expected a string: `name = \"send_receipt\"`",
+        ));
+    };
+    if value.value().trim().is_empty() {
+        return Err(syn::Error::new_spanned(
+            value,
+            "the handler name must not be empty",
+        ));
+    }
+    Ok(value.clone())
 }
 
 /// Checks the signature, recording every problem; `None` if the handler
@@ -199,11 +275,11 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
     let event = handler.event;
     let name = match name {
         Some(name) => quote!(#name),
-        None => quote!(::core::concat!(
-            ::core::module_path!(),
-            "::",
-            ::core::stringify!(#ident)
-        )),
+        None => {
+            // `r#type` is named `type`, as the fn is called in paths.
+            let plain = LitStr::new(&ident.unraw().to_string(), ident.span());
+            quote!(::core::concat!(::core::module_path!(), "::", #plain))
+        }
     };
     let extractors = &handler.extractors;
     let args: Vec<_> = (0..extractors.len())
@@ -220,7 +296,6 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
             quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::from_context);
         quote!(#from_context(__orchestrix_context)?)
     });
-    // Spanned on the return type, so a wrong one is reported there.
     // Spanned on the return type, so a wrong one is reported there; the
     // local keeps call-site hygiene (see above) but the return type's place.
     let returned = Ident::new(
@@ -233,7 +308,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
     let event_arc = quote_spanned!(event.span()=> ::orchestrix::__private::event_arc::<#event>);
     let event_ref = quote_spanned!(event.span()=> ::orchestrix::__private::event_ref::<#event>);
 
-    let (registration_trait, registration_type, call) = if function.sig.asyncness.is_some() {
+    let call = if function.sig.asyncness.is_some() {
         let call = quote! {
             fn __orchestrix_extract(
                 __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
@@ -260,11 +335,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
                 }
             }
         };
-        (
-            quote!(::orchestrix::__private::AsyncHandlerFn),
-            quote!(::orchestrix::__private::AsyncHandlerRegistration),
-            call,
-        )
+        call
     } else {
         let call = quote! {
             fn __orchestrix_call(
@@ -275,12 +346,9 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
                 #into_result
             }
         };
-        (
-            quote!(::orchestrix::__private::SyncHandlerFn),
-            quote!(::orchestrix::__private::SyncHandlerRegistration),
-            call,
-        )
+        call
     };
+    let (registration_trait, registration_type) = registration_paths(function);
 
     quote! {
         #function
@@ -296,7 +364,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
 
             #[automatically_derived]
             impl #registration_trait for #ident {
-                const REGISTRATION: #registration_type = #registration_type::new::<#event>(
+                const REGISTRATION: #registration_type = #registration_type::new::<#event, #ident>(
                     #name,
                     &[#(#requires),*],
                     __orchestrix_call,

@@ -2,7 +2,8 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::{Data, DeriveInput, LitInt, LitStr};
+use syn::ext::IdentExt;
+use syn::{Data, DeriveInput, Expr, ExprLit, Lit, LitInt, LitStr, Token};
 
 use crate::attr::{Once, unknown};
 use crate::errors::Errors;
@@ -46,38 +47,71 @@ fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Option
         .iter()
         .filter(|a| a.path().is_ident(kind.attribute()))
     {
+        // Every mistake is recorded and parsing goes on, so the user sees
+        // all of them at once; only broken syntax stops it.
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
-                let value: LitStr = meta.value()?.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "expected a string: `name = \"OrderPlaced\"`")
-                })?;
-                if value.value().trim().is_empty() {
-                    return Err(syn::Error::new_spanned(
-                        &value,
-                        "the name must not be empty",
-                    ));
+                let value: Expr = meta.value()?.parse()?;
+                if let Some(value) = errors.take(name_value(&value)) {
+                    errors.take(name.set(&meta, value));
                 }
-                name.set(&meta, value)
             } else if meta.path.is_ident("version") {
-                let value: LitInt = meta.value()?.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "expected a whole number: `version = 2`")
-                })?;
-                match value.base10_parse::<u32>() {
-                    Ok(0) | Err(_) => Err(syn::Error::new_spanned(
-                        &value,
-                        "the version must be a whole number from 1 to 4294967295: `version = 2`",
-                    )),
-                    Ok(_) => version.set(&meta, value),
+                let value: Expr = meta.value()?.parse()?;
+                if let Some(value) = errors.take(version_value(&value)) {
+                    errors.take(version.set(&meta, value));
                 }
             } else {
-                Err(unknown(&meta, KEYS))
+                errors.push(unknown(&meta, KEYS));
+                if meta.input.peek(Token![=]) {
+                    meta.value()?.parse::<Expr>()?;
+                }
             }
+            Ok(())
         });
         errors.take(parsed);
     }
     Options {
         name: name.get(),
         version: version.get(),
+    }
+}
+
+/// `name = "OrderPlaced"`: a string that is not blank.
+fn name_value(value: &Expr) -> syn::Result<LitStr> {
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(value),
+        ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            "expected a string: `name = \"OrderPlaced\"`",
+        ));
+    };
+    if value.value().trim().is_empty() {
+        return Err(syn::Error::new_spanned(value, "the name must not be empty"));
+    }
+    Ok(value.clone())
+}
+
+/// `version = 2`: a whole number from 1 up.
+fn version_value(value: &Expr) -> syn::Result<LitInt> {
+    let Expr::Lit(ExprLit {
+        lit: Lit::Int(value),
+        ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            "expected a whole number: `version = 2`",
+        ));
+    };
+    match value.base10_parse::<u32>() {
+        Ok(0) | Err(_) => Err(syn::Error::new_spanned(
+            value,
+            "the version must be a whole number from 1 to 4294967295: `version = 2`",
+        )),
+        Ok(_) => Ok(value.clone()),
     }
 }
 
@@ -107,7 +141,7 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
     let ident = &input.ident;
     let name = options
         .name
-        .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
+        .unwrap_or_else(|| LitStr::new(&ident.unraw().to_string(), ident.span()));
     let version = options
         .version
         .unwrap_or_else(|| LitInt::new("1", proc_macro2::Span::call_site()));

@@ -4,7 +4,7 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use crate::error::BoxError;
+use crate::error::{BoxError, RegistryError};
 
 /// One handler's failure, kept with its source error.
 #[derive(Debug)]
@@ -94,4 +94,87 @@ pub enum BusBuildError {
         /// The missing dependency's Rust type.
         dependency: &'static str,
     },
+    /// Several dependencies are missing (of one handler or of several):
+    /// every one is listed, so they can all be added at once.
+    #[error(
+        "{} dependencies are missing: {}; add each with `.dependency(...)` on the bus builder \
+         before `.build()`",
+        missing.len(),
+        UnmetList(missing)
+    )]
+    MissingDependencies {
+        /// Every missing dependency, by handler, in subscription order.
+        missing: Vec<UnmetDependency>,
+    },
+    /// Two different handler fns are subscribed under one name for one
+    /// event type (a custom `#[event_handler(name = "...")]` given twice,
+    /// or fns of the same name in two scopes of one module). Neither is
+    /// dropped silently: rename one.
+    #[error(
+        "two different handlers are named `{name}` for event `{event_type}`: `{first}` and `{second}`; \
+         give one of them another name with #[event_handler(name = \"...\")]"
+    )]
+    DuplicateHandler {
+        /// The shared handler name.
+        name: String,
+        /// The event type's registered name.
+        event_type: &'static str,
+        /// The Rust path of one handler fn.
+        first: &'static str,
+        /// The Rust path of the other.
+        second: &'static str,
+    },
+    /// The event-type registry is inconsistent (two Rust types under one
+    /// event name): checked before any bus exists.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// One dependency a handler needs that the bus does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmetDependency {
+    /// The handler's name.
+    pub handler: String,
+    /// The missing dependency's Rust type.
+    pub dependency: &'static str,
+}
+
+struct UnmetList<'a>(&'a [UnmetDependency]);
+
+impl fmt::Display for UnmetList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, unmet) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("; ")?;
+            }
+            write!(
+                f,
+                "handler `{}` needs `{}`",
+                unmet.handler, unmet.dependency
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl BusBuildError {
+    /// The error for the missing dependencies found (`Ok` if none): one
+    /// [`MissingDependency`](Self::MissingDependency), or all of them as
+    /// [`MissingDependencies`](Self::MissingDependencies).
+    pub(crate) fn from_unmet(mut missing: Vec<UnmetDependency>) -> Result<(), Self> {
+        match missing.len() {
+            0 => Ok(()),
+            1 => {
+                let UnmetDependency {
+                    handler,
+                    dependency,
+                } = missing.remove(0);
+                Err(Self::MissingDependency {
+                    handler,
+                    dependency,
+                })
+            }
+            _ => Err(Self::MissingDependencies { missing }),
+        }
+    }
 }

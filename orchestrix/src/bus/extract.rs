@@ -37,9 +37,11 @@ use crate::message::Metadata;
             `Dep<T>` for a dependency registered on the bus, `Metadata` for the message's metadata"
 )]
 pub trait FromHandlerContext: Sized + Send + 'static {
-    /// The dependency this extractor needs from the bus, if any; the bus
-    /// builders check it when the bus is built.
-    const REQUIRES: Option<DependencyKey> = None;
+    /// The dependencies this extractor needs from the bus (none by default);
+    /// the bus builders check every one when the bus is built. An extractor
+    /// built from several dependencies lists them all:
+    /// `const REQUIRES: &'static [DependencyKey] = &[DependencyKey::of::<Db>(), DependencyKey::of::<Clock>()];`
+    const REQUIRES: &'static [DependencyKey] = &[];
 
     /// Builds the value for one call.
     fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError>;
@@ -139,7 +141,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Dep<T> {
 }
 
 impl<T: ?Sized + Send + Sync + 'static> FromHandlerContext for Dep<T> {
-    const REQUIRES: Option<DependencyKey> = Some(DependencyKey::of::<T>());
+    const REQUIRES: &'static [DependencyKey] = &[DependencyKey::of::<T>()];
 
     fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError> {
         context

@@ -14,7 +14,7 @@ pub mod memory;
 mod routes;
 
 pub use context::{Dependencies, HandlerContext, HandlerName};
-pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError};
+pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError, UnmetDependency};
 pub use ext::{AsyncMessageBusExt, MessageBusExt};
 pub use extract::{Dep, DependencyKey, FromHandlerContext};
 pub use handler::{HandlerFuture, HandlerPanicked, IntoHandlerResult};
@@ -32,6 +32,12 @@ pub trait MessageBus: Send + Sync {
 /// The async bus contract: all handlers of a message run concurrently and
 /// `publish` waits for all; every handler runs to its end even when another
 /// fails.
+///
+/// Cancellation: the in-memory implementation runs the handlers on the
+/// publishing task, inside the `publish` future. Dropping that future (a
+/// lost `tokio::select!` branch, an elapsed `tokio::time::timeout`) cancels
+/// the message's handlers still in flight at their current `.await`; a
+/// handler whose work must outlive the publish should spawn it.
 #[async_trait::async_trait]
 pub trait AsyncMessageBus: Send + Sync {
     /// Delivers `envelope` to every handler of its message type.

@@ -17,18 +17,26 @@ pub struct AsyncHandlerRegistration {
     pub event_name: &'static str,
     /// `TypeId` of the event type.
     pub event_type: fn() -> TypeId,
-    /// What the handler's extractors need from the bus (`None` for those that
-    /// need nothing).
-    pub requires: &'static [Option<DependencyKey>],
+    /// What each of the handler's extractors needs from the bus (an empty
+    /// slice for those that need nothing).
+    pub requires: &'static [&'static [DependencyKey]],
     /// Calls the handler fn.
     pub call: fn(&HandlerContext<'_>) -> HandlerFuture,
+    /// `TypeId` of the type that stands for the handler fn (for
+    /// `#[event_handler]`, the hidden struct named like the fn): what tells
+    /// two handlers apart when they share a name and an event type.
+    pub handler_type: fn() -> TypeId,
+    /// The Rust path of that type (the fn's module, any enclosing fn, then
+    /// its name), for error messages and a stable order.
+    pub handler_path: fn() -> &'static str,
 }
 
 impl AsyncHandlerRegistration {
-    /// The registration of a handler of `E`.
-    pub const fn new<E: Event>(
+    /// The registration of a handler of `E`, identified by the type `H`
+    /// (one distinct type per handler fn).
+    pub const fn new<E: Event, H: 'static>(
         name: &'static str,
-        requires: &'static [Option<DependencyKey>],
+        requires: &'static [&'static [DependencyKey]],
         call: fn(&HandlerContext<'_>) -> HandlerFuture,
     ) -> Self {
         Self {
@@ -37,6 +45,8 @@ impl AsyncHandlerRegistration {
             event_type: TypeId::of::<E>,
             requires,
             call,
+            handler_type: TypeId::of::<H>,
+            handler_path: std::any::type_name::<H>,
         }
     }
 }
@@ -51,17 +61,25 @@ pub struct SyncHandlerRegistration {
     pub event_name: &'static str,
     /// `TypeId` of the event type.
     pub event_type: fn() -> TypeId,
-    /// What the handler's extractors need from the bus.
-    pub requires: &'static [Option<DependencyKey>],
+    /// What each of the handler's extractors needs from the bus.
+    pub requires: &'static [&'static [DependencyKey]],
     /// Calls the handler fn.
     pub call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
+    /// `TypeId` of the type that stands for the handler fn (for
+    /// `#[event_handler]`, the hidden struct named like the fn): what tells
+    /// two handlers apart when they share a name and an event type.
+    pub handler_type: fn() -> TypeId,
+    /// The Rust path of that type (the fn's module, any enclosing fn, then
+    /// its name), for error messages and a stable order.
+    pub handler_path: fn() -> &'static str,
 }
 
 impl SyncHandlerRegistration {
-    /// The registration of a handler of `E`.
-    pub const fn new<E: Event>(
+    /// The registration of a handler of `E`, identified by the type `H`
+    /// (one distinct type per handler fn).
+    pub const fn new<E: Event, H: 'static>(
         name: &'static str,
-        requires: &'static [Option<DependencyKey>],
+        requires: &'static [&'static [DependencyKey]],
         call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
     ) -> Self {
         Self {
@@ -70,6 +88,8 @@ impl SyncHandlerRegistration {
             event_type: TypeId::of::<E>,
             requires,
             call,
+            handler_type: TypeId::of::<H>,
+            handler_path: std::any::type_name::<H>,
         }
     }
 }
@@ -102,21 +122,22 @@ pub trait SyncHandlerFn {
     const REGISTRATION: SyncHandlerRegistration;
 }
 
-/// Every `async fn` handler registered in the linked program, sorted by name
-/// (inventory gives no order).
+/// Every `async fn` handler registered in the linked program, sorted by name,
+/// then by the handler fn's path (inventory gives no order).
 pub fn async_handlers() -> Vec<&'static AsyncHandlerRegistration> {
     let mut handlers: Vec<_> = inventory::iter::<AsyncHandlerRegistration>
         .into_iter()
         .collect();
-    handlers.sort_by_key(|registration| registration.name);
+    handlers.sort_by_key(|registration| (registration.name, (registration.handler_path)()));
     handlers
 }
 
-/// Every plain `fn` handler registered in the linked program, sorted by name.
+/// Every plain `fn` handler registered in the linked program, sorted by name,
+/// then by the handler fn's path.
 pub fn sync_handlers() -> Vec<&'static SyncHandlerRegistration> {
     let mut handlers: Vec<_> = inventory::iter::<SyncHandlerRegistration>
         .into_iter()
         .collect();
-    handlers.sort_by_key(|registration| registration.name);
+    handlers.sort_by_key(|registration| (registration.name, (registration.handler_path)()));
     handlers
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::error::{BoxError, ConcurrencyError, DecodeError};
+use crate::error::{BoxError, ConcurrencyError, DecodeError, RegistryError};
 use crate::message::{AnyEnvelope, Envelope, Event, Metadata};
 
 /// What an append did.
@@ -102,6 +102,11 @@ pub enum StoreError {
     /// The store's configuration is invalid.
     #[error("invalid event store configuration: {0}")]
     Configuration(String),
+    /// The event-type registry is inconsistent (two Rust types under one
+    /// event name), found when the store is initialized: events under that
+    /// name could not be read back unambiguously.
+    #[error("event store not initialized: {0}")]
+    Registry(#[from] RegistryError),
     /// The store could not be reached.
     #[error("event store unreachable at {target}: {source}")]
     Unavailable {

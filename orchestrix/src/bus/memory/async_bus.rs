@@ -9,12 +9,12 @@ use std::sync::Arc;
 use futures::future::join_all;
 use tracing::Instrument;
 
-use super::builder::{BusBuilder, check_requirements};
+use super::builder::BusBuilder;
+use super::core::{BusCore, publish_outcome};
 use crate::bus::AsyncMessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
 use crate::bus::handler::{AsyncHandler, HandlerFuture, IntoHandlerResult};
-use crate::bus::routes::Routes;
 use crate::message::{AnyEnvelope, Envelope, Message};
 use crate::registry::AsyncHandlerRegistration;
 
@@ -24,6 +24,12 @@ use crate::registry::AsyncHandlerRegistration;
 /// the calling task, like `asyncio.gather`) and waits for every one to end.
 /// A handler's error or panic does not stop the others; if any failed, the
 /// [`HandlerError`] names each failed handler and keeps its error.
+///
+/// The handlers run on the publishing task, not on spawned ones: cancelling
+/// a publish (dropping its future, e.g. on a `tokio::time::timeout` or a
+/// lost `tokio::select!` branch) cancels its handlers still in flight, at
+/// their current `.await`. A handler whose work must finish anyway should
+/// `tokio::spawn` it.
 ///
 /// Handlers come from `#[event_handler]` `async fn`s (see
 /// [`builder`](Self::builder)) or from closures given to
@@ -52,8 +58,7 @@ use crate::registry::AsyncHandlerRegistration;
 /// # }
 /// ```
 pub struct InMemoryAsyncMessageBus {
-    routes: Routes<AsyncHandler>,
-    dependencies: Arc<Dependencies>,
+    core: BusCore<AsyncHandler>,
 }
 
 impl InMemoryAsyncMessageBus {
@@ -68,15 +73,16 @@ impl InMemoryAsyncMessageBus {
     }
 
     pub(crate) fn with_dependencies(dependencies: Dependencies) -> Self {
-        Self {
-            routes: Routes::new(),
-            dependencies: Arc::new(dependencies),
-        }
+        Self::from_core(BusCore::new(dependencies))
+    }
+
+    pub(crate) fn from_core(core: BusCore<AsyncHandler>) -> Self {
+        Self { core }
     }
 
     /// The bus's shared dependencies.
     pub fn dependencies(&self) -> &Dependencies {
-        &self.dependencies
+        self.core.dependencies()
     }
 
     /// Subscribes `handler` to messages of type `M` under `name` (the name
@@ -102,7 +108,7 @@ impl InMemoryAsyncMessageBus {
             }
         };
         let name = HandlerName::from(name.into());
-        self.routes
+        self.core
             .add(TypeId::of::<M>(), AsyncHandler::new(name, Arc::new(call)));
     }
 
@@ -112,22 +118,12 @@ impl InMemoryAsyncMessageBus {
         &self,
         registration: &AsyncHandlerRegistration,
     ) -> Result<(), BusBuildError> {
-        check_requirements(&self.dependencies, registration.name, registration.requires)?;
-        self.add_registration(registration);
-        Ok(())
-    }
-
-    pub(crate) fn add_registration(&self, registration: &AsyncHandlerRegistration) {
-        let handler = AsyncHandler::new(
-            HandlerName::Static(registration.name),
-            Arc::new(registration.call),
-        );
-        self.routes.add((registration.event_type)(), handler);
+        self.core.subscribe_registration(registration)
     }
 
     /// How many handlers messages of type `M` have.
     pub fn handler_count<M: Message>(&self) -> usize {
-        self.routes.count(TypeId::of::<M>())
+        self.core.handler_count(TypeId::of::<M>())
     }
 
     /// Publishes `message` with fresh metadata; see
@@ -139,14 +135,15 @@ impl InMemoryAsyncMessageBus {
     /// Delivers `envelope` (typed or type-erased) to every handler of the
     /// concrete type of the message inside, all concurrently, and waits for
     /// all. No handler is fine. If any handler fails or panics, the others
-    /// still run to their end and the error names each failure.
+    /// still run to their end and the error names each failure. Dropping
+    /// the returned future cancels the handlers still running.
     pub async fn publish_envelope(
         &self,
         envelope: impl Into<AnyEnvelope>,
     ) -> Result<(), HandlerError> {
         let envelope = envelope.into();
         let message: &dyn Any = envelope.message();
-        let Some(handlers) = self.routes.snapshot(message.type_id()) else {
+        let Some(handlers) = self.core.snapshot(message.type_id()) else {
             tracing::trace!(message_type = envelope.message_name(), "no handler");
             return Ok(());
         };
@@ -163,7 +160,7 @@ impl InMemoryAsyncMessageBus {
             // One context serves every handler: each call extracts what its
             // future needs before the next handler is named in it.
             // (`join_all` takes the futures right away, inside the span.)
-            let mut context = HandlerContext::new(&envelope, &self.dependencies, "");
+            let mut context = HandlerContext::new(&envelope, self.core.dependencies(), "");
             join_all(handlers.iter().map(|handler| {
                 context.set_handler(&handler.name);
                 handler.run(&context)
@@ -171,14 +168,7 @@ impl InMemoryAsyncMessageBus {
         };
         let outcomes = all_handlers.instrument(span).await;
         let failures: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
-        if failures.is_empty() {
-            return Ok(());
-        }
-        Err(HandlerError {
-            message_type: envelope.message_name().to_owned(),
-            message_id: envelope.metadata().id,
-            failures,
-        })
+        publish_outcome(&envelope, failures)
     }
 }
 
@@ -191,7 +181,7 @@ impl Default for InMemoryAsyncMessageBus {
 impl fmt::Debug for InMemoryAsyncMessageBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryAsyncMessageBus")
-            .field("dependencies", &self.dependencies)
+            .field("dependencies", self.core.dependencies())
             .finish_non_exhaustive()
     }
 }

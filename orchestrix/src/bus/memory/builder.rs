@@ -2,17 +2,18 @@
 //! every handler's dependencies checked before the bus exists.
 
 use std::any::TypeId;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::bus::context::Dependencies;
-use crate::bus::error::BusBuildError;
+use crate::bus::error::{BusBuildError, UnmetDependency};
 use crate::bus::extract::DependencyKey;
 use crate::registry::{
     AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
 };
 
+use super::core::{BusCore, Registration};
 use super::{InMemoryAsyncMessageBus, InMemoryMessageBus};
 
 /// A bus that [`BusBuilder`] can build: the in-memory sync and async buses.
@@ -23,17 +24,30 @@ pub trait BusKind: Sized {
     /// Every handler of this kind registered in the linked program.
     fn registered() -> Vec<&'static Self::Registration>;
 
-    /// The handler's name.
-    fn name_of(registration: &Self::Registration) -> &'static str;
-
-    /// The event type the handler takes.
-    fn event_type_of(registration: &Self::Registration) -> TypeId;
+    /// What tells the handler apart from others.
+    fn identity_of(registration: &Self::Registration) -> HandlerIdentity;
 
     /// What the handler needs from the bus.
-    fn requirements_of(registration: &Self::Registration) -> &'static [Option<DependencyKey>];
+    fn requirements_of(registration: &Self::Registration) -> &'static [&'static [DependencyKey]];
 
     /// The bus, with its dependencies and checked handlers.
     fn assemble(dependencies: Dependencies, registrations: Vec<Self::Registration>) -> Self;
+}
+
+/// Who a registration is: its name, its event type and the type standing
+/// for its handler fn.
+#[derive(Clone, Copy, Debug)]
+pub struct HandlerIdentity {
+    /// The handler's name.
+    pub name: &'static str,
+    /// The event type's registered name.
+    pub event_name: &'static str,
+    /// `TypeId` of the event type.
+    pub event_type: TypeId,
+    /// `TypeId` of the type standing for the handler fn.
+    pub handler_type: TypeId,
+    /// The Rust path of that type.
+    pub handler_path: &'static str,
 }
 
 /// Builds an [`InMemoryAsyncMessageBus`] or [`InMemoryMessageBus`]: add the
@@ -92,7 +106,8 @@ impl<B: BusKind> BusBuilder<B> {
 
     /// Subscribes every `#[event_handler]` fn of this bus's kind that is
     /// linked into the program (`async fn`s for the async bus, plain fns for
-    /// the sync bus), in the order of their names.
+    /// the sync bus), in the order of their names, then of
+    /// their fns' paths (so the order is the same on every run).
     ///
     /// `inventory` only sees handlers in code that is linked: a handler in a
     /// crate the program never references may be missing; subscribe it with
@@ -111,25 +126,47 @@ impl<B: BusKind> BusBuilder<B> {
         self
     }
 
-    /// Builds the bus. A handler subscribed twice (same name, same event
-    /// type) is kept once.
+    /// Builds the bus. The same handler fn subscribed twice (by
+    /// `register_handlers()` and `handler::<f>()`) is kept once.
     ///
-    /// Fails if a handler asks for a `Dep<T>` that was not added with
-    /// [`dependency`](Self::dependency).
+    /// Fails if the event registry has two Rust types under one event name
+    /// ([`BusBuildError::Registry`]), if two different handler fns share a
+    /// name and an event type ([`BusBuildError::DuplicateHandler`]), or if
+    /// handlers ask for `Dep<T>`s that were not added with
+    /// [`dependency`](Self::dependency) (every missing one is named).
     pub fn build(self) -> Result<B, BusBuildError> {
-        let mut seen = HashSet::new();
+        crate::registry::validate()?;
+        let mut seen: HashMap<(&'static str, TypeId), HandlerIdentity> = HashMap::new();
         let mut registrations = Vec::with_capacity(self.registrations.len());
+        let mut unmet = Vec::new();
         for registration in self.registrations {
-            if !seen.insert((B::name_of(&registration), B::event_type_of(&registration))) {
-                continue;
+            let identity = B::identity_of(&registration);
+            if let Some(earlier) = seen.get(&(identity.name, identity.event_type)) {
+                if earlier.handler_type == identity.handler_type {
+                    continue;
+                }
+                let (first, second) = if earlier.handler_path <= identity.handler_path {
+                    (earlier.handler_path, identity.handler_path)
+                } else {
+                    (identity.handler_path, earlier.handler_path)
+                };
+                return Err(BusBuildError::DuplicateHandler {
+                    name: identity.name.to_owned(),
+                    event_type: identity.event_name,
+                    first,
+                    second,
+                });
             }
-            check_requirements(
+            seen.insert((identity.name, identity.event_type), identity);
+            find_unmet(
                 &self.dependencies,
-                B::name_of(&registration),
+                identity.name,
                 B::requirements_of(&registration),
-            )?;
+                &mut unmet,
+            );
             registrations.push(registration);
         }
+        BusBuildError::from_unmet(unmet)?;
         Ok(B::assemble(self.dependencies, registrations))
     }
 }
@@ -161,28 +198,44 @@ impl<B: BusKind> fmt::Debug for BusBuilder<B> {
                 &self
                     .registrations
                     .iter()
-                    .map(B::name_of)
+                    .map(|registration| B::identity_of(registration).name)
                     .collect::<Vec<_>>(),
             )
             .finish()
     }
 }
 
-/// Refuses a handler whose dependencies are not all present.
+/// Records each dependency of `handler` that is not present (once each).
+pub(crate) fn find_unmet(
+    dependencies: &Dependencies,
+    handler: &str,
+    requires: &[&[DependencyKey]],
+    unmet: &mut Vec<UnmetDependency>,
+) {
+    for key in requires.iter().copied().flatten() {
+        if dependencies.contains((key.type_id)()) {
+            continue;
+        }
+        let missing = UnmetDependency {
+            handler: handler.to_owned(),
+            dependency: (key.type_name)(),
+        };
+        if !unmet.contains(&missing) {
+            unmet.push(missing);
+        }
+    }
+}
+
+/// Refuses a handler whose dependencies are not all present, naming every
+/// missing one.
 pub(crate) fn check_requirements(
     dependencies: &Dependencies,
     handler: &str,
-    requires: &[Option<DependencyKey>],
+    requires: &[&[DependencyKey]],
 ) -> Result<(), BusBuildError> {
-    for key in requires.iter().flatten() {
-        if !dependencies.contains((key.type_id)()) {
-            return Err(BusBuildError::MissingDependency {
-                handler: handler.to_owned(),
-                dependency: (key.type_name)(),
-            });
-        }
-    }
-    Ok(())
+    let mut unmet = Vec::new();
+    find_unmet(dependencies, handler, requires, &mut unmet);
+    BusBuildError::from_unmet(unmet)
 }
 
 impl BusKind for InMemoryAsyncMessageBus {
@@ -192,26 +245,18 @@ impl BusKind for InMemoryAsyncMessageBus {
         crate::registry::async_handlers()
     }
 
-    fn name_of(registration: &AsyncHandlerRegistration) -> &'static str {
-        registration.name
-    }
-
-    fn event_type_of(registration: &AsyncHandlerRegistration) -> TypeId {
-        (registration.event_type)()
+    fn identity_of(registration: &AsyncHandlerRegistration) -> HandlerIdentity {
+        registration.identity()
     }
 
     fn requirements_of(
         registration: &AsyncHandlerRegistration,
-    ) -> &'static [Option<DependencyKey>] {
-        registration.requires
+    ) -> &'static [&'static [DependencyKey]] {
+        registration.requires()
     }
 
     fn assemble(dependencies: Dependencies, registrations: Vec<AsyncHandlerRegistration>) -> Self {
-        let bus = Self::with_dependencies(dependencies);
-        for registration in registrations {
-            bus.add_registration(&registration);
-        }
-        bus
+        Self::from_core(assemble(dependencies, &registrations))
     }
 }
 
@@ -222,23 +267,29 @@ impl BusKind for InMemoryMessageBus {
         crate::registry::sync_handlers()
     }
 
-    fn name_of(registration: &SyncHandlerRegistration) -> &'static str {
-        registration.name
+    fn identity_of(registration: &SyncHandlerRegistration) -> HandlerIdentity {
+        registration.identity()
     }
 
-    fn event_type_of(registration: &SyncHandlerRegistration) -> TypeId {
-        (registration.event_type)()
-    }
-
-    fn requirements_of(registration: &SyncHandlerRegistration) -> &'static [Option<DependencyKey>] {
-        registration.requires
+    fn requirements_of(
+        registration: &SyncHandlerRegistration,
+    ) -> &'static [&'static [DependencyKey]] {
+        registration.requires()
     }
 
     fn assemble(dependencies: Dependencies, registrations: Vec<SyncHandlerRegistration>) -> Self {
-        let bus = Self::with_dependencies(dependencies);
-        for registration in registrations {
-            bus.add_registration(&registration);
-        }
-        bus
+        Self::from_core(assemble(dependencies, &registrations))
     }
+}
+
+/// The core of a bus holding `registrations` (already checked).
+fn assemble<R: Registration>(
+    dependencies: Dependencies,
+    registrations: &[R],
+) -> BusCore<R::Handler> {
+    let core = BusCore::new(dependencies);
+    for registration in registrations {
+        core.add_registration(registration);
+    }
+    core
 }

@@ -3,8 +3,9 @@
 
 mod async_bus;
 mod builder;
+mod core;
 mod sync_bus;
 
 pub use async_bus::InMemoryAsyncMessageBus;
-pub use builder::{BusBuilder, BusKind};
+pub use builder::{BusBuilder, BusKind, HandlerIdentity};
 pub use sync_bus::InMemoryMessageBus;

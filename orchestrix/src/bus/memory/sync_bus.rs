@@ -5,12 +5,12 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
-use super::builder::{BusBuilder, check_requirements};
+use super::builder::BusBuilder;
+use super::core::{BusCore, publish_outcome};
 use crate::bus::MessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
 use crate::bus::handler::{IntoHandlerResult, SyncHandler};
-use crate::bus::routes::Routes;
 use crate::message::{AnyEnvelope, Envelope, Message};
 use crate::registry::SyncHandlerRegistration;
 
@@ -37,8 +37,7 @@ use crate::registry::SyncHandlerRegistration;
 /// # Ok::<(), HandlerError>(())
 /// ```
 pub struct InMemoryMessageBus {
-    routes: Routes<SyncHandler>,
-    dependencies: Arc<Dependencies>,
+    core: BusCore<SyncHandler>,
 }
 
 impl InMemoryMessageBus {
@@ -53,15 +52,16 @@ impl InMemoryMessageBus {
     }
 
     pub(crate) fn with_dependencies(dependencies: Dependencies) -> Self {
-        Self {
-            routes: Routes::new(),
-            dependencies: Arc::new(dependencies),
-        }
+        Self::from_core(BusCore::new(dependencies))
+    }
+
+    pub(crate) fn from_core(core: BusCore<SyncHandler>) -> Self {
+        Self { core }
     }
 
     /// The bus's shared dependencies.
     pub fn dependencies(&self) -> &Dependencies {
-        &self.dependencies
+        self.core.dependencies()
     }
 
     /// Subscribes `handler` to messages of type `M` under `name` (the name
@@ -80,7 +80,7 @@ impl InMemoryMessageBus {
             handler(&envelope).into_handler_result()
         };
         let name = HandlerName::from(name.into());
-        self.routes
+        self.core
             .add(TypeId::of::<M>(), SyncHandler::new(name, Arc::new(call)));
     }
 
@@ -90,22 +90,12 @@ impl InMemoryMessageBus {
         &self,
         registration: &SyncHandlerRegistration,
     ) -> Result<(), BusBuildError> {
-        check_requirements(&self.dependencies, registration.name, registration.requires)?;
-        self.add_registration(registration);
-        Ok(())
-    }
-
-    pub(crate) fn add_registration(&self, registration: &SyncHandlerRegistration) {
-        let handler = SyncHandler::new(
-            HandlerName::Static(registration.name),
-            Arc::new(registration.call),
-        );
-        self.routes.add((registration.event_type)(), handler);
+        self.core.subscribe_registration(registration)
     }
 
     /// How many handlers messages of type `M` have.
     pub fn handler_count<M: Message>(&self) -> usize {
-        self.routes.count(TypeId::of::<M>())
+        self.core.handler_count(TypeId::of::<M>())
     }
 
     /// Publishes `message` with fresh metadata; see
@@ -120,7 +110,7 @@ impl InMemoryMessageBus {
     pub fn publish_envelope(&self, envelope: impl Into<AnyEnvelope>) -> Result<(), HandlerError> {
         let envelope = envelope.into();
         let message: &dyn Any = envelope.message();
-        let Some(handlers) = self.routes.snapshot(message.type_id()) else {
+        let Some(handlers) = self.core.snapshot(message.type_id()) else {
             tracing::trace!(message_type = envelope.message_name(), "no handler");
             return Ok(());
         };
@@ -132,21 +122,14 @@ impl InMemoryMessageBus {
         )
         .entered();
         let mut failures = Vec::new();
-        let mut context = HandlerContext::new(&envelope, &self.dependencies, "");
+        let mut context = HandlerContext::new(&envelope, self.core.dependencies(), "");
         for handler in handlers.iter() {
             context.set_handler(&handler.name);
             if let Err(failure) = handler.run(&context) {
                 failures.push(failure);
             }
         }
-        if failures.is_empty() {
-            return Ok(());
-        }
-        Err(HandlerError {
-            message_type: envelope.message_name().to_owned(),
-            message_id: envelope.metadata().id,
-            failures,
-        })
+        publish_outcome(&envelope, failures)
     }
 }
 
@@ -159,7 +142,7 @@ impl Default for InMemoryMessageBus {
 impl fmt::Debug for InMemoryMessageBus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryMessageBus")
-            .field("dependencies", &self.dependencies)
+            .field("dependencies", self.core.dependencies())
             .finish_non_exhaustive()
     }
 }

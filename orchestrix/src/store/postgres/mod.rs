@@ -119,7 +119,11 @@ impl PostgreSQLEventStore {
     /// Creates the schema and its tables, or upgrades them, from the
     /// migrations shipped in the crate. Idempotent; safe to run from many
     /// processes at once (they wait for each other on an advisory lock).
+    ///
+    /// First checks the event registry: two Rust types under one event name
+    /// fail with [`StoreError::Registry`] before anything is stored.
     pub async fn initialize(&self) -> Result<(), StoreError> {
+        crate::registry::validate()?;
         migrate(&self.pool, &self.schema, EVENT_STORE_MIGRATIONS).await?;
         Ok(())
     }

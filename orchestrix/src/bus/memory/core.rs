@@ -1,0 +1,136 @@
+//! What the sync and async in-memory buses share: the routing table, the
+//! frozen dependencies, subscribing `#[event_handler]` registrations (with
+//! their dependency check) and turning failures into a [`HandlerError`].
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use super::builder::{HandlerIdentity, check_requirements};
+use crate::bus::context::{Dependencies, HandlerName};
+use crate::bus::error::{BusBuildError, FailedHandler, HandlerError};
+use crate::bus::extract::DependencyKey;
+use crate::bus::handler::{AsyncHandler, SyncHandler};
+use crate::bus::routes::Routes;
+use crate::message::AnyEnvelope;
+use crate::registry::{AsyncHandlerRegistration, SyncHandlerRegistration};
+
+/// An `#[event_handler]` registration, whichever bus it is for.
+pub(crate) trait Registration: Copy + 'static {
+    /// The handler as its bus stores it.
+    type Handler: Clone;
+
+    /// Who the handler is (name, event type, handler fn).
+    fn identity(&self) -> HandlerIdentity;
+
+    /// What each of its extractors needs from the bus.
+    fn requires(&self) -> &'static [&'static [DependencyKey]];
+
+    /// The handler, ready to be routed.
+    fn handler(&self) -> Self::Handler;
+
+    /// `TypeId` of the event it takes.
+    fn event_type(&self) -> TypeId;
+}
+
+/// The routing table and the dependencies of one in-memory bus.
+pub(crate) struct BusCore<H> {
+    routes: Routes<H>,
+    dependencies: Arc<Dependencies>,
+}
+
+impl<H: Clone> BusCore<H> {
+    /// A bus with no handlers, its dependencies frozen.
+    pub(crate) fn new(dependencies: Dependencies) -> Self {
+        Self {
+            routes: Routes::new(),
+            dependencies: Arc::new(dependencies),
+        }
+    }
+
+    pub(crate) fn dependencies(&self) -> &Dependencies {
+        &self.dependencies
+    }
+
+    /// Routes `handler` to messages of type `message_type`, after the
+    /// handlers already there.
+    pub(crate) fn add(&self, message_type: TypeId, handler: H) {
+        self.routes.add(message_type, handler);
+    }
+
+    /// The handlers of `message_type` as they are now.
+    pub(crate) fn snapshot(&self, message_type: TypeId) -> Option<Arc<[H]>> {
+        self.routes.snapshot(message_type)
+    }
+
+    pub(crate) fn handler_count(&self, message_type: TypeId) -> usize {
+        self.routes.count(message_type)
+    }
+
+    /// Adds a registration whose dependencies were already checked.
+    pub(crate) fn add_registration<R: Registration<Handler = H>>(&self, registration: &R) {
+        self.add(registration.event_type(), registration.handler());
+    }
+
+    /// Adds a registration to a running bus; refused, naming every missing
+    /// dependency, if the bus lacks one.
+    pub(crate) fn subscribe_registration<R: Registration<Handler = H>>(
+        &self,
+        registration: &R,
+    ) -> Result<(), BusBuildError> {
+        check_requirements(
+            &self.dependencies,
+            registration.identity().name,
+            registration.requires(),
+        )?;
+        self.add_registration(registration);
+        Ok(())
+    }
+}
+
+/// `Ok` if no handler failed, else the [`HandlerError`] naming each failure.
+pub(crate) fn publish_outcome(
+    envelope: &AnyEnvelope,
+    failures: Vec<FailedHandler>,
+) -> Result<(), HandlerError> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    Err(HandlerError {
+        message_type: envelope.message_name().to_owned(),
+        message_id: envelope.metadata().id,
+        failures,
+    })
+}
+
+macro_rules! registration {
+    ($registration:ty => $handler:ident) => {
+        impl Registration for $registration {
+            type Handler = $handler;
+
+            fn identity(&self) -> HandlerIdentity {
+                HandlerIdentity {
+                    name: self.name,
+                    event_name: self.event_name,
+                    event_type: (self.event_type)(),
+                    handler_type: (self.handler_type)(),
+                    handler_path: (self.handler_path)(),
+                }
+            }
+
+            fn requires(&self) -> &'static [&'static [DependencyKey]] {
+                self.requires
+            }
+
+            fn handler(&self) -> $handler {
+                $handler::new(HandlerName::Static(self.name), Arc::new(self.call))
+            }
+
+            fn event_type(&self) -> TypeId {
+                (self.event_type)()
+            }
+        }
+    };
+}
+
+registration!(AsyncHandlerRegistration => AsyncHandler);
+registration!(SyncHandlerRegistration => SyncHandler);

@@ -1,0 +1,9 @@
+use orchestrix::prelude::*;
+
+#[derive(Command, Debug, Serialize, Deserialize)]
+#[command(name = " ")]
+struct OpenAccount {
+    owner: String,
+}
+
+fn main() {}
