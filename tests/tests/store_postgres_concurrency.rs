@@ -307,7 +307,7 @@ async fn a_follower_waits_for_an_earlier_position_that_commits_late() {
     let seen = follower.await.expect("task").expect("read_all");
     let positions: Vec<u64> = seen.iter().map(|e| e.position).collect();
     assert_eq!(positions, vec![1, 2]);
-    assert_eq!(seen[0].stream_id, "slow");
-    assert_eq!(seen[1].stream_id, "fast");
+    assert_eq!(&*seen[0].stream_id, "slow");
+    assert_eq!(&*seen[1].stream_id, "fast");
     test.cleanup().await;
 }

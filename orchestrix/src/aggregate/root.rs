@@ -214,7 +214,7 @@ impl<A: Aggregate> AggregateRoot<A> {
             Err(payload) => {
                 return Err(RepositoryError::Apply {
                     aggregate_type: A::AGGREGATE_TYPE,
-                    stream_id: event.stream_id.clone(),
+                    stream_id: event.stream_id.to_string(),
                     version: event.version,
                     event_type: event.event_type().to_owned(),
                     message: panic_message(payload.as_ref()),

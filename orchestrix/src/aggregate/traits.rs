@@ -92,7 +92,7 @@ pub trait Aggregate: Default + Send + Sync + 'static {
         }
         Err(UnknownEventError {
             aggregate_type: Self::AGGREGATE_TYPE,
-            stream_id: event.stream_id.clone(),
+            stream_id: event.stream_id.to_string(),
             version: event.version,
             event_type: event.event_type().to_owned(),
         })

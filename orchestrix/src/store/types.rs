@@ -1,5 +1,7 @@
 //! The values event stores take and give back.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -19,8 +21,10 @@ pub struct AppendOutcome {
 /// position) and the event itself with its metadata.
 #[derive(Clone, Debug)]
 pub struct RecordedEvent {
-    /// The stream (aggregate id) the event belongs to.
-    pub stream_id: String,
+    /// The stream (aggregate id) the event belongs to; shared by every
+    /// event of the stream that a store hands out together, so loading a
+    /// stream allocates its id once, not once per event.
+    pub stream_id: Arc<str>,
     /// Its version in the stream, from 1.
     pub version: u64,
     /// Its position in the global stream, from 1.

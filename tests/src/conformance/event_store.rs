@@ -151,7 +151,7 @@ pub async fn versions_start_at_one_and_events_round_trip<S: AsyncEventStore + 's
     let loaded = store.load(&stream, 0).await.expect("load");
     assert_eq!(loaded.len(), 3);
     for (index, (recorded, saved)) in loaded.iter().zip(&events).enumerate() {
-        assert_eq!(recorded.stream_id, stream);
+        assert_eq!(&*recorded.stream_id, stream.as_str());
         assert_eq!(
             recorded.version,
             index as u64 + 1,
@@ -354,7 +354,7 @@ pub async fn failed_append_writes_nothing<S: AsyncEventStore + 'static>(store: A
     );
     let ours: Vec<_> = global
         .iter()
-        .filter(|e| e.stream_id == stream)
+        .filter(|e| *e.stream_id == *stream)
         .map(|e| e.version)
         .collect();
     assert_eq!(ours, [1, 2]);
@@ -477,8 +477,8 @@ pub async fn read_all_is_in_global_order_with_positions_and_limit<S: AsyncEventS
     assert_strictly_increasing(&global.iter().map(|e| e.position).collect::<Vec<_>>());
     let ours: Vec<_> = global
         .iter()
-        .filter(|e| e.stream_id == a || e.stream_id == b)
-        .map(|e| (e.stream_id == a, e.version, e.position))
+        .filter(|e| *e.stream_id == *a || *e.stream_id == *b)
+        .map(|e| (*e.stream_id == *a, e.version, e.position))
         .collect();
     assert_eq!(
         ours,
@@ -511,7 +511,7 @@ pub async fn read_all_is_in_global_order_with_positions_and_limit<S: AsyncEventS
     assert_eq!(from_middle.len(), 1);
     assert_eq!(from_middle[0].position, positions[3]);
     assert_eq!(
-        (from_middle[0].stream_id.as_str(), from_middle[0].version),
+        (&*from_middle[0].stream_id, from_middle[0].version),
         (a.as_str(), 3)
     );
 

@@ -2,6 +2,7 @@
 //! snapshots behind one lock.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use time::OffsetDateTime;
@@ -67,12 +68,17 @@ impl MemoryState {
                     source: "the in-memory stream vanished while locked".into(),
                 })?,
         };
+        // Every event of a stream shares one allocation of its id.
+        let stream_id: Arc<str> = match stream.first() {
+            Some(&first) => Arc::clone(&log[first].stream_id),
+            None => Arc::from(aggregate_id),
+        };
         let mut positions = Vec::with_capacity(events.len());
         for (offset, envelope) in events.iter().enumerate() {
             let index = log.len();
             let position = index as u64 + 1;
             log.push(RecordedEvent {
-                stream_id: aggregate_id.to_owned(),
+                stream_id: Arc::clone(&stream_id),
                 version: current + offset as u64 + 1,
                 position,
                 recorded_at,

@@ -15,6 +15,9 @@ use crate::store::{RecordedEvent, StoreError};
 #[derive(Debug, Default)]
 pub(super) struct RowDecoder {
     registry: Option<&'static EventRegistry>,
+    /// The id of the last stream seen: consecutive rows of one stream share
+    /// one allocation of it.
+    last_stream: Option<Arc<str>>,
 }
 
 impl RowDecoder {
@@ -28,20 +31,29 @@ impl RowDecoder {
         stream_id: &str,
         row: &PgRow,
     ) -> Result<RecordedEvent, StoreError> {
-        self.decode(stream_id.to_owned(), row, 0)
+        let stream_id = self.shared_stream_id(stream_id);
+        self.decode(stream_id, row, 0)
     }
 
     /// A row of the global stream (`stream_id`, then the event columns).
     pub(super) fn global_row(&mut self, row: &PgRow) -> Result<RecordedEvent, StoreError> {
-        let stream_id: String = row
+        let stream_id: &str = row
             .try_get(0)
             .map_err(|error| column_error("?", 0, error))?;
+        let stream_id = self.shared_stream_id(stream_id);
         self.decode(stream_id, row, 1)
+    }
+
+    fn shared_stream_id(&mut self, stream_id: &str) -> Arc<str> {
+        match &self.last_stream {
+            Some(last) if &**last == stream_id => Arc::clone(last),
+            _ => Arc::clone(self.last_stream.insert(Arc::from(stream_id))),
+        }
     }
 
     fn decode(
         &mut self,
-        stream_id: String,
+        stream_id: Arc<str>,
         row: &PgRow,
         at: usize,
     ) -> Result<RecordedEvent, StoreError> {
@@ -62,7 +74,7 @@ impl RowDecoder {
         let (position, recorded_at, event_type, schema_version, payload, metadata) =
             columns.map_err(|error| column_error(&stream_id, version, error))?;
         let fail = |source: DecodeError| StoreError::Decode {
-            stream_id: stream_id.clone(),
+            stream_id: stream_id.to_string(),
             version,
             source,
         };
