@@ -16,7 +16,7 @@
 //! `InMemoryAsyncEventStore`, `repo.load` / `repo.load_async`. The
 //! PostgreSQL store is behind the `postgres` feature.
 //!
-//! Start with `use orchestrix::prelude::*;`.
+//! Start with `use orchestrix::prelude::*;`; the [`guides`] walk through each part.
 
 #![warn(missing_docs)]
 
