@@ -3,6 +3,7 @@
 
 use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
+use syn::{Expr, ExprLit, Lit, LitStr};
 
 /// One attribute argument that may be given at most once.
 pub(crate) struct Once<T> {
@@ -61,4 +62,37 @@ pub(crate) fn unknown(meta: &ParseNestedMeta<'_>, expected: &[&str]) -> syn::Err
     meta.error(format!(
         "unknown orchestrix attribute `{key}`; expected one of: {list}"
     ))
+}
+
+/// `name = "..."`, shared by every macro that takes a name: a string
+/// literal that is not blank. `what` names it in the error ("handler name"),
+/// `example` shows a valid value.
+pub(crate) fn name_literal(value: &Expr, what: &str, example: &str) -> syn::Result<LitStr> {
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(value),
+        ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("expected a string: `name = \"{example}\"`"),
+        ));
+    };
+    if value.value().trim().is_empty() {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("the {what} must not be empty"),
+        ));
+    }
+    Ok(value.clone())
+}
+
+/// As [`name_literal`], reading the value after `name =` from `meta`.
+pub(crate) fn parse_name(
+    meta: &ParseNestedMeta<'_>,
+    what: &str,
+    example: &str,
+) -> syn::Result<LitStr> {
+    let value: Expr = meta.value()?.parse()?;
+    name_literal(&value, what, example)
 }

@@ -15,7 +15,7 @@ use syn::{
     TypeReference,
 };
 
-use crate::attr::{Once, unknown};
+use crate::attr::{Once, parse_name, unknown};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name", "ignore_unknown_events", "snapshot_version"];
@@ -94,15 +94,7 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     let mut snapshot_version = Once::<LitInt>::new("snapshot_version");
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
-            let value: LitStr = meta.value()?.parse().map_err(|e| {
-                syn::Error::new(e.span(), "expected a string: `name = \"BankAccount\"`")
-            })?;
-            if value.value().trim().is_empty() {
-                return Err(syn::Error::new_spanned(
-                    &value,
-                    "the aggregate name must not be empty",
-                ));
-            }
+            let value = parse_name(&meta, "aggregate name", "BankAccount")?;
             if value.value().contains('@') {
                 return Err(syn::Error::new_spanned(
                     &value,

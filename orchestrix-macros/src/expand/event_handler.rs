@@ -12,9 +12,9 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, FnArg, GenericParam, ItemFn, Lit, LitStr, ReturnType, Token, Type};
+use syn::{Expr, FnArg, GenericParam, ItemFn, LitStr, ReturnType, Token, Type};
 
-use crate::attr::{Once, unknown};
+use crate::attr::{Once, name_literal, unknown};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name"];
@@ -119,7 +119,7 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<LitStr> {
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             let value: Expr = meta.value()?.parse()?;
-            if let Some(value) = errors.take(name_value(&value)) {
+            if let Some(value) = errors.take(name_literal(&value, "handler name", "send_receipt")) {
                 errors.take(name.set(&meta, value));
             }
         } else {
@@ -133,27 +133,6 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<LitStr> {
     let parsed = syn::parse::Parser::parse2(parser, args);
     errors.take(parsed);
     name.get()
-}
-
-/// `name = "send_receipt"`: a string that is not blank.
-fn name_value(value: &Expr) -> syn::Result<LitStr> {
-    let Expr::Lit(ExprLit {
-        lit: Lit::Str(value),
-        ..
-    }) = value
-    else {
-        return Err(syn::Error::new_spanned(
-            value,
-            "expected a string: `name = \"send_receipt\"`",
-        ));
-    };
-    if value.value().trim().is_empty() {
-        return Err(syn::Error::new_spanned(
-            value,
-            "the handler name must not be empty",
-        ));
-    }
-    Ok(value.clone())
 }
 
 /// Checks the signature, recording every problem; `None` if the handler

@@ -5,7 +5,7 @@ use quote::quote;
 use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Expr, ExprLit, Lit, LitInt, LitStr, Token};
 
-use crate::attr::{Once, unknown};
+use crate::attr::{Once, name_literal, unknown};
 use crate::errors::Errors;
 
 /// Which derive is expanding.
@@ -52,7 +52,7 @@ fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Option
         let parsed = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
                 let value: Expr = meta.value()?.parse()?;
-                if let Some(value) = errors.take(name_value(&value)) {
+                if let Some(value) = errors.take(name_literal(&value, "name", "OrderPlaced")) {
                     errors.take(name.set(&meta, value));
                 }
             } else if meta.path.is_ident("version") {
@@ -74,24 +74,6 @@ fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Option
         name: name.get(),
         version: version.get(),
     }
-}
-
-/// `name = "OrderPlaced"`: a string that is not blank.
-fn name_value(value: &Expr) -> syn::Result<LitStr> {
-    let Expr::Lit(ExprLit {
-        lit: Lit::Str(value),
-        ..
-    }) = value
-    else {
-        return Err(syn::Error::new_spanned(
-            value,
-            "expected a string: `name = \"OrderPlaced\"`",
-        ));
-    };
-    if value.value().trim().is_empty() {
-        return Err(syn::Error::new_spanned(value, "the name must not be empty"));
-    }
-    Ok(value.clone())
 }
 
 /// `version = 2`: a whole number from 1 up.

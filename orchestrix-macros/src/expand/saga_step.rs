@@ -15,7 +15,7 @@ use syn::{
     FnArg, GenericParam, Ident, ItemFn, LitBool, LitInt, LitStr, MetaNameValue, Path, Token, Type,
 };
 
-use crate::attr::{Once, unknown};
+use crate::attr::{Once, parse_name, unknown};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["compensate", "name", "retry", "timeout_ms"];
@@ -65,18 +65,7 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
             })?;
             compensate.set(&meta, value)
         } else if meta.path.is_ident("name") {
-            let value: LitStr = meta.value()?.parse().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "expected a string: `name = \"reserve-inventory\"`",
-                )
-            })?;
-            if value.value().trim().is_empty() {
-                return Err(syn::Error::new_spanned(
-                    &value,
-                    "the step name must not be empty",
-                ));
-            }
+            let value = parse_name(&meta, "step name", "reserve-inventory")?;
             name.set(&meta, value)
         } else if meta.path.is_ident("retry") {
             let value = parse_retry(meta.value()?)?;
