@@ -28,7 +28,9 @@ pub mod postgres;
 mod types;
 
 pub use memory::{InMemoryAsyncEventStore, InMemoryEventStore};
-pub use types::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
+pub use types::{
+    AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, Snapshot, StoreError,
+};
 
 pub use crate::error::ConcurrencyError;
 use crate::message::AnyEnvelope;

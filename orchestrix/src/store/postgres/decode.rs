@@ -1,17 +1,25 @@
-//! Rows back into [`RecordedEvent`]s, straight from the JSON text.
+//! Rows back into [`RecordedEvent`]s (or, undecoded, [`RawRecordedEvent`]s).
+//!
+//! The payload is read as the JSON text the server sends for `jsonb` and
+//! decoded straight into the event type; the CloudEvents context comes from
+//! typed columns (rows written by version 1 of the schema carry it as JSON
+//! in `metadata` instead, decoded as before).
 
 use std::sync::Arc;
 
-use sqlx::Row;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgRow, PgValueFormat};
+use sqlx::{Row, ValueRef};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::error::DecodeError;
-use crate::message::{AnyEnvelope, Metadata};
+use crate::message::{AnyEnvelope, Metadata, SPEC_VERSION};
 use crate::registry::EventRegistry;
-use crate::store::{RecordedEvent, StoreError};
+use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
-/// Decodes event rows, looking event types up in the global registry.
+/// Decodes event rows (columns: `statements::EVENT_COLUMNS`, after
+/// `stream_id` when reading the global stream), looking event types up in
+/// the global registry.
 #[derive(Debug, Default)]
 pub(super) struct RowDecoder {
     registry: Option<&'static EventRegistry>,
@@ -20,28 +28,82 @@ pub(super) struct RowDecoder {
     last_stream: Option<Arc<str>>,
 }
 
+/// One row's columns, borrowed from the row.
+struct Columns<'r> {
+    stream_id: Arc<str>,
+    version: u64,
+    position: u64,
+    recorded_at: OffsetDateTime,
+    event_type: &'r str,
+    schema_version: u32,
+    payload: &'r str,
+    /// The whole context as JSON (rows of schema version 1 only).
+    metadata: Option<&'r str>,
+    event_id: Uuid,
+    source: Option<&'r str>,
+    occurred_at: Option<OffsetDateTime>,
+    subject: Option<&'r str>,
+    datacontenttype: Option<&'r str>,
+    dataschema: Option<&'r str>,
+    message_type: Option<&'r str>,
+    correlation_id: Uuid,
+    causation_id: Option<Uuid>,
+}
+
 impl RowDecoder {
     pub(super) fn new() -> Self {
         Self::default()
     }
 
-    /// A row of a stream load (columns: `statements::EVENT_COLUMNS`).
+    /// A row of a stream load.
     pub(super) fn stream_row(
         &mut self,
         stream_id: &str,
         row: &PgRow,
     ) -> Result<RecordedEvent, StoreError> {
         let stream_id = self.shared_stream_id(stream_id);
-        self.decode(stream_id, row, 0)
+        let columns = Columns::read(stream_id, row, 0)?;
+        self.decode(&columns)
     }
 
-    /// A row of the global stream (`stream_id`, then the event columns).
+    /// A row of the global stream.
     pub(super) fn global_row(&mut self, row: &PgRow) -> Result<RecordedEvent, StoreError> {
+        let stream_id = self.global_stream_id(row)?;
+        let columns = Columns::read(stream_id, row, 1)?;
+        self.decode(&columns)
+    }
+
+    /// A row of the global stream, not decoded.
+    pub(super) fn raw_row(&mut self, row: &PgRow) -> Result<RawRecordedEvent, StoreError> {
+        let stream_id = self.global_stream_id(row)?;
+        let columns = Columns::read(stream_id, row, 1)?;
+        let metadata = match columns.metadata {
+            Some(json) => json.to_owned(),
+            None => {
+                let metadata = columns.typed_metadata()?;
+                serde_json::to_string(&metadata).map_err(|source| StoreError::Backend {
+                    operation: columns.describe(),
+                    source: Box::new(source),
+                })?
+            }
+        };
+        Ok(RawRecordedEvent {
+            stream_id: columns.stream_id.clone(),
+            version: columns.version,
+            position: columns.position,
+            recorded_at: columns.recorded_at,
+            event_type: columns.event_type.to_owned(),
+            schema_version: columns.schema_version,
+            payload: columns.payload.to_owned(),
+            metadata,
+        })
+    }
+
+    fn global_stream_id(&mut self, row: &PgRow) -> Result<Arc<str>, StoreError> {
         let stream_id: &str = row
             .try_get(0)
             .map_err(|error| column_error("?", 0, error))?;
-        let stream_id = self.shared_stream_id(stream_id);
-        self.decode(stream_id, row, 1)
+        Ok(self.shared_stream_id(stream_id))
     }
 
     fn shared_stream_id(&mut self, stream_id: &str) -> Arc<str> {
@@ -51,31 +113,10 @@ impl RowDecoder {
         }
     }
 
-    fn decode(
-        &mut self,
-        stream_id: Arc<str>,
-        row: &PgRow,
-        at: usize,
-    ) -> Result<RecordedEvent, StoreError> {
-        let version: i64 = row
-            .try_get(at)
-            .map_err(|error| column_error(&stream_id, 0, error))?;
-        let version = u64::try_from(version).unwrap_or(0);
-        let columns = (|| {
-            Ok::<_, sqlx::Error>((
-                row.try_get::<i64, _>(at + 1)?,
-                row.try_get::<OffsetDateTime, _>(at + 2)?,
-                row.try_get::<&str, _>(at + 3)?,
-                row.try_get::<i32, _>(at + 4)?,
-                row.try_get::<&str, _>(at + 5)?,
-                row.try_get::<&str, _>(at + 6)?,
-            ))
-        })();
-        let (position, recorded_at, event_type, schema_version, payload, metadata) =
-            columns.map_err(|error| column_error(&stream_id, version, error))?;
+    fn decode(&mut self, columns: &Columns<'_>) -> Result<RecordedEvent, StoreError> {
         let fail = |source: DecodeError| StoreError::Decode {
-            stream_id: stream_id.to_string(),
-            version,
+            stream_id: columns.stream_id.to_string(),
+            version: columns.version,
             source,
         };
         let registry = match self.registry {
@@ -85,25 +126,114 @@ impl RowDecoder {
                 *self.registry.insert(registry)
             }
         };
-        let schema_version = u32::try_from(schema_version).unwrap_or(0);
         let message = registry
-            .decode(event_type, schema_version, payload.as_bytes())
+            .decode(
+                columns.event_type,
+                columns.schema_version,
+                columns.payload.as_bytes(),
+            )
             .map_err(fail)?;
-        let metadata: Metadata = serde_json::from_str(metadata).map_err(|source| {
-            fail(DecodeError::Malformed {
-                event_type: event_type.to_owned(),
-                rust_type: std::any::type_name::<Metadata>(),
-                source,
-            })
-        })?;
+        let metadata = match columns.metadata {
+            Some(json) => serde_json::from_str(json).map_err(|source| {
+                fail(DecodeError::Malformed {
+                    event_type: columns.event_type.to_owned(),
+                    rust_type: std::any::type_name::<Metadata>(),
+                    source,
+                })
+            })?,
+            None => columns.typed_metadata()?,
+        };
         Ok(RecordedEvent {
-            stream_id,
-            version,
-            position: u64::try_from(position).unwrap_or(0),
-            recorded_at,
+            stream_id: Arc::clone(&columns.stream_id),
+            version: columns.version,
+            position: columns.position,
+            recorded_at: columns.recorded_at,
             envelope: AnyEnvelope::from_parts(message, Arc::new(metadata)),
         })
     }
+}
+
+impl<'r> Columns<'r> {
+    fn read(stream_id: Arc<str>, row: &'r PgRow, at: usize) -> Result<Self, StoreError> {
+        let version: i64 = row
+            .try_get(at)
+            .map_err(|error| column_error(&stream_id, 0, error))?;
+        let version = u64::try_from(version).unwrap_or(0);
+        let read = || -> Result<Self, sqlx::Error> {
+            Ok(Self {
+                stream_id: Arc::clone(&stream_id),
+                version,
+                position: u64::try_from(row.try_get::<i64, _>(at + 1)?).unwrap_or(0),
+                recorded_at: row.try_get(at + 2)?,
+                event_type: row.try_get(at + 3)?,
+                schema_version: u32::try_from(row.try_get::<i32, _>(at + 4)?).unwrap_or(0),
+                payload: json_text(row, at + 5)?.unwrap_or("null"),
+                metadata: json_text(row, at + 6)?,
+                event_id: row.try_get(at + 7)?,
+                source: row.try_get(at + 8)?,
+                occurred_at: row.try_get(at + 9)?,
+                subject: row.try_get(at + 10)?,
+                datacontenttype: row.try_get(at + 11)?,
+                dataschema: row.try_get(at + 12)?,
+                message_type: row.try_get(at + 13)?,
+                correlation_id: row.try_get(at + 14)?,
+                causation_id: row.try_get(at + 15)?,
+            })
+        };
+        read().map_err(|error| column_error(&stream_id, version, error))
+    }
+
+    /// The context from the typed columns (rows of schema version 2 on).
+    fn typed_metadata(&self) -> Result<Metadata, StoreError> {
+        let (Some(source), Some(time)) = (self.source, self.occurred_at) else {
+            return Err(StoreError::Backend {
+                operation: self.describe(),
+                source: "the row has neither JSON metadata nor its source and time columns".into(),
+            });
+        };
+        Ok(Metadata {
+            id: self.event_id,
+            specversion: SPEC_VERSION.to_owned(),
+            message_type: self.message_type.unwrap_or(self.event_type).to_owned(),
+            source: source.to_owned(),
+            time,
+            subject: self.subject.map(str::to_owned),
+            datacontenttype: self.datacontenttype.map(str::to_owned),
+            dataschema: self.dataschema.map(str::to_owned),
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "read the stored event at stream `{}` version {}",
+            self.stream_id, self.version
+        )
+    }
+}
+
+/// The JSON text of a `json`/`jsonb` column, borrowed from the row (in the
+/// binary format, `jsonb` is a version byte, 1, and the text).
+fn json_text(row: &PgRow, index: usize) -> Result<Option<&str>, sqlx::Error> {
+    let value = row.try_get_raw(index)?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let malformed = |source: Box<dyn std::error::Error + Send + Sync>| sqlx::Error::ColumnDecode {
+        index: index.to_string(),
+        source,
+    };
+    let format = value.format();
+    let bytes = value.as_bytes().map_err(malformed)?;
+    let text = match (format, bytes.split_first()) {
+        // JSON text never starts with the control character 1.
+        (PgValueFormat::Binary, Some((1, text))) => text,
+        _ => bytes,
+    };
+    std::str::from_utf8(text)
+        .map(Some)
+        .map_err(|error| malformed(Box::new(error)))
 }
 
 fn column_error(stream_id: &str, version: u64, error: sqlx::Error) -> StoreError {

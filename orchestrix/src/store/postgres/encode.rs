@@ -1,43 +1,60 @@
-//! Events as the column arrays `append_events` takes.
+//! Events as the columns the append statements bind.
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::message::AnyEnvelope;
 use crate::store::StoreError;
 
-/// One append's events, column by column, ready to bind as arrays.
+/// One append's events, column by column, ready to bind as arrays (or, for
+/// a single event, as scalars). The CloudEvents context goes into typed
+/// columns; see migration 0002.
 #[derive(Debug, Default)]
-pub(super) struct EventBatch {
+pub(super) struct EventBatch<'a> {
     pub(super) event_ids: Vec<Uuid>,
     pub(super) event_types: Vec<&'static str>,
     pub(super) schema_versions: Vec<i32>,
     pub(super) payloads: Vec<String>,
-    pub(super) metadata: Vec<String>,
+    /// The CloudEvents type where it differs from the event type (rare).
+    pub(super) message_types: Vec<Option<&'a str>>,
+    pub(super) sources: Vec<&'a str>,
+    pub(super) times: Vec<OffsetDateTime>,
+    pub(super) subjects: Vec<Option<&'a str>>,
+    pub(super) datacontenttypes: Vec<Option<&'a str>>,
+    pub(super) dataschemas: Vec<Option<&'a str>>,
     pub(super) correlation_ids: Vec<Uuid>,
     pub(super) causation_ids: Vec<Option<Uuid>>,
 }
 
-impl EventBatch {
-    /// Serializes `events` (payload and metadata straight to JSON text).
-    pub(super) fn encode(stream_id: &str, events: &[AnyEnvelope]) -> Result<Self, StoreError> {
+impl<'a> EventBatch<'a> {
+    /// Serializes the payloads of `events` to JSON text and borrows their
+    /// metadata.
+    pub(super) fn encode(stream_id: &str, events: &'a [AnyEnvelope]) -> Result<Self, StoreError> {
+        let n = events.len();
         let mut batch = Self {
-            event_ids: Vec::with_capacity(events.len()),
-            event_types: Vec::with_capacity(events.len()),
-            schema_versions: Vec::with_capacity(events.len()),
-            payloads: Vec::with_capacity(events.len()),
-            metadata: Vec::with_capacity(events.len()),
-            correlation_ids: Vec::with_capacity(events.len()),
-            causation_ids: Vec::with_capacity(events.len()),
+            event_ids: Vec::with_capacity(n),
+            event_types: Vec::with_capacity(n),
+            schema_versions: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            message_types: Vec::with_capacity(n),
+            sources: Vec::with_capacity(n),
+            times: Vec::with_capacity(n),
+            subjects: Vec::with_capacity(n),
+            datacontenttypes: Vec::with_capacity(n),
+            dataschemas: Vec::with_capacity(n),
+            correlation_ids: Vec::with_capacity(n),
+            causation_ids: Vec::with_capacity(n),
         };
         for envelope in events {
             let message = envelope.message();
             let event_type = envelope.message_name();
-            let failed = |source| StoreError::Serialize {
-                stream_id: stream_id.to_owned(),
-                event_type: event_type.to_owned(),
-                source,
-            };
-            let payload = message.to_json_bytes().map_err(failed)?;
+            let payload = message
+                .to_json_bytes()
+                .map_err(|source| StoreError::Serialize {
+                    stream_id: stream_id.to_owned(),
+                    event_type: event_type.to_owned(),
+                    source,
+                })?;
             let metadata = envelope.metadata();
             batch.event_ids.push(metadata.id);
             batch.event_types.push(event_type);
@@ -45,9 +62,16 @@ impl EventBatch {
                 .schema_versions
                 .push(i32::try_from(message.message_version()).unwrap_or(i32::MAX));
             batch.payloads.push(into_text(payload));
+            batch.message_types.push(
+                (metadata.message_type != event_type).then_some(metadata.message_type.as_str()),
+            );
+            batch.sources.push(&metadata.source);
+            batch.times.push(metadata.time);
+            batch.subjects.push(metadata.subject.as_deref());
             batch
-                .metadata
-                .push(serde_json::to_string(metadata).map_err(failed)?);
+                .datacontenttypes
+                .push(metadata.datacontenttype.as_deref());
+            batch.dataschemas.push(metadata.dataschema.as_deref());
             batch.correlation_ids.push(metadata.correlation_id);
             batch.causation_ids.push(metadata.causation_id);
         }

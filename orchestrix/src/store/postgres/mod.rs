@@ -1,15 +1,20 @@
 //! The PostgreSQL event store (feature `postgres`): [`PostgreSQLEventStore`].
 //!
-//! Events live in one table per schema, as JSONB with their type name,
-//! schema version, CloudEvents metadata, correlation and causation ids. Each
-//! append is one round trip: a call of the server-side function
-//! `append_events` (created by migration `0001`) that checks the expected
-//! version, takes the append lock and inserts all events with one
-//! `INSERT ... SELECT unnest(...)`. See `docs/postgres.md` for the design.
+//! Events live in one table per schema: the payload as JSONB with its type
+//! name and schema version, the CloudEvents context in typed columns. Each
+//! append is one round trip of one plain statement (`INSERT ... SELECT`)
+//! that registers the append as in flight, checks the expected version and
+//! inserts every event; the `(stream_id, version)` unique constraint settles
+//! races. Readers of the global stream first wait for the appends that may
+//! still commit below the last position handed out. See `docs/postgres.md`
+//! for the design.
 
+mod append;
 mod decode;
 mod encode;
 mod failure;
+mod notify;
+mod read;
 mod statements;
 
 use std::sync::Arc;
@@ -19,8 +24,8 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use self::decode::RowDecoder;
-use self::encode::EventBatch;
 use self::failure::Failure;
+use self::notify::Notifications;
 use self::statements::Statements;
 use crate::error::ConcurrencyError;
 use crate::message::AnyEnvelope;
@@ -28,14 +33,24 @@ use crate::postgres::{
     DEFAULT_SCHEMA, Migration, PostgresOptions, SqlIdentifier, connect_pool, describe_target,
     migrate,
 };
-use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+use crate::store::{
+    AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
+    Snapshot, StoreError,
+};
 
 /// The event store's migrations, shipped in the crate (versions `1..100`).
-pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[Migration::new(
-    1,
-    "event store",
-    include_str!("../../../migrations/0001_event_store.sql"),
-)];
+pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
+    Migration::new(
+        1,
+        "event store",
+        include_str!("../../../migrations/0001_event_store.sql"),
+    ),
+    Migration::new(
+        2,
+        "typed metadata, plain appends",
+        include_str!("../../../migrations/0002_typed_metadata_plain_appends.sql"),
+    ),
+];
 
 /// An [`AsyncEventStore`] in PostgreSQL: pooled, async, with optimistic
 /// concurrency, a global stream that no reader can skip ahead in,
@@ -75,6 +90,7 @@ pub struct PostgreSQLEventStore {
     schema: SqlIdentifier,
     statements: Arc<Statements>,
     target: Arc<str>,
+    notifications: Arc<Notifications>,
 }
 
 impl PostgreSQLEventStore {
@@ -108,8 +124,12 @@ impl PostgreSQLEventStore {
 
     fn from_pool_in(pool: PgPool, schema: SqlIdentifier) -> Self {
         let target = describe_target(&pool.connect_options()).into();
+        let statements = Statements::new(&schema);
+        let notifications =
+            Notifications::new(pool.clone(), &schema, statements.notify.clone());
         Self {
-            statements: Arc::new(Statements::new(&schema)),
+            statements: Arc::new(statements),
+            notifications: Arc::new(notifications),
             pool,
             schema,
             target,
@@ -153,6 +173,120 @@ impl PostgreSQLEventStore {
                 )
                 .report()
                 .await),
+        }
+    }
+
+    /// Whether the server answers: [`StoreError::Unavailable`] when it
+    /// cannot be reached.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match sqlx::query("SELECT 1").execute(&self.pool).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self
+                .failure(error, "check that the server answers".to_owned())
+                .report()
+                .await),
+        }
+    }
+
+    /// Reads the global stream from `from_position`: up to `limit` events of
+    /// `filter`'s types, in position order, and how far the read looked.
+    ///
+    /// The type filter runs in SQL on the `(event_type, position)` index:
+    /// rows of other types are neither fetched nor decoded (their types need
+    /// not even be registered in this process). Keeps the promise of
+    /// [`read_all`](AsyncEventStore::read_all): no event is ever skipped.
+    pub async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        self.read_page(from_position, limit, filter).await
+    }
+
+    /// Reads the global stream like [`read_all`](AsyncEventStore::read_all)
+    /// (same promise), without decoding anything: the stored JSON text of
+    /// each event and its metadata, e.g. for events whose type this process
+    /// does not know.
+    pub async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        let (events, _) = self
+            .read_global(from_position, limit, &EventTypeFilter::all(), |decoder, row| {
+                let event = decoder.raw_row(row)?;
+                let position = event.position;
+                Ok((event, position))
+            })
+            .await?;
+        Ok(events)
+    }
+
+    /// Returns when an event with a position after `after_position` may have
+    /// been appended (by any process), or after `max_wait` at the latest: a
+    /// follower then reads again (the polling fallback). Spurious wake-ups
+    /// happen (for example when the listener reconnects).
+    ///
+    /// Woken by PostgreSQL notifications: every append is announced on the
+    /// store's channel, and one listener connection per store (opened on the
+    /// first wait, outside the pool, reconnected when it drops) wakes every
+    /// waiter. See `notify` in the source and `docs/postgres.md`.
+    pub async fn wait_for_append(
+        &self,
+        after_position: u64,
+        max_wait: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.notifications.wait(after_position, max_wait).await;
+        Ok(())
+    }
+
+    /// The PostgreSQL channel this store announces its appends on (the
+    /// payload is the last appended position).
+    pub fn notification_channel(&self) -> &str {
+        self.notifications.channel()
+    }
+
+    /// Appends like [`save`](AsyncEventStore::save), inside the caller's
+    /// transaction (for example to write other rows atomically with the
+    /// events). The events become visible, and their positions readable by
+    /// followers, when the caller commits; followers waiting in
+    /// [`wait_for_append`](Self::wait_for_append) notice them at their next
+    /// read (no notification is sent). A version conflict is a
+    /// [`ConcurrencyError`], and a conflict found by the unique constraint
+    /// aborts the caller's transaction (as any failed statement does).
+    pub async fn save_in_transaction(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if events.is_empty() {
+            return self.empty_append(aggregate_id, expected_version).await;
+        }
+        self.append_once(transaction, aggregate_id, events, expected_version)
+            .await
+    }
+
+    /// An append of no events: checks the expected version, writes nothing.
+    async fn empty_append(
+        &self,
+        aggregate_id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let actual = self.stream_version(aggregate_id).await?;
+        match expected_version {
+            Some(expected) if expected != actual => Err(ConcurrencyError {
+                aggregate_id: aggregate_id.to_owned(),
+                expected,
+                actual,
+            }
+            .into()),
+            _ => Ok(AppendOutcome {
+                new_version: actual,
+                positions: Vec::new(),
+            }),
         }
     }
 
@@ -205,44 +339,20 @@ impl AsyncEventStore for PostgreSQLEventStore {
         events: &[AnyEnvelope],
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
-        let batch = EventBatch::encode(aggregate_id, events)?;
-        let row: (bool, i64, Option<Vec<i64>>) =
-            match sqlx::query_as(self.statements.append.clone())
-                .bind(aggregate_id)
-                .bind(expected_version.map(to_i64))
-                .bind(&batch.event_ids)
-                .bind(&batch.event_types)
-                .bind(&batch.schema_versions)
-                .bind(&batch.payloads)
-                .bind(&batch.metadata)
-                .bind(&batch.correlation_ids)
-                .bind(&batch.causation_ids)
-                .fetch_one(&self.pool)
-                .await
-            {
-                Ok(row) => row,
-                Err(error) => {
-                    let failure = self.failure(error, format!("append to stream `{aggregate_id}`"));
-                    return Err(failure.resolve(self, aggregate_id, expected_version).await);
-                }
-            };
-        let (applied, stream_version, positions) = row;
-        if !applied {
-            return Err(ConcurrencyError {
-                aggregate_id: aggregate_id.to_owned(),
-                expected: expected_version.unwrap_or(0),
-                actual: to_u64(stream_version),
-            }
-            .into());
+        if events.is_empty() {
+            return self.empty_append(aggregate_id, expected_version).await;
         }
-        Ok(AppendOutcome {
-            new_version: to_u64(stream_version),
-            positions: positions
-                .unwrap_or_default()
-                .into_iter()
-                .map(to_u64)
-                .collect(),
-        })
+        let outcome = match expected_version {
+            Some(_) => {
+                self.append_once(&self.pool, aggregate_id, events, expected_version)
+                    .await?
+            }
+            None => self.append_at_any_version(aggregate_id, events).await?,
+        };
+        if let Some(&last) = outcome.positions.last() {
+            self.notifications.appended(last);
+        }
+        Ok(outcome)
     }
 
     async fn load(
@@ -280,27 +390,10 @@ impl AsyncEventStore for PostgreSQLEventStore {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let operation = || format!("read the global stream from position {from_position}");
-        let mut rows = sqlx::query(self.statements.read_all.clone())
-            .bind(to_i64(from_position))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch(&self.pool);
-        let mut decoder = RowDecoder::new();
-        let mut events = Vec::with_capacity(limit.min(1024));
-        loop {
-            match rows.try_next().await {
-                Ok(Some(row)) => events.push(decoder.global_row(&row)?),
-                Ok(None) => break,
-                Err(error) => {
-                    drop(rows);
-                    return Err(self.failure(error, operation()).report().await);
-                }
-            }
-        }
-        Ok(events)
+        Ok(self
+            .read_page(from_position, limit, &EventTypeFilter::all())
+            .await?
+            .events)
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {

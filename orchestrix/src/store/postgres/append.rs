@@ -1,0 +1,153 @@
+//! Appends: one plain `INSERT ... SELECT` per append (see `statements`).
+//!
+//! The expected version is checked twice, by the statement itself: it
+//! inserts only when the stream has reached the expected version (otherwise
+//! it inserts nothing and draws no position), and the unique
+//! `(stream_id, version)` constraint refuses it when another append got
+//! there first. Both come back as a [`ConcurrencyError`] carrying the
+//! stream's actual version, never as a database error.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, Row};
+
+use super::encode::EventBatch;
+use super::{PostgreSQLEventStore, to_i64, to_u64};
+use crate::error::ConcurrencyError;
+use crate::message::AnyEnvelope;
+use crate::store::{AppendOutcome, StoreError};
+
+/// How often an append without an expected version retries after another
+/// append took the version it computed.
+const ANY_VERSION_ATTEMPTS: u32 = 32;
+
+impl PostgreSQLEventStore {
+    /// Appends `events` through `executor` (the pool, or a caller's
+    /// transaction), once: a lost race is a [`ConcurrencyError`].
+    pub(super) async fn append_once<'e>(
+        &self,
+        executor: impl PgExecutor<'e>,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let batch = EventBatch::encode(aggregate_id, events)?;
+        let rows = match expected_version {
+            Some(expected) => self.insert_at(executor, aggregate_id, expected, &batch).await,
+            None => self.insert_any(executor, aggregate_id, &batch).await,
+        };
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(error) => {
+                let failure = self.failure(error, format!("append to stream `{aggregate_id}`"));
+                return Err(failure.resolve(self, aggregate_id, expected_version).await);
+            }
+        };
+        let Some(last) = rows.last() else {
+            // The stream has not reached the expected version.
+            let expected = expected_version.unwrap_or(0);
+            return Err(ConcurrencyError {
+                aggregate_id: aggregate_id.to_owned(),
+                expected,
+                actual: self.stream_version(aggregate_id).await?,
+            }
+            .into());
+        };
+        let new_version = match expected_version {
+            Some(expected) => expected + events.len() as u64,
+            None => to_u64(last.try_get::<i64, _>(1).unwrap_or(0)),
+        };
+        let positions: Vec<u64> = rows
+            .iter()
+            .map(|row| to_u64(row.try_get::<i64, _>(0).unwrap_or(0)))
+            .collect();
+        Ok(AppendOutcome {
+            new_version,
+            positions,
+        })
+    }
+
+    /// Appends at whatever version the stream is at, retrying when another
+    /// append takes that version first.
+    pub(super) async fn append_at_any_version(
+        &self,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+    ) -> Result<AppendOutcome, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.append_once(&self.pool, aggregate_id, events, None).await {
+                Err(StoreError::Concurrency(_)) if attempt < ANY_VERSION_ATTEMPTS => attempt += 1,
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn insert_at<'e>(
+        &self,
+        executor: impl PgExecutor<'e>,
+        aggregate_id: &str,
+        expected: u64,
+        batch: &EventBatch<'_>,
+    ) -> Result<Vec<PgRow>, sqlx::Error> {
+        if batch.event_ids.len() == 1 {
+            return sqlx::query(self.statements.append_one.clone())
+                .bind(aggregate_id)
+                .bind(to_i64(expected))
+                .bind(batch.event_ids[0])
+                .bind(batch.event_types[0])
+                .bind(batch.schema_versions[0])
+                .bind(&batch.payloads[0])
+                .bind(batch.message_types[0])
+                .bind(batch.sources[0])
+                .bind(batch.times[0])
+                .bind(batch.subjects[0])
+                .bind(batch.datacontenttypes[0])
+                .bind(batch.dataschemas[0])
+                .bind(batch.correlation_ids[0])
+                .bind(batch.causation_ids[0])
+                .fetch_all(executor)
+                .await;
+        }
+        sqlx::query(self.statements.append_many.clone())
+            .bind(aggregate_id)
+            .bind(to_i64(expected))
+            .bind(&batch.event_ids)
+            .bind(&batch.event_types)
+            .bind(&batch.schema_versions)
+            .bind(&batch.payloads)
+            .bind(&batch.message_types)
+            .bind(&batch.sources)
+            .bind(&batch.times)
+            .bind(&batch.subjects)
+            .bind(&batch.datacontenttypes)
+            .bind(&batch.dataschemas)
+            .bind(&batch.correlation_ids)
+            .bind(&batch.causation_ids)
+            .fetch_all(executor)
+            .await
+    }
+
+    async fn insert_any<'e>(
+        &self,
+        executor: impl PgExecutor<'e>,
+        aggregate_id: &str,
+        batch: &EventBatch<'_>,
+    ) -> Result<Vec<PgRow>, sqlx::Error> {
+        sqlx::query(self.statements.append_any.clone())
+            .bind(aggregate_id)
+            .bind(&batch.event_ids)
+            .bind(&batch.event_types)
+            .bind(&batch.schema_versions)
+            .bind(&batch.payloads)
+            .bind(&batch.message_types)
+            .bind(&batch.sources)
+            .bind(&batch.times)
+            .bind(&batch.subjects)
+            .bind(&batch.datacontenttypes)
+            .bind(&batch.dataschemas)
+            .bind(&batch.correlation_ids)
+            .bind(&batch.causation_ids)
+            .fetch_all(executor)
+            .await
+    }
+}

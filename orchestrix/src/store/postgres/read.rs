@@ -1,0 +1,106 @@
+//! Reading the global stream without ever skipping an event.
+//!
+//! Two statements: `global_horizon()` (migration 0002) waits for every
+//! append that may still commit a position up to the last one handed out
+//! and returns that position; a plain `SELECT`, which starts after it and so
+//! sees every one of those appends that committed, then reads up to it.
+
+use futures::TryStreamExt;
+use sqlx::postgres::PgRow;
+
+use super::decode::RowDecoder;
+use super::{PostgreSQLEventStore, to_i64, to_u64};
+use crate::store::{EventTypeFilter, GlobalPage, StoreError};
+
+impl PostgreSQLEventStore {
+    /// The highest position that may be read: every append that could
+    /// commit at or below it has ended.
+    async fn global_horizon(&self, operation: &(dyn Fn() -> String + Sync)) -> Result<u64, StoreError> {
+        match sqlx::query_scalar::<_, i64>(self.statements.global_horizon.clone())
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(horizon) => Ok(to_u64(horizon)),
+            Err(error) => Err(self.failure(error, operation()).report().await),
+        }
+    }
+
+    /// Reads up to `limit` events (of `filter`'s types) from
+    /// `from_position` on, handing each row to `decode`. Returns the rows'
+    /// results and how far the read looked.
+    pub(super) async fn read_global<T>(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+        mut decode: impl FnMut(&mut RowDecoder, &PgRow) -> Result<(T, u64), StoreError>,
+    ) -> Result<(Vec<T>, u64), StoreError> {
+        let nothing_yet = from_position.saturating_sub(1);
+        let operation = || format!("read the global stream from position {from_position}");
+        if limit == 0 {
+            return Ok((Vec::new(), nothing_yet));
+        }
+        let horizon = self.global_horizon(&operation).await?;
+        if horizon < from_position {
+            return Ok((Vec::new(), nothing_yet));
+        }
+        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = match filter.event_types() {
+            None => sqlx::query(self.statements.read_all.clone())
+                .bind(to_i64(from_position))
+                .bind(to_i64(horizon))
+                .bind(limit_sql),
+            Some(types) => sqlx::query(self.statements.read_filtered.clone())
+                .bind(to_i64(from_position))
+                .bind(to_i64(horizon))
+                .bind(limit_sql)
+                .bind(types),
+        };
+        let mut rows = query.fetch(&self.pool);
+        let mut decoder = RowDecoder::new();
+        let mut events = Vec::with_capacity(limit.min(1024));
+        let mut last_position = nothing_yet;
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => {
+                    let (event, position) = decode(&mut decoder, &row)?;
+                    last_position = position;
+                    events.push(event);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    drop(rows);
+                    return Err(self.failure(error, operation()).report().await);
+                }
+            }
+        }
+        // A full page looked as far as its last event; a short one looked
+        // at everything up to the horizon.
+        let scanned_through = if events.len() == limit {
+            last_position
+        } else {
+            horizon
+        };
+        Ok((events, scanned_through))
+    }
+
+    /// [`read_all_filtered`](Self::read_all_filtered) as a [`GlobalPage`].
+    pub(super) async fn read_page(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        let (events, scanned_through) = self
+            .read_global(from_position, limit, filter, |decoder, row| {
+                let event = decoder.global_row(row)?;
+                let position = event.position;
+                Ok((event, position))
+            })
+            .await?;
+        Ok(GlobalPage {
+            events,
+            scanned_through,
+        })
+    }
+}
