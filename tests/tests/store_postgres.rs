@@ -160,7 +160,7 @@ async fn a_changed_migration_is_refused() {
 }
 
 #[tokio::test]
-async fn events_are_stored_as_jsonb_with_type_version_and_metadata() {
+async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
     let Some(test) = TestStore::new(
         "events_are_stored_as_jsonb_with_type_version_and_metadata",
         2,
@@ -181,7 +181,7 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata() {
         .expect("save");
 
     let row: (String, i32, String, String, uuid::Uuid, uuid::Uuid, Option<uuid::Uuid>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT event_type, schema_version, payload->>'amount', metadata->>'subject', event_id, correlation_id, causation_id \
+        "SELECT event_type, schema_version, payload->>'amount', subject, event_id, correlation_id, causation_id \
          FROM \"{}\".events WHERE stream_id = 'acc-1'",
         test.schema
     )))
@@ -195,9 +195,29 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata() {
     assert_eq!(row.4, event.metadata().id);
     assert_eq!(row.5, command.correlation_id);
     assert_eq!(row.6, Some(command.id));
+    // The context is in typed columns, not in a JSON document.
+    let (json, source, message_type, time): (Option<String>, String, Option<String>, time::OffsetDateTime) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT metadata::text, source, message_type, occurred_at FROM \"{}\".events WHERE stream_id = 'acc-1'",
+            test.schema
+        )))
+        .fetch_one(test.pool())
+        .await
+        .expect("the row");
+    assert_eq!(json, None);
+    assert_eq!(source, event.metadata().source);
+    assert_eq!(message_type, None, "the CloudEvents type is the event type");
+    assert!((time - event.metadata().time).abs() < time::Duration::microseconds(1));
 
     let loaded = test.store.load("acc-1", 1).await.expect("load");
-    assert_eq!(loaded[0].metadata(), event.metadata());
+    // As saved, the time to the microsecond (what timestamptz keeps).
+    assert_eq!(
+        loaded[0].metadata(),
+        &Metadata {
+            time,
+            ..event.metadata().clone()
+        }
+    );
     assert_eq!(
         loaded[0].downcast_ref::<Deposited>(),
         Some(&Deposited { amount: 7 })
