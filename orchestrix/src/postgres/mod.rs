@@ -34,6 +34,7 @@ mod identifier;
 mod migrate;
 mod options;
 mod pool;
+mod tls;
 
 pub use error::{PostgresError, is_connection_error};
 pub use health::evict_broken_connections;

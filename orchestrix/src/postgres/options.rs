@@ -192,6 +192,7 @@ impl PostgresOptionsBuilder {
         if let Some(name) = &self.application_name {
             connect = connect.application_name(name);
         }
+        connect = super::tls::plain_on_loopback(connect, &self.connection_string);
         if self.pool_max_size == 0 {
             return Err(PostgresError::Configuration(
                 "pool_max_size must be at least 1".to_owned(),

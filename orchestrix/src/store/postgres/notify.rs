@@ -75,20 +75,24 @@ impl Notifications {
     /// Records that an append committed up to `position`; the notifier task
     /// announces it (started here if it is not running).
     pub(super) fn appended(&self, position: u64) {
+        ensure_running(&self.notifier, || {
+            // A fresh task announces the last position even if it was
+            // recorded before the task started.
+            let mut appended = self.appended.subscribe();
+            appended.mark_changed();
+            notifier(
+                self.pool.clone(),
+                Arc::clone(&self.channel),
+                self.notify.clone(),
+                appended,
+            )
+        });
         self.appended.send_if_modified(|last| {
             let newer = position > *last;
             if newer {
                 *last = position;
             }
             newer
-        });
-        ensure_running(&self.notifier, || {
-            notifier(
-                self.pool.clone(),
-                Arc::clone(&self.channel),
-                self.notify.clone(),
-                self.appended.subscribe(),
-            )
         });
     }
 
