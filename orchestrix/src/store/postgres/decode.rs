@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::DecodeError;
 use crate::message::{AnyEnvelope, Metadata, SPEC_VERSION};
-use crate::registry::EventRegistry;
+use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
 /// Decodes event rows (columns: `statements::EVENT_COLUMNS`, after
@@ -23,6 +23,9 @@ use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 #[derive(Debug, Default)]
 pub(super) struct RowDecoder {
     registry: Option<&'static EventRegistry>,
+    /// The registration of the last event type decoded: rows of one type
+    /// usually come together, and this skips the registry's lock and map.
+    last_type: Option<EventRegistration>,
     /// The id of the last stream seen: consecutive rows of one stream share
     /// one allocation of it.
     last_stream: Option<Arc<str>>,
@@ -119,20 +122,38 @@ impl RowDecoder {
             version: columns.version,
             source,
         };
-        let registry = match self.registry {
-            Some(registry) => registry,
-            None => {
-                let registry = EventRegistry::global().map_err(|error| fail(error.into()))?;
-                *self.registry.insert(registry)
+        let message = match self.last_type {
+            Some(known)
+                if known.name == columns.event_type && known.version == columns.schema_version =>
+            {
+                (known.decode)(columns.payload.as_bytes()).map_err(|source| {
+                    fail(DecodeError::Malformed {
+                        event_type: known.name.to_owned(),
+                        rust_type: (known.rust_type)(),
+                        source,
+                    })
+                })?
+            }
+            _ => {
+                let registry = match self.registry {
+                    Some(registry) => registry,
+                    None => {
+                        let registry =
+                            EventRegistry::global().map_err(|error| fail(error.into()))?;
+                        *self.registry.insert(registry)
+                    }
+                };
+                let message = registry
+                    .decode(
+                        columns.event_type,
+                        columns.schema_version,
+                        columns.payload.as_bytes(),
+                    )
+                    .map_err(fail)?;
+                self.last_type = registry.get(columns.event_type);
+                message
             }
         };
-        let message = registry
-            .decode(
-                columns.event_type,
-                columns.schema_version,
-                columns.payload.as_bytes(),
-            )
-            .map_err(fail)?;
         let metadata = match columns.metadata {
             Some(json) => serde_json::from_str(json).map_err(|source| {
                 fail(DecodeError::Malformed {
