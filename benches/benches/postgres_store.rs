@@ -121,8 +121,7 @@ fn print_rows(times: &Round, ratios: &[f64]) {
         "  {:<40} {:>16} {:>16} {:>6}   (framework ÷ raw throughput)",
         "workload", "framework", "raw sqlx", "ratio"
     );
-    for (((name, unit, work), [framework, raw]), ratio) in WORKLOADS.iter().zip(times).zip(ratios)
-    {
+    for (((name, unit, work), [framework, raw]), ratio) in WORKLOADS.iter().zip(times).zip(ratios) {
         let rate = |d: &Duration| format!("{:.0} {unit}", work / d.as_secs_f64());
         println!(
             "  {name:<40} {:>16} {:>16} {ratio:>6.2}   ({:.1} ms vs {:.1} ms)",
@@ -363,8 +362,9 @@ impl Raw {
         let versions: Vec<i64> = (1..=count)
             .map(|n| i64::try_from(expected + n).expect("small"))
             .collect();
-        let payloads: Vec<Json<Deposited>> =
-            (0..count).map(|amount| Json(Deposited { amount })).collect();
+        let payloads: Vec<Json<Deposited>> = (0..count)
+            .map(|amount| Json(Deposited { amount }))
+            .collect();
         sqlx::query(AssertSqlSafe(self.insert_batch.clone()))
             .bind(stream)
             .bind(versions)

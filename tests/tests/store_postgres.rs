@@ -506,7 +506,10 @@ async fn loopback_connections_go_without_tls_unless_chosen() {
             .await
             .expect("pg_stat_ssl")
     };
-    assert!(!uses_tls(test.pool().clone()).await, "the store's connection");
+    assert!(
+        !uses_tls(test.pool().clone()).await,
+        "the store's connection"
+    );
     // The server does offer TLS, and a chosen mode is kept: without the
     // workaround the store's connection would have used it.
     let server_ssl: String = sqlx::query_scalar("SHOW ssl")

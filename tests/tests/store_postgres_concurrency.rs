@@ -253,7 +253,10 @@ async fn a_follower_of_the_global_stream_never_skips_an_event() {
     let seen = reader.await.expect("reader");
     let ids: HashSet<_> = seen.iter().map(|e| e.metadata().id).collect();
     assert_eq!(ids.len(), seen.len(), "no event twice");
-    let stored = store.read_all(1, usize::MAX).await.expect("read everything");
+    let stored = store
+        .read_all(1, usize::MAX)
+        .await
+        .expect("read everything");
     assert_eq!(stored.len() as u64, total, "every append stored");
     let stored_ids: HashSet<_> = stored.iter().map(|e| e.metadata().id).collect();
     assert_eq!(

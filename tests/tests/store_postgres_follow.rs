@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use orchestrix::postgres::{PgPool, PostgresOptions};
 use orchestrix::prelude::*;
-use orchestrix::store::postgres::PostgreSQLEventStore;
 use orchestrix::store::EventTypeFilter;
+use orchestrix::store::postgres::PostgreSQLEventStore;
 use orchestrix_tests::postgres::{TestStore, pool};
 
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,11 +57,8 @@ async fn insert_foreign(test: &TestStore, stream: &str, event_type: &str, payloa
 
 #[tokio::test]
 async fn a_filtered_read_skips_other_types_without_decoding_them() {
-    let Some(test) = TestStore::new(
-        "a_filtered_read_skips_other_types_without_decoding_them",
-        2,
-    )
-    .await
+    let Some(test) =
+        TestStore::new("a_filtered_read_skips_other_types_without_decoding_them", 2).await
     else {
         return;
     };
@@ -130,7 +127,13 @@ async fn a_raw_read_returns_rows_that_do_not_decode() {
         .expect("save");
     insert_foreign(&test, "elsewhere", "pg-follow.NeverRegistered", "{\"x\":1}").await;
     // A registered type whose stored payload no longer fits it.
-    insert_foreign(&test, "broken", "pg-follow.Deposited", "{\"amount\":\"many\"}").await;
+    insert_foreign(
+        &test,
+        "broken",
+        "pg-follow.Deposited",
+        "{\"amount\":\"many\"}",
+    )
+    .await;
 
     let raw = test.store.read_all_raw(1, 10).await.expect("raw read");
     let positions: Vec<u64> = raw.iter().map(|e| e.position).collect();
@@ -174,11 +177,18 @@ async fn a_follower_is_woken_by_an_append_notification() {
     let admin = pool(&test.url, 1).await;
     // The first wait starts the listener and returns once it listens
     // (notifications before that could have been missed).
-    tokio::time::timeout(PROMPTLY, test.store.wait_for_append(0, Duration::from_secs(60)))
-        .await
-        .expect("returns when the listener listens")
-        .expect("wait");
-    assert_eq!(listeners(&admin, &test.store).await.len(), 1, "one listener");
+    tokio::time::timeout(
+        PROMPTLY,
+        test.store.wait_for_append(0, Duration::from_secs(60)),
+    )
+    .await
+    .expect("returns when the listener listens")
+    .expect("wait");
+    assert_eq!(
+        listeners(&admin, &test.store).await.len(),
+        1,
+        "one listener"
+    );
 
     // Another store on the same schema, with its own pool: as another
     // process would append.
@@ -221,19 +231,19 @@ async fn a_follower_is_woken_by_an_append_notification() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_listener_reconnects_and_waiters_still_wake() {
-    let Some(test) = TestStore::new(
-        "a_terminated_listener_reconnects_and_waiters_still_wake",
-        4,
-    )
-    .await
+    let Some(test) =
+        TestStore::new("a_terminated_listener_reconnects_and_waiters_still_wake", 4).await
     else {
         return;
     };
     let admin = pool(&test.url, 1).await;
-    tokio::time::timeout(PROMPTLY, test.store.wait_for_append(0, Duration::from_secs(60)))
-        .await
-        .expect("the listener listens")
-        .expect("wait");
+    tokio::time::timeout(
+        PROMPTLY,
+        test.store.wait_for_append(0, Duration::from_secs(60)),
+    )
+    .await
+    .expect("the listener listens")
+    .expect("wait");
     let first = listeners(&admin, &test.store).await;
     assert_eq!(first.len(), 1, "one listener: {first:?}");
 

@@ -57,10 +57,22 @@ mod tests {
         if std::env::var_os("PGSSLMODE").is_some() {
             return;
         }
-        assert!(matches!(mode("postgres://u@127.0.0.1:5432/db"), PgSslMode::Disable));
-        assert!(matches!(mode("postgres://u@localhost/db"), PgSslMode::Disable));
-        assert!(matches!(mode("postgres://u@[::1]:5432/db"), PgSslMode::Disable));
-        assert!(matches!(mode("postgres://u@db.internal/db"), PgSslMode::Prefer));
+        assert!(matches!(
+            mode("postgres://u@127.0.0.1:5432/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@localhost/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@[::1]:5432/db"),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            mode("postgres://u@db.internal/db"),
+            PgSslMode::Prefer
+        ));
     }
 
     #[test]

@@ -29,7 +29,8 @@ mod types;
 
 pub use memory::{InMemoryAsyncEventStore, InMemoryEventStore};
 pub use types::{
-    AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, Snapshot, StoreError,
+    AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, Snapshot,
+    StoreError,
 };
 
 pub use crate::error::ConcurrencyError;

@@ -32,7 +32,10 @@ impl PostgreSQLEventStore {
     ) -> Result<AppendOutcome, StoreError> {
         let batch = EventBatch::encode(aggregate_id, events)?;
         let rows = match expected_version {
-            Some(expected) => self.insert_at(executor, aggregate_id, expected, &batch).await,
+            Some(expected) => {
+                self.insert_at(executor, aggregate_id, expected, &batch)
+                    .await
+            }
             None => self.insert_any(executor, aggregate_id, &batch).await,
         };
         let rows = match rows {
@@ -75,7 +78,10 @@ impl PostgreSQLEventStore {
     ) -> Result<AppendOutcome, StoreError> {
         let mut attempt = 1;
         loop {
-            match self.append_once(&self.pool, aggregate_id, events, None).await {
+            match self
+                .append_once(&self.pool, aggregate_id, events, None)
+                .await
+            {
                 Err(StoreError::Concurrency(_)) if attempt < ANY_VERSION_ATTEMPTS => attempt += 1,
                 outcome => return outcome,
             }

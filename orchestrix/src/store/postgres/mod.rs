@@ -125,8 +125,7 @@ impl PostgreSQLEventStore {
     fn from_pool_in(pool: PgPool, schema: SqlIdentifier) -> Self {
         let target = describe_target(&pool.connect_options()).into();
         let statements = Statements::new(&schema);
-        let notifications =
-            Notifications::new(pool.clone(), &schema, statements.notify.clone());
+        let notifications = Notifications::new(pool.clone(), &schema, statements.notify.clone());
         Self {
             statements: Arc::new(statements),
             notifications: Arc::new(notifications),
@@ -214,11 +213,16 @@ impl PostgreSQLEventStore {
         limit: usize,
     ) -> Result<Vec<RawRecordedEvent>, StoreError> {
         let (events, _) = self
-            .read_global(from_position, limit, &EventTypeFilter::all(), |decoder, row| {
-                let event = decoder.raw_row(row)?;
-                let position = event.position;
-                Ok((event, position))
-            })
+            .read_global(
+                from_position,
+                limit,
+                &EventTypeFilter::all(),
+                |decoder, row| {
+                    let event = decoder.raw_row(row)?;
+                    let position = event.position;
+                    Ok((event, position))
+                },
+            )
             .await?;
         Ok(events)
     }

@@ -165,7 +165,12 @@ fn channel_name(schema: &SqlIdentifier) -> String {
 }
 
 /// Announces the highest appended position, one notification at a time.
-async fn notifier(pool: PgPool, channel: Arc<str>, notify: SqlStr, mut appended: watch::Receiver<u64>) {
+async fn notifier(
+    pool: PgPool,
+    channel: Arc<str>,
+    notify: SqlStr,
+    mut appended: watch::Receiver<u64>,
+) {
     while appended.changed().await.is_ok() {
         let position = *appended.borrow_and_update();
         let sent = sqlx::query(notify.clone())

@@ -15,7 +15,10 @@ use crate::store::{EventTypeFilter, GlobalPage, StoreError};
 impl PostgreSQLEventStore {
     /// The highest position that may be read: every append that could
     /// commit at or below it has ended.
-    async fn global_horizon(&self, operation: &(dyn Fn() -> String + Sync)) -> Result<u64, StoreError> {
+    async fn global_horizon(
+        &self,
+        operation: &(dyn Fn() -> String + Sync),
+    ) -> Result<u64, StoreError> {
         match sqlx::query_scalar::<_, i64>(self.statements.global_horizon.clone())
             .fetch_one(&self.pool)
             .await

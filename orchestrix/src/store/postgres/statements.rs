@@ -64,8 +64,18 @@ impl Statements {
         // The events' columns as arrays, from parameter `$first` on.
         let unnest = |first: usize| {
             let types = [
-                "uuid", "text", "integer", "text", "text", "text", "timestamptz", "text", "text",
-                "text", "uuid", "uuid",
+                "uuid",
+                "text",
+                "integer",
+                "text",
+                "text",
+                "text",
+                "timestamptz",
+                "text",
+                "text",
+                "text",
+                "uuid",
+                "uuid",
             ];
             let arrays: Vec<String> = (first..)
                 .zip(types)
