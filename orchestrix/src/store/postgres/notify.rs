@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{PgPool, SqlStr};
+use sqlx::{Connection, PgConnection, PgPool, SqlStr};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -164,21 +164,34 @@ fn channel_name(schema: &SqlIdentifier) -> String {
     format!("orchestrix.{hash:016x}")
 }
 
-/// Announces the highest appended position, one notification at a time.
+/// Announces the highest appended position, one notification at a time, on
+/// a connection of its own (opened when first needed, again after a
+/// failure): borrowing one of the pool's would make appends wait for it.
 async fn notifier(
     pool: PgPool,
     channel: Arc<str>,
     notify: SqlStr,
     mut appended: watch::Receiver<u64>,
 ) {
+    let mut connection: Option<PgConnection> = None;
     while appended.changed().await.is_ok() {
         let position = *appended.borrow_and_update();
-        let sent = sqlx::query(notify.clone())
-            .bind(&*channel)
-            .bind(position.to_string())
-            .execute(&pool)
-            .await;
+        let sent = async {
+            let open = match &mut connection {
+                Some(open) => open,
+                None => connection.insert(
+                    PgConnection::connect_with(&pool.connect_options()).await?,
+                ),
+            };
+            sqlx::query(notify.clone())
+                .bind(&*channel)
+                .bind(position.to_string())
+                .execute(open)
+                .await
+        }
+        .await;
         if let Err(error) = sent {
+            connection = None;
             tracing::debug!(%error, position, "could not notify followers; they poll");
         }
     }
