@@ -156,6 +156,15 @@ async fn a_raw_read_returns_rows_that_do_not_decode() {
     test.cleanup().await;
 }
 
+/// A follower waiting (up to 60 s) for an append after `after`.
+fn spawn_waiter(
+    store: &PostgreSQLEventStore,
+    after: u64,
+) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+    let store = store.clone();
+    tokio::spawn(async move { store.wait_for_append(after, Duration::from_secs(60)).await })
+}
+
 /// The backend pids listening on the store's channel.
 async fn listeners(admin: &PgPool, store: &PostgreSQLEventStore) -> Vec<i32> {
     sqlx::query_scalar(
@@ -202,11 +211,7 @@ async fn a_follower_is_woken_by_an_append_notification() {
     .await
     .expect("connect");
     for (round, expected) in [(1_u64, 0_u64), (2, 1)] {
-        let waiter = {
-            let store = test.store.clone();
-            let after = round - 1;
-            tokio::spawn(async move { store.wait_for_append(after, Duration::from_secs(60)).await })
-        };
+        let waiter = spawn_waiter(&test.store, round - 1);
         other
             .save("acc-1", &[deposit(round)], Some(expected))
             .await
@@ -249,10 +254,7 @@ async fn a_terminated_listener_reconnects_and_waiters_still_wake() {
 
     // A waiter while the connection is cut: woken (the listener
     // reconnects and may have missed notifications).
-    let waiter = {
-        let store = test.store.clone();
-        tokio::spawn(async move { store.wait_for_append(0, Duration::from_secs(60)).await })
-    };
+    let waiter = spawn_waiter(&test.store, 0);
     let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
         .bind(first[0])
         .fetch_one(&admin)
@@ -281,10 +283,7 @@ async fn a_terminated_listener_reconnects_and_waiters_still_wake() {
     assert_ne!(second, first);
 
     // And notifications reach waiters again.
-    let waiter = {
-        let store = test.store.clone();
-        tokio::spawn(async move { store.wait_for_append(0, Duration::from_secs(60)).await })
-    };
+    let waiter = spawn_waiter(&test.store, 0);
     test.store
         .save("acc-1", &[deposit(1)], Some(0))
         .await

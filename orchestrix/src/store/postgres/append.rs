@@ -7,8 +7,9 @@
 //! there first. Both come back as a [`ConcurrencyError`] carrying the
 //! stream's actual version, never as a database error.
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgExecutor, Row};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgExecutor, Postgres, Row};
 
 use super::encode::EventBatch;
 use super::{PostgreSQLEventStore, to_i64, to_u64};
@@ -114,23 +115,10 @@ impl PostgreSQLEventStore {
                 .fetch_all(executor)
                 .await;
         }
-        sqlx::query(self.statements.append_many.clone())
+        let query = sqlx::query(self.statements.append_many.clone())
             .bind(aggregate_id)
-            .bind(to_i64(expected))
-            .bind(&batch.event_ids)
-            .bind(&batch.event_types)
-            .bind(&batch.schema_versions)
-            .bind(&batch.payloads)
-            .bind(&batch.message_types)
-            .bind(&batch.sources)
-            .bind(&batch.times)
-            .bind(&batch.subjects)
-            .bind(&batch.datacontenttypes)
-            .bind(&batch.dataschemas)
-            .bind(&batch.correlation_ids)
-            .bind(&batch.causation_ids)
-            .fetch_all(executor)
-            .await
+            .bind(to_i64(expected));
+        bind_columns(query, batch).fetch_all(executor).await
     }
 
     async fn insert_any<'e>(
@@ -139,21 +127,28 @@ impl PostgreSQLEventStore {
         aggregate_id: &str,
         batch: &EventBatch<'_>,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
-        sqlx::query(self.statements.append_any.clone())
-            .bind(aggregate_id)
-            .bind(&batch.event_ids)
-            .bind(&batch.event_types)
-            .bind(&batch.schema_versions)
-            .bind(&batch.payloads)
-            .bind(&batch.message_types)
-            .bind(&batch.sources)
-            .bind(&batch.times)
-            .bind(&batch.subjects)
-            .bind(&batch.datacontenttypes)
-            .bind(&batch.dataschemas)
-            .bind(&batch.correlation_ids)
-            .bind(&batch.causation_ids)
-            .fetch_all(executor)
-            .await
+        let query = sqlx::query(self.statements.append_any.clone()).bind(aggregate_id);
+        bind_columns(query, batch).fetch_all(executor).await
     }
+}
+
+/// Binds the batch's columns as arrays, in `statements::APPEND_COLUMNS`
+/// order.
+fn bind_columns<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    batch: &'q EventBatch<'_>,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(&batch.event_ids)
+        .bind(&batch.event_types)
+        .bind(&batch.schema_versions)
+        .bind(&batch.payloads)
+        .bind(&batch.message_types)
+        .bind(&batch.sources)
+        .bind(&batch.times)
+        .bind(&batch.subjects)
+        .bind(&batch.datacontenttypes)
+        .bind(&batch.dataschemas)
+        .bind(&batch.correlation_ids)
+        .bind(&batch.causation_ids)
 }

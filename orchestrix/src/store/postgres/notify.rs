@@ -179,9 +179,9 @@ async fn notifier(
         let sent = async {
             let open = match &mut connection {
                 Some(open) => open,
-                None => connection.insert(
-                    PgConnection::connect_with(&pool.connect_options()).await?,
-                ),
+                None => {
+                    connection.insert(PgConnection::connect_with(&pool.connect_options()).await?)
+                }
             };
             sqlx::query(notify.clone())
                 .bind(&*channel)
