@@ -6,5 +6,5 @@ mod fixtures;
 pub mod saga_state_store;
 mod sync_adapter;
 
-pub use fixtures::{ConformanceEvent, unique_stream_id};
+pub use fixtures::{ConformanceEvent, OtherConformanceEvent, unique_stream_id};
 pub use sync_adapter::BlockingStore;
