@@ -9,7 +9,9 @@
 //! * event stores keep streams with optimistic concurrency ([`store`]);
 //!   `#[aggregate]` builds event-sourced aggregates on them ([`aggregate`]);
 //! * `#[saga_step(compensate = ...)]` wires sagas that persist their state
-//!   and recover ([`saga`]).
+//!   and recover ([`saga`]);
+//! * projections turn the global stream into read models, with checkpoints,
+//!   live following and exactly-once application ([`projection`]).
 //!
 //! Sync and async APIs coexist: `InMemoryMessageBus` /
 //! `InMemoryAsyncMessageBus`, `InMemoryEventStore` /
@@ -30,6 +32,7 @@ pub mod error;
 pub mod message;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod projection;
 pub mod registry;
 pub mod retry;
 pub mod saga;
@@ -63,6 +66,7 @@ pub mod prelude {
     pub use crate::bus::prelude::*;
     pub use crate::error::{BoxError, ConcurrencyError};
     pub use crate::message::{AnyEnvelope, Command, Envelope, Event, Message, Metadata};
+    pub use crate::projection::prelude::*;
     pub use crate::saga::prelude::*;
     pub use crate::store::{
         AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
