@@ -3,6 +3,7 @@
 
 pub mod event_store;
 mod fixtures;
+pub mod projection_state_store;
 pub mod saga_state_store;
 mod sync_adapter;
 
