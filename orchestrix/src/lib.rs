@@ -72,7 +72,9 @@ pub mod prelude {
         AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
     };
     pub use crate::store::{InMemoryAsyncEventStore, InMemoryEventStore};
-    pub use orchestrix_macros::{Command, Event, aggregate, apply, event_handler, saga_step};
+    pub use orchestrix_macros::{
+        Command, Event, aggregate, apply, event_handler, handle, projection, saga_step,
+    };
     pub use serde::{Deserialize, Serialize};
 }
 
@@ -88,6 +90,7 @@ pub mod __private {
     pub use crate::aggregate::__private::*;
     pub use crate::bus::__private::*;
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
+    pub use crate::projection::__private::*;
     pub use crate::registry::EventRegistration;
     pub use crate::saga::__private::*;
 }

@@ -28,6 +28,8 @@ mod engine;
 mod error;
 mod handler;
 mod memory;
+mod read_model;
+mod registry;
 mod replay;
 mod runner;
 mod state;
@@ -39,6 +41,8 @@ pub use engine::{
 };
 pub use error::{ProjectionError, ProjectionStoreError};
 pub use memory::InMemoryProjectionStateStore;
+pub use read_model::{EventPosition, Projection, ProjectionExtract};
+pub use registry::{ProjectionRegistration, RegisteredProjections};
 pub use replay::ReplayReport;
 pub use state::{DeadLetter, ProjectionState};
 pub use store::{LeaseOutcome, MAX_LEASE_TTL, ProjectionStateStore};
@@ -46,7 +50,14 @@ pub use store::{LeaseOutcome, MAX_LEASE_TTL, ProjectionStateStore};
 /// Names this module adds to `orchestrix::prelude`.
 pub mod prelude {
     pub use super::{
-        InMemoryProjectionStateStore, OnFailure, ProjectionContext, ProjectionEngine,
-        ProjectionError, ProjectionMode, ProjectionState, ProjectionStateStore,
+        EventPosition, InMemoryProjectionStateStore, OnFailure, ProjectionContext,
+        ProjectionEngine, ProjectionError, ProjectionMode, ProjectionState, ProjectionStateStore,
+        RegisteredProjections,
     };
+}
+
+/// Names this module's macro expansions reach (see `orchestrix::__private`).
+#[doc(hidden)]
+pub mod __private {
+    pub use super::{Projection, ProjectionContext, ProjectionExtract, ProjectionRegistration};
 }
