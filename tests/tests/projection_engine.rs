@@ -3,8 +3,8 @@
 //! rebuilds.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use orchestrix::prelude::*;
@@ -14,14 +14,8 @@ use orchestrix::projection::{
 };
 use orchestrix::retry::RetryPolicy;
 use orchestrix_tests::conformance::BlockingStore;
-use tokio::sync::{Barrier, oneshot};
-
-#[derive(Event, Clone, Debug, Serialize, Deserialize)]
-#[event(name = "projection-test.OrderPlaced")]
-struct OrderPlaced {
-    order: String,
-    total: u64,
-}
+use orchestrix_tests::projection_scenarios::*;
+use tokio::sync::Barrier;
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
 #[event(name = "projection-test.InvoiceSent")]
@@ -29,164 +23,23 @@ struct InvoiceSent {
     order: String,
 }
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn placed(order: &str, total: u64) -> AnyEnvelope {
-    Envelope::new(OrderPlaced {
-        order: order.to_owned(),
-        total,
-    })
-    .into()
-}
-
-/// What the test read model saw: the total per order and how many times
-/// each global position was applied.
-#[derive(Debug, Default)]
-struct Seen {
-    totals: HashMap<String, u64>,
-    applied: HashMap<u64, u32>,
-    modes: Vec<ProjectionMode>,
-}
-
-type Shared = Arc<Mutex<Seen>>;
-
-fn order_totals(
-    name: &str,
-    state_store: impl ProjectionStateStore + 'static,
-    seen: &Shared,
-) -> ProjectionEngine {
-    let mut engine = ProjectionEngine::new(name, state_store);
-    let seen_by_handler = Arc::clone(seen);
-    engine.on_sync::<OrderPlaced, _, _>(move |event, context| {
-        let mut seen = seen_by_handler.lock().expect("lock");
-        *seen.totals.entry(event.order.clone()).or_default() += event.total;
-        *seen.applied.entry(context.position()).or_default() += 1;
-        seen.modes.push(context.mode());
-    });
-    let seen_by_reset = Arc::clone(seen);
-    engine.on_reset(move || {
-        let seen = Arc::clone(&seen_by_reset);
-        async move {
-            let mut seen = seen.lock().expect("lock");
-            seen.totals.clear();
-            seen.applied.clear();
-        }
-    });
-    engine
-}
-
-/// Waits (on the engine's state channel, not a sleep) until `done` holds.
-async fn wait_for_state(
-    engine: &ProjectionEngine,
-    done: impl Fn(&ProjectionState) -> bool,
-) -> ProjectionState {
-    let mut states = engine.watch_state();
-    tokio::time::timeout(WAIT, states.wait_for(|state| done(state)))
-        .await
-        .expect("the projection got there in time")
-        .expect("the engine is alive")
-        .clone()
-}
-
-async fn head<S: AsyncEventStore + ?Sized>(store: &S) -> u64 {
-    let mut position = 0;
-    loop {
-        let batch = store.read_all(position + 1, 1000).await.expect("read_all");
-        match batch.last() {
-            Some(last) => position = last.position,
-            None => return position,
-        }
-    }
-}
-
-/// The totals per order, counted from the store by hand.
-async fn totals_in<S: AsyncEventStore + ?Sized>(store: &S) -> HashMap<String, u64> {
-    let mut totals = HashMap::new();
-    for event in store.read_all(1, usize::MAX).await.expect("read_all") {
-        if let Some(placed) = event.downcast_ref::<OrderPlaced>() {
-            *totals.entry(placed.order.clone()).or_default() += placed.total;
-        }
-    }
-    totals
-}
-
-/// Runs `engine` on `store` in a task until the returned sender fires.
-fn spawn_run<S: AsyncEventStore + 'static>(
-    engine: Arc<ProjectionEngine>,
-    store: Arc<S>,
-) -> (
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<ProjectionState, ProjectionError>>,
-) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        engine
-            .run(&*store, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    (stop, task)
-}
-
-async fn catch_up_then_live<S: AsyncEventStore + 'static>(store: Arc<S>) {
-    store
-        .save("o-1", &[placed("o-1", 10), placed("o-1", 5)], None)
-        .await
-        .expect("append");
-    store
-        .save("o-2", &[placed("o-2", 7)], None)
-        .await
-        .expect("append");
-    let seen = Shared::default();
-    let engine = Arc::new(order_totals(
-        "totals",
-        InMemoryProjectionStateStore::new(),
-        &seen,
-    ));
-    let (stop, task) = spawn_run(Arc::clone(&engine), Arc::clone(&store));
-
-    wait_for_state(&engine, |s| s.position == 3).await;
-    assert_eq!(
-        seen.lock().expect("lock").totals,
-        totals_in(&*store).await,
-        "caught up"
-    );
-
-    // Live: appended after the runner caught up.
-    store
-        .save("o-2", &[placed("o-2", 1)], None)
-        .await
-        .expect("append");
-    store
-        .save("o-3", &[placed("o-3", 100)], None)
-        .await
-        .expect("append");
-    let state = wait_for_state(&engine, |s| s.position == 5).await;
-    assert_eq!(
-        seen.lock().expect("lock").totals,
-        totals_in(&*store).await,
-        "followed live"
-    );
-    assert_eq!(state.processed, 5);
-    assert_eq!(state.lag(), 0);
-    assert!(state.healthy);
-    assert_eq!(state.last_event_position, Some(5));
-
-    stop.send(()).expect("runner alive");
-    let last = task.await.expect("task").expect("a clean shutdown");
-    assert_eq!(last.position, 5);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catch_up_then_live_on_the_async_store() {
-    catch_up_then_live(Arc::new(InMemoryAsyncEventStore::new())).await;
+    catch_up_then_live(
+        Arc::new(InMemoryAsyncEventStore::new()),
+        InMemoryProjectionStateStore::new(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catch_up_then_live_on_the_blocking_store() {
     // The blocking store cannot signal appends: the runner polls.
-    catch_up_then_live(Arc::new(BlockingStore(InMemoryEventStore::new()))).await;
+    catch_up_then_live(
+        Arc::new(BlockingStore(InMemoryEventStore::new())),
+        InMemoryProjectionStateStore::new(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -519,71 +372,13 @@ async fn eight_concurrent_writers_with_a_live_projection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_runners_apply_every_event_once_and_the_second_takes_over() {
-    let store = Arc::new(InMemoryAsyncEventStore::new());
     let state_store = Arc::new(InMemoryProjectionStateStore::new());
-    let seen = Shared::default();
-    let ttl = Duration::from_millis(300);
-    let first =
-        Arc::new(order_totals("totals", Arc::clone(&state_store), &seen).with_lease_ttl(ttl));
-    let second =
-        Arc::new(order_totals("totals", Arc::clone(&state_store), &seen).with_lease_ttl(ttl));
-    let (stop_first, first_task) = spawn_run(Arc::clone(&first), Arc::clone(&store));
-    let (stop_second, second_task) = spawn_run(Arc::clone(&second), Arc::clone(&store));
-
-    for i in 0..50 {
-        store
-            .save(&format!("o-{i}"), &[placed("all", 1)], None)
-            .await
-            .expect("append");
-        tokio::task::yield_now().await;
-    }
-    // Whichever holds the lease catches up; the other waits.
-    tokio::time::timeout(WAIT, async {
-        while state_store
-            .load("totals")
-            .await
-            .expect("load")
-            .map_or(0, |s| s.position)
-            < 50
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("caught up");
-    let (holder, holder_task, waiter, stop_waiter, waiter_task) = if first.state().position == 50 {
-        (first, first_task, second, stop_second, second_task)
-    } else {
-        (second, second_task, first, stop_first, first_task)
-    };
-    assert_eq!(
-        waiter.state().position,
-        0,
-        "the other runner never applied anything"
-    );
-
-    // The holder dies (its task is dropped while it waits for appends): its
-    // lease lapses and the waiter takes over.
-    holder_task.abort();
-    drop(holder);
-    for i in 50..60 {
-        store
-            .save(&format!("o-{i}"), &[placed("all", 1)], None)
-            .await
-            .expect("append");
-    }
-    wait_for_state(&waiter, |s| s.position == 60).await;
-    stop_waiter.send(()).expect("alive");
-    waiter_task.await.expect("task").expect("clean stop");
-
-    let seen = seen.lock().expect("lock");
-    assert_eq!(seen.applied.len(), 60);
-    assert!(
-        seen.applied.values().all(|&n| n == 1),
-        "every event applied once: {:?}",
-        seen.applied
-    );
-    assert_eq!(seen.totals["all"], 60);
+    two_runners_apply_every_event_once(
+        Arc::new(InMemoryAsyncEventStore::new()),
+        Arc::clone(&state_store),
+        state_store,
+    )
+    .await;
 }
 
 #[tokio::test]

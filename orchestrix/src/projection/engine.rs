@@ -240,6 +240,13 @@ impl ProjectionEngine {
         self
     }
 
+    /// Who this engine is when it holds the projection's lease (unique per
+    /// engine): what [`LeaseOutcome::Held`](super::LeaseOutcome::Held)
+    /// names, for logs and health pages.
+    pub fn runner_id(&self) -> &str {
+        &self.owner
+    }
+
     /// The event types the projection handles, as a store filter.
     pub fn event_types(&self) -> EventTypeFilter {
         EventTypeFilter::only(self.handlers.keys().copied())

@@ -28,6 +28,8 @@ mod engine;
 mod error;
 mod handler;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod read_model;
 mod registry;
 mod replay;
@@ -41,6 +43,8 @@ pub use engine::{
 };
 pub use error::{ProjectionError, ProjectionStoreError};
 pub use memory::InMemoryProjectionStateStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PROJECTION_STATE_MIGRATIONS, PostgreSQLProjectionStateStore};
 pub use read_model::{EventPosition, Projection, ProjectionExtract};
 pub use registry::{ProjectionRegistration, RegisteredProjections};
 pub use replay::ReplayReport;
