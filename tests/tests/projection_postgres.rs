@@ -17,7 +17,10 @@ async fn state_store(test: &TestStore, connections: u32) -> PostgreSQLProjection
         &test.schema,
     )
     .expect("valid schema");
-    states.initialize().await.expect("the projection schema migrates");
+    states
+        .initialize()
+        .await
+        .expect("the projection schema migrates");
     states
 }
 
