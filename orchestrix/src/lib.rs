@@ -50,6 +50,9 @@ pub mod guides {
     #[doc = include_str!("../../docs/sagas.md")]
     pub mod sagas {}
 
+    #[doc = include_str!("../../docs/projections.md")]
+    pub mod projections {}
+
     #[cfg(feature = "postgres")]
     #[doc = include_str!("../../docs/postgres.md")]
     pub mod postgres {}
