@@ -10,6 +10,7 @@ use super::context::{ProjectionContext, ProjectionMode};
 use super::engine::{OnFailure, ProjectionEngine};
 use super::error::ProjectionError;
 use super::handler::ProjectionHandler;
+use super::page::Page;
 use super::state::{DeadLetter, ProjectionState};
 use crate::error::BoxError;
 use crate::store::RecordedEvent;
@@ -57,6 +58,7 @@ impl ProjectionEngine {
         mode: ProjectionMode,
     ) -> Result<(), ProjectionError> {
         let before = state.clone();
+        let page = Page::begin(self).await?;
         for event in events {
             if event.position <= state.position {
                 continue;
@@ -65,7 +67,7 @@ impl ProjectionEngine {
                 state.position = event.position;
                 continue;
             };
-            match self.apply_one(handler, event, mode).await {
+            match self.apply_one(handler, event, mode, &page).await {
                 Ok(()) => {
                     state.processed += 1;
                     state.last_event_position = Some(event.position);
@@ -80,12 +82,16 @@ impl ProjectionEngine {
                     state.last_error = Some(error.to_string());
                     match self.on_failure {
                         OnFailure::Park => {
-                            self.park(event, &error, gave_up.attempts).await?;
+                            page.park(
+                                self,
+                                &dead_letter(&self.name, event, &error, gave_up.attempts),
+                            )
+                            .await?;
                             state.position = event.position;
                         }
                         OnFailure::Stop => {
                             state.healthy = false;
-                            self.save(state).await?;
+                            page.commit(self, state).await?;
                             return Err(error);
                         }
                     }
@@ -95,22 +101,34 @@ impl ProjectionEngine {
         state.position = state.position.max(scanned_through);
         state.head_position = state.head_position.max(state.position);
         if *state != before {
-            self.save(state).await?;
+            page.commit(self, state).await?;
         }
         Ok(())
     }
 
-    /// Runs `handler` on `event`, retrying as the policy allows.
+    /// Runs `handler` on `event`, retrying as the policy allows; each
+    /// attempt inside a savepoint of the page's transaction, if any.
     pub(super) async fn apply_one(
         &self,
         handler: &ProjectionHandler,
         event: &RecordedEvent,
         mode: ProjectionMode,
+        page: &Page,
     ) -> Result<(), GaveUp> {
         let mut attempt = 1;
         loop {
             let context = ProjectionContext::new(self.name.clone(), mode, attempt, event.clone());
-            match handler.call(&context).finish().await {
+            #[cfg(feature = "postgres")]
+            let context = context.with_transaction(page.transaction());
+            let outcome = match page.before_attempt().await {
+                Ok(()) => handler.call(&context).finish().await,
+                Err(error) => Err(error),
+            };
+            let outcome = match outcome {
+                Ok(()) => page.after_success().await,
+                Err(error) => page.after_failure().await.and(Err(error)),
+            };
+            match outcome {
                 Ok(()) => return Ok(()),
                 Err(source) if !self.retry.allows_another(attempt) => {
                     return Err(GaveUp {
@@ -142,29 +160,6 @@ impl ProjectionEngine {
         }
     }
 
-    pub(super) async fn park(
-        &self,
-        event: &RecordedEvent,
-        error: &ProjectionError,
-        attempts: u32,
-    ) -> Result<(), ProjectionError> {
-        let letter = DeadLetter {
-            projection: self.name.to_string(),
-            position: event.position,
-            stream_id: event.stream_id.to_string(),
-            version: event.version,
-            event_type: event.event_type().to_owned(),
-            event_id: event.metadata().id,
-            error: error.to_string(),
-            attempts,
-            parked_at: OffsetDateTime::now_utc(),
-        };
-        self.state_store
-            .park(&letter)
-            .await
-            .map_err(|source| ProjectionError::state(&self.name, source))
-    }
-
     /// Saves `state` (stamped now) and publishes it to watchers.
     pub(super) async fn save(&self, state: &mut ProjectionState) -> Result<(), ProjectionError> {
         state.updated_at = OffsetDateTime::now_utc();
@@ -174,5 +169,25 @@ impl ProjectionEngine {
             .map_err(|source| ProjectionError::state(&self.name, source))?;
         self.state.send_replace(state.clone());
         Ok(())
+    }
+}
+
+/// The dead letter for `event`, which `projection` gave up on.
+pub(super) fn dead_letter(
+    projection: &str,
+    event: &RecordedEvent,
+    error: &ProjectionError,
+    attempts: u32,
+) -> DeadLetter {
+    DeadLetter {
+        projection: projection.to_owned(),
+        position: event.position,
+        stream_id: event.stream_id.to_string(),
+        version: event.version,
+        event_type: event.event_type().to_owned(),
+        event_id: event.metadata().id,
+        error: error.to_string(),
+        attempts,
+        parked_at: OffsetDateTime::now_utc(),
     }
 }

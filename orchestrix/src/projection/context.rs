@@ -30,6 +30,8 @@ pub struct ProjectionContext {
     mode: ProjectionMode,
     attempt: u32,
     event: RecordedEvent,
+    #[cfg(feature = "postgres")]
+    transaction: Option<super::ProjectionTransaction>,
 }
 
 impl ProjectionContext {
@@ -44,7 +46,27 @@ impl ProjectionContext {
             mode,
             attempt,
             event,
+            #[cfg(feature = "postgres")]
+            transaction: None,
         }
+    }
+
+    #[cfg(feature = "postgres")]
+    pub(crate) fn with_transaction(
+        mut self,
+        transaction: Option<&super::ProjectionTransaction>,
+    ) -> Self {
+        self.transaction = transaction.cloned();
+        self
+    }
+
+    /// The transaction the event is applied in, for a projection built with
+    /// [`ProjectionEngine::transactional`](super::ProjectionEngine::transactional):
+    /// read-model writes made through it commit together with the
+    /// checkpoint. `None` for other projections.
+    #[cfg(feature = "postgres")]
+    pub fn transaction(&self) -> Option<&super::ProjectionTransaction> {
+        self.transaction.as_ref()
     }
 
     /// The projection's name.

@@ -111,6 +111,9 @@ pub struct ProjectionEngine {
     pub(super) state: watch::Sender<ProjectionState>,
     /// Whether `state` was loaded from the state store.
     pub(super) loaded: std::sync::atomic::AtomicBool,
+    /// The state store, when pages are applied in its transactions.
+    #[cfg(feature = "postgres")]
+    pub(super) transactional: Option<super::PostgreSQLProjectionStateStore>,
     /// One batch of events at a time (run, process_events, replay).
     pub(super) applying: tokio::sync::Mutex<()>,
 }
@@ -148,8 +151,26 @@ impl ProjectionEngine {
             max_wait: DEFAULT_MAX_WAIT,
             owner: format!("projection-runner-{}", uuid::Uuid::new_v4()),
             loaded: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(feature = "postgres")]
+            transactional: None,
             applying: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// A projection whose read model lives in the database of `state_store`:
+    /// each page of events is applied in one transaction, which handlers
+    /// reach through [`ProjectionContext::transaction`], and which also
+    /// saves the checkpoint; every handler attempt runs in a savepoint. So a
+    /// crash loses or doubles nothing, and a runner that lost its lease
+    /// cannot commit.
+    #[cfg(feature = "postgres")]
+    pub fn transactional(
+        name: impl Into<String>,
+        state_store: super::PostgreSQLProjectionStateStore,
+    ) -> Self {
+        let mut engine = Self::new(name, state_store.clone());
+        engine.transactional = Some(state_store);
+        engine
     }
 
     /// The projection's name.

@@ -28,6 +28,7 @@ mod engine;
 mod error;
 mod handler;
 mod memory;
+mod page;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod read_model;
@@ -36,6 +37,8 @@ mod replay;
 mod runner;
 mod state;
 mod store;
+#[cfg(feature = "postgres")]
+mod transaction;
 
 pub use context::{ProjectionContext, ProjectionMode};
 pub use engine::{
@@ -50,6 +53,8 @@ pub use registry::{ProjectionRegistration, RegisteredProjections};
 pub use replay::ReplayReport;
 pub use state::{DeadLetter, ProjectionState};
 pub use store::{LeaseOutcome, MAX_LEASE_TTL, ProjectionStateStore};
+#[cfg(feature = "postgres")]
+pub use transaction::ProjectionTransaction;
 
 /// Names this module adds to `orchestrix::prelude`.
 pub mod prelude {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -153,6 +153,85 @@ impl PostgreSQLProjectionStateStore {
     /// The schema the tables live in.
     pub fn schema(&self) -> &SqlIdentifier {
         &self.schema
+    }
+
+    /// Saves `state` on `connection` (inside its transaction, if any),
+    /// unless another owner holds the projection's lease.
+    pub(super) async fn save_in(
+        &self,
+        connection: &mut PgConnection,
+        state: &ProjectionState,
+        owner: &str,
+    ) -> Result<(), ProjectionStoreError> {
+        let saved = sqlx::query(AssertSqlSafe(self.statements.save.as_str()))
+            .bind(&state.name)
+            .bind(owner)
+            .bind(to_sql(state.position, "position")?)
+            .bind(
+                state
+                    .last_event_position
+                    .map(|p| to_sql(p, "position"))
+                    .transpose()?,
+            )
+            .bind(state.last_event_id)
+            .bind(to_sql(state.processed, "count")?)
+            .bind(to_sql(state.failed, "count")?)
+            .bind(state.healthy)
+            .bind(&state.last_error)
+            .bind(to_sql(state.head_position, "position")?)
+            .bind(state.updated_at)
+            .execute(&mut *connection)
+            .await
+            .map_err(failed("save a projection state"))?;
+        if saved.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(ProjectionStoreError::LeaseLost {
+                projection: state.name.clone(),
+                owner: owner.to_owned(),
+            })
+        }
+    }
+
+    /// Parks `letter` on `connection` (inside its transaction, if any).
+    pub(super) async fn park_in(
+        &self,
+        connection: &mut PgConnection,
+        letter: &DeadLetter,
+    ) -> Result<(), ProjectionStoreError> {
+        sqlx::query(AssertSqlSafe(self.statements.park.as_str()))
+            .bind(&letter.projection)
+            .bind(to_sql(letter.position, "position")?)
+            .bind(&letter.stream_id)
+            .bind(to_sql(letter.version, "version")?)
+            .bind(&letter.event_type)
+            .bind(letter.event_id)
+            .bind(&letter.error)
+            .bind(i32::try_from(letter.attempts).unwrap_or(i32::MAX))
+            .bind(letter.parked_at)
+            .execute(&mut *connection)
+            .await
+            .map_err(failed("park an event"))?;
+        Ok(())
+    }
+
+    /// Begins a transaction on the pool.
+    pub(super) async fn begin(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProjectionStoreError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(failed("begin a projection transaction"))
+    }
+
+    async fn connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, ProjectionStoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(failed("connect to the projection state store"))
     }
 
     /// Who holds `projection`'s lease against `owner`, if someone else does.
@@ -316,34 +395,8 @@ impl ProjectionStateStore for PostgreSQLProjectionStateStore {
     }
 
     async fn save(&self, state: &ProjectionState, owner: &str) -> Result<(), ProjectionStoreError> {
-        let saved = sqlx::query(AssertSqlSafe(self.statements.save.as_str()))
-            .bind(&state.name)
-            .bind(owner)
-            .bind(to_sql(state.position, "position")?)
-            .bind(
-                state
-                    .last_event_position
-                    .map(|p| to_sql(p, "position"))
-                    .transpose()?,
-            )
-            .bind(state.last_event_id)
-            .bind(to_sql(state.processed, "count")?)
-            .bind(to_sql(state.failed, "count")?)
-            .bind(state.healthy)
-            .bind(&state.last_error)
-            .bind(to_sql(state.head_position, "position")?)
-            .bind(state.updated_at)
-            .execute(&self.pool)
-            .await
-            .map_err(failed("save a projection state"))?;
-        if saved.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(ProjectionStoreError::LeaseLost {
-                projection: state.name.clone(),
-                owner: owner.to_owned(),
-            })
-        }
+        let mut connection = self.connection().await?;
+        self.save_in(&mut connection, state, owner).await
     }
 
     async fn acquire_lease(
@@ -399,20 +452,8 @@ impl ProjectionStateStore for PostgreSQLProjectionStateStore {
     }
 
     async fn park(&self, letter: &DeadLetter) -> Result<(), ProjectionStoreError> {
-        sqlx::query(AssertSqlSafe(self.statements.park.as_str()))
-            .bind(&letter.projection)
-            .bind(to_sql(letter.position, "position")?)
-            .bind(&letter.stream_id)
-            .bind(to_sql(letter.version, "version")?)
-            .bind(&letter.event_type)
-            .bind(letter.event_id)
-            .bind(&letter.error)
-            .bind(i32::try_from(letter.attempts).unwrap_or(i32::MAX))
-            .bind(letter.parked_at)
-            .execute(&self.pool)
-            .await
-            .map_err(failed("park an event"))?;
-        Ok(())
+        let mut connection = self.connection().await?;
+        self.park_in(&mut connection, letter).await
     }
 
     async fn dead_letters(

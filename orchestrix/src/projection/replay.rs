@@ -1,9 +1,11 @@
 //! Dead letters: listing the events a projection parked, and replaying
 //! them once the cause is fixed.
 
+use super::apply::dead_letter;
 use super::context::ProjectionMode;
 use super::engine::ProjectionEngine;
 use super::error::ProjectionError;
+use super::page::Page;
 use super::state::DeadLetter;
 use crate::store::AsyncEventStore;
 
@@ -58,21 +60,27 @@ impl ProjectionEngine {
                 report.still_failing.push(letter.position);
                 continue;
             };
-            match self.apply_one(handler, &event, ProjectionMode::Live).await {
+            let page = Page::begin(self).await?;
+            match self
+                .apply_one(handler, &event, ProjectionMode::Live, &page)
+                .await
+            {
                 Ok(()) => {
+                    let mut state = self.reload_state().await?;
+                    state.processed += 1;
+                    page.commit(self, &mut state).await?;
                     self.state_store
                         .remove_dead_letter(&self.name, letter.position)
                         .await
                         .map_err(|source| ProjectionError::state(&self.name, source))?;
-                    let mut state = self.reload_state().await?;
-                    state.processed += 1;
-                    self.save(&mut state).await?;
                     report.replayed.push(letter.position);
                 }
                 Err(gave_up) => {
                     let attempts = letter.attempts.saturating_add(gave_up.attempts);
                     let error = self.handler_error(&event, attempts, gave_up.source);
-                    self.park(&event, &error, attempts).await?;
+                    page.park(self, &dead_letter(&self.name, &event, &error, attempts))
+                        .await?;
+                    page.commit(self, &mut self.reload_state().await?).await?;
                     report.still_failing.push(letter.position);
                 }
             }
