@@ -220,7 +220,10 @@ async fn a_transactional_projection_killed_before_its_commit_loses_and_doubles_n
         "totals equal the sum over the store, counted by hand"
     );
     assert_eq!(totals_in(&*store).await, by_hand);
-    assert_eq!(state.processed, 20, "8 before the kill, 9..=20 after: each counted once");
+    assert_eq!(
+        state.processed, 20,
+        "8 before the kill, 9..=20 after: each counted once"
+    );
     test.cleanup().await;
 }
 

@@ -100,13 +100,18 @@ impl ProjectionEngine {
                 .acquire_lease(&self.name, &self.owner, self.lease_ttl)
                 .await
                 .map_err(|source| ProjectionError::state(&self.name, source))?;
-            let LeaseOutcome::Held { owner, .. } = outcome else {
+            let LeaseOutcome::Held { owner, expires_at } = outcome else {
                 return Ok(true);
             };
-            tracing::debug!(projection = %self.name, holder = %owner, "projection is held by another runner; waiting");
+            tracing::debug!(projection = %self.name, holder = %owner, %expires_at, "projection is held by another runner; waiting");
+            // Try again when the holder's lease runs out (if it died), or
+            // sooner; the holder renews well before.
+            let until_expiry = Duration::try_from(expires_at - time::OffsetDateTime::now_utc())
+                .unwrap_or_default()
+                .clamp(Duration::from_millis(10), self.renew_every());
             tokio::select! {
                 () = &mut shutdown => return Ok(false),
-                () = tokio::time::sleep(self.renew_every()) => {}
+                () = tokio::time::sleep(until_expiry) => {}
             }
         }
     }
