@@ -12,9 +12,9 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, Meta, Token, Type};
+use syn::{Expr, FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, Token, Type};
 
-use crate::attr::{Once, name_literal, unknown};
+use crate::attr::{Once, name_literal, second_method_for_event, take_marker, type_key, unknown};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name"];
@@ -191,46 +191,20 @@ fn collect_methods(block: &mut ItemImpl, errors: &mut Errors) -> Vec<HandleMetho
         let ImplItem::Fn(method) = item else {
             continue;
         };
-        let markers: Vec<syn::Attribute> = method
-            .attrs
-            .iter()
-            .filter(|a| is_marker(a))
-            .cloned()
-            .collect();
-        if markers.is_empty() {
+        if !take_marker(method, "handle", errors) {
             continue;
-        }
-        method.attrs.retain(|attr| !is_marker(attr));
-        for extra in &markers[1..] {
-            errors.error_spanned(
-                extra,
-                "duplicate orchestrix attribute `handle`; give it once",
-            );
-        }
-        if let Meta::List(list) = &markers[0].meta {
-            errors.error_spanned(list, "#[handle] takes no arguments; write `#[handle]`");
         }
         let Some(valid) = check_method(method, errors) else {
             continue;
         };
         let key = type_key(&valid.event);
         if let Some(first) = methods.iter().find(|m| type_key(&m.event) == key) {
-            let mut error = syn::Error::new_spanned(
-                &valid.event,
-                format!(
-                    "two #[handle] methods for event type `{key}`: `{}` and `{}`; \
-                     a projection handles each event type in one method, so merge them",
-                    first.method, valid.method
-                ),
-            );
-            error.combine(syn::Error::new_spanned(
-                &first.event,
-                format!(
-                    "note: the first #[handle] method for `{key}` is `{}`, here",
-                    first.method
-                ),
+            errors.push(second_method_for_event(
+                "handle",
+                (&first.method, &first.event),
+                (&valid.method, &valid.event),
+                "a projection handles each event type in one method",
             ));
-            errors.push(error);
             continue;
         }
         methods.push(valid);
@@ -323,11 +297,6 @@ fn check_method(method: &ImplItemFn, errors: &mut Errors) -> Option<HandleMethod
         }),
         _ => None,
     }
-}
-
-/// The event type as written, without spaces: how duplicates are detected.
-fn type_key(ty: &Type) -> String {
-    ty.to_token_stream().to_string().replace(' ', "")
 }
 
 fn generate(block: &ItemImpl, name: &LitStr, methods: &[HandleMethod]) -> TokenStream {
