@@ -96,3 +96,74 @@ pub(crate) fn parse_name(
     let value: Expr = meta.value()?.parse()?;
     name_literal(&value, what, example)
 }
+
+/// Takes the marker attribute `#[name]` (e.g. `#[apply]`, `#[handle]`) off
+/// `method`: whether it had one. A repeated marker or one with arguments is
+/// reported on it.
+pub(crate) fn take_marker(
+    method: &mut syn::ImplItemFn,
+    name: &str,
+    errors: &mut crate::errors::Errors,
+) -> bool {
+    let is_marker = |attr: &syn::Attribute| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == name)
+    };
+    let markers: Vec<syn::Attribute> = method
+        .attrs
+        .iter()
+        .filter(|a| is_marker(a))
+        .cloned()
+        .collect();
+    let Some(first) = markers.first() else {
+        return false;
+    };
+    method.attrs.retain(|attr| !is_marker(attr));
+    for extra in &markers[1..] {
+        errors.error_spanned(
+            extra,
+            format!("duplicate orchestrix attribute `{name}`; give it once"),
+        );
+    }
+    if let syn::Meta::List(list) = &first.meta {
+        errors.error_spanned(
+            list,
+            format!("#[{name}] takes no arguments; write `#[{name}]`"),
+        );
+    }
+    true
+}
+
+/// The error for a second `#[marker]` method taking an event type a first
+/// one already takes: on the second, with a note on the first. `what`
+/// says why one method per type ("an aggregate applies each event type in
+/// one method").
+pub(crate) fn second_method_for_event(
+    marker: &str,
+    (first_method, first_event): (&syn::Ident, &syn::Type),
+    (method, event): (&syn::Ident, &syn::Type),
+    what: &str,
+) -> syn::Error {
+    let key = type_key(event);
+    let mut error = syn::Error::new_spanned(
+        event,
+        format!(
+            "two #[{marker}] methods for event type `{key}`: `{first_method}` and `{method}`; \
+             {what}, so merge them"
+        ),
+    );
+    error.combine(syn::Error::new_spanned(
+        first_event,
+        format!("note: the first #[{marker}] method for `{key}` is `{first_method}`, here"),
+    ));
+    error
+}
+
+/// A type as written, without spaces: how duplicate event types are found.
+pub(crate) fn type_key(ty: &syn::Type) -> String {
+    quote::ToTokens::to_token_stream(ty)
+        .to_string()
+        .replace(' ', "")
+}

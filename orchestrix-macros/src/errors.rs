@@ -40,6 +40,11 @@ impl Errors {
         }
     }
 
+    /// Whether nothing was recorded yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.combined.is_none()
+    }
+
     /// `Ok` if nothing was recorded, else every error merged.
     pub(crate) fn finish(self) -> syn::Result<()> {
         match self.combined {

@@ -60,3 +60,17 @@ pub fn apply(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn saga_step(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::saga_step::expand(args.into(), item.into()).into()
 }
+
+/// Turns a read model's inherent impl block into a projection:
+/// `#[projection(name = "...")]`, with one `#[handle]` method per event type.
+#[proc_macro_attribute]
+pub fn projection(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::projection::expand(args.into(), item.into()).into()
+}
+
+/// Marks a handler method inside a `#[projection]` impl block. On its own it
+/// is an error.
+#[proc_macro_attribute]
+pub fn handle(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::projection::expand_stray_handle(args.into(), item.into()).into()
+}

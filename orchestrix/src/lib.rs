@@ -9,7 +9,9 @@
 //! * event stores keep streams with optimistic concurrency ([`store`]);
 //!   `#[aggregate]` builds event-sourced aggregates on them ([`aggregate`]);
 //! * `#[saga_step(compensate = ...)]` wires sagas that persist their state
-//!   and recover ([`saga`]).
+//!   and recover ([`saga`]);
+//! * projections turn the global stream into read models, with checkpoints,
+//!   live following and exactly-once application ([`projection`]).
 //!
 //! Sync and async APIs coexist: `InMemoryMessageBus` /
 //! `InMemoryAsyncMessageBus`, `InMemoryEventStore` /
@@ -30,6 +32,7 @@ pub mod error;
 pub mod message;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod projection;
 pub mod registry;
 pub mod retry;
 pub mod saga;
@@ -47,6 +50,9 @@ pub mod guides {
     #[doc = include_str!("../../docs/sagas.md")]
     pub mod sagas {}
 
+    #[doc = include_str!("../../docs/projections.md")]
+    pub mod projections {}
+
     #[cfg(feature = "postgres")]
     #[doc = include_str!("../../docs/postgres.md")]
     pub mod postgres {}
@@ -63,12 +69,15 @@ pub mod prelude {
     pub use crate::bus::prelude::*;
     pub use crate::error::{BoxError, ConcurrencyError};
     pub use crate::message::{AnyEnvelope, Command, Envelope, Event, Message, Metadata};
+    pub use crate::projection::prelude::*;
     pub use crate::saga::prelude::*;
     pub use crate::store::{
         AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
     };
     pub use crate::store::{InMemoryAsyncEventStore, InMemoryEventStore};
-    pub use orchestrix_macros::{Command, Event, aggregate, apply, event_handler, saga_step};
+    pub use orchestrix_macros::{
+        Command, Event, aggregate, apply, event_handler, handle, projection, saga_step,
+    };
     pub use serde::{Deserialize, Serialize};
 }
 
@@ -84,6 +93,7 @@ pub mod __private {
     pub use crate::aggregate::__private::*;
     pub use crate::bus::__private::*;
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
+    pub use crate::projection::__private::*;
     pub use crate::registry::EventRegistration;
     pub use crate::saga::__private::*;
 }

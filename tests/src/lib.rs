@@ -4,6 +4,7 @@
 //!   [`AsyncEventStore`](orchestrix::store::AsyncEventStore) must pass, and
 //!   the [`event_store_conformance!`] macro that turns them into named
 //!   `#[tokio::test]`s for a given store.
+//! * [`projection_scenarios`]: projection scenarios run on every store.
 //! * [`postgres`]: `DATABASE_URL` handling and a fresh schema per test.
 //! * [`bus_support`]: handlers registered from this (second) crate, to show
 //!   that `inventory` finds registrations across crates.
@@ -11,3 +12,4 @@
 pub mod bus_support;
 pub mod conformance;
 pub mod postgres;
+pub mod projection_scenarios;

@@ -11,11 +11,11 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{
-    FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitInt, LitStr, Meta, ReturnType, Type,
+    FnArg, Ident, ImplItem, ImplItemFn, Item, ItemImpl, LitInt, LitStr, ReturnType, Type,
     TypeReference,
 };
 
-use crate::attr::{Once, parse_name, unknown};
+use crate::attr::{Once, parse_name, second_method_for_event, take_marker, type_key, unknown};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name", "ignore_unknown_events", "snapshot_version"];
@@ -174,46 +174,20 @@ fn collect_apply_methods(block: &mut ItemImpl, errors: &mut Errors) -> Vec<Apply
         let ImplItem::Fn(method) = item else {
             continue;
         };
-        let markers: Vec<syn::Attribute> = method
-            .attrs
-            .iter()
-            .filter(|a| is_apply_marker(a))
-            .cloned()
-            .collect();
-        if markers.is_empty() {
+        if !take_marker(method, "apply", errors) {
             continue;
-        }
-        method.attrs.retain(|attr| !is_apply_marker(attr));
-        for extra in &markers[1..] {
-            errors.error_spanned(
-                extra,
-                "duplicate orchestrix attribute `apply`; give it once",
-            );
-        }
-        if let Meta::List(list) = &markers[0].meta {
-            errors.error_spanned(list, "#[apply] takes no arguments; write `#[apply]`");
         }
         let Some(valid) = check_apply_method(method, errors) else {
             continue;
         };
         let key = type_key(&valid.event);
         if let Some(first) = methods.iter().find(|m| type_key(&m.event) == key) {
-            let mut error = syn::Error::new_spanned(
-                &valid.event,
-                format!(
-                    "two #[apply] methods for event type `{key}`: `{}` and `{}`; \
-                     an aggregate applies each event type in one method, so merge them",
-                    first.method, valid.method
-                ),
-            );
-            error.combine(syn::Error::new_spanned(
-                &first.event,
-                format!(
-                    "note: the first #[apply] method for `{key}` is `{}`, here",
-                    first.method
-                ),
+            errors.push(second_method_for_event(
+                "apply",
+                (&first.method, &first.event),
+                (&valid.method, &valid.event),
+                "an aggregate applies each event type in one method",
             ));
-            errors.push(error);
             continue;
         }
         methods.push(valid);
@@ -310,11 +284,6 @@ fn check_apply_method(method: &ImplItemFn, errors: &mut Errors) -> Option<ApplyM
         }),
         _ => None,
     }
-}
-
-/// The event type as written, without spaces: how duplicates are detected.
-fn type_key(ty: &Type) -> String {
-    ty.to_token_stream().to_string().replace(' ', "")
 }
 
 fn default_name(self_ty: &Type) -> LitStr {

@@ -3,4 +3,5 @@
 pub(crate) mod aggregate;
 pub(crate) mod event_handler;
 pub(crate) mod message;
+pub(crate) mod projection;
 pub(crate) mod saga_step;

@@ -132,7 +132,7 @@ pub struct HandlerPanicked {
     pub message: String,
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(text) = panic.downcast_ref::<&'static str>() {
         (*text).to_owned()
     } else if let Some(text) = panic.downcast_ref::<String>() {

@@ -17,6 +17,7 @@ pub use context::{Dependencies, HandlerContext, HandlerName};
 pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError, UnmetDependency};
 pub use ext::{AsyncMessageBusExt, MessageBusExt};
 pub use extract::{Dep, DependencyKey, FromHandlerContext};
+pub(crate) use handler::panic_message;
 pub use handler::{HandlerFuture, HandlerPanicked, IntoHandlerResult};
 pub use memory::{BusBuilder, InMemoryAsyncMessageBus, InMemoryMessageBus};
 

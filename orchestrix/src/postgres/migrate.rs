@@ -29,7 +29,7 @@ const BOOKKEEPING_TABLE: &str = "orchestrix_migrations";
 /// recorded as applied.
 ///
 /// Version ranges: `1..100` belong to the event store, `100..200` to the
-/// saga state store.
+/// saga state store, `200..300` to the projection state store.
 ///
 /// ```
 /// use orchestrix::postgres::Migration;

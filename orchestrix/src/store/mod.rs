@@ -18,14 +18,20 @@
 //! * `read_all(from_position, limit)` returns events of every stream in
 //!   global position order (positions start at 1, `>= from_position`);
 //!   a reader following it never skips an event;
+//!   `read_all_filtered(from_position, limit, filter)` is the same read
+//!   restricted to some event types, and `wait_for_append` lets a follower
+//!   sleep until the next append (see [`global`]);
 //! * one snapshot per stream is kept, the one with the highest version: a
 //!   snapshot older than the kept one is ignored (one at the same version
 //!   replaces it).
 
+pub mod global;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod types;
+
+pub use global::{EventTypeFilter, GlobalPage};
 
 pub use memory::{InMemoryAsyncEventStore, InMemoryEventStore};
 pub use types::{
@@ -69,6 +75,24 @@ pub trait EventStore: Send + Sync {
     /// At most `limit` events of all streams with position `>= from_position`,
     /// in position order.
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// At most `limit` events of all streams with position `>= from_position`
+    /// whose type passes `filter`, in position order, and how far the store
+    /// scanned (see [`GlobalPage`]).
+    ///
+    /// The default filters a plain [`read_all`](Self::read_all) of `limit`
+    /// events: it decodes every event, also those of other types (so an
+    /// event this process cannot decode still fails the read). Stores
+    /// override it to skip other types without decoding them.
+    fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        let batch = self.read_all(from_position, limit)?;
+        Ok(GlobalPage::from_unfiltered(from_position, batch, filter))
+    }
 
     /// Keeps `snapshot` as the stream's snapshot, unless the kept one has a
     /// higher version.
@@ -119,6 +143,42 @@ pub trait AsyncEventStore: Send + Sync {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// At most `limit` events of all streams with position `>= from_position`
+    /// whose type passes `filter`, in position order, and how far the store
+    /// scanned (see [`GlobalPage`]).
+    ///
+    /// The default filters a plain [`read_all`](Self::read_all) of `limit`
+    /// events: it decodes every event, also those of other types (so an
+    /// event this process cannot decode still fails the read). Stores
+    /// override it to skip other types without decoding them.
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        let batch = self.read_all(from_position, limit).await?;
+        Ok(GlobalPage::from_unfiltered(from_position, batch, filter))
+    }
+
+    /// Returns when an event with position `> after_position` may have been
+    /// appended, or after `max_wait` at the latest (a follower then reads
+    /// again: the polling fallback). Spurious wake-ups are allowed.
+    ///
+    /// The default cannot observe appends: it sleeps `max_wait`, but no
+    /// longer than [`DEFAULT_POLL_INTERVAL`](global::DEFAULT_POLL_INTERVAL),
+    /// so a follower of such a store polls. Stores override it to wake
+    /// followers on append.
+    async fn wait_for_append(
+        &self,
+        after_position: u64,
+        max_wait: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let _ = after_position;
+        tokio::time::sleep(max_wait.min(global::DEFAULT_POLL_INTERVAL)).await;
+        Ok(())
+    }
 
     /// Keeps `snapshot` as the stream's snapshot, unless the kept one has a
     /// higher version.

@@ -42,11 +42,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use orchestrix::error::ConcurrencyError;
-use orchestrix::message::{Envelope, Metadata};
-use orchestrix::store::{AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+use orchestrix::message::{Envelope, Message, Metadata};
+use orchestrix::store::{
+    AsyncEventStore, EventTypeFilter, GlobalPage, RecordedEvent, Snapshot, StoreError,
+};
 use tokio::sync::Barrier;
 
-use super::fixtures::{ConformanceEvent, unique_stream_id};
+use super::fixtures::{ConformanceEvent, OtherConformanceEvent, unique_stream_id};
 
 /// The names of every case, in the order the macro generates them.
 pub const CASES: &[&str] = &[
@@ -63,6 +65,7 @@ pub const CASES: &[&str] = &[
     "an_older_snapshot_never_replaces_a_newer_one",
     "racing_writers_one_winner_per_version",
     "empty_append",
+    "read_all_filtered_returns_matching_types_and_how_far_it_scanned",
 ];
 
 /// Generates one `#[tokio::test]` per conformance case for a store.
@@ -97,6 +100,7 @@ macro_rules! event_store_conformance {
                 an_older_snapshot_never_replaces_a_newer_one,
                 racing_writers_one_winner_per_version,
                 empty_append,
+                read_all_filtered_returns_matching_types_and_how_far_it_scanned,
             );
         }
     };
@@ -791,6 +795,130 @@ pub async fn empty_append<S: AsyncEventStore + 'static>(store: Arc<S>) {
     assert_eq!(
         versions(&store.load(&stream, 0).await.expect("load")),
         [1, 2]
+    );
+}
+
+/// `read_all_filtered` returns only events of the named types, in position
+/// order, at most `limit` of them, with `scanned_through` saying how far it
+/// looked: a follower continuing at `scanned_through + 1` sees every
+/// matching event exactly once and skips the others; nothing readable
+/// yet gives `from_position - 1`.
+pub async fn read_all_filtered_returns_matching_types_and_how_far_it_scanned<
+    S: AsyncEventStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    let stream = unique_stream_id("filtered");
+    let outcome = store
+        .save(
+            &stream,
+            &[
+                ConformanceEvent::envelope(1, 1),
+                OtherConformanceEvent::envelope(2),
+                ConformanceEvent::envelope(1, 3),
+                OtherConformanceEvent::envelope(4),
+            ],
+            None,
+        )
+        .await
+        .expect("append");
+    let [first, other_a, _, other_b] = outcome.positions[..] else {
+        panic!("four positions expected, got {:?}", outcome.positions);
+    };
+    let last = outcome.positions[3];
+    let filter = EventTypeFilter::only([OtherConformanceEvent::NAME]);
+
+    let check_page = |page: &GlobalPage, from: u64, limit: usize| {
+        assert!(page.events.len() <= limit, "at most `limit` events");
+        assert!(
+            page.scanned_through + 1 >= from,
+            "scanned_through >= from - 1"
+        );
+        for event in &page.events {
+            assert_eq!(
+                event.event_type(),
+                OtherConformanceEvent::NAME,
+                "only matching types"
+            );
+            assert!(from <= event.position && event.position <= page.scanned_through);
+            assert!(
+                event.downcast_ref::<OtherConformanceEvent>().is_some(),
+                "decoded"
+            );
+        }
+        assert_strictly_increasing(&page.events.iter().map(|e| e.position).collect::<Vec<_>>());
+    };
+
+    // A follower with a small limit, from our first event past our last.
+    let mut ours = Vec::new();
+    let mut next = first;
+    while next <= last {
+        let page = store
+            .read_all_filtered(next, 1, &filter)
+            .await
+            .expect("read_all_filtered");
+        check_page(&page, next, 1);
+        assert!(
+            page.scanned_through >= next,
+            "progress while events are readable"
+        );
+        ours.extend(
+            page.events
+                .iter()
+                .filter(|e| *e.stream_id == *stream)
+                .map(|e| (e.position, e.version)),
+        );
+        next = page.scanned_through + 1;
+    }
+    assert_eq!(
+        ours,
+        [(other_a, 2), (other_b, 4)],
+        "every matching event exactly once"
+    );
+
+    let page = store
+        .read_all_filtered(first, 1000, &filter)
+        .await
+        .expect("read_all_filtered, large limit");
+    check_page(&page, first, 1000);
+    let in_stream: Vec<_> = page
+        .events
+        .iter()
+        .filter(|e| *e.stream_id == *stream)
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(in_stream, [other_a, other_b]);
+    assert!(page.scanned_through >= last);
+
+    let all = store
+        .read_all_filtered(first, 1000, &EventTypeFilter::all())
+        .await
+        .expect("read_all_filtered, all types");
+    let all_in_stream: Vec<_> = all
+        .events
+        .iter()
+        .filter(|e| *e.stream_id == *stream)
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(all_in_stream, [1, 2, 3, 4], "`all` lets every type through");
+
+    let empty = store
+        .read_all_filtered(first, 0, &filter)
+        .await
+        .expect("limit 0");
+    assert!(empty.events.is_empty());
+    assert_eq!(empty.scanned_through, first - 1, "limit 0 scans nothing");
+
+    let beyond = last + 1_000_000_000;
+    let unreadable = store
+        .read_all_filtered(beyond, 10, &filter)
+        .await
+        .expect("read beyond the head");
+    assert!(unreadable.events.is_empty());
+    assert_eq!(
+        unreadable.scanned_through,
+        beyond - 1,
+        "nothing readable: from - 1"
     );
 }
 

@@ -3,8 +3,9 @@
 
 pub mod event_store;
 mod fixtures;
+pub mod projection_state_store;
 pub mod saga_state_store;
 mod sync_adapter;
 
-pub use fixtures::{ConformanceEvent, unique_stream_id};
+pub use fixtures::{ConformanceEvent, OtherConformanceEvent, unique_stream_id};
 pub use sync_adapter::BlockingStore;

@@ -2,7 +2,8 @@
 
 use orchestrix::message::AnyEnvelope;
 use orchestrix::store::{
-    AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
+    AppendOutcome, AsyncEventStore, EventStore, EventTypeFilter, GlobalPage, RecordedEvent,
+    Snapshot, StoreError,
 };
 
 /// Wraps a blocking [`EventStore`] as an [`AsyncEventStore`] by calling it
@@ -47,6 +48,15 @@ impl<S: EventStore> AsyncEventStore for BlockingStore<S> {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.0.read_all(from_position, limit)
+    }
+
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        self.0.read_all_filtered(from_position, limit, filter)
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {

@@ -1,10 +1,14 @@
 //! The async face of the in-memory store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::state::MemoryState;
 use crate::message::AnyEnvelope;
-use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+use crate::store::{
+    AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RecordedEvent, Snapshot,
+    StoreError,
+};
 
 /// A thread-safe [`AsyncEventStore`] that keeps everything in memory.
 ///
@@ -77,6 +81,24 @@ impl AsyncEventStore for InMemoryAsyncEventStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(self.state.read_all(from_position, limit))
+    }
+
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        Ok(self.state.read_all_filtered(from_position, limit, filter))
+    }
+
+    async fn wait_for_append(
+        &self,
+        after_position: u64,
+        max_wait: Duration,
+    ) -> Result<(), StoreError> {
+        self.state.wait_for_append(after_position, max_wait).await;
+        Ok(())
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {

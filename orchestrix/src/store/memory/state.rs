@@ -4,12 +4,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 use crate::error::ConcurrencyError;
 use crate::message::AnyEnvelope;
-use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
+use crate::store::{
+    AppendOutcome, EventTypeFilter, GlobalPage, RecordedEvent, Snapshot, StoreError,
+};
 
 /// Everything an in-memory store holds.
 ///
@@ -18,9 +22,22 @@ use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
 /// in the log. One `RwLock` guards it all, so an append is checked and
 /// written under one write lock: all-or-nothing, and the global order is the
 /// commit order (no reader can see position `p + 1` before `p`).
-#[derive(Debug, Default)]
+///
+/// `head` publishes the last position after every append, so followers
+/// waiting in [`wait_for_append`](Self::wait_for_append) wake at once.
+#[derive(Debug)]
 pub(super) struct MemoryState {
     inner: RwLock<Inner>,
+    head: watch::Sender<u64>,
+}
+
+impl Default for MemoryState {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::default(),
+            head: watch::Sender::new(0),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +104,8 @@ impl MemoryState {
             stream.push(index);
             positions.push(position);
         }
+        // Published while the write lock is held, so the head only grows.
+        self.head.send_replace(log.len() as u64);
         Ok(AppendOutcome {
             new_version: stream.len() as u64,
             positions,
@@ -128,6 +147,44 @@ impl MemoryState {
         let inner = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
         inner.log.iter().skip(start).take(limit).cloned().collect()
+    }
+
+    /// At most `limit` events of types `filter` lets through, from
+    /// `from_position` on. Events of other types are looked at by name only,
+    /// never cloned.
+    pub(super) fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> GlobalPage {
+        let inner = self.read();
+        let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
+        let mut scanned_through = from_position.saturating_sub(1);
+        let mut events = Vec::new();
+        if limit > 0 {
+            for event in inner.log.iter().skip(start) {
+                scanned_through = event.position;
+                if filter.matches(event.event_type()) {
+                    events.push(event.clone());
+                    if events.len() == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        GlobalPage {
+            events,
+            scanned_through,
+        }
+    }
+
+    /// Waits until the head passes `after_position`, or `max_wait` elapsed.
+    pub(super) async fn wait_for_append(&self, after_position: u64, max_wait: Duration) {
+        let mut head = self.head.subscribe();
+        // `wait_for` looks at the current head first, so an append between
+        // subscribing and waiting is not missed.
+        let _ = tokio::time::timeout(max_wait, head.wait_for(|&head| head > after_position)).await;
     }
 
     /// Keeps `snapshot` unless the stream already has a newer one: a slow

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::state::MemoryState;
 use crate::message::AnyEnvelope;
-use crate::store::{AppendOutcome, EventStore, RecordedEvent, Snapshot, StoreError};
+use crate::store::{
+    AppendOutcome, EventStore, EventTypeFilter, GlobalPage, RecordedEvent, Snapshot, StoreError,
+};
 
 /// A thread-safe, blocking [`EventStore`] that keeps everything in memory.
 ///
@@ -69,6 +71,15 @@ impl EventStore for InMemoryEventStore {
 
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(self.state.read_all(from_position, limit))
+    }
+
+    fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        Ok(self.state.read_all_filtered(from_position, limit, filter))
     }
 
     fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {

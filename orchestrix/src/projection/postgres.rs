@@ -1,0 +1,486 @@
+//! [`PostgreSQLProjectionStateStore`]: projection checkpoints, leases and
+//! dead letters in PostgreSQL (feature `postgres`).
+
+use std::time::Duration;
+
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::error::ProjectionStoreError;
+use super::state::{DeadLetter, ProjectionState};
+use super::store::{LeaseOutcome, MAX_LEASE_TTL, ProjectionStateStore};
+use crate::postgres::{
+    DEFAULT_SCHEMA, Migration, PostgresError, PostgresOptions, SqlIdentifier, connect_pool, migrate,
+};
+
+/// The projection state store's migrations (versions `200..300`).
+pub const PROJECTION_STATE_MIGRATIONS: &[Migration] = &[Migration::new(
+    200,
+    "projection state",
+    include_str!("../../migrations/0200_projection_state.sql"),
+)];
+
+const STATE_COLUMNS: &str = "name, position, last_event_position, last_event_id, processed, \
+                             failed, healthy, last_error, head_position, updated_at";
+const LETTER_COLUMNS: &str =
+    "projection, position, stream_id, version, event_type, event_id, error, attempts, parked_at";
+
+/// The SQL of every operation, qualified with the schema once.
+#[derive(Debug)]
+struct Statements {
+    load: String,
+    save: String,
+    acquire: String,
+    holder: String,
+    release: String,
+    park: String,
+    dead_letters: String,
+    remove: String,
+}
+
+impl Statements {
+    fn new(schema: &SqlIdentifier) -> Self {
+        let state = format!("{}.projection_state", schema.quoted());
+        let letters = format!("{}.projection_dead_letters", schema.quoted());
+        // The lease is free for `owner` when nobody, `owner` or an expired
+        // lease holds it. Under READ COMMITTED a concurrent upsert waits for
+        // the row lock and re-checks this on the new row: one acquirer wins.
+        let free = format!(
+            "({state}.lease_owner IS NULL OR {state}.lease_owner = $2 OR {state}.lease_expires_at <= now())"
+        );
+        let expiry = "now() + $3::bigint * interval '1 millisecond'";
+        Self {
+            load: format!("SELECT {STATE_COLUMNS} FROM {state} WHERE name = $1 AND has_state"),
+            save: format!(
+                "INSERT INTO {state} (name, has_state, position, last_event_position, last_event_id, \
+                 processed, failed, healthy, last_error, head_position, updated_at) \
+                 VALUES ($1, true, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (name) DO UPDATE SET has_state = true, position = $3, \
+                 last_event_position = $4, last_event_id = $5, processed = $6, failed = $7, \
+                 healthy = $8, last_error = $9, head_position = $10, updated_at = $11 \
+                 WHERE {free}"
+            ),
+            acquire: format!(
+                "INSERT INTO {state} (name, lease_owner, lease_expires_at) VALUES ($1, $2, {expiry}) \
+                 ON CONFLICT (name) DO UPDATE SET lease_owner = $2, lease_expires_at = {expiry} \
+                 WHERE {free} RETURNING name"
+            ),
+            holder: format!(
+                "SELECT lease_owner, lease_expires_at FROM {state} \
+                 WHERE name = $1 AND lease_owner IS NOT NULL AND lease_owner <> $2 AND lease_expires_at > now()"
+            ),
+            release: format!(
+                "UPDATE {state} SET lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE name = $1 AND lease_owner = $2"
+            ),
+            park: format!(
+                "INSERT INTO {letters} ({LETTER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (projection, position) DO UPDATE SET stream_id = $3, version = $4, \
+                 event_type = $5, event_id = $6, error = $7, attempts = $8, parked_at = $9"
+            ),
+            dead_letters: format!(
+                "SELECT {LETTER_COLUMNS} FROM {letters} WHERE projection = $1 ORDER BY position"
+            ),
+            remove: format!("DELETE FROM {letters} WHERE projection = $1 AND position = $2"),
+        }
+    }
+}
+
+/// A [`ProjectionStateStore`] in PostgreSQL.
+///
+/// One row per projection in `<schema>.projection_state` (checkpoint,
+/// counts, health and the lease, on the database's clock), parked events in
+/// `<schema>.projection_dead_letters`. Every write is one statement that
+/// also checks the lease. Call [`initialize`](ProjectionStateStore::initialize)
+/// once: it applies [`PROJECTION_STATE_MIGRATIONS`] (idempotent, safe from
+/// many processes).
+///
+/// ```no_run
+/// use orchestrix::projection::{PostgreSQLProjectionStateStore, ProjectionEngine};
+///
+/// # async fn run() -> Result<(), orchestrix::projection::ProjectionStoreError> {
+/// let states = PostgreSQLProjectionStateStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+/// let engine = ProjectionEngine::new("order-summary", states);
+/// # drop(engine);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgreSQLProjectionStateStore {
+    pool: PgPool,
+    schema: SqlIdentifier,
+    statements: std::sync::Arc<Statements>,
+}
+
+impl PostgreSQLProjectionStateStore {
+    /// Connects with default pool settings, in the default schema.
+    pub async fn connect(connection_string: &str) -> Result<Self, ProjectionStoreError> {
+        let options = PostgresOptions::new(connection_string).map_err(from_postgres)?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects as `options` describe (pool sizes, timeouts, schema).
+    pub async fn connect_with(options: PostgresOptions) -> Result<Self, ProjectionStoreError> {
+        let pool = connect_pool(&options).await.map_err(from_postgres)?;
+        Ok(Self::from_pool_in(pool, options.schema().clone()))
+    }
+
+    /// Uses an existing pool (e.g. the event store's), in the default schema.
+    pub fn from_pool(pool: PgPool) -> Result<Self, ProjectionStoreError> {
+        Self::from_pool_with_schema(pool, DEFAULT_SCHEMA)
+    }
+
+    /// Uses an existing pool, with the tables in `schema` (a plain identifier).
+    pub fn from_pool_with_schema(pool: PgPool, schema: &str) -> Result<Self, ProjectionStoreError> {
+        let schema = SqlIdentifier::new(schema).map_err(from_postgres)?;
+        Ok(Self::from_pool_in(pool, schema))
+    }
+
+    fn from_pool_in(pool: PgPool, schema: SqlIdentifier) -> Self {
+        Self {
+            statements: std::sync::Arc::new(Statements::new(&schema)),
+            pool,
+            schema,
+        }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The schema the tables live in.
+    pub fn schema(&self) -> &SqlIdentifier {
+        &self.schema
+    }
+
+    /// Saves `state` on `connection` (inside its transaction, if any),
+    /// unless another owner holds the projection's lease.
+    pub(super) async fn save_in(
+        &self,
+        connection: &mut PgConnection,
+        state: &ProjectionState,
+        owner: &str,
+    ) -> Result<(), ProjectionStoreError> {
+        let saved = sqlx::query(AssertSqlSafe(self.statements.save.as_str()))
+            .bind(&state.name)
+            .bind(owner)
+            .bind(to_sql(state.position, "position")?)
+            .bind(
+                state
+                    .last_event_position
+                    .map(|p| to_sql(p, "position"))
+                    .transpose()?,
+            )
+            .bind(state.last_event_id)
+            .bind(to_sql(state.processed, "count")?)
+            .bind(to_sql(state.failed, "count")?)
+            .bind(state.healthy)
+            .bind(&state.last_error)
+            .bind(to_sql(state.head_position, "position")?)
+            .bind(state.updated_at)
+            .execute(&mut *connection)
+            .await
+            .map_err(failed("save a projection state"))?;
+        if saved.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(ProjectionStoreError::LeaseLost {
+                projection: state.name.clone(),
+                owner: owner.to_owned(),
+            })
+        }
+    }
+
+    /// Parks `letter` on `connection` (inside its transaction, if any).
+    pub(super) async fn park_in(
+        &self,
+        connection: &mut PgConnection,
+        letter: &DeadLetter,
+    ) -> Result<(), ProjectionStoreError> {
+        sqlx::query(AssertSqlSafe(self.statements.park.as_str()))
+            .bind(&letter.projection)
+            .bind(to_sql(letter.position, "position")?)
+            .bind(&letter.stream_id)
+            .bind(to_sql(letter.version, "version")?)
+            .bind(&letter.event_type)
+            .bind(letter.event_id)
+            .bind(&letter.error)
+            .bind(i32::try_from(letter.attempts).unwrap_or(i32::MAX))
+            .bind(letter.parked_at)
+            .execute(&mut *connection)
+            .await
+            .map_err(failed("park an event"))?;
+        Ok(())
+    }
+
+    /// Begins a transaction on the pool.
+    pub(super) async fn begin(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProjectionStoreError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(failed("begin a projection transaction"))
+    }
+
+    async fn connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, ProjectionStoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(failed("connect to the projection state store"))
+    }
+
+    /// Who holds `projection`'s lease against `owner`, if someone else does.
+    async fn holder(
+        &self,
+        projection: &str,
+        owner: &str,
+    ) -> Result<Option<(String, OffsetDateTime)>, ProjectionStoreError> {
+        sqlx::query_as::<_, (String, OffsetDateTime)>(AssertSqlSafe(
+            self.statements.holder.as_str(),
+        ))
+        .bind(projection)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("look up a projection lease"))
+    }
+
+    async fn take_lease(
+        &self,
+        projection: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, ProjectionStoreError> {
+        Ok(sqlx::query(AssertSqlSafe(self.statements.acquire.as_str()))
+            .bind(projection)
+            .bind(owner)
+            .bind(ttl_millis(ttl))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed("take a projection lease"))?
+            .is_some())
+    }
+}
+
+fn from_postgres(error: PostgresError) -> ProjectionStoreError {
+    match error {
+        PostgresError::Configuration(what) => ProjectionStoreError::Configuration(what),
+        other => ProjectionStoreError::Backend {
+            operation: "prepare the projection state schema".to_owned(),
+            source: Box::new(other),
+        },
+    }
+}
+
+fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ProjectionStoreError {
+    move |error| ProjectionStoreError::Backend {
+        operation: operation.to_owned(),
+        source: Box::new(error),
+    }
+}
+
+fn ttl_millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.min(MAX_LEASE_TTL).as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+/// A count or position as a `bigint`.
+fn to_sql(value: u64, what: &str) -> Result<i64, ProjectionStoreError> {
+    i64::try_from(value).map_err(|_| ProjectionStoreError::Backend {
+        operation: format!("store {what} {value}"),
+        source: "it is larger than a PostgreSQL bigint".into(),
+    })
+}
+
+fn from_sql(value: i64, projection: &str, what: &'static str) -> Result<u64, ProjectionStoreError> {
+    u64::try_from(value).map_err(|_| ProjectionStoreError::Malformed {
+        projection: projection.to_owned(),
+        what,
+        source: format!("negative {value}").into(),
+    })
+}
+
+type StateRow = (
+    String,
+    i64,
+    Option<i64>,
+    Option<Uuid>,
+    i64,
+    i64,
+    bool,
+    Option<String>,
+    i64,
+    OffsetDateTime,
+);
+
+fn state_from_row(row: StateRow) -> Result<ProjectionState, ProjectionStoreError> {
+    let (name, position, last, last_id, processed, failed, healthy, last_error, head, updated_at) =
+        row;
+    Ok(ProjectionState {
+        position: from_sql(position, &name, "state")?,
+        last_event_position: last.map(|p| from_sql(p, &name, "state")).transpose()?,
+        last_event_id: last_id,
+        processed: from_sql(processed, &name, "state")?,
+        failed: from_sql(failed, &name, "state")?,
+        healthy,
+        last_error,
+        head_position: from_sql(head, &name, "state")?,
+        updated_at,
+        name,
+    })
+}
+
+type LetterRow = (
+    String,
+    i64,
+    String,
+    i64,
+    String,
+    Uuid,
+    String,
+    i32,
+    OffsetDateTime,
+);
+
+fn letter_from_row(row: LetterRow) -> Result<DeadLetter, ProjectionStoreError> {
+    let (
+        projection,
+        position,
+        stream_id,
+        version,
+        event_type,
+        event_id,
+        error,
+        attempts,
+        parked_at,
+    ) = row;
+    Ok(DeadLetter {
+        position: from_sql(position, &projection, "dead letter")?,
+        version: from_sql(version, &projection, "dead letter")?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        projection,
+        stream_id,
+        event_type,
+        event_id,
+        error,
+        parked_at,
+    })
+}
+
+#[async_trait::async_trait]
+impl ProjectionStateStore for PostgreSQLProjectionStateStore {
+    async fn initialize(&self) -> Result<(), ProjectionStoreError> {
+        migrate(&self.pool, &self.schema, PROJECTION_STATE_MIGRATIONS)
+            .await
+            .map_err(from_postgres)
+    }
+
+    async fn load(
+        &self,
+        projection: &str,
+    ) -> Result<Option<ProjectionState>, ProjectionStoreError> {
+        sqlx::query_as::<_, StateRow>(AssertSqlSafe(self.statements.load.as_str()))
+            .bind(projection)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed("load a projection state"))?
+            .map(state_from_row)
+            .transpose()
+    }
+
+    async fn save(&self, state: &ProjectionState, owner: &str) -> Result<(), ProjectionStoreError> {
+        let mut connection = self.connection().await?;
+        self.save_in(&mut connection, state, owner).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        projection: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, ProjectionStoreError> {
+        // A lease released between the upsert and the look-up is free
+        // again: try once more.
+        for _ in 0..3 {
+            if self.take_lease(projection, owner, ttl).await? {
+                return Ok(LeaseOutcome::Acquired);
+            }
+            if let Some((owner, expires_at)) = self.holder(projection, owner).await? {
+                return Ok(LeaseOutcome::Held { owner, expires_at });
+            }
+        }
+        Err(ProjectionStoreError::Backend {
+            operation: format!("acquire the lease of projection `{projection}`"),
+            source: "the lease kept changing hands".into(),
+        })
+    }
+
+    async fn renew_lease(
+        &self,
+        projection: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), ProjectionStoreError> {
+        if self.take_lease(projection, owner, ttl).await? {
+            Ok(())
+        } else {
+            Err(ProjectionStoreError::LeaseLost {
+                projection: projection.to_owned(),
+                owner: owner.to_owned(),
+            })
+        }
+    }
+
+    async fn release_lease(
+        &self,
+        projection: &str,
+        owner: &str,
+    ) -> Result<(), ProjectionStoreError> {
+        sqlx::query(AssertSqlSafe(self.statements.release.as_str()))
+            .bind(projection)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("release a projection lease"))?;
+        Ok(())
+    }
+
+    async fn park(&self, letter: &DeadLetter) -> Result<(), ProjectionStoreError> {
+        let mut connection = self.connection().await?;
+        self.park_in(&mut connection, letter).await
+    }
+
+    async fn dead_letters(
+        &self,
+        projection: &str,
+    ) -> Result<Vec<DeadLetter>, ProjectionStoreError> {
+        sqlx::query_as::<_, LetterRow>(AssertSqlSafe(self.statements.dead_letters.as_str()))
+            .bind(projection)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(failed("list parked events"))?
+            .into_iter()
+            .map(letter_from_row)
+            .collect()
+    }
+
+    async fn remove_dead_letter(
+        &self,
+        projection: &str,
+        position: u64,
+    ) -> Result<bool, ProjectionStoreError> {
+        let removed = sqlx::query(AssertSqlSafe(self.statements.remove.as_str()))
+            .bind(projection)
+            .bind(to_sql(position, "position")?)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("remove a parked event"))?;
+        Ok(removed.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,6 @@
+use orchestrix::prelude::*;
+
+#[projection(name = "revenue")]
+fn revenue() {}
+
+fn main() {}

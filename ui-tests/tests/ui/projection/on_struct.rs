@@ -1,0 +1,8 @@
+use orchestrix::prelude::*;
+
+#[projection(name = "revenue")]
+struct Revenue {
+    total: u64,
+}
+
+fn main() {}

@@ -1,0 +1,24 @@
+use orchestrix::prelude::*;
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+struct OrderPlaced {
+    total: u64,
+}
+
+#[derive(Debug, Default)]
+struct Revenue {
+    total: u64,
+}
+
+#[projection(name = "revenue")]
+impl Revenue {
+    #[handle]
+    fn on_placed(&mut self, event: &OrderPlaced) {
+        self.total += event.total;
+    }
+
+    #[handle]
+    fn count_placed(&mut self, _event: &OrderPlaced) {}
+}
+
+fn main() {}
