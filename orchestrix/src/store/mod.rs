@@ -34,10 +34,7 @@ mod types;
 pub use global::{EventTypeFilter, GlobalPage};
 
 pub use memory::{InMemoryAsyncEventStore, InMemoryEventStore};
-pub use types::{
-    AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, Snapshot,
-    StoreError,
-};
+pub use types::{AppendOutcome, RawRecordedEvent, RecordedEvent, Snapshot, StoreError};
 
 pub use crate::error::ConcurrencyError;
 use crate::message::AnyEnvelope;

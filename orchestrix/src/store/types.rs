@@ -132,66 +132,6 @@ pub enum StoreError {
     },
 }
 
-/// Which events of the global stream a read returns (all, or only the named
-/// event types).
-///
-/// ```
-/// use orchestrix::store::EventTypeFilter;
-///
-/// let filter = EventTypeFilter::only(["bank.Deposited", "bank.Withdrawn"]);
-/// assert!(filter.matches("bank.Deposited"));
-/// assert!(!filter.matches("bank.Opened"));
-/// assert!(EventTypeFilter::all().matches("anything"));
-/// assert_eq!(EventTypeFilter::all().event_types(), None);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EventTypeFilter {
-    /// `None`: every type.
-    event_types: Option<Vec<String>>,
-}
-
-impl EventTypeFilter {
-    /// Every event.
-    pub fn all() -> Self {
-        Self::default()
-    }
-
-    /// Only events of the named types.
-    pub fn only<I, S>(event_types: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self {
-            event_types: Some(event_types.into_iter().map(Into::into).collect()),
-        }
-    }
-
-    /// Whether an event of `event_type` passes.
-    pub fn matches(&self, event_type: &str) -> bool {
-        self.event_types
-            .as_ref()
-            .is_none_or(|types| types.iter().any(|t| t == event_type))
-    }
-
-    /// The named types, or `None` for every type.
-    pub fn event_types(&self) -> Option<&[String]> {
-        self.event_types.as_deref()
-    }
-}
-
-/// One page of the global stream: the matching events in position order,
-/// and how far the store looked.
-#[derive(Clone, Debug)]
-pub struct GlobalPage {
-    /// The events that match the filter, in position order.
-    pub events: Vec<RecordedEvent>,
-    /// Every committed event with from_position <= position <= scanned_through was considered; those
-    /// that match the filter are in `events`. A follower continues at scanned_through + 1.
-    /// (from_position - 1 when nothing at or after from_position is readable yet.)
-    pub scanned_through: u64,
-}
-
 /// A stored event, not decoded: what a reader gets for a row it cannot (or
 /// need not) decode.
 #[derive(Clone, Debug)]

@@ -400,6 +400,23 @@ impl AsyncEventStore for PostgreSQLEventStore {
             .events)
     }
 
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        PostgreSQLEventStore::read_all_filtered(self, from_position, limit, filter).await
+    }
+
+    async fn wait_for_append(
+        &self,
+        after_position: u64,
+        max_wait: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        PostgreSQLEventStore::wait_for_append(self, after_position, max_wait).await
+    }
+
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let version = i64::try_from(snapshot.version).map_err(|_| {
             StoreError::Configuration(format!(
