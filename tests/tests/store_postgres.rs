@@ -523,3 +523,65 @@ async fn loopback_connections_go_without_tls_unless_chosen() {
     }
     test.cleanup().await;
 }
+
+/// Migration 0002 upgrades a version-1 schema in place: events appended by
+/// version 1 (their context as JSON) stay readable, beside new ones.
+#[tokio::test]
+async fn a_version_1_schema_upgrades_in_place_and_its_events_stay_readable() {
+    let Some(url) =
+        database_url("a_version_1_schema_upgrades_in_place_and_its_events_stay_readable")
+    else {
+        return;
+    };
+    let schema = unique_schema("upgrade");
+    let pool = pool(&url, 2).await;
+    let identifier = SqlIdentifier::new(&schema).expect("valid");
+    migrate(&pool, &identifier, &EVENT_STORE_MIGRATIONS[..1])
+        .await
+        .expect("version 1 only");
+    // An append as version 1 made it: its server-side function.
+    let old = Envelope::new(Deposited { amount: 1 });
+    let (applied,): (bool,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT applied FROM \"{schema}\".append_events('acc', 0, ARRAY[$1::uuid], ARRAY['pg-test.Deposited'], \
+         ARRAY[2], ARRAY['{{\"amount\":1}}'], ARRAY[$2], ARRAY[$3::uuid], ARRAY[NULL::uuid])"
+    )))
+    .bind(old.metadata().id)
+    .bind(serde_json::to_string(old.metadata()).expect("metadata"))
+    .bind(old.metadata().correlation_id)
+    .fetch_one(&pool)
+    .await
+    .expect("version-1 append");
+    assert!(applied);
+
+    let store = PostgreSQLEventStore::from_pool_with_schema(pool.clone(), &schema).expect("schema");
+    store
+        .initialize()
+        .await
+        .expect("upgrades to the current version");
+    store
+        .save("acc", &[deposit(2)], Some(1))
+        .await
+        .expect("a new append after the old one");
+    let events = store.load("acc", 1).await.expect("load");
+    let amounts: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e.downcast_ref::<Deposited>())
+        .map(|d| d.amount)
+        .collect();
+    assert_eq!(amounts, vec![1, 2]);
+    assert_eq!(
+        events[0].metadata(),
+        old.metadata(),
+        "the old row's JSON context, exactly"
+    );
+    let raw = store.read_all_raw(1, 10).await.expect("raw read");
+    assert_eq!(raw.len(), 2);
+    let metadata: Metadata = serde_json::from_str(&raw[0].metadata).expect("JSON");
+    assert_eq!(&metadata, old.metadata());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&pool)
+    .await
+    .expect("drop schema");
+}

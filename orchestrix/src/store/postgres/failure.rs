@@ -55,9 +55,9 @@ impl<'a> Failure<'a> {
     }
 
     /// As [`report`](Self::report) for an append: a duplicate stream
-    /// version (SQLSTATE 23505 on `events_stream_version_key`, which only a
-    /// writer bypassing `append_events` can provoke) is a
-    /// [`ConcurrencyError`] with the stream's actual version.
+    /// version (SQLSTATE 23505 on `events_stream_version_key`: another
+    /// append took the version first) is a [`ConcurrencyError`] with the
+    /// stream's actual version.
     pub(super) async fn resolve(
         self,
         store: &PostgreSQLEventStore,
