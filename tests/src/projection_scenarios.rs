@@ -151,11 +151,8 @@ pub async fn catch_up_then_live<S: AsyncEventStore + 'static>(
     let (stop, task) = spawn_run(Arc::clone(&engine), Arc::clone(&store));
 
     wait_for_state(&engine, |s| s.position == 3).await;
-    assert_eq!(
-        seen.lock().expect("lock").totals,
-        totals_in(&*store).await,
-        "caught up"
-    );
+    let expected = totals_in(&*store).await;
+    assert_eq!(seen.lock().expect("lock").totals, expected, "caught up");
 
     // Live: appended after the runner caught up.
     store
@@ -167,11 +164,8 @@ pub async fn catch_up_then_live<S: AsyncEventStore + 'static>(
         .await
         .expect("append");
     let state = wait_for_state(&engine, |s| s.position == 5).await;
-    assert_eq!(
-        seen.lock().expect("lock").totals,
-        totals_in(&*store).await,
-        "followed live"
-    );
+    let expected = totals_in(&*store).await;
+    assert_eq!(seen.lock().expect("lock").totals, expected, "followed live");
     assert_eq!(state.processed, 5);
     assert_eq!(state.lag(), 0);
     assert!(state.healthy);

@@ -313,7 +313,8 @@ async fn failed_events_are_parked_then_replayed() {
     let report = engine.replay_dead_letters(&*store).await.expect("replay");
     assert_eq!(report.replayed, [2]);
     assert!(engine.dead_letters().await.expect("list").is_empty());
-    assert_eq!(seen.lock().expect("lock").totals, totals_in(&*store).await);
+    let expected = totals_in(&*store).await;
+    assert_eq!(seen.lock().expect("lock").totals, expected);
     assert_eq!(engine.state().processed, 3);
 }
 
@@ -356,12 +357,9 @@ async fn eight_concurrent_writers_with_a_live_projection() {
     stop.send(()).expect("alive");
     task.await.expect("task").expect("clean stop");
 
+    let expected = totals_in(&*store).await;
     let seen = seen.lock().expect("lock");
-    assert_eq!(
-        seen.totals,
-        totals_in(&*store).await,
-        "totals equal the sum over the store"
-    );
+    assert_eq!(seen.totals, expected, "totals equal the sum over the store");
     assert_eq!(seen.applied.len(), 800);
     assert!(
         seen.applied.values().all(|&n| n == 1),
