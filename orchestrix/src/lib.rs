@@ -26,6 +26,7 @@ extern crate self as orchestrix;
 
 pub mod aggregate;
 pub mod bus;
+pub mod command;
 pub mod error;
 pub mod message;
 #[cfg(feature = "postgres")]
@@ -61,6 +62,7 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::aggregate::prelude::*;
     pub use crate::bus::prelude::*;
+    pub use crate::command::{CommandError, CommandOutcome};
     pub use crate::error::{BoxError, ConcurrencyError};
     pub use crate::message::{AnyEnvelope, Command, Envelope, Event, Message, Metadata};
     pub use crate::saga::prelude::*;
@@ -68,9 +70,23 @@ pub mod prelude {
         AppendOutcome, AsyncEventStore, EventStore, RecordedEvent, Snapshot, StoreError,
     };
     pub use crate::store::{InMemoryAsyncEventStore, InMemoryEventStore};
-    pub use orchestrix_macros::{Command, Event, aggregate, apply, event_handler, saga_step};
+    pub use orchestrix_macros::{
+        Command, Event, aggregate, apply, command_handler, event_handler, saga_step,
+    };
     pub use serde::{Deserialize, Serialize};
 }
+
+// The macros at the crate root too: `#[orchestrix::event_handler]`,
+// `#[derive(orchestrix::Event)]`. (`Event` and `Command` here are the
+// derives; the traits of the same names live in `orchestrix::message`.)
+pub use orchestrix_macros::{
+    Command, Event, aggregate, apply, command_handler, event_handler, saga_step,
+};
+
+/// Re-exported so that implementors of [`store::AsyncEventStore`],
+/// [`bus::AsyncMessageBus`] or [`saga::SagaStateStore`] need no direct
+/// dependency: write `#[orchestrix::async_trait]` on the impl.
+pub use async_trait::async_trait;
 
 /// What the macros' expansions use. Not public API: no semver guarantees.
 #[doc(hidden)]
@@ -83,6 +99,8 @@ pub mod __private {
 
     pub use crate::aggregate::__private::*;
     pub use crate::bus::__private::*;
+    pub use crate::command::__private::*;
+    pub use crate::registry::AggregateRegistration;
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
     pub use crate::registry::EventRegistration;
     pub use crate::saga::__private::*;

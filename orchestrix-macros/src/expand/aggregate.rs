@@ -60,10 +60,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 
     let methods = collect_apply_methods(&mut block, &mut errors);
+    let handlers = collect_command_handlers(&mut block, &mut errors);
     let generated = generate(&block, &options, &methods);
     let expanded = quote! {
         #block
         #generated
+        #handlers
     };
     with_errors(errors, expanded)
 }
@@ -221,6 +223,44 @@ fn collect_apply_methods(block: &mut ItemImpl, errors: &mut Errors) -> Vec<Apply
     methods
 }
 
+fn is_command_handler_marker(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "command_handler")
+}
+
+/// Finds the `#[command_handler]` methods, strips their markers and
+/// generates each one's registration (see `expand::command_handler`).
+fn collect_command_handlers(block: &mut ItemImpl, errors: &mut Errors) -> TokenStream {
+    let generic = !block.generics.params.is_empty();
+    let self_ty = block.self_ty.clone();
+    let mut generated = TokenStream::new();
+    for item in &mut block.items {
+        let ImplItem::Fn(method) = item else {
+            continue;
+        };
+        let Some(index) = method.attrs.iter().position(is_command_handler_marker) else {
+            continue;
+        };
+        let marker = method.attrs.remove(index);
+        if let Some(extra) = method.attrs.iter().find(|a| is_command_handler_marker(a)) {
+            errors.error_spanned(
+                extra,
+                "duplicate orchestrix attribute `command_handler`; give it once",
+            );
+        }
+        generated.extend(crate::expand::command_handler::method(
+            &marker,
+            &method.sig,
+            &self_ty,
+            generic,
+            errors,
+        ));
+    }
+    generated
+}
+
 const SHAPE: &str = "write it as `#[apply] fn name(&mut self, event: &EventType) { ... }`";
 
 fn check_apply_method(method: &ImplItemFn, errors: &mut Errors) -> Option<ApplyMethod> {
@@ -368,6 +408,16 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
         }
     });
 
+    // A generic aggregate has no one type to register; its instances are
+    // checked through the command handlers that use them.
+    let registration = block.generics.params.is_empty().then(|| {
+        quote! {
+            ::orchestrix::__private::inventory::submit! {
+                ::orchestrix::__private::AggregateRegistration::of::<#self_ty>()
+            }
+        }
+    });
+
     quote! {
         #[doc(hidden)]
         const _: () = {
@@ -387,6 +437,8 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
             }
 
             #(#event_of_impls)*
+
+            #registration
         };
     }
 }
