@@ -134,8 +134,9 @@ pub enum BusBuildError {
     /// the bus is refused.
     #[error(
         "`{bus}` cannot run these `async fn` handlers registered in the program: {}; \
-         use InMemoryAsyncMessageBus (it runs plain fn handlers too), or subscribe this bus's \
-         handlers one by one with `.handler::<f>()` instead of `.register_handlers()`",
+         use InMemoryAsyncMessageBus (it runs plain fn handlers too), subscribe this bus's \
+         handlers one by one with `.handler::<f>()`, or leave the async ones to an async bus with \
+         `.register_plain_fn_handlers()` instead of `.register_handlers()`",
         handlers.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
     )]
     HandlersNotRun {

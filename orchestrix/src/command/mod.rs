@@ -20,7 +20,7 @@
 //!    (its id is their causation id, its correlation id theirs), and mark
 //!    them committed.
 //!
-//! ```
+//! ```standalone_crate
 //! use orchestrix::prelude::*;
 //!
 //! #[derive(Command, Debug, Serialize, Deserialize)]

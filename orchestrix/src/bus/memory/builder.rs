@@ -133,7 +133,9 @@ impl<B: BusKind> BusBuilder<B> {
     /// [`build`](Self::build) refuses with
     /// [`BusBuildError::HandlersNotRun`] naming each, rather than leave them
     /// silently unrun; subscribe its handlers by name with
-    /// [`handler`](Self::handler) instead.
+    /// [`handler`](Self::handler) instead, or leave the async ones to an
+    /// async bus explicitly with
+    /// [`register_plain_fn_handlers`](BusBuilder::register_plain_fn_handlers).
     ///
     /// Every handler in the binary is registered, wherever it is declared:
     /// one declared inside a fn body (a test) too, for every bus of the
@@ -257,6 +259,17 @@ impl BusBuilder<InMemoryMessageBus> {
     #[must_use]
     pub fn handler<H: SyncHandlerFn>(self) -> Self {
         self.registration(H::REGISTRATION)
+    }
+
+    /// As [`register_handlers`](Self::register_handlers), but leaves the
+    /// program's `async fn` handlers out on purpose (they belong to an
+    /// [`InMemoryAsyncMessageBus`] of the same program), instead of refusing
+    /// to build while there are any.
+    #[must_use]
+    pub fn register_plain_fn_handlers(mut self) -> Self {
+        self = self.register_handlers();
+        self.not_run.clear();
+        self
     }
 
     /// The event store `#[command_handler]`s load aggregates from and save
