@@ -386,8 +386,20 @@ fn generate(handler: &Handler<'_>, options: &Options, marker: &TokenStream, call
     let create = options.create_if_missing;
     let retries = options.retries;
     let field = &options.aggregate_id;
-    let id_fn = quote_spanned!(field.span()=> ::orchestrix::__private::aggregate_id);
-    let decide_fn = quote_spanned!(*return_span=> ::orchestrix::__private::decide);
+    // The checks land on the user's tokens: the id's on the field, the
+    // decision's on the return type. The locals keep call-site hygiene
+    // (see `event_handler`) with those places.
+    let local = |name: &str, span: Span| Ident::new(name, Span::call_site().located_at(span));
+    let command_at_field = local("__orchestrix_command", field.span());
+    let aggregate_id = quote_spanned! {field.span()=>
+        ::orchestrix::__private::AggregateId::to_aggregate_id(&#command_at_field.#field)
+    };
+    let root = local("__orchestrix_root", *return_span);
+    let state = local("__orchestrix_state", *return_span);
+    let command_at_return = local("__orchestrix_command", *return_span);
+    let decide = quote_spanned! {*return_span=>
+        ::orchestrix::__private::decide(#root, |#state| #call(#state, #command_at_return))
+    };
     let command_ty = quote_spanned!(command.span()=> #command);
     quote! {
         #[automatically_derived]
@@ -399,16 +411,14 @@ fn generate(handler: &Handler<'_>, options: &Options, marker: &TokenStream, call
             const CONFLICT_RETRIES: u32 = #retries;
 
             fn aggregate_id(__orchestrix_command: &#command) -> ::std::string::String {
-                #id_fn(&__orchestrix_command.#field)
+                #aggregate_id
             }
 
             fn decide(
                 __orchestrix_root: &mut ::orchestrix::__private::AggregateRoot<#aggregate>,
                 __orchestrix_command: &#command,
             ) -> ::core::result::Result<(), ::orchestrix::__private::BoxError> {
-                #decide_fn(__orchestrix_root, |__orchestrix_state| {
-                    #call(__orchestrix_state, __orchestrix_command)
-                })
+                #decide
             }
         }
 

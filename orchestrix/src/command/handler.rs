@@ -71,16 +71,36 @@ impl<A, T, E> Decision<A> for Result<T, E>
 where
     A: Aggregate,
     T: IntoEvents<A>,
-    E: Into<BoxError>,
+    E: DomainError,
 {
     fn record_into(self, root: &mut AggregateRoot<A>) -> Result<(), BoxError> {
-        root.execute(|_| self.map_err(Into::into))
+        root.execute(|_| self.map_err(DomainError::into_box_error))
     }
 }
 
-/// Runs `decide` on `root`'s state and records its outcome; what
-/// `#[command_handler]` expansions call, spanned on the user's return type.
-#[doc(hidden)]
+/// The error type of a command handler: anything that converts into a
+/// [`BoxError`] (any `std::error::Error + Send + Sync + 'static`, or a
+/// `String`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an error type a command handler can return",
+    label = "the `E` of `Result<events, E>` must be an error",
+    note = "implement `std::error::Error` for `{Self}` (with `Debug` and `Display`; \
+            `#[derive(Debug, thiserror::Error)]` does it), or return `std::convert::Infallible`"
+)]
+pub trait DomainError {
+    /// The error, boxed.
+    fn into_box_error(self) -> BoxError;
+}
+
+#[diagnostic::do_not_recommend]
+impl<E: Into<BoxError>> DomainError for E {
+    fn into_box_error(self) -> BoxError {
+        self.into()
+    }
+}
+
+/// Runs `decide` on `root`'s state and records what it returned (what the
+/// code `#[command_handler]` generates calls).
 pub fn decide<A, D>(
     root: &mut AggregateRoot<A>,
     decide: impl FnOnce(&A) -> D,
@@ -91,13 +111,6 @@ where
 {
     let decision = decide(root.state());
     decision.record_into(root)
-}
-
-/// The aggregate id named by a command field; what `#[command_handler]`
-/// expansions call, spanned on the user's field.
-#[doc(hidden)]
-pub fn aggregate_id<T: AggregateId + ?Sized>(field: &T) -> String {
-    field.to_aggregate_id()
 }
 
 /// A command field that names an aggregate: anything `Display` (a `String`,

@@ -76,7 +76,7 @@ mod registration;
 mod run;
 
 pub use crate::aggregate::CommandError;
-pub use handler::{AggregateId, CommandHandler, Decision};
+pub use handler::{AggregateId, CommandHandler, Decision, DomainError, decide};
 pub use outcome::{AsyncRepository, BlockingRepository, CommandOutcome, CommandRun};
 pub use registration::{
     CommandFuture, CommandHandlerFn, CommandHandlerRegistration, command_handlers,
@@ -85,7 +85,8 @@ pub use registration::{
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
 pub mod __private {
-    pub use super::handler::{aggregate_id, decide};
+    pub use super::{
+        AggregateId, CommandHandler, CommandHandlerFn, CommandHandlerRegistration, decide,
+    };
     pub use crate::aggregate::AggregateRoot;
-    pub use super::{CommandHandler, CommandHandlerFn, CommandHandlerRegistration};
 }
