@@ -154,9 +154,10 @@ fn buses() -> (InMemoryAsyncMessageBus, InMemoryMessageBus) {
     // fns too (run inline), and their blocking I/O is not what is measured.
     let async_bus = orchestrix::registry::async_handlers()
         .into_iter()
-        .fold(InMemoryAsyncMessageBus::builder(), |builder, registration| {
-            builder.registration(*registration)
-        })
+        .fold(
+            InMemoryAsyncMessageBus::builder(),
+            |builder, registration| builder.registration(*registration),
+        )
         .build()
         .expect("async bus");
     let sync_bus = InMemoryMessageBus::builder()

@@ -100,8 +100,8 @@ pub mod __private {
     pub use crate::aggregate::__private::*;
     pub use crate::bus::__private::*;
     pub use crate::command::__private::*;
-    pub use crate::registry::AggregateRegistration;
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
+    pub use crate::registry::AggregateRegistration;
     pub use crate::registry::EventRegistration;
     pub use crate::saga::__private::*;
 }

@@ -32,7 +32,10 @@ fn post(_ledger: &Ledger<u64>, _command: &Post) -> Result<(), std::convert::Infa
 }
 
 #[command_handler(aggregate_id = ledger)]
-fn post_text(_ledger: &Ledger<String>, _command: &PostText) -> Result<(), std::convert::Infallible> {
+fn post_text(
+    _ledger: &Ledger<String>,
+    _command: &PostText,
+) -> Result<(), std::convert::Infallible> {
     Ok(())
 }
 

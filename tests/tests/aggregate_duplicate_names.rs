@@ -55,7 +55,10 @@ fn same_named_aggregates_in_two_modules_stop_the_first_bus_naming_both() {
             "aggregate_duplicate_names::crm::Account"
         )
     );
-    assert!(error.to_string().contains("#[aggregate(name = \""), "{error}");
+    assert!(
+        error.to_string().contains("#[aggregate(name = \""),
+        "{error}"
+    );
     assert_eq!(orchestrix::registry::validate(), Err(error_of(&error)));
     assert_eq!(<crm::Contact as Aggregate>::AGGREGATE_TYPE, "crm.Contact");
 }

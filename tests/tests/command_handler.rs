@@ -120,7 +120,10 @@ struct Seen {
 
 #[event_handler]
 async fn saw_opened(event: &Opened, seen: Dep<Seen>, metadata: Metadata) {
-    seen.events.lock().expect("seen").push((event.owner.clone(), metadata));
+    seen.events
+        .lock()
+        .expect("seen")
+        .push((event.owner.clone(), metadata));
 }
 
 #[event_handler]
@@ -156,7 +159,9 @@ impl AsyncEventStore for RacingStore {
                 .save(aggregate_id, &[rival], expected_version)
                 .await?;
         }
-        self.inner.save(aggregate_id, events, expected_version).await
+        self.inner
+            .save(aggregate_id, events, expected_version)
+            .await
     }
     async fn load(&self, id: &str, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.load(id, from).await
@@ -220,7 +225,10 @@ async fn a_new_aggregate_is_created_saved_and_its_events_published_as_caused_by_
     assert_eq!(seen.len(), 1, "the event was published once");
     assert_eq!(seen[0].0, "Ada");
     assert_eq!(seen[0].1.causation_id, Some(command.metadata().id));
-    assert_eq!(seen[0].1.id, metadata.id, "the stored event is the published one");
+    assert_eq!(
+        seen[0].1.id, metadata.id,
+        "the stored event is the published one"
+    );
 }
 
 #[tokio::test]
@@ -293,8 +301,18 @@ async fn a_conflict_runs_the_whole_command_again_when_the_handler_allows() {
         .await
         .expect("loads");
     assert_eq!(account.balance, 102);
-    let published: Vec<_> = seen.events.lock().expect("seen").iter().map(|s| s.0.clone()).collect();
-    assert_eq!(published, ["Ada", "deposited 100"], "only the saved attempt is published");
+    let published: Vec<_> = seen
+        .events
+        .lock()
+        .expect("seen")
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(
+        published,
+        ["Ada", "deposited 100"],
+        "only the saved attempt is published"
+    );
 
     // Three lost races are one too many.
     store.interfere.store(3, Ordering::SeqCst);
@@ -305,7 +323,10 @@ async fn a_conflict_runs_the_whole_command_again_when_the_handler_allows() {
         })
         .await;
     assert!(
-        matches!(conflict, Err(CommandError::Repository(RepositoryError::Concurrency(_)))),
+        matches!(
+            conflict,
+            Err(CommandError::Repository(RepositoryError::Concurrency(_)))
+        ),
         "{conflict:?}"
     );
 }
@@ -329,10 +350,17 @@ async fn without_retries_a_conflict_is_given_back_at_once() {
         })
         .await;
     assert!(
-        matches!(conflict, Err(CommandError::Repository(RepositoryError::Concurrency(_)))),
+        matches!(
+            conflict,
+            Err(CommandError::Repository(RepositoryError::Concurrency(_)))
+        ),
         "{conflict:?}"
     );
-    assert_eq!(store.interfere.load(Ordering::SeqCst), 0, "one attempt only");
+    assert_eq!(
+        store.interfere.load(Ordering::SeqCst),
+        0,
+        "one attempt only"
+    );
 }
 
 #[test]
@@ -348,13 +376,19 @@ fn the_blocking_bus_runs_the_same_handlers() {
     let outcome = bus.send_envelope(command.clone()).expect("opened");
     assert_eq!((outcome.saved.new_version, outcome.attempts), (1, 1));
     let stored = store.load("acc-1", 0).expect("loads");
-    assert_eq!(stored[0].metadata().causation_id, Some(command.metadata().id));
+    assert_eq!(
+        stored[0].metadata().causation_id,
+        Some(command.metadata().id)
+    );
 
     let refused = bus.send(Withdraw {
         account_id: "acc-1".into(),
         amount: 1,
     });
-    assert!(matches!(refused, Err(CommandError::Domain(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(CommandError::Domain(_))),
+        "{refused:?}"
+    );
     assert_eq!(store.load("acc-1", 0).expect("loads").len(), 1);
 
     // The deposit handler was not subscribed to this bus.
@@ -363,7 +397,12 @@ fn the_blocking_bus_runs_the_same_handlers() {
         amount: 1,
     });
     assert!(
-        matches!(unhandled, Err(CommandError::NoHandler { command: "tests.cmd.Deposit" })),
+        matches!(
+            unhandled,
+            Err(CommandError::NoHandler {
+                command: "tests.cmd.Deposit"
+            })
+        ),
         "{unhandled:?}"
     );
 }
@@ -394,7 +433,10 @@ fn the_blocking_bus_refuses_to_leave_registered_async_handlers_unrun() {
     };
     assert_eq!(handlers.len(), 1, "{error}");
     assert!(handlers[0].ends_with("::saw_opened"), "{error}");
-    assert!(error.to_string().contains("InMemoryAsyncMessageBus"), "{error}");
+    assert!(
+        error.to_string().contains("InMemoryAsyncMessageBus"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -410,7 +452,13 @@ async fn the_async_bus_runs_plain_fn_handlers_too() {
     })
     .await
     .expect("deposited");
-    let seen: Vec<_> = seen.events.lock().expect("seen").iter().map(|s| s.0.clone()).collect();
+    let seen: Vec<_> = seen
+        .events
+        .lock()
+        .expect("seen")
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
     assert_eq!(seen, ["Ada", "deposited 7"]);
 
     // Subscribed by name, without `register_handlers()`, it runs as well.
@@ -420,6 +468,8 @@ async fn the_async_bus_runs_plain_fn_handlers_too() {
         .blocking_handler::<saw_deposited>()
         .build()
         .expect("builds");
-    bus.publish(Deposited { amount: 3 }).await.expect("published");
+    bus.publish(Deposited { amount: 3 })
+        .await
+        .expect("published");
     assert_eq!(seen.events.lock().expect("seen").len(), 1);
 }

@@ -13,8 +13,8 @@
 //!
 //! `RUST_LOG=info` shows the `publish` and `handler` tracing spans.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use orchestrix::bus::Dep;
@@ -220,7 +220,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("== async bus (InMemoryAsyncMessageBus): handlers of a message run concurrently");
     let started = std::time::Instant::now();
     async_bus.send(open()).await?;
-    println!("  opened in {:?} (two handlers, each waits 20 ms)", started.elapsed());
+    println!(
+        "  opened in {:?} (two handlers, each waits 20 ms)",
+        started.elapsed()
+    );
     for deposit in deposits {
         match async_bus.send(deposit).await {
             Ok(outcome) => println!("  -> saved at version {}", outcome.saved.new_version),

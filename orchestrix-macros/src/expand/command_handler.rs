@@ -12,14 +12,17 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{
-    Expr, FnArg, Ident, ItemFn, LitInt, LitStr, Member, ReturnType, Signature, Token, Type,
-};
+use syn::{Expr, FnArg, Ident, ItemFn, LitInt, LitStr, Member, ReturnType, Signature, Token, Type};
 
 use crate::attr::{Once, name_literal, unknown};
 use crate::errors::Errors;
 
-const KEYS: &[&str] = &["aggregate_id", "create_if_missing", "retry_on_conflict", "name"];
+const KEYS: &[&str] = &[
+    "aggregate_id",
+    "create_if_missing",
+    "retry_on_conflict",
+    "name",
+];
 
 /// The arguments of `#[command_handler(...)]`.
 pub(crate) struct Options {
@@ -230,8 +233,10 @@ fn parse_retries(int: &LitInt) -> Option<u32> {
     int.base10_parse::<u32>().ok().filter(|count| *count >= 1)
 }
 
-const SHAPE: &str = "write `fn deposit(account: &Account, command: &Deposit) -> Result<Deposited, BankError>`";
-const METHOD_SHAPE: &str = "write `fn deposit(&self, command: &Deposit) -> Result<Deposited, BankError>`";
+const SHAPE: &str =
+    "write `fn deposit(account: &Account, command: &Deposit) -> Result<Deposited, BankError>`";
+const METHOD_SHAPE: &str =
+    "write `fn deposit(&self, command: &Deposit) -> Result<Deposited, BankError>`";
 
 /// Checks the signature: `(state: &A, command: &C) -> R` for a free fn,
 /// `(&self, command: &C) -> R` for a method of `self_ty`.
@@ -240,7 +245,11 @@ fn check<'a>(
     self_ty: Option<&Type>,
     errors: &mut Errors,
 ) -> Option<Handler<'a>> {
-    let shape = if self_ty.is_some() { METHOD_SHAPE } else { SHAPE };
+    let shape = if self_ty.is_some() {
+        METHOD_SHAPE
+    } else {
+        SHAPE
+    };
     let mut valid = true;
     if let Some(asyncness) = &sig.asyncness {
         errors.error_spanned(
@@ -275,7 +284,9 @@ fn check<'a>(
         ReturnType::Default => {
             errors.push(syn::Error::new(
                 sig.paren_token.span.close(),
-                format!("a command handler returns the events it decided, or a domain error; {shape}"),
+                format!(
+                    "a command handler returns the events it decided, or a domain error; {shape}"
+                ),
             ));
             valid = false;
             sig.ident.span()
@@ -299,10 +310,13 @@ fn check<'a>(
             );
             None
         }
-        (None, Some(FnArg::Typed(state))) => {
-            shared_reference(&state.ty, "the aggregate's state", "account: &Account", errors)
-                .map(|ty| quote_spanned!(ty.span()=> #ty))
-        }
+        (None, Some(FnArg::Typed(state))) => shared_reference(
+            &state.ty,
+            "the aggregate's state",
+            "account: &Account",
+            errors,
+        )
+        .map(|ty| quote_spanned!(ty.span()=> #ty)),
         (_, other) => {
             let span = other.map_or_else(|| sig.paren_token.span.join(), Spanned::span);
             errors.push(syn::Error::new(
@@ -369,7 +383,12 @@ fn shared_reference<'a>(
 }
 
 /// The `CommandHandler` impl on `marker`, calling the decision as `call`.
-fn generate(handler: &Handler<'_>, options: &Options, marker: &TokenStream, call: &TokenStream) -> TokenStream {
+fn generate(
+    handler: &Handler<'_>,
+    options: &Options,
+    marker: &TokenStream,
+    call: &TokenStream,
+) -> TokenStream {
     let Handler {
         ident,
         aggregate,

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use crate::bus::context::Dependencies;
 use crate::bus::error::{BusBuildError, UnmetDependency};
 use crate::bus::extract::DependencyKey;
-use crate::registry::{
-    AsyncHandlerFn, SyncHandlerFn, SyncHandlerRegistration,
-};
+use crate::registry::{AsyncHandlerFn, SyncHandlerFn, SyncHandlerRegistration};
 
 use super::commands::CommandRoutes;
 use super::core::{AsyncBusRegistration, BusCore, Registration};
-use crate::command::{AsyncRepository, BlockingRepository, CommandHandlerFn, CommandHandlerRegistration};
-use crate::store::{AsyncEventStore, EventStore};
 use super::{InMemoryAsyncMessageBus, InMemoryMessageBus};
+use crate::command::{
+    AsyncRepository, BlockingRepository, CommandHandlerFn, CommandHandlerRegistration,
+};
+use crate::store::{AsyncEventStore, EventStore};
 
 /// A bus that [`BusBuilder`] can build: the in-memory sync and async buses.
 pub trait BusKind: Sized {
@@ -377,7 +377,10 @@ impl BusKind for InMemoryMessageBus {
     type Registration = SyncHandlerRegistration;
 
     fn registered() -> Vec<SyncHandlerRegistration> {
-        crate::registry::sync_handlers().into_iter().copied().collect()
+        crate::registry::sync_handlers()
+            .into_iter()
+            .copied()
+            .collect()
     }
 
     fn not_run() -> Vec<HandlerIdentity> {

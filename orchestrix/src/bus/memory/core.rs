@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use super::builder::{HandlerIdentity, check_requirements};
 use super::commands::CommandRoutes;
-use crate::command::CommandHandlerRegistration;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
-use crate::bus::handler::HandlerFuture;
 use crate::bus::error::{BusBuildError, FailedHandler, HandlerError};
 use crate::bus::extract::DependencyKey;
+use crate::bus::handler::HandlerFuture;
 use crate::bus::handler::{AsyncHandler, SyncHandler};
 use crate::bus::routes::Routes;
+use crate::command::CommandHandlerRegistration;
 use crate::message::AnyEnvelope;
 use crate::registry::{AsyncHandlerRegistration, SyncHandlerRegistration};
 
