@@ -96,3 +96,20 @@ pub(crate) fn parse_name(
     let value: Expr = meta.value()?.parse()?;
     name_literal(&value, what, example)
 }
+
+/// Records `result`'s error (if any) and skips what is left of this
+/// argument, up to the next `,`, so parsing goes on with the next one: every
+/// mistake of one attribute is reported at once.
+pub(crate) fn recover(
+    meta: &ParseNestedMeta<'_>,
+    errors: &mut crate::errors::Errors,
+    result: syn::Result<()>,
+) -> syn::Result<()> {
+    if let Err(error) = result {
+        errors.push(error);
+        while !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+            meta.input.parse::<proc_macro2::TokenTree>()?;
+        }
+    }
+    Ok(())
+}

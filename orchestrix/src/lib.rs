@@ -27,6 +27,7 @@ extern crate self as orchestrix;
 pub mod aggregate;
 pub mod bus;
 pub mod command;
+pub mod diagnostics;
 pub mod error;
 pub mod message;
 #[cfg(feature = "postgres")]
@@ -100,6 +101,7 @@ pub mod __private {
     pub use crate::aggregate::__private::*;
     pub use crate::bus::__private::*;
     pub use crate::command::__private::*;
+    pub use crate::diagnostics::{StepOutput, step_output};
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
     pub use crate::registry::AggregateRegistration;
     pub use crate::registry::EventRegistration;

@@ -15,7 +15,7 @@ use syn::{
     TypeReference,
 };
 
-use crate::attr::{Once, parse_name, unknown};
+use crate::attr::{Once, unknown};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name", "ignore_unknown_events", "snapshot_version"];
@@ -94,38 +94,61 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     let mut name = Once::<LitStr>::new("name");
     let mut ignore = Once::<()>::new("ignore_unknown_events");
     let mut snapshot_version = Once::<LitInt>::new("snapshot_version");
+    // Every mistake is recorded and parsing goes on, so the user sees all
+    // of them at once; only broken syntax stops it.
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
-            let value = parse_name(&meta, "aggregate name", "BankAccount")?;
-            if value.value().contains('@') {
-                return Err(syn::Error::new_spanned(
-                    &value,
-                    "the aggregate name must not contain `@`: snapshots mark their state version \
-                     with it (`Name@v2`); pick a name without `@`",
-                ));
-            }
-            name.set(&meta, value)
+            let value: syn::Expr = meta.value()?.parse()?;
+            let checked = crate::attr::name_literal(&value, "aggregate name", "BankAccount")
+                .and_then(|value| {
+                    if value.value().contains('@') {
+                        return Err(syn::Error::new_spanned(
+                            &value,
+                            "the aggregate name must not contain `@`: snapshots mark their state version \
+                             with it (`Name@v2`); pick a name without `@`",
+                        ));
+                    }
+                    name.set(&meta, value)
+                });
+            errors.take(checked);
         } else if meta.path.is_ident("snapshot_version") {
             const HINT: &str = "expected a version number from 1 up: `snapshot_version = 2`; \
                                 bump it when the aggregate's serialized state changes shape";
-            let value: LitInt = meta
-                .value()?
-                .parse()
-                .map_err(|e| syn::Error::new(e.span(), HINT))?;
-            match value.base10_parse::<u32>() {
-                Ok(version) if version >= 1 => snapshot_version.set(&meta, value),
-                _ => Err(syn::Error::new_spanned(&value, HINT)),
+            let value: syn::Expr = meta.value()?.parse()?;
+            let version = match &value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(int),
+                    ..
+                }) if int.base10_parse::<u32>().is_ok_and(|v| v >= 1) => Some(int.clone()),
+                _ => None,
+            };
+            match version {
+                Some(version) => {
+                    errors.take(snapshot_version.set(&meta, version));
+                }
+                None => errors.error_spanned(&value, HINT),
             }
         } else if meta.path.is_ident("ignore_unknown_events") {
             if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
-                return Err(meta.error("`ignore_unknown_events` is a flag and takes no value; write `#[aggregate(ignore_unknown_events)]`"));
+                errors.push(meta.error("`ignore_unknown_events` is a flag and takes no value; write `#[aggregate(ignore_unknown_events)]`"));
+                if meta.input.peek(syn::Token![=]) {
+                    meta.value()?.parse::<syn::Expr>()?;
+                } else {
+                    meta.parse_nested_meta(|_| Ok(())).ok();
+                }
+            } else {
+                errors.take(ignore.set(&meta, ()));
             }
-            ignore.set(&meta, ())
         } else {
-            Err(unknown(&meta, KEYS))
+            errors.push(unknown(&meta, KEYS));
+            if meta.input.peek(syn::Token![=]) {
+                meta.value()?.parse::<syn::Expr>()?;
+            }
         }
+        Ok(())
     });
-    errors.take(syn::parse::Parser::parse2(parser, args));
+    let parsed = syn::parse::Parser::parse2(parser, args);
+    errors.take(parsed);
     let ignore_unknown_events = ignore.span().is_some();
     Options {
         name: name.get(),
@@ -396,8 +419,10 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
             }
         }
     });
+    // Spanned on the event type as written, so that one event written two
+    // ways (`Deposited`, `self::Deposited`) is reported on both methods.
     let event_of_impls = methods.iter().map(|ApplyMethod { method, event }| {
-        quote! {
+        quote_spanned! {event.span()=>
             #[automatically_derived]
             impl #impl_generics ::orchestrix::__private::EventOf<#self_ty> for #event #where_clause {
                 #[inline]

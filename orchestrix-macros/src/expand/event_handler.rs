@@ -221,6 +221,11 @@ fn check<'a>(function: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
                         "an event handler parameter cannot be `impl Trait`: the bus needs one concrete type \
                          per parameter; ask for a trait object as `Dep<dyn Trait>`",
                     );
+                } else if let Type::Reference(reference) = &*typed.ty {
+                    // After a `self` (already reported), this is the event.
+                    if !matches!(first, FnArg::Receiver(_)) {
+                        errors.push(reference_extractor(reference));
+                    }
                 } else {
                     extractors.push(&*typed.ty);
                 }
@@ -237,6 +242,22 @@ fn check<'a>(function: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
         extractors,
         return_span,
     })
+}
+
+/// A reference after the event: a second event, or a dependency asked for
+/// by reference.
+fn reference_extractor(reference: &syn::TypeReference) -> syn::Error {
+    let inner = quote::ToTokens::to_token_stream(&reference.elem)
+        .to_string()
+        .replace(' ', "");
+    syn::Error::new_spanned(
+        reference,
+        format!(
+            "an event handler takes exactly one event, its first parameter; the others are extractors, \
+             taken by value: if `{inner}` is a dependency of the bus, write `Dep<{inner}>` (`Metadata` \
+             gives the message's metadata); if it is another event, write a second handler for it"
+        ),
+    )
 }
 
 fn self_error(receiver: &syn::Receiver) -> syn::Error {

@@ -70,10 +70,10 @@
 //! # }
 //! ```
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use super::{Aggregate, AggregateRepository, AggregateRoot, RepositoryError};
+use super::{
+    Aggregate, AggregateRepository, AggregateRoot, DeserializeState, RepositoryError, SerializeState,
+};
 use crate::bus::{AsyncMessageBus, HandlerError, MessageBus};
 use crate::message::{AnyEnvelope, Metadata};
 use crate::store::{AppendOutcome, AsyncEventStore, EventStore, StoreError};
@@ -155,7 +155,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
         command: &Metadata,
     ) -> Result<AppendOutcome, CommandError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
         B: MessageBus + ?Sized,
     {
         let events = stamped_events(root, command);
@@ -179,7 +179,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         command: &Metadata,
     ) -> Result<AppendOutcome, CommandError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
         B: AsyncMessageBus + ?Sized,
     {
         let events = stamped_events(root, command);

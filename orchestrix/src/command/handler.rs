@@ -2,10 +2,8 @@
 //! command it joins, how the aggregate id is read from the command, and the
 //! decision itself.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::aggregate::{Aggregate, AggregateRoot, IntoEvents};
+use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, IntoEvents, SerializeState};
 use crate::error::BoxError;
 use crate::message::Command;
 
@@ -23,7 +21,7 @@ use crate::message::Command;
 )]
 pub trait CommandHandler: 'static {
     /// The aggregate the command changes.
-    type Aggregate: Aggregate + Serialize + DeserializeOwned;
+    type Aggregate: Aggregate + SerializeState + DeserializeState;
     /// The command handled.
     type Command: Command;
 

@@ -8,6 +8,6 @@ mod handlers;
 pub use aggregates::{AggregateRegistration, check_aggregates};
 pub use events::{DecodeResult, EventRegistration, EventRegistry, register, validate};
 pub use handlers::{
-    AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
+    AsyncHandlerFn, AsyncHandlerRegistration, HandledEvent, SyncHandlerFn, SyncHandlerRegistration,
     async_handlers, sync_handlers,
 };
