@@ -7,9 +7,17 @@
 //! * `#[event_handler]` registers handlers that the message buses find and
 //!   run, all handlers of a message concurrently ([`bus`]);
 //! * event stores keep streams with optimistic concurrency ([`store`]);
-//!   `#[aggregate]` builds event-sourced aggregates on them ([`aggregate`]);
+//!   `#[aggregate]` builds event-sourced aggregates on them ([`aggregate`](mod@aggregate));
+//! * `#[command_handler]` turns a decision on an aggregate into a command's
+//!   whole path: load, decide, save, publish ([`command`]);
 //! * `#[saga_step(compensate = ...)]` wires sagas that persist their state
 //!   and recover ([`saga`]).
+//!
+//! The macros are at the crate root too (`#[orchestrix::event_handler]`,
+//! `#[derive(orchestrix::Event)]`). Their expansions name this crate as
+//! `::orchestrix`: if you depend on it under another name
+//! (`orx = { package = "orchestrix", ... }`), give it its own name back once,
+//! at your crate root, with `extern crate orx as orchestrix;`.
 //!
 //! Sync and async APIs coexist: `InMemoryMessageBus` /
 //! `InMemoryAsyncMessageBus`, `InMemoryEventStore` /

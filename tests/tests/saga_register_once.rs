@@ -33,8 +33,12 @@ fn parcel_saga(store: Arc<dyn SagaStateStore>) -> Result<Saga<Parcel>, SagaError
     Saga::new(
         "parcel",
         vec![
-            SagaStep::builder("pack", pack).build().expect("a valid step"),
-            SagaStep::builder("label", label).build().expect("a valid step"),
+            SagaStep::builder("pack", pack)
+                .build()
+                .expect("a valid step"),
+            SagaStep::builder("label", label)
+                .build()
+                .expect("a valid step"),
         ],
         store,
     )
@@ -46,8 +50,12 @@ fn broken_saga(store: Arc<dyn SagaStateStore>) -> Result<Saga<Parcel>, SagaError
     Saga::new(
         "broken-parcel",
         vec![
-            SagaStep::builder("label", label).build().expect("a valid step"),
-            SagaStep::builder("label", label).build().expect("a valid step"),
+            SagaStep::builder("label", label)
+                .build()
+                .expect("a valid step"),
+            SagaStep::builder("label", label)
+                .build()
+                .expect("a valid step"),
         ],
         store,
     )

@@ -207,9 +207,7 @@ fn parse_args(args: TokenStream, attr_span: Span, errors: &mut Errors) -> Option
         Ok(())
     });
     let parsed = syn::parse::Parser::parse2(parser, args);
-    if errors.take(parsed).is_none() {
-        return None;
-    }
+    errors.take(parsed)?;
     let create_if_missing = create.span().is_some();
     let Some(aggregate_id) = aggregate_id.get() else {
         if usable {

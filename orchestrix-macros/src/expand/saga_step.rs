@@ -70,7 +70,8 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
                 })
                 .and_then(|value| compensate.set(&meta, value))
         } else if meta.path.is_ident("name") {
-            parse_name(&meta, "step name", "reserve-inventory").and_then(|value| name.set(&meta, value))
+            parse_name(&meta, "step name", "reserve-inventory")
+                .and_then(|value| name.set(&meta, value))
         } else if meta.path.is_ident("retry") {
             meta.value()
                 .and_then(parse_retry)

@@ -70,9 +70,9 @@
 //! # }
 //! ```
 
-
 use super::{
-    Aggregate, AggregateRepository, AggregateRoot, DeserializeState, RepositoryError, SerializeState,
+    Aggregate, AggregateRepository, AggregateRoot, DeserializeState, RepositoryError,
+    SerializeState,
 };
 use crate::bus::{AsyncMessageBus, HandlerError, MessageBus};
 use crate::message::{AnyEnvelope, Metadata};

@@ -2,7 +2,6 @@
 //! command it joins, how the aggregate id is read from the command, and the
 //! decision itself.
 
-
 use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, IntoEvents, SerializeState};
 use crate::error::BoxError;
 use crate::message::Command;

@@ -47,10 +47,13 @@ pub struct SagaRegistration {
     /// saga the build fn makes.
     pub saga_type: Option<&'static str>,
     /// Builds the saga on a state store.
-    pub build: fn(Arc<dyn SagaStateStore>) -> Result<Box<dyn ResumableSaga>, SagaError>,
+    pub build: BuildSaga,
     /// Where it was registered (`module_path!()`), for error messages.
     pub module: &'static str,
 }
+
+/// A registered saga's build fn, type-erased.
+pub type BuildSaga = fn(Arc<dyn SagaStateStore>) -> Result<Box<dyn ResumableSaga>, SagaError>;
 
 inventory::collect!(SagaRegistration);
 

@@ -1,6 +1,5 @@
 //! The repository over an [`AsyncEventStore`].
 
-
 use super::{AggregateRepository, EventsToRead, LoadPlan, nothing_to_save, snapshot_not_saved};
 use crate::aggregate::error::RepositoryError;
 use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, SerializeState};
