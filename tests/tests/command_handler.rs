@@ -197,6 +197,33 @@ async fn async_bus(store: Arc<dyn AsyncEventStore>) -> (InMemoryAsyncMessageBus,
     (bus, seen)
 }
 
+fn deposit(amount: u64) -> Deposit {
+    Deposit {
+        account_id: "acc-1".into(),
+        amount,
+    }
+}
+
+fn assert_conflict(outcome: &Result<CommandOutcome, CommandError>) {
+    assert!(
+        matches!(
+            outcome,
+            Err(CommandError::Repository(RepositoryError::Concurrency(_)))
+        ),
+        "{outcome:?}"
+    );
+}
+
+/// What the event handlers saw, by description.
+fn seen_names(seen: &Seen) -> Vec<String> {
+    seen.events
+        .lock()
+        .expect("seen")
+        .iter()
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 fn open_command() -> Open {
     Open {
         account_id: "acc-1".into(),
@@ -287,10 +314,7 @@ async fn a_conflict_runs_the_whole_command_again_when_the_handler_allows() {
     // The next two saves each lose a race; the handler allows two retries.
     store.interfere.store(2, Ordering::SeqCst);
     let outcome = bus
-        .send(Deposit {
-            account_id: "acc-1".into(),
-            amount: 100,
-        })
+        .send(deposit(100))
         .await
         .expect("the third attempt wins");
     assert_eq!(outcome.attempts, 3);
@@ -301,13 +325,7 @@ async fn a_conflict_runs_the_whole_command_again_when_the_handler_allows() {
         .await
         .expect("loads");
     assert_eq!(account.balance, 102);
-    let published: Vec<_> = seen
-        .events
-        .lock()
-        .expect("seen")
-        .iter()
-        .map(|s| s.0.clone())
-        .collect();
+    let published = seen_names(&seen);
     assert_eq!(
         published,
         ["Ada", "deposited 100"],
@@ -316,19 +334,8 @@ async fn a_conflict_runs_the_whole_command_again_when_the_handler_allows() {
 
     // Three lost races are one too many.
     store.interfere.store(3, Ordering::SeqCst);
-    let conflict = bus
-        .send(Deposit {
-            account_id: "acc-1".into(),
-            amount: 100,
-        })
-        .await;
-    assert!(
-        matches!(
-            conflict,
-            Err(CommandError::Repository(RepositoryError::Concurrency(_)))
-        ),
-        "{conflict:?}"
-    );
+    let conflict = bus.send(deposit(100)).await;
+    assert_conflict(&conflict);
 }
 
 #[tokio::test]
@@ -336,12 +343,7 @@ async fn without_retries_a_conflict_is_given_back_at_once() {
     let store = racing(0);
     let (bus, _seen) = async_bus(store.clone()).await;
     bus.send(open_command()).await.expect("opened");
-    bus.send(Deposit {
-        account_id: "acc-1".into(),
-        amount: 5,
-    })
-    .await
-    .expect("deposited");
+    bus.send(deposit(5)).await.expect("deposited");
     store.interfere.store(1, Ordering::SeqCst);
     let conflict = bus
         .send(Withdraw {
@@ -349,13 +351,7 @@ async fn without_retries_a_conflict_is_given_back_at_once() {
             amount: 1,
         })
         .await;
-    assert!(
-        matches!(
-            conflict,
-            Err(CommandError::Repository(RepositoryError::Concurrency(_)))
-        ),
-        "{conflict:?}"
-    );
+    assert_conflict(&conflict);
     assert_eq!(
         store.interfere.load(Ordering::SeqCst),
         0,
@@ -392,10 +388,7 @@ fn the_blocking_bus_runs_the_same_handlers() {
     assert_eq!(store.load("acc-1", 0).expect("loads").len(), 1);
 
     // The deposit handler was not subscribed to this bus.
-    let unhandled = bus.send(Deposit {
-        account_id: "acc-1".into(),
-        amount: 1,
-    });
+    let unhandled = bus.send(deposit(1));
     assert!(
         matches!(
             unhandled,
@@ -446,19 +439,8 @@ async fn the_async_bus_runs_plain_fn_handlers_too() {
     let store = Arc::new(InMemoryAsyncEventStore::new());
     let (bus, seen) = async_bus(store).await;
     bus.send(open_command()).await.expect("opened");
-    bus.send(Deposit {
-        account_id: "acc-1".into(),
-        amount: 7,
-    })
-    .await
-    .expect("deposited");
-    let seen: Vec<_> = seen
-        .events
-        .lock()
-        .expect("seen")
-        .iter()
-        .map(|s| s.0.clone())
-        .collect();
+    bus.send(deposit(7)).await.expect("deposited");
+    let seen = seen_names(&seen);
     assert_eq!(seen, ["Ada", "deposited 7"]);
 
     // Subscribed by name, without `register_handlers()`, it runs as well.

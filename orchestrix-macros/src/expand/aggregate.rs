@@ -15,7 +15,7 @@ use syn::{
     TypeReference,
 };
 
-use crate::attr::{Once, unknown};
+use crate::attr::{Once, unknown_skipped};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name", "ignore_unknown_events", "snapshot_version"];
@@ -140,10 +140,7 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
                 errors.take(ignore.set(&meta, ()));
             }
         } else {
-            errors.push(unknown(&meta, KEYS));
-            if meta.input.peek(syn::Token![=]) {
-                meta.value()?.parse::<syn::Expr>()?;
-            }
+            unknown_skipped(&meta, errors, KEYS)?;
         }
         Ok(())
     });

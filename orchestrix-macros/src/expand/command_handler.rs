@@ -14,7 +14,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Expr, FnArg, Ident, ItemFn, LitInt, LitStr, Member, ReturnType, Signature, Token, Type};
 
-use crate::attr::{Once, name_literal, unknown};
+use crate::attr::{Once, name_into, unknown_skipped};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &[
@@ -194,15 +194,9 @@ fn parse_args(args: TokenStream, attr_span: Span, errors: &mut Errors) -> Option
                 None => errors.error_spanned(&value, HINT),
             }
         } else if meta.path.is_ident("name") {
-            let value: Expr = meta.value()?.parse()?;
-            if let Some(value) = errors.take(name_literal(&value, "handler name", "deposit")) {
-                errors.take(name.set(&meta, value));
-            }
+            name_into(&meta, errors, &mut name, "handler name", "deposit")?;
         } else {
-            errors.push(unknown(&meta, KEYS));
-            if meta.input.peek(Token![=]) {
-                meta.value()?.parse::<Expr>()?;
-            }
+            unknown_skipped(&meta, errors, KEYS)?;
         }
         Ok(())
     });

@@ -12,9 +12,9 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, GenericParam, ItemFn, LitStr, ReturnType, Token, Type};
+use syn::{FnArg, GenericParam, ItemFn, LitStr, ReturnType, Type};
 
-use crate::attr::{Once, name_literal, unknown};
+use crate::attr::{Once, name_into, unknown_skipped};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name"];
@@ -118,15 +118,9 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<LitStr> {
     // them at once; only broken syntax stops it.
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
-            let value: Expr = meta.value()?.parse()?;
-            if let Some(value) = errors.take(name_literal(&value, "handler name", "send_receipt")) {
-                errors.take(name.set(&meta, value));
-            }
+            name_into(&meta, errors, &mut name, "handler name", "send_receipt")?;
         } else {
-            errors.push(unknown(&meta, KEYS));
-            if meta.input.peek(Token![=]) {
-                meta.value()?.parse::<Expr>()?;
-            }
+            unknown_skipped(&meta, errors, KEYS)?;
         }
         Ok(())
     });
