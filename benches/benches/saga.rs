@@ -77,11 +77,14 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let memory = Arc::new(Saga::new(
-        "bench",
-        five_steps(),
-        Arc::new(InMemorySagaStateStore::new()),
-    ));
+    let memory = Arc::new(
+        Saga::new(
+            "bench",
+            five_steps(),
+            Arc::new(InMemorySagaStateStore::new()),
+        )
+        .expect("a valid saga"),
+    );
     group.bench_function("saga_in_memory", |b| {
         b.to_async(&runtime).iter_custom(|iters| {
             let saga = Arc::clone(&memory);
@@ -134,7 +137,7 @@ fn bench_postgres(
         (store, pool)
     });
 
-    let saga = Arc::new(Saga::new("bench", five_steps(), Arc::new(store)));
+    let saga = Arc::new(Saga::new("bench", five_steps(), Arc::new(store)).expect("a valid saga"));
     group.bench_function("saga_postgres", |b| {
         b.to_async(runtime).iter_custom(|iters| {
             let saga = Arc::clone(&saga);

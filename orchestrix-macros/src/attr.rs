@@ -167,3 +167,50 @@ pub(crate) fn type_key(ty: &syn::Type) -> String {
         .to_string()
         .replace(' ', "")
 }
+
+/// Records `result`'s error (if any) and skips what is left of this
+/// argument, up to the next `,`, so parsing goes on with the next one: every
+/// mistake of one attribute is reported at once.
+pub(crate) fn recover(
+    meta: &ParseNestedMeta<'_>,
+    errors: &mut crate::errors::Errors,
+    result: syn::Result<()>,
+) -> syn::Result<()> {
+    if let Err(error) = result {
+        errors.push(error);
+        while !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+            meta.input.parse::<proc_macro2::TokenTree>()?;
+        }
+    }
+    Ok(())
+}
+
+/// `name = "..."` (see [`name_literal`]) stored in `name`; a mistake is
+/// recorded and parsing goes on.
+pub(crate) fn name_into(
+    meta: &ParseNestedMeta<'_>,
+    errors: &mut crate::errors::Errors,
+    name: &mut Once<LitStr>,
+    what: &str,
+    example: &str,
+) -> syn::Result<()> {
+    let value: Expr = meta.value()?.parse()?;
+    if let Some(value) = errors.take(name_literal(&value, what, example)) {
+        errors.take(name.set(meta, value));
+    }
+    Ok(())
+}
+
+/// A key no macro of this kind takes: the error recorded (listing the
+/// `expected` keys) and its value, if any, skipped.
+pub(crate) fn unknown_skipped(
+    meta: &ParseNestedMeta<'_>,
+    errors: &mut crate::errors::Errors,
+    expected: &[&str],
+) -> syn::Result<()> {
+    errors.push(unknown(meta, expected));
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    }
+    Ok(())
+}

@@ -42,6 +42,16 @@ pub fn event_handler(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::event_handler::expand(args.into(), item.into()).into()
 }
 
+/// Turns a decision fn into a command handler: the runtime loads the
+/// aggregate, runs the fn, saves with optimistic concurrency and publishes.
+/// `#[command_handler(aggregate_id = field, create_if_missing, retry_on_conflict = N)]`
+/// on `fn f(state: &Aggregate, command: &Command) -> Result<events, E>`, or
+/// on `fn f(&self, command: &Command)` inside an `#[aggregate]` impl block.
+#[proc_macro_attribute]
+pub fn command_handler(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::command_handler::expand(args.into(), item.into()).into()
+}
+
 /// Generates event application for an aggregate from its `#[apply]` methods.
 #[proc_macro_attribute]
 pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -25,6 +25,19 @@ pub enum RegistryError {
         /// The other Rust type.
         second_type: &'static str,
     },
+    /// Two Rust types are aggregates under one `AGGREGATE_TYPE`.
+    #[error(
+        "aggregate name `{name}` is used by two types, `{first_type}` and `{second_type}`; \
+         give one of them another name with #[aggregate(name = \"...\")]"
+    )]
+    DuplicateAggregateType {
+        /// The contested name.
+        name: &'static str,
+        /// One of the Rust types.
+        first_type: &'static str,
+        /// The other Rust type.
+        second_type: &'static str,
+    },
 }
 
 /// A stored event's payload cannot be turned back into a Rust value.

@@ -7,11 +7,19 @@
 //! * `#[event_handler]` registers handlers that the message buses find and
 //!   run, all handlers of a message concurrently ([`bus`]);
 //! * event stores keep streams with optimistic concurrency ([`store`]);
-//!   `#[aggregate]` builds event-sourced aggregates on them ([`aggregate`]);
+//!   `#[aggregate]` builds event-sourced aggregates on them ([`aggregate`](mod@aggregate));
+//! * `#[command_handler]` turns a decision on an aggregate into a command's
+//!   whole path: load, decide, save, publish ([`command`]);
 //! * `#[saga_step(compensate = ...)]` wires sagas that persist their state
 //!   and recover ([`saga`]);
 //! * projections turn the global stream into read models, with checkpoints,
 //!   live following and exactly-once application ([`projection`]).
+//!
+//! The macros are at the crate root too (`#[orchestrix::event_handler]`,
+//! `#[derive(orchestrix::Event)]`). Their expansions name this crate as
+//! `::orchestrix`: if you depend on it under another name
+//! (`orx = { package = "orchestrix", ... }`), give it its own name back once,
+//! at your crate root, with `extern crate orx as orchestrix;`.
 //!
 //! Sync and async APIs coexist: `InMemoryMessageBus` /
 //! `InMemoryAsyncMessageBus`, `InMemoryEventStore` /
@@ -28,6 +36,8 @@ extern crate self as orchestrix;
 
 pub mod aggregate;
 pub mod bus;
+pub mod command;
+pub mod diagnostics;
 pub mod error;
 pub mod message;
 #[cfg(feature = "postgres")]
@@ -67,6 +77,7 @@ pub struct ReadmeDoctests;
 pub mod prelude {
     pub use crate::aggregate::prelude::*;
     pub use crate::bus::prelude::*;
+    pub use crate::command::{CommandError, CommandOutcome};
     pub use crate::error::{BoxError, ConcurrencyError};
     pub use crate::message::{AnyEnvelope, Command, Envelope, Event, Message, Metadata};
     pub use crate::projection::prelude::*;
@@ -76,10 +87,23 @@ pub mod prelude {
     };
     pub use crate::store::{InMemoryAsyncEventStore, InMemoryEventStore};
     pub use orchestrix_macros::{
-        Command, Event, aggregate, apply, event_handler, handle, projection, saga_step,
+        Command, Event, aggregate, apply, command_handler, event_handler, handle, projection,
+        saga_step,
     };
     pub use serde::{Deserialize, Serialize};
 }
+
+// The macros at the crate root too: `#[orchestrix::event_handler]`,
+// `#[derive(orchestrix::Event)]`. (`Event` and `Command` here are the
+// derives; the traits of the same names live in `orchestrix::message`.)
+pub use orchestrix_macros::{
+    Command, Event, aggregate, apply, command_handler, event_handler, saga_step,
+};
+
+/// Re-exported so that implementors of [`store::AsyncEventStore`],
+/// [`bus::AsyncMessageBus`] or [`saga::SagaStateStore`] need no direct
+/// dependency: write `#[orchestrix::async_trait]` on the impl.
+pub use async_trait::async_trait;
 
 /// What the macros' expansions use. Not public API: no semver guarantees.
 #[doc(hidden)]
@@ -92,8 +116,11 @@ pub mod __private {
 
     pub use crate::aggregate::__private::*;
     pub use crate::bus::__private::*;
+    pub use crate::command::__private::*;
+    pub use crate::diagnostics::{StepOutput, step_output};
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
     pub use crate::projection::__private::*;
+    pub use crate::registry::AggregateRegistration;
     pub use crate::registry::EventRegistration;
     pub use crate::saga::__private::*;
 }

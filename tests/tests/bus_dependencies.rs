@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use orchestrix::bus::{Dep, ExtractError, FromHandlerContext, HandlerContext};
+use orchestrix::bus::{Dep, ExtractError, FromHandlerContext, HandlerContext, UnmetDependency};
 use orchestrix::prelude::*;
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
@@ -42,11 +42,20 @@ fn building_a_bus_without_a_handlers_dependency_names_the_handler_and_the_type()
         .register_handlers()
         .build()
         .expect_err("the ledger is missing");
+    // The async bus runs both handlers (the plain fn inline), so both are named.
     assert_eq!(
         error,
-        BusBuildError::MissingDependency {
-            handler: "bus_dependencies::book_payment".into(),
-            dependency: "dyn bus_dependencies::Ledger",
+        BusBuildError::MissingDependencies {
+            missing: vec![
+                UnmetDependency {
+                    handler: "bus_dependencies::book_payment".into(),
+                    dependency: "dyn bus_dependencies::Ledger",
+                },
+                UnmetDependency {
+                    handler: "bus_dependencies::book_payment_now".into(),
+                    dependency: "dyn bus_dependencies::Ledger",
+                },
+            ],
         }
     );
     let text = error.to_string();
@@ -56,7 +65,7 @@ fn building_a_bus_without_a_handlers_dependency_names_the_handler_and_the_type()
     );
 
     let error = InMemoryMessageBus::builder()
-        .register_handlers()
+        .handler::<book_payment_now>()
         .build()
         .expect_err("the ledger is missing");
     assert!(error.to_string().contains("book_payment_now"), "{error}");
@@ -72,14 +81,19 @@ async fn trait_object_dependencies_reach_the_handlers() {
         .expect("the ledger is there");
     bus.publish(Paid { cents: 250 }).await.expect("booked");
 
+    // Both handlers ran on the async bus: 2 x 250.
+    assert_eq!(ledger.0.load(Ordering::SeqCst), 500);
+
+    // The blocking bus runs only plain fns; this program has an async one,
+    // so its handlers are named one by one.
     let sync_bus = InMemoryMessageBus::builder()
         .dependency_arc::<dyn Ledger>(ledger.clone())
-        .register_handlers()
+        .handler::<book_payment_now>()
         .build()
         .expect("the ledger is there");
     sync_bus.publish(Paid { cents: 50 }).expect("booked");
 
-    assert_eq!(ledger.0.load(Ordering::SeqCst), 300);
+    assert_eq!(ledger.0.load(Ordering::SeqCst), 550);
 }
 
 #[test]

@@ -140,7 +140,7 @@ fn registered_sync_handlers_are_found_and_run_in_name_order() {
     let mailer = std::sync::Arc::new(Mailer::default());
     let bus = InMemoryMessageBus::builder()
         .dependency_arc(std::sync::Arc::clone(&mailer))
-        .register_handlers()
+        .register_plain_fn_handlers()
         .build()
         .expect("every dependency is there");
     let error = bus.publish(Audited).expect_err("the second fails");
@@ -224,21 +224,23 @@ async fn handlers_registered_in_another_crate_are_found() {
         .register_handlers()
         .build()
         .expect("every dependency is there");
-    assert_eq!(bus.handler_count::<CrossCrateEvent>(), 1);
+    // The async bus runs both the async and the plain fn handler.
+    assert_eq!(bus.handler_count::<CrossCrateEvent>(), 2);
     bus.publish(CrossCrateEvent { value: 3 })
         .await
         .expect("handled");
     assert_eq!(SEEN_ASYNC.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(SEEN_SYNC.load(std::sync::atomic::Ordering::SeqCst), 3);
 
     let sync_bus = InMemoryMessageBus::builder()
         .dependency(Mailer::default())
-        .register_handlers()
+        .register_plain_fn_handlers()
         .build()
         .expect("every dependency is there");
     sync_bus
         .publish(CrossCrateEvent { value: 4 })
         .expect("handled");
-    assert_eq!(SEEN_SYNC.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert_eq!(SEEN_SYNC.load(std::sync::atomic::Ordering::SeqCst), 7);
 }
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
@@ -289,7 +291,7 @@ async fn a_handler_both_registered_and_named_runs_once() {
     let sync_bus = InMemoryMessageBus::builder()
         .dependency_arc(std::sync::Arc::clone(&sync_mailer))
         .handler::<audit_sync>()
-        .register_handlers()
+        .register_plain_fn_handlers()
         .build()
         .expect("every dependency is there");
     assert_eq!(sync_bus.handler_count::<Audited>(), 2);

@@ -168,6 +168,7 @@ fn shipment_saga(store: Arc<dyn SagaStateStore>) -> Saga<Shipment> {
         vec![pick_step(), pack_step(), send_step()],
         store,
     )
+    .expect("a valid saga")
     .with_lease_ttl(Duration::from_millis(300))
 }
 

@@ -83,6 +83,7 @@ fn saga(names: &[&'static str]) -> Saga<Order> {
         names.iter().map(|n| step(n)).collect(),
         Arc::new(InMemorySagaStateStore::new()),
     )
+    .expect("a valid saga")
 }
 
 fn statuses(state: &SagaState) -> Vec<StepStatus> {
@@ -231,7 +232,7 @@ async fn retries_count_attempts() {
         .retry(RetryPolicy::exponential(Duration::from_millis(100), 5))
         .build()
         .expect("step");
-    let saga = Saga::new("retry", vec![retried], Arc::clone(&store));
+    let saga = Saga::new("retry", vec![retried], Arc::clone(&store)).expect("a valid saga");
     let state = saga
         .execute(Order::new("retry-enough"))
         .await
@@ -244,7 +245,7 @@ async fn retries_count_attempts() {
         .retry(RetryPolicy::fixed(Duration::from_millis(100), 2))
         .build()
         .expect("step");
-    let saga = Saga::new("retry", vec![too_few], store);
+    let saga = Saga::new("retry", vec![too_few], store).expect("a valid saga");
     let state = saga
         .execute(Order::new("retry-too-few"))
         .await
@@ -278,7 +279,8 @@ async fn a_timeout_fails_the_step_and_its_compensation_runs() {
         "timeout",
         vec![step("first"), timed],
         Arc::new(InMemorySagaStateStore::new()),
-    );
+    )
+    .expect("a valid saga");
     let state = saga.execute(Order::new("timeout")).await.expect("runs");
     assert_eq!(state.status, SagaStatus::Compensated);
     assert_eq!(state.steps[1].status, StepStatus::Compensated);
@@ -355,7 +357,8 @@ async fn sync_and_async_fns_with_and_without_context_are_steps() {
             .build()
             .expect("step"),
     ];
-    let saga = Saga::new("forms", steps, Arc::new(InMemorySagaStateStore::new()));
+    let saga =
+        Saga::new("forms", steps, Arc::new(InMemorySagaStateStore::new())).expect("a valid saga");
     let state = saga
         .execute_with_id("forms-1", Order::new("forms"))
         .await
@@ -383,7 +386,8 @@ async fn a_panicking_step_fails_like_an_error() {
         step("before"),
         SagaStep::builder("panics", panics).build().expect("step"),
     ];
-    let saga = Saga::new("panic", steps, Arc::new(InMemorySagaStateStore::new()));
+    let saga =
+        Saga::new("panic", steps, Arc::new(InMemorySagaStateStore::new())).expect("a valid saga");
     let state = saga.execute(Order::new("panic")).await.expect("runs");
     assert_eq!(state.status, SagaStatus::Compensated);
     assert_eq!(
@@ -395,8 +399,13 @@ async fn a_panicking_step_fails_like_an_error() {
 
 #[tokio::test]
 async fn bad_definitions_are_refused() {
-    let saga = saga(&["same", "same"]);
-    let error = saga.initialize().await.expect_err("duplicate names");
+    let Err(error) = Saga::new(
+        "test-order",
+        vec![step("same"), step("same")],
+        Arc::new(InMemorySagaStateStore::new()),
+    ) else {
+        panic!("Saga::new must refuse two steps named `same`");
+    };
     assert!(
         matches!(error, SagaError::DuplicateStepName { ref step, .. } if step == "same"),
         "{error}"
@@ -487,7 +496,8 @@ impl SagaStateStore for RecordingStore {
 #[tokio::test]
 async fn the_state_is_persisted_after_every_transition() {
     let store = Arc::new(RecordingStore::default());
-    let saga = Saga::new("persist", vec![step("a"), step("b")], store.clone());
+    let saga =
+        Saga::new("persist", vec![step("a"), step("b")], store.clone()).expect("a valid saga");
     let order = Order {
         fail_step: Some("b".into()),
         ..Order::new("persist")
@@ -563,7 +573,8 @@ async fn a_blocking_sync_step_times_out_and_is_compensated() {
             .build()
             .expect("step"),
     ];
-    let saga = Saga::new("blocking", steps, Arc::new(InMemorySagaStateStore::new()));
+    let saga = Saga::new("blocking", steps, Arc::new(InMemorySagaStateStore::new()))
+        .expect("a valid saga");
     let state = saga
         .execute_with_id("blocking-1", Order::new("blocking"))
         .await
@@ -581,8 +592,9 @@ async fn the_lease_is_renewed_while_a_retry_waits() {
         .retry(RetryPolicy::fixed(Duration::from_secs(10), 2))
         .build()
         .expect("step");
-    let saga =
-        Saga::new("backoff", vec![failing], store.clone()).with_lease_ttl(Duration::from_secs(3));
+    let saga = Saga::new("backoff", vec![failing], store.clone())
+        .expect("a valid saga")
+        .with_lease_ttl(Duration::from_secs(3));
     let order = Order {
         fail_step: Some("a".into()),
         ..Order::new("backoff")
@@ -604,8 +616,9 @@ async fn a_saga_stops_when_its_lease_cannot_be_renewed_in_time() {
     })
     .build()
     .expect("step");
-    let saga =
-        Saga::new("renewal", vec![hangs], store.clone()).with_lease_ttl(Duration::from_secs(3));
+    let saga = Saga::new("renewal", vec![hangs], store.clone())
+        .expect("a valid saga")
+        .with_lease_ttl(Duration::from_secs(3));
     let run = tokio::time::timeout(
         Duration::from_secs(3600),
         saga.execute_with_id("renewal-1", Order::new("renewal")),
@@ -637,7 +650,8 @@ async fn a_closure_panicking_before_its_future_fails_the_step() {
         "panics-early",
         vec![step("a"), panics_early],
         Arc::new(InMemorySagaStateStore::new()),
-    );
+    )
+    .expect("a valid saga");
     let order = Order {
         fail_step: Some("panics-early".into()),
         ..Order::new("panics-early")

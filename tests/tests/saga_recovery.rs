@@ -106,6 +106,7 @@ fn job_saga(store: Arc<dyn SagaStateStore>) -> Saga<Job> {
         vec![one_step(), two_step(), three_step()],
         store,
     )
+    .expect("a valid saga")
 }
 
 orchestrix::register_saga!("recovery-job", job_saga);
@@ -309,7 +310,7 @@ async fn another_saga_type_under_the_same_id_is_refused() {
         )
         .await
         .expect("runs");
-    let other = Saga::new("other-type", vec![one_step()], store);
+    let other = Saga::new("other-type", vec![one_step()], store).expect("a valid saga");
     let error = other
         .execute_with_id("typed", Job::default())
         .await
@@ -334,6 +335,7 @@ async fn recover_sagas_resumes_every_unfinished_registered_saga() {
     }
     // A saga of a type nobody registered.
     let stray = Saga::new("unregistered", vec![one_step()], Arc::clone(&store))
+        .expect("a valid saga")
         .with_lease_ttl(Duration::from_millis(1));
     let job = Job {
         key: "stray".into(),
@@ -456,6 +458,7 @@ async fn a_registration_building_another_saga_type_is_reported() {
         vec![one_step(), two_step(), three_step()],
         Arc::clone(&store),
     )
+    .expect("a valid saga")
     .with_lease_ttl(Duration::from_millis(1));
     let job = Job {
         key: "misnamed".into(),

@@ -87,7 +87,7 @@ async fn credit(transfer: &Transfer) -> Result<u32, StepFailure> {
 }
 
 fn transfer_saga(store: Arc<dyn SagaStateStore>) -> Saga<Transfer> {
-    Saga::new("pg-transfer", vec![debit_step(), credit_step()], store)
+    Saga::new("pg-transfer", vec![debit_step(), credit_step()], store).expect("a valid saga")
 }
 
 #[tokio::test]
@@ -173,8 +173,9 @@ async fn a_database_lost_mid_run_is_a_typed_error_and_the_saga_resumes_later() {
         .expect("schema");
     *LOST_POOL.lock().expect("pool") = Some(doomed.pool().clone());
     let steps = || vec![debit_step(), lose_the_database_step()];
-    let saga =
-        Saga::new("pg-lost", steps(), Arc::new(doomed)).with_lease_ttl(Duration::from_millis(100));
+    let saga = Saga::new("pg-lost", steps(), Arc::new(doomed))
+        .expect("a valid saga")
+        .with_lease_ttl(Duration::from_millis(100));
     let error = saga
         .execute_with_id("lost-1", Transfer { hang: false })
         .await
@@ -187,6 +188,7 @@ async fn a_database_lost_mid_run_is_a_typed_error_and_the_saga_resumes_later() {
 
     tokio::time::sleep(Duration::from_millis(200)).await; // the lease lapses
     let resumed = Saga::new("pg-lost", steps(), Arc::new(store.clone()))
+        .expect("a valid saga")
         .resume("lost-1")
         .await
         .expect("resumes on a working pool");

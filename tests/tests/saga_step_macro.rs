@@ -92,6 +92,7 @@ fn saga() -> Saga<OrderData> {
         vec![reserve_inventory_step(), charge_payment_step(), ship_step()],
         Arc::new(InMemorySagaStateStore::new()),
     )
+    .expect("a valid saga")
 }
 
 fn order(key: &str, payment_fails: bool, payment_failures_before_success: u32) -> OrderData {

@@ -146,7 +146,7 @@ fn ship_order(order: &OrderData) -> Result<String, ShopError> {
 }
 
 /// The order saga on a state store.
-fn order_saga(store: Arc<dyn SagaStateStore>) -> Saga<OrderData> {
+fn order_saga(store: Arc<dyn SagaStateStore>) -> Result<Saga<OrderData>, SagaError> {
     Saga::new(
         "order-fulfillment",
         vec![
@@ -158,8 +158,9 @@ fn order_saga(store: Arc<dyn SagaStateStore>) -> Saga<OrderData> {
     )
 }
 
-// Lets `recover_sagas` resume unfinished order sagas after a crash.
-orchestrix::register_saga!("order-fulfillment", order_saga);
+// Lets `recover_sagas` resume unfinished order sagas after a crash (the saga
+// type is the one `order_saga` gives its saga).
+orchestrix::register_saga!(order_saga);
 
 /// The outcome of the last saga each order started, for `main` to show.
 static OUTCOMES: Mutex<Vec<SagaState>> = Mutex::new(Vec::new());
@@ -224,7 +225,7 @@ async fn state_store() -> Result<Arc<dyn SagaStateStore>, Box<dyn std::error::Er
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = state_store().await?;
-    let saga = order_saga(Arc::clone(&store));
+    let saga = order_saga(Arc::clone(&store))?;
     saga.initialize().await?;
     let bus = InMemoryAsyncMessageBus::builder()
         .dependency(saga)

@@ -3,26 +3,34 @@
 //!
 //! `cargo run -p orchestrix-examples --bin quickstart`
 //!
+//! * A `#[command_handler]` decides; the bus's `send` loads the aggregate,
+//!   saves its events and publishes them as caused by the command.
 //! * `#[event_handler]` `async fn`s are found by `register_handlers()` and run
-//!   concurrently on `InMemoryAsyncMessageBus`; plain `fn`s run in order on
-//!   `InMemoryMessageBus`.
+//!   concurrently on `InMemoryAsyncMessageBus`, which also runs plain `fn`s
+//!   inline; plain `fn`s run in order on `InMemoryMessageBus`.
 //! * Handlers ask for shared dependencies as `Dep<T>` parameters and read
 //!   the message's metadata as a `Metadata` parameter.
-//! * A command handler is a closure subscribed by hand.
 //!
 //! `RUST_LOG=info` shows the `publish` and `handler` tracing spans.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use orchestrix::bus::Dep;
 use orchestrix::prelude::*;
+use orchestrix::store::InMemoryEventStore;
 
 #[derive(Command, Clone, Debug, Serialize, Deserialize)]
 struct OpenAccount {
     account_id: String,
     owner: String,
+}
+
+#[derive(Command, Clone, Debug, Serialize, Deserialize)]
+struct Deposit {
+    account_id: String,
+    amount: u64,
 }
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
@@ -48,6 +56,54 @@ struct Mailer {
 #[derive(Debug, Default)]
 struct Balances {
     total: AtomicU64,
+}
+
+#[derive(Default, Debug, Serialize, Deserialize)]
+struct Account {
+    open: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AccountError {
+    #[error("the account is already open")]
+    AlreadyOpen,
+    #[error("the account is not open")]
+    NotOpen,
+}
+
+// ---- the aggregate and its command handlers: decide, the rest is generated ----
+
+#[aggregate]
+impl Account {
+    #[apply]
+    fn opened(&mut self, _event: &AccountOpened) {
+        self.open = true;
+    }
+
+    #[apply]
+    fn deposited(&mut self, _event: &MoneyDeposited) {}
+
+    #[command_handler(aggregate_id = account_id, create_if_missing)]
+    fn open(&self, command: &OpenAccount) -> Result<AccountOpened, AccountError> {
+        if self.open {
+            return Err(AccountError::AlreadyOpen);
+        }
+        Ok(AccountOpened {
+            account_id: command.account_id.clone(),
+            owner: command.owner.clone(),
+        })
+    }
+
+    #[command_handler(aggregate_id = account_id, retry_on_conflict = 3)]
+    fn deposit(&self, command: &Deposit) -> Result<MoneyDeposited, AccountError> {
+        if !self.open {
+            return Err(AccountError::NotOpen);
+        }
+        Ok(MoneyDeposited {
+            account_id: command.account_id.clone(),
+            amount: command.amount,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,94 +183,56 @@ fn audit_deposit(event: &MoneyDeposited) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    // `RUST_LOG=info` shows the bus's spans: publish (message type and id)
-    // and handler (its name).
+    // `RUST_LOG=info` shows the bus's spans: command, publish (message type
+    // and id) and handler (its name).
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
 
-    let sync_bus = InMemoryMessageBus::builder().register_handlers().build()?;
     let async_bus = InMemoryAsyncMessageBus::builder()
+        .event_store(Arc::new(InMemoryAsyncEventStore::new()))
         .dependency(Mailer::default())
         .dependency(Balances::default())
         .register_handlers()
         .build()?;
+    // The blocking bus runs the plain fns only; the async ones are the async bus's.
+    let sync_bus = InMemoryMessageBus::builder()
+        .event_store(Arc::new(InMemoryEventStore::new()))
+        .register_plain_fn_handlers()
+        .build()?;
 
-    // A command handler, subscribed by hand on each bus.
-    sync_bus.subscribe("open_account", |command: &Envelope<OpenAccount>| {
-        println!(
-            "  [sync]  open_account: opening {} for {}",
-            command.message().account_id,
-            command.message().owner
-        );
-    });
-    async_bus.subscribe(
-        "open_account",
-        |command: Envelope<OpenAccount>| async move {
-            println!(
-                "  [async] open_account: opening {} for {}",
-                command.message().account_id,
-                command.message().owner
-            );
-        },
-    );
-
-    let command = Envelope::new(OpenAccount {
+    let open = || OpenAccount {
         account_id: "ACC-001".into(),
         owner: "Ada".into(),
+    };
+    let deposits = [500, 25_000].map(|amount| Deposit {
+        account_id: "ACC-001".into(),
+        amount,
     });
-    // The events the command leads to share its correlation id and name it
-    // as their cause.
-    let opened = Envelope::with_metadata(
-        AccountOpened {
-            account_id: "ACC-001".into(),
-            owner: "Ada".into(),
-        },
-        Metadata::new(AccountOpened::NAME).caused_by(command.metadata()),
-    );
-    // As an aggregate's uncommitted events will be: type-erased.
-    let deposits: Vec<AnyEnvelope> = [500, 25_000]
-        .into_iter()
-        .map(|amount| {
-            Envelope::with_metadata(
-                MoneyDeposited {
-                    account_id: "ACC-001".into(),
-                    amount,
-                },
-                Metadata::new(MoneyDeposited::NAME).caused_by(command.metadata()),
-            )
-            .into_any()
-        })
-        .collect();
 
     println!("== sync bus (InMemoryMessageBus): handlers run in order");
-    println!("publish command {}", OpenAccount::NAME);
-    sync_bus.publish_envelope(command.clone())?;
-    println!("publish event {}", AccountOpened::NAME);
-    sync_bus.publish_envelope(opened.clone())?;
-    for deposit in &deposits {
-        println!("publish event {} (type-erased)", deposit.message_name());
-        sync_bus.publish_envelope(deposit.clone())?;
+    sync_bus.send(open())?;
+    for deposit in deposits.clone() {
+        sync_bus.send(deposit)?;
     }
 
     println!();
     println!("== async bus (InMemoryAsyncMessageBus): handlers of a message run concurrently");
-    println!("publish command {}", OpenAccount::NAME);
-    async_bus.publish_envelope(command).await?;
-    println!(
-        "publish event {} (two handlers, each waits 20 ms)",
-        AccountOpened::NAME
-    );
     let started = std::time::Instant::now();
-    async_bus.publish_envelope(opened).await?;
-    println!("  both done in {:?}", started.elapsed());
+    async_bus.send(open()).await?;
+    println!(
+        "  opened in {:?} (two handlers, each waits 20 ms)",
+        started.elapsed()
+    );
     for deposit in deposits {
-        println!("publish event {} (type-erased)", deposit.message_name());
-        match async_bus.publish_envelope(deposit).await {
-            Ok(()) => {}
-            // Every handler ran; the error names the one that failed.
-            Err(error) => println!("  -> HandlerError: {error}"),
+        match async_bus.send(deposit).await {
+            Ok(outcome) => println!("  -> saved at version {}", outcome.saved.new_version),
+            // Saved, but a handler failed; every handler ran.
+            Err(error) => println!("  -> {error}"),
         }
+    }
+    if let Err(error) = async_bus.send(open()).await {
+        println!("  -> refused: {error}");
     }
 
     if let Some(mailer) = async_bus.dependencies().get::<Mailer>() {

@@ -15,7 +15,7 @@ use syn::{
     TypeReference,
 };
 
-use crate::attr::{Once, parse_name, second_method_for_event, take_marker, type_key, unknown};
+use crate::attr::{Once, second_method_for_event, take_marker, type_key, unknown_skipped};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name", "ignore_unknown_events", "snapshot_version"];
@@ -60,10 +60,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 
     let methods = collect_apply_methods(&mut block, &mut errors);
+    let handlers = collect_command_handlers(&mut block, &mut errors);
     let generated = generate(&block, &options, &methods);
     let expanded = quote! {
         #block
         #generated
+        #handlers
     };
     with_errors(errors, expanded)
 }
@@ -92,38 +94,58 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     let mut name = Once::<LitStr>::new("name");
     let mut ignore = Once::<()>::new("ignore_unknown_events");
     let mut snapshot_version = Once::<LitInt>::new("snapshot_version");
+    // Every mistake is recorded and parsing goes on, so the user sees all
+    // of them at once; only broken syntax stops it.
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
-            let value = parse_name(&meta, "aggregate name", "BankAccount")?;
-            if value.value().contains('@') {
-                return Err(syn::Error::new_spanned(
-                    &value,
-                    "the aggregate name must not contain `@`: snapshots mark their state version \
-                     with it (`Name@v2`); pick a name without `@`",
-                ));
-            }
-            name.set(&meta, value)
+            let value: syn::Expr = meta.value()?.parse()?;
+            let checked = crate::attr::name_literal(&value, "aggregate name", "BankAccount")
+                .and_then(|value| {
+                    if value.value().contains('@') {
+                        return Err(syn::Error::new_spanned(
+                            &value,
+                            "the aggregate name must not contain `@`: snapshots mark their state version \
+                             with it (`Name@v2`); pick a name without `@`",
+                        ));
+                    }
+                    name.set(&meta, value)
+                });
+            errors.take(checked);
         } else if meta.path.is_ident("snapshot_version") {
             const HINT: &str = "expected a version number from 1 up: `snapshot_version = 2`; \
                                 bump it when the aggregate's serialized state changes shape";
-            let value: LitInt = meta
-                .value()?
-                .parse()
-                .map_err(|e| syn::Error::new(e.span(), HINT))?;
-            match value.base10_parse::<u32>() {
-                Ok(version) if version >= 1 => snapshot_version.set(&meta, value),
-                _ => Err(syn::Error::new_spanned(&value, HINT)),
+            let value: syn::Expr = meta.value()?.parse()?;
+            let version = match &value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(int),
+                    ..
+                }) if int.base10_parse::<u32>().is_ok_and(|v| v >= 1) => Some(int.clone()),
+                _ => None,
+            };
+            match version {
+                Some(version) => {
+                    errors.take(snapshot_version.set(&meta, version));
+                }
+                None => errors.error_spanned(&value, HINT),
             }
         } else if meta.path.is_ident("ignore_unknown_events") {
             if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
-                return Err(meta.error("`ignore_unknown_events` is a flag and takes no value; write `#[aggregate(ignore_unknown_events)]`"));
+                errors.push(meta.error("`ignore_unknown_events` is a flag and takes no value; write `#[aggregate(ignore_unknown_events)]`"));
+                if meta.input.peek(syn::Token![=]) {
+                    meta.value()?.parse::<syn::Expr>()?;
+                } else {
+                    meta.parse_nested_meta(|_| Ok(())).ok();
+                }
+            } else {
+                errors.take(ignore.set(&meta, ()));
             }
-            ignore.set(&meta, ())
         } else {
-            Err(unknown(&meta, KEYS))
+            unknown_skipped(&meta, errors, KEYS)?;
         }
+        Ok(())
     });
-    errors.take(syn::parse::Parser::parse2(parser, args));
+    let parsed = syn::parse::Parser::parse2(parser, args);
+    errors.take(parsed);
     let ignore_unknown_events = ignore.span().is_some();
     Options {
         name: name.get(),
@@ -193,6 +215,44 @@ fn collect_apply_methods(block: &mut ItemImpl, errors: &mut Errors) -> Vec<Apply
         methods.push(valid);
     }
     methods
+}
+
+fn is_command_handler_marker(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "command_handler")
+}
+
+/// Finds the `#[command_handler]` methods, strips their markers and
+/// generates each one's registration (see `expand::command_handler`).
+fn collect_command_handlers(block: &mut ItemImpl, errors: &mut Errors) -> TokenStream {
+    let generic = !block.generics.params.is_empty();
+    let self_ty = block.self_ty.clone();
+    let mut generated = TokenStream::new();
+    for item in &mut block.items {
+        let ImplItem::Fn(method) = item else {
+            continue;
+        };
+        let Some(index) = method.attrs.iter().position(is_command_handler_marker) else {
+            continue;
+        };
+        let marker = method.attrs.remove(index);
+        if let Some(extra) = method.attrs.iter().find(|a| is_command_handler_marker(a)) {
+            errors.error_spanned(
+                extra,
+                "duplicate orchestrix attribute `command_handler`; give it once",
+            );
+        }
+        generated.extend(crate::expand::command_handler::method(
+            &marker,
+            &method.sig,
+            &self_ty,
+            generic,
+            errors,
+        ));
+    }
+    generated
 }
 
 const SHAPE: &str = "write it as `#[apply] fn name(&mut self, event: &EventType) { ... }`";
@@ -325,14 +385,26 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
             }
         }
     });
+    // Spanned on the event type as written, so that one event written two
+    // ways (`Deposited`, `self::Deposited`) is reported on both methods.
     let event_of_impls = methods.iter().map(|ApplyMethod { method, event }| {
-        quote! {
+        quote_spanned! {event.span()=>
             #[automatically_derived]
             impl #impl_generics ::orchestrix::__private::EventOf<#self_ty> for #event #where_clause {
                 #[inline]
                 fn apply_to(&self, aggregate: &mut #self_ty) {
                     aggregate.#method(self);
                 }
+            }
+        }
+    });
+
+    // A generic aggregate has no one type to register; its instances are
+    // checked through the command handlers that use them.
+    let registration = block.generics.params.is_empty().then(|| {
+        quote! {
+            ::orchestrix::__private::inventory::submit! {
+                ::orchestrix::__private::AggregateRegistration::of::<#self_ty>()
             }
         }
     });
@@ -356,6 +428,8 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
             }
 
             #(#event_of_impls)*
+
+            #registration
         };
     }
 }

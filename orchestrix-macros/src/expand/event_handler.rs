@@ -12,9 +12,9 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, GenericParam, ItemFn, LitStr, ReturnType, Token, Type};
+use syn::{FnArg, GenericParam, ItemFn, LitStr, ReturnType, Type};
 
-use crate::attr::{Once, name_literal, unknown};
+use crate::attr::{Once, name_into, unknown_skipped};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["name"];
@@ -118,15 +118,9 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<LitStr> {
     // them at once; only broken syntax stops it.
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
-            let value: Expr = meta.value()?.parse()?;
-            if let Some(value) = errors.take(name_literal(&value, "handler name", "send_receipt")) {
-                errors.take(name.set(&meta, value));
-            }
+            name_into(&meta, errors, &mut name, "handler name", "send_receipt")?;
         } else {
-            errors.push(unknown(&meta, KEYS));
-            if meta.input.peek(Token![=]) {
-                meta.value()?.parse::<Expr>()?;
-            }
+            unknown_skipped(&meta, errors, KEYS)?;
         }
         Ok(())
     });
@@ -221,6 +215,11 @@ fn check<'a>(function: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
                         "an event handler parameter cannot be `impl Trait`: the bus needs one concrete type \
                          per parameter; ask for a trait object as `Dep<dyn Trait>`",
                     );
+                } else if let Type::Reference(reference) = &*typed.ty {
+                    // After a `self` (already reported), this is the event.
+                    if !matches!(first, FnArg::Receiver(_)) {
+                        errors.push(reference_extractor(reference));
+                    }
                 } else {
                     extractors.push(&*typed.ty);
                 }
@@ -237,6 +236,22 @@ fn check<'a>(function: &'a ItemFn, errors: &mut Errors) -> Option<Handler<'a>> {
         extractors,
         return_span,
     })
+}
+
+/// A reference after the event: a second event, or a dependency asked for
+/// by reference.
+fn reference_extractor(reference: &syn::TypeReference) -> syn::Error {
+    let inner = quote::ToTokens::to_token_stream(&reference.elem)
+        .to_string()
+        .replace(' ', "");
+    syn::Error::new_spanned(
+        reference,
+        format!(
+            "an event handler takes exactly one event, its first parameter; the others are extractors, \
+             taken by value: if `{inner}` is a dependency of the bus, write `Dep<{inner}>` (`Metadata` \
+             gives the message's metadata); if it is another event, write a second handler for it"
+        ),
+    )
 }
 
 fn self_error(receiver: &syn::Receiver) -> syn::Error {

@@ -1,6 +1,7 @@
 //! One code-generation module per macro.
 
 pub(crate) mod aggregate;
+pub(crate) mod command_handler;
 pub(crate) mod event_handler;
 pub(crate) mod message;
 pub(crate) mod projection;

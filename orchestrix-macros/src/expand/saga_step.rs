@@ -12,10 +12,11 @@ use syn::parse::ParseStream;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    FnArg, GenericParam, Ident, ItemFn, LitBool, LitInt, LitStr, MetaNameValue, Path, Token, Type,
+    FnArg, GenericParam, Ident, ItemFn, LitBool, LitInt, LitStr, MetaNameValue, Path, ReturnType,
+    Token, Type,
 };
 
-use crate::attr::{Once, parse_name, unknown};
+use crate::attr::{Once, parse_name, recover, unknown};
 use crate::errors::Errors;
 
 const KEYS: &[&str] = &["compensate", "name", "retry", "timeout_ms"];
@@ -55,29 +56,36 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     let mut name = Once::<LitStr>::new("name");
     let mut retry = Once::<Retry>::new("retry");
     let mut timeout_ms = Once::<u64>::new("timeout_ms");
+    // Every mistake is recorded and parsing goes on with the next argument,
+    // so the user sees all of them at once.
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("compensate") {
-            let value: Path = meta.value()?.parse().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "expected the compensation fn's path: `compensate = release_inventory`",
-                )
-            })?;
-            compensate.set(&meta, value)
+        let result = if meta.path.is_ident("compensate") {
+            meta.value()
+                .and_then(|value| value.parse::<Path>())
+                .map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected the compensation fn's path: `compensate = release_inventory`",
+                    )
+                })
+                .and_then(|value| compensate.set(&meta, value))
         } else if meta.path.is_ident("name") {
-            let value = parse_name(&meta, "step name", "reserve-inventory")?;
-            name.set(&meta, value)
+            parse_name(&meta, "step name", "reserve-inventory")
+                .and_then(|value| name.set(&meta, value))
         } else if meta.path.is_ident("retry") {
-            let value = parse_retry(meta.value()?)?;
-            retry.set(&meta, value)
+            meta.value()
+                .and_then(parse_retry)
+                .and_then(|value| retry.set(&meta, value))
         } else if meta.path.is_ident("timeout_ms") {
-            let value = positive_u64(&meta, "timeout_ms", "`timeout_ms = 500`")?;
-            timeout_ms.set(&meta, value)
+            positive_u64(&meta, "timeout_ms", "`timeout_ms = 500`")
+                .and_then(|value| timeout_ms.set(&meta, value))
         } else {
             Err(unknown(&meta, KEYS))
-        }
+        };
+        recover(&meta, errors, result)
     });
-    errors.take(syn::parse::Parser::parse2(parser, args));
+    let parsed = syn::parse::Parser::parse2(parser, args);
+    errors.take(parsed);
     Options {
         compensate: compensate.get(),
         name: name.get(),
@@ -345,7 +353,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             name.value()
         );
         let builder = quote_spanned!(ident.span()=> ::orchestrix::__private::SagaStep::<#data>::builder(#name, #ident));
+        // The output `O` of `Result<O, E>`, checked on its own tokens.
+        let output_check = output_type(&function.sig.output).map(|output| {
+            let check = quote_spanned!(output.span()=> ::orchestrix::__private::step_output::<#output>());
+            quote!(const _: () = #check;)
+        });
         quote! {
+            #output_check
+
             #[doc = #doc]
             #vis fn #step_fn() -> ::orchestrix::__private::SagaStep<#data> {
                 #builder
@@ -363,4 +378,22 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         #function
         #generated
     }
+}
+
+/// The `O` of a return type written `Result<O, E>` (or any `X<O, ...>`).
+fn output_type(output: &ReturnType) -> Option<&Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let Type::Path(path) = &**ty else {
+        return None;
+    };
+    let segment = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(arguments) = &segment.arguments else {
+        return None;
+    };
+    arguments.args.iter().find_map(|argument| match argument {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
 }

@@ -70,10 +70,10 @@
 //! # }
 //! ```
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use super::{Aggregate, AggregateRepository, AggregateRoot, RepositoryError};
+use super::{
+    Aggregate, AggregateRepository, AggregateRoot, DeserializeState, RepositoryError,
+    SerializeState,
+};
 use crate::bus::{AsyncMessageBus, HandlerError, MessageBus};
 use crate::message::{AnyEnvelope, Metadata};
 use crate::store::{AppendOutcome, AsyncEventStore, EventStore, StoreError};
@@ -102,8 +102,41 @@ pub enum CommandError {
         failures: Vec<HandlerError>,
     },
     /// Raised by the handler's own code (domain rule broken, bad input).
+    /// Nothing was saved or published.
     #[error(transparent)]
     Domain(crate::error::BoxError),
+    /// The bus has no `#[command_handler]` for the command sent.
+    #[error(
+        "no command handler for command `{command}` on this bus; mark one fn #[command_handler] and build the bus \
+         with `.register_handlers()` or `.command_handler::<f>()`"
+    )]
+    NoHandler {
+        /// The command's registered name.
+        command: &'static str,
+    },
+    /// The bus running a `#[command_handler]` has no event store to load
+    /// the aggregate from (a bus made without its builder).
+    #[error(
+        "command handler `{handler}` needs an event store (`{store}`), but the bus has none; \
+         add it with `.event_store(...)` on the bus builder"
+    )]
+    NoEventStore {
+        /// The handler's name.
+        handler: &'static str,
+        /// The kind of store it needs.
+        store: &'static str,
+    },
+    /// A command handler was given another command than it handles (a bug
+    /// in a hand-made registration: the buses route by type).
+    #[error("command handler `{handler}` handles `{expected}` but was given a `{found}`")]
+    UnexpectedCommand {
+        /// The handler's name.
+        handler: &'static str,
+        /// The command it takes.
+        expected: &'static str,
+        /// The message it was given.
+        found: &'static str,
+    },
 }
 
 impl From<StoreError> for CommandError {
@@ -122,7 +155,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
         command: &Metadata,
     ) -> Result<AppendOutcome, CommandError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
         B: MessageBus + ?Sized,
     {
         let events = stamped_events(root, command);
@@ -146,7 +179,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         command: &Metadata,
     ) -> Result<AppendOutcome, CommandError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
         B: AsyncMessageBus + ?Sized,
     {
         let events = stamped_events(root, command);

@@ -62,6 +62,7 @@ mod decide;
 mod error;
 mod repository;
 mod root;
+mod state;
 pub mod testing;
 mod traits;
 
@@ -70,6 +71,7 @@ pub use decide::IntoEvents;
 pub use error::{RepositoryError, UnknownEventError};
 pub use repository::{AggregateRepository, SnapshotPolicy};
 pub use root::AggregateRoot;
+pub use state::{DeserializeState, SerializeState};
 pub use traits::{Aggregate, EventOf};
 
 /// The registered name of `E`, which must be an event. `#[aggregate]` calls

@@ -125,9 +125,53 @@ pub enum BusBuildError {
         second: &'static str,
     },
     /// The event-type registry is inconsistent (two Rust types under one
-    /// event name): checked before any bus exists.
+    /// event name, two aggregate types under one aggregate name): checked
+    /// before any bus exists.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// `register_handlers()` found handlers this bus cannot run: `async fn`
+    /// handlers on the blocking bus. Rather than leave them silently unrun,
+    /// the bus is refused.
+    #[error(
+        "`{bus}` cannot run these `async fn` handlers registered in the program: {}; \
+         use InMemoryAsyncMessageBus (it runs plain fn handlers too), subscribe this bus's \
+         handlers one by one with `.handler::<f>()`, or leave the async ones to an async bus with \
+         `.register_plain_fn_handlers()` instead of `.register_handlers()`",
+        handlers.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+    )]
+    HandlersNotRun {
+        /// The bus type.
+        bus: &'static str,
+        /// The Rust path of every handler it would not run.
+        handlers: Vec<&'static str>,
+    },
+    /// Two different `#[command_handler]`s take one command; a command has
+    /// one handler.
+    #[error(
+        "two command handlers take command `{command}`: `{first}` and `{second}`; a command has one handler, \
+         remove one of them"
+    )]
+    DuplicateCommandHandler {
+        /// The command's registered name.
+        command: &'static str,
+        /// The Rust path of one handler.
+        first: &'static str,
+        /// The Rust path of the other.
+        second: &'static str,
+    },
+    /// The bus has `#[command_handler]`s but no event store to load and
+    /// save their aggregates with.
+    #[error(
+        "command handlers {} need an event store, but the bus has none; add it with `.event_store(store)` \
+         on the bus builder (or a `{repository}` with `.dependency(...)`)",
+        handlers.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+    )]
+    NoEventStore {
+        /// The handlers' names.
+        handlers: Vec<&'static str>,
+        /// The repository type they need.
+        repository: &'static str,
+    },
 }
 
 /// One dependency a handler needs that the bus does not have.

@@ -220,9 +220,11 @@ pub fn register<E: Event>() -> Result<(), RegistryError> {
 }
 
 /// Checks the registrations once; call it at start-up so that two event
-/// types under one name stop the program before any event is stored.
+/// types under one name, or two aggregate types under one aggregate name,
+/// stop the program before any event is stored. Building a bus calls it.
 pub fn validate() -> Result<(), RegistryError> {
-    EventRegistry::global().map(drop)
+    EventRegistry::global()?;
+    super::check_aggregates([])
 }
 
 #[cfg(test)]

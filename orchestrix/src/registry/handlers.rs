@@ -34,14 +34,14 @@ pub struct AsyncHandlerRegistration {
 impl AsyncHandlerRegistration {
     /// The registration of a handler of `E`, identified by the type `H`
     /// (one distinct type per handler fn).
-    pub const fn new<E: Event, H: 'static>(
+    pub const fn new<E: HandledEvent, H: 'static>(
         name: &'static str,
         requires: &'static [&'static [DependencyKey]],
         call: fn(&HandlerContext<'_>) -> HandlerFuture,
     ) -> Self {
         Self {
             name,
-            event_name: E::NAME,
+            event_name: E::EVENT_NAME,
             event_type: TypeId::of::<E>,
             requires,
             call,
@@ -77,14 +77,14 @@ pub struct SyncHandlerRegistration {
 impl SyncHandlerRegistration {
     /// The registration of a handler of `E`, identified by the type `H`
     /// (one distinct type per handler fn).
-    pub const fn new<E: Event, H: 'static>(
+    pub const fn new<E: HandledEvent, H: 'static>(
         name: &'static str,
         requires: &'static [&'static [DependencyKey]],
         call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
     ) -> Self {
         Self {
             name,
-            event_name: E::NAME,
+            event_name: E::EVENT_NAME,
             event_type: TypeId::of::<E>,
             requires,
             call,
@@ -92,6 +92,26 @@ impl SyncHandlerRegistration {
             handler_path: std::any::type_name::<H>,
         }
     }
+}
+
+/// What an `#[event_handler]` can take: an [`Event`]. A trait of its own
+/// so that a non-event (a command above all) gets a message saying what to
+/// do instead.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event, so an `#[event_handler]` cannot take it",
+    label = "an event handler's first parameter is `&E` where `E` has `#[derive(Event)]`",
+    note = "if `{Self}` is a command (`#[derive(Command)]`), handle it with a `#[command_handler]` (the one \
+            handler that decides on its aggregate), or subscribe a closure with `bus.subscribe(...)`; \
+            if it is an event, add `#[derive(Event, Serialize, Deserialize, Debug)]` to it"
+)]
+pub trait HandledEvent: Send + Sync + 'static {
+    /// The event's registered name.
+    const EVENT_NAME: &'static str;
+}
+
+#[diagnostic::do_not_recommend]
+impl<E: Event> HandledEvent for E {
+    const EVENT_NAME: &'static str = E::NAME;
 }
 
 inventory::collect!(AsyncHandlerRegistration);

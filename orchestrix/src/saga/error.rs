@@ -175,6 +175,17 @@ pub enum SagaError {
         /// The registering module.
         module: &'static str,
     },
+    /// A registered saga's build fn failed (e.g. its `Saga::new` refused
+    /// the definition), so its sagas cannot be resumed.
+    #[error("the saga `{saga_type}` registered in `{module}` cannot be built: {reason}")]
+    Unbuildable {
+        /// The saga type.
+        saga_type: String,
+        /// The registering module.
+        module: &'static str,
+        /// Why its build fn failed.
+        reason: String,
+    },
     /// Two registrations claim one saga type.
     #[error(
         "saga type `{saga_type}` is registered twice, in `{first}` and in `{second}`; register it once"

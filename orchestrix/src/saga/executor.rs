@@ -63,7 +63,7 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 ///         SagaStep::builder("charge", charge).build()?,
 ///     ],
 ///     Arc::new(InMemorySagaStateStore::new()),
-/// );
+/// )?;
 /// saga.initialize().await?;
 /// let state = saga.execute(Order { id: "ORD-001".into() }).await?;
 /// assert_eq!(state.status, SagaStatus::Compensated);
@@ -183,19 +183,25 @@ where
 {
     /// A saga of type `saga_type` (the name recovery finds it by) with
     /// `steps`, keeping its state in `state_store`.
+    ///
+    /// Refused with [`SagaError::DuplicateStepName`] when two steps share a
+    /// name (names key the stored state and the idempotency keys), or
+    /// [`SagaError::EmptyStepName`].
     pub fn new(
         saga_type: impl Into<String>,
         steps: Vec<SagaStep<D>>,
         state_store: Arc<dyn SagaStateStore>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, SagaError> {
+        let saga = Self {
             saga_type: saga_type.into(),
             steps,
             store: state_store,
             owner: uuid::Uuid::new_v4().to_string(),
             lease_ttl: DEFAULT_LEASE_TTL,
             runs: Arc::default(),
-        }
+        };
+        saga.validate()?;
+        Ok(saga)
     }
 
     /// Sets the lease owner id (default: a random id per `Saga` value).

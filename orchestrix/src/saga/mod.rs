@@ -38,8 +38,8 @@ pub use memory::InMemorySagaStateStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgreSQLSagaStateStore, SAGA_STATE_MIGRATIONS};
 pub use registry::{
-    DEFAULT_RECOVERY_CONCURRENCY, RecoveryReport, ResumableSaga, SagaRegistration, recover_sagas,
-    recover_sagas_concurrently, registrations,
+    DEFAULT_RECOVERY_CONCURRENCY, IntoResumableSaga, RecoveryReport, ResumableSaga,
+    SagaRegistration, recover_sagas, recover_sagas_concurrently,
 };
 pub use state::{Lease, SagaState, SagaStatus, StepState, StepStatus};
 pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError, StepPhase};

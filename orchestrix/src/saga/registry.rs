@@ -38,46 +38,88 @@ where
     }
 }
 
-/// What [`register_saga!`](crate::register_saga) submits: a saga type and
-/// a fn that builds the saga on a given state store.
+/// What [`register_saga!`](crate::register_saga) submits: a fn that builds
+/// the saga on a given state store, and the saga type when the registration
+/// names it.
 #[derive(Clone, Copy, Debug)]
 pub struct SagaRegistration {
-    /// The saga type.
-    pub saga_type: &'static str,
+    /// The saga type, if the registration names it; `None`: the type of the
+    /// saga the build fn makes.
+    pub saga_type: Option<&'static str>,
     /// Builds the saga on a state store.
-    pub build: fn(Arc<dyn SagaStateStore>) -> Box<dyn ResumableSaga>,
+    pub build: BuildSaga,
     /// Where it was registered (`module_path!()`), for error messages.
     pub module: &'static str,
 }
 
+/// A registered saga's build fn, type-erased.
+pub type BuildSaga = fn(Arc<dyn SagaStateStore>) -> Result<Box<dyn ResumableSaga>, SagaError>;
+
 inventory::collect!(SagaRegistration);
 
-/// Registers a saga type for [`recover_sagas`]: give the saga type and a fn
-/// `fn(Arc<dyn SagaStateStore>) -> Saga<D>` that builds it.
+/// What a saga build fn may return: the saga, or the result of
+/// [`Saga::new`].
+pub trait IntoResumableSaga {
+    /// The saga, type-erased.
+    fn into_resumable(self) -> Result<Box<dyn ResumableSaga>, SagaError>;
+}
+
+impl<D> IntoResumableSaga for Saga<D>
+where
+    D: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    fn into_resumable(self) -> Result<Box<dyn ResumableSaga>, SagaError> {
+        Ok(Box::new(self))
+    }
+}
+
+impl<D> IntoResumableSaga for Result<Saga<D>, SagaError>
+where
+    D: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    fn into_resumable(self) -> Result<Box<dyn ResumableSaga>, SagaError> {
+        self.map(|saga| Box::new(saga) as Box<dyn ResumableSaga>)
+    }
+}
+
+/// Registers a saga for [`recover_sagas`]: give the fn
+/// `fn(Arc<dyn SagaStateStore>) -> Result<Saga<D>, SagaError>` that builds
+/// it. The saga type is written once, in `Saga::new`: recovery builds the
+/// saga to learn it. (The older form `register_saga!("type", build_fn)`
+/// still works and is checked against the built saga.)
 ///
 /// ```
 /// use std::sync::Arc;
 /// use orchestrix::prelude::*;
-/// use orchestrix::saga::SagaStateStore;
+/// use orchestrix::saga::{SagaError, SagaStateStore};
 ///
 /// #[derive(Serialize, Deserialize)]
 /// struct Order { id: String }
 /// fn ship(_: &Order) -> Result<(), StepFailure> { Ok(()) }
 ///
-/// fn order_saga(store: Arc<dyn SagaStateStore>) -> Saga<Order> {
+/// fn order_saga(store: Arc<dyn SagaStateStore>) -> Result<Saga<Order>, SagaError> {
 ///     let steps = SagaStep::builder("ship", ship).build().into_iter().collect();
 ///     Saga::new("order-fulfillment", steps, store)
 /// }
-/// orchestrix::register_saga!("order-fulfillment", order_saga);
+/// orchestrix::register_saga!(order_saga);
 /// ```
 #[macro_export]
 macro_rules! register_saga {
+    ($build:path $(,)?) => {
+        $crate::register_saga!(@submit ::core::option::Option::None, $build);
+    };
     ($saga_type:expr, $build:path $(,)?) => {
+        $crate::register_saga!(@submit ::core::option::Option::Some($saga_type), $build);
+    };
+    (@submit $saga_type:expr, $build:path) => {
         const _: () = {
             fn __orchestrix_build_saga(
                 store: ::std::sync::Arc<dyn $crate::saga::SagaStateStore>,
-            ) -> ::std::boxed::Box<dyn $crate::saga::ResumableSaga> {
-                ::std::boxed::Box::new($build(store))
+            ) -> ::core::result::Result<
+                ::std::boxed::Box<dyn $crate::saga::ResumableSaga>,
+                $crate::saga::SagaError,
+            > {
+                $crate::saga::IntoResumableSaga::into_resumable($build(store))
             }
             $crate::__private::inventory::submit! {
                 $crate::saga::SagaRegistration {
@@ -90,26 +132,90 @@ macro_rules! register_saga {
     };
 }
 
-/// Every registered saga type, by name; duplicates are an error naming both
-/// registering modules.
-pub fn registrations() -> Result<HashMap<&'static str, SagaRegistration>, SagaError> {
+/// A registered saga, built on the recovery's store: the saga, or why it
+/// cannot resume sagas of its type.
+type Registered = Result<Arc<dyn ResumableSaga>, SagaError>;
+
+/// The error to report for each saga a registration cannot resume.
+fn not_resumable(why: &SagaError) -> SagaError {
+    match why {
+        SagaError::RegistrationMismatch {
+            registered,
+            built,
+            module,
+        } => SagaError::RegistrationMismatch {
+            registered: registered.clone(),
+            built: built.clone(),
+            module,
+        },
+        SagaError::Unbuildable {
+            saga_type,
+            module,
+            reason,
+        } => SagaError::Unbuildable {
+            saga_type: saga_type.clone(),
+            module,
+            reason: reason.clone(),
+        },
+        other => SagaError::Unbuildable {
+            saga_type: String::new(),
+            module: "",
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Every registered saga built on `store`, by saga type; two registrations
+/// of one type are an error naming both registering modules.
+fn registered_sagas(
+    store: &Arc<dyn SagaStateStore>,
+) -> Result<HashMap<String, Registered>, SagaError> {
     let mut all: Vec<SagaRegistration> = inventory::iter::<SagaRegistration>
         .into_iter()
         .copied()
         .collect();
     all.sort_by_key(|r| (r.saga_type, r.module));
-    let mut by_type: HashMap<&'static str, SagaRegistration> = HashMap::new();
+    let mut by_type: HashMap<String, (Registered, &'static str)> = HashMap::new();
     for registration in all {
-        if let Some(existing) = by_type.get(registration.saga_type) {
+        let built: Registered = (registration.build)(Arc::clone(store)).map(Arc::from);
+        let (saga_type, saga) = match (registration.saga_type, built) {
+            (Some(registered), Ok(saga)) if saga.saga_type() != registered => {
+                let mismatch = SagaError::RegistrationMismatch {
+                    registered: registered.to_owned(),
+                    built: saga.saga_type().to_owned(),
+                    module: registration.module,
+                };
+                (registered.to_owned(), Err(mismatch))
+            }
+            (_, Ok(saga)) => (saga.saga_type().to_owned(), Ok(saga)),
+            (Some(registered), Err(error)) => {
+                let unbuildable = SagaError::Unbuildable {
+                    saga_type: registered.to_owned(),
+                    module: registration.module,
+                    reason: error.to_string(),
+                };
+                (registered.to_owned(), Err(unbuildable))
+            }
+            // A build fn that fails without naming its type: nothing to
+            // recover by; its sagas are reported as unregistered.
+            (None, Err(error)) => {
+                tracing::warn!(module = registration.module, %error, "a registered saga cannot be built");
+                continue;
+            }
+        };
+        if let Some((_, first)) = by_type.get(&saga_type) {
             return Err(SagaError::DuplicateRegistration {
-                saga_type: registration.saga_type.to_owned(),
-                first: existing.module,
+                saga_type,
+                first,
                 second: registration.module,
             });
         }
-        by_type.insert(registration.saga_type, registration);
+        by_type.insert(saga_type, (saga, registration.module));
     }
-    Ok(by_type)
+    Ok(by_type
+        .into_iter()
+        .map(|(saga_type, (saga, _))| (saga_type, saga))
+        .collect())
 }
 
 /// What [`recover_sagas`] did with each unfinished saga.
@@ -170,38 +276,18 @@ pub async fn recover_sagas_concurrently(
     store: Arc<dyn SagaStateStore>,
     concurrency: usize,
 ) -> Result<RecoveryReport, SagaError> {
-    let registrations = registrations()?;
-    // Per registered type: the saga, or the type its build fn made instead.
-    let mut built: HashMap<&'static str, Result<Arc<dyn ResumableSaga>, String>> = HashMap::new();
+    let sagas = registered_sagas(&store)?;
     let mut report = RecoveryReport::default();
     let mut to_resume = Vec::new();
     for state in store.unfinished().await? {
-        let Some(registration) = registrations.get(state.saga_type.as_str()) else {
-            report.skipped.push((
+        match sagas.get(state.saga_type.as_str()) {
+            Some(Ok(saga)) => to_resume.push((state.saga_id, Arc::clone(saga))),
+            Some(Err(why)) => report.skipped.push((state.saga_id, not_resumable(why))),
+            None => report.skipped.push((
                 state.saga_id.clone(),
                 SagaError::UnregisteredSagaType {
                     saga_id: state.saga_id,
                     saga_type: state.saga_type,
-                },
-            ));
-            continue;
-        };
-        let saga = built.entry(registration.saga_type).or_insert_with(|| {
-            let saga: Arc<dyn ResumableSaga> = Arc::from((registration.build)(Arc::clone(&store)));
-            if saga.saga_type() == registration.saga_type {
-                Ok(saga)
-            } else {
-                Err(saga.saga_type().to_owned())
-            }
-        });
-        match saga {
-            Ok(saga) => to_resume.push((state.saga_id, Arc::clone(saga))),
-            Err(built_type) => report.skipped.push((
-                state.saga_id,
-                SagaError::RegistrationMismatch {
-                    registered: registration.saga_type.to_owned(),
-                    built: built_type.clone(),
-                    module: registration.module,
                 },
             )),
         }

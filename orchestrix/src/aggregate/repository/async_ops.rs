@@ -1,11 +1,8 @@
 //! The repository over an [`AsyncEventStore`].
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use super::{AggregateRepository, EventsToRead, LoadPlan, nothing_to_save, snapshot_not_saved};
 use crate::aggregate::error::RepositoryError;
-use crate::aggregate::{Aggregate, AggregateRoot};
+use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, SerializeState};
 use crate::store::{AppendOutcome, AsyncEventStore};
 
 impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
@@ -16,7 +13,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
     /// aggregate cannot apply is [`RepositoryError::UnknownEvent`].
     pub async fn load_async<A>(&self, id: &str) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
     {
         self.load_up_to_async(id, None).await
     }
@@ -30,7 +27,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         version: u64,
     ) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
     {
         self.load_up_to_async(id, Some(version)).await
     }
@@ -47,7 +44,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         root: &mut AggregateRoot<A>,
     ) -> Result<AppendOutcome, RepositoryError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
     {
         if let Some(outcome) = nothing_to_save(root) {
             return Ok(outcome);
@@ -70,7 +67,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         up_to: Option<u64>,
     ) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
     {
         let plan = LoadPlan::new::<A>(id, up_to, self.snapshots)?;
         let snapshot = match plan.reads_snapshot() {

@@ -1,11 +1,8 @@
 //! The repository over a blocking [`EventStore`].
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use super::{AggregateRepository, EventsToRead, LoadPlan, nothing_to_save, snapshot_not_saved};
 use crate::aggregate::error::RepositoryError;
-use crate::aggregate::{Aggregate, AggregateRoot};
+use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, SerializeState};
 use crate::store::{AppendOutcome, EventStore};
 
 impl<S: EventStore + ?Sized> AggregateRepository<S> {
@@ -16,7 +13,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
     /// aggregate cannot apply is [`RepositoryError::UnknownEvent`].
     pub fn load<A>(&self, id: &str) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
     {
         self.load_up_to(id, None)
     }
@@ -26,7 +23,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
     /// reached is [`RepositoryError::VersionNotFound`].
     pub fn load_at<A>(&self, id: &str, version: u64) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
     {
         self.load_up_to(id, Some(version))
     }
@@ -40,7 +37,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
     /// nothing.
     pub fn save<A>(&self, root: &mut AggregateRoot<A>) -> Result<AppendOutcome, RepositoryError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
     {
         if let Some(outcome) = nothing_to_save(root) {
             return Ok(outcome);
@@ -62,7 +59,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
         up_to: Option<u64>,
     ) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + Serialize + DeserializeOwned,
+        A: Aggregate + SerializeState + DeserializeState,
     {
         let plan = LoadPlan::new::<A>(id, up_to, self.snapshots)?;
         let snapshot = match plan.reads_snapshot() {

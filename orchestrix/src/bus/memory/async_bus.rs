@@ -15,7 +15,8 @@ use crate::bus::AsyncMessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
 use crate::bus::handler::{AsyncHandler, HandlerFuture, IntoHandlerResult};
-use crate::message::{AnyEnvelope, Envelope, Message};
+use crate::command::{CommandError, CommandOutcome, CommandRun};
+use crate::message::{AnyEnvelope, Command, Envelope, Message};
 use crate::registry::AsyncHandlerRegistration;
 
 /// The async in-memory bus.
@@ -169,6 +170,40 @@ impl InMemoryAsyncMessageBus {
         let outcomes = all_handlers.instrument(span).await;
         let failures: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
         publish_outcome(&envelope, failures)
+    }
+}
+
+impl InMemoryAsyncMessageBus {
+    /// Sends `command` to its `#[command_handler]`, with fresh metadata; see
+    /// [`send_envelope`](Self::send_envelope).
+    pub async fn send<C: Command>(&self, command: C) -> Result<CommandOutcome, CommandError> {
+        self.send_envelope(Envelope::new(command)).await
+    }
+
+    /// Runs the `#[command_handler]` of the command: load the aggregate,
+    /// decide, save, then publish the new events on this bus as caused by
+    /// the command (see [`crate::command`]). A command with no handler on
+    /// this bus is [`CommandError::NoHandler`].
+    pub async fn send_envelope<C: Command>(
+        &self,
+        command: Envelope<C>,
+    ) -> Result<CommandOutcome, CommandError> {
+        let Some(handler) = self.core.command_handler(TypeId::of::<C>()) else {
+            return Err(CommandError::NoHandler { command: C::NAME });
+        };
+        let envelope = AnyEnvelope::from(command);
+        let span = tracing::info_span!(
+            "command",
+            command_type = C::NAME,
+            message_id = %envelope.metadata().id,
+            handler = handler.name,
+        );
+        let run = CommandRun {
+            envelope: &envelope,
+            dependencies: self.core.dependencies(),
+            bus: self as &dyn AsyncMessageBus,
+        };
+        (handler.run_async)(run).instrument(span).await
     }
 }
 

@@ -9,20 +9,30 @@ use std::sync::Arc;
 use crate::bus::context::Dependencies;
 use crate::bus::error::{BusBuildError, UnmetDependency};
 use crate::bus::extract::DependencyKey;
-use crate::registry::{
-    AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
-};
+use crate::registry::{AsyncHandlerFn, SyncHandlerFn, SyncHandlerRegistration};
 
-use super::core::{BusCore, Registration};
+use super::commands::CommandRoutes;
+use super::core::{AsyncBusRegistration, BusCore, Registration};
 use super::{InMemoryAsyncMessageBus, InMemoryMessageBus};
+use crate::command::{
+    AsyncRepository, BlockingRepository, CommandHandlerFn, CommandHandlerRegistration,
+};
+use crate::store::{AsyncEventStore, EventStore};
 
 /// A bus that [`BusBuilder`] can build: the in-memory sync and async buses.
 pub trait BusKind: Sized {
     /// What `#[event_handler]` registers for this kind of bus.
     type Registration: Copy + fmt::Debug + 'static;
 
-    /// Every handler of this kind registered in the linked program.
-    fn registered() -> Vec<&'static Self::Registration>;
+    /// Every handler registered in the linked program that this bus runs.
+    fn registered() -> Vec<Self::Registration>;
+
+    /// Every handler registered in the linked program that this bus cannot
+    /// run: `register_handlers()` refuses to build while there are any.
+    fn not_run() -> Vec<HandlerIdentity>;
+
+    /// The repository `#[command_handler]`s load and save with on this bus.
+    fn repository() -> DependencyKey;
 
     /// What tells the handler apart from others.
     fn identity_of(registration: &Self::Registration) -> HandlerIdentity;
@@ -31,7 +41,11 @@ pub trait BusKind: Sized {
     fn requirements_of(registration: &Self::Registration) -> &'static [&'static [DependencyKey]];
 
     /// The bus, with its dependencies and checked handlers.
-    fn assemble(dependencies: Dependencies, registrations: Vec<Self::Registration>) -> Self;
+    fn assemble(
+        dependencies: Dependencies,
+        registrations: Vec<Self::Registration>,
+        commands: CommandRoutes,
+    ) -> Self;
 }
 
 /// Who a registration is: its name, its event type and the type standing
@@ -79,6 +93,8 @@ pub struct HandlerIdentity {
 pub struct BusBuilder<B: BusKind> {
     dependencies: Dependencies,
     registrations: Vec<B::Registration>,
+    commands: Vec<CommandHandlerRegistration>,
+    not_run: Vec<HandlerIdentity>,
 }
 
 impl<B: BusKind> BusBuilder<B> {
@@ -86,6 +102,8 @@ impl<B: BusKind> BusBuilder<B> {
         Self {
             dependencies: Dependencies::new(),
             registrations: Vec::new(),
+            commands: Vec::new(),
+            not_run: Vec::new(),
         }
     }
 
@@ -104,25 +122,53 @@ impl<B: BusKind> BusBuilder<B> {
         self
     }
 
-    /// Subscribes every `#[event_handler]` fn of this bus's kind that is
-    /// linked into the program (`async fn`s for the async bus, plain fns for
-    /// the sync bus), in the order of their names, then of
-    /// their fns' paths (so the order is the same on every run).
+    /// Subscribes every `#[event_handler]` fn and every `#[command_handler]`
+    /// linked into the program, in the order of their names, then of their
+    /// fns' paths (so the order is the same on every run).
+    ///
+    /// The async bus runs both kinds of event handler fns: `async fn`s
+    /// concurrently, and plain fns inline on the publishing task, one after
+    /// another, before the async ones are awaited. The blocking bus runs
+    /// only plain fns: if the program has `async fn` handlers,
+    /// [`build`](Self::build) refuses with
+    /// [`BusBuildError::HandlersNotRun`] naming each, rather than leave them
+    /// silently unrun; subscribe its handlers by name with
+    /// [`handler`](Self::handler) instead, or leave the async ones to an
+    /// async bus explicitly with
+    /// [`register_plain_fn_handlers`](BusBuilder::register_plain_fn_handlers).
+    ///
+    /// Every handler in the binary is registered, wherever it is declared:
+    /// one declared inside a fn body (a test) too, for every bus of the
+    /// program that calls `register_handlers()`. A test that wants only its
+    /// own handlers builds its bus without `register_handlers()`, naming
+    /// them with [`handler`](Self::handler) and
+    /// [`command_handler`](Self::command_handler).
     ///
     /// `inventory` only sees handlers in code that is linked: a handler in a
     /// crate the program never references may be missing; subscribe it with
     /// [`handler`](Self::handler) (which also links it).
     #[must_use]
     pub fn register_handlers(mut self) -> Self {
-        self.registrations
-            .extend(B::registered().into_iter().copied());
+        self.registrations.extend(B::registered());
+        self.commands
+            .extend(crate::command::command_handlers().into_iter().copied());
+        self.not_run.extend(B::not_run());
         self
     }
 
     /// Subscribes one registration (as built by `#[event_handler]`).
     #[must_use]
-    pub fn registration(mut self, registration: B::Registration) -> Self {
-        self.registrations.push(registration);
+    pub fn registration(mut self, registration: impl Into<B::Registration>) -> Self {
+        self.registrations.push(registration.into());
+        self
+    }
+
+    /// Subscribes the `#[command_handler]` fn `H` by its name:
+    /// `.command_handler::<deposit>()`. The command is then handled by
+    /// `send`; the bus needs an event store ([`event_store`](Self::event_store)).
+    #[must_use]
+    pub fn command_handler<H: CommandHandlerFn>(mut self) -> Self {
+        self.commands.push(H::REGISTRATION);
         self
     }
 
@@ -136,6 +182,16 @@ impl<B: BusKind> BusBuilder<B> {
     /// [`dependency`](Self::dependency) (every missing one is named).
     pub fn build(self) -> Result<B, BusBuildError> {
         crate::registry::validate()?;
+        if !self.not_run.is_empty() {
+            return Err(BusBuildError::HandlersNotRun {
+                bus: std::any::type_name::<B>(),
+                handlers: self
+                    .not_run
+                    .iter()
+                    .map(|identity| identity.handler_path)
+                    .collect(),
+            });
+        }
         let mut seen: HashMap<(&'static str, TypeId), HandlerIdentity> = HashMap::new();
         let mut registrations = Vec::with_capacity(self.registrations.len());
         let mut unmet = Vec::new();
@@ -145,11 +201,7 @@ impl<B: BusKind> BusBuilder<B> {
                 if earlier.handler_type == identity.handler_type {
                     continue;
                 }
-                let (first, second) = if earlier.handler_path <= identity.handler_path {
-                    (earlier.handler_path, identity.handler_path)
-                } else {
-                    (identity.handler_path, earlier.handler_path)
-                };
+                let (first, second) = ordered(earlier.handler_path, identity.handler_path);
                 return Err(BusBuildError::DuplicateHandler {
                     name: identity.name.to_owned(),
                     event_type: identity.event_name,
@@ -167,8 +219,14 @@ impl<B: BusKind> BusBuilder<B> {
             registrations.push(registration);
         }
         BusBuildError::from_unmet(unmet)?;
-        Ok(B::assemble(self.dependencies, registrations))
+        let commands = CommandRoutes::checked(self.commands, &self.dependencies, B::repository())?;
+        Ok(B::assemble(self.dependencies, registrations, commands))
     }
+}
+
+/// Two paths in a stable order, for errors naming both.
+pub(crate) fn ordered(a: &'static str, b: &'static str) -> (&'static str, &'static str) {
+    if a <= b { (a, b) } else { (b, a) }
 }
 
 impl BusBuilder<InMemoryAsyncMessageBus> {
@@ -178,6 +236,21 @@ impl BusBuilder<InMemoryAsyncMessageBus> {
     pub fn handler<H: AsyncHandlerFn>(self) -> Self {
         self.registration(H::REGISTRATION)
     }
+
+    /// Subscribes the plain fn handler `H` by its name; the async bus runs
+    /// it inline on the publishing task.
+    #[must_use]
+    pub fn blocking_handler<H: SyncHandlerFn>(self) -> Self {
+        self.registration(H::REGISTRATION)
+    }
+
+    /// The event store `#[command_handler]`s load aggregates from and save
+    /// them to (a repository without snapshots); to use snapshots, add an
+    /// [`AsyncRepository`] with `.dependency(...)` instead.
+    #[must_use]
+    pub fn event_store(self, store: Arc<dyn AsyncEventStore>) -> Self {
+        self.dependency(AsyncRepository::shared(store))
+    }
 }
 
 impl BusBuilder<InMemoryMessageBus> {
@@ -186,6 +259,25 @@ impl BusBuilder<InMemoryMessageBus> {
     #[must_use]
     pub fn handler<H: SyncHandlerFn>(self) -> Self {
         self.registration(H::REGISTRATION)
+    }
+
+    /// As [`register_handlers`](Self::register_handlers), but leaves the
+    /// program's `async fn` handlers out on purpose (they belong to an
+    /// [`InMemoryAsyncMessageBus`] of the same program), instead of refusing
+    /// to build while there are any.
+    #[must_use]
+    pub fn register_plain_fn_handlers(mut self) -> Self {
+        self = self.register_handlers();
+        self.not_run.clear();
+        self
+    }
+
+    /// The event store `#[command_handler]`s load aggregates from and save
+    /// them to (a repository without snapshots); to use snapshots, add a
+    /// [`BlockingRepository`] with `.dependency(...)` instead.
+    #[must_use]
+    pub fn event_store(self, store: Arc<dyn EventStore>) -> Self {
+        self.dependency(BlockingRepository::shared(store))
     }
 }
 
@@ -239,32 +331,67 @@ pub(crate) fn check_requirements(
 }
 
 impl BusKind for InMemoryAsyncMessageBus {
-    type Registration = AsyncHandlerRegistration;
+    type Registration = AsyncBusRegistration;
 
-    fn registered() -> Vec<&'static AsyncHandlerRegistration> {
-        crate::registry::async_handlers()
+    fn registered() -> Vec<AsyncBusRegistration> {
+        let sync = crate::registry::sync_handlers().into_iter().copied();
+        let all = crate::registry::async_handlers()
+            .into_iter()
+            .copied()
+            .map(AsyncBusRegistration::from)
+            .chain(sync.map(AsyncBusRegistration::from));
+        let mut all: Vec<_> = all.collect();
+        all.sort_by_key(|registration| {
+            let identity = registration.identity();
+            (identity.name, identity.handler_path)
+        });
+        all
     }
 
-    fn identity_of(registration: &AsyncHandlerRegistration) -> HandlerIdentity {
+    fn not_run() -> Vec<HandlerIdentity> {
+        Vec::new()
+    }
+
+    fn repository() -> DependencyKey {
+        DependencyKey::of::<AsyncRepository>()
+    }
+
+    fn identity_of(registration: &AsyncBusRegistration) -> HandlerIdentity {
         registration.identity()
     }
 
-    fn requirements_of(
-        registration: &AsyncHandlerRegistration,
-    ) -> &'static [&'static [DependencyKey]] {
+    fn requirements_of(registration: &AsyncBusRegistration) -> &'static [&'static [DependencyKey]] {
         registration.requires()
     }
 
-    fn assemble(dependencies: Dependencies, registrations: Vec<AsyncHandlerRegistration>) -> Self {
-        Self::from_core(assemble(dependencies, &registrations))
+    fn assemble(
+        dependencies: Dependencies,
+        registrations: Vec<AsyncBusRegistration>,
+        commands: CommandRoutes,
+    ) -> Self {
+        Self::from_core(assemble(dependencies, &registrations, commands))
     }
 }
 
 impl BusKind for InMemoryMessageBus {
     type Registration = SyncHandlerRegistration;
 
-    fn registered() -> Vec<&'static SyncHandlerRegistration> {
+    fn registered() -> Vec<SyncHandlerRegistration> {
         crate::registry::sync_handlers()
+            .into_iter()
+            .copied()
+            .collect()
+    }
+
+    fn not_run() -> Vec<HandlerIdentity> {
+        crate::registry::async_handlers()
+            .into_iter()
+            .map(|registration| registration.identity())
+            .collect()
+    }
+
+    fn repository() -> DependencyKey {
+        DependencyKey::of::<BlockingRepository>()
     }
 
     fn identity_of(registration: &SyncHandlerRegistration) -> HandlerIdentity {
@@ -277,8 +404,12 @@ impl BusKind for InMemoryMessageBus {
         registration.requires()
     }
 
-    fn assemble(dependencies: Dependencies, registrations: Vec<SyncHandlerRegistration>) -> Self {
-        Self::from_core(assemble(dependencies, &registrations))
+    fn assemble(
+        dependencies: Dependencies,
+        registrations: Vec<SyncHandlerRegistration>,
+        commands: CommandRoutes,
+    ) -> Self {
+        Self::from_core(assemble(dependencies, &registrations, commands))
     }
 }
 
@@ -286,8 +417,9 @@ impl BusKind for InMemoryMessageBus {
 fn assemble<R: Registration>(
     dependencies: Dependencies,
     registrations: &[R],
+    commands: CommandRoutes,
 ) -> BusCore<R::Handler> {
-    let core = BusCore::new(dependencies);
+    let core = BusCore::new(dependencies).with_commands(commands);
     for registration in registrations {
         core.add_registration(registration);
     }

@@ -6,11 +6,14 @@ use std::any::TypeId;
 use std::sync::Arc;
 
 use super::builder::{HandlerIdentity, check_requirements};
-use crate::bus::context::{Dependencies, HandlerName};
+use super::commands::CommandRoutes;
+use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, FailedHandler, HandlerError};
 use crate::bus::extract::DependencyKey;
+use crate::bus::handler::HandlerFuture;
 use crate::bus::handler::{AsyncHandler, SyncHandler};
 use crate::bus::routes::Routes;
+use crate::command::CommandHandlerRegistration;
 use crate::message::AnyEnvelope;
 use crate::registry::{AsyncHandlerRegistration, SyncHandlerRegistration};
 
@@ -36,6 +39,7 @@ pub(crate) trait Registration: Copy + 'static {
 pub(crate) struct BusCore<H> {
     routes: Routes<H>,
     dependencies: Arc<Dependencies>,
+    commands: CommandRoutes,
 }
 
 impl<H: Clone> BusCore<H> {
@@ -44,7 +48,22 @@ impl<H: Clone> BusCore<H> {
         Self {
             routes: Routes::new(),
             dependencies: Arc::new(dependencies),
+            commands: CommandRoutes::default(),
         }
+    }
+
+    /// The bus with these (checked) command handlers.
+    pub(crate) fn with_commands(mut self, commands: CommandRoutes) -> Self {
+        self.commands = commands;
+        self
+    }
+
+    /// The command handler of `command_type`, if the bus has one.
+    pub(crate) fn command_handler(
+        &self,
+        command_type: TypeId,
+    ) -> Option<&CommandHandlerRegistration> {
+        self.commands.get(command_type)
     }
 
     pub(crate) fn dependencies(&self) -> &Dependencies {
@@ -134,3 +153,62 @@ macro_rules! registration {
 
 registration!(AsyncHandlerRegistration => AsyncHandler);
 registration!(SyncHandlerRegistration => SyncHandler);
+
+/// A handler the async bus runs: an `async fn` one, or a plain fn one that
+/// it calls inline on the publishing task.
+#[derive(Clone, Copy, Debug)]
+pub enum AsyncBusRegistration {
+    /// An `async fn` handler.
+    Async(AsyncHandlerRegistration),
+    /// A plain fn handler.
+    Blocking(SyncHandlerRegistration),
+}
+
+impl From<AsyncHandlerRegistration> for AsyncBusRegistration {
+    fn from(registration: AsyncHandlerRegistration) -> Self {
+        Self::Async(registration)
+    }
+}
+
+impl From<SyncHandlerRegistration> for AsyncBusRegistration {
+    fn from(registration: SyncHandlerRegistration) -> Self {
+        Self::Blocking(registration)
+    }
+}
+
+impl Registration for AsyncBusRegistration {
+    type Handler = AsyncHandler;
+
+    fn identity(&self) -> HandlerIdentity {
+        match self {
+            Self::Async(registration) => registration.identity(),
+            Self::Blocking(registration) => registration.identity(),
+        }
+    }
+
+    fn requires(&self) -> &'static [&'static [DependencyKey]] {
+        match self {
+            Self::Async(registration) => registration.requires(),
+            Self::Blocking(registration) => registration.requires(),
+        }
+    }
+
+    fn handler(&self) -> AsyncHandler {
+        match self {
+            Self::Async(registration) => registration.handler(),
+            Self::Blocking(registration) => {
+                let call = registration.call;
+                // Runs when the publish names the handler, before any async
+                // handler is awaited; its outcome is a ready future.
+                let inline = move |context: &HandlerContext<'_>| -> HandlerFuture {
+                    Box::pin(std::future::ready(call(context)))
+                };
+                AsyncHandler::new(HandlerName::Static(registration.name), Arc::new(inline))
+            }
+        }
+    }
+
+    fn event_type(&self) -> TypeId {
+        self.identity().event_type
+    }
+}

@@ -11,7 +11,8 @@ use crate::bus::MessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
 use crate::bus::handler::{IntoHandlerResult, SyncHandler};
-use crate::message::{AnyEnvelope, Envelope, Message};
+use crate::command::{CommandError, CommandOutcome, CommandRun};
+use crate::message::{AnyEnvelope, Command, Envelope, Message};
 use crate::registry::SyncHandlerRegistration;
 
 /// The blocking in-memory bus.
@@ -130,6 +131,40 @@ impl InMemoryMessageBus {
             }
         }
         publish_outcome(&envelope, failures)
+    }
+}
+
+impl InMemoryMessageBus {
+    /// Sends `command` to its `#[command_handler]`, with fresh metadata; see
+    /// [`send_envelope`](Self::send_envelope).
+    pub fn send<C: Command>(&self, command: C) -> Result<CommandOutcome, CommandError> {
+        self.send_envelope(Envelope::new(command))
+    }
+
+    /// Runs the `#[command_handler]` of the command: load the aggregate,
+    /// decide, save, then publish the new events on this bus as caused by
+    /// the command (see [`crate::command`]). A command with no handler on
+    /// this bus is [`CommandError::NoHandler`].
+    pub fn send_envelope<C: Command>(
+        &self,
+        command: Envelope<C>,
+    ) -> Result<CommandOutcome, CommandError> {
+        let Some(handler) = self.core.command_handler(TypeId::of::<C>()) else {
+            return Err(CommandError::NoHandler { command: C::NAME });
+        };
+        let envelope = AnyEnvelope::from(command);
+        let _entered = tracing::info_span!(
+            "command",
+            command_type = C::NAME,
+            message_id = %envelope.metadata().id,
+            handler = handler.name,
+        )
+        .entered();
+        (handler.run_blocking)(CommandRun {
+            envelope: &envelope,
+            dependencies: self.core.dependencies(),
+            bus: self as &dyn MessageBus,
+        })
     }
 }
 

@@ -1,0 +1,30 @@
+use orchestrix::prelude::*;
+
+#[derive(Command, Debug, Serialize, Deserialize)]
+struct Deposit { account_id: String, amount: u64 }
+
+#[derive(Event, Debug, Serialize, Deserialize)]
+struct Deposited { amount: u64 }
+
+#[derive(Default, Debug, Serialize, Deserialize)]
+struct Account { balance: u64 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused")]
+struct Refused;
+
+#[aggregate]
+impl Account {
+    #[apply]
+    fn deposited(&mut self, event: &Deposited) { self.balance += event.amount; }
+}
+
+#[derive(Debug)]
+struct NotAnError;
+
+#[command_handler(aggregate_id = account_id)]
+fn deposit(_account: &Account, command: &Deposit) -> Result<Deposited, NotAnError> {
+    Ok(Deposited { amount: command.amount })
+}
+
+fn main() {}
