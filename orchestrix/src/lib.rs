@@ -27,6 +27,7 @@ extern crate self as orchestrix;
 pub mod aggregate;
 pub mod bus;
 pub mod error;
+pub mod limits;
 pub mod message;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use time::OffsetDateTime;
 
+use super::checks;
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState, SagaStatus, StepState};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, clamp_ttl};
@@ -274,6 +275,7 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
+        checks::state(state, owner)?;
         let inserted = sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.create.as_str()))
             .bind(&state.saga_id)
             .bind(owner)
@@ -302,6 +304,7 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+        checks::saga_id(saga_id)?;
         self.select(saga_id).await
     }
 
@@ -311,6 +314,8 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<LeaseOutcome, SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         // A lease released between the UPDATE and the SELECT is free again:
         // try once more.
         for _ in 0..3 {
@@ -351,6 +356,7 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        checks::state(state, owner)?;
         let updated = sqlx::query(AssertSqlSafe(self.statements.save.as_str()))
             .bind(&state.saga_id)
             .bind(owner)
@@ -377,6 +383,8 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         let updated = sqlx::query(AssertSqlSafe(self.statements.renew.as_str()))
             .bind(saga_id)
             .bind(owner)
@@ -392,6 +400,8 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
     }
 
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         sqlx::query(AssertSqlSafe(self.statements.release.as_str()))
             .bind(saga_id)
             .bind(owner)

@@ -76,6 +76,8 @@ impl RowDecoder {
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: stream_id.to_string(),
             version,
+            position: u64::try_from(position).ok(),
+            event_type: event_type.to_owned(),
             source,
         };
         let registry = match self.registry {

@@ -28,7 +28,7 @@ use crate::postgres::{
     DEFAULT_SCHEMA, Migration, PostgresOptions, SqlIdentifier, connect_pool, describe_target,
     migrate,
 };
-use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError, checks};
 
 /// The event store's migrations, shipped in the crate (versions `1..100`).
 pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[Migration::new(
@@ -140,6 +140,7 @@ impl PostgreSQLEventStore {
 
     /// The stream's current version (0 for a stream that does not exist).
     pub async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let version: Result<i64, _> = sqlx::query_scalar(self.statements.stream_version.clone())
             .bind(aggregate_id)
             .fetch_one(&self.pool)
@@ -205,6 +206,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
         events: &[AnyEnvelope],
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
+        checks::append(aggregate_id, events)?;
         let batch = EventBatch::encode(aggregate_id, events)?;
         let row: (bool, i64, Option<Vec<i64>>) =
             match sqlx::query_as(self.statements.append.clone())
@@ -250,6 +252,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
         aggregate_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let query = sqlx::query(self.statements.load.clone())
             .bind(aggregate_id)
             .bind(to_i64(from_version));
@@ -265,6 +268,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
         from_version: u64,
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let query = sqlx::query(self.statements.load_range.clone())
             .bind(aggregate_id)
             .bind(to_i64(from_version))
@@ -304,6 +308,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        checks::snapshot(&snapshot)?;
         let version = i64::try_from(snapshot.version).map_err(|_| {
             StoreError::Configuration(format!(
                 "snapshot of stream `{}` has version {}, more than PostgreSQL's bigint holds",
@@ -331,6 +336,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
     }
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let row: Option<(String, i64, String, time::OffsetDateTime)> =
             match sqlx::query_as(self.statements.load_snapshot.clone())
                 .bind(aggregate_id)
