@@ -2,6 +2,7 @@
 //! implementation of a contract, so implementations cannot drift apart.
 
 pub mod event_store;
+pub mod hardening;
 mod fixtures;
 pub mod saga_state_store;
 mod sync_adapter;
