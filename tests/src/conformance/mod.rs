@@ -4,6 +4,7 @@
 pub mod event_store;
 pub mod hardening;
 mod fixtures;
+pub mod saga_hardening;
 pub mod saga_state_store;
 mod sync_adapter;
 
