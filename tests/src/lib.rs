@@ -11,3 +11,4 @@
 pub mod bus_support;
 pub mod conformance;
 pub mod postgres;
+pub mod proxy;

@@ -25,8 +25,8 @@ use self::statements::Statements;
 use crate::error::ConcurrencyError;
 use crate::message::AnyEnvelope;
 use crate::postgres::{
-    DEFAULT_SCHEMA, Migration, PostgresOptions, SqlIdentifier, connect_pool, describe_target,
-    migrate,
+    ConnectGate, DEFAULT_SCHEMA, Migration, PostgresOptions, SqlIdentifier, connect_pool,
+    describe_target, migrate,
 };
 use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError, checks};
 
@@ -75,6 +75,7 @@ pub struct PostgreSQLEventStore {
     schema: SqlIdentifier,
     statements: Arc<Statements>,
     target: Arc<str>,
+    gate: Arc<ConnectGate>,
 }
 
 impl PostgreSQLEventStore {
@@ -91,7 +92,11 @@ impl PostgreSQLEventStore {
     /// Connects as `options` describe (pool sizes, timeouts, schema).
     pub async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
         let pool = connect_pool(&options).await?;
-        Ok(Self::from_pool_in(pool, options.schema().clone()))
+        let store = Self::from_pool_in(pool, options.schema().clone());
+        Ok(Self {
+            gate: Arc::new(ConnectGate::new(&options)),
+            ..store
+        })
     }
 
     /// Uses an existing pool, with the tables in the default schema
@@ -110,9 +115,23 @@ impl PostgreSQLEventStore {
         let target = describe_target(&pool.connect_options()).into();
         Self {
             statements: Arc::new(Statements::new(&schema)),
+            gate: Arc::new(ConnectGate::for_pool(&pool)),
             pool,
             schema,
             target,
+        }
+    }
+
+    /// Sets how long opening a connection may take before a call fails as
+    /// unavailable (see [`PostgresOptions::connect_timeout`]; a store made
+    /// with [`connect_with`](Self::connect_with) takes it from the options,
+    /// one made from a pool has [`DEFAULT_CONNECT_TIMEOUT`](crate::postgres::DEFAULT_CONNECT_TIMEOUT)).
+    #[must_use]
+    pub fn with_connect_timeout(self, timeout: std::time::Duration) -> Self {
+        let connect = (*self.pool.connect_options()).clone();
+        Self {
+            gate: Arc::new(ConnectGate::for_server(connect, timeout)),
+            ..self
         }
     }
 
@@ -141,6 +160,7 @@ impl PostgreSQLEventStore {
     /// The stream's current version (0 for a stream that does not exist).
     pub async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
         checks::stream_id(aggregate_id)?;
+        self.gate.check(&self.pool).await?;
         let version: Result<i64, _> = sqlx::query_scalar(self.statements.stream_version.clone())
             .bind(aggregate_id)
             .fetch_one(&self.pool)
@@ -207,6 +227,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         checks::append(aggregate_id, events)?;
+        self.gate.check(&self.pool).await?;
         let batch = EventBatch::encode(aggregate_id, events)?;
         let row: (bool, i64, Option<Vec<i64>>) =
             match sqlx::query_as(self.statements.append.clone())
@@ -253,6 +274,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         checks::stream_id(aggregate_id)?;
+        self.gate.check(&self.pool).await?;
         let query = sqlx::query(self.statements.load.clone())
             .bind(aggregate_id)
             .bind(to_i64(from_version));
@@ -269,6 +291,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         checks::stream_id(aggregate_id)?;
+        self.gate.check(&self.pool).await?;
         let query = sqlx::query(self.statements.load_range.clone())
             .bind(aggregate_id)
             .bind(to_i64(from_version))
@@ -287,6 +310,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        self.gate.check(&self.pool).await?;
         let operation = || format!("read the global stream from position {from_position}");
         let mut rows = sqlx::query(self.statements.read_all.clone())
             .bind(to_i64(from_position))
@@ -309,6 +333,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         checks::snapshot(&snapshot)?;
+        self.gate.check(&self.pool).await?;
         let version = i64::try_from(snapshot.version).map_err(|_| {
             StoreError::Configuration(format!(
                 "snapshot of stream `{}` has version {}, more than PostgreSQL's bigint holds",
@@ -337,6 +362,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
         checks::stream_id(aggregate_id)?;
+        self.gate.check(&self.pool).await?;
         let row: Option<(String, i64, String, time::OffsetDateTime)> =
             match sqlx::query_as(self.statements.load_snapshot.clone())
                 .bind(aggregate_id)
@@ -370,6 +396,14 @@ impl AsyncEventStore for PostgreSQLEventStore {
             state,
             taken_at,
         }))
+    }
+
+    async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        PostgreSQLEventStore::stream_version(self, aggregate_id).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(crate::postgres::ping(&self.pool, &self.gate).await?)
     }
 }
 
