@@ -48,6 +48,9 @@ pub mod guides {
     #[doc = include_str!("../../docs/sagas.md")]
     pub mod sagas {}
 
+    #[doc = include_str!("../../docs/limits.md")]
+    pub mod limits {}
+
     #[cfg(feature = "postgres")]
     #[doc = include_str!("../../docs/postgres.md")]
     pub mod postgres {}
