@@ -103,7 +103,9 @@ async fn soak_many_writers_and_followers() {
 
     let head = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let start = Arc::new(Barrier::new(usize::try_from(writers + followers + 1).expect("small")));
+    let start = Arc::new(Barrier::new(
+        usize::try_from(writers + followers + 1).expect("small"),
+    ));
 
     let mut writer_tasks = Vec::new();
     for writer in 0..writers {
@@ -120,7 +122,9 @@ async fn soak_many_writers_and_followers() {
             start.wait().await;
             let mut n = writer;
             while !stop.load(Ordering::Relaxed) {
-                n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                n = n
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 // Nine appends in ten go to the writer's own stream (its
                 // version known: no conflict); one in ten to a shared one,
                 // where the writer's idea of the version may be stale.
@@ -195,7 +199,10 @@ async fn soak_many_writers_and_followers() {
                         for event in &page {
                             let delay = (now - event.recorded_at).whole_microseconds();
                             report.delays_us.push(u64::try_from(delay).unwrap_or(0));
-                            assert!(event.position > last_position, "no position twice, in order");
+                            assert!(
+                                event.position > last_position,
+                                "no position twice, in order"
+                            );
                             last_position = event.position;
                         }
                         report.seen += page.len() as u64;
@@ -306,8 +313,10 @@ async fn soak_many_writers_and_followers() {
     for follower in &follower_reports {
         assert_eq!(follower.seen, rows, "every follower saw every event once");
     }
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-        .execute(store.pool())
-        .await
-        .expect("drop");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(store.pool())
+    .await
+    .expect("drop");
 }

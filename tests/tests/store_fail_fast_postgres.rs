@@ -75,36 +75,62 @@ async fn calls_fail_fast_while_the_server_refuses_and_recover_after() {
     let started = Instant::now();
     let (saved, took) =
         timed(store.save("ff-1", &[ConformanceEvent::envelope(1, 2)], Some(1))).await;
-    assert!(matches!(saved, Err(StoreError::Unavailable { .. })), "{saved:?}");
+    assert!(
+        matches!(saved, Err(StoreError::Unavailable { .. })),
+        "{saved:?}"
+    );
     assert!(took < FAST, "save took {took:?}");
     for call in 0..4 {
         let (loaded, took) = timed(store.load("ff-1", 1)).await;
-        assert!(matches!(loaded, Err(StoreError::Unavailable { .. })), "{loaded:?}");
+        assert!(
+            matches!(loaded, Err(StoreError::Unavailable { .. })),
+            "{loaded:?}"
+        );
         assert!(took < FAST, "load #{call} took {took:?}");
     }
     let (read, took) = timed(store.read_all(1, 10)).await;
-    assert!(matches!(read, Err(StoreError::Unavailable { .. })), "{read:?}");
+    assert!(
+        matches!(read, Err(StoreError::Unavailable { .. })),
+        "{read:?}"
+    );
     assert!(took < FAST, "read_all took {took:?}");
     let (pinged, took) = timed(store.ping()).await;
-    assert!(matches!(pinged, Err(StoreError::Unavailable { .. })), "{pinged:?}");
+    assert!(
+        matches!(pinged, Err(StoreError::Unavailable { .. })),
+        "{pinged:?}"
+    );
     assert!(took < FAST, "ping took {took:?}");
     let (version, took) = timed(store.stream_version("ff-1")).await;
-    assert!(matches!(version, Err(StoreError::Unavailable { .. })), "{version:?}");
+    assert!(
+        matches!(version, Err(StoreError::Unavailable { .. })),
+        "{version:?}"
+    );
     assert!(took < FAST, "stream_version took {took:?}");
     let (loaded, took) = timed(sagas.load("saga-1")).await;
-    assert!(matches!(loaded, Err(SagaStoreError::Unavailable { .. })), "{loaded:?}");
+    assert!(
+        matches!(loaded, Err(SagaStoreError::Unavailable { .. })),
+        "{loaded:?}"
+    );
     assert!(took < FAST, "saga load took {took:?}");
     let (pinged, took) = timed(sagas.ping()).await;
-    assert!(matches!(pinged, Err(SagaStoreError::Unavailable { .. })), "{pinged:?}");
+    assert!(
+        matches!(pinged, Err(SagaStoreError::Unavailable { .. })),
+        "{pinged:?}"
+    );
     assert!(took < FAST, "saga ping took {took:?}");
     assert!(
         started.elapsed() < ACQUIRE_TIMEOUT,
         "ten calls together took {:?}, longer than one acquire timeout",
         started.elapsed()
     );
-    let (connected, took) =
-        timed(PostgreSQLEventStore::connect_with(options(&proxied, &schema))).await;
-    assert!(matches!(connected, Err(StoreError::Unavailable { .. })), "{connected:?}");
+    let (connected, took) = timed(PostgreSQLEventStore::connect_with(options(
+        &proxied, &schema,
+    )))
+    .await;
+    assert!(
+        matches!(connected, Err(StoreError::Unavailable { .. })),
+        "{connected:?}"
+    );
     assert!(took < FAST, "connect took {took:?}");
 
     proxy.switch_on().await;
@@ -114,7 +140,10 @@ async fn calls_fail_fast_while_the_server_refuses_and_recover_after() {
         .await
         .expect("the same store works again");
     assert_eq!(store.load("ff-1", 1).await.expect("load").len(), 2);
-    assert_eq!(sagas.load("saga-1").await.expect("saga store works again"), None);
+    assert_eq!(
+        sagas.load("saga-1").await.expect("saga store works again"),
+        None
+    );
 
     let admin = pool(&url, 1).await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

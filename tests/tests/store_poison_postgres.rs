@@ -91,7 +91,10 @@ async fn a_poison_event_is_named_and_a_follower_gets_past_it() {
         .await
         .expect("save");
 
-    let error = store.read_all(1, 100).await.expect_err("the poison stops a plain read");
+    let error = store
+        .read_all(1, 100)
+        .await
+        .expect_err("the poison stops a plain read");
     let StoreError::Decode {
         stream_id,
         version,
@@ -104,9 +107,17 @@ async fn a_poison_event_is_named_and_a_follower_gets_past_it() {
     };
     assert_eq!(
         (stream_id.as_str(), *version, *position, event_type.as_str()),
-        ("deep", 1, Some(deep_position), "orchestrix.conformance.Probe")
+        (
+            "deep",
+            1,
+            Some(deep_position),
+            "orchestrix.conformance.Probe"
+        )
     );
-    assert!(matches!(source, DecodeError::Malformed { .. }), "{source:?}");
+    assert!(
+        matches!(source, DecodeError::Malformed { .. }),
+        "{source:?}"
+    );
     let text = error.to_string();
     assert!(
         text.contains(&format!("global position {deep_position}"))
@@ -126,7 +137,10 @@ async fn a_poison_event_is_named_and_a_follower_gets_past_it() {
     );
 
     // Loading the poisoned stream names the same row.
-    let error = store.load("deep", 1).await.expect_err("the stream does not decode");
+    let error = store
+        .load("deep", 1)
+        .await
+        .expect_err("the stream does not decode");
     assert!(
         matches!(&error, StoreError::Decode { position: Some(p), .. } if *p == deep_position),
         "{error:?}"

@@ -146,13 +146,21 @@ mod tests {
             "{error:?}"
         );
         let text = error.to_string();
-        assert!(text.contains("saga id") && text.contains("at most 1024 bytes"), "{text}");
+        assert!(
+            text.contains("saga id") && text.contains("at most 1024 bytes"),
+            "{text}"
+        );
         assert!(text.len() < 200, "{text}");
     }
 
     #[test]
     fn refuses_control_characters_anywhere() {
-        for (id, code, at) in [("\0", 0, 0), ("a\nb", 10, 1), ("ab\u{7f}", 0x7f, 2), ("é\u{85}", 0x85, 2)] {
+        for (id, code, at) in [
+            ("\0", 0, 0),
+            ("a\nb", 10, 1),
+            ("ab\u{7f}", 0x7f, 2),
+            ("é\u{85}", 0x85, 2),
+        ] {
             let error = check_id(IdKind::Projection, id).expect_err(id);
             assert_eq!(
                 error,
@@ -172,7 +180,10 @@ mod tests {
         let value = format!("{}流流", "a".repeat(SHOWN_BYTES - 1));
         let shown = shorten(&value);
         assert!(shown.starts_with(&"a".repeat(SHOWN_BYTES - 1)));
-        assert!(shown.ends_with(&format!("… ({} bytes)", value.len())), "{shown}");
+        assert!(
+            shown.ends_with(&format!("… ({} bytes)", value.len())),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -180,7 +191,9 @@ mod tests {
         assert_eq!(check_text("fine\ttext", || "x".into()), Ok(()));
         assert_eq!(
             check_text("a\0", || "the saga type".into()),
-            Err(LimitError::NulInText { what: "the saga type".into() })
+            Err(LimitError::NulInText {
+                what: "the saga type".into()
+            })
         );
     }
 }

@@ -40,8 +40,8 @@ mod precision;
 
 pub use ids::{IdKind, MAX_ID_BYTES, check_id, check_text, shorten};
 pub use json::{JsonCheckError, MAX_JSON_DEPTH, check_json, check_json_text};
-pub use precision::stored_precision;
 pub(crate) use precision::now;
+pub use precision::stored_precision;
 
 /// A value breaks one of the [limits](self); nothing was written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -104,7 +104,10 @@ impl ConnectGate {
     /// [`PostgresError::Unavailable`].
     pub async fn probe(&self) -> Result<(), PostgresError> {
         let refused = self.try_connect().await;
-        *self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Probe {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Probe {
             at: Instant::now(),
             refused: refused.clone(),
         });

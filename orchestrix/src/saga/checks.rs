@@ -44,7 +44,12 @@ pub fn state(state: &SagaState, lease_owner: &str) -> Result<(), SagaStoreError>
     }
     json(state, &state.data, || what("data"))?;
     for step in &state.steps {
-        let step_part = |part: &str| format!("the {part} of step `{}` of saga `{id}`", shorten(&step.name));
+        let step_part = |part: &str| {
+            format!(
+                "the {part} of step `{}` of saga `{id}`",
+                shorten(&step.name)
+            )
+        };
         limits::check_text(&step.name, || what("step names"))?;
         for (text, part) in [
             (&step.error, "error"),

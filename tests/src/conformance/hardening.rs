@@ -130,7 +130,12 @@ fn bad_ids() -> Vec<(String, LimitError)> {
     let long = incompressible(MAX_ID_BYTES + 1);
     let huge = incompressible(10_000);
     vec![
-        (String::new(), LimitError::EmptyId { kind: IdKind::Stream }),
+        (
+            String::new(),
+            LimitError::EmptyId {
+                kind: IdKind::Stream,
+            },
+        ),
         (
             long.clone(),
             LimitError::IdTooLong {
@@ -280,9 +285,7 @@ pub async fn deep_payloads_are_refused_and_nothing_is_written<S: AsyncEventStore
 
 /// A payload exactly at the limit is kept and reads back equal, from the
 /// stream and from the global stream.
-pub async fn payloads_at_the_depth_limit_round_trip<S: AsyncEventStore + 'static>(
-    store: Arc<S>,
-) {
+pub async fn payloads_at_the_depth_limit_round_trip<S: AsyncEventStore + 'static>(store: Arc<S>) {
     let stream = unique_stream_id("at-limit");
     let event = ProbeEvent {
         value: nested(MAX_JSON_DEPTH - 1),
@@ -486,7 +489,10 @@ pub async fn read_all_raw_gives_the_rows_of_read_all_undecoded<S: AsyncEventStor
 /// `stream_version` is 0 for an unknown stream and follows appends;
 /// `ping` answers `Ok` from a reachable store.
 pub async fn stream_version_and_ping<S: AsyncEventStore + 'static>(store: Arc<S>) {
-    store.ping().await.expect("a reachable store answers the ping");
+    store
+        .ping()
+        .await
+        .expect("a reachable store answers the ping");
     let stream = unique_stream_id("version");
     assert_eq!(store.stream_version(&stream).await.expect("version"), 0);
     store

@@ -2,8 +2,8 @@
 //! implementation of a contract, so implementations cannot drift apart.
 
 pub mod event_store;
-pub mod hardening;
 mod fixtures;
+pub mod hardening;
 pub mod saga_hardening;
 pub mod saga_state_store;
 mod sync_adapter;

@@ -14,7 +14,12 @@ use super::hardening::{incompressible, nested};
 const TTL: Duration = Duration::from_secs(30);
 
 fn state(id: &str) -> SagaState {
-    SagaState::new(id, "hardening", json!({ "order": 1 }), ["reserve", "charge"])
+    SagaState::new(
+        id,
+        "hardening",
+        json!({ "order": 1 }),
+        ["reserve", "charge"],
+    )
 }
 
 /// Runs every check against `store` (already initialized).
@@ -25,7 +30,11 @@ pub async fn run_all(store: &dyn SagaStateStore, prefix: &str) {
     saga_times_round_trip_at_microseconds(store, prefix).await;
 }
 
-fn expect_limit<T: std::fmt::Debug>(result: Result<T, SagaStoreError>, expected: &LimitError, call: &str) {
+fn expect_limit<T: std::fmt::Debug>(
+    result: Result<T, SagaStoreError>,
+    expected: &LimitError,
+    call: &str,
+) {
     match result {
         Err(SagaStoreError::Limit(error)) => {
             assert_eq!(&error, expected, "{call}");
@@ -62,9 +71,17 @@ pub async fn bad_saga_ids_are_refused_alike(store: &dyn SagaStateStore) {
         ),
     ];
     for (id, expected) in &cases {
-        expect_limit(store.create(&state(id), "owner", TTL).await, expected, "create");
+        expect_limit(
+            store.create(&state(id), "owner", TTL).await,
+            expected,
+            "create",
+        );
         expect_limit(store.load(id).await, expected, "load");
-        expect_limit(store.acquire_lease(id, "owner", TTL).await, expected, "acquire");
+        expect_limit(
+            store.acquire_lease(id, "owner", TTL).await,
+            expected,
+            "acquire",
+        );
         expect_limit(store.save(&state(id), "owner", TTL).await, expected, "save");
         expect_limit(store.renew_lease(id, "owner", TTL).await, expected, "renew");
         expect_limit(store.release_lease(id, "owner").await, expected, "release");
@@ -87,7 +104,10 @@ pub async fn bad_saga_ids_are_refused_alike(store: &dyn SagaStateStore) {
 
 /// A saga id of exactly [`MAX_ID_BYTES`] incompressible bytes is kept.
 pub async fn the_longest_allowed_saga_id_round_trips(store: &dyn SagaStateStore, prefix: &str) {
-    let id = format!("{prefix}-{}", incompressible(MAX_ID_BYTES - prefix.len() - 1));
+    let id = format!(
+        "{prefix}-{}",
+        incompressible(MAX_ID_BYTES - prefix.len() - 1)
+    );
     assert_eq!(id.len(), MAX_ID_BYTES);
     let created = store
         .create(&state(&id), "owner", TTL)
@@ -115,7 +135,10 @@ pub async fn states_that_could_not_be_read_back_are_refused(
         .await
         .expect_err("too deep");
     assert!(
-        matches!(&error, SagaStoreError::Limit(LimitError::JsonTooDeep { .. })),
+        matches!(
+            &error,
+            SagaStoreError::Limit(LimitError::JsonTooDeep { .. })
+        ),
         "{error:?}"
     );
     let nul_type = SagaState {
@@ -130,13 +153,20 @@ pub async fn states_that_could_not_be_read_back_are_refused(
         matches!(&error, SagaStoreError::Limit(LimitError::NulInText { .. })),
         "{error:?}"
     );
-    assert_eq!(store.load(&id).await.expect("load"), None, "nothing written");
+    assert_eq!(
+        store.load(&id).await.expect("load"),
+        None,
+        "nothing written"
+    );
 
     let kept = SagaState {
         data: nested(MAX_JSON_DEPTH),
         ..state(&id)
     };
-    store.create(&kept, "owner", TTL).await.expect("at the limit");
+    store
+        .create(&kept, "owner", TTL)
+        .await
+        .expect("at the limit");
     let mut deep_output = kept.clone();
     deep_output.steps[0].output = Some(nested(MAX_JSON_DEPTH + 1));
     let mut nul_error = kept.clone();
@@ -153,7 +183,10 @@ pub async fn states_that_could_not_be_read_back_are_refused(
             .save(refused, "owner", TTL)
             .await
             .expect_err("refused state");
-        assert!(matches!(error, SagaStoreError::Limit(_)), "case {index}: {error:?}");
+        assert!(
+            matches!(error, SagaStoreError::Limit(_)),
+            "case {index}: {error:?}"
+        );
     }
     let loaded = store.load(&id).await.expect("load").expect("stored");
     assert_eq!(loaded.data, kept.data, "the refused saves changed nothing");

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::state::MemoryState;
 use crate::message::AnyEnvelope;
-use crate::store::{AppendOutcome, RawRecordedEvent, AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+use crate::store::{
+    AppendOutcome, AsyncEventStore, RawRecordedEvent, RecordedEvent, Snapshot, StoreError,
+};
 
 /// A thread-safe [`AsyncEventStore`] that keeps everything in memory.
 ///

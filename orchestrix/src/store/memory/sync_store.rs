@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use super::state::MemoryState;
 use crate::message::AnyEnvelope;
-use crate::store::{AppendOutcome, RawRecordedEvent, EventStore, RecordedEvent, Snapshot, StoreError};
+use crate::store::{
+    AppendOutcome, EventStore, RawRecordedEvent, RecordedEvent, Snapshot, StoreError,
+};
 
 /// A thread-safe, blocking [`EventStore`] that keeps everything in memory.
 ///
