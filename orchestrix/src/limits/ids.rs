@@ -85,9 +85,9 @@ pub fn check_text(text: &str, what: impl FnOnce() -> String) -> Result<(), Limit
     Ok(())
 }
 
-/// `value` as an error message shows it: at most the first 64 bytes (cut
-/// at a character boundary) with control characters escaped, then `…` and
-/// the full length when it was longer.
+/// `value` as an error message shows it: at most 64 bytes of it, with
+/// control characters escaped (the escapes count towards the 64), then `…`
+/// and the full length when it was cut.
 ///
 /// ```
 /// use orchestrix::limits::shorten;
@@ -97,22 +97,22 @@ pub fn check_text(text: &str, what: impl FnOnce() -> String) -> Result<(), Limit
 /// let shown = shorten(&"x".repeat(5000));
 /// assert!(shown.starts_with("xxxx") && shown.ends_with("… (5000 bytes)"));
 /// assert!(shown.len() < 100);
+/// assert!(shorten(&"\u{e}".repeat(100)).len() < 100);
 /// ```
 pub fn shorten(value: &str) -> String {
-    let mut end = value.len().min(SHOWN_BYTES);
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut shown = String::with_capacity(end + 24);
-    for c in value[..end].chars() {
+    let mut shown = String::with_capacity(SHOWN_BYTES + 24);
+    for c in value.chars() {
+        let before = shown.len();
         if c.is_control() {
             shown.extend(c.escape_debug());
         } else {
             shown.push(c);
         }
-    }
-    if end < value.len() {
-        shown.push_str(&format!("… ({} bytes)", value.len()));
+        if shown.len() > SHOWN_BYTES {
+            shown.truncate(before);
+            shown.push_str(&format!("… ({} bytes)", value.len()));
+            return shown;
+        }
     }
     shown
 }
@@ -173,6 +173,15 @@ mod tests {
             );
             assert!(!error.to_string().contains('\0'));
         }
+    }
+
+    #[test]
+    fn shorten_bounds_the_shown_text_escapes_included() {
+        let id = "\u{e}".repeat(100);
+        let shown = shorten(&id);
+        assert!(shown.len() <= SHOWN_BYTES + 16, "{shown}");
+        assert!(shown.ends_with("… (100 bytes)"), "{shown}");
+        assert_eq!(shorten(&"\u{e}".repeat(10)), "\\u{e}".repeat(10));
     }
 
     #[test]
