@@ -32,10 +32,29 @@ fn options(url: &str, schema: &str) -> PostgresOptions {
         .expect("valid options")
 }
 
-async fn timed<T>(call: impl std::future::Future<Output = T>) -> (T, Duration) {
+/// Runs `call` and asserts that it failed as unavailable (`unavailable`
+/// says so of its error) within [`FAST`].
+async fn fails_fast<T: std::fmt::Debug, E: std::fmt::Debug>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+    unavailable: impl Fn(&E) -> bool,
+) {
     let started = Instant::now();
     let result = call.await;
-    (result, started.elapsed())
+    let took = started.elapsed();
+    assert!(
+        result.as_ref().err().is_some_and(&unavailable),
+        "{what}: {result:?}"
+    );
+    assert!(took < FAST, "{what} took {took:?}");
+}
+
+fn store_down(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable { .. })
+}
+
+fn saga_store_down(error: &SagaStoreError) -> bool {
+    matches!(error, SagaStoreError::Unavailable { .. })
 }
 
 /// Polls `ping` until it answers `Ok` (at most a minute).
@@ -73,65 +92,23 @@ async fn calls_fail_fast_while_the_server_refuses_and_recover_after() {
 
     proxy.switch_off();
     let started = Instant::now();
-    let (saved, took) =
-        timed(store.save("ff-1", &[ConformanceEvent::envelope(1, 2)], Some(1))).await;
-    assert!(
-        matches!(saved, Err(StoreError::Unavailable { .. })),
-        "{saved:?}"
-    );
-    assert!(took < FAST, "save took {took:?}");
-    for call in 0..4 {
-        let (loaded, took) = timed(store.load("ff-1", 1)).await;
-        assert!(
-            matches!(loaded, Err(StoreError::Unavailable { .. })),
-            "{loaded:?}"
-        );
-        assert!(took < FAST, "load #{call} took {took:?}");
+    let append = [ConformanceEvent::envelope(1, 2)];
+    fails_fast("save", store.save("ff-1", &append, Some(1)), store_down).await;
+    for _ in 0..4 {
+        fails_fast("load", store.load("ff-1", 1), store_down).await;
     }
-    let (read, took) = timed(store.read_all(1, 10)).await;
-    assert!(
-        matches!(read, Err(StoreError::Unavailable { .. })),
-        "{read:?}"
-    );
-    assert!(took < FAST, "read_all took {took:?}");
-    let (pinged, took) = timed(store.ping()).await;
-    assert!(
-        matches!(pinged, Err(StoreError::Unavailable { .. })),
-        "{pinged:?}"
-    );
-    assert!(took < FAST, "ping took {took:?}");
-    let (version, took) = timed(store.stream_version("ff-1")).await;
-    assert!(
-        matches!(version, Err(StoreError::Unavailable { .. })),
-        "{version:?}"
-    );
-    assert!(took < FAST, "stream_version took {took:?}");
-    let (loaded, took) = timed(sagas.load("saga-1")).await;
-    assert!(
-        matches!(loaded, Err(SagaStoreError::Unavailable { .. })),
-        "{loaded:?}"
-    );
-    assert!(took < FAST, "saga load took {took:?}");
-    let (pinged, took) = timed(sagas.ping()).await;
-    assert!(
-        matches!(pinged, Err(SagaStoreError::Unavailable { .. })),
-        "{pinged:?}"
-    );
-    assert!(took < FAST, "saga ping took {took:?}");
+    fails_fast("read_all", store.read_all(1, 10), store_down).await;
+    fails_fast("ping", store.ping(), store_down).await;
+    fails_fast("stream_version", store.stream_version("ff-1"), store_down).await;
+    fails_fast("saga load", sagas.load("saga-1"), saga_store_down).await;
+    fails_fast("saga ping", sagas.ping(), saga_store_down).await;
     assert!(
         started.elapsed() < ACQUIRE_TIMEOUT,
         "ten calls together took {:?}, longer than one acquire timeout",
         started.elapsed()
     );
-    let (connected, took) = timed(PostgreSQLEventStore::connect_with(options(
-        &proxied, &schema,
-    )))
-    .await;
-    assert!(
-        matches!(connected, Err(StoreError::Unavailable { .. })),
-        "{connected:?}"
-    );
-    assert!(took < FAST, "connect took {took:?}");
+    let connect = PostgreSQLEventStore::connect_with(options(&proxied, &schema));
+    fails_fast("connect", connect, store_down).await;
 
     proxy.switch_on().await;
     until_reachable(&store).await;

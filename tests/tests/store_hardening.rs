@@ -2,7 +2,6 @@
 //! `stream_version`, `ping`) on every event store: both in-memory stores
 //! and PostgreSQL (needs `DATABASE_URL`).
 
-use orchestrix::postgres::PostgresOptions;
 use orchestrix::store::postgres::PostgreSQLEventStore;
 use orchestrix::store::{InMemoryAsyncEventStore, InMemoryEventStore};
 use orchestrix_tests::conformance::BlockingStore;
@@ -18,18 +17,7 @@ orchestrix_tests::hardening_conformance!(
 );
 
 async fn postgres() -> Option<PostgreSQLEventStore> {
-    let url = orchestrix_tests::postgres::database_url("store_hardening")?;
-    let options = PostgresOptions::builder(url)
-        .pool_min_size(0)
-        .pool_max_size(4)
-        .schema("t_hardening")
-        .build()
-        .expect("valid options");
-    let store = PostgreSQLEventStore::connect_with(options)
-        .await
-        .expect("the test database answers");
-    store.initialize().await.expect("the schema migrates");
-    Some(store)
+    orchestrix_tests::postgres::shared_schema_store("store_hardening", "t_hardening").await
 }
 
 orchestrix_tests::hardening_conformance!(postgres, optional_store = postgres());

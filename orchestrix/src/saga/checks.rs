@@ -34,14 +34,7 @@ pub fn state(state: &SagaState, lease_owner: &str) -> Result<(), SagaStoreError>
     let id = shorten(&state.saga_id);
     let what = |part: &str| format!("the {part} of saga `{id}`");
     limits::check_text(&state.saga_type, || what("type"))?;
-    for (text, part) in [
-        (&state.error, "error"),
-        (&state.compensation_error, "compensation error"),
-    ] {
-        if let Some(text) = text {
-            limits::check_text(text, || what(part))?;
-        }
-    }
+    errors(&state.error, &state.compensation_error, what)?;
     json(state, &state.data, || what("data"))?;
     for step in &state.steps {
         let step_part = |part: &str| {
@@ -51,15 +44,22 @@ pub fn state(state: &SagaState, lease_owner: &str) -> Result<(), SagaStoreError>
             )
         };
         limits::check_text(&step.name, || what("step names"))?;
-        for (text, part) in [
-            (&step.error, "error"),
-            (&step.compensation_error, "compensation error"),
-        ] {
-            if let Some(text) = text {
-                limits::check_text(text, || step_part(part))?;
-            }
-        }
+        errors(&step.error, &step.compensation_error, step_part)?;
         json(state, &step.output, || step_part("output"))?;
+    }
+    Ok(())
+}
+
+/// The error texts of a saga or a step; `what` names a part.
+fn errors(
+    error: &Option<String>,
+    compensation_error: &Option<String>,
+    what: impl Fn(&str) -> String,
+) -> Result<(), SagaStoreError> {
+    for (text, part) in [(error, "error"), (compensation_error, "compensation error")] {
+        if let Some(text) = text {
+            limits::check_text(text, || what(part))?;
+        }
     }
     Ok(())
 }

@@ -180,14 +180,30 @@ fn expect_limit<T: std::fmt::Debug>(
     expected: &LimitError,
     call: &str,
 ) {
-    match result {
-        Err(StoreError::Limit(error)) => {
-            assert_eq!(&error, expected, "{call}");
-            let text = error.to_string();
-            assert!(text.len() < 300, "{call}: the error repeats the id: {text}");
-        }
-        other => panic!("{call}: expected {expected:?}, got {other:?}"),
-    }
+    expect_limit_error(result, expected, call, |error| match error {
+        StoreError::Limit(limit) => Some(limit),
+        _ => None,
+    });
+}
+
+/// Asserts that `result` is the limit error `expected` (as `limit` finds
+/// it in the store's error type), with a short message.
+pub fn expect_limit_error<T: std::fmt::Debug, E: std::fmt::Debug>(
+    result: Result<T, E>,
+    expected: &LimitError,
+    call: &str,
+    limit: impl Fn(&E) -> Option<&LimitError>,
+) {
+    let error = match &result {
+        Err(error) => limit(error),
+        Ok(_) => None,
+    };
+    let Some(error) = error else {
+        panic!("{call}: expected {expected:?}, got {result:?}");
+    };
+    assert_eq!(error, expected, "{call}");
+    let text = error.to_string();
+    assert!(text.len() < 300, "{call}: the error repeats the id: {text}");
 }
 
 fn snapshot(stream: &str, state: Value) -> Snapshot {
