@@ -22,8 +22,14 @@ struct Deposited {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Line {
-    Item { sku: String, quantity: u32, price: f64 },
-    Discount { percent: u8 },
+    Item {
+        sku: String,
+        quantity: u32,
+        price: f64,
+    },
+    Discount {
+        percent: u8,
+    },
 }
 
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,7 +46,12 @@ struct Anything {
     value: serde_json::Value,
 }
 
-const NAMES: [&str; 4] = ["fuzz.Deposited", "fuzz.OrderPlaced", "fuzz.Anything", "fuzz.Unknown"];
+const NAMES: [&str; 4] = [
+    "fuzz.Deposited",
+    "fuzz.OrderPlaced",
+    "fuzz.Anything",
+    "fuzz.Unknown",
+];
 
 fuzz_target!(|data: &[u8]| {
     let [selector, version, rest @ ..] = data else {

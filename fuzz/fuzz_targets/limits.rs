@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
     // The text check never lets through what the value check refuses (it
     // may refuse more: a duplicate key's overwritten value still counts).
     if text_verdict.is_ok() {
-        assert!(value_verdict.is_ok(), "text passes, value {value_verdict:?}");
+        assert!(
+            value_verdict.is_ok(),
+            "text passes, value {value_verdict:?}"
+        );
     }
     if value_verdict.is_ok() {
         let written = serde_json::to_vec(&value).expect("a value serializes");

@@ -17,9 +17,9 @@ fuzz_target!(|data: &[u8]| {
     let value = serde_json::to_value(&metadata).expect("metadata serializes");
     let object = value.as_object().expect("metadata is an object");
     assert!(
-        object
-            .keys()
-            .all(|k| k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())),
+        object.keys().all(|k| k
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())),
         "CloudEvents attribute names: {text}"
     );
     if limits::check_json(&metadata, String::new).is_ok() {

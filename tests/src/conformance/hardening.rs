@@ -63,6 +63,14 @@ pub fn incompressible(len: usize) -> String {
     text
 }
 
+/// An event of floating-point numbers, to check they read back exactly.
+#[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[event(name = "orchestrix.conformance.Floats")]
+pub struct FloatsEvent {
+    /// The numbers.
+    pub values: Vec<f64>,
+}
+
 /// An event whose payload does not serialize to JSON (a map with
 /// non-string keys).
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
@@ -82,6 +90,7 @@ pub const CASES: &[&str] = &[
     "events_that_do_not_serialize_are_refused_alike",
     "snapshots_obey_the_same_limits",
     "timestamps_round_trip_at_microseconds",
+    "floats_read_back_exactly",
     "read_all_raw_gives_the_rows_of_read_all_undecoded",
     "stream_version_and_ping",
 ];
@@ -107,6 +116,7 @@ macro_rules! hardening_conformance {
                 events_that_do_not_serialize_are_refused_alike,
                 snapshots_obey_the_same_limits,
                 timestamps_round_trip_at_microseconds,
+                floats_read_back_exactly,
                 read_all_raw_gives_the_rows_of_read_all_undecoded,
                 stream_version_and_ping,
             );
@@ -459,6 +469,44 @@ pub async fn timestamps_round_trip_at_microseconds<S: AsyncEventStore + 'static>
     );
     let again = store.load(&stream, 1).await.expect("load again");
     assert_eq!(again[0].recorded_at, loaded[0].recorded_at);
+}
+
+/// Floating-point payloads read back bit for bit (up to the sign of zero),
+/// including values whose shortest decimal form a fast float parser reads
+/// back one unit off, and hundreds of arbitrary finite values.
+pub async fn floats_read_back_exactly<S: AsyncEventStore + 'static>(store: Arc<S>) {
+    let mut values = vec![
+        7.777_777_377_757_774e43,
+        5e-324,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        2.225_073_858_507_201e-308,
+        0.1,
+        1.0 / 3.0,
+        -123_456_789.123_456_78,
+        9_007_199_254_740_993.0,
+    ];
+    let mut bits: u64 = 0x9e37_79b9_7f4a_7c15;
+    while values.len() < 500 {
+        bits = bits
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let value = f64::from_bits(bits);
+        if value.is_finite() {
+            values.push(value);
+        }
+    }
+    let stream = unique_stream_id("floats");
+    let event = FloatsEvent { values };
+    store
+        .save(&stream, &[Envelope::new(event.clone()).into()], Some(0))
+        .await
+        .expect("save");
+    let loaded = store.load(&stream, 1).await.expect("load");
+    let back = loaded[0].downcast_ref::<FloatsEvent>().expect("a FloatsEvent");
+    for (saved, read) in event.values.iter().zip(&back.values) {
+        assert_eq!(saved, read, "{saved:e} read back as {read:e}");
+    }
 }
 
 /// `read_all_raw` returns the same rows as `read_all` (stream, version,
