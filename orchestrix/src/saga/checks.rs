@@ -1,4 +1,4 @@
-//! The [limits](crate::limits) every saga state store applies before its
+//! The [`limits`] every saga state store applies before its
 //! backend sees anything, so that every store accepts and refuses the same
 //! calls with the same errors. Both stores of this crate call them first
 //! thing; a custom store should too.

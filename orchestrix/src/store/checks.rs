@@ -1,4 +1,4 @@
-//! The [limits](crate::limits) every event store applies before its backend
+//! The [`limits`] every event store applies before its backend
 //! sees anything, so that every store accepts and refuses the same calls
 //! with the same errors. The stores of this crate call them first thing;
 //! a custom store should too.

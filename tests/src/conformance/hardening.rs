@@ -503,7 +503,9 @@ pub async fn floats_read_back_exactly<S: AsyncEventStore + 'static>(store: Arc<S
         .await
         .expect("save");
     let loaded = store.load(&stream, 1).await.expect("load");
-    let back = loaded[0].downcast_ref::<FloatsEvent>().expect("a FloatsEvent");
+    let back = loaded[0]
+        .downcast_ref::<FloatsEvent>()
+        .expect("a FloatsEvent");
     for (saved, read) in event.values.iter().zip(&back.values) {
         assert_eq!(saved, read, "{saved:e} read back as {read:e}");
     }
