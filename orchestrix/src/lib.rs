@@ -39,6 +39,7 @@ pub mod bus;
 pub mod command;
 pub mod diagnostics;
 pub mod error;
+pub mod limits;
 pub mod message;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -62,6 +63,8 @@ pub mod guides {
 
     #[doc = include_str!("../../docs/projections.md")]
     pub mod projections {}
+    #[doc = include_str!("../../docs/limits.md")]
+    pub mod limits {}
 
     #[cfg(feature = "postgres")]
     #[doc = include_str!("../../docs/postgres.md")]

@@ -13,3 +13,4 @@ pub mod bus_support;
 pub mod conformance;
 pub mod postgres;
 pub mod projection_scenarios;
+pub mod proxy;

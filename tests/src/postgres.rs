@@ -41,6 +41,24 @@ pub fn unique_schema(prefix: &str) -> String {
     format!("t_{prefix}_{}", &id[..12])
 }
 
+/// A store in the fixed schema `schema`, shared by every case of a suite
+/// (each connects its own small pool, which also exercises `initialize()`
+/// running concurrently), or `None` when `test` is skipped.
+pub async fn shared_schema_store(test: &str, schema: &str) -> Option<PostgreSQLEventStore> {
+    let url = database_url(test)?;
+    let options = PostgresOptions::builder(url)
+        .pool_min_size(0)
+        .pool_max_size(6)
+        .schema(schema)
+        .build()
+        .expect("valid options");
+    let store = PostgreSQLEventStore::connect_with(options)
+        .await
+        .expect("the test database answers");
+    store.initialize().await.expect("the schema migrates");
+    Some(store)
+}
+
 /// A throwaway schema with an initialized event store in it.
 #[derive(Debug)]
 pub struct TestStore {

@@ -5,22 +5,11 @@
 //! Every case connects its own small pool to one shared schema, which also
 //! exercises `initialize()` running concurrently from many callers.
 
-use orchestrix::postgres::PostgresOptions;
 use orchestrix::store::postgres::PostgreSQLEventStore;
 
 async fn store() -> Option<PostgreSQLEventStore> {
-    let url = orchestrix_tests::postgres::database_url("store_conformance_postgres")?;
-    let options = PostgresOptions::builder(url)
-        .pool_min_size(0)
-        .pool_max_size(6)
-        .schema("t_conformance")
-        .build()
-        .expect("valid options");
-    let store = PostgreSQLEventStore::connect_with(options)
+    orchestrix_tests::postgres::shared_schema_store("store_conformance_postgres", "t_conformance")
         .await
-        .expect("the test database answers");
-    store.initialize().await.expect("the schema migrates");
-    Some(store)
 }
 
 orchestrix_tests::event_store_conformance!(postgres, optional_store = store());

@@ -276,12 +276,16 @@ async fn a_row_that_does_not_decode_names_stream_version_and_type() {
     let StoreError::Decode {
         stream_id,
         version,
+        position,
+        event_type,
         source,
     } = &error
     else {
         panic!("expected Decode, got {error:?}");
     };
     assert_eq!((stream_id.as_str(), *version), ("bad-payload", 1));
+    assert_eq!(event_type, "pg-test.Deposited");
+    assert!(position.is_some_and(|p| p >= 1), "{position:?}");
     assert!(
         matches!(source, DecodeError::Malformed { event_type, .. } if event_type == "pg-test.Deposited"),
         "{source:?}"

@@ -96,7 +96,7 @@ impl Metadata {
             specversion: SPEC_VERSION.to_owned(),
             message_type: message_type.into(),
             source: DEFAULT_SOURCE.to_owned(),
-            time: OffsetDateTime::now_utc(),
+            time: crate::limits::now(),
             subject: None,
             datacontenttype: Some(JSON_CONTENT_TYPE.to_owned()),
             dataschema: None,

@@ -27,6 +27,8 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::limits::JsonCheckError;
+
 pub use envelope::{AnyEnvelope, Envelope};
 pub use metadata::{DEFAULT_SOURCE, JSON_CONTENT_TYPE, Metadata, SPEC_VERSION};
 
@@ -91,6 +93,16 @@ pub trait AnyMessage: Any + fmt::Debug + Send + Sync {
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error>;
     /// The payload as JSON text, written straight from the value.
     fn to_json_bytes(&self) -> Result<Vec<u8>, serde_json::Error>;
+
+    /// Checks that the payload serializes within the store
+    /// [limits](crate::limits) (nesting depth, no NUL), without keeping the
+    /// JSON; `what` names the payload in the error. The default serializes
+    /// with [`to_json_bytes`](Self::to_json_bytes) and reads the text;
+    /// every [`Message`] stops serializing at the first problem instead.
+    fn check_json(&self, what: &dyn Fn() -> String) -> Result<(), JsonCheckError> {
+        let json = self.to_json_bytes().map_err(JsonCheckError::Serialize)?;
+        Ok(crate::limits::check_json_text(&json, what)?)
+    }
 }
 
 impl<M: Message> AnyMessage for M {
@@ -116,5 +128,9 @@ impl<M: Message> AnyMessage for M {
 
     fn to_json_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
+    }
+
+    fn check_json(&self, what: &dyn Fn() -> String) -> Result<(), JsonCheckError> {
+        crate::limits::check_json(self, what)
     }
 }

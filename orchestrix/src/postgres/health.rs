@@ -1,6 +1,9 @@
-//! Getting rid of connections the server has closed.
+//! Is the server there: a ping, and getting rid of connections the server
+//! has closed.
 
 use sqlx::PgPool;
+
+use super::{ConnectGate, PostgresError, describe_target, is_connection_error};
 
 /// Pings every idle connection of `pool` and closes those that no longer
 /// answer, so that the calls after a lost connection (a server restart, an
@@ -22,4 +25,21 @@ pub async fn evict_broken_connections(pool: &PgPool) {
         }
     }
     drop(healthy);
+}
+
+/// Checks that `pool`'s server answers: `Ok`, or
+/// [`PostgresError::Unavailable`] within `gate`'s connect timeout when it
+/// refuses connections (see [`ConnectGate`]). What the stores' `ping` does.
+pub async fn ping(pool: &PgPool, gate: &ConnectGate) -> Result<(), PostgresError> {
+    gate.check(pool).await?;
+    let target = describe_target(&pool.connect_options());
+    match sqlx::query("SELECT 1").execute(pool).await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            if is_connection_error(&error) {
+                evict_broken_connections(pool).await;
+            }
+            Err(PostgresError::from_sqlx(error, &target, "answer a ping"))
+        }
+    }
 }

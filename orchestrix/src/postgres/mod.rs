@@ -29,6 +29,7 @@
 //! ```
 
 mod error;
+mod gate;
 mod health;
 mod identifier;
 mod migrate;
@@ -37,10 +38,13 @@ mod pool;
 mod tls;
 
 pub use error::{PostgresError, is_connection_error};
-pub use health::evict_broken_connections;
+pub use gate::ConnectGate;
+pub use health::{evict_broken_connections, ping};
 pub use identifier::SqlIdentifier;
 pub use migrate::{Migration, SCHEMA_LITERAL_PLACEHOLDER, SCHEMA_PLACEHOLDER, migrate};
-pub use options::{DEFAULT_SCHEMA, PostgresOptions, PostgresOptionsBuilder};
+pub use options::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_SCHEMA, PostgresOptions, PostgresOptionsBuilder,
+};
 pub use pool::{connect_pool, describe_target};
 
 /// The PostgreSQL pool type every store uses (re-exported from sqlx so users

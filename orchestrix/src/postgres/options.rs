@@ -26,6 +26,7 @@ pub const DEFAULT_SCHEMA: &str = "orchestrix";
 ///     .pool_min_size(5)
 ///     .pool_max_size(20)
 ///     .acquire_timeout(Duration::from_secs(3))
+///     .connect_timeout(Duration::from_millis(500))
 ///     .schema("bank_events")
 ///     .build()
 ///     .expect("valid options");
@@ -41,21 +42,29 @@ pub struct PostgresOptions {
     pool_min_size: u32,
     pool_max_size: u32,
     acquire_timeout: Duration,
+    connect_timeout: Duration,
     idle_timeout: Option<Duration>,
     test_before_acquire: bool,
     schema: SqlIdentifier,
 }
 
+/// How long opening a connection may take before the server counts as
+/// unreachable, unless set with
+/// [`connect_timeout`](PostgresOptionsBuilder::connect_timeout).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl PostgresOptions {
     /// Starts options for `connection_string` (a `postgres://` URL or a
     /// `key=value` string); the other settings have defaults: pool of 1 to 10
-    /// connections, 5 s acquire timeout, schema `orchestrix`.
+    /// connections, 5 s acquire timeout, 2 s connect timeout, schema
+    /// `orchestrix`.
     pub fn builder(connection_string: impl Into<String>) -> PostgresOptionsBuilder {
         PostgresOptionsBuilder {
             connection_string: connection_string.into(),
             pool_min_size: 1,
             pool_max_size: 10,
             acquire_timeout: Duration::from_secs(5),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             idle_timeout: Some(Duration::from_secs(600)),
             test_before_acquire: false,
             schema: DEFAULT_SCHEMA.to_owned(),
@@ -89,6 +98,14 @@ impl PostgresOptions {
         self.acquire_timeout
     }
 
+    /// How long opening a connection may take: when the pool has no free
+    /// connection and the server refuses or does not answer within it, a
+    /// call fails as unavailable at once instead of waiting for the whole
+    /// acquire timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// How long an idle connection is kept before it is closed.
     pub fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout
@@ -120,6 +137,7 @@ pub struct PostgresOptionsBuilder {
     pool_min_size: u32,
     pool_max_size: u32,
     acquire_timeout: Duration,
+    connect_timeout: Duration,
     idle_timeout: Option<Duration>,
     test_before_acquire: bool,
     schema: String,
@@ -139,10 +157,22 @@ impl PostgresOptionsBuilder {
         self
     }
 
-    /// How long a call waits for a connection (default 5 s). Also bounds how
-    /// long connecting to an unreachable server takes to fail.
+    /// How long a call waits for a connection (default 5 s): for a busy
+    /// pool to free one, or for a new one to open.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long opening one connection may take (default 2 s). When the
+    /// pool has no free connection, the stores first check (once for all
+    /// waiting calls, see [`ConnectGate`](super::ConnectGate)) that the
+    /// server accepts connections within this time: a server that refuses
+    /// or does not answer makes calls fail as unavailable within it, not
+    /// after the whole acquire timeout. The pool reconnects by itself once
+    /// the server is back.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
         self
     }
 
@@ -209,11 +239,17 @@ impl PostgresOptionsBuilder {
                 "acquire_timeout must be longer than zero".to_owned(),
             ));
         }
+        if self.connect_timeout.is_zero() {
+            return Err(PostgresError::Configuration(
+                "connect_timeout must be longer than zero".to_owned(),
+            ));
+        }
         Ok(PostgresOptions {
             connect,
             pool_min_size: self.pool_min_size,
             pool_max_size: self.pool_max_size,
             acquire_timeout: self.acquire_timeout,
+            connect_timeout: self.connect_timeout,
             idle_timeout: self.idle_timeout,
             test_before_acquire: self.test_before_acquire,
             schema: SqlIdentifier::new(self.schema)?,

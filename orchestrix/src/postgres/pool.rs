@@ -3,15 +3,18 @@
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::{PostgresError, PostgresOptions};
+use super::{ConnectGate, PostgresError, PostgresOptions};
 
 /// Opens a pool as `options` describe and checks that the server answers.
 ///
 /// An unreachable server (refused, unknown host, nothing answering within
-/// the acquire timeout) is [`PostgresError::Unavailable`] naming the host,
+/// the connect timeout) is [`PostgresError::Unavailable`] naming the host,
 /// port and database tried; a server that refuses the login is
 /// [`PostgresError::Database`].
 pub async fn connect_pool(options: &PostgresOptions) -> Result<PgPool, PostgresError> {
+    // The pool itself would retry a refused connection for the whole
+    // acquire timeout: one bounded attempt first answers at once.
+    ConnectGate::new(options).probe().await?;
     let pool = PgPoolOptions::new()
         .min_connections(options.pool_min_size())
         .max_connections(options.pool_max_size())

@@ -5,6 +5,7 @@
 use time::OffsetDateTime;
 
 use crate::error::BoxError;
+use crate::limits::LimitError;
 
 /// A saga state store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,11 @@ pub enum SagaStoreError {
         #[source]
         source: BoxError,
     },
+    /// An id, a JSON value or a text breaks one of the store
+    /// [limits](crate::limits) (the same on every backend); nothing was
+    /// written.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// The backend (database) failed.
     #[error("saga state store failed to {operation} (saga `{saga_id}`): {source}")]
     Backend {

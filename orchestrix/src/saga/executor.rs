@@ -699,7 +699,7 @@ where
     }
 
     async fn persist(&self, state: &mut SagaState, token: &str) -> Result<(), SagaError> {
-        state.updated_at = OffsetDateTime::now_utc();
+        state.updated_at = crate::limits::now();
         self.store.save(state, token, self.lease_ttl).await?;
         Ok(())
     }

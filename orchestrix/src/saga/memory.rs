@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::limits::stored_precision;
+
+use super::checks::{self, at_stored_precision};
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry};
@@ -79,6 +82,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
+        checks::state(state, owner)?;
         let mut sagas = self.lock();
         if let Some(existing) = sagas.get(&state.saga_id) {
             return Ok(CreateOutcome::Existing(existing.clone()));
@@ -89,11 +93,13 @@ impl SagaStateStore for InMemorySagaStateStore {
             owner: owner.to_owned(),
             expires_at: expiry(now, ttl),
         });
+        let stored = at_stored_precision(stored);
         sagas.insert(stored.saga_id.clone(), stored.clone());
         Ok(CreateOutcome::Created(stored))
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+        checks::saga_id(saga_id)?;
         Ok(self.lock().get(saga_id).cloned())
     }
 
@@ -103,6 +109,8 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<LeaseOutcome, SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         let mut sagas = self.lock();
         let Some(state) = sagas.get_mut(saga_id) else {
             return Ok(LeaseOutcome::NotFound);
@@ -119,7 +127,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         }
         state.lease = Some(Lease {
             owner: owner.to_owned(),
-            expires_at: expiry(now, ttl),
+            expires_at: stored_precision(expiry(now, ttl)),
         });
         Ok(LeaseOutcome::Acquired(state.clone()))
     }
@@ -130,6 +138,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        checks::state(state, owner)?;
         let mut sagas = self.lock();
         let Some(stored) = sagas.get_mut(&state.saga_id) else {
             return Err(SagaStoreError::NotFound {
@@ -140,13 +149,13 @@ impl SagaStateStore for InMemorySagaStateStore {
             return Err(lease_lost(&state.saga_id, owner));
         }
         let now = OffsetDateTime::now_utc();
-        *stored = SagaState {
+        *stored = at_stored_precision(SagaState {
             lease: Some(Lease {
                 owner: owner.to_owned(),
                 expires_at: expiry(now, ttl),
             }),
             ..state.clone()
-        };
+        });
         Ok(())
     }
 
@@ -156,12 +165,14 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         let mut sagas = self.lock();
         match sagas.get_mut(saga_id) {
             Some(stored) if held_by(stored, owner) => {
                 stored.lease = Some(Lease {
                     owner: owner.to_owned(),
-                    expires_at: expiry(OffsetDateTime::now_utc(), ttl),
+                    expires_at: stored_precision(expiry(OffsetDateTime::now_utc(), ttl)),
                 });
                 Ok(())
             }
@@ -173,6 +184,8 @@ impl SagaStateStore for InMemorySagaStateStore {
     }
 
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         if let Some(stored) = self.lock().get_mut(saga_id)
             && held_by(stored, owner)
         {

@@ -18,6 +18,7 @@
 //!
 //! The guide is `docs/sagas.md`.
 
+pub mod checks;
 mod error;
 mod executor;
 mod handler;

@@ -7,12 +7,13 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use time::OffsetDateTime;
 
+use super::checks;
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState, SagaStatus, StepState};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, clamp_ttl};
 use crate::postgres::{
-    DEFAULT_SCHEMA, Migration, PostgresError, PostgresOptions, SqlIdentifier, connect_pool,
-    describe_target, is_connection_error, migrate,
+    ConnectGate, DEFAULT_SCHEMA, Migration, PostgresError, PostgresOptions, SqlIdentifier,
+    connect_pool, describe_target, is_connection_error, migrate,
 };
 
 /// The saga state store's migrations (versions `100..200`).
@@ -101,6 +102,7 @@ pub struct PostgreSQLSagaStateStore {
     schema: SqlIdentifier,
     statements: std::sync::Arc<Statements>,
     target: String,
+    gate: std::sync::Arc<ConnectGate>,
 }
 
 impl PostgreSQLSagaStateStore {
@@ -113,7 +115,11 @@ impl PostgreSQLSagaStateStore {
     /// Connects as `options` describe (pool sizes, timeouts, schema).
     pub async fn connect_with(options: PostgresOptions) -> Result<Self, SagaStoreError> {
         let pool = connect_pool(&options).await.map_err(from_postgres)?;
-        Ok(Self::from_pool_in(pool, options.schema().clone()))
+        let store = Self::from_pool_in(pool, options.schema().clone());
+        Ok(Self {
+            gate: std::sync::Arc::new(ConnectGate::new(&options)),
+            ..store
+        })
     }
 
     /// Uses an existing pool (e.g. the event store's), in the default schema.
@@ -131,6 +137,7 @@ impl PostgreSQLSagaStateStore {
         let target = describe_target(&pool.connect_options());
         Self {
             statements: std::sync::Arc::new(Statements::new(&schema)),
+            gate: std::sync::Arc::new(ConnectGate::for_pool(&pool)),
             pool,
             schema,
             target,
@@ -145,6 +152,15 @@ impl PostgreSQLSagaStateStore {
     /// The schema the table lives in.
     pub fn schema(&self) -> &SqlIdentifier {
         &self.schema
+    }
+
+    /// Fails fast (as unavailable) when the pool would have to open a
+    /// connection and the server refuses it; see [`ConnectGate`].
+    async fn reachable(&self, operation: &'static str) -> Result<(), SagaStoreError> {
+        self.gate
+            .check(&self.pool)
+            .await
+            .map_err(from_postgres_during(operation))
     }
 
     fn failed(
@@ -211,6 +227,18 @@ fn from_postgres(error: PostgresError) -> SagaStoreError {
     }
 }
 
+/// As [`from_postgres`], naming `operation` when the server is unreachable.
+fn from_postgres_during(operation: &'static str) -> impl FnOnce(PostgresError) -> SagaStoreError {
+    move |error| match error {
+        PostgresError::Unavailable { target, source } => SagaStoreError::Unavailable {
+            operation,
+            target,
+            source,
+        },
+        other => from_postgres(other),
+    }
+}
+
 fn ttl_millis(ttl: Duration) -> i64 {
     i64::try_from(clamp_ttl(ttl).as_millis())
         .unwrap_or(i64::MAX)
@@ -262,6 +290,12 @@ impl Row {
 
 #[async_trait::async_trait]
 impl SagaStateStore for PostgreSQLSagaStateStore {
+    async fn ping(&self) -> Result<(), SagaStoreError> {
+        crate::postgres::ping(&self.pool, &self.gate)
+            .await
+            .map_err(from_postgres_during("answer a ping"))
+    }
+
     async fn initialize(&self) -> Result<(), SagaStoreError> {
         migrate(&self.pool, &self.schema, SAGA_STATE_MIGRATIONS)
             .await
@@ -274,6 +308,8 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
+        checks::state(state, owner)?;
+        self.reachable("create a saga").await?;
         let inserted = sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.create.as_str()))
             .bind(&state.saga_id)
             .bind(owner)
@@ -302,6 +338,8 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        self.reachable("load a saga").await?;
         self.select(saga_id).await
     }
 
@@ -311,6 +349,9 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<LeaseOutcome, SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
+        self.reachable("acquire a saga lease").await?;
         // A lease released between the UPDATE and the SELECT is free again:
         // try once more.
         for _ in 0..3 {
@@ -351,6 +392,8 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        checks::state(state, owner)?;
+        self.reachable("save a saga").await?;
         let updated = sqlx::query(AssertSqlSafe(self.statements.save.as_str()))
             .bind(&state.saga_id)
             .bind(owner)
@@ -377,6 +420,9 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
+        self.reachable("renew a saga lease").await?;
         let updated = sqlx::query(AssertSqlSafe(self.statements.renew.as_str()))
             .bind(saga_id)
             .bind(owner)
@@ -392,6 +438,9 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
     }
 
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
+        self.reachable("release a saga lease").await?;
         sqlx::query(AssertSqlSafe(self.statements.release.as_str()))
             .bind(saga_id)
             .bind(owner)
@@ -402,6 +451,7 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
     }
 
     async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError> {
+        self.reachable("list unfinished sagas").await?;
         sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.unfinished.as_str()))
             .fetch_all(&self.pool)
             .await

@@ -156,7 +156,7 @@ impl SagaState {
         data: serde_json::Value,
         step_names: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::limits::now();
         Self {
             saga_id: saga_id.into(),
             saga_type: saga_type.into(),

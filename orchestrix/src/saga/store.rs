@@ -58,6 +58,14 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
     /// Prepares the store (creates tables); safe to call more than once.
     async fn initialize(&self) -> Result<(), SagaStoreError>;
 
+    /// Checks that the store can be reached: `Ok`, or
+    /// [`SagaStoreError::Unavailable`] (within the store's connect timeout).
+    /// The default answers `Ok`: a store without a remote backend is always
+    /// there.
+    async fn ping(&self) -> Result<(), SagaStoreError> {
+        Ok(())
+    }
+
     /// Stores `state` if no saga has its id, leased to `owner` for `ttl`.
     async fn create(
         &self,

@@ -23,8 +23,18 @@
 //!   sleep until the next append (see [`global`]);
 //! * one snapshot per stream is kept, the one with the highest version: a
 //!   snapshot older than the kept one is ignored (one at the same version
-//!   replaces it).
+//!   replaces it);
+//! * what a store accepts, it reads back equal; what it could not read back
+//!   is refused before anything is written, with the same
+//!   [`StoreError::Limit`] on every store (ids, JSON depth, NUL characters:
+//!   see [`crate::limits`] and [`checks`]); timestamps are kept at whole
+//!   microseconds ([`crate::limits::stored_precision`]);
+//! * a stored event that does not decode is a [`StoreError::Decode`] naming
+//!   its stream, version, global position and type; `read_all_raw` reads
+//!   it undecoded, so a reader of the global stream can get past it (see
+//!   [`StoreError::Decode`]).
 
+pub mod checks;
 pub mod global;
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -97,6 +107,41 @@ pub trait EventStore: Send + Sync {
 
     /// The stream's latest snapshot, if any.
     fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError>;
+
+    /// At most `limit` stored events of all streams with position
+    /// `>= from_position`, in position order, **not decoded**: the same
+    /// rows as [`read_all`](Self::read_all), even those that do not decode,
+    /// so a reader can get past a poison event. A store that keeps
+    /// serialized rows overrides it to skip decoding; the default serializes
+    /// what `read_all` returns (fine for stores that keep decoded events,
+    /// which never have a poison row).
+    fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        self.read_all(from_position, limit)?
+            .iter()
+            .map(RawRecordedEvent::from_recorded)
+            .collect()
+    }
+
+    /// The stream's current version: 0 for a stream that does not exist.
+    /// The default loads the stream; stores override it with a cheap read.
+    fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .load(aggregate_id, 1)?
+            .last()
+            .map_or(0, |event| event.version))
+    }
+
+    /// Checks that the store can be reached: `Ok`, or
+    /// [`StoreError::Unavailable`] (within the store's connect timeout). The
+    /// default answers `Ok`: a store without a remote backend is always
+    /// there.
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The async event-store contract. See the [module docs](self) for the rules.
@@ -183,4 +228,41 @@ pub trait AsyncEventStore: Send + Sync {
 
     /// The stream's latest snapshot, if any.
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError>;
+
+    /// At most `limit` stored events of all streams with position
+    /// `>= from_position`, in position order, **not decoded**: the same
+    /// rows as [`read_all`](Self::read_all), even those that do not decode,
+    /// so a reader can get past a poison event. A store that keeps
+    /// serialized rows overrides it to skip decoding; the default serializes
+    /// what `read_all` returns (fine for stores that keep decoded events,
+    /// which never have a poison row).
+    async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        self.read_all(from_position, limit)
+            .await?
+            .iter()
+            .map(RawRecordedEvent::from_recorded)
+            .collect()
+    }
+
+    /// The stream's current version: 0 for a stream that does not exist.
+    /// The default loads the stream; stores override it with a cheap read.
+    async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .load(aggregate_id, 1)
+            .await?
+            .last()
+            .map_or(0, |event| event.version))
+    }
+
+    /// Checks that the store can be reached: `Ok`, or
+    /// [`StoreError::Unavailable`] (within the store's connect timeout). The
+    /// default answers `Ok`: a store without a remote backend is always
+    /// there.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{BoxError, ConcurrencyError, DecodeError, RegistryError};
+use crate::limits::LimitError;
 use crate::message::{AnyEnvelope, Envelope, Event, Metadata};
 
 /// What an append did.
@@ -57,6 +58,52 @@ impl RecordedEvent {
     }
 }
 
+/// A stored event as it is kept, not decoded: what a reader gets for a row
+/// it cannot (or need not) decode, e.g. to park a poison event and carry on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRecordedEvent {
+    /// The stream (aggregate id) the event belongs to.
+    pub stream_id: Arc<str>,
+    /// Its version in the stream, from 1.
+    pub version: u64,
+    /// Its position in the global stream, from 1.
+    pub position: u64,
+    /// When the store accepted it.
+    pub recorded_at: OffsetDateTime,
+    /// The stored event type name.
+    pub event_type: String,
+    /// The stored schema version of the payload.
+    pub schema_version: u32,
+    /// The stored JSON text of the event.
+    pub payload: String,
+    /// The stored JSON text of its metadata (a CloudEvents context).
+    pub metadata: String,
+}
+
+impl RawRecordedEvent {
+    /// The raw form of a decoded event: its payload and metadata serialized
+    /// as a store keeps them.
+    pub fn from_recorded(event: &RecordedEvent) -> Result<Self, StoreError> {
+        let message = event.envelope.message();
+        let failed = |source| StoreError::Serialize {
+            stream_id: event.stream_id.to_string(),
+            event_type: event.event_type().to_owned(),
+            source,
+        };
+        let payload = message.to_json_bytes().map_err(failed)?;
+        Ok(Self {
+            stream_id: Arc::clone(&event.stream_id),
+            version: event.version,
+            position: event.position,
+            recorded_at: event.recorded_at,
+            event_type: event.event_type().to_owned(),
+            schema_version: message.message_version(),
+            payload: String::from_utf8_lossy(&payload).into_owned(),
+            metadata: serde_json::to_string(event.metadata()).map_err(failed)?,
+        })
+    }
+}
+
 /// The serialized state of an aggregate at a version, so loading can skip
 /// replaying the events up to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -82,16 +129,34 @@ pub enum StoreError {
     #[error(transparent)]
     Concurrency(#[from] ConcurrencyError),
     /// A stored event could not be turned back into its Rust type.
-    #[error("stream `{stream_id}` version {version}: {source}")]
+    ///
+    /// It names the row, so a reader of the global stream is never stuck
+    /// behind it: read the events before it (`read_all(from, position -
+    /// from)`), read the row itself undecoded with
+    /// [`read_all_raw(position, 1)`](super::AsyncEventStore::read_all_raw)
+    /// (to park or repair it), and continue at `position + 1`.
+    #[error(
+        "stream `{stream_id}` version {version}{}: event `{event_type}` does not decode: {source}",
+        position.map(|p| format!(" (global position {p})")).unwrap_or_default()
+    )]
     Decode {
         /// The stream.
         stream_id: String,
         /// The event's version in the stream.
         version: u64,
+        /// The event's global position, when the store knows it.
+        position: Option<u64>,
+        /// The stored event type name.
+        event_type: String,
         /// What went wrong.
         #[source]
         source: DecodeError,
     },
+    /// An id, a JSON value or a text breaks one of the store
+    /// [limits](crate::limits) (the same on every backend); nothing was
+    /// written.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// An event or snapshot could not be serialized; nothing was written.
     #[error("stream `{stream_id}`: event `{event_type}` does not serialize: {source}")]
     Serialize {
@@ -130,26 +195,4 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
-}
-
-/// A stored event, not decoded: what a reader gets for a row it cannot (or
-/// need not) decode.
-#[derive(Clone, Debug)]
-pub struct RawRecordedEvent {
-    /// The stream the event belongs to.
-    pub stream_id: Arc<str>,
-    /// Its version in the stream, from 1.
-    pub version: u64,
-    /// Its position in the global stream, from 1.
-    pub position: u64,
-    /// When the store accepted it.
-    pub recorded_at: OffsetDateTime,
-    /// The registered event name it was stored under.
-    pub event_type: String,
-    /// The schema version of its payload.
-    pub schema_version: u32,
-    /// The stored JSON text of the event.
-    pub payload: String,
-    /// The stored JSON text of its metadata.
-    pub metadata: String,
 }

@@ -3,7 +3,9 @@
 
 pub mod event_store;
 mod fixtures;
+pub mod hardening;
 pub mod projection_state_store;
+pub mod saga_hardening;
 pub mod saga_state_store;
 mod sync_adapter;
 

@@ -2,8 +2,8 @@
 
 use orchestrix::message::AnyEnvelope;
 use orchestrix::store::{
-    AppendOutcome, AsyncEventStore, EventStore, EventTypeFilter, GlobalPage, RecordedEvent,
-    Snapshot, StoreError,
+    AppendOutcome, AsyncEventStore, EventStore, EventTypeFilter, GlobalPage, RawRecordedEvent,
+    RecordedEvent, Snapshot, StoreError,
 };
 
 /// Wraps a blocking [`EventStore`] as an [`AsyncEventStore`] by calling it
@@ -65,5 +65,21 @@ impl<S: EventStore> AsyncEventStore for BlockingStore<S> {
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
         self.0.load_snapshot(aggregate_id)
+    }
+
+    async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        self.0.read_all_raw(from_position, limit)
+    }
+
+    async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        self.0.stream_version(aggregate_id)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping()
     }
 }

@@ -5,7 +5,6 @@ use std::num::NonZeroU64;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use time::OffsetDateTime;
 
 use crate::aggregate::{Aggregate, AggregateRoot};
 use crate::store::Snapshot;
@@ -64,7 +63,7 @@ pub(super) fn take<A: Aggregate + Serialize>(root: &AggregateRoot<A>) -> Option<
             aggregate_type: snapshot_type::<A>(),
             version: root.version(),
             state,
-            taken_at: OffsetDateTime::now_utc(),
+            taken_at: crate::limits::now(),
         }),
         Err(error) => {
             tracing::warn!(

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::state::MemoryState;
 use crate::message::AnyEnvelope;
 use crate::store::{
-    AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RecordedEvent, Snapshot,
-    StoreError,
+    AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
+    Snapshot, StoreError,
 };
 
 /// A thread-safe [`AsyncEventStore`] that keeps everything in memory.
@@ -61,7 +61,7 @@ impl AsyncEventStore for InMemoryAsyncEventStore {
         aggregate_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        Ok(self.state.load(aggregate_id, from_version))
+        self.state.load(aggregate_id, from_version)
     }
 
     async fn load_range(
@@ -70,9 +70,8 @@ impl AsyncEventStore for InMemoryAsyncEventStore {
         from_version: u64,
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        Ok(self
-            .state
-            .load_range(aggregate_id, from_version, to_version))
+        self.state
+            .load_range(aggregate_id, from_version, to_version)
     }
 
     async fn read_all(
@@ -102,11 +101,22 @@ impl AsyncEventStore for InMemoryAsyncEventStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.state.save_snapshot(snapshot);
-        Ok(())
+        self.state.save_snapshot(snapshot)
     }
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
-        Ok(self.state.load_snapshot(aggregate_id))
+        self.state.load_snapshot(aggregate_id)
+    }
+
+    async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        self.state.read_all_raw(from_position, limit)
+    }
+
+    async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        self.state.stream_version(aggregate_id)
     }
 }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::error::ConcurrencyError;
+use crate::limits::{self, stored_precision};
 use crate::message::AnyEnvelope;
 use crate::store::{
-    AppendOutcome, EventTypeFilter, GlobalPage, RecordedEvent, Snapshot, StoreError,
+    AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, Snapshot,
+    StoreError, checks,
 };
 
 /// Everything an in-memory store holds.
@@ -54,6 +55,9 @@ impl MemoryState {
         events: &[AnyEnvelope],
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
+        // Checked before the lock: what PostgreSQL could not keep is refused
+        // here too, with the same error.
+        checks::append(aggregate_id, events)?;
         let mut inner = self.write();
         let Inner { log, streams, .. } = &mut *inner;
         let current = streams.get(aggregate_id).map_or(0, |s| s.len() as u64);
@@ -73,7 +77,7 @@ impl MemoryState {
                 positions: Vec::new(),
             });
         }
-        let recorded_at = OffsetDateTime::now_utc();
+        let recorded_at = limits::now();
         // The key is allocated only for a new stream (an empty append
         // creates none, so an existing stream has version >= 1).
         let stream = match current {
@@ -112,7 +116,11 @@ impl MemoryState {
         })
     }
 
-    pub(super) fn load(&self, aggregate_id: &str, from_version: u64) -> Vec<RecordedEvent> {
+    pub(super) fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.load_range(aggregate_id, from_version, u64::MAX)
     }
 
@@ -123,10 +131,11 @@ impl MemoryState {
         aggregate_id: &str,
         from_version: u64,
         to_version: u64,
-    ) -> Vec<RecordedEvent> {
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let inner = self.read();
         let Some(stream) = inner.streams.get(aggregate_id) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         // Version v sits at index v - 1 of the stream.
         let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
@@ -140,7 +149,7 @@ impl MemoryState {
                 .iter()
                 .filter_map(|&index| inner.log.get(index).cloned()),
         );
-        events
+        Ok(events)
     }
 
     pub(super) fn read_all(&self, from_position: u64, limit: usize) -> Vec<RecordedEvent> {
@@ -187,9 +196,34 @@ impl MemoryState {
         let _ = tokio::time::timeout(max_wait, head.wait_for(|&head| head > after_position)).await;
     }
 
+    /// The events from `from_position` on, serialized as a store that
+    /// keeps rows would keep them.
+    pub(super) fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        self.read_all(from_position, limit)
+            .iter()
+            .map(RawRecordedEvent::from_recorded)
+            .collect()
+    }
+
+    pub(super) fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        checks::stream_id(aggregate_id)?;
+        Ok(self
+            .read()
+            .streams
+            .get(aggregate_id)
+            .map_or(0, |stream| stream.len() as u64))
+    }
+
     /// Keeps `snapshot` unless the stream already has a newer one: a slow
-    /// writer finishing late must not roll the snapshot back.
-    pub(super) fn save_snapshot(&self, snapshot: Snapshot) {
+    /// writer finishing late must not roll the snapshot back. Its time is
+    /// kept at the precision every store keeps.
+    pub(super) fn save_snapshot(&self, mut snapshot: Snapshot) -> Result<(), StoreError> {
+        checks::snapshot(&snapshot)?;
+        snapshot.taken_at = stored_precision(snapshot.taken_at);
         let mut inner = self.write();
         match inner.snapshots.get_mut(&snapshot.aggregate_id) {
             Some(kept) if kept.version > snapshot.version => {}
@@ -200,10 +234,12 @@ impl MemoryState {
                     .insert(snapshot.aggregate_id.clone(), snapshot);
             }
         }
+        Ok(())
     }
 
-    pub(super) fn load_snapshot(&self, aggregate_id: &str) -> Option<Snapshot> {
-        self.read().snapshots.get(aggregate_id).cloned()
+    pub(super) fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        checks::stream_id(aggregate_id)?;
+        Ok(self.read().snapshots.get(aggregate_id).cloned())
     }
 
     // A panic while the lock is held cannot leave half an append behind

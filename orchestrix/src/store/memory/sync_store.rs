@@ -5,7 +5,8 @@ use std::sync::Arc;
 use super::state::MemoryState;
 use crate::message::AnyEnvelope;
 use crate::store::{
-    AppendOutcome, EventStore, EventTypeFilter, GlobalPage, RecordedEvent, Snapshot, StoreError,
+    AppendOutcome, EventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
+    Snapshot, StoreError,
 };
 
 /// A thread-safe, blocking [`EventStore`] that keeps everything in memory.
@@ -55,7 +56,7 @@ impl EventStore for InMemoryEventStore {
         aggregate_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        Ok(self.state.load(aggregate_id, from_version))
+        self.state.load(aggregate_id, from_version)
     }
 
     fn load_range(
@@ -64,9 +65,8 @@ impl EventStore for InMemoryEventStore {
         from_version: u64,
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        Ok(self
-            .state
-            .load_range(aggregate_id, from_version, to_version))
+        self.state
+            .load_range(aggregate_id, from_version, to_version)
     }
 
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -83,11 +83,22 @@ impl EventStore for InMemoryEventStore {
     }
 
     fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.state.save_snapshot(snapshot);
-        Ok(())
+        self.state.save_snapshot(snapshot)
     }
 
     fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
-        Ok(self.state.load_snapshot(aggregate_id))
+        self.state.load_snapshot(aggregate_id)
+    }
+
+    fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        self.state.read_all_raw(from_position, limit)
+    }
+
+    fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        self.state.stream_version(aggregate_id)
     }
 }

@@ -120,6 +120,8 @@ impl RowDecoder {
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: columns.stream_id.to_string(),
             version: columns.version,
+            position: Some(columns.position),
+            event_type: columns.event_type.to_owned(),
             source,
         };
         let message = match self.last_type {

@@ -30,12 +30,12 @@ use self::statements::Statements;
 use crate::error::ConcurrencyError;
 use crate::message::AnyEnvelope;
 use crate::postgres::{
-    DEFAULT_SCHEMA, Migration, PostgresOptions, SqlIdentifier, connect_pool, describe_target,
-    migrate,
+    ConnectGate, DEFAULT_SCHEMA, Migration, PostgresOptions, SqlIdentifier, connect_pool,
+    describe_target, migrate,
 };
 use crate::store::{
     AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
-    Snapshot, StoreError,
+    Snapshot, StoreError, checks,
 };
 
 /// The event store's migrations, shipped in the crate (versions `1..100`).
@@ -91,6 +91,7 @@ pub struct PostgreSQLEventStore {
     statements: Arc<Statements>,
     target: Arc<str>,
     notifications: Arc<Notifications>,
+    gate: Arc<ConnectGate>,
 }
 
 impl PostgreSQLEventStore {
@@ -107,7 +108,11 @@ impl PostgreSQLEventStore {
     /// Connects as `options` describe (pool sizes, timeouts, schema).
     pub async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
         let pool = connect_pool(&options).await?;
-        Ok(Self::from_pool_in(pool, options.schema().clone()))
+        let store = Self::from_pool_in(pool, options.schema().clone());
+        Ok(Self {
+            gate: Arc::new(ConnectGate::new(&options)),
+            ..store
+        })
     }
 
     /// Uses an existing pool, with the tables in the default schema
@@ -129,9 +134,23 @@ impl PostgreSQLEventStore {
         Self {
             statements: Arc::new(statements),
             notifications: Arc::new(notifications),
+            gate: Arc::new(ConnectGate::for_pool(&pool)),
             pool,
             schema,
             target,
+        }
+    }
+
+    /// Sets how long opening a connection may take before a call fails as
+    /// unavailable (see [`PostgresOptions::connect_timeout`]; a store made
+    /// with [`connect_with`](Self::connect_with) takes it from the options,
+    /// one made from a pool has [`DEFAULT_CONNECT_TIMEOUT`](crate::postgres::DEFAULT_CONNECT_TIMEOUT)).
+    #[must_use]
+    pub fn with_connect_timeout(self, timeout: std::time::Duration) -> Self {
+        let connect = (*self.pool.connect_options()).clone();
+        Self {
+            gate: Arc::new(ConnectGate::for_server(connect, timeout)),
+            ..self
         }
     }
 
@@ -159,6 +178,8 @@ impl PostgreSQLEventStore {
 
     /// The stream's current version (0 for a stream that does not exist).
     pub async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        checks::stream_id(aggregate_id)?;
+        self.gate.check(&self.pool).await?;
         let version: Result<i64, _> = sqlx::query_scalar(self.statements.stream_version.clone())
             .bind(aggregate_id)
             .fetch_one(&self.pool)
@@ -178,13 +199,7 @@ impl PostgreSQLEventStore {
     /// Whether the server answers: [`StoreError::Unavailable`] when it
     /// cannot be reached.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match sqlx::query("SELECT 1").execute(&self.pool).await {
-            Ok(_) => Ok(()),
-            Err(error) => Err(self
-                .failure(error, "check that the server answers".to_owned())
-                .report()
-                .await),
-        }
+        Ok(crate::postgres::ping(&self.pool, &self.gate).await?)
     }
 
     /// Reads the global stream from `from_position`: up to `limit` events of
@@ -343,6 +358,8 @@ impl AsyncEventStore for PostgreSQLEventStore {
         events: &[AnyEnvelope],
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
+        checks::append(aggregate_id, events)?;
+        self.gate.check(&self.pool).await?;
         if events.is_empty() {
             return self.empty_append(aggregate_id, expected_version).await;
         }
@@ -364,6 +381,8 @@ impl AsyncEventStore for PostgreSQLEventStore {
         aggregate_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
+        self.gate.check(&self.pool).await?;
         let query = sqlx::query(self.statements.load.clone())
             .bind(aggregate_id)
             .bind(to_i64(from_version));
@@ -379,6 +398,8 @@ impl AsyncEventStore for PostgreSQLEventStore {
         from_version: u64,
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
+        self.gate.check(&self.pool).await?;
         let query = sqlx::query(self.statements.load_range.clone())
             .bind(aggregate_id)
             .bind(to_i64(from_version))
@@ -418,6 +439,8 @@ impl AsyncEventStore for PostgreSQLEventStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        checks::snapshot(&snapshot)?;
+        self.gate.check(&self.pool).await?;
         let version = i64::try_from(snapshot.version).map_err(|_| {
             StoreError::Configuration(format!(
                 "snapshot of stream `{}` has version {}, more than PostgreSQL's bigint holds",
@@ -445,6 +468,8 @@ impl AsyncEventStore for PostgreSQLEventStore {
     }
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        checks::stream_id(aggregate_id)?;
+        self.gate.check(&self.pool).await?;
         let row: Option<(String, i64, String, time::OffsetDateTime)> =
             match sqlx::query_as(self.statements.load_snapshot.clone())
                 .bind(aggregate_id)
@@ -478,6 +503,22 @@ impl AsyncEventStore for PostgreSQLEventStore {
             state,
             taken_at,
         }))
+    }
+
+    async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        PostgreSQLEventStore::stream_version(self, aggregate_id).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        PostgreSQLEventStore::ping(self).await
+    }
+
+    async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        PostgreSQLEventStore::read_all_raw(self, from_position, limit).await
     }
 }
 

@@ -43,6 +43,7 @@ impl PostgreSQLEventStore {
         if limit == 0 {
             return Ok((Vec::new(), nothing_yet));
         }
+        self.gate.check(&self.pool).await?;
         let horizon = self.global_horizon(&operation).await?;
         if horizon < from_position {
             return Ok((Vec::new(), nothing_yet));

@@ -1,0 +1,208 @@
+//! The identifier rules, and how a value is shown in an error.
+
+use std::fmt;
+
+use super::LimitError;
+
+/// The longest id, in bytes of UTF-8. Real ids (UUIDs, natural keys, a
+/// prefix and a number) are far shorter; the limit keeps every id, however
+/// incompressible, well inside one PostgreSQL btree index entry (about
+/// 2,700 bytes), which is what the unique indexes on stream and saga ids
+/// need.
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// How many bytes of a value an error message shows.
+const SHOWN_BYTES: usize = 64;
+
+/// Which kind of identifier broke a rule (named in the error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdKind {
+    /// A stream (aggregate) id of an event store.
+    Stream,
+    /// A saga id.
+    Saga,
+    /// A projection's name or id.
+    Projection,
+    /// The owner of a saga lease.
+    LeaseOwner,
+}
+
+impl fmt::Display for IdKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Stream => "stream id",
+            Self::Saga => "saga id",
+            Self::Projection => "projection name",
+            Self::LeaseOwner => "lease owner",
+        })
+    }
+}
+
+/// Checks `id` against the identifier rules (see the [module
+/// docs](super)): not empty, at most [`MAX_ID_BYTES`] bytes, no control
+/// characters.
+///
+/// ```
+/// use orchestrix::limits::{IdKind, LimitError, check_id};
+///
+/// assert!(check_id(IdKind::Saga, "order-7/payment").is_ok());
+/// assert_eq!(check_id(IdKind::Saga, ""), Err(LimitError::EmptyId { kind: IdKind::Saga }));
+/// assert!(matches!(
+///     check_id(IdKind::Stream, "a\0b"),
+///     Err(LimitError::IdControlCharacter { code: 0, at: 1, .. })
+/// ));
+/// ```
+pub fn check_id(kind: IdKind, id: &str) -> Result<(), LimitError> {
+    if id.is_empty() {
+        return Err(LimitError::EmptyId { kind });
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(LimitError::IdTooLong {
+            kind,
+            id: shorten(id),
+            len: id.len(),
+            max: MAX_ID_BYTES,
+        });
+    }
+    if let Some((at, control)) = id.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(LimitError::IdControlCharacter {
+            kind,
+            id: shorten(id),
+            code: u32::from(control),
+            at,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `text`, kept as text outside JSON, holds no NUL character;
+/// `what` names it in the error.
+pub fn check_text(text: &str, what: impl FnOnce() -> String) -> Result<(), LimitError> {
+    if text.contains('\0') {
+        return Err(LimitError::NulInText { what: what() });
+    }
+    Ok(())
+}
+
+/// `value` as an error message shows it: at most 64 bytes of it, with
+/// control characters escaped (the escapes count towards the 64), then `…`
+/// and the full length when it was cut.
+///
+/// ```
+/// use orchestrix::limits::shorten;
+///
+/// assert_eq!(shorten("acc-1"), "acc-1");
+/// assert_eq!(shorten("a\0b"), "a\\0b");
+/// let shown = shorten(&"x".repeat(5000));
+/// assert!(shown.starts_with("xxxx") && shown.ends_with("… (5000 bytes)"));
+/// assert!(shown.len() < 100);
+/// assert!(shorten(&"\u{e}".repeat(100)).len() < 100);
+/// ```
+pub fn shorten(value: &str) -> String {
+    let mut shown = String::with_capacity(SHOWN_BYTES + 24);
+    for c in value.chars() {
+        let before = shown.len();
+        if c.is_control() {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+        if shown.len() > SHOWN_BYTES {
+            shown.truncate(before);
+            shown.push_str(&format!("… ({} bytes)", value.len()));
+            return shown;
+        }
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_real_ids_up_to_the_limit() {
+        for id in [
+            "a",
+            "ACC-001",
+            "3f2b0c1e-8a57-4a53-9d0e-0d4c1f1e2a11",
+            "tenant/7:order#42",
+            "Ünïcødé-流",
+            " spaces are fine ",
+        ] {
+            assert_eq!(check_id(IdKind::Stream, id), Ok(()), "{id}");
+        }
+        let longest = "é".repeat(MAX_ID_BYTES / 2);
+        assert_eq!(check_id(IdKind::Saga, &longest), Ok(()));
+    }
+
+    #[test]
+    fn refuses_long_ids_naming_the_rule_with_a_short_id() {
+        let id = "é".repeat(MAX_ID_BYTES / 2 + 1);
+        let error = check_id(IdKind::Saga, &id).expect_err("too long");
+        assert!(
+            matches!(&error, LimitError::IdTooLong { kind: IdKind::Saga, len, max: MAX_ID_BYTES, .. } if *len == id.len()),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("saga id") && text.contains("at most 1024 bytes"),
+            "{text}"
+        );
+        assert!(text.len() < 200, "{text}");
+    }
+
+    #[test]
+    fn refuses_control_characters_anywhere() {
+        for (id, code, at) in [
+            ("\0", 0, 0),
+            ("a\nb", 10, 1),
+            ("ab\u{7f}", 0x7f, 2),
+            ("é\u{85}", 0x85, 2),
+        ] {
+            let error = check_id(IdKind::Projection, id).expect_err(id);
+            assert_eq!(
+                error,
+                LimitError::IdControlCharacter {
+                    kind: IdKind::Projection,
+                    id: shorten(id),
+                    code,
+                    at
+                }
+            );
+            assert!(!error.to_string().contains('\0'));
+        }
+    }
+
+    #[test]
+    fn shorten_bounds_the_shown_text_escapes_included() {
+        let id = "\u{e}".repeat(100);
+        let shown = shorten(&id);
+        assert!(shown.len() <= SHOWN_BYTES + 16, "{shown}");
+        assert!(shown.ends_with("… (100 bytes)"), "{shown}");
+        assert_eq!(shorten(&"\u{e}".repeat(10)), "\\u{e}".repeat(10));
+    }
+
+    #[test]
+    fn shorten_cuts_at_a_character_boundary() {
+        let value = format!("{}流流", "a".repeat(SHOWN_BYTES - 1));
+        let shown = shorten(&value);
+        assert!(shown.starts_with(&"a".repeat(SHOWN_BYTES - 1)));
+        assert!(
+            shown.ends_with(&format!("… ({} bytes)", value.len())),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn text_with_nul_is_refused() {
+        assert_eq!(check_text("fine\ttext", || "x".into()), Ok(()));
+        assert_eq!(
+            check_text("a\0", || "the saga type".into()),
+            Err(LimitError::NulInText {
+                what: "the saga type".into()
+            })
+        );
+    }
+}

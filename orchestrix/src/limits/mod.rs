@@ -1,0 +1,104 @@
+//! One set of limits for everything a store keeps, checked in one place
+//! before any backend sees the value, so every backend accepts and refuses
+//! exactly the same things, with the same [`LimitError`].
+//!
+//! * **Identifiers** (stream / aggregate ids, saga ids, projection names,
+//!   lease owners; see [`check_id`]): not empty, at most [`MAX_ID_BYTES`]
+//!   bytes of UTF-8, no control characters (`U+0000..=U+001F`,
+//!   `U+007F..=U+009F`). The length keeps every id well inside what a
+//!   PostgreSQL btree index entry holds (about 2,700 bytes) whatever the
+//!   text, and the characters keep ids printable in logs and storable
+//!   everywhere (PostgreSQL refuses NUL in text).
+//! * **JSON** (event payloads, metadata, snapshot state, saga data and step
+//!   outputs; see [`check_json`]): arrays and objects nest at most
+//!   [`MAX_JSON_DEPTH`] levels, and no string holds a NUL character
+//!   (`\u0000`, which PostgreSQL's `jsonb` refuses). Deeper values would be
+//!   written and then fail to decode on every read (serde_json stops
+//!   decoding at 128 levels), so they are refused when written instead.
+//! * **Text** kept outside JSON (saga types and error texts, snapshot
+//!   aggregate types; see [`check_text`]): no NUL character.
+//! * **Time**: stores keep timestamps at whole microseconds (PostgreSQL's
+//!   `timestamptz` precision); [`stored_precision`] cuts a time to that, so
+//!   what is saved reads back equal from every backend.
+//!
+//! A violation names the rule and the value, shortened ([`shorten`]): an
+//! error never repeats a multi-kilobyte id.
+//!
+//! ```
+//! use orchestrix::limits::{self, IdKind, LimitError, MAX_ID_BYTES};
+//!
+//! assert!(limits::check_id(IdKind::Stream, "order-42").is_ok());
+//! let long = "x".repeat(MAX_ID_BYTES + 1);
+//! let error = limits::check_id(IdKind::Stream, &long).unwrap_err();
+//! assert!(matches!(error, LimitError::IdTooLong { .. }));
+//! assert!(error.to_string().len() < 200);
+//! ```
+
+mod ids;
+mod json;
+mod precision;
+
+pub use ids::{IdKind, MAX_ID_BYTES, check_id, check_text, shorten};
+pub use json::{JsonCheckError, MAX_JSON_DEPTH, check_json, check_json_text};
+pub(crate) use precision::now;
+pub use precision::stored_precision;
+
+/// A value breaks one of the [limits](self); nothing was written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// An id is the empty string.
+    #[error("the {kind} is empty; ids need at least one character")]
+    EmptyId {
+        /// Which kind of id.
+        kind: IdKind,
+    },
+    /// An id is longer than [`MAX_ID_BYTES`].
+    #[error("the {kind} `{id}` is {len} bytes long; at most {max} bytes are allowed")]
+    IdTooLong {
+        /// Which kind of id.
+        kind: IdKind,
+        /// The id, shortened.
+        id: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An id contains a control character.
+    #[error(
+        "the {kind} `{id}` contains the control character U+{code:04X} at byte {at}; ids may not contain control characters"
+    )]
+    IdControlCharacter {
+        /// Which kind of id.
+        kind: IdKind,
+        /// The id, shortened, with control characters escaped.
+        id: String,
+        /// The character's code point.
+        code: u32,
+        /// Its byte offset in the id.
+        at: usize,
+    },
+    /// A text value contains the NUL character.
+    #[error("{what} contains the NUL character (U+0000), which cannot be stored")]
+    NulInText {
+        /// What the text is (e.g. "the saga type of saga `s-1`").
+        what: String,
+    },
+    /// A JSON value nests deeper than [`MAX_JSON_DEPTH`].
+    #[error(
+        "{what} nests JSON arrays and objects more than {max} levels deep, so it could not be read back; flatten it"
+    )]
+    JsonTooDeep {
+        /// What the value is (e.g. "the payload of event `X` for stream `s`").
+        what: String,
+        /// The limit.
+        max: usize,
+    },
+    /// A JSON string or key contains the NUL character.
+    #[error("{what} contains the NUL character (\\u0000) in a JSON string, which cannot be stored")]
+    NulInJson {
+        /// What the value is.
+        what: String,
+    },
+}

@@ -1,0 +1,166 @@
+//! Failing fast while the server refuses connections.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+
+use super::{DEFAULT_CONNECT_TIMEOUT, PostgresError, PostgresOptions, describe_target};
+
+/// How long one probe's answer is reused by the calls after it.
+const PROBE_REUSE: Duration = Duration::from_millis(500);
+
+/// Decides quickly whether a call can get a connection at all.
+///
+/// The pool, when it has to open a connection and the server refuses it,
+/// keeps retrying until the whole acquire timeout is over (it takes a
+/// refusal for a server still starting). So before a call that finds no
+/// idle connection, the stores ask the gate. It opens a bare socket to the
+/// server (no login: a fraction of a millisecond, and nothing in the
+/// server's log), bounded by the connect timeout, and answers
+/// [`PostgresError::Unavailable`] at once if the server refuses or stays
+/// silent:
+///
+/// * an idle connection at hand: no probe, the call goes ahead;
+/// * room in the pool (the call would open a connection): a fresh probe;
+/// * a full pool, all busy: the call waits for a connection, unless a
+///   probe of the last 500 ms (or a fresh one) found the server gone. So a
+///   busy pool costs at most two probes a second.
+///
+/// When the server is back, the next probe succeeds and the pool opens its
+/// connections again by itself.
+///
+/// ```no_run
+/// use orchestrix::postgres::{ConnectGate, PostgresOptions, connect_pool};
+///
+/// # async fn run() -> Result<(), orchestrix::postgres::PostgresError> {
+/// let options = PostgresOptions::new("postgres://postgres@127.0.0.1:5432/app")?;
+/// let pool = connect_pool(&options).await?;
+/// let gate = ConnectGate::new(&options);
+/// gate.check(&pool).await?; // Unavailable within the connect timeout when down
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ConnectGate {
+    connect: PgConnectOptions,
+    timeout: Duration,
+    target: String,
+    last: Mutex<Option<Probe>>,
+}
+
+#[derive(Clone, Debug)]
+struct Probe {
+    at: Instant,
+    /// Why the server was unreachable, if it was.
+    refused: Option<Arc<str>>,
+}
+
+impl ConnectGate {
+    /// A gate for the server `options` connect to, with their connect
+    /// timeout.
+    pub fn new(options: &PostgresOptions) -> Self {
+        Self::for_server(options.connect_options().clone(), options.connect_timeout())
+    }
+
+    /// A gate for `pool`'s server, with the [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn for_pool(pool: &PgPool) -> Self {
+        Self::for_server((*pool.connect_options()).clone(), DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// A gate for the server `connect` describes, waiting at most `timeout`
+    /// for a connection.
+    pub fn for_server(connect: PgConnectOptions, timeout: Duration) -> Self {
+        Self {
+            target: describe_target(&connect),
+            connect,
+            timeout,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The connect timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `Ok` when a call on `pool` can expect a connection (see the type's
+    /// docs), else [`PostgresError::Unavailable`].
+    pub async fn check(&self, pool: &PgPool) -> Result<(), PostgresError> {
+        if pool.num_idle() > 0 {
+            return Ok(());
+        }
+        if pool.size() >= pool.options().get_max_connections()
+            && let Some(probe) = self.recent()
+        {
+            return self.answer(probe.refused);
+        }
+        self.probe().await
+    }
+
+    /// Opens (and closes) a bare connection to the server, bounded by the
+    /// connect timeout: `Ok` when it accepts, else
+    /// [`PostgresError::Unavailable`].
+    pub async fn probe(&self) -> Result<(), PostgresError> {
+        let refused = self.try_connect().await;
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Probe {
+            at: Instant::now(),
+            refused: refused.clone(),
+        });
+        self.answer(refused)
+    }
+
+    fn recent(&self) -> Option<Probe> {
+        self.last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .filter(|probe| probe.at.elapsed() < PROBE_REUSE)
+    }
+
+    fn answer(&self, refused: Option<Arc<str>>) -> Result<(), PostgresError> {
+        match refused {
+            None => Ok(()),
+            Some(reason) => Err(PostgresError::Unavailable {
+                target: self.target.clone(),
+                source: reason.to_string().into(),
+            }),
+        }
+    }
+
+    /// Why the server is unreachable, or `None` when it accepted a
+    /// connection.
+    async fn try_connect(&self) -> Option<Arc<str>> {
+        let connected = tokio::time::timeout(self.timeout, self.open_socket()).await;
+        match connected {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string().into()),
+            Err(_) => Some(
+                format!(
+                    "no connection within the connect timeout of {} ms",
+                    self.timeout.as_millis()
+                )
+                .into(),
+            ),
+        }
+    }
+
+    async fn open_socket(&self) -> std::io::Result<()> {
+        #[cfg(unix)]
+        if let Some(socket) = self.connect.get_socket() {
+            let path = if socket.is_dir() {
+                socket.join(format!(".s.PGSQL.{}", self.connect.get_port()))
+            } else {
+                socket.clone()
+            };
+            tokio::net::UnixStream::connect(path).await?;
+            return Ok(());
+        }
+        tokio::net::TcpStream::connect((self.connect.get_host(), self.connect.get_port())).await?;
+        Ok(())
+    }
+}

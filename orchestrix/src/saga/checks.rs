@@ -1,0 +1,92 @@
+//! The [`limits`] every saga state store applies before its
+//! backend sees anything, so that every store accepts and refuses the same
+//! calls with the same errors. Both stores of this crate call them first
+//! thing; a custom store should too.
+
+use time::OffsetDateTime;
+
+use super::error::SagaStoreError;
+use super::state::SagaState;
+use crate::limits::{self, IdKind, JsonCheckError, shorten, stored_precision};
+
+/// A saga id: see [`limits::check_id`].
+///
+/// ```
+/// use orchestrix::saga::{SagaStoreError, checks};
+///
+/// assert!(checks::saga_id("order-7").is_ok());
+/// assert!(matches!(checks::saga_id("a\0b"), Err(SagaStoreError::Limit(_))));
+/// ```
+pub fn saga_id(id: &str) -> Result<(), SagaStoreError> {
+    Ok(limits::check_id(IdKind::Saga, id)?)
+}
+
+/// A lease owner: the same rules as ids.
+pub fn owner(owner: &str) -> Result<(), SagaStoreError> {
+    Ok(limits::check_id(IdKind::LeaseOwner, owner)?)
+}
+
+/// A state about to be written by `owner`: its id, the owner, its texts
+/// (no NUL), its data and every step's output (JSON within the limits).
+pub fn state(state: &SagaState, lease_owner: &str) -> Result<(), SagaStoreError> {
+    saga_id(&state.saga_id)?;
+    owner(lease_owner)?;
+    let id = shorten(&state.saga_id);
+    let what = |part: &str| format!("the {part} of saga `{id}`");
+    limits::check_text(&state.saga_type, || what("type"))?;
+    errors(&state.error, &state.compensation_error, what)?;
+    json(state, &state.data, || what("data"))?;
+    for step in &state.steps {
+        let step_part = |part: &str| {
+            format!(
+                "the {part} of step `{}` of saga `{id}`",
+                shorten(&step.name)
+            )
+        };
+        limits::check_text(&step.name, || what("step names"))?;
+        errors(&step.error, &step.compensation_error, step_part)?;
+        json(state, &step.output, || step_part("output"))?;
+    }
+    Ok(())
+}
+
+/// The error texts of a saga or a step; `what` names a part.
+fn errors(
+    error: &Option<String>,
+    compensation_error: &Option<String>,
+    what: impl Fn(&str) -> String,
+) -> Result<(), SagaStoreError> {
+    for (text, part) in [(error, "error"), (compensation_error, "compensation error")] {
+        if let Some(text) = text {
+            limits::check_text(text, || what(part))?;
+        }
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(
+    state: &SagaState,
+    value: &T,
+    what: impl FnOnce() -> String,
+) -> Result<(), SagaStoreError> {
+    limits::check_json(value, what).map_err(|error| match error {
+        JsonCheckError::Limit(limit) => SagaStoreError::Limit(limit),
+        JsonCheckError::Serialize(source) => SagaStoreError::Malformed {
+            saga_id: state.saga_id.clone(),
+            source,
+        },
+    })
+}
+
+/// `state` with its timestamps at the precision every store keeps
+/// ([`stored_precision`]), as a store that keeps values in memory stores it
+/// so that it reads back what PostgreSQL would.
+pub(crate) fn at_stored_precision(mut state: SagaState) -> SagaState {
+    let cut = |at: &mut OffsetDateTime| *at = stored_precision(*at);
+    cut(&mut state.created_at);
+    cut(&mut state.updated_at);
+    if let Some(lease) = &mut state.lease {
+        cut(&mut lease.expires_at);
+    }
+    state
+}
