@@ -148,9 +148,8 @@ async fn a_poison_event_is_named_and_a_follower_gets_past_it() {
     test.cleanup().await;
 }
 
-/// `read_all_raw` reads the poison rows undecoded. PostgreSQL's override
-/// (which never decodes) comes with the `pgstore` work; until it is wired
-/// into `AsyncEventStore`, the provided default decodes and so fails here.
+/// `read_all_raw` reads the poison rows undecoded (PostgreSQL's override
+/// never decodes; the provided default would, and so fail here).
 #[tokio::test]
 async fn read_all_raw_reads_poison_rows_undecoded() {
     let Some(test) = TestStore::new("read_all_raw_reads_poison_rows_undecoded", 2).await else {
