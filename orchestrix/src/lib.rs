@@ -28,11 +28,15 @@ pub mod aggregate;
 pub mod bus;
 pub mod error;
 pub mod message;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod migration;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod registry;
 pub mod retry;
 pub mod saga;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod store;
 
 /// Long-form guides. Their examples compile and run as doctests, so they

@@ -5,9 +5,11 @@
 //!   the [`event_store_conformance!`] macro that turns them into named
 //!   `#[tokio::test]`s for a given store.
 //! * [`postgres`]: `DATABASE_URL` handling and a fresh schema per test.
+//! * [`sqlite`]: a fresh database file per test.
 //! * [`bus_support`]: handlers registered from this (second) crate, to show
 //!   that `inventory` finds registrations across crates.
 
 pub mod bus_support;
 pub mod conformance;
 pub mod postgres;
+pub mod sqlite;

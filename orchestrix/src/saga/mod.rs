@@ -25,6 +25,8 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod registry;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod state;
 mod step;
 mod store;
@@ -37,6 +39,8 @@ pub use handler::{
 pub use memory::InMemorySagaStateStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgreSQLSagaStateStore, SAGA_STATE_MIGRATIONS};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SQLITE_SAGA_STATE_MIGRATIONS, SqliteSagaStateStore};
 pub use registry::{
     DEFAULT_RECOVERY_CONCURRENCY, RecoveryReport, ResumableSaga, SagaRegistration, recover_sagas,
     recover_sagas_concurrently, registrations,

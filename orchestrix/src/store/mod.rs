@@ -25,6 +25,8 @@
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 mod types;
 
 pub use memory::{InMemoryAsyncEventStore, InMemoryEventStore};

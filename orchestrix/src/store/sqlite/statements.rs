@@ -1,0 +1,52 @@
+//! The store's SQL (SQLite dialect, `?` parameters).
+
+/// The columns a decoded event needs, in the order `decode` reads them
+/// (after `stream_id` when reading the global stream).
+macro_rules! event_columns {
+    () => {
+        "version, position, recorded_at, event_type, schema_version, payload, metadata"
+    };
+}
+
+/// The stream's version and the last global position, read under the
+/// append's write lock: the version check and the positions of the new
+/// events (`last + 1, last + 2, ...`). `max(position)` reads the last
+/// entry of the rowid tree; `max(version)` one entry of the
+/// `(stream_id, version)` index.
+pub(super) const APPEND_HEAD: &str = "SELECT \
+     (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1), \
+     (SELECT coalesce(max(position), 0) FROM events)";
+
+pub(super) const INSERT_EVENT: &str = "INSERT INTO events (position, stream_id, version, event_id, \
+     event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+pub(super) const STREAM_VERSION: &str =
+    "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?";
+
+pub(super) const LOAD: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE stream_id = ? AND version >= ? ORDER BY version"
+);
+
+pub(super) const LOAD_RANGE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version"
+);
+
+pub(super) const READ_ALL: &str = concat!(
+    "SELECT stream_id, ",
+    event_columns!(),
+    " FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+);
+
+pub(super) const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \
+     (aggregate_id, aggregate_type, version, state, taken_at) VALUES (?, ?, ?, ?, ?) \
+     ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, \
+     version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
+     WHERE snapshots.version <= excluded.version";
+
+pub(super) const LOAD_SNAPSHOT: &str =
+    "SELECT aggregate_type, version, state, taken_at FROM snapshots WHERE aggregate_id = ?";
