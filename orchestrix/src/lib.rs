@@ -14,7 +14,8 @@
 //! Sync and async APIs coexist: `InMemoryMessageBus` /
 //! `InMemoryAsyncMessageBus`, `InMemoryEventStore` /
 //! `InMemoryAsyncEventStore`, `repo.load` / `repo.load_async`. The
-//! PostgreSQL store is behind the `postgres` feature.
+//! PostgreSQL stores are behind the `postgres` feature, the SQLite ones
+//! (a file, no server) behind `sqlite`.
 //!
 //! Start with `use orchestrix::prelude::*;`; the [`guides`] walk through each part.
 
@@ -54,6 +55,10 @@ pub mod guides {
     #[cfg(feature = "postgres")]
     #[doc = include_str!("../../docs/postgres.md")]
     pub mod postgres {}
+
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../docs/sqlite.md")]
+    pub mod sqlite {}
 }
 
 /// The README's example, compiled and run as a doctest.

@@ -107,6 +107,10 @@ async fn sagas_resume_once_across_two_pools_on_one_file() {
     assert_eq!(finished.status, SagaStatus::Completed);
     assert_eq!(finished.steps[0].attempts, 1, "debit is not run again");
     assert_eq!(finished.steps[1].attempts, 2);
-    assert_eq!(RUNS.load(Ordering::SeqCst), 2, "credit ran once per lease holder");
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        2,
+        "credit ran once per lease holder"
+    );
     assert_eq!(store.unfinished().await.expect("unfinished"), Vec::new());
 }

@@ -123,7 +123,10 @@ async fn eight_tasks_append_to_one_file_nothing_lost_or_duplicated() {
 
     let total = u64::from(2 * TASKS * APPENDS_PER_TASK);
     assert_eq!(last_seen, total, "the reader saw every event");
-    assert!(pages > 1, "the reader followed the writers, not one final read");
+    assert!(
+        pages > 1,
+        "the reader followed the writers, not one final read"
+    );
     println!("{conflicts} conflicts retried");
 
     let store = SqliteEventStore::connect(&url).await.expect("opens");
@@ -137,7 +140,9 @@ async fn eight_tasks_append_to_one_file_nothing_lost_or_duplicated() {
     let distinct: BTreeSet<(u32, u32)> = shared
         .iter()
         .map(|e| {
-            let event = e.downcast_ref::<ConformanceEvent>().expect("conformance event");
+            let event = e
+                .downcast_ref::<ConformanceEvent>()
+                .expect("conformance event");
             (event.writer, event.seq)
         })
         .collect();
@@ -171,7 +176,9 @@ async fn a_file_from_an_older_migration_is_migrated_on_open() {
     assert_eq!(versions(pool.clone()).await, [1]);
     pool.close().await;
 
-    let store = SqliteEventStore::connect(&file.url("")).await.expect("opens");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("opens");
     assert_eq!(versions(store.pool().clone()).await, [1, 2]);
     let index: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'events_event_type_position'",
@@ -192,7 +199,9 @@ async fn a_file_from_an_older_migration_is_migrated_on_open() {
 #[tokio::test]
 async fn a_changed_migration_is_refused() {
     let file = TempDb::new("changed");
-    let store = SqliteEventStore::connect(&file.url("")).await.expect("creates");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
     sqlx::query("UPDATE orchestrix_migrations SET checksum = 42 WHERE version = 1")
         .execute(store.pool())
         .await
@@ -219,7 +228,9 @@ async fn a_changed_migration_is_refused() {
 #[tokio::test]
 async fn a_read_only_file_reads_and_refuses_writes_with_a_typed_error() {
     let file = TempDb::new("read-only");
-    let writer = SqliteEventStore::connect(&file.url("")).await.expect("creates");
+    let writer = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
     writer
         .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
         .await
@@ -238,7 +249,10 @@ async fn a_read_only_file_reads_and_refuses_writes_with_a_typed_error() {
         matches!(sqlite_error(&error), SqliteError::ReadOnly { .. }),
         "{error}"
     );
-    assert!(error.to_string().contains("append to stream `acc-1`"), "{error}");
+    assert!(
+        error.to_string().contains("append to stream `acc-1`"),
+        "{error}"
+    );
     assert_eq!(store.stream_version("acc-1").await.expect("version"), 1);
 }
 
@@ -270,7 +284,9 @@ async fn missing_and_corrupt_files_are_typed_errors() {
         "{error}"
     );
     assert!(
-        error.to_string().contains(&file.path().display().to_string()),
+        error
+            .to_string()
+            .contains(&file.path().display().to_string()),
         "{error}"
     );
 }
@@ -280,7 +296,9 @@ async fn missing_and_corrupt_files_are_typed_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_wait_for_the_lock_and_a_held_lock_is_a_typed_error() {
     let file = TempDb::new("locked");
-    let store = SqliteEventStore::connect(&file.url("")).await.expect("creates");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
     let other = connect_pool(&SqliteOptions::new(file.url("")).expect("valid"))
         .await
         .expect("second pool");

@@ -36,15 +36,17 @@ impl Drop for ChildGuard {
 }
 
 fn spawn_child(db: &TempDb, writer: u32, mode: &str) -> ChildGuard {
-    ChildGuard(Command::new(std::env::current_exe().expect("test binary"))
-        .args(["sqlite_child", "--exact", "--ignored", "--nocapture"])
-        .env(DB_ENV, db.path())
-        .env(WRITER_ENV, writer.to_string())
-        .env(MODE_ENV, mode)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("child starts"))
+    ChildGuard(
+        Command::new(std::env::current_exe().expect("test binary"))
+            .args(["sqlite_child", "--exact", "--ignored", "--nocapture"])
+            .env(DB_ENV, db.path())
+            .env(WRITER_ENV, writer.to_string())
+            .env(MODE_ENV, mode)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("child starts"),
+    )
 }
 
 fn go_file(db: &Path) -> std::path::PathBuf {
@@ -65,7 +67,10 @@ async fn sqlite_child() {
     let store = SqliteEventStore::connect(&format!("sqlite://{db}"))
         .await
         .expect("the child opens the file");
-    match std::env::var(MODE_ENV).expect("the parent sets the mode").as_str() {
+    match std::env::var(MODE_ENV)
+        .expect("the parent sets the mode")
+        .as_str()
+    {
         "shared" => {
             std::fs::write(Path::new(&db).with_extension(format!("ready{writer}")), b"")
                 .expect("ready file");
@@ -76,7 +81,11 @@ async fn sqlite_child() {
                 loop {
                     let version = store.stream_version("shared").await.expect("version");
                     match store
-                        .save("shared", &[ConformanceEvent::envelope(writer, seq)], Some(version))
+                        .save(
+                            "shared",
+                            &[ConformanceEvent::envelope(writer, seq)],
+                            Some(version),
+                        )
                         .await
                     {
                         Ok(_) => break,
@@ -110,7 +119,10 @@ where
 {
     let started = Instant::now();
     while !done().await {
-        assert!(started.elapsed() < Duration::from_secs(60), "{what} never happened");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} never happened"
+        );
         if let Some(status) = child.try_wait().expect("child status") {
             panic!("the child ended early ({status}) waiting for {what}");
         }
@@ -129,7 +141,9 @@ async fn assert_gapless(store: &SqliteEventStore) -> Vec<RecordedEvent> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_append_to_one_file_nothing_lost_or_duplicated() {
     let db = TempDb::new("two-processes");
-    SqliteEventStore::connect(&db.url("")).await.expect("creates");
+    SqliteEventStore::connect(&db.url(""))
+        .await
+        .expect("creates");
     let mut children = [spawn_child(&db, 1, "shared"), spawn_child(&db, 2, "shared")];
     for (writer, child) in (1..).zip(children.iter_mut()) {
         let ready = db.path().with_extension(format!("ready{writer}"));
@@ -141,7 +155,10 @@ async fn two_processes_append_to_one_file_nothing_lost_or_duplicated() {
     }
     std::fs::write(go_file(db.path()), b"").expect("go");
     for child in &mut children {
-        assert!(child.0.wait().expect("child ends").success(), "a child failed");
+        assert!(
+            child.0.wait().expect("child ends").success(),
+            "a child failed"
+        );
     }
 
     let store = SqliteEventStore::connect(&db.url("")).await.expect("opens");
@@ -153,7 +170,11 @@ async fn two_processes_append_to_one_file_nothing_lost_or_duplicated() {
     );
     let writers: Vec<u32> = shared
         .iter()
-        .map(|e| e.downcast_ref::<ConformanceEvent>().expect("conformance event").writer)
+        .map(|e| {
+            e.downcast_ref::<ConformanceEvent>()
+                .expect("conformance event")
+                .writer
+        })
         .collect();
     let distinct: BTreeSet<(u32, u32)> = shared
         .iter()
@@ -171,7 +192,9 @@ async fn two_processes_append_to_one_file_nothing_lost_or_duplicated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_killed_mid_append_leaves_each_append_whole_or_absent() {
     let db = TempDb::new("sigkill");
-    let store = SqliteEventStore::connect(&db.url("")).await.expect("creates");
+    let store = SqliteEventStore::connect(&db.url(""))
+        .await
+        .expect("creates");
     let mut child = spawn_child(&db, 1, "batches");
     // Kill right after a commit: the child is then already encoding and
     // inserting its next batch, which takes nearly all of its time.
@@ -183,7 +206,9 @@ async fn a_child_killed_mid_append_leaves_each_append_whole_or_absent() {
     child.0.wait().expect("reap");
     store.pool().close().await;
 
-    let store = SqliteEventStore::connect(&db.url("")).await.expect("reopens");
+    let store = SqliteEventStore::connect(&db.url(""))
+        .await
+        .expect("reopens");
     let check: String = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(store.pool())
         .await
@@ -193,7 +218,11 @@ async fn a_child_killed_mid_append_leaves_each_append_whole_or_absent() {
     let stored = store.load("batches", 1).await.expect("load");
     assert_eq!(stored.len(), everything.len());
     assert!(stored.len() >= 2 * BATCH as usize);
-    assert_eq!(stored.len() % BATCH as usize, 0, "a partial append survived");
+    assert_eq!(
+        stored.len() % BATCH as usize,
+        0,
+        "a partial append survived"
+    );
     for (index, event) in stored.iter().enumerate() {
         let event = event.downcast_ref::<ConformanceEvent>().expect("decodes");
         let index = u32::try_from(index).expect("small");

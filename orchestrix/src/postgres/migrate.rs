@@ -132,6 +132,9 @@ mod tests {
     fn the_placeholder_becomes_the_quoted_schema() {
         let schema = SqlIdentifier::new("s1").expect("valid");
         let migration = Migration::new(1, "f", "SELECT {{schema_literal}} FROM {{schema}}.events");
-        assert_eq!(sql_for(&migration, &schema), "SELECT 's1' FROM \"s1\".events");
+        assert_eq!(
+            sql_for(&migration, &schema),
+            "SELECT 's1' FROM \"s1\".events"
+        );
     }
 }

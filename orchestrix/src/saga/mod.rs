@@ -39,12 +39,12 @@ pub use handler::{
 pub use memory::InMemorySagaStateStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgreSQLSagaStateStore, SAGA_STATE_MIGRATIONS};
-#[cfg(feature = "sqlite")]
-pub use sqlite::{SQLITE_SAGA_STATE_MIGRATIONS, SqliteSagaStateStore};
 pub use registry::{
     DEFAULT_RECOVERY_CONCURRENCY, RecoveryReport, ResumableSaga, SagaRegistration, recover_sagas,
     recover_sagas_concurrently, registrations,
 };
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SQLITE_SAGA_STATE_MIGRATIONS, SqliteSagaStateStore};
 pub use state::{Lease, SagaState, SagaStatus, StepState, StepStatus};
 pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError, StepPhase};
 pub use store::{CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaStateStore};

@@ -148,7 +148,8 @@ impl SqliteSagaStateStore {
     ) -> impl FnOnce(sqlx::Error) -> SagaStoreError + '_ {
         let saga_id = saga_id.to_owned();
         move |error| {
-            SqliteError::from_sqlx(error, &self.path, operation).into_saga_error(operation, &saga_id)
+            SqliteError::from_sqlx(error, &self.path, operation)
+                .into_saga_error(operation, &saga_id)
         }
     }
 
@@ -212,8 +213,9 @@ impl Row {
             saga_id: self.saga_id.clone(),
             source,
         };
-        let status = serde_json::from_value::<SagaStatus>(serde_json::Value::String(self.status.clone()))
-            .map_err(malformed)?;
+        let status =
+            serde_json::from_value::<SagaStatus>(serde_json::Value::String(self.status.clone()))
+                .map_err(malformed)?;
         let data = serde_json::from_str(&self.data).map_err(malformed)?;
         let steps = serde_json::from_str(&self.steps).map_err(malformed)?;
         let lease = match (self.lease_owner, self.lease_expires_at) {
@@ -252,21 +254,22 @@ impl SagaStateStore for SqliteSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
-        let inserted = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(self.statements.create.as_str()))
-            .bind(&state.saga_id)
-            .bind(owner)
-            .bind(ttl_millis(ttl))
-            .bind(&state.saga_type)
-            .bind(state.status.as_str())
-            .bind(json(&state.data, &state.saga_id)?)
-            .bind(json(&state.steps, &state.saga_id)?)
-            .bind(&state.error)
-            .bind(&state.compensation_error)
-            .bind(nanos(state.created_at))
-            .bind(nanos(state.updated_at))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(self.failed("create a saga", &state.saga_id))?;
+        let inserted =
+            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(self.statements.create.as_str()))
+                .bind(&state.saga_id)
+                .bind(owner)
+                .bind(ttl_millis(ttl))
+                .bind(&state.saga_type)
+                .bind(state.status.as_str())
+                .bind(json(&state.data, &state.saga_id)?)
+                .bind(json(&state.steps, &state.saga_id)?)
+                .bind(&state.error)
+                .bind(&state.compensation_error)
+                .bind(nanos(state.created_at))
+                .bind(nanos(state.updated_at))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.failed("create a saga", &state.saga_id))?;
         match inserted {
             Some(row) => Ok(CreateOutcome::Created(row.into_state()?)),
             // Sagas are never deleted, so a conflicting row is still there.

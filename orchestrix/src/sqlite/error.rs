@@ -234,7 +234,10 @@ impl From<SqliteError> for crate::store::StoreError {
         }
         if error.is_unavailable() {
             return StoreError::Unavailable {
-                target: error.path().map(|p| p.display().to_string()).unwrap_or_default(),
+                target: error
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 source: Box::new(error),
             };
         }
@@ -260,7 +263,10 @@ impl SqliteError {
         if self.is_unavailable() {
             return SagaStoreError::Unavailable {
                 operation,
-                target: self.path().map(|p| p.display().to_string()).unwrap_or_default(),
+                target: self
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 source: Box::new(self),
             };
         }

@@ -28,7 +28,8 @@ pub async fn migrate(
     migrations: &[Migration],
 ) -> Result<(), SqliteError> {
     check_order(migrations).map_err(SqliteError::Configuration)?;
-    let failed = |operation: &'static str| move |error| SqliteError::from_sqlx(error, path, operation);
+    let failed =
+        |operation: &'static str| move |error| SqliteError::from_sqlx(error, path, operation);
 
     let mut connection = pool.acquire().await.map_err(failed("open the database"))?;
     if pending(&applied(&mut connection, path).await?, migrations, path)?.is_empty() {
@@ -86,13 +87,12 @@ async fn applied(
     path: &Path,
 ) -> Result<HashMap<i64, i64>, SqliteError> {
     let failed = |error| SqliteError::from_sqlx(error, path, "read the applied migrations");
-    let exists: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?",
-    )
-    .bind(BOOKKEEPING_TABLE)
-    .fetch_one(&mut *connection)
-    .await
-    .map_err(failed)?;
+    let exists: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?")
+            .bind(BOOKKEEPING_TABLE)
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(failed)?;
     if exists == 0 {
         return Ok(HashMap::new());
     }

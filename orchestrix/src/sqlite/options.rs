@@ -243,7 +243,11 @@ mod tests {
 
     #[test]
     fn bad_strings_and_sizes_are_configuration_errors() {
-        for bad in ["postgres://h/db", "orders.db", "sqlite://x.db?mode=nonsense"] {
+        for bad in [
+            "postgres://h/db",
+            "orders.db",
+            "sqlite://x.db?mode=nonsense",
+        ] {
             let error = SqliteOptions::new(bad).expect_err(bad);
             assert!(matches!(error, SqliteError::Configuration(_)), "{error}");
         }

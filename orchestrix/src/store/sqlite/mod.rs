@@ -82,6 +82,11 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
 pub struct SqliteEventStore {
     pool: SqlitePool,
     path: Arc<Path>,
+    /// Appends of this store (and its clones) queue here, in order, instead
+    /// of polling for the file's write lock in SQLite's busy handler (which
+    /// sleeps in growing steps); other processes still meet the busy
+    /// handler.
+    append_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteEventStore {
@@ -107,7 +112,11 @@ impl SqliteEventStore {
     /// [`initialize`](Self::initialize) before use.
     pub fn from_pool(pool: SqlitePool) -> Self {
         let path = Arc::from(pool.connect_options().get_filename());
-        Self { pool, path }
+        Self {
+            pool,
+            path,
+            append_lock: Arc::default(),
+        }
     }
 
     /// Creates the tables, or upgrades them, from the migrations shipped in
@@ -139,7 +148,10 @@ impl SqliteEventStore {
             .await
             .map(to_u64)
             .map_err(|error| {
-                self.failed(error, format!("read the version of stream `{aggregate_id}`"))
+                self.failed(
+                    error,
+                    format!("read the version of stream `{aggregate_id}`"),
+                )
             })
     }
 
@@ -180,6 +192,7 @@ impl SqliteEventStore {
         events: &[EncodedEvent],
         expected_version: Option<u64>,
     ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
+        let _turn = self.append_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let (current, last_position): (i64, i64) = sqlx::query_as(statements::APPEND_HEAD)
             .bind(aggregate_id)
@@ -396,13 +409,12 @@ impl AsyncEventStore for SqliteEventStore {
                 snapshot.aggregate_id, snapshot.version
             ))
         })?;
-        let state = serde_json::to_string(&snapshot.state).map_err(|source| {
-            StoreError::Serialize {
+        let state =
+            serde_json::to_string(&snapshot.state).map_err(|source| StoreError::Serialize {
                 stream_id: snapshot.aggregate_id.clone(),
                 event_type: format!("snapshot of {}", snapshot.aggregate_type),
                 source,
-            }
-        })?;
+            })?;
         sqlx::query(statements::SAVE_SNAPSHOT)
             .bind(&snapshot.aggregate_id)
             .bind(&snapshot.aggregate_type)
@@ -426,7 +438,10 @@ impl AsyncEventStore for SqliteEventStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|error| {
-                self.failed(error, format!("load the snapshot of stream `{aggregate_id}`"))
+                self.failed(
+                    error,
+                    format!("load the snapshot of stream `{aggregate_id}`"),
+                )
             })?;
         let Some((aggregate_type, version, state, taken_at)) = row else {
             return Ok(None);
