@@ -22,7 +22,6 @@
 //! the total time; W4 alternates its 20 runs.
 
 use std::ops::Range;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use orchestrix::prelude::*;

@@ -6,7 +6,6 @@
 use std::sync::OnceLock;
 
 use orchestrix::store::sqlite::SqliteEventStore;
-use orchestrix_tests::sqlite::TempDb;
 
 orchestrix_tests::event_store_conformance!(
     sqlite_memory,
@@ -17,17 +16,24 @@ orchestrix_tests::event_store_conformance!(
     }
 );
 
-/// The file every case of `sqlite_file` shares (left in the temp dir: the
-/// cases end in any order).
-fn shared_file() -> &'static TempDb {
-    static FILE: OnceLock<TempDb> = OnceLock::new();
-    FILE.get_or_init(|| TempDb::new("conformance"))
+/// The URL of the file every case of `sqlite_file` shares. The cases end in
+/// any order, so no case can remove it: it is left in cargo's scratch
+/// directory for integration tests (under `target/`).
+fn shared_file() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        format!(
+            "sqlite://{}/sqlite-conformance-{}.db",
+            env!("CARGO_TARGET_TMPDIR"),
+            uuid::Uuid::new_v4().simple()
+        )
+    })
 }
 
 orchestrix_tests::event_store_conformance!(
     sqlite_file,
     store = async {
-        SqliteEventStore::connect(&shared_file().url(""))
+        SqliteEventStore::connect(shared_file())
             .await
             .expect("the file opens and migrates")
     }

@@ -204,29 +204,32 @@ impl SqliteEventStore {
             return Ok(Err(current));
         }
         let recorded_at = nanos(OffsetDateTime::now_utc());
-        let mut positions = Vec::with_capacity(events.len());
-        for (offset, event) in (1_i64..).zip(events) {
-            let position = last_position + offset;
-            sqlx::query(statements::INSERT_EVENT)
-                .bind(position)
-                .bind(aggregate_id)
-                .bind(to_i64(current) + offset)
-                .bind(event.event_id)
-                .bind(event.event_type)
-                .bind(event.schema_version)
-                .bind(&event.payload)
-                .bind(&event.metadata)
-                .bind(event.correlation_id)
-                .bind(event.causation_id)
-                .bind(recorded_at)
-                .execute(&mut *tx)
-                .await?;
-            positions.push(to_u64(position));
+        let mut offset = 0_i64;
+        for chunk in events.chunks(statements::MAX_ROWS_PER_INSERT) {
+            let mut insert = sqlx::query(statements::insert_events(chunk.len()));
+            for event in chunk {
+                offset += 1;
+                insert = insert
+                    .bind(last_position + offset)
+                    .bind(aggregate_id)
+                    .bind(to_i64(current) + offset)
+                    .bind(event.event_id)
+                    .bind(event.event_type)
+                    .bind(event.schema_version)
+                    .bind(&event.payload)
+                    .bind(&event.metadata)
+                    .bind(event.correlation_id)
+                    .bind(event.causation_id)
+                    .bind(recorded_at);
+            }
+            insert.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(Ok(AppendOutcome {
-            new_version: current + positions.len() as u64,
-            positions,
+            new_version: current + events.len() as u64,
+            positions: (1..=offset)
+                .map(|offset| to_u64(last_position + offset))
+                .collect(),
         }))
     }
 

@@ -17,9 +17,29 @@ pub(super) const APPEND_HEAD: &str = "SELECT \
      (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1), \
      (SELECT coalesce(max(position), 0) FROM events)";
 
-pub(super) const INSERT_EVENT: &str = "INSERT INTO events (position, stream_id, version, event_id, \
-     event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// The most events one `INSERT` statement writes (11 parameters each, far
+/// below SQLite's limit of 32,766): a batch goes in as few statements as
+/// that allows, each a round trip to the connection's worker thread.
+pub(super) const MAX_ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO events ... VALUES (...), (...)` for `rows` events
+/// (`1..=MAX_ROWS_PER_INSERT`), written once per row count.
+pub(super) fn insert_events(rows: usize) -> &'static str {
+    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        (1..=MAX_ROWS_PER_INSERT)
+            .map(|rows| {
+                let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+                format!(
+                    "INSERT INTO events (position, stream_id, version, event_id, event_type, \
+                     schema_version, payload, metadata, correlation_id, causation_id, \
+                     recorded_at) VALUES {values}"
+                )
+            })
+            .collect()
+    });
+    &statements[rows.clamp(1, MAX_ROWS_PER_INSERT) - 1]
+}
 
 pub(super) const STREAM_VERSION: &str =
     "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?";
