@@ -14,7 +14,7 @@
 //!
 //! Stores of one file can share one pool:
 //!
-//! ```
+//! ```rust,standalone_crate
 //! use orchestrix::saga::{SagaStateStore, SqliteSagaStateStore};
 //! use orchestrix::sqlite::{SqliteOptions, connect_pool};
 //! use orchestrix::store::sqlite::SqliteEventStore;

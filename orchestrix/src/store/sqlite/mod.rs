@@ -59,7 +59,7 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
 /// file: writers take turns on the file's write lock (waiting up to the busy
 /// timeout), readers never wait (WAL mode).
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use orchestrix::prelude::*;
 /// use orchestrix::store::sqlite::SqliteEventStore;
 ///
