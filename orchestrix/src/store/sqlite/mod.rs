@@ -6,11 +6,14 @@
 //!
 //! # How positions are assigned, and why a reader never skips one
 //!
-//! Each append is one `BEGIN IMMEDIATE` transaction: it takes the file's
-//! write lock first (waiting up to the busy timeout for another connection
-//! or process to finish), then reads the stream's version and the last
-//! global position, checks the expected version and inserts the events at
-//! positions `last + 1, last + 2, ...`. SQLite runs one write transaction at
+//! Each append is one transaction that takes the file's write lock before it
+//! reads anything (waiting up to the busy timeout for another connection or
+//! process to finish), then reads the stream's version and the last global
+//! position, checks the expected version and inserts the events at
+//! positions `last + 1, last + 2, ...`. A one-event append is a single
+//! `INSERT ... SELECT` statement (one round trip, its own transaction); a
+//! batch is a `BEGIN IMMEDIATE` transaction with as few multi-row `INSERT`s
+//! as the batch allows. SQLite runs one write transaction at
 //! a time per file, so positions are handed out in the order the appends
 //! commit, and without gaps (a rolled-back append hands its positions to the
 //! next one). A reader sees a snapshot of the file as of its read: every
@@ -82,10 +85,9 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
 pub struct SqliteEventStore {
     pool: SqlitePool,
     path: Arc<Path>,
-    /// Appends of this store (and its clones) queue here, in order, instead
-    /// of polling for the file's write lock in SQLite's busy handler (which
-    /// sleeps in growing steps); other processes still meet the busy
-    /// handler.
+    /// Batch appends of this store (and its clones) queue here, in order,
+    /// instead of polling for the file's write lock in SQLite's busy handler
+    /// (which sleeps in growing steps) while holding a connection.
     append_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -182,6 +184,42 @@ impl SqliteEventStore {
                 Err(error) => return Err(self.failed(error, operation())),
             }
         }
+    }
+
+    /// Writes one event with one statement (its own transaction);
+    /// `Ok(Err(actual))` is a version conflict, nothing written.
+    async fn append_one(
+        &self,
+        aggregate_id: &str,
+        event: &EncodedEvent,
+        expected_version: Option<u64>,
+    ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
+        let appended: Option<(i64, i64)> = sqlx::query_as(statements::APPEND_ONE)
+            .bind(aggregate_id)
+            .bind(expected_version.map(to_i64))
+            .bind(event.event_id)
+            .bind(event.event_type)
+            .bind(event.schema_version)
+            .bind(&event.payload)
+            .bind(&event.metadata)
+            .bind(event.correlation_id)
+            .bind(event.causation_id)
+            .bind(nanos(OffsetDateTime::now_utc()))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match appended {
+            Some((position, version)) => Ok(AppendOutcome {
+                new_version: to_u64(version),
+                positions: vec![to_u64(position)],
+            }),
+            None => {
+                let actual: i64 = sqlx::query_scalar(statements::STREAM_VERSION)
+                    .bind(aggregate_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Err(to_u64(actual))
+            }
+        })
     }
 
     /// Writes `events` in one `BEGIN IMMEDIATE` transaction (see the module
@@ -331,7 +369,11 @@ impl AsyncEventStore for SqliteEventStore {
                 }),
             };
         }
-        match self.append(aggregate_id, &encoded, expected_version).await {
+        let appended = match encoded.as_slice() {
+            [event] => self.append_one(aggregate_id, event, expected_version).await,
+            events => self.append(aggregate_id, events, expected_version).await,
+        };
+        match appended {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(actual)) => Err(conflict(actual)),
             // Only a writer bypassing this store (not taking the write lock

@@ -17,6 +17,18 @@ pub(super) const APPEND_HEAD: &str = "SELECT \
      (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1), \
      (SELECT coalesce(max(position), 0) FROM events)";
 
+/// A one-event append in one statement, so in one transaction of its own:
+/// the statement takes the write lock before it reads, so the version check
+/// (`?2`: expected version, NULL for any), the position (`max + 1`) and the
+/// insert happen under it. No row back means a version conflict.
+pub(super) const APPEND_ONE: &str = "INSERT INTO events (position, stream_id, version, event_id, \
+     event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
+     SELECT (SELECT coalesce(max(position), 0) + 1 FROM events), ?1, head.version + 1, \
+     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+     FROM (SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = ?1) AS head \
+     WHERE ?2 IS NULL OR head.version = ?2 \
+     RETURNING position, version";
+
 /// The most events one `INSERT` statement writes (11 parameters each, far
 /// below SQLite's limit of 32,766): a batch goes in as few statements as
 /// that allows, each a round trip to the connection's worker thread.
