@@ -14,8 +14,8 @@ macro_rules! event_columns {
 /// entry of the rowid tree; `max(version)` one entry of the
 /// `(stream_id, version)` index.
 pub(super) const APPEND_HEAD: &str = "SELECT \
-     (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?1), \
-     (SELECT coalesce(max(position), 0) FROM events)";
+     coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0), \
+     coalesce((SELECT max(position) FROM events), 0)";
 
 /// A one-event append in one statement, so in one transaction of its own:
 /// the statement takes the write lock before it reads, so the version check
@@ -23,9 +23,9 @@ pub(super) const APPEND_HEAD: &str = "SELECT \
 /// insert happen under it. No row back means a version conflict.
 pub(super) const APPEND_ONE: &str = "INSERT INTO events (position, stream_id, version, event_id, \
      event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
-     SELECT (SELECT coalesce(max(position), 0) + 1 FROM events), ?1, head.version + 1, \
+     SELECT coalesce((SELECT max(position) FROM events), 0) + 1, ?1, head.version + 1, \
      ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
-     FROM (SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = ?1) AS head \
+     FROM (SELECT coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0) AS version) AS head \
      WHERE ?2 IS NULL OR head.version = ?2 \
      RETURNING position, version";
 
