@@ -24,7 +24,8 @@
 //! Sync and async APIs coexist: `InMemoryMessageBus` /
 //! `InMemoryAsyncMessageBus`, `InMemoryEventStore` /
 //! `InMemoryAsyncEventStore`, `repo.load` / `repo.load_async`. The
-//! PostgreSQL store is behind the `postgres` feature.
+//! PostgreSQL stores are behind the `postgres` feature, the SQLite ones
+//! (a file, no server) behind `sqlite`.
 //!
 //! Start with `use orchestrix::prelude::*;`; the [`guides`] walk through each part.
 
@@ -41,12 +42,16 @@ pub mod diagnostics;
 pub mod error;
 pub mod limits;
 pub mod message;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod migration;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod projection;
 pub mod registry;
 pub mod retry;
 pub mod saga;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod store;
 
 /// Long-form guides. Their examples compile and run as doctests, so they
@@ -69,6 +74,10 @@ pub mod guides {
     #[cfg(feature = "postgres")]
     #[doc = include_str!("../../docs/postgres.md")]
     pub mod postgres {}
+
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../docs/sqlite.md")]
+    pub mod sqlite {}
 }
 
 /// The README's example, compiled and run as a doctest.

@@ -6,6 +6,7 @@
 //!   `#[tokio::test]`s for a given store.
 //! * [`projection_scenarios`]: projection scenarios run on every store.
 //! * [`postgres`]: `DATABASE_URL` handling and a fresh schema per test.
+//! * [`sqlite`]: a fresh database file per test.
 //! * [`bus_support`]: handlers registered from this (second) crate, to show
 //!   that `inventory` finds registrations across crates.
 
@@ -14,3 +15,4 @@ pub mod conformance;
 pub mod postgres;
 pub mod projection_scenarios;
 pub mod proxy;
+pub mod sqlite;

@@ -26,6 +26,8 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod registry;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod state;
 mod step;
 mod store;
@@ -42,6 +44,8 @@ pub use registry::{
     DEFAULT_RECOVERY_CONCURRENCY, IntoResumableSaga, RecoveryReport, ResumableSaga,
     SagaRegistration, recover_sagas, recover_sagas_concurrently,
 };
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SQLITE_SAGA_STATE_MIGRATIONS, SqliteSagaStateStore};
 pub use state::{Lease, SagaState, SagaStatus, StepState, StepStatus};
 pub use step::{SagaStep, StepBuilder, StepContext, StepDefinitionError, StepPhase};
 pub use store::{CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaStateStore};

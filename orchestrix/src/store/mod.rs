@@ -39,6 +39,8 @@ pub mod global;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 mod types;
 
 pub use global::{EventTypeFilter, GlobalPage};

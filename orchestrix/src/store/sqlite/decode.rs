@@ -1,0 +1,112 @@
+//! Rows back into [`RecordedEvent`]s, straight from the JSON text.
+
+use std::sync::Arc;
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::time_from_nanos;
+use crate::error::DecodeError;
+use crate::message::{AnyEnvelope, Metadata};
+use crate::registry::EventRegistry;
+use crate::store::{RecordedEvent, StoreError};
+
+/// Decodes event rows, looking event types up in the global registry.
+#[derive(Debug, Default)]
+pub(super) struct RowDecoder {
+    registry: Option<&'static EventRegistry>,
+    /// The id of the last stream seen: consecutive rows of one stream share
+    /// one allocation of it.
+    last_stream: Option<Arc<str>>,
+}
+
+impl RowDecoder {
+    /// A row of a stream load (columns: `statements::event_columns!`).
+    pub(super) fn stream_row(
+        &mut self,
+        stream_id: &str,
+        row: &SqliteRow,
+    ) -> Result<RecordedEvent, StoreError> {
+        let stream_id = self.shared_stream_id(stream_id);
+        self.decode(stream_id, row, 0)
+    }
+
+    /// A row of the global stream (`stream_id`, then the event columns).
+    pub(super) fn global_row(&mut self, row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+        let stream_id: &str = row
+            .try_get(0)
+            .map_err(|error| column_error("?", 0, error))?;
+        let stream_id = self.shared_stream_id(stream_id);
+        self.decode(stream_id, row, 1)
+    }
+
+    fn shared_stream_id(&mut self, stream_id: &str) -> Arc<str> {
+        match &self.last_stream {
+            Some(last) if &**last == stream_id => Arc::clone(last),
+            _ => Arc::clone(self.last_stream.insert(Arc::from(stream_id))),
+        }
+    }
+
+    fn decode(
+        &mut self,
+        stream_id: Arc<str>,
+        row: &SqliteRow,
+        at: usize,
+    ) -> Result<RecordedEvent, StoreError> {
+        let version: i64 = row
+            .try_get(at)
+            .map_err(|error| column_error(&stream_id, 0, error))?;
+        let version = u64::try_from(version).unwrap_or(0);
+        let columns = (|| {
+            Ok::<_, sqlx::Error>((
+                row.try_get::<i64, _>(at + 1)?,
+                row.try_get::<i64, _>(at + 2)?,
+                row.try_get::<&str, _>(at + 3)?,
+                row.try_get::<i64, _>(at + 4)?,
+                row.try_get::<&str, _>(at + 5)?,
+                row.try_get::<&str, _>(at + 6)?,
+            ))
+        })();
+        let (position, recorded_at, event_type, schema_version, payload, metadata) =
+            columns.map_err(|error| column_error(&stream_id, version, error))?;
+        let fail = |source: DecodeError| StoreError::Decode {
+            stream_id: stream_id.to_string(),
+            version,
+            position: u64::try_from(position).ok(),
+            event_type: event_type.to_owned(),
+            source,
+        };
+        let registry = match self.registry {
+            Some(registry) => registry,
+            None => {
+                let registry = EventRegistry::global().map_err(|error| fail(error.into()))?;
+                *self.registry.insert(registry)
+            }
+        };
+        let schema_version = u32::try_from(schema_version).unwrap_or(0);
+        let message = registry
+            .decode(event_type, schema_version, payload.as_bytes())
+            .map_err(fail)?;
+        let metadata: Metadata = serde_json::from_str(metadata).map_err(|source| {
+            fail(DecodeError::Malformed {
+                event_type: event_type.to_owned(),
+                rust_type: std::any::type_name::<Metadata>(),
+                source,
+            })
+        })?;
+        Ok(RecordedEvent {
+            stream_id,
+            version,
+            position: u64::try_from(position).unwrap_or(0),
+            recorded_at: time_from_nanos(recorded_at),
+            envelope: AnyEnvelope::from_parts(message, Arc::new(metadata)),
+        })
+    }
+}
+
+fn column_error(stream_id: &str, version: u64, error: sqlx::Error) -> StoreError {
+    StoreError::Backend {
+        operation: format!("read the stored event at stream `{stream_id}` version {version}"),
+        source: Box::new(error),
+    }
+}

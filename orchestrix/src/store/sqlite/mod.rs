@@ -1,0 +1,515 @@
+//! The SQLite event store (feature `sqlite`): [`SqliteEventStore`].
+//!
+//! Events live in one table of a single file (or in memory, for tests), as
+//! JSON text with their type name, schema version, CloudEvents metadata,
+//! correlation and causation ids. See `docs/sqlite.md` for the design.
+//!
+//! # How positions are assigned, and why a reader never skips one
+//!
+//! Each append is one transaction that takes the file's write lock before it
+//! reads anything (waiting up to the busy timeout for another connection or
+//! process to finish), then reads the stream's version and the last global
+//! position, checks the expected version and inserts the events at
+//! positions `last + 1, last + 2, ...`. A one-event append is a single
+//! `INSERT ... SELECT` statement (one round trip, its own transaction); a
+//! batch is a `BEGIN IMMEDIATE` transaction with as few multi-row `INSERT`s
+//! as the batch allows. SQLite runs one write transaction at
+//! a time per file, so positions are handed out in the order the appends
+//! commit, and without gaps (a rolled-back append hands its positions to the
+//! next one). A reader sees a snapshot of the file as of its read: every
+//! transaction committed before it, none after. Since commits come in
+//! position order, that snapshot is always a prefix of the global stream:
+//! `read_all` can never return position `n + 1` without `n`.
+
+mod decode;
+mod statements;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use sqlx::SqlitePool;
+use time::OffsetDateTime;
+
+use self::decode::RowDecoder;
+use crate::error::ConcurrencyError;
+use crate::message::AnyEnvelope;
+use crate::migration::Migration;
+use crate::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
+use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+
+/// The event store's SQLite migrations, shipped in the crate (versions
+/// `1..100`).
+pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
+    Migration::new(
+        1,
+        "event store",
+        include_str!("../../../migrations/sqlite/0001_event_store.sql"),
+    ),
+    Migration::new(
+        2,
+        "event type index",
+        include_str!("../../../migrations/sqlite/0002_event_type_index.sql"),
+    ),
+];
+
+/// An [`AsyncEventStore`] in a SQLite file: durable events with no server,
+/// optimistic concurrency, a global stream that no reader can skip ahead
+/// in, and snapshots.
+///
+/// [`connect`](Self::connect) opens the file (creating it if missing) and
+/// brings its schema up to date. Many tasks, and many processes, may use one
+/// file: writers take turns on the file's write lock (waiting up to the busy
+/// timeout), readers never wait (WAL mode).
+///
+/// ```rust,standalone_crate
+/// use orchestrix::prelude::*;
+/// use orchestrix::store::sqlite::SqliteEventStore;
+///
+/// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+/// struct AccountOpened { owner: String }
+///
+/// # async fn run() -> Result<(), StoreError> {
+/// // A file: `SqliteEventStore::connect("sqlite://bank.db")`.
+/// let store = SqliteEventStore::connect("sqlite::memory:").await?;
+///
+/// let opened = Envelope::new(AccountOpened { owner: "Ada".into() }).into_any();
+/// store.save("ACC-001", &[opened], Some(0)).await?;
+/// let events = store.load("ACC-001", 1).await?;
+/// assert_eq!(events[0].downcast_ref::<AccountOpened>().map(|e| e.owner.as_str()), Some("Ada"));
+/// # Ok(())
+/// # }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct SqliteEventStore {
+    pool: SqlitePool,
+    path: Arc<Path>,
+    /// Batch appends of this store (and its clones) queue here, in order,
+    /// instead of polling for the file's write lock in SQLite's busy handler
+    /// (which sleeps in growing steps) while holding a connection.
+    append_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqliteEventStore {
+    /// Opens `connection_string` (`sqlite://orders.db`, `sqlite::memory:`)
+    /// with the default options (see [`SqliteOptions`]) and migrates it.
+    ///
+    /// A connection string that does not parse is
+    /// [`StoreError::Configuration`]; a file that is missing (with
+    /// creating turned off), cannot be opened or is not a database is
+    /// [`StoreError::Unavailable`] with the [`SqliteError`] as its source.
+    pub async fn connect(connection_string: &str) -> Result<Self, StoreError> {
+        Self::connect_with(SqliteOptions::new(connection_string)?).await
+    }
+
+    /// Opens the database as `options` describe and migrates it.
+    pub async fn connect_with(options: SqliteOptions) -> Result<Self, StoreError> {
+        let store = Self::from_pool(connect_pool(&options).await?);
+        store.initialize().await?;
+        Ok(store)
+    }
+
+    /// Uses an existing pool (e.g. the saga state store's); call
+    /// [`initialize`](Self::initialize) before use.
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        let path = Arc::from(pool.connect_options().get_filename());
+        Self {
+            pool,
+            path,
+            append_lock: Arc::default(),
+        }
+    }
+
+    /// Creates the tables, or upgrades them, from the migrations shipped in
+    /// the crate. Idempotent; safe from many processes at once.
+    ///
+    /// First checks the event registry: two Rust types under one event name
+    /// fail with [`StoreError::Registry`] before anything is stored.
+    pub async fn initialize(&self) -> Result<(), StoreError> {
+        crate::registry::validate()?;
+        migrate(&self.pool, &self.path, EVENT_STORE_MIGRATIONS).await?;
+        Ok(())
+    }
+
+    /// The pool, e.g. to share it with the saga state store.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stream's current version (0 for a stream that does not exist).
+    pub async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        sqlx::query_scalar::<_, i64>(statements::STREAM_VERSION)
+            .bind(aggregate_id)
+            .fetch_one(&self.pool)
+            .await
+            .map(to_u64)
+            .map_err(|error| {
+                self.failed(
+                    error,
+                    format!("read the version of stream `{aggregate_id}`"),
+                )
+            })
+    }
+
+    /// Whether the database answers (a trivial query on a pooled
+    /// connection).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|error| self.failed(error, "ping the database".to_owned()))
+    }
+
+    /// Runs a query for one stream's events and decodes its rows, in order.
+    async fn fetch_stream<'q>(
+        &self,
+        aggregate_id: &str,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+        operation: impl FnOnce() -> String,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut rows = query.fetch(&self.pool);
+        let mut decoder = RowDecoder::default();
+        let mut events = Vec::new();
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => events.push(decoder.stream_row(aggregate_id, &row)?),
+                Ok(None) => return Ok(events),
+                Err(error) => return Err(self.failed(error, operation())),
+            }
+        }
+    }
+
+    /// Writes one event with one statement (its own transaction);
+    /// `Ok(Err(actual))` is a version conflict, nothing written.
+    async fn append_one(
+        &self,
+        aggregate_id: &str,
+        event: &EncodedEvent,
+        expected_version: Option<u64>,
+    ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
+        let appended: Option<(i64, i64)> = sqlx::query_as(statements::APPEND_ONE)
+            .bind(aggregate_id)
+            .bind(expected_version.map(to_i64))
+            .bind(event.event_id)
+            .bind(event.event_type)
+            .bind(event.schema_version)
+            .bind(&event.payload)
+            .bind(&event.metadata)
+            .bind(event.correlation_id)
+            .bind(event.causation_id)
+            .bind(nanos(OffsetDateTime::now_utc()))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match appended {
+            Some((position, version)) => Ok(AppendOutcome {
+                new_version: to_u64(version),
+                positions: vec![to_u64(position)],
+            }),
+            None => {
+                let actual: i64 = sqlx::query_scalar(statements::STREAM_VERSION)
+                    .bind(aggregate_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Err(to_u64(actual))
+            }
+        })
+    }
+
+    /// Writes `events` in one `BEGIN IMMEDIATE` transaction (see the module
+    /// docs); `Ok(Err(actual))` is a version conflict, nothing written.
+    async fn append(
+        &self,
+        aggregate_id: &str,
+        events: &[EncodedEvent],
+        expected_version: Option<u64>,
+    ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
+        let _turn = self.append_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (current, last_position): (i64, i64) = sqlx::query_as(statements::APPEND_HEAD)
+            .bind(aggregate_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let current = to_u64(current);
+        if expected_version.is_some_and(|expected| expected != current) {
+            tx.rollback().await?;
+            return Ok(Err(current));
+        }
+        let recorded_at = nanos(OffsetDateTime::now_utc());
+        let mut offset = 0_i64;
+        for chunk in events.chunks(statements::MAX_ROWS_PER_INSERT) {
+            let mut insert = sqlx::query(statements::insert_events(chunk.len()));
+            for event in chunk {
+                offset += 1;
+                insert = insert
+                    .bind(last_position + offset)
+                    .bind(aggregate_id)
+                    .bind(to_i64(current) + offset)
+                    .bind(event.event_id)
+                    .bind(event.event_type)
+                    .bind(event.schema_version)
+                    .bind(&event.payload)
+                    .bind(&event.metadata)
+                    .bind(event.correlation_id)
+                    .bind(event.causation_id)
+                    .bind(recorded_at);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(AppendOutcome {
+            new_version: current + events.len() as u64,
+            positions: (1..=offset)
+                .map(|offset| to_u64(last_position + offset))
+                .collect(),
+        }))
+    }
+
+    fn failed(&self, error: sqlx::Error, operation: String) -> StoreError {
+        SqliteError::from_sqlx(error, &self.path, operation).into()
+    }
+}
+
+/// One event, serialized for its row.
+#[derive(Debug)]
+struct EncodedEvent {
+    event_id: uuid::Uuid,
+    event_type: &'static str,
+    schema_version: i64,
+    payload: String,
+    metadata: String,
+    correlation_id: uuid::Uuid,
+    causation_id: Option<uuid::Uuid>,
+}
+
+impl EncodedEvent {
+    fn encode(stream_id: &str, envelope: &AnyEnvelope) -> Result<Self, StoreError> {
+        let message = envelope.message();
+        let event_type = envelope.message_name();
+        let failed = |source| StoreError::Serialize {
+            stream_id: stream_id.to_owned(),
+            event_type: event_type.to_owned(),
+            source,
+        };
+        let metadata = envelope.metadata();
+        Ok(Self {
+            event_id: metadata.id,
+            event_type,
+            schema_version: i64::from(message.message_version()),
+            payload: into_text(message.to_json_bytes().map_err(failed)?),
+            metadata: serde_json::to_string(metadata).map_err(failed)?,
+            correlation_id: metadata.correlation_id,
+            causation_id: metadata.causation_id,
+        })
+    }
+}
+
+/// serde_json writes UTF-8, so this never copies; the lossy path is only a
+/// total fallback.
+fn into_text(json: Vec<u8>) -> String {
+    String::from_utf8(json)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Nanoseconds since the Unix epoch (saturating; `i64` holds 1677..2262).
+pub(crate) fn nanos(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(if at.year() < 1970 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// The inverse of [`nanos`].
+pub(crate) fn time_from_nanos(nanos: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[async_trait::async_trait]
+impl AsyncEventStore for SqliteEventStore {
+    async fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let encoded = events
+            .iter()
+            .map(|envelope| EncodedEvent::encode(aggregate_id, envelope))
+            .collect::<Result<Vec<_>, _>>()?;
+        let conflict = |actual| {
+            StoreError::from(ConcurrencyError {
+                aggregate_id: aggregate_id.to_owned(),
+                expected: expected_version.unwrap_or(0),
+                actual,
+            })
+        };
+        if encoded.is_empty() {
+            let current = self.stream_version(aggregate_id).await?;
+            return match expected_version {
+                Some(expected) if expected != current => Err(conflict(current)),
+                _ => Ok(AppendOutcome {
+                    new_version: current,
+                    positions: Vec::new(),
+                }),
+            };
+        }
+        let appended = match encoded.as_slice() {
+            [event] => self.append_one(aggregate_id, event, expected_version).await,
+            events => self.append(aggregate_id, events, expected_version).await,
+        };
+        match appended {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(actual)) => Err(conflict(actual)),
+            // Only a writer bypassing this store (not taking the write lock
+            // first) can make the insert meet an existing version.
+            Err(error)
+                if error
+                    .as_database_error()
+                    .is_some_and(|e| e.is_unique_violation()) =>
+            {
+                Err(conflict(self.stream_version(aggregate_id).await?))
+            }
+            Err(error) => Err(self.failed(error, format!("append to stream `{aggregate_id}`"))),
+        }
+    }
+
+    async fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let query = sqlx::query(statements::LOAD)
+            .bind(aggregate_id)
+            .bind(to_i64(from_version));
+        self.fetch_stream(aggregate_id, query, || {
+            format!("load stream `{aggregate_id}` from version {from_version}")
+        })
+        .await
+    }
+
+    async fn load_range(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let query = sqlx::query(statements::LOAD_RANGE)
+            .bind(aggregate_id)
+            .bind(to_i64(from_version))
+            .bind(to_i64(to_version));
+        self.fetch_stream(aggregate_id, query, || {
+            format!("load stream `{aggregate_id}` versions {from_version}..={to_version}")
+        })
+        .await
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut rows = sqlx::query(statements::READ_ALL)
+            .bind(to_i64(from_position))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch(&self.pool);
+        let mut decoder = RowDecoder::default();
+        let mut events = Vec::with_capacity(limit.min(1024));
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => events.push(decoder.global_row(&row)?),
+                Ok(None) => return Ok(events),
+                Err(error) => {
+                    return Err(self.failed(
+                        error,
+                        format!("read the global stream from position {from_position}"),
+                    ));
+                }
+            }
+        }
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let version = i64::try_from(snapshot.version).map_err(|_| {
+            StoreError::Configuration(format!(
+                "snapshot of stream `{}` has version {}, more than SQLite's INTEGER holds",
+                snapshot.aggregate_id, snapshot.version
+            ))
+        })?;
+        let state =
+            serde_json::to_string(&snapshot.state).map_err(|source| StoreError::Serialize {
+                stream_id: snapshot.aggregate_id.clone(),
+                event_type: format!("snapshot of {}", snapshot.aggregate_type),
+                source,
+            })?;
+        sqlx::query(statements::SAVE_SNAPSHOT)
+            .bind(&snapshot.aggregate_id)
+            .bind(&snapshot.aggregate_type)
+            .bind(version)
+            .bind(state)
+            .bind(nanos(snapshot.taken_at))
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|error| {
+                self.failed(
+                    error,
+                    format!("save the snapshot of stream `{}`", snapshot.aggregate_id),
+                )
+            })
+    }
+
+    async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        let row: Option<(String, i64, String, i64)> = sqlx::query_as(statements::LOAD_SNAPSHOT)
+            .bind(aggregate_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|error| {
+                self.failed(
+                    error,
+                    format!("load the snapshot of stream `{aggregate_id}`"),
+                )
+            })?;
+        let Some((aggregate_type, version, state, taken_at)) = row else {
+            return Ok(None);
+        };
+        let state = serde_json::from_str(&state).map_err(|source| StoreError::Backend {
+            operation: format!(
+                "decode the snapshot of stream `{aggregate_id}` at version {version}"
+            ),
+            source: Box::new(source),
+        })?;
+        Ok(Some(Snapshot {
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate_type,
+            version: to_u64(version),
+            state,
+            taken_at: time_from_nanos(taken_at),
+        }))
+    }
+    async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        SqliteEventStore::stream_version(self, aggregate_id).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        SqliteEventStore::ping(self).await
+    }
+}

@@ -1,0 +1,84 @@
+//! The store's SQL (SQLite dialect, `?` parameters).
+
+/// The columns a decoded event needs, in the order `decode` reads them
+/// (after `stream_id` when reading the global stream).
+macro_rules! event_columns {
+    () => {
+        "version, position, recorded_at, event_type, schema_version, payload, metadata"
+    };
+}
+
+/// The stream's version and the last global position, read under the
+/// append's write lock: the version check and the positions of the new
+/// events (`last + 1, last + 2, ...`). `max(position)` reads the last
+/// entry of the rowid tree; `max(version)` one entry of the
+/// `(stream_id, version)` index.
+pub(super) const APPEND_HEAD: &str = "SELECT \
+     coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0), \
+     coalesce((SELECT max(position) FROM events), 0)";
+
+/// A one-event append in one statement, so in one transaction of its own:
+/// the statement takes the write lock before it reads, so the version check
+/// (`?2`: expected version, NULL for any), the position (`max + 1`) and the
+/// insert happen under it. No row back means a version conflict.
+pub(super) const APPEND_ONE: &str = "INSERT INTO events (position, stream_id, version, event_id, \
+     event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
+     SELECT coalesce((SELECT max(position) FROM events), 0) + 1, ?1, head.version + 1, \
+     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+     FROM (SELECT coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0) AS version) AS head \
+     WHERE ?2 IS NULL OR head.version = ?2 \
+     RETURNING position, version";
+
+/// The most events one `INSERT` statement writes (11 parameters each, far
+/// below SQLite's limit of 32,766): a batch goes in as few statements as
+/// that allows, each a round trip to the connection's worker thread.
+pub(super) const MAX_ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO events ... VALUES (...), (...)` for `rows` events
+/// (`1..=MAX_ROWS_PER_INSERT`), written once per row count.
+pub(super) fn insert_events(rows: usize) -> &'static str {
+    static STATEMENTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        (1..=MAX_ROWS_PER_INSERT)
+            .map(|rows| {
+                let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+                format!(
+                    "INSERT INTO events (position, stream_id, version, event_id, event_type, \
+                     schema_version, payload, metadata, correlation_id, causation_id, \
+                     recorded_at) VALUES {values}"
+                )
+            })
+            .collect()
+    });
+    &statements[rows.clamp(1, MAX_ROWS_PER_INSERT) - 1]
+}
+
+pub(super) const STREAM_VERSION: &str =
+    "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?";
+
+pub(super) const LOAD: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE stream_id = ? AND version >= ? ORDER BY version"
+);
+
+pub(super) const LOAD_RANGE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version"
+);
+
+pub(super) const READ_ALL: &str = concat!(
+    "SELECT stream_id, ",
+    event_columns!(),
+    " FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+);
+
+pub(super) const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \
+     (aggregate_id, aggregate_type, version, state, taken_at) VALUES (?, ?, ?, ?, ?) \
+     ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, \
+     version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
+     WHERE snapshots.version <= excluded.version";
+
+pub(super) const LOAD_SNAPSHOT: &str =
+    "SELECT aggregate_type, version, state, taken_at FROM snapshots WHERE aggregate_id = ?";

@@ -1,0 +1,345 @@
+//! The SQLite event store on files: concurrent writers, a reader that never
+//! skips, migrating an older file, and typed errors for missing, corrupt,
+//! read-only and locked files.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use orchestrix::prelude::*;
+use orchestrix::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
+use orchestrix::store::sqlite::{EVENT_STORE_MIGRATIONS, SqliteEventStore};
+use orchestrix_tests::conformance::ConformanceEvent;
+use orchestrix_tests::sqlite::TempDb;
+use tokio::sync::Barrier;
+
+const TASKS: u32 = 8;
+const APPENDS_PER_TASK: u32 = 25;
+
+fn sqlite_error(error: &StoreError) -> &SqliteError {
+    SqliteError::find(error).unwrap_or_else(|| panic!("no SqliteError behind `{error}`"))
+}
+
+/// Every event of the global stream, checking on the way that positions
+/// run 1, 2, 3, ... without a gap.
+async fn read_everything(store: &SqliteEventStore) -> Vec<RecordedEvent> {
+    let mut events: Vec<RecordedEvent> = Vec::new();
+    loop {
+        let page = store
+            .read_all(events.len() as u64 + 1, 100)
+            .await
+            .expect("read_all");
+        if page.is_empty() {
+            return events;
+        }
+        events.extend(page);
+        let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
+        assert_eq!(positions, (1..=events.len() as u64).collect::<Vec<_>>());
+    }
+}
+
+/// Eight tasks, each with its own pool (so each contends for the file's
+/// write lock like a separate process), append to one shared stream (with
+/// expected versions, retrying on conflict) and to their own streams, all
+/// at once, while a reader follows the global stream. Nothing is lost or
+/// duplicated, versions and positions have no gaps, and the reader never
+/// sees a position before every smaller one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_tasks_append_to_one_file_nothing_lost_or_duplicated() {
+    let file = TempDb::new("eight-tasks");
+    let url = file.url("");
+    SqliteEventStore::connect(&url).await.expect("creates");
+    // The writers, the reader and this task.
+    let barrier = Arc::new(Barrier::new(TASKS as usize + 2));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let reader = {
+        let (url, barrier, done) = (url.clone(), Arc::clone(&barrier), Arc::clone(&done));
+        tokio::spawn(async move {
+            let store = SqliteEventStore::connect(&url).await.expect("opens");
+            barrier.wait().await;
+            let mut next = 1;
+            let mut pages = 0;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let page = store.read_all(next, 50).await.expect("read_all");
+                for event in &page {
+                    assert_eq!(event.position, next, "the reader skipped a position");
+                    next += 1;
+                }
+                pages += usize::from(!page.is_empty());
+                if finished && page.is_empty() {
+                    return (next - 1, pages);
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+
+    let writers: Vec<_> = (0..TASKS)
+        .map(|writer| {
+            let (url, barrier) = (url.clone(), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let store = SqliteEventStore::connect(&url).await.expect("opens");
+                barrier.wait().await;
+                let mut conflicts = 0;
+                for seq in 0..APPENDS_PER_TASK {
+                    store
+                        .save(
+                            &format!("own-{writer}"),
+                            &[ConformanceEvent::envelope(writer, seq)],
+                            Some(u64::from(seq)),
+                        )
+                        .await
+                        .expect("own stream append");
+                    loop {
+                        let version = store.stream_version("shared").await.expect("version");
+                        match store
+                            .save(
+                                "shared",
+                                &[ConformanceEvent::envelope(writer, seq)],
+                                Some(version),
+                            )
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(StoreError::Concurrency(_)) => conflicts += 1,
+                            Err(other) => panic!("append failed: {other}"),
+                        }
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    barrier.wait().await;
+    let mut conflicts = 0;
+    for writer in writers {
+        conflicts += writer.await.expect("writer");
+    }
+    done.store(true, Ordering::SeqCst);
+    let (last_seen, pages) = reader.await.expect("reader");
+
+    let total = u64::from(2 * TASKS * APPENDS_PER_TASK);
+    assert_eq!(last_seen, total, "the reader saw every event");
+    assert!(
+        pages > 1,
+        "the reader followed the writers, not one final read"
+    );
+    println!("{conflicts} conflicts retried");
+
+    let store = SqliteEventStore::connect(&url).await.expect("opens");
+    let everything = read_everything(&store).await;
+    assert_eq!(everything.len() as u64, total);
+    let shared = store.load("shared", 1).await.expect("load");
+    assert_eq!(
+        shared.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (1..=u64::from(TASKS * APPENDS_PER_TASK)).collect::<Vec<_>>()
+    );
+    let distinct: BTreeSet<(u32, u32)> = shared
+        .iter()
+        .map(|e| {
+            let event = e
+                .downcast_ref::<ConformanceEvent>()
+                .expect("conformance event");
+            (event.writer, event.seq)
+        })
+        .collect();
+    assert_eq!(distinct.len(), shared.len(), "no event twice");
+    for writer in 0..TASKS {
+        let own = store.load(&format!("own-{writer}"), 1).await.expect("load");
+        assert_eq!(own.len() as u32, APPENDS_PER_TASK);
+    }
+}
+
+/// A file written by a program that had only the first migration is
+/// brought up to date on open, keeping its events.
+#[tokio::test]
+async fn a_file_from_an_older_migration_is_migrated_on_open() {
+    let file = TempDb::new("old-file");
+    let options = SqliteOptions::new(file.url("")).expect("valid");
+    let pool = connect_pool(&options).await.expect("creates");
+    migrate(&pool, file.path(), &EVENT_STORE_MIGRATIONS[..1])
+        .await
+        .expect("version 1 only");
+    let old = SqliteEventStore::from_pool(pool.clone());
+    old.save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("append on version 1");
+    let versions = |pool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT version FROM orchestrix_migrations ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .expect("bookkeeping")
+    };
+    assert_eq!(versions(pool.clone()).await, [1]);
+    pool.close().await;
+
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("opens");
+    assert_eq!(versions(store.pool().clone()).await, [1, 2]);
+    let index: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'events_event_type_position'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("schema");
+    assert_eq!(index, 1, "migration 2 created its index");
+    let events = store.load("acc-1", 1).await.expect("load");
+    assert_eq!(
+        events[0].downcast_ref::<ConformanceEvent>(),
+        Some(&ConformanceEvent { writer: 1, seq: 1 })
+    );
+}
+
+/// A migration whose recorded checksum differs from the shipped text is
+/// refused with a typed error.
+#[tokio::test]
+async fn a_changed_migration_is_refused() {
+    let file = TempDb::new("changed");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
+    sqlx::query("UPDATE orchestrix_migrations SET checksum = 42 WHERE version = 1")
+        .execute(store.pool())
+        .await
+        .expect("tamper");
+    store.pool().close().await;
+    let error = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect_err("changed migration");
+    assert!(
+        matches!(
+            sqlite_error(&error),
+            SqliteError::ChangedMigration {
+                version: 1,
+                applied: 42,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+/// A file opened read-only reads, and refuses writes with
+/// `SqliteError::ReadOnly`; nothing is written.
+#[tokio::test]
+async fn a_read_only_file_reads_and_refuses_writes_with_a_typed_error() {
+    let file = TempDb::new("read-only");
+    let writer = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
+    writer
+        .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("append");
+    writer.pool().close().await;
+
+    let store = SqliteEventStore::connect(&file.url("?mode=ro"))
+        .await
+        .expect("an up-to-date file opens read-only");
+    assert_eq!(store.load("acc-1", 1).await.expect("load").len(), 1);
+    let error = store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 2)], Some(1))
+        .await
+        .expect_err("read-only");
+    assert!(
+        matches!(sqlite_error(&error), SqliteError::ReadOnly { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("append to stream `acc-1`"),
+        "{error}"
+    );
+    assert_eq!(store.stream_version("acc-1").await.expect("version"), 1);
+}
+
+/// With creating turned off, a missing file is `Missing`; a file that is
+/// not a database is `Corrupt`; both name the file.
+#[tokio::test]
+async fn missing_and_corrupt_files_are_typed_errors() {
+    let file = TempDb::new("missing");
+    let options = SqliteOptions::builder(file.url(""))
+        .create_if_missing(false)
+        .build()
+        .expect("valid");
+    let error = SqliteEventStore::connect_with(options)
+        .await
+        .expect_err("missing");
+    assert!(
+        matches!(sqlite_error(&error), SqliteError::Missing { path } if path == file.path()),
+        "{error}"
+    );
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{error}");
+    assert!(!file.path().exists(), "nothing was created");
+
+    std::fs::write(file.path(), vec![0x5a; 8192]).expect("garbage");
+    let error = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect_err("not a database");
+    assert!(
+        matches!(sqlite_error(&error), SqliteError::Corrupt { .. }),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains(&file.path().display().to_string()),
+        "{error}"
+    );
+}
+
+/// An append waits for another connection's write transaction instead of
+/// failing, and fails with `Locked` only once the busy timeout has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_wait_for_the_lock_and_a_held_lock_is_a_typed_error() {
+    let file = TempDb::new("locked");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
+    let other = connect_pool(&SqliteOptions::new(file.url("")).expect("valid"))
+        .await
+        .expect("second pool");
+
+    // Held for a while, then released: the append waits and succeeds.
+    let lock = other.begin_with("BEGIN IMMEDIATE").await.expect("lock");
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+                .await
+        })
+    };
+    // The append cannot finish while the lock is held.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the append waits for the lock");
+    lock.rollback().await.expect("release");
+    waiting
+        .await
+        .expect("task")
+        .expect("the append went through after the lock was released");
+
+    // Held past a short busy timeout: a typed error, nothing written.
+    let impatient = SqliteEventStore::connect_with(
+        SqliteOptions::builder(file.url(""))
+            .busy_timeout(Duration::from_millis(100))
+            .build()
+            .expect("valid"),
+    )
+    .await
+    .expect("opens");
+    let lock = other.begin_with("BEGIN IMMEDIATE").await.expect("lock");
+    let error = impatient
+        .save("acc-1", &[ConformanceEvent::envelope(1, 2)], Some(1))
+        .await
+        .expect_err("locked");
+    assert!(
+        matches!(sqlite_error(&error), SqliteError::Locked { .. }),
+        "{error}"
+    );
+    drop(lock);
+    assert_eq!(store.stream_version("acc-1").await.expect("version"), 1);
+}
