@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::error::{SagaError, SagaStoreError};
+use super::lease::{DEFAULT_LEASE_SAFETY_MARGIN, RunLease};
 use super::state::{SagaState, SagaStatus, StepState, StepStatus};
 use super::step::{ActionFn, CompensationFn, SagaStep, StepContext};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
@@ -77,6 +78,7 @@ pub struct Saga<D> {
     store: Arc<dyn SagaStateStore>,
     owner: String,
     lease_ttl: Duration,
+    lease_margin: Duration,
     runs: Arc<Mutex<LiveRuns>>,
 }
 
@@ -115,6 +117,7 @@ impl<D> fmt::Debug for Saga<D> {
             .field("steps", &self.steps)
             .field("owner", &self.owner)
             .field("lease_ttl", &self.lease_ttl)
+            .field("lease_margin", &self.lease_margin)
             .finish()
     }
 }
@@ -194,6 +197,7 @@ where
             store: state_store,
             owner: uuid::Uuid::new_v4().to_string(),
             lease_ttl: DEFAULT_LEASE_TTL,
+            lease_margin: DEFAULT_LEASE_SAFETY_MARGIN,
             runs: Arc::default(),
         }
     }
@@ -218,6 +222,26 @@ where
     /// it expires; a running step renews it every third of it.
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = super::store::clamp_ttl(ttl).max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets the lease's safety margin (default
+    /// [`DEFAULT_LEASE_SAFETY_MARGIN`](super::DEFAULT_LEASE_SAFETY_MARGIN);
+    /// at most half the TTL: a larger margin counts as half the TTL).
+    ///
+    /// A run counts its lease as valid until `t + ttl - margin`, where `t`
+    /// is when it sent the last write the store confirmed; every renewal
+    /// (and state save) gets only the time left until then, and a run that
+    /// could not confirm its lease by then stops its step and fails with
+    /// [`SagaStoreError::LeaseNotRenewed`](super::SagaStoreError::LeaseNotRenewed)
+    /// (the step's outcome is unknown, as after a crash). The margin must
+    /// cover how much faster the store's clock may run than this process's
+    /// over one TTL, and how late this process may be to stop the step
+    /// (timer and scheduling delays), so that another resumer, which can
+    /// take the saga over once the store sees the lease expire, never runs
+    /// it at the same time.
+    pub fn with_lease_safety_margin(mut self, margin: Duration) -> Self {
+        self.lease_margin = margin;
         self
     }
 
@@ -299,14 +323,18 @@ where
         );
         let _claim = self.claim(&saga_id).await;
         let token = self.run_token();
+        let asked = tokio::time::Instant::now();
         match self.store.create(&state, &token, self.lease_ttl).await? {
-            CreateOutcome::Created(state) => self.drive(state, Arc::new(data), &token).await,
+            CreateOutcome::Created(state) => {
+                let lease = self.run_lease(&saga_id, token, asked);
+                self.drive(state, Arc::new(data), &lease).await
+            }
             CreateOutcome::Existing(existing) => {
                 self.check_matches(&existing)?;
                 if existing.status.is_finished() {
                     Ok(existing)
                 } else {
-                    self.resume_claimed(&saga_id, &token).await
+                    self.resume_claimed(&saga_id, token).await
                 }
             }
         }
@@ -327,6 +355,18 @@ where
     /// A lease token of its own for one run.
     fn run_token(&self) -> String {
         format!("{}#{}", self.owner, uuid::Uuid::new_v4())
+    }
+
+    /// The lease of the run `token`, confirmed by a write sent at `asked`.
+    fn run_lease(&self, saga_id: &str, token: String, asked: tokio::time::Instant) -> RunLease {
+        RunLease::new(
+            Arc::clone(&self.store),
+            saga_id,
+            token,
+            self.lease_ttl,
+            self.lease_margin,
+            asked,
+        )
     }
 
     /// Takes the lease of `saga_id` for the run `token`. A lease held by
@@ -382,17 +422,18 @@ where
             self.check_matches(&stored)?;
             return Ok(stored);
         }
-        self.resume_claimed(saga_id, &self.run_token()).await
+        self.resume_claimed(saga_id, self.run_token()).await
     }
 
-    async fn resume_claimed(&self, saga_id: &str, token: &str) -> Result<SagaState, SagaError> {
-        let state = self.acquire(saga_id, token).await?;
+    async fn resume_claimed(&self, saga_id: &str, token: String) -> Result<SagaState, SagaError> {
+        let asked = tokio::time::Instant::now();
+        let state = self.acquire(saga_id, &token).await?;
         if let Err(error) = self.check_matches(&state) {
-            self.release(saga_id, token).await;
+            self.release(saga_id, &token).await;
             return Err(error);
         }
         if state.status.is_finished() {
-            self.release(saga_id, token).await;
+            self.release(saga_id, &token).await;
             return Ok(SagaState {
                 lease: None,
                 ..state
@@ -401,7 +442,7 @@ where
         let data = match serde_json::from_value::<D>(state.data.clone()) {
             Ok(data) => data,
             Err(source) => {
-                self.release(saga_id, token).await;
+                self.release(saga_id, &token).await;
                 return Err(SagaError::Data {
                     saga_id: saga_id.to_owned(),
                     direction: "deserialize into",
@@ -410,7 +451,8 @@ where
                 });
             }
         };
-        self.drive(state, Arc::new(data), token).await
+        let lease = self.run_lease(saga_id, token, asked);
+        self.drive(state, Arc::new(data), &lease).await
     }
 
     fn check_matches(&self, state: &SagaState) -> Result<(), SagaError> {
@@ -439,17 +481,20 @@ where
     }
 
     /// Runs forward and/or compensates until the saga is finished, then
-    /// gives the lease up.
+    /// gives the lease up (unless it was lost or could not be confirmed: then
+    /// it is not this run's to give, or the store does not answer).
     async fn drive(
         &self,
         mut state: SagaState,
         data: Arc<D>,
-        token: &str,
+        lease: &RunLease,
     ) -> Result<SagaState, SagaError> {
-        let result = self.run(&mut state, &data, token).await;
+        let result = self.run(&mut state, &data, lease).await;
         match &result {
-            Err(SagaError::Store(SagaStoreError::LeaseLost { .. })) => {}
-            _ => self.release(&state.saga_id, token).await,
+            Err(SagaError::Store(
+                SagaStoreError::LeaseLost { .. } | SagaStoreError::LeaseNotRenewed { .. },
+            )) => {}
+            _ => self.release(&state.saga_id, lease.token()).await,
         }
         result.map(|()| {
             state.lease = None;
@@ -461,13 +506,13 @@ where
         &self,
         state: &mut SagaState,
         data: &Arc<D>,
-        token: &str,
+        lease: &RunLease,
     ) -> Result<(), SagaError> {
         if state.status == SagaStatus::Running {
-            self.run_forward(state, data, token).await?;
+            self.run_forward(state, data, lease).await?;
         }
         if state.status == SagaStatus::Compensating {
-            self.compensate(state, data, token).await?;
+            self.compensate(state, data, lease).await?;
         }
         Ok(())
     }
@@ -476,29 +521,29 @@ where
         &self,
         state: &mut SagaState,
         data: &Arc<D>,
-        token: &str,
+        lease: &RunLease,
     ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate() {
             if state.steps[index].status == StepStatus::Completed {
                 continue;
             }
             let work = Work::Action(&*step.action);
-            if let Some(error) = self.with_retries(state, data, token, index, work).await? {
+            if let Some(error) = self.with_retries(state, data, lease, index, work).await? {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
-                self.persist(state, token).await?;
+                self.persist(state, lease).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Completed;
-        self.persist(state, token).await
+        self.persist(state, lease).await
     }
 
     async fn compensate(
         &self,
         state: &mut SagaState,
         data: &Arc<D>,
-        token: &str,
+        lease: &RunLease,
     ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate().rev() {
             let Some(compensation) = &step.compensation else {
@@ -518,19 +563,19 @@ where
                 continue;
             }
             let work = Work::Compensation(&**compensation);
-            if let Some(error) = self.with_retries(state, data, token, index, work).await? {
+            if let Some(error) = self.with_retries(state, data, lease, index, work).await? {
                 state.steps[index].status = StepStatus::CompensationFailed;
                 state.status = SagaStatus::Failed;
                 state.compensation_error = Some(format!(
                     "compensation of step `{}` failed: {error}",
                     step.name
                 ));
-                self.persist(state, token).await?;
+                self.persist(state, lease).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Compensated;
-        self.persist(state, token).await
+        self.persist(state, lease).await
     }
 
     /// Runs the action or the compensation of step `index` under its retry
@@ -546,7 +591,7 @@ where
         &self,
         state: &mut SagaState,
         data: &Arc<D>,
-        token: &str,
+        lease: &RunLease,
         index: usize,
         work: Work<'_, D>,
     ) -> Result<Option<String>, SagaError> {
@@ -572,11 +617,9 @@ where
                         &step.name,
                         entry.attempts,
                     );
-                    self.persist(state, token).await?;
-                    self.attempt(state, token, step.timeout, || {
-                        action(Arc::clone(data), context)
-                    })
-                    .await?
+                    self.persist(state, lease).await?;
+                    self.attempt(lease, step.timeout, || action(Arc::clone(data), context))
+                        .await?
                 }
                 Work::Compensation(compensation) => {
                     entry.status = StepStatus::Compensating;
@@ -589,8 +632,8 @@ where
                     )
                     .for_compensation(entry.compensation_attempts);
                     let output = entry.output.clone();
-                    self.persist(state, token).await?;
-                    self.attempt(state, token, step.timeout, || {
+                    self.persist(state, lease).await?;
+                    self.attempt(lease, step.timeout, || {
                         compensation(Arc::clone(data), output, context)
                             .map(|r| r.map(|()| serde_json::Value::Null))
                     })
@@ -598,25 +641,26 @@ where
                 }
             };
             let Some(error) = record(&mut state.steps[index], &work, attempt) else {
-                self.persist(state, token).await?;
+                self.persist(state, lease).await?;
                 return Ok(None);
             };
             if !step.retry.allows_another(tries) {
                 return Ok(Some(error));
             }
-            self.persist(state, token).await?;
-            self.wait_keeping_lease(&state.saga_id, token, step.retry.delay_after(tries))
+            self.persist(state, lease).await?;
+            self.wait_keeping_lease(lease, step.retry.delay_after(tries))
                 .await?;
         }
     }
 
     /// Runs one attempt under the timeout, renewing the lease meanwhile and
     /// turning a panic into a failure — also a panic of `start` itself (a
-    /// closure that panics before it returns its future).
+    /// closure that panics before it returns its future). When the lease is
+    /// lost or cannot be confirmed before its deadline, the attempt is
+    /// stopped (its future dropped) and the error returned.
     async fn attempt<F>(
         &self,
-        state: &SagaState,
-        token: &str,
+        lease: &RunLease,
         timeout: Option<Duration>,
         start: impl FnOnce() -> F + Send,
     ) -> Result<Attempt, SagaError>
@@ -630,11 +674,10 @@ where
                 None => Some(guarded.await),
             }
         };
-        let renew = self.keep_lease(&state.saga_id, token);
         let outcome = tokio::select! {
             biased;
+            lost = lease.keep() => return Err(lost.into()),
             outcome = timed => outcome,
-            lost = renew => return Err(lost.into()),
         };
         Ok(match outcome {
             None => Attempt::TimedOut(format!(
@@ -649,52 +692,17 @@ where
 
     /// Waits out a retry delay while keeping the lease, so a delay longer
     /// than the lease's TTL does not hand the saga to another process.
-    async fn wait_keeping_lease(
-        &self,
-        saga_id: &str,
-        token: &str,
-        delay: Duration,
-    ) -> Result<(), SagaError> {
+    async fn wait_keeping_lease(&self, lease: &RunLease, delay: Duration) -> Result<(), SagaError> {
         tokio::select! {
             biased;
+            lost = lease.keep() => Err(lost.into()),
             () = tokio::time::sleep(delay) => Ok(()),
-            lost = self.keep_lease(saga_id, token) => Err(lost.into()),
         }
     }
 
-    /// Renews the lease every third of its lifetime; returns only when the
-    /// lease is lost, or when renewals kept failing until the lease may
-    /// have run out ([`SagaStoreError::LeaseNotRenewed`]).
-    async fn keep_lease(&self, saga_id: &str, token: &str) -> SagaStoreError {
-        let period = self.lease_ttl / 3;
-        // The caller has just written the state, which pushed the expiry.
-        let mut renewed = tokio::time::Instant::now();
-        loop {
-            tokio::time::sleep(period).await;
-            let asked = tokio::time::Instant::now();
-            match self.store.renew_lease(saga_id, token, self.lease_ttl).await {
-                Ok(()) => renewed = asked,
-                Err(
-                    error @ (SagaStoreError::LeaseLost { .. } | SagaStoreError::NotFound { .. }),
-                ) => return error,
-                Err(error) if renewed.elapsed() + period >= self.lease_ttl => {
-                    // The next try would come after the lease ran out.
-                    return SagaStoreError::LeaseNotRenewed {
-                        saga_id: saga_id.to_owned(),
-                        owner: token.to_owned(),
-                        source: Box::new(error),
-                    };
-                }
-                Err(error) => {
-                    tracing::warn!(saga_id, %error, "could not renew the saga's lease; retrying")
-                }
-            }
-        }
-    }
-
-    async fn persist(&self, state: &mut SagaState, token: &str) -> Result<(), SagaError> {
+    async fn persist(&self, state: &mut SagaState, lease: &RunLease) -> Result<(), SagaError> {
         state.updated_at = OffsetDateTime::now_utc();
-        self.store.save(state, token, self.lease_ttl).await?;
+        lease.save(state).await?;
         Ok(())
     }
 }

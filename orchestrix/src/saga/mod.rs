@@ -21,6 +21,7 @@
 mod error;
 mod executor;
 mod handler;
+mod lease;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -34,6 +35,7 @@ pub use executor::{DEFAULT_LEASE_TTL, Saga};
 pub use handler::{
     ActionFuture, Compensation, CompensationFuture, CompensationResult, StepAction, StepResult,
 };
+pub use lease::DEFAULT_LEASE_SAFETY_MARGIN;
 pub use memory::InMemorySagaStateStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgreSQLSagaStateStore, SAGA_STATE_MIGRATIONS};
