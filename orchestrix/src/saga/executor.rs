@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::error::{SagaError, SagaStoreError};
+use super::failure::PermanentFailure;
 use super::lease::{DEFAULT_LEASE_SAFETY_MARGIN, RunLease};
 use super::state::{SagaState, SagaStatus, StepState, StepStatus};
 use super::step::{ActionFn, CompensationFn, SagaStep, StepContext};
@@ -124,7 +125,8 @@ impl<D> fmt::Debug for Saga<D> {
 
 enum Attempt {
     Succeeded(serde_json::Value),
-    Failed(String),
+    /// The error text, and whether the failure is permanent (not retried).
+    Failed(String, bool),
     TimedOut(String),
 }
 
@@ -155,7 +157,7 @@ fn record<D>(entry: &mut StepState, work: &Work<'_, D>, attempt: Attempt) -> Opt
                     entry.error = None;
                     return None;
                 }
-                Attempt::Failed(error) => (StepStatus::Failed, error),
+                Attempt::Failed(error, _) => (StepStatus::Failed, error),
                 Attempt::TimedOut(error) => {
                     entry.outcome_unknown = true;
                     (StepStatus::TimedOut, error)
@@ -172,7 +174,7 @@ fn record<D>(entry: &mut StepState, work: &Work<'_, D>, attempt: Attempt) -> Opt
                 entry.compensated_at = Some(OffsetDateTime::now_utc());
                 None
             }
-            Attempt::Failed(error) | Attempt::TimedOut(error) => {
+            Attempt::Failed(error, _) | Attempt::TimedOut(error) => {
                 entry.compensation_error = Some(error.clone());
                 Some(error)
             }
@@ -580,8 +582,9 @@ where
 
     /// Runs the action or the compensation of step `index` under its retry
     /// policy: each try marks the step and persists, runs one attempt,
-    /// records the outcome, and then stops or persists and waits (keeping
-    /// the lease) before the next try. Returns the last error when the
+    /// records the outcome, and then stops (success, a [`PermanentFailure`],
+    /// or no try left) or persists and waits (keeping the lease) before the
+    /// next try. Returns the last error when the
     /// tries are used up, `None` on success (persisted).
     ///
     /// The tries are counted per call, so a resumed saga gets a fresh retry
@@ -640,11 +643,12 @@ where
                     .await?
                 }
             };
+            let permanent = matches!(attempt, Attempt::Failed(_, true));
             let Some(error) = record(&mut state.steps[index], &work, attempt) else {
                 self.persist(state, lease).await?;
                 return Ok(None);
             };
-            if !step.retry.allows_another(tries) {
+            if permanent || !step.retry.allows_another(tries) {
                 return Ok(Some(error));
             }
             self.persist(state, lease).await?;
@@ -685,8 +689,12 @@ where
                 timeout.map_or(0, |limit| limit.as_millis())
             )),
             Some(Ok(Ok(output))) => Attempt::Succeeded(output),
-            Some(Ok(Err(error))) => Attempt::Failed(error_text(&*error)),
-            Some(Err(panic)) => Attempt::Failed(format!("panicked: {}", panic_text(&*panic))),
+            Some(Ok(Err(error))) => {
+                Attempt::Failed(error_text(&*error), PermanentFailure::is_in(&*error))
+            }
+            Some(Err(panic)) => {
+                Attempt::Failed(format!("panicked: {}", panic_text(&*panic)), false)
+            }
         })
     }
 

@@ -20,6 +20,7 @@
 
 mod error;
 mod executor;
+mod failure;
 mod handler;
 mod lease;
 mod memory;
@@ -32,6 +33,7 @@ mod store;
 
 pub use error::{SagaError, SagaStoreError};
 pub use executor::{DEFAULT_LEASE_TTL, Saga};
+pub use failure::PermanentFailure;
 pub use handler::{
     ActionFuture, Compensation, CompensationFuture, CompensationResult, StepAction, StepResult,
 };
@@ -51,14 +53,16 @@ pub use store::{CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaStateStore};
 pub use handler::{AsyncFn1, AsyncFn1Ctx, AsyncFn2, AsyncFn2Ctx, marker};
 
 /// The error a step or compensation returns: any error, boxed. Steps may
-/// return their own error types too (anything that converts into it).
+/// return their own error types too (anything that converts into it). A
+/// failure that retrying cannot fix is wrapped in [`PermanentFailure`]: it
+/// is not retried.
 pub type StepFailure = crate::error::BoxError;
 
 /// Names this module adds to `orchestrix::prelude`.
 pub mod prelude {
     pub use super::{
-        InMemorySagaStateStore, Saga, SagaError, SagaState, SagaStateStore, SagaStatus, SagaStep,
-        StepContext, StepFailure, StepStatus,
+        InMemorySagaStateStore, PermanentFailure, Saga, SagaError, SagaState, SagaStateStore,
+        SagaStatus, SagaStep, StepContext, StepFailure, StepStatus,
     };
 }
 
