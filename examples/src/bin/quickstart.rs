@@ -208,12 +208,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let started = std::time::Instant::now();
     async_bus.publish_envelope(opened).await?;
     println!("  both done in {:?}", started.elapsed());
-    for deposit in deposits {
+    for (deposit, needs_review) in deposits.into_iter().zip([false, true]) {
         println!("publish event {} (type-erased)", deposit.message_name());
         match async_bus.publish_envelope(deposit).await {
-            Ok(()) => {}
+            Ok(()) if !needs_review => {}
             // Every handler ran; the error names the one that failed.
-            Err(error) => println!("  -> HandlerError: {error}"),
+            Err(error) if needs_review => println!("  -> HandlerError: {error}"),
+            outcome => {
+                return Err(format!(
+                    "wrong outcome: the deposit {} review, but publishing gave {outcome:?}",
+                    if needs_review { "needs a" } else { "needs no" }
+                )
+                .into());
+            }
         }
     }
 
