@@ -737,3 +737,127 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a non-string panic payload")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::saga::InMemorySagaStateStore;
+
+    /// How many attempts started, how many run now, and how often one
+    /// started while another ran.
+    #[derive(Debug, Default)]
+    struct Attempts {
+        started: AtomicUsize,
+        running: AtomicUsize,
+        overlaps: AtomicUsize,
+    }
+
+    /// Counts an attempt as running until dropped (also when its future is).
+    struct Running(Arc<Attempts>);
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A saga of one step that takes 10 ms (paused clock), counted.
+    fn counted(attempts: &Arc<Attempts>) -> Saga<()> {
+        let attempts = Arc::clone(attempts);
+        let step = SagaStep::builder("work", move |_: Arc<()>, _: StepContext| {
+            let attempts = Arc::clone(&attempts);
+            async move {
+                if attempts.running.fetch_add(1, Ordering::SeqCst) > 0 {
+                    attempts.overlaps.fetch_add(1, Ordering::SeqCst);
+                }
+                attempts.started.fetch_add(1, Ordering::SeqCst);
+                let _running = Running(attempts);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Ok::<(), BoxError>(())
+            }
+        })
+        .build()
+        .expect("step");
+        Saga::new(
+            "claims",
+            vec![step],
+            Arc::new(InMemorySagaStateStore::new()),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_claim_map_holds_only_running_ids() {
+        let attempts = Arc::new(Attempts::default());
+        let saga = counted(&attempts);
+        for n in 0..5 {
+            saga.execute_with_id(format!("id-{n}"), ())
+                .await
+                .expect("runs");
+        }
+        let (first, second, third) = tokio::join!(
+            saga.execute_with_id("shared", ()),
+            saga.execute_with_id("shared", ()),
+            saga.resume("shared"),
+        );
+        for state in [first, second, third] {
+            assert_eq!(state.expect("runs").status, SagaStatus::Completed);
+        }
+        assert_eq!(
+            lock_runs(&saga.runs).len(),
+            0,
+            "a finished run leaves no entry behind"
+        );
+        assert_eq!(attempts.overlaps.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_third_caller_waits_for_the_second_after_the_first_was_dropped() {
+        let attempts = Arc::new(Attempts::default());
+        let saga = Arc::new(counted(&attempts));
+        let first = {
+            let saga = Arc::clone(&saga);
+            tokio::spawn(async move { saga.execute_with_id("three", ()).await })
+        };
+        while attempts.started.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = {
+            let saga = Arc::clone(&saga);
+            tokio::spawn(async move { saga.resume("three").await })
+        };
+        // The second caller waits on the first run's claim.
+        while lock_runs(&saga.runs)
+            .get("three")
+            .map_or(0, Arc::strong_count)
+            < 3
+        {
+            tokio::task::yield_now().await;
+        }
+        first.abort();
+        assert!(first.await.expect_err("aborted").is_cancelled());
+        // The second caller takes the dropped run's lease over and runs the
+        // step again; a third caller arriving meanwhile must wait for it.
+        while attempts.started.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let third = saga
+            .resume("three")
+            .await
+            .expect("waits, then finds it done");
+        let second = second.await.expect("task").expect("runs");
+        assert_eq!(second.status, SagaStatus::Completed);
+        assert_eq!(third.status, SagaStatus::Completed);
+        assert_eq!(
+            third.steps[0].attempts, 2,
+            "the first run's and the second's"
+        );
+        assert_eq!(
+            attempts.overlaps.load(Ordering::SeqCst),
+            0,
+            "no two attempts ran at once"
+        );
+        assert_eq!(lock_runs(&saga.runs).len(), 0);
+    }
+}
