@@ -187,6 +187,27 @@ mod tests {
     }
 
     #[test]
+    fn jitter_really_varies_the_wait() {
+        let policy = RetryPolicy::exponential(Duration::from_millis(100), 5);
+        let delays: std::collections::BTreeSet<Duration> =
+            (0..200).map(|_| policy.delay_after(2)).collect();
+        // 200 draws from a range of 10^8 ns: without jitter there is one
+        // value (200 ms); with it, all but certainly many, most below it.
+        assert!(delays.len() > 100, "{} distinct waits", delays.len());
+        assert!(
+            delays
+                .first()
+                .is_some_and(|&d| d < Duration::from_millis(150)),
+            "{delays:?}"
+        );
+        let unjittered = policy.with_jitter(false);
+        assert_eq!(unjittered.delay_after(2), Duration::from_millis(200));
+        assert!(!unjittered.jitter() && policy.jitter());
+        let fixed = RetryPolicy::fixed(Duration::from_millis(5), 2).with_jitter(true);
+        assert!(fixed.delay_after(1) <= Duration::from_millis(5));
+    }
+
+    #[test]
     fn jitter_stays_between_half_and_all_of_the_wait() {
         let policy = RetryPolicy::exponential(Duration::from_millis(100), 5);
         for _ in 0..200 {
