@@ -271,14 +271,28 @@ async fn a_slow_renewal_answering_in_time_keeps_the_saga_going() {
     assert!(store.asked.load(Ordering::SeqCst) >= 8);
 }
 
-/// A first run whose renewals hang, and a second resumer (another `Saga`
-/// value, as another process) polling until it can take the saga over:
-/// the step's attempts never overlap, by their own records.
-async fn a_takeover_after_expiry_never_overlaps(store: Arc<dyn SagaStateStore>, saga_id: &str) {
-    let ttl = Duration::from_millis(1500);
+const TAKEOVER_TTL: Duration = Duration::from_millis(1500);
+
+/// What the first run's renewals do in the takeover tests: answer after
+/// the lease ran out, never answer, fail after the deadline.
+const TAKEOVER_RENEWALS: [Renewal; 3] = [
+    Renewal::Slow(TAKEOVER_TTL),
+    Renewal::Hangs,
+    Renewal::FailsAfter(Duration::from_millis(600)),
+];
+
+/// A first run whose renewals behave as `renewal`, and a second resumer
+/// (another `Saga` value, as another process) polling until it can take
+/// the saga over: the step's attempts never overlap, by their own records.
+async fn a_takeover_after_expiry_never_overlaps(
+    store: Arc<dyn SagaStateStore>,
+    saga_id: &str,
+    renewal: Renewal,
+) {
+    let ttl = TAKEOVER_TTL;
     let margin = Duration::from_millis(750);
     let probe = Arc::new(Probe::default());
-    let first = hangs_first_time(&probe, Renewals::new(Arc::clone(&store), Renewal::Hangs))
+    let first = hangs_first_time(&probe, Renewals::new(Arc::clone(&store), renewal))
         .with_owner("first")
         .with_lease_ttl(ttl)
         .with_lease_safety_margin(margin);
@@ -331,7 +345,18 @@ async fn a_takeover_after_expiry_never_overlaps(store: Arc<dyn SagaStateStore>, 
 
 #[tokio::test]
 async fn in_memory_takeover_after_expiry_never_overlaps() {
-    a_takeover_after_expiry_never_overlaps(Arc::new(InMemorySagaStateStore::new()), "take-1").await;
+    let store: Arc<dyn SagaStateStore> = Arc::new(InMemorySagaStateStore::new());
+    let takeovers = TAKEOVER_RENEWALS
+        .into_iter()
+        .enumerate()
+        .map(|(n, renewal)| {
+            let store = Arc::clone(&store);
+            async move {
+                let saga_id = format!("take-{n}");
+                a_takeover_after_expiry_never_overlaps(store, &saga_id, renewal).await;
+            }
+        });
+    futures::future::join_all(takeovers).await;
 }
 
 #[tokio::test]
@@ -343,7 +368,17 @@ async fn postgres_takeover_after_expiry_never_overlaps() {
     let store = PostgreSQLSagaStateStore::from_pool_with_schema(pool(&url, 4).await, &schema)
         .expect("valid schema");
     store.initialize().await.expect("the saga schema migrates");
-    a_takeover_after_expiry_never_overlaps(Arc::new(store.clone()), "take-1").await;
+    let takeovers = TAKEOVER_RENEWALS
+        .into_iter()
+        .enumerate()
+        .map(|(n, renewal)| {
+            let store: Arc<dyn SagaStateStore> = Arc::new(store.clone());
+            async move {
+                let saga_id = format!("take-{n}");
+                a_takeover_after_expiry_never_overlaps(store, &saga_id, renewal).await;
+            }
+        });
+    futures::future::join_all(takeovers).await;
     let statement = format!("DROP SCHEMA IF EXISTS {} CASCADE", store.schema().quoted());
     sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
         .execute(store.pool())
