@@ -184,6 +184,9 @@ mod tests {
             (ms(5), ms(20), ms(100))
         );
         assert_eq!(RetryPolicy::fixed(ms(1), 0).max_attempts(), 1);
+        assert_eq!(RetryPolicy::linear(ms(1), 4).max_attempts(), 4);
+        let three = RetryPolicy::fixed(ms(1), 3);
+        assert!(three.allows_another(2) && !three.allows_another(3));
     }
 
     #[test]
