@@ -184,6 +184,30 @@ mod tests {
             (ms(5), ms(20), ms(100))
         );
         assert_eq!(RetryPolicy::fixed(ms(1), 0).max_attempts(), 1);
+        assert_eq!(RetryPolicy::linear(ms(1), 4).max_attempts(), 4);
+        let three = RetryPolicy::fixed(ms(1), 3);
+        assert!(three.allows_another(2) && !three.allows_another(3));
+    }
+
+    #[test]
+    fn jitter_really_varies_the_wait() {
+        let policy = RetryPolicy::exponential(Duration::from_millis(100), 5);
+        let delays: std::collections::BTreeSet<Duration> =
+            (0..200).map(|_| policy.delay_after(2)).collect();
+        // 200 draws from a range of 10^8 ns: without jitter there is one
+        // value (200 ms); with it, all but certainly many, most below it.
+        assert!(delays.len() > 100, "{} distinct waits", delays.len());
+        assert!(
+            delays
+                .first()
+                .is_some_and(|&d| d < Duration::from_millis(150)),
+            "{delays:?}"
+        );
+        let unjittered = policy.with_jitter(false);
+        assert_eq!(unjittered.delay_after(2), Duration::from_millis(200));
+        assert!(!unjittered.jitter() && policy.jitter());
+        let fixed = RetryPolicy::fixed(Duration::from_millis(5), 2).with_jitter(true);
+        assert!(fixed.delay_after(1) <= Duration::from_millis(5));
     }
 
     #[test]

@@ -114,6 +114,11 @@ async fn events_are_saved_then_published_with_causation_and_correlation() {
             .collect::<Vec<_>>(),
         ["tests.bank.AccountOpened", "tests.bank.Deposited"]
     );
+    assert_eq!(
+        stored.len(),
+        published.len(),
+        "every stored event is published"
+    );
     for (stored, published) in stored.iter().zip(&published) {
         assert_eq!(
             stored.metadata(),
@@ -149,7 +154,15 @@ async fn a_command_inherits_the_correlation_of_its_own_cause() {
     handle_deposit(&repo, &bus, &command)
         .await
         .expect("handled");
-    for event in bus.published() {
+    let published = bus.published();
+    assert_eq!(
+        published
+            .iter()
+            .map(AnyEnvelope::message_name)
+            .collect::<Vec<_>>(),
+        ["tests.bank.AccountOpened", "tests.bank.Deposited"]
+    );
+    for event in published {
         assert_eq!(event.metadata().correlation_id, upstream.correlation_id);
         assert_eq!(event.metadata().causation_id, Some(command.metadata().id));
     }

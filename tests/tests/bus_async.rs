@@ -266,11 +266,21 @@ async fn subscribing_while_other_tasks_publish_is_safe() {
     let calls: Arc<Vec<AtomicUsize>> =
         Arc::new((0..HANDLERS).map(|_| AtomicUsize::new(0)).collect());
 
+    // Publishers publish half their messages, then wait for half of the
+    // handlers; the other half is subscribed while they publish the rest.
+    let first_halves_published = Arc::new(tokio::sync::Barrier::new(PUBLISHERS + 1));
+    let half_subscribed = Arc::new(tokio::sync::Barrier::new(PUBLISHERS + 1));
     let mut tasks = Vec::new();
     for publisher in 0..PUBLISHERS {
         let bus = Arc::clone(&bus);
+        let first_halves_published = Arc::clone(&first_halves_published);
+        let half_subscribed = Arc::clone(&half_subscribed);
         tasks.push(tokio::spawn(async move {
             for message in 0..MESSAGES {
+                if message == MESSAGES / 2 {
+                    first_halves_published.wait().await;
+                    half_subscribed.wait().await;
+                }
                 bus.publish(order(&format!("{publisher}-{message}")))
                     .await
                     .expect("no handler fails");
@@ -282,7 +292,11 @@ async fn subscribing_while_other_tasks_publish_is_safe() {
         let bus = Arc::clone(&bus);
         let calls = Arc::clone(&calls);
         tokio::spawn(async move {
+            first_halves_published.wait().await;
             for index in 0..HANDLERS {
+                if index == HANDLERS / 2 {
+                    half_subscribed.wait().await;
+                }
                 let calls = Arc::clone(&calls);
                 bus.subscribe(format!("h{index}"), move |_: Envelope<OrderCreated>| {
                     let calls = Arc::clone(&calls);
@@ -309,8 +323,15 @@ async fn subscribing_while_other_tasks_publish_is_safe() {
         counts.windows(2).all(|pair| pair[0] >= pair[1]),
         "{counts:?}"
     );
+    // The first half of the handlers saw every second-half message; the
+    // second half missed every first-half one.
+    let half = PUBLISHERS * MESSAGES / 2;
     assert!(
-        counts.iter().all(|&count| count <= PUBLISHERS * MESSAGES),
+        counts[..HANDLERS / 2].iter().all(|&count| count == half),
+        "{counts:?}"
+    );
+    assert!(
+        counts[HANDLERS / 2..].iter().all(|&count| count <= half),
         "{counts:?}"
     );
 

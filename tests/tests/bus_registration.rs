@@ -158,22 +158,44 @@ fn registered_sync_handlers_are_found_and_run_in_name_order() {
 
 #[tokio::test]
 async fn a_handler_can_be_subscribed_by_name_and_is_kept_once() {
-    let mailer = Mailer::default();
+    let mailer = std::sync::Arc::new(Mailer::default());
     let bus = InMemoryAsyncMessageBus::builder()
-        .dependency(mailer)
+        .dependency_arc(std::sync::Arc::clone(&mailer))
         .handler::<send_receipt>()
         .handler::<send_receipt>()
         .build()
         .expect("every dependency is there");
     assert_eq!(bus.handler_count::<Deposited>(), 1);
     assert_eq!(bus.handler_count::<Withdrawn>(), 0);
+    bus.publish(Deposited {
+        account: "ACC-2".into(),
+        amount: 5_000,
+    })
+    .await
+    .expect("send_receipt succeeds");
+    assert_eq!(
+        mailer.sent(),
+        ["receipt ACC-2 5000 subject=-"],
+        "the named handler ran, once; the unnamed fraud check was not subscribed"
+    );
 
+    let sync_mailer = std::sync::Arc::new(Mailer::default());
     let sync_bus = InMemoryMessageBus::builder()
-        .dependency(Mailer::default())
+        .dependency_arc(std::sync::Arc::clone(&sync_mailer))
+        .handler::<audit_sync>()
         .handler::<audit_sync>()
         .build()
         .expect("every dependency is there");
+    assert_eq!(sync_bus.handler_count::<Audited>(), 1);
     sync_bus.publish(Audited).expect("audit_sync succeeds");
+    assert_eq!(
+        sync_mailer.sent(),
+        [format!(
+            "audit {}",
+            <Audited as orchestrix::message::Message>::NAME
+        )],
+        "audit_sync ran once; audit_sync_second was not subscribed"
+    );
 }
 
 #[tokio::test]

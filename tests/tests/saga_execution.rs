@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use orchestrix::prelude::*;
 use orchestrix::retry::RetryPolicy;
-use orchestrix::saga::{CreateOutcome, LeaseOutcome, SagaStoreError, StepBuilder};
+use orchestrix::saga::{
+    CreateOutcome, LeaseOutcome, PermanentFailure, SagaStoreError, StepBuilder,
+};
 
 static JOURNAL: Mutex<BTreeMap<String, Vec<String>>> = Mutex::new(BTreeMap::new());
 
@@ -633,7 +635,9 @@ async fn a_saga_stops_when_its_lease_cannot_be_renewed_in_time() {
         ),
         "{error}"
     );
-    assert_eq!(store.renewals.load(Ordering::SeqCst), 2);
+    // Due after 1 s (a third of the TTL), then retried every 250 ms until
+    // the lease less its default 1 s safety margin runs out at 2 s.
+    assert_eq!(store.renewals.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
@@ -665,4 +669,161 @@ async fn a_closure_panicking_before_its_future_fails_the_step() {
     let error = state.steps[1].error.as_deref().unwrap_or_default();
     assert!(error.contains("no future for you"), "{error}");
     assert_eq!(journal("panics-early"), ["do a", "undo a a-out"]);
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the payment step failed")]
+struct PaymentFailed(#[source] PermanentFailure);
+
+/// A step that always fails, as `kind` says: permanently, permanently
+/// under a wrapping error of its own, or transiently.
+fn always_fails(kind: &'static str) -> SagaStep<Order> {
+    SagaStep::builder("charge", move |_: Arc<Order>, _: StepContext| async move {
+        let error: StepFailure = match kind {
+            "permanent" => PermanentFailure::new("card declined").into(),
+            "wrapped" => PaymentFailed(PermanentFailure::new("card declined")).into(),
+            _ => "gateway timed out".into(),
+        };
+        Err::<(), StepFailure>(error)
+    })
+    .retry(RetryPolicy::fixed(Duration::from_secs(1), 4))
+    .build()
+    .expect("step")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_is_not_retried_and_a_transient_one_is() {
+    for (kind, attempts, error) in [
+        ("permanent", 1, "card declined"),
+        ("wrapped", 1, "the payment step failed: card declined"),
+        ("transient", 4, "gateway timed out"),
+    ] {
+        let saga = Saga::new(
+            "permanent",
+            vec![step("a"), always_fails(kind)],
+            Arc::new(InMemorySagaStateStore::new()),
+        )
+        .expect("a valid saga");
+        let state = saga
+            .execute(Order::new(&format!("permanent-{kind}")))
+            .await
+            .expect("runs");
+        assert_eq!(state.status, SagaStatus::Compensated, "{kind}");
+        assert_eq!(state.steps[1].attempts, attempts, "{kind}");
+        assert_eq!(state.steps[1].error.as_deref(), Some(error), "{kind}");
+        assert_eq!(state.steps[0].status, StepStatus::Compensated, "{kind}");
+    }
+}
+
+/// A compensation that fails `failures` times (permanently if asked), and
+/// records the attempt number its context gives it.
+fn compensated_by_flaky_undo(key: &'static str, failures: u32, permanent: bool) -> SagaStep<Order> {
+    SagaStep::builder("reserve", |_: Arc<Order>, _: StepContext| async {
+        Ok::<u32, StepFailure>(7)
+    })
+    .compensate(
+        move |_: Arc<Order>, output: Option<u32>, context: StepContext| async move {
+            record(
+                key,
+                format!("undo {output:?} attempt {}", context.attempt()),
+            );
+            assert!(context.is_compensation());
+            if context.attempt() <= failures {
+                let error: StepFailure = if permanent {
+                    PermanentFailure::new("stock system refused").into()
+                } else {
+                    "stock system busy".into()
+                };
+                return Err(error);
+            }
+            Ok(())
+        },
+    )
+    .retry(RetryPolicy::fixed(Duration::from_secs(1), 3))
+    .build()
+    .expect("step")
+}
+
+#[tokio::test(start_paused = true)]
+async fn compensation_attempts_are_counted_and_given_to_the_compensation() {
+    let saga = Saga::new(
+        "undo-retries",
+        vec![
+            compensated_by_flaky_undo("undo-retries", 2, false),
+            always_fails("permanent"),
+        ],
+        Arc::new(InMemorySagaStateStore::new()),
+    )
+    .expect("a valid saga");
+    let state = saga
+        .execute(Order::new("undo-retries"))
+        .await
+        .expect("runs");
+    assert_eq!(state.status, SagaStatus::Compensated);
+    assert_eq!(state.steps[0].compensation_attempts, 3);
+    assert_eq!(state.steps[0].attempts, 1);
+    assert_eq!(
+        state.steps[0].compensation_error, None,
+        "cleared on success"
+    );
+    assert_eq!(
+        journal("undo-retries"),
+        [
+            "undo Some(7) attempt 1",
+            "undo Some(7) attempt 2",
+            "undo Some(7) attempt 3"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanently_failing_compensation_is_not_retried() {
+    let saga = Saga::new(
+        "undo-refused",
+        vec![
+            compensated_by_flaky_undo("undo-refused", 5, true),
+            always_fails("permanent"),
+        ],
+        Arc::new(InMemorySagaStateStore::new()),
+    )
+    .expect("a valid saga");
+    let state = saga
+        .execute(Order::new("undo-refused"))
+        .await
+        .expect("runs");
+    assert_eq!(state.status, SagaStatus::Failed);
+    assert_eq!(state.steps[0].status, StepStatus::CompensationFailed);
+    assert_eq!(state.steps[0].compensation_attempts, 1);
+    assert_eq!(
+        state.steps[0].compensation_error.as_deref(),
+        Some("stock system refused")
+    );
+    assert_eq!(journal("undo-refused"), ["undo Some(7) attempt 1"]);
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not reach the warehouse")]
+struct Unreachable(#[source] std::io::Error);
+
+#[tokio::test]
+async fn a_step_error_is_stored_with_its_cause_chain() {
+    let step = SagaStep::builder("ship", |_: Arc<Order>, _: StepContext| async {
+        Err::<(), Unreachable>(Unreachable(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        )))
+    })
+    .build()
+    .expect("step");
+    let saga = Saga::new("chain", vec![step], Arc::new(InMemorySagaStateStore::new()))
+        .expect("a valid saga");
+    let state = saga.execute(Order::new("chain")).await.expect("runs");
+    assert_eq!(
+        state.steps[0].error.as_deref(),
+        Some("could not reach the warehouse: connection refused")
+    );
+    assert_eq!(
+        state.error.as_deref(),
+        Some("step `ship` failed: could not reach the warehouse: connection refused")
+    );
 }

@@ -116,8 +116,9 @@ fn blocking() -> Result<(), Box<dyn Error>> {
     let mut account = repo.load::<BankAccount>("ACC-001")?;
     account.execute(|account| account.withdraw(200))?;
     repo.save(&mut account)?;
-    if let Err(refused) = account.execute(|account| account.withdraw(1_000)) {
-        println!("[sync]  refused: {refused}");
+    match account.execute(|account| account.withdraw(1_000)) {
+        Err(refused) => println!("[sync]  refused: {refused}"),
+        Ok(_) => return Err("wrong outcome: an overdraft was accepted".into()),
     }
 
     let account = repo.load::<BankAccount>("ACC-001")?;
@@ -127,8 +128,23 @@ fn blocking() -> Result<(), Box<dyn Error>> {
         account.balance,
         account.version()
     );
+    if (account.balance, account.version()) != (300, 3) {
+        return Err(format!(
+            "wrong outcome: expected 300 at version 3, got {} at version {}",
+            account.balance,
+            account.version()
+        )
+        .into());
+    }
     let before = repo.load_at::<BankAccount>("ACC-001", 2)?;
     println!("[sync]  at version 2 the balance was {}", before.balance);
+    if before.balance != 500 {
+        return Err(format!(
+            "wrong outcome: at version 2 expected 500, got {}",
+            before.balance
+        )
+        .into());
+    }
     Ok(())
 }
 
@@ -150,7 +166,7 @@ async fn nonblocking() -> Result<(), Box<dyn Error>> {
     repo.save_async(&mut first).await?;
     match repo.save_async(&mut second).await {
         Err(RepositoryError::Concurrency(conflict)) => println!("[async] {conflict}"),
-        other => println!("[async] unexpected: {other:?}"),
+        other => return Err(format!("wrong outcome: the stale save gave {other:?}").into()),
     }
 
     let account = repo.load_async::<BankAccount>("ACC-001").await?;
@@ -160,6 +176,9 @@ async fn nonblocking() -> Result<(), Box<dyn Error>> {
         account.balance,
         account.version()
     );
+    if account.balance != 100 {
+        return Err(format!("wrong outcome: expected 100, got {}", account.balance).into());
+    }
     Ok(())
 }
 

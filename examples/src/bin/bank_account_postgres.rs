@@ -104,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     repo.save_async(&mut first).await?;
     match repo.save_async(&mut second).await {
         Err(error) => println!("stale writer refused: {error}"),
-        Ok(_) => println!("unexpected: the stale writer was accepted"),
+        Ok(_) => return Err("wrong outcome: the stale writer was accepted".into()),
     }
 
     let history = store.load(&id, 1).await?;

@@ -224,15 +224,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "  opened in {:?} (two handlers, each waits 20 ms)",
         started.elapsed()
     );
-    for deposit in deposits {
+    for (deposit, needs_review) in deposits.into_iter().zip([false, true]) {
         match async_bus.send(deposit).await {
-            Ok(outcome) => println!("  -> saved at version {}", outcome.saved.new_version),
+            Ok(outcome) if !needs_review => {
+                println!("  -> saved at version {}", outcome.saved.new_version)
+            }
             // Saved, but a handler failed; every handler ran.
-            Err(error) => println!("  -> {error}"),
+            Err(error) if needs_review => println!("  -> {error}"),
+            outcome => {
+                return Err(format!(
+                    "wrong outcome: the deposit {} review, but sending it gave {outcome:?}",
+                    if needs_review { "needs a" } else { "needs no" }
+                )
+                .into());
+            }
         }
     }
-    if let Err(error) = async_bus.send(open()).await {
-        println!("  -> refused: {error}");
+    match async_bus.send(open()).await {
+        Err(error) => println!("  -> refused: {error}"),
+        Ok(outcome) => {
+            return Err(format!("wrong outcome: opening twice was accepted: {outcome:?}").into());
+        }
     }
 
     if let Some(mailer) = async_bus.dependencies().get::<Mailer>() {

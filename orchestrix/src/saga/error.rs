@@ -20,20 +20,24 @@ pub enum SagaStoreError {
         /// The owner that lost it.
         owner: String,
     },
-    /// The caller could not renew its lease before it ran out (the store
-    /// kept failing), so another process may have taken the saga over. The
-    /// caller stopped working on it; resume it once the store is back.
+    /// The caller could not confirm its lease in time: renewals failed or
+    /// did not answer before the lease, less its safety margin, ran out. So
+    /// another process may take the saga over, and the caller stopped
+    /// working on it (the step it was running was stopped; its outcome is
+    /// unknown, as after a crash). Resume the saga once the store answers.
     #[error(
-        "saga `{saga_id}`: the lease of `{owner}` could not be renewed before it ran out, so work on the saga stopped: {source}"
+        "saga `{saga_id}`: the lease of `{owner}` could not be renewed before it ran out, so work on the saga stopped{}",
+        source.as_ref().map(|error| format!(": {error}")).unwrap_or_else(|| " (the store did not answer in time)".to_owned())
     )]
     LeaseNotRenewed {
         /// The saga.
         saga_id: String,
         /// The owner whose lease ran out.
         owner: String,
-        /// The last renewal's error.
+        /// The last failed renewal's error; `None` when the store did not
+        /// answer in time.
         #[source]
-        source: Box<SagaStoreError>,
+        source: Option<Box<SagaStoreError>>,
     },
     /// No saga is stored under this id.
     #[error("saga `{saga_id}` is not in the state store")]

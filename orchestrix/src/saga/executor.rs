@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use super::error::{SagaError, SagaStoreError};
+use super::failure::PermanentFailure;
+use super::lease::{DEFAULT_LEASE_SAFETY_MARGIN, RunLease};
 use super::state::{SagaState, SagaStatus, StepState, StepStatus};
 use super::step::{ActionFn, CompensationFn, SagaStep, StepContext};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
@@ -77,6 +79,7 @@ pub struct Saga<D> {
     store: Arc<dyn SagaStateStore>,
     owner: String,
     lease_ttl: Duration,
+    lease_margin: Duration,
     runs: Arc<Mutex<LiveRuns>>,
 }
 
@@ -115,13 +118,15 @@ impl<D> fmt::Debug for Saga<D> {
             .field("steps", &self.steps)
             .field("owner", &self.owner)
             .field("lease_ttl", &self.lease_ttl)
+            .field("lease_margin", &self.lease_margin)
             .finish()
     }
 }
 
 enum Attempt {
     Succeeded(serde_json::Value),
-    Failed(String),
+    /// The error text, and whether the failure is permanent (not retried).
+    Failed(String, bool),
     TimedOut(String),
 }
 
@@ -152,7 +157,7 @@ fn record<D>(entry: &mut StepState, work: &Work<'_, D>, attempt: Attempt) -> Opt
                     entry.error = None;
                     return None;
                 }
-                Attempt::Failed(error) => (StepStatus::Failed, error),
+                Attempt::Failed(error, _) => (StepStatus::Failed, error),
                 Attempt::TimedOut(error) => {
                     entry.outcome_unknown = true;
                     (StepStatus::TimedOut, error)
@@ -169,7 +174,7 @@ fn record<D>(entry: &mut StepState, work: &Work<'_, D>, attempt: Attempt) -> Opt
                 entry.compensated_at = Some(OffsetDateTime::now_utc());
                 None
             }
-            Attempt::Failed(error) | Attempt::TimedOut(error) => {
+            Attempt::Failed(error, _) | Attempt::TimedOut(error) => {
                 entry.compensation_error = Some(error.clone());
                 Some(error)
             }
@@ -198,6 +203,7 @@ where
             store: state_store,
             owner: uuid::Uuid::new_v4().to_string(),
             lease_ttl: DEFAULT_LEASE_TTL,
+            lease_margin: DEFAULT_LEASE_SAFETY_MARGIN,
             runs: Arc::default(),
         };
         saga.validate()?;
@@ -224,6 +230,26 @@ where
     /// it expires; a running step renews it every third of it.
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = super::store::clamp_ttl(ttl).max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets the lease's safety margin (default
+    /// [`DEFAULT_LEASE_SAFETY_MARGIN`](super::DEFAULT_LEASE_SAFETY_MARGIN);
+    /// at most half the TTL: a larger margin counts as half the TTL).
+    ///
+    /// A run counts its lease as valid until `t + ttl - margin`, where `t`
+    /// is when it sent the last write the store confirmed; every renewal
+    /// (and state save) gets only the time left until then, and a run that
+    /// could not confirm its lease by then stops its step and fails with
+    /// [`SagaStoreError::LeaseNotRenewed`](super::SagaStoreError::LeaseNotRenewed)
+    /// (the step's outcome is unknown, as after a crash). The margin must
+    /// cover how much faster the store's clock may run than this process's
+    /// over one TTL, and how late this process may be to stop the step
+    /// (timer and scheduling delays), so that another resumer, which can
+    /// take the saga over once the store sees the lease expire, never runs
+    /// it at the same time.
+    pub fn with_lease_safety_margin(mut self, margin: Duration) -> Self {
+        self.lease_margin = margin;
         self
     }
 
@@ -305,14 +331,18 @@ where
         );
         let _claim = self.claim(&saga_id).await;
         let token = self.run_token();
+        let asked = tokio::time::Instant::now();
         match self.store.create(&state, &token, self.lease_ttl).await? {
-            CreateOutcome::Created(state) => self.drive(state, Arc::new(data), &token).await,
+            CreateOutcome::Created(state) => {
+                let lease = self.run_lease(&saga_id, token, asked);
+                self.drive(state, Arc::new(data), &lease).await
+            }
             CreateOutcome::Existing(existing) => {
                 self.check_matches(&existing)?;
                 if existing.status.is_finished() {
                     Ok(existing)
                 } else {
-                    self.resume_claimed(&saga_id, &token).await
+                    self.resume_claimed(&saga_id, token).await
                 }
             }
         }
@@ -333,6 +363,18 @@ where
     /// A lease token of its own for one run.
     fn run_token(&self) -> String {
         format!("{}#{}", self.owner, uuid::Uuid::new_v4())
+    }
+
+    /// The lease of the run `token`, confirmed by a write sent at `asked`.
+    fn run_lease(&self, saga_id: &str, token: String, asked: tokio::time::Instant) -> RunLease {
+        RunLease::new(
+            Arc::clone(&self.store),
+            saga_id,
+            token,
+            self.lease_ttl,
+            self.lease_margin,
+            asked,
+        )
     }
 
     /// Takes the lease of `saga_id` for the run `token`. A lease held by
@@ -388,17 +430,18 @@ where
             self.check_matches(&stored)?;
             return Ok(stored);
         }
-        self.resume_claimed(saga_id, &self.run_token()).await
+        self.resume_claimed(saga_id, self.run_token()).await
     }
 
-    async fn resume_claimed(&self, saga_id: &str, token: &str) -> Result<SagaState, SagaError> {
-        let state = self.acquire(saga_id, token).await?;
+    async fn resume_claimed(&self, saga_id: &str, token: String) -> Result<SagaState, SagaError> {
+        let asked = tokio::time::Instant::now();
+        let state = self.acquire(saga_id, &token).await?;
         if let Err(error) = self.check_matches(&state) {
-            self.release(saga_id, token).await;
+            self.release(saga_id, &token).await;
             return Err(error);
         }
         if state.status.is_finished() {
-            self.release(saga_id, token).await;
+            self.release(saga_id, &token).await;
             return Ok(SagaState {
                 lease: None,
                 ..state
@@ -407,7 +450,7 @@ where
         let data = match serde_json::from_value::<D>(state.data.clone()) {
             Ok(data) => data,
             Err(source) => {
-                self.release(saga_id, token).await;
+                self.release(saga_id, &token).await;
                 return Err(SagaError::Data {
                     saga_id: saga_id.to_owned(),
                     direction: "deserialize into",
@@ -416,7 +459,8 @@ where
                 });
             }
         };
-        self.drive(state, Arc::new(data), token).await
+        let lease = self.run_lease(saga_id, token, asked);
+        self.drive(state, Arc::new(data), &lease).await
     }
 
     fn check_matches(&self, state: &SagaState) -> Result<(), SagaError> {
@@ -445,17 +489,20 @@ where
     }
 
     /// Runs forward and/or compensates until the saga is finished, then
-    /// gives the lease up.
+    /// gives the lease up (unless it was lost or could not be confirmed: then
+    /// it is not this run's to give, or the store does not answer).
     async fn drive(
         &self,
         mut state: SagaState,
         data: Arc<D>,
-        token: &str,
+        lease: &RunLease,
     ) -> Result<SagaState, SagaError> {
-        let result = self.run(&mut state, &data, token).await;
+        let result = self.run(&mut state, &data, lease).await;
         match &result {
-            Err(SagaError::Store(SagaStoreError::LeaseLost { .. })) => {}
-            _ => self.release(&state.saga_id, token).await,
+            Err(SagaError::Store(
+                SagaStoreError::LeaseLost { .. } | SagaStoreError::LeaseNotRenewed { .. },
+            )) => {}
+            _ => self.release(&state.saga_id, lease.token()).await,
         }
         result.map(|()| {
             state.lease = None;
@@ -467,13 +514,13 @@ where
         &self,
         state: &mut SagaState,
         data: &Arc<D>,
-        token: &str,
+        lease: &RunLease,
     ) -> Result<(), SagaError> {
         if state.status == SagaStatus::Running {
-            self.run_forward(state, data, token).await?;
+            self.run_forward(state, data, lease).await?;
         }
         if state.status == SagaStatus::Compensating {
-            self.compensate(state, data, token).await?;
+            self.compensate(state, data, lease).await?;
         }
         Ok(())
     }
@@ -482,29 +529,29 @@ where
         &self,
         state: &mut SagaState,
         data: &Arc<D>,
-        token: &str,
+        lease: &RunLease,
     ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate() {
             if state.steps[index].status == StepStatus::Completed {
                 continue;
             }
             let work = Work::Action(&*step.action);
-            if let Some(error) = self.with_retries(state, data, token, index, work).await? {
+            if let Some(error) = self.with_retries(state, data, lease, index, work).await? {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
-                self.persist(state, token).await?;
+                self.persist(state, lease).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Completed;
-        self.persist(state, token).await
+        self.persist(state, lease).await
     }
 
     async fn compensate(
         &self,
         state: &mut SagaState,
         data: &Arc<D>,
-        token: &str,
+        lease: &RunLease,
     ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate().rev() {
             let Some(compensation) = &step.compensation else {
@@ -524,25 +571,26 @@ where
                 continue;
             }
             let work = Work::Compensation(&**compensation);
-            if let Some(error) = self.with_retries(state, data, token, index, work).await? {
+            if let Some(error) = self.with_retries(state, data, lease, index, work).await? {
                 state.steps[index].status = StepStatus::CompensationFailed;
                 state.status = SagaStatus::Failed;
                 state.compensation_error = Some(format!(
                     "compensation of step `{}` failed: {error}",
                     step.name
                 ));
-                self.persist(state, token).await?;
+                self.persist(state, lease).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Compensated;
-        self.persist(state, token).await
+        self.persist(state, lease).await
     }
 
     /// Runs the action or the compensation of step `index` under its retry
     /// policy: each try marks the step and persists, runs one attempt,
-    /// records the outcome, and then stops or persists and waits (keeping
-    /// the lease) before the next try. Returns the last error when the
+    /// records the outcome, and then stops (success, a [`PermanentFailure`],
+    /// or no try left) or persists and waits (keeping the lease) before the
+    /// next try. Returns the last error when the
     /// tries are used up, `None` on success (persisted).
     ///
     /// The tries are counted per call, so a resumed saga gets a fresh retry
@@ -552,7 +600,7 @@ where
         &self,
         state: &mut SagaState,
         data: &Arc<D>,
-        token: &str,
+        lease: &RunLease,
         index: usize,
         work: Work<'_, D>,
     ) -> Result<Option<String>, SagaError> {
@@ -578,11 +626,9 @@ where
                         &step.name,
                         entry.attempts,
                     );
-                    self.persist(state, token).await?;
-                    self.attempt(state, token, step.timeout, || {
-                        action(Arc::clone(data), context)
-                    })
-                    .await?
+                    self.persist(state, lease).await?;
+                    self.attempt(lease, step.timeout, || action(Arc::clone(data), context))
+                        .await?
                 }
                 Work::Compensation(compensation) => {
                     entry.status = StepStatus::Compensating;
@@ -595,34 +641,36 @@ where
                     )
                     .for_compensation(entry.compensation_attempts);
                     let output = entry.output.clone();
-                    self.persist(state, token).await?;
-                    self.attempt(state, token, step.timeout, || {
+                    self.persist(state, lease).await?;
+                    self.attempt(lease, step.timeout, || {
                         compensation(Arc::clone(data), output, context)
                             .map(|r| r.map(|()| serde_json::Value::Null))
                     })
                     .await?
                 }
             };
+            let permanent = matches!(attempt, Attempt::Failed(_, true));
             let Some(error) = record(&mut state.steps[index], &work, attempt) else {
-                self.persist(state, token).await?;
+                self.persist(state, lease).await?;
                 return Ok(None);
             };
-            if !step.retry.allows_another(tries) {
+            if permanent || !step.retry.allows_another(tries) {
                 return Ok(Some(error));
             }
-            self.persist(state, token).await?;
-            self.wait_keeping_lease(&state.saga_id, token, step.retry.delay_after(tries))
+            self.persist(state, lease).await?;
+            self.wait_keeping_lease(lease, step.retry.delay_after(tries))
                 .await?;
         }
     }
 
     /// Runs one attempt under the timeout, renewing the lease meanwhile and
     /// turning a panic into a failure — also a panic of `start` itself (a
-    /// closure that panics before it returns its future).
+    /// closure that panics before it returns its future). When the lease is
+    /// lost or cannot be confirmed before its deadline, the attempt is
+    /// stopped (its future dropped) and the error returned.
     async fn attempt<F>(
         &self,
-        state: &SagaState,
-        token: &str,
+        lease: &RunLease,
         timeout: Option<Duration>,
         start: impl FnOnce() -> F + Send,
     ) -> Result<Attempt, SagaError>
@@ -636,11 +684,10 @@ where
                 None => Some(guarded.await),
             }
         };
-        let renew = self.keep_lease(&state.saga_id, token);
         let outcome = tokio::select! {
             biased;
+            lost = lease.keep() => return Err(lost.into()),
             outcome = timed => outcome,
-            lost = renew => return Err(lost.into()),
         };
         Ok(match outcome {
             None => Attempt::TimedOut(format!(
@@ -648,59 +695,28 @@ where
                 timeout.map_or(0, |limit| limit.as_millis())
             )),
             Some(Ok(Ok(output))) => Attempt::Succeeded(output),
-            Some(Ok(Err(error))) => Attempt::Failed(error_text(&*error)),
-            Some(Err(panic)) => Attempt::Failed(format!("panicked: {}", panic_text(&*panic))),
+            Some(Ok(Err(error))) => {
+                Attempt::Failed(error_text(&*error), PermanentFailure::is_in(&*error))
+            }
+            Some(Err(panic)) => {
+                Attempt::Failed(format!("panicked: {}", panic_text(&*panic)), false)
+            }
         })
     }
 
     /// Waits out a retry delay while keeping the lease, so a delay longer
     /// than the lease's TTL does not hand the saga to another process.
-    async fn wait_keeping_lease(
-        &self,
-        saga_id: &str,
-        token: &str,
-        delay: Duration,
-    ) -> Result<(), SagaError> {
+    async fn wait_keeping_lease(&self, lease: &RunLease, delay: Duration) -> Result<(), SagaError> {
         tokio::select! {
             biased;
+            lost = lease.keep() => Err(lost.into()),
             () = tokio::time::sleep(delay) => Ok(()),
-            lost = self.keep_lease(saga_id, token) => Err(lost.into()),
         }
     }
 
-    /// Renews the lease every third of its lifetime; returns only when the
-    /// lease is lost, or when renewals kept failing until the lease may
-    /// have run out ([`SagaStoreError::LeaseNotRenewed`]).
-    async fn keep_lease(&self, saga_id: &str, token: &str) -> SagaStoreError {
-        let period = self.lease_ttl / 3;
-        // The caller has just written the state, which pushed the expiry.
-        let mut renewed = tokio::time::Instant::now();
-        loop {
-            tokio::time::sleep(period).await;
-            let asked = tokio::time::Instant::now();
-            match self.store.renew_lease(saga_id, token, self.lease_ttl).await {
-                Ok(()) => renewed = asked,
-                Err(
-                    error @ (SagaStoreError::LeaseLost { .. } | SagaStoreError::NotFound { .. }),
-                ) => return error,
-                Err(error) if renewed.elapsed() + period >= self.lease_ttl => {
-                    // The next try would come after the lease ran out.
-                    return SagaStoreError::LeaseNotRenewed {
-                        saga_id: saga_id.to_owned(),
-                        owner: token.to_owned(),
-                        source: Box::new(error),
-                    };
-                }
-                Err(error) => {
-                    tracing::warn!(saga_id, %error, "could not renew the saga's lease; retrying")
-                }
-            }
-        }
-    }
-
-    async fn persist(&self, state: &mut SagaState, token: &str) -> Result<(), SagaError> {
+    async fn persist(&self, state: &mut SagaState, lease: &RunLease) -> Result<(), SagaError> {
         state.updated_at = crate::limits::now();
-        self.store.save(state, token, self.lease_ttl).await?;
+        lease.save(state).await?;
         Ok(())
     }
 }
@@ -726,4 +742,129 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a non-string panic payload")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::saga::InMemorySagaStateStore;
+
+    /// How many attempts started, how many run now, and how often one
+    /// started while another ran.
+    #[derive(Debug, Default)]
+    struct Attempts {
+        started: AtomicUsize,
+        running: AtomicUsize,
+        overlaps: AtomicUsize,
+    }
+
+    /// Counts an attempt as running until dropped (also when its future is).
+    struct Running(Arc<Attempts>);
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A saga of one step that takes 10 ms (paused clock), counted.
+    fn counted(attempts: &Arc<Attempts>) -> Saga<()> {
+        let attempts = Arc::clone(attempts);
+        let step = SagaStep::builder("work", move |_: Arc<()>, _: StepContext| {
+            let attempts = Arc::clone(&attempts);
+            async move {
+                if attempts.running.fetch_add(1, Ordering::SeqCst) > 0 {
+                    attempts.overlaps.fetch_add(1, Ordering::SeqCst);
+                }
+                attempts.started.fetch_add(1, Ordering::SeqCst);
+                let _running = Running(attempts);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Ok::<(), BoxError>(())
+            }
+        })
+        .build()
+        .expect("step");
+        Saga::new(
+            "claims",
+            vec![step],
+            Arc::new(InMemorySagaStateStore::new()),
+        )
+        .expect("a valid saga")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_claim_map_holds_only_running_ids() {
+        let attempts = Arc::new(Attempts::default());
+        let saga = counted(&attempts);
+        for n in 0..5 {
+            saga.execute_with_id(format!("id-{n}"), ())
+                .await
+                .expect("runs");
+        }
+        let (first, second, third) = tokio::join!(
+            saga.execute_with_id("shared", ()),
+            saga.execute_with_id("shared", ()),
+            saga.resume("shared"),
+        );
+        for state in [first, second, third] {
+            assert_eq!(state.expect("runs").status, SagaStatus::Completed);
+        }
+        assert_eq!(
+            lock_runs(&saga.runs).len(),
+            0,
+            "a finished run leaves no entry behind"
+        );
+        assert_eq!(attempts.overlaps.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_third_caller_waits_for_the_second_after_the_first_was_dropped() {
+        let attempts = Arc::new(Attempts::default());
+        let saga = Arc::new(counted(&attempts));
+        let first = {
+            let saga = Arc::clone(&saga);
+            tokio::spawn(async move { saga.execute_with_id("three", ()).await })
+        };
+        while attempts.started.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = {
+            let saga = Arc::clone(&saga);
+            tokio::spawn(async move { saga.resume("three").await })
+        };
+        // The second caller waits on the first run's claim.
+        while lock_runs(&saga.runs)
+            .get("three")
+            .map_or(0, Arc::strong_count)
+            < 3
+        {
+            tokio::task::yield_now().await;
+        }
+        first.abort();
+        assert!(first.await.expect_err("aborted").is_cancelled());
+        // The second caller takes the dropped run's lease over and runs the
+        // step again; a third caller arriving meanwhile must wait for it.
+        while attempts.started.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let third = saga
+            .resume("three")
+            .await
+            .expect("waits, then finds it done");
+        let second = second.await.expect("task").expect("runs");
+        assert_eq!(second.status, SagaStatus::Completed);
+        assert_eq!(third.status, SagaStatus::Completed);
+        assert_eq!(
+            third.steps[0].attempts, 2,
+            "the first run's and the second's"
+        );
+        assert_eq!(
+            attempts.overlaps.load(Ordering::SeqCst),
+            0,
+            "no two attempts ran at once"
+        );
+        assert_eq!(lock_runs(&saga.runs).len(), 0);
+    }
 }

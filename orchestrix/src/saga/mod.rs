@@ -21,7 +21,9 @@
 pub mod checks;
 mod error;
 mod executor;
+mod failure;
 mod handler;
+mod lease;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -34,9 +36,11 @@ mod store;
 
 pub use error::{SagaError, SagaStoreError};
 pub use executor::{DEFAULT_LEASE_TTL, Saga};
+pub use failure::PermanentFailure;
 pub use handler::{
     ActionFuture, Compensation, CompensationFuture, CompensationResult, StepAction, StepResult,
 };
+pub use lease::DEFAULT_LEASE_SAFETY_MARGIN;
 pub use memory::InMemorySagaStateStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgreSQLSagaStateStore, SAGA_STATE_MIGRATIONS};
@@ -54,14 +58,16 @@ pub use store::{CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaStateStore};
 pub use handler::{AsyncFn1, AsyncFn1Ctx, AsyncFn2, AsyncFn2Ctx, marker};
 
 /// The error a step or compensation returns: any error, boxed. Steps may
-/// return their own error types too (anything that converts into it).
+/// return their own error types too (anything that converts into it). A
+/// failure that retrying cannot fix is wrapped in [`PermanentFailure`]: it
+/// is not retried.
 pub type StepFailure = crate::error::BoxError;
 
 /// Names this module adds to `orchestrix::prelude`.
 pub mod prelude {
     pub use super::{
-        InMemorySagaStateStore, Saga, SagaError, SagaState, SagaStateStore, SagaStatus, SagaStep,
-        StepContext, StepFailure, StepStatus,
+        InMemorySagaStateStore, PermanentFailure, Saga, SagaError, SagaState, SagaStateStore,
+        SagaStatus, SagaStep, StepContext, StepFailure, StepStatus,
     };
 }
 

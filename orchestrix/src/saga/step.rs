@@ -106,12 +106,26 @@ impl StepContext {
         self.attempt
     }
 
+    /// The key of the step's action, `"<saga id>/<step name>"`, in either
+    /// phase: a compensation whose output is `None` (the action's outcome
+    /// is unknown) undoes by it whatever the action may have done.
+    ///
+    /// ```
+    /// use orchestrix::saga::StepContext;
+    ///
+    /// let undo = StepContext::new("order-1", "order-fulfillment", "reserve", 1).for_compensation(1);
+    /// assert_eq!(undo.action_idempotency_key(), "order-1/reserve");
+    /// ```
+    pub fn action_idempotency_key(&self) -> String {
+        format!("{}/{}", self.saga_id, self.step_name)
+    }
+
     /// `"<saga id>/<step name>"` for the action,
     /// `"<saga id>/<step name>/compensate"` for the compensation: stable
     /// over attempts and restarts.
     pub fn idempotency_key(&self) -> String {
         match self.phase {
-            StepPhase::Action => format!("{}/{}", self.saga_id, self.step_name),
+            StepPhase::Action => self.action_idempotency_key(),
             StepPhase::Compensate => {
                 format!("{}/{}/compensate", self.saga_id, self.step_name)
             }

@@ -3,7 +3,15 @@
 //!
 //! Each check uses saga ids starting with the caller's `prefix`, so suites
 //! can run in parallel and repeatedly on one database.
+//!
+//! Run it on a multi-threaded runtime
+//! (`#[tokio::test(flavor = "multi_thread", worker_threads = 4)]`): the
+//! "concurrent" checks release their callers together from a barrier on
+//! several worker threads, so a store that is not atomic (check, then
+//! write) fails them; `tests/saga_state_store.rs` proves it with such a
+//! store.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +36,45 @@ fn state(id: &str) -> SagaState {
 fn micros(at: OffsetDateTime) -> OffsetDateTime {
     at.replace_nanosecond(at.nanosecond() / 1_000 * 1_000)
         .unwrap_or(at)
+}
+
+/// How many callers the concurrent checks release at once.
+pub const CONCURRENT_CALLERS: usize = 8;
+
+/// Runs `call(n)` for `n` in `0..CONCURRENT_CALLERS`, each on a task of its
+/// own, all released together from a barrier once every task has started;
+/// their results in `n` order.
+///
+/// # Panics
+///
+/// On a current-thread runtime, where the tasks could not overlap.
+pub async fn all_at_once<T, F>(call: impl Fn(usize) -> F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    assert_eq!(
+        tokio::runtime::Handle::current().runtime_flavor(),
+        tokio::runtime::RuntimeFlavor::MultiThread,
+        "run the saga state store suite on a multi-threaded runtime: \
+         #[tokio::test(flavor = \"multi_thread\", worker_threads = 4)]"
+    );
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENT_CALLERS));
+    let tasks: Vec<_> = (0..CONCURRENT_CALLERS)
+        .map(|n| {
+            let barrier = Arc::clone(&barrier);
+            let call = call(n);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                call.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(task.await.expect("a concurrent caller panicked"));
+    }
+    results
 }
 
 /// Runs every check against `store`.
@@ -124,19 +171,16 @@ pub async fn create_is_insert_if_absent(store: &dyn SagaStateStore, prefix: &str
 /// Of concurrent creates of one id exactly one creates.
 pub async fn concurrent_creates_make_one_saga(store: Arc<dyn SagaStateStore>, prefix: &str) {
     let id = format!("{prefix}-concurrent-create");
-    let tasks: Vec<_> = (0..8)
-        .map(|n| {
-            let store = Arc::clone(&store);
-            let id = id.clone();
-            tokio::spawn(async move { store.create(&state(&id), &format!("owner-{n}"), TTL).await })
-        })
-        .collect();
-    let mut created = 0;
-    for task in tasks {
-        if let CreateOutcome::Created(_) = task.await.expect("task").expect("create") {
-            created += 1;
-        }
-    }
+    let outcomes = all_at_once(|n| {
+        let store = Arc::clone(&store);
+        let id = id.clone();
+        async move { store.create(&state(&id), &format!("owner-{n}"), TTL).await }
+    })
+    .await;
+    let created = outcomes
+        .into_iter()
+        .filter(|outcome| matches!(outcome.as_ref().expect("create"), CreateOutcome::Created(_)))
+        .count();
     assert_eq!(created, 1, "exactly one concurrent create wins");
 }
 
@@ -254,12 +298,24 @@ pub async fn an_expired_lease_can_be_taken_over(store: &dyn SagaStateStore, pref
         .create(&state(&id), "owner-a", Duration::from_millis(1))
         .await
         .expect("create");
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    match store
-        .acquire_lease(&id, "owner-b", TTL)
-        .await
-        .expect("acquire")
-    {
+    // Polled: the lease expires on the store's clock, which may differ from
+    // this process's.
+    let polling = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match store
+                .acquire_lease(&id, "owner-b", TTL)
+                .await
+                .expect("acquire")
+            {
+                LeaseOutcome::Held { owner, .. } => {
+                    assert_eq!(owner, "owner-a");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                outcome => break outcome,
+            }
+        }
+    });
+    match polling.await.expect("a 1 ms lease expires") {
         LeaseOutcome::Acquired(state) => {
             assert_eq!(state.lease.map(|l| l.owner), Some("owner-b".to_owned()));
         }
@@ -280,19 +336,21 @@ pub async fn concurrent_acquirers_one_wins(store: Arc<dyn SagaStateStore>, prefi
         .await
         .expect("create");
     store.release_lease(&id, "creator").await.expect("release");
-    let tasks: Vec<_> = (0..8)
-        .map(|n| {
-            let store = Arc::clone(&store);
-            let id = id.clone();
-            tokio::spawn(async move { store.acquire_lease(&id, &format!("racer-{n}"), TTL).await })
+    let outcomes = all_at_once(|n| {
+        let store = Arc::clone(&store);
+        let id = id.clone();
+        async move { store.acquire_lease(&id, &format!("racer-{n}"), TTL).await }
+    })
+    .await;
+    let winners = outcomes
+        .into_iter()
+        .filter(|outcome| {
+            matches!(
+                outcome.as_ref().expect("acquire"),
+                LeaseOutcome::Acquired(_)
+            )
         })
-        .collect();
-    let mut winners = 0;
-    for task in tasks {
-        if let LeaseOutcome::Acquired(_) = task.await.expect("task").expect("acquire") {
-            winners += 1;
-        }
-    }
+        .count();
     assert_eq!(winners, 1, "exactly one concurrent acquirer wins");
 }
 

@@ -1,0 +1,155 @@
+//! [`RunLease`]: one run's hold on its saga's lease, and the promise that
+//! the run stops working before the lease can run out.
+//!
+//! A run knows its lease is valid until `t + ttl`, where `t` is when it
+//! *sent* the last write the store confirmed (the store sets the expiry
+//! when it executes the write, which is later). It works only until
+//! `t + ttl - margin`: every write (state save or renewal) is given at most
+//! the time left until then, and the renewal loop gives up there. The
+//! margin covers what the run's clock cannot see: the store's clock
+//! running faster than the process's, and the time the process takes to
+//! stop the step once the deadline fires (timer and scheduling delays).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::error::SagaStoreError;
+use super::state::SagaState;
+use super::store::SagaStateStore;
+
+/// The default safety margin of a lease; see
+/// [`Saga::with_lease_safety_margin`](super::Saga::with_lease_safety_margin).
+pub const DEFAULT_LEASE_SAFETY_MARGIN: Duration = Duration::from_secs(1);
+
+/// One run's lease on one saga: its token, and until when the run may work.
+pub(crate) struct RunLease {
+    store: Arc<dyn SagaStateStore>,
+    saga_id: String,
+    token: String,
+    ttl: Duration,
+    margin: Duration,
+    /// When the last write the store confirmed was sent.
+    confirmed_at: Mutex<Instant>,
+}
+
+impl RunLease {
+    /// The lease `token` holds on `saga_id`, confirmed by a write sent at
+    /// `asked`. `margin` is cut to half of `ttl`.
+    pub(crate) fn new(
+        store: Arc<dyn SagaStateStore>,
+        saga_id: &str,
+        token: String,
+        ttl: Duration,
+        margin: Duration,
+        asked: Instant,
+    ) -> Self {
+        Self {
+            store,
+            saga_id: saga_id.to_owned(),
+            token,
+            ttl,
+            margin: margin.min(ttl / 2),
+            confirmed_at: Mutex::new(asked),
+        }
+    }
+
+    /// The lease owner the store knows this run by.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    fn confirmed_at(&self) -> Instant {
+        *self
+            .confirmed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The instant the run must have stopped by unless a write confirms the
+    /// lease again.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.confirmed_at() + (self.ttl - self.margin)
+    }
+
+    fn confirm(&self, asked: Instant) {
+        let mut confirmed = self
+            .confirmed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *confirmed = (*confirmed).max(asked);
+    }
+
+    /// Saves `state` under the lease (which renews it), waiting at most
+    /// until the deadline.
+    pub(crate) async fn save(&self, state: &SagaState) -> Result<(), SagaStoreError> {
+        self.bounded(self.store.save(state, &self.token, self.ttl))
+            .await
+    }
+
+    /// Renews the lease, waiting at most until the deadline.
+    async fn renew(&self) -> Result<(), SagaStoreError> {
+        self.bounded(self.store.renew_lease(&self.saga_id, &self.token, self.ttl))
+            .await
+    }
+
+    /// Runs a write that renews the lease, giving it the time left until
+    /// the deadline; a write that answers later counts as not done.
+    async fn bounded(
+        &self,
+        write: impl Future<Output = Result<(), SagaStoreError>>,
+    ) -> Result<(), SagaStoreError> {
+        let asked = Instant::now();
+        match tokio::time::timeout_at(self.deadline(), write).await {
+            Ok(Ok(())) => {
+                self.confirm(asked);
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_elapsed) => Err(self.not_renewed(None)),
+        }
+    }
+
+    fn not_renewed(&self, last_error: Option<SagaStoreError>) -> SagaStoreError {
+        SagaStoreError::LeaseNotRenewed {
+            saga_id: self.saga_id.clone(),
+            owner: self.token.clone(),
+            source: last_error.map(Box::new),
+        }
+    }
+
+    /// Renews the lease every third of its lifetime (sooner again after a
+    /// failed renewal); returns only when the lease is lost, or when it
+    /// could not be confirmed before the deadline
+    /// ([`SagaStoreError::LeaseNotRenewed`]). The caller runs the work
+    /// beside it and stops the work when this returns.
+    pub(crate) async fn keep(&self) -> SagaStoreError {
+        let period = self.ttl / 3;
+        let mut next = self.confirmed_at() + period;
+        let mut last_error = None;
+        loop {
+            tokio::time::sleep_until(next.min(self.deadline())).await;
+            let now = Instant::now();
+            if now >= self.deadline() {
+                return self.not_renewed(last_error);
+            }
+            match self.renew().await {
+                Ok(()) => {
+                    next = self.confirmed_at() + period;
+                    last_error = None;
+                }
+                Err(SagaStoreError::LeaseNotRenewed { .. }) => return self.not_renewed(last_error),
+                Err(
+                    error @ (SagaStoreError::LeaseLost { .. } | SagaStoreError::NotFound { .. }),
+                ) => return error,
+                Err(error) => {
+                    tracing::warn!(saga_id = self.saga_id, %error, "could not renew the saga's lease; retrying");
+                    next = Instant::now() + period / 4;
+                    last_error = Some(error);
+                }
+            }
+        }
+    }
+}
