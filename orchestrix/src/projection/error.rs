@@ -78,9 +78,10 @@ pub enum ProjectionError {
         projection: String,
         /// Where the read started.
         from_position: u64,
-        /// What the store said (a decode error names the event).
+        /// What the store said (a decode error names the event); boxed, as
+        /// a store error is large and this one is rare.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// The checkpoint is beyond the last event of the store (the store was
     /// restored from an older backup, or the projection ran against another

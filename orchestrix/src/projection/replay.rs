@@ -47,7 +47,7 @@ impl ProjectionEngine {
                 .map_err(|source| ProjectionError::Read {
                     projection: self.name.to_string(),
                     from_position: letter.position,
-                    source,
+                    source: Box::new(source),
                 })?
                 .into_iter()
                 .find(|event| event.position == letter.position)

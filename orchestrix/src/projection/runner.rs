@@ -231,7 +231,7 @@ impl ProjectionEngine {
         let error = ProjectionError::Read {
             projection: self.name.to_string(),
             from_position,
-            source,
+            source: Box::new(source),
         };
         self.mark_unhealthy(state, &error).await;
         error
