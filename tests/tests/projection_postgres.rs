@@ -156,17 +156,18 @@ async fn an_event_type_from_another_service_does_not_stop_it_on_postgres() {
     assert!(state.healthy, "{:?}", state.last_error);
     assert_eq!(state.processed, 3, "the three OrderPlaced, nothing else");
     assert_eq!(state.last_event_position, Some(5));
-    let seen = seen.lock().expect("lock");
-    assert_eq!(
-        seen.totals,
-        HashMap::from([("o-1".to_owned(), 5), ("o-2".to_owned(), 5)])
-    );
-    assert_eq!(
-        seen.applied,
-        HashMap::from([(1, 1), (3, 1), (5, 1)]),
-        "the foreign events at 2 and 4 were passed, not applied"
-    );
-    drop(seen);
+    {
+        let seen = seen.lock().expect("lock");
+        assert_eq!(
+            seen.totals,
+            HashMap::from([("o-1".to_owned(), 5), ("o-2".to_owned(), 5)])
+        );
+        assert_eq!(
+            seen.applied,
+            HashMap::from([(1, 1), (3, 1), (5, 1)]),
+            "the foreign events at 2 and 4 were passed, not applied"
+        );
+    }
     test.cleanup().await;
 }
 
