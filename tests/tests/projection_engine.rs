@@ -479,9 +479,10 @@ async fn a_blue_green_rebuild_switches_once_caught_up_and_loses_nothing_appended
     assert!(Arc::ptr_eq(&served.serving(), &green_seen));
     assert_eq!(&*served.serving_projection(), "totals@2");
     assert!(green.state().position >= 30);
+    let expected = totals_in(&*store).await;
     assert_eq!(
         served.serving().lock().expect("lock").totals,
-        totals_in(&*store).await,
+        expected,
         "at the switch, the new version has every event"
     );
     stop_blue.send(()).expect("blue alive");
@@ -495,8 +496,9 @@ async fn a_blue_green_rebuild_switches_once_caught_up_and_loses_nothing_appended
     wait_for_state(&green, |s| s.position == 31).await;
     stop_green.send(()).expect("green alive");
     green_task.await.expect("task").expect("clean stop");
+    let expected = totals_in(&*store).await;
     let green_seen = green_seen.lock().expect("lock");
-    assert_eq!(green_seen.totals, totals_in(&*store).await);
+    assert_eq!(green_seen.totals, expected);
     assert_eq!(green_seen.applied.len(), 31);
     assert!(green_seen.applied.values().all(|&n| n == 1));
 }
