@@ -68,7 +68,7 @@ pub enum SwitchError {
 ///
 /// assert_eq!(head, 0);
 /// assert_eq!(served.serving(), "order_summary_v2");
-/// assert_eq!(served.serving_projection(), "order-summary@2");
+/// assert_eq!(&*served.serving_projection(), "order-summary@2");
 /// # Ok(())
 /// # }
 /// ```
