@@ -12,7 +12,7 @@ use orchestrix::projection::{
     LeaseOutcome, ProjectionEngine, ProjectionError, ProjectionMode, ProjectionState,
     ProjectionStateStore,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{Barrier, oneshot};
 
 /// The event the scenarios project.
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
@@ -260,4 +260,104 @@ pub async fn two_runners_apply_every_event_once<S, A, B>(
         seen.applied
     );
     assert_eq!(seen.totals["all"], 60);
+}
+
+/// A runner stopped and started again (a new engine on the same state
+/// store, as after a restart) resumes at its checkpoint: events appended
+/// while it was stopped are applied, the earlier ones are not applied again.
+pub async fn restart_resumes_at_the_checkpoint_without_reapplying<S, P>(
+    store: Arc<S>,
+    state_store: P,
+) where
+    S: AsyncEventStore + 'static,
+    P: ProjectionStateStore + Clone + 'static,
+{
+    let seen = Shared::default();
+    store
+        .save("o-1", &[placed("o-1", 1), placed("o-1", 2)], None)
+        .await
+        .expect("append");
+
+    let first = Arc::new(order_totals("totals", state_store.clone(), &seen));
+    let (stop, task) = spawn_run(Arc::clone(&first), Arc::clone(&store));
+    wait_for_state(&first, |s| s.position == 2).await;
+    stop.send(()).expect("alive");
+    task.await.expect("task").expect("clean stop");
+
+    store
+        .save("o-1", &[placed("o-1", 4)], None)
+        .await
+        .expect("append while stopped");
+    let second = Arc::new(order_totals("totals", state_store, &seen));
+    assert_eq!(
+        second.initialize().await.expect("initialize").position,
+        2,
+        "the checkpoint survived"
+    );
+    let (stop, task) = spawn_run(Arc::clone(&second), Arc::clone(&store));
+    let state = wait_for_state(&second, |s| s.position == 3).await;
+    stop.send(()).expect("alive");
+    task.await.expect("task").expect("clean stop");
+
+    let seen = seen.lock().expect("lock");
+    assert_eq!(
+        seen.applied,
+        HashMap::from([(1, 1), (2, 1), (3, 1)]),
+        "each event applied once"
+    );
+    assert_eq!(seen.totals["o-1"], 7);
+    assert_eq!(state.processed, 3);
+}
+
+/// Eight writers append `per_writer` events each, all at once (they start
+/// together at a barrier), while a projection follows live: every event is
+/// applied once and the totals equal the sum over the store.
+pub async fn eight_concurrent_writers_with_a_live_projection_on<S: AsyncEventStore + 'static>(
+    store: Arc<S>,
+    state_store: impl ProjectionStateStore + 'static,
+    per_writer: u64,
+) {
+    let seen = Shared::default();
+    let engine = Arc::new(order_totals("totals", state_store, &seen).with_batch_size(16));
+    let (stop, task) = spawn_run(Arc::clone(&engine), Arc::clone(&store));
+    wait_for_state(&engine, |s| s.healthy).await;
+
+    let barrier = Arc::new(Barrier::new(8));
+    let writers: Vec<_> = (0..8u64)
+        .map(|writer| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                for seq in 0..per_writer {
+                    let order = format!("o-{}", seq % 10);
+                    store
+                        .save(
+                            &format!("w-{writer}-{seq}"),
+                            &[placed(&order, writer * 1000 + seq)],
+                            None,
+                        )
+                        .await
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let head = head(&*store).await;
+    assert_eq!(head, 8 * per_writer);
+    let state = wait_for_state(&engine, |s| s.position == head).await;
+    stop.send(()).expect("alive");
+    task.await.expect("task").expect("clean stop");
+
+    let expected = totals_in(&*store).await;
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.totals, expected, "totals equal the sum over the store");
+    assert_eq!(u64::try_from(seen.applied.len()).expect("fits"), head);
+    assert!(
+        seen.applied.values().all(|&n| n == 1),
+        "each event applied once"
+    );
+    assert_eq!(state.processed, head);
 }

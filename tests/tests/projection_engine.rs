@@ -10,12 +10,11 @@ use std::time::Duration;
 use orchestrix::prelude::*;
 use orchestrix::projection::{
     InMemoryProjectionStateStore, OnFailure, ProjectionEngine, ProjectionError, ProjectionMode,
-    ProjectionState, ProjectionStateStore,
+    ProjectionState, ProjectionStateStore, ServedReadModel, SwitchError,
 };
 use orchestrix::retry::RetryPolicy;
 use orchestrix_tests::conformance::BlockingStore;
 use orchestrix_tests::projection_scenarios::*;
-use tokio::sync::Barrier;
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
 #[event(name = "projection-test.InvoiceSent")]
@@ -44,43 +43,11 @@ async fn catch_up_then_live_on_the_blocking_store() {
 
 #[tokio::test]
 async fn a_restart_resumes_at_the_checkpoint_without_reapplying() {
-    let store = Arc::new(InMemoryAsyncEventStore::new());
-    let state_store = Arc::new(InMemoryProjectionStateStore::new());
-    let seen = Shared::default();
-    store
-        .save("o-1", &[placed("o-1", 1), placed("o-1", 2)], None)
-        .await
-        .expect("append");
-
-    let first = Arc::new(order_totals("totals", Arc::clone(&state_store), &seen));
-    let (stop, task) = spawn_run(Arc::clone(&first), Arc::clone(&store));
-    wait_for_state(&first, |s| s.position == 2).await;
-    stop.send(()).expect("alive");
-    task.await.expect("task").expect("clean stop");
-
-    store
-        .save("o-1", &[placed("o-1", 4)], None)
-        .await
-        .expect("append while stopped");
-    let second = Arc::new(order_totals("totals", Arc::clone(&state_store), &seen));
-    assert_eq!(
-        second.initialize().await.expect("initialize").position,
-        2,
-        "the checkpoint survived"
-    );
-    let (stop, task) = spawn_run(Arc::clone(&second), Arc::clone(&store));
-    let state = wait_for_state(&second, |s| s.position == 3).await;
-    stop.send(()).expect("alive");
-    task.await.expect("task").expect("clean stop");
-
-    let seen = seen.lock().expect("lock");
-    assert_eq!(
-        seen.applied,
-        HashMap::from([(1, 1), (2, 1), (3, 1)]),
-        "each event applied once"
-    );
-    assert_eq!(seen.totals["o-1"], 7);
-    assert_eq!(state.processed, 3);
+    restart_resumes_at_the_checkpoint_without_reapplying(
+        Arc::new(InMemoryAsyncEventStore::new()),
+        Arc::new(InMemoryProjectionStateStore::new()),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -320,52 +287,12 @@ async fn failed_events_are_parked_then_replayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_writers_with_a_live_projection() {
-    let store = Arc::new(InMemoryAsyncEventStore::new());
-    let seen = Shared::default();
-    let engine = Arc::new(
-        order_totals("totals", InMemoryProjectionStateStore::new(), &seen).with_batch_size(16),
-    );
-    let (stop, task) = spawn_run(Arc::clone(&engine), Arc::clone(&store));
-    wait_for_state(&engine, |s| s.healthy).await;
-
-    let barrier = Arc::new(Barrier::new(8));
-    let writers: Vec<_> = (0..8u64)
-        .map(|writer| {
-            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
-            tokio::spawn(async move {
-                barrier.wait().await;
-                for seq in 0..100u64 {
-                    let order = format!("o-{}", seq % 10);
-                    store
-                        .save(
-                            &format!("w-{writer}-{seq}"),
-                            &[placed(&order, writer * 1000 + seq)],
-                            None,
-                        )
-                        .await
-                        .expect("append");
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.expect("writer");
-    }
-    let head = head(&*store).await;
-    assert_eq!(head, 800);
-    let state = wait_for_state(&engine, |s| s.position == head).await;
-    stop.send(()).expect("alive");
-    task.await.expect("task").expect("clean stop");
-
-    let expected = totals_in(&*store).await;
-    let seen = seen.lock().expect("lock");
-    assert_eq!(seen.totals, expected, "totals equal the sum over the store");
-    assert_eq!(seen.applied.len(), 800);
-    assert!(
-        seen.applied.values().all(|&n| n == 1),
-        "each event applied once"
-    );
-    assert_eq!(state.processed, 800);
+    eight_concurrent_writers_with_a_live_projection_on(
+        Arc::new(InMemoryAsyncEventStore::new()),
+        InMemoryProjectionStateStore::new(),
+        100,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -502,4 +429,116 @@ async fn two_handlers_for_one_event_type_are_a_start_up_error() {
         matches!(&error, ProjectionError::DuplicateHandler { event_type, .. } if event_type == OrderPlaced::NAME),
         "{error:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_rebuild_switches_once_caught_up_and_loses_nothing_appended_meanwhile() {
+    let store = Arc::new(InMemoryAsyncEventStore::new());
+    for i in 0..10 {
+        store
+            .save(
+                &format!("o-{i}"),
+                &[placed(&format!("o-{}", i % 3), i)],
+                None,
+            )
+            .await
+            .expect("append");
+    }
+    let state_store = Arc::new(InMemoryProjectionStateStore::new());
+    let (blue_seen, green_seen) = (Shared::default(), Shared::default());
+    let blue = Arc::new(order_totals("totals", Arc::clone(&state_store), &blue_seen));
+    let (stop_blue, blue_task) = spawn_run(Arc::clone(&blue), Arc::clone(&store));
+    wait_for_state(&blue, |s| s.position == 10).await;
+    let served = ServedReadModel::new("totals", Arc::clone(&blue_seen));
+
+    // Version 2 builds under its own name while version 1 serves, and
+    // events keep coming.
+    let green = Arc::new(
+        order_totals("totals@2", Arc::clone(&state_store), &green_seen).with_batch_size(4),
+    );
+    let (stop_green, green_task) = spawn_run(Arc::clone(&green), Arc::clone(&store));
+    for i in 10..30 {
+        store
+            .save(
+                &format!("o-{i}"),
+                &[placed(&format!("o-{}", i % 3), i)],
+                None,
+            )
+            .await
+            .expect("append meanwhile");
+        assert!(
+            Arc::ptr_eq(&served.serving(), &blue_seen),
+            "the old version serves until the switch"
+        );
+    }
+    let head = served
+        .switch_when_caught_up(&green, &*store, Arc::clone(&green_seen))
+        .await
+        .expect("the new version catches up");
+    assert_eq!(head, 30);
+    assert!(Arc::ptr_eq(&served.serving(), &green_seen));
+    assert_eq!(&*served.serving_projection(), "totals@2");
+    assert!(green.state().position >= 30);
+    let expected = totals_in(&*store).await;
+    assert_eq!(
+        served.serving().lock().expect("lock").totals,
+        expected,
+        "at the switch, the new version has every event"
+    );
+    stop_blue.send(()).expect("blue alive");
+    blue_task.await.expect("task").expect("clean stop");
+
+    // After the switch, the new version keeps following.
+    store
+        .save("o-30", &[placed("o-0", 1000)], None)
+        .await
+        .expect("append after the switch");
+    wait_for_state(&green, |s| s.position == 31).await;
+    stop_green.send(()).expect("green alive");
+    green_task.await.expect("task").expect("clean stop");
+    let expected = totals_in(&*store).await;
+    let green_seen = green_seen.lock().expect("lock");
+    assert_eq!(green_seen.totals, expected);
+    assert_eq!(green_seen.applied.len(), 31);
+    assert!(green_seen.applied.values().all(|&n| n == 1));
+}
+
+#[tokio::test]
+async fn a_switch_to_a_version_that_failed_keeps_the_old_one_serving() {
+    let store = Arc::new(InMemoryAsyncEventStore::new());
+    store
+        .save("a", &[placed("a", 1)], None)
+        .await
+        .expect("append");
+    store
+        .save("bad", &[placed("bad", 50)], None)
+        .await
+        .expect("append");
+    let (seen, failing) = (Shared::default(), Arc::new(AtomicBool::new(true)));
+    let green = failing_engine(
+        Arc::new(InMemoryProjectionStateStore::new()),
+        &seen,
+        &failing,
+    );
+    green
+        .run(&*store, std::future::pending())
+        .await
+        .expect_err("the new version fails on `bad`");
+    let served = ServedReadModel::new("totals", "v1");
+    let error = served
+        .switch_when_caught_up(&green, &*store, "v2")
+        .await
+        .expect_err("not caught up");
+    assert!(
+        matches!(
+            &error,
+            SwitchError::Unhealthy {
+                position: 1,
+                head: 2,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(served.serving(), "v1");
 }

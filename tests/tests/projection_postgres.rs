@@ -4,11 +4,13 @@
 //! model commits with the checkpoint.
 
 use std::collections::HashMap;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use orchestrix::prelude::*;
 use orchestrix::projection::PostgreSQLProjectionStateStore;
+use orchestrix::store::postgres::PostgreSQLEventStore;
 use orchestrix_tests::conformance::projection_state_store;
 use orchestrix_tests::postgres::{TestStore, pool};
 use orchestrix_tests::projection_scenarios::*;
@@ -60,17 +62,142 @@ async fn two_runners_on_two_pools_apply_every_event_once() {
     test.cleanup().await;
 }
 
+#[tokio::test]
+async fn a_restart_on_postgres_resumes_at_the_checkpoint_without_reapplying() {
+    let Some(test) = TestStore::new(
+        "a_restart_on_postgres_resumes_at_the_checkpoint_without_reapplying",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    let states = state_store(&test, 2).await;
+    restart_resumes_at_the_checkpoint_without_reapplying(Arc::new(test.store.clone()), states)
+        .await;
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_writers_with_a_live_projection_on_postgres() {
+    let Some(test) = TestStore::new(
+        "eight_concurrent_writers_with_a_live_projection_on_postgres",
+        10,
+    )
+    .await
+    else {
+        return;
+    };
+    let states = state_store(&test, 2).await;
+    eight_concurrent_writers_with_a_live_projection_on(Arc::new(test.store.clone()), states, 50)
+        .await;
+    test.cleanup().await;
+}
+
+/// Appends, by hand in SQL with the columns a current writer fills, an event
+/// of a type no code in this process registers (another service wrote it).
+async fn insert_foreign_event(test: &TestStore, stream: &str) {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{s}\".events (position, stream_id, version, event_id, event_type, \
+         schema_version, payload, source, occurred_at, correlation_id) \
+         VALUES (nextval('\"{s}\".event_positions'), $1, 1, gen_random_uuid(), \
+         'billing.InvoiceSent', 1, '{{\"invoice\": 7}}'::jsonb, 'billing-service', now(), \
+         gen_random_uuid())",
+        s = test.schema
+    )))
+    .bind(stream)
+    .execute(test.pool())
+    .await
+    .expect("raw insert of a foreign event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_type_from_another_service_does_not_stop_it_on_postgres() {
+    let Some(test) = TestStore::new(
+        "an_event_type_from_another_service_does_not_stop_it_on_postgres",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    test.store
+        .save("o-1", &[placed("o-1", 2)], None)
+        .await
+        .expect("append");
+    insert_foreign_event(&test, "invoice-1").await;
+    test.store
+        .save("o-1", &[placed("o-1", 3)], None)
+        .await
+        .expect("append");
+    // The row really is one this process cannot decode.
+    let error = test
+        .store
+        .read_all(1, 10)
+        .await
+        .expect_err("an unfiltered read decodes every row");
+    assert!(matches!(error, StoreError::Decode { .. }), "{error:?}");
+
+    let store = Arc::new(test.store.clone());
+    let seen = Shared::default();
+    let engine = Arc::new(order_totals("totals", state_store(&test, 2).await, &seen));
+    let (stop, task) = spawn_run(Arc::clone(&engine), Arc::clone(&store));
+    wait_for_state(&engine, |s| s.position == 3).await;
+    // Followed live past another foreign event.
+    insert_foreign_event(&test, "invoice-2").await;
+    test.store
+        .save("o-2", &[placed("o-2", 5)], None)
+        .await
+        .expect("append");
+    let state = wait_for_state(&engine, |s| s.position == 5).await;
+    stop.send(()).expect("running");
+    task.await.expect("task").expect("a clean stop");
+
+    assert!(state.healthy, "{:?}", state.last_error);
+    assert_eq!(state.processed, 3, "the three OrderPlaced, nothing else");
+    assert_eq!(state.last_event_position, Some(5));
+    {
+        let seen = seen.lock().expect("lock");
+        assert_eq!(
+            seen.totals,
+            HashMap::from([("o-1".to_owned(), 5), ("o-2".to_owned(), 5)])
+        );
+        assert_eq!(
+            seen.applied,
+            HashMap::from([(1, 1), (3, 1), (5, 1)]),
+            "the foreign events at 2 and 4 were passed, not applied"
+        );
+    }
+    test.cleanup().await;
+}
+
 // ---- a read model in the same database: one transaction per page ----
 
+/// Where a transactional test projection misbehaves, after writing the
+/// read model for that event and before its page commits.
+#[derive(Clone, Copy, Debug, Default)]
+struct Faults {
+    /// Hangs (never commits) here, as a process killed between its
+    /// read-model write and the commit would.
+    hang_at: Option<u64>,
+    /// Fails here.
+    fail_at: Option<u64>,
+    /// Takes the advisory lock `(CRASH_LOCK_CLASS, key)` in its transaction
+    /// here: it blocks while another session holds it, which that session
+    /// sees in `pg_locks` (the crash test's "written, not committed" signal).
+    lock_at: Option<(u64, i32)>,
+}
+
+/// The advisory-lock class (first key) of the crash test's signal lock.
+const CRASH_LOCK_CLASS: i32 = 0x0bad_5eed;
+
 /// A transactional projection: per order a total, and one row per applied
-/// position (its primary key refuses a second application). It hangs
-/// (never commits) on the event at position `hang_at`, as a process killed
-/// between its read-model write and the commit would.
+/// position (its primary key refuses a second application), misbehaving as
+/// `faults` say.
 fn transactional_totals(
     states: PostgreSQLProjectionStateStore,
     schema: &str,
-    hang_at: Option<u64>,
-    fail_at: Option<u64>,
+    faults: Faults,
 ) -> ProjectionEngine {
     let totals = format!("\"{schema}\".order_totals");
     let applied = format!("\"{schema}\".applied");
@@ -95,11 +222,20 @@ fn transactional_totals(
                 .bind(i64::try_from(context.position())?)
                 .execute(&mut *connection)
                 .await?;
+                if let Some((position, key)) = faults.lock_at
+                    && position == context.position()
+                {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                        .bind(CRASH_LOCK_CLASS)
+                        .bind(key)
+                        .execute(&mut *connection)
+                        .await?;
+                }
             }
-            if Some(context.position()) == fail_at {
+            if Some(context.position()) == faults.fail_at {
                 return Err(format!("refusing position {}", context.position()).into());
             }
-            if Some(context.position()) == hang_at {
+            if Some(context.position()) == faults.hang_at {
                 std::future::pending::<()>().await;
             }
             Ok::<(), BoxError>(())
@@ -173,8 +309,15 @@ async fn a_transactional_projection_killed_before_its_commit_loses_and_doubles_n
     // The first runner hangs at position 12, inside the page 9..=16, after
     // writing the read model: it is killed (its task dropped) there.
     let dying = Arc::new(
-        transactional_totals(state_store(&test, 2).await, &test.schema, Some(12), None)
-            .with_lease_ttl(Duration::from_millis(300)),
+        transactional_totals(
+            state_store(&test, 2).await,
+            &test.schema,
+            Faults {
+                hang_at: Some(12),
+                ..Faults::default()
+            },
+        )
+        .with_lease_ttl(Duration::from_millis(300)),
     );
     let (_stop, task) = spawn_run(Arc::clone(&dying), Arc::clone(&store));
     wait_for_state(&dying, |s| s.position == 8).await;
@@ -193,12 +336,20 @@ async fn a_transactional_projection_killed_before_its_commit_loses_and_doubles_n
         "the killed page's writes were rolled back"
     );
 
-    // Restarted (after its lease lapsed): resumes at 8, applies 9..=20 once.
+    restart_applies_the_rest_once(&test).await;
+    test.cleanup().await;
+}
+
+/// Restarts the transactional projection of `append_orders(test, 20)` after
+/// a runner died inside the page 9..=16 (once its lease lapsed): it resumes
+/// at 8 and applies 9..=20 once; the read model's totals equal the sum over
+/// the store, counted by hand.
+async fn restart_applies_the_rest_once(test: &TestStore) {
+    let store = Arc::new(test.store.clone());
     let restarted = Arc::new(transactional_totals(
-        state_store(&test, 2).await,
+        state_store(test, 2).await,
         &test.schema,
-        None,
-        None,
+        Faults::default(),
     ));
     let (stop, task) = spawn_run(Arc::clone(&restarted), Arc::clone(&store));
     let state = wait_for_state(&restarted, |s| s.position == 20).await;
@@ -206,7 +357,7 @@ async fn a_transactional_projection_killed_before_its_commit_loses_and_doubles_n
     task.await.expect("task").expect("clean stop");
 
     assert_eq!(
-        applied_positions(&test).await,
+        applied_positions(test).await,
         (1..=20).collect::<Vec<_>>(),
         "each event applied once"
     );
@@ -215,7 +366,7 @@ async fn a_transactional_projection_killed_before_its_commit_loses_and_doubles_n
         *by_hand.entry(format!("o-{}", i % 5)).or_default() += i + 1;
     }
     assert_eq!(
-        read_model_totals(&test).await,
+        read_model_totals(test).await,
         by_hand,
         "totals equal the sum over the store, counted by hand"
     );
@@ -224,6 +375,149 @@ async fn a_transactional_projection_killed_before_its_commit_loses_and_doubles_n
         state.processed, 20,
         "8 before the kill, 9..=20 after: each counted once"
     );
+}
+
+// ---- the same, with a real process killed by SIGKILL ----
+
+/// The child's schema (of `DATABASE_URL`).
+const CRASH_SCHEMA_ENV: &str = "ORCHESTRIX_PROJECTION_CRASH_SCHEMA";
+/// The second key of the child's signal lock.
+const CRASH_KEY_ENV: &str = "ORCHESTRIX_PROJECTION_CRASH_KEY";
+
+/// The child of
+/// `a_transactional_projection_sigkilled_between_write_and_commit_restarts_exactly_once`:
+/// runs the transactional projection, which blocks on the parent's lock
+/// after writing the read model for position 12 (uncommitted), until the
+/// parent kills it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a child process by the SIGKILL test"]
+async fn sigkill_child() {
+    let schema = std::env::var(CRASH_SCHEMA_ENV).expect("the crash test sets the schema");
+    let key: i32 = std::env::var(CRASH_KEY_ENV)
+        .expect("the crash test sets the key")
+        .parse()
+        .expect("the key is an i32");
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL for the crash test");
+    let store = PostgreSQLEventStore::from_pool_with_schema(pool(&url, 2).await, &schema)
+        .expect("valid schema");
+    let states =
+        PostgreSQLProjectionStateStore::from_pool_with_schema(pool(&url, 2).await, &schema)
+            .expect("valid schema");
+    let engine = transactional_totals(
+        states,
+        &schema,
+        Faults {
+            lock_at: Some((12, key)),
+            ..Faults::default()
+        },
+    )
+    .with_lease_ttl(Duration::from_millis(300));
+    let outcome = engine.run(&store, std::future::pending()).await;
+    panic!("the projection ended instead of being killed: {outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transactional_projection_sigkilled_between_write_and_commit_restarts_exactly_once() {
+    let Some(test) = TestStore::new(
+        "a_transactional_projection_sigkilled_between_write_and_commit_restarts_exactly_once",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    create_read_model(&test).await;
+    append_orders(&test, 20).await;
+
+    // The parent holds the signal lock; the child's transaction waits for it
+    // once it has written the read model of position 12 (page 9..=16).
+    let key = i32::from_ne_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..4]
+            .try_into()
+            .expect("4 bytes"),
+    ) & i32::MAX;
+    let mut holder = test.pool().acquire().await.expect("a connection");
+    sqlx::query("SELECT pg_advisory_lock($1, $2)")
+        .bind(CRASH_LOCK_CLASS)
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .expect("the signal lock");
+    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["sigkill_child", "--exact", "--ignored", "--nocapture"])
+        .env(CRASH_SCHEMA_ENV, &test.schema)
+        .env(CRASH_KEY_ENV, key.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the child starts");
+
+    // Polls (the condition, not a duration) until the child's backend waits
+    // for the lock: written, not committed.
+    let started = Instant::now();
+    let backend: i32 = loop {
+        let waiting = sqlx::query_scalar(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 2",
+        )
+        .bind(i64::from(CRASH_LOCK_CLASS))
+        .bind(i64::from(key))
+        .fetch_optional(test.pool())
+        .await
+        .expect("pg_locks");
+        if let Some(pid) = waiting {
+            break pid;
+        }
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            panic!("the child ended before reaching position 12: {status}");
+        }
+        assert!(
+            started.elapsed() < 3 * WAIT,
+            "the child never reached position 12"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The first page is committed; the second is written but not.
+    assert_eq!(applied_positions(&test).await, (1..=8).collect::<Vec<_>>());
+
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    // Its backend notices the dead client once the lock lets it go on, and
+    // rolls back.
+    sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+        .bind(CRASH_LOCK_CLASS)
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .expect("unlock");
+    drop(holder);
+    tokio::time::timeout(WAIT, async {
+        while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
+            .bind(backend)
+            .fetch_one(test.pool())
+            .await
+            .expect("pg_stat_activity")
+            > 0
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the killed child's backend ended");
+    assert_eq!(
+        applied_positions(&test).await,
+        (1..=8).collect::<Vec<_>>(),
+        "the killed page's writes were rolled back"
+    );
+    let saved = state_store(&test, 1)
+        .await
+        .load("tx-totals")
+        .await
+        .expect("load")
+        .expect("the child saved its checkpoint");
+    assert_eq!(saved.position, 8, "the checkpoint committed with page 1");
+
+    restart_applies_the_rest_once(&test).await;
     test.cleanup().await;
 }
 
@@ -240,7 +534,14 @@ async fn a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_befo
     create_read_model(&test).await;
     append_orders(&test, 6).await;
     let states = state_store(&test, 2).await;
-    let engine = transactional_totals(states.clone(), &test.schema, None, Some(4));
+    let engine = transactional_totals(
+        states.clone(),
+        &test.schema,
+        Faults {
+            fail_at: Some(4),
+            ..Faults::default()
+        },
+    );
     let error = engine
         .run(&test.store, std::future::pending())
         .await

@@ -8,7 +8,9 @@
 //!   applies events handed to it; [`run`](ProjectionEngine::run) catches up
 //!   from the checkpoint and follows the store live until shut down;
 //!   [`rebuild`](ProjectionEngine::rebuild) replays history into a reset
-//!   read model.
+//!   read model; [`ServedReadModel`] switches queries to a new version of a
+//!   read model, built under its own name, once it has caught up
+//!   (blue/green).
 //! * Exactly once: an event at or below the checkpoint is never applied
 //!   again, also after a restart; a runner holds the projection's lease, so
 //!   a second runner waits and takes over when the first dies.
@@ -23,6 +25,7 @@
 //! The guide is `docs/projections.md`.
 
 mod apply;
+mod blue_green;
 mod context;
 mod engine;
 mod error;
@@ -40,6 +43,7 @@ mod store;
 #[cfg(feature = "postgres")]
 mod transaction;
 
+pub use blue_green::{ServedReadModel, SwitchError};
 pub use context::{ProjectionContext, ProjectionMode};
 pub use engine::{
     DEFAULT_BATCH_SIZE, DEFAULT_LEASE_TTL, DEFAULT_MAX_WAIT, OnFailure, ProjectionEngine,
