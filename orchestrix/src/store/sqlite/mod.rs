@@ -33,10 +33,11 @@ use time::OffsetDateTime;
 
 use self::decode::RowDecoder;
 use crate::error::ConcurrencyError;
+use crate::limits::stored_precision;
 use crate::message::AnyEnvelope;
 use crate::migration::Migration;
 use crate::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
-use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError, checks};
 
 /// The event store's SQLite migrations, shipped in the crate (versions
 /// `1..100`).
@@ -144,6 +145,7 @@ impl SqliteEventStore {
 
     /// The stream's current version (0 for a stream that does not exist).
     pub async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        checks::stream_id(aggregate_id)?;
         sqlx::query_scalar::<_, i64>(statements::STREAM_VERSION)
             .bind(aggregate_id)
             .fetch_one(&self.pool)
@@ -325,8 +327,11 @@ fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Nanoseconds since the Unix epoch (saturating; `i64` holds 1677..2262).
+/// Nanoseconds since the Unix epoch (saturating; `i64` holds 1677..2262),
+/// of `at` cut to the [`stored_precision`] every store keeps (whole
+/// microseconds), so a time reads back as it would from any other store.
 pub(crate) fn nanos(at: OffsetDateTime) -> i64 {
+    let at = stored_precision(at);
     i64::try_from(at.unix_timestamp_nanos()).unwrap_or(if at.year() < 1970 {
         i64::MIN
     } else {
@@ -348,6 +353,7 @@ impl AsyncEventStore for SqliteEventStore {
         events: &[AnyEnvelope],
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
+        checks::append(aggregate_id, events)?;
         let encoded = events
             .iter()
             .map(|envelope| EncodedEvent::encode(aggregate_id, envelope))
@@ -394,6 +400,7 @@ impl AsyncEventStore for SqliteEventStore {
         aggregate_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let query = sqlx::query(statements::LOAD)
             .bind(aggregate_id)
             .bind(to_i64(from_version));
@@ -409,6 +416,7 @@ impl AsyncEventStore for SqliteEventStore {
         from_version: u64,
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let query = sqlx::query(statements::LOAD_RANGE)
             .bind(aggregate_id)
             .bind(to_i64(from_version))
@@ -448,6 +456,7 @@ impl AsyncEventStore for SqliteEventStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        checks::snapshot(&snapshot)?;
         let version = i64::try_from(snapshot.version).map_err(|_| {
             StoreError::Configuration(format!(
                 "snapshot of stream `{}` has version {}, more than SQLite's INTEGER holds",
@@ -478,6 +487,7 @@ impl AsyncEventStore for SqliteEventStore {
     }
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let row: Option<(String, i64, String, i64)> = sqlx::query_as(statements::LOAD_SNAPSHOT)
             .bind(aggregate_id)
             .fetch_optional(&self.pool)
