@@ -22,6 +22,7 @@
 //! `read_all` can never return position `n + 1` without `n`.
 
 mod decode;
+mod read;
 mod statements;
 
 use std::path::Path;
@@ -37,7 +38,10 @@ use crate::limits::stored_precision;
 use crate::message::AnyEnvelope;
 use crate::migration::Migration;
 use crate::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
-use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError, checks};
+use crate::store::{
+    AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
+    Snapshot, StoreError, checks,
+};
 
 /// The event store's SQLite migrations, shipped in the crate (versions
 /// `1..100`).
@@ -167,6 +171,55 @@ impl SqliteEventStore {
             .await
             .map(drop)
             .map_err(|error| self.failed(error, "ping the database".to_owned()))
+    }
+
+    /// Reads the global stream like
+    /// [`read_all`](AsyncEventStore::read_all), only the events of
+    /// `filter`'s types: the type test runs in SQL on the
+    /// `(event_type, position)` index, so rows of other types are never
+    /// read, let alone decoded (an event whose type this process does not
+    /// know does not stop a reader that does not ask for it).
+    pub async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        let (events, scanned_through) = self
+            .read_global(from_position, limit, filter, |decoder, row| {
+                let event = decoder.global_row(row)?;
+                let position = event.position;
+                Ok((event, position))
+            })
+            .await?;
+        Ok(GlobalPage {
+            events,
+            scanned_through,
+        })
+    }
+
+    /// Reads the global stream like [`read_all`](AsyncEventStore::read_all)
+    /// (same promise), without decoding anything: the stored JSON text of
+    /// each event and its metadata, e.g. for events whose type this process
+    /// does not know.
+    pub async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        let (events, _) = self
+            .read_global(
+                from_position,
+                limit,
+                &EventTypeFilter::all(),
+                |decoder, row| {
+                    let event = decoder.raw_row(row)?;
+                    let position = event.position;
+                    Ok((event, position))
+                },
+            )
+            .await?;
+        Ok(events)
     }
 
     /// Runs a query for one stream's events and decodes its rows, in order.
@@ -521,5 +574,22 @@ impl AsyncEventStore for SqliteEventStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         SqliteEventStore::ping(self).await
+    }
+
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        SqliteEventStore::read_all_filtered(self, from_position, limit, filter).await
+    }
+
+    async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        SqliteEventStore::read_all_raw(self, from_position, limit).await
     }
 }
