@@ -58,6 +58,10 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
     ),
 ];
 
+/// How often [`SqliteEventStore::wait_for_append`] reads the last position
+/// while it waits, to see appends by other processes.
+pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFAULT_POLL_INTERVAL;
+
 /// An [`AsyncEventStore`] in a SQLite file: durable events with no server,
 /// optimistic concurrency, a global stream that no reader can skip ahead
 /// in, and snapshots.
@@ -94,6 +98,11 @@ pub struct SqliteEventStore {
     /// instead of polling for the file's write lock in SQLite's busy handler
     /// (which sleeps in growing steps) while holding a connection.
     append_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The highest position this store (and its clones) appended: wakes
+    /// its followers at once (see [`wait_for_append`](Self::wait_for_append)).
+    appended: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How often a waiting follower reads the last position.
+    append_poll_interval: std::time::Duration,
 }
 
 impl SqliteEventStore {
@@ -123,6 +132,8 @@ impl SqliteEventStore {
             pool,
             path,
             append_lock: Arc::default(),
+            appended: Arc::new(tokio::sync::watch::Sender::new(0)),
+            append_poll_interval: APPEND_POLL_INTERVAL,
         }
     }
 
@@ -135,6 +146,17 @@ impl SqliteEventStore {
         crate::registry::validate()?;
         migrate(&self.pool, &self.path, EVENT_STORE_MIGRATIONS).await?;
         Ok(())
+    }
+
+    /// How often [`wait_for_append`](Self::wait_for_append) reads the last
+    /// position while it waits, to see appends by other processes (default
+    /// [`APPEND_POLL_INTERVAL`]). Longer: fewer reads, later wake-ups for
+    /// appends by other processes; appends through this store (and its
+    /// clones) wake followers at once either way.
+    #[must_use]
+    pub fn with_append_poll_interval(mut self, interval: std::time::Duration) -> Self {
+        self.append_poll_interval = interval;
+        self
     }
 
     /// The pool, e.g. to share it with the saga state store.
@@ -220,6 +242,53 @@ impl SqliteEventStore {
             )
             .await?;
         Ok(events)
+    }
+
+    /// Returns when an event with a position after `after_position` may have
+    /// been appended, or after `max_wait` at the latest: a follower then
+    /// reads again. Spurious wake-ups are allowed.
+    ///
+    /// An append through this store (or a clone) wakes its waiters at once.
+    /// SQLite has no notifications, so appends by other processes (or other
+    /// stores on the same file) are seen by reading the last position, a
+    /// one-entry read, every [`APPEND_POLL_INTERVAL`] while waiting (see
+    /// [`with_append_poll_interval`](Self::with_append_poll_interval)).
+    pub async fn wait_for_append(
+        &self,
+        after_position: u64,
+        max_wait: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let now = tokio::time::Instant::now();
+        // A wait too long to represent is as good as forever.
+        let deadline = now
+            .checked_add(max_wait)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365));
+        let mut appended = self.appended.subscribe();
+        loop {
+            if self.last_position().await? > after_position {
+                return Ok(());
+            }
+            let poll = tokio::time::Instant::now()
+                .checked_add(self.append_poll_interval)
+                .map_or(deadline, |poll| poll.min(deadline));
+            // `wait_for` looks at the current value first, so an append
+            // between the read above and this wait is not missed.
+            let woken =
+                tokio::time::timeout_at(poll, appended.wait_for(|&last| last > after_position))
+                    .await;
+            if matches!(woken, Ok(Ok(_))) || tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The last position handed out (0 for an empty store).
+    async fn last_position(&self) -> Result<u64, StoreError> {
+        sqlx::query_scalar::<_, i64>(statements::LAST_POSITION)
+            .fetch_one(&self.pool)
+            .await
+            .map(to_u64)
+            .map_err(|error| self.failed(error, "read the last position".to_owned()))
     }
 
     /// Runs a query for one stream's events and decodes its rows, in order.
@@ -433,7 +502,18 @@ impl AsyncEventStore for SqliteEventStore {
             events => self.append(aggregate_id, events, expected_version).await,
         };
         match appended {
-            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Ok(outcome)) => {
+                if let Some(&last) = outcome.positions.last() {
+                    self.appended.send_if_modified(|known| {
+                        let newer = last > *known;
+                        if newer {
+                            *known = last;
+                        }
+                        newer
+                    });
+                }
+                Ok(outcome)
+            }
             Ok(Err(actual)) => Err(conflict(actual)),
             // Only a writer bypassing this store (not taking the write lock
             // first) can make the insert meet an existing version.
@@ -583,6 +663,14 @@ impl AsyncEventStore for SqliteEventStore {
         filter: &EventTypeFilter,
     ) -> Result<GlobalPage, StoreError> {
         SqliteEventStore::read_all_filtered(self, from_position, limit, filter).await
+    }
+
+    async fn wait_for_append(
+        &self,
+        after_position: u64,
+        max_wait: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        SqliteEventStore::wait_for_append(self, after_position, max_wait).await
     }
 
     async fn read_all_raw(

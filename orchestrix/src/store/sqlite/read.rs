@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use sqlx::sqlite::SqliteRow;
 
 use super::decode::RowDecoder;
-use super::{SqliteEventStore, statements, to_i64, to_u64};
+use super::{SqliteEventStore, statements, to_i64};
 use crate::store::{EventTypeFilter, StoreError};
 
 impl SqliteEventStore {
@@ -29,11 +29,7 @@ impl SqliteEventStore {
         if limit == 0 {
             return Ok((Vec::new(), nothing_yet));
         }
-        let horizon = sqlx::query_scalar::<_, i64>(statements::LAST_POSITION)
-            .fetch_one(&self.pool)
-            .await
-            .map(to_u64)
-            .map_err(|error| self.failed(error, operation()))?;
+        let horizon = self.last_position().await?;
         if horizon < from_position {
             return Ok((Vec::new(), nothing_yet));
         }
