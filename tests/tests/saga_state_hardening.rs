@@ -1,13 +1,23 @@
 //! The saga state store hardening checks on every implementation: in
-//! memory and PostgreSQL (needs `DATABASE_URL`).
+//! memory, SQLite and PostgreSQL (needs `DATABASE_URL`).
 
-use orchestrix::saga::{InMemorySagaStateStore, PostgreSQLSagaStateStore, SagaStateStore};
+use orchestrix::saga::{
+    InMemorySagaStateStore, PostgreSQLSagaStateStore, SagaStateStore, SqliteSagaStateStore,
+};
 use orchestrix_tests::conformance::saga_hardening;
 use orchestrix_tests::postgres::{database_url, pool, unique_schema};
 
 #[tokio::test]
 async fn in_memory_store_keeps_the_limits() {
     saga_hardening::run_all(&InMemorySagaStateStore::new(), "memory").await;
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_the_limits() {
+    let store = SqliteSagaStateStore::connect("sqlite::memory:")
+        .await
+        .expect("a memory database opens");
+    saga_hardening::run_all(&store, "sqlite").await;
 }
 
 #[tokio::test]

@@ -21,3 +21,12 @@ async fn postgres() -> Option<PostgreSQLEventStore> {
 }
 
 orchestrix_tests::hardening_conformance!(postgres, optional_store = postgres());
+
+orchestrix_tests::hardening_conformance!(
+    sqlite,
+    store = async {
+        orchestrix::store::sqlite::SqliteEventStore::connect("sqlite::memory:")
+            .await
+            .expect("a memory database opens")
+    }
+);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sqlx::SqlitePool;
 
+use super::checks;
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState, SagaStatus};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, clamp_ttl};
@@ -242,6 +243,14 @@ impl Row {
 
 #[async_trait::async_trait]
 impl SagaStateStore for SqliteSagaStateStore {
+    async fn ping(&self) -> Result<(), SagaStoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(self.failed("answer a ping", "-"))
+    }
+
     async fn initialize(&self) -> Result<(), SagaStoreError> {
         migrate(&self.pool, &self.path, SQLITE_SAGA_STATE_MIGRATIONS)
             .await
@@ -254,6 +263,7 @@ impl SagaStateStore for SqliteSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
+        checks::state(state, owner)?;
         let inserted =
             sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(self.statements.create.as_str()))
                 .bind(&state.saga_id)
@@ -283,6 +293,7 @@ impl SagaStateStore for SqliteSagaStateStore {
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+        checks::saga_id(saga_id)?;
         self.select(saga_id).await
     }
 
@@ -292,6 +303,8 @@ impl SagaStateStore for SqliteSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<LeaseOutcome, SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         // A lease released between the UPDATE and the SELECT is free again:
         // try once more.
         for _ in 0..3 {
@@ -332,6 +345,7 @@ impl SagaStateStore for SqliteSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        checks::state(state, owner)?;
         let updated = sqlx::query(sqlx::AssertSqlSafe(self.statements.save.as_str()))
             .bind(&state.saga_id)
             .bind(owner)
@@ -358,6 +372,8 @@ impl SagaStateStore for SqliteSagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         let updated = sqlx::query(sqlx::AssertSqlSafe(self.statements.renew.as_str()))
             .bind(saga_id)
             .bind(owner)
@@ -373,6 +389,8 @@ impl SagaStateStore for SqliteSagaStateStore {
     }
 
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
         sqlx::query(sqlx::AssertSqlSafe(self.statements.release.as_str()))
             .bind(saga_id)
             .bind(owner)

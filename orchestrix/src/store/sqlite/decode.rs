@@ -9,7 +9,7 @@ use super::time_from_nanos;
 use crate::error::DecodeError;
 use crate::message::{AnyEnvelope, Metadata};
 use crate::registry::EventRegistry;
-use crate::store::{RecordedEvent, StoreError};
+use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
 /// Decodes event rows, looking event types up in the global registry.
 #[derive(Debug, Default)]
@@ -38,6 +38,37 @@ impl RowDecoder {
             .map_err(|error| column_error("?", 0, error))?;
         let stream_id = self.shared_stream_id(stream_id);
         self.decode(stream_id, row, 1)
+    }
+
+    /// A row of the global stream, not decoded: its stored text as is.
+    pub(super) fn raw_row(&mut self, row: &SqliteRow) -> Result<RawRecordedEvent, StoreError> {
+        let stream_id: &str = row
+            .try_get(0)
+            .map_err(|error| column_error("?", 0, error))?;
+        let stream_id = self.shared_stream_id(stream_id);
+        let columns = (|| {
+            Ok::<_, sqlx::Error>((
+                row.try_get::<i64, _>(1)?,
+                row.try_get::<i64, _>(2)?,
+                row.try_get::<i64, _>(3)?,
+                row.try_get::<String, _>(4)?,
+                row.try_get::<i64, _>(5)?,
+                row.try_get::<String, _>(6)?,
+                row.try_get::<String, _>(7)?,
+            ))
+        })();
+        let (version, position, recorded_at, event_type, schema_version, payload, metadata) =
+            columns.map_err(|error| column_error(&stream_id, 0, error))?;
+        Ok(RawRecordedEvent {
+            stream_id,
+            version: u64::try_from(version).unwrap_or(0),
+            position: u64::try_from(position).unwrap_or(0),
+            recorded_at: time_from_nanos(recorded_at),
+            event_type,
+            schema_version: u32::try_from(schema_version).unwrap_or(0),
+            payload,
+            metadata,
+        })
     }
 
     fn shared_stream_id(&mut self, stream_id: &str) -> Arc<str> {

@@ -22,6 +22,7 @@
 //! `read_all` can never return position `n + 1` without `n`.
 
 mod decode;
+mod read;
 mod statements;
 
 use std::path::Path;
@@ -33,10 +34,14 @@ use time::OffsetDateTime;
 
 use self::decode::RowDecoder;
 use crate::error::ConcurrencyError;
+use crate::limits::stored_precision;
 use crate::message::AnyEnvelope;
 use crate::migration::Migration;
 use crate::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
-use crate::store::{AppendOutcome, AsyncEventStore, RecordedEvent, Snapshot, StoreError};
+use crate::store::{
+    AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
+    Snapshot, StoreError, checks,
+};
 
 /// The event store's SQLite migrations, shipped in the crate (versions
 /// `1..100`).
@@ -52,6 +57,10 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
         include_str!("../../../migrations/sqlite/0002_event_type_index.sql"),
     ),
 ];
+
+/// How often [`SqliteEventStore::wait_for_append`] reads the last position
+/// while it waits, to see appends by other processes.
+pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFAULT_POLL_INTERVAL;
 
 /// An [`AsyncEventStore`] in a SQLite file: durable events with no server,
 /// optimistic concurrency, a global stream that no reader can skip ahead
@@ -89,6 +98,11 @@ pub struct SqliteEventStore {
     /// instead of polling for the file's write lock in SQLite's busy handler
     /// (which sleeps in growing steps) while holding a connection.
     append_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The highest position this store (and its clones) appended: wakes
+    /// its followers at once (see [`wait_for_append`](Self::wait_for_append)).
+    appended: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How often a waiting follower reads the last position.
+    append_poll_interval: std::time::Duration,
 }
 
 impl SqliteEventStore {
@@ -118,6 +132,8 @@ impl SqliteEventStore {
             pool,
             path,
             append_lock: Arc::default(),
+            appended: Arc::new(tokio::sync::watch::Sender::new(0)),
+            append_poll_interval: APPEND_POLL_INTERVAL,
         }
     }
 
@@ -132,6 +148,17 @@ impl SqliteEventStore {
         Ok(())
     }
 
+    /// How often [`wait_for_append`](Self::wait_for_append) reads the last
+    /// position while it waits, to see appends by other processes (default
+    /// [`APPEND_POLL_INTERVAL`]). Longer: fewer reads, later wake-ups for
+    /// appends by other processes; appends through this store (and its
+    /// clones) wake followers at once either way.
+    #[must_use]
+    pub fn with_append_poll_interval(mut self, interval: std::time::Duration) -> Self {
+        self.append_poll_interval = interval;
+        self
+    }
+
     /// The pool, e.g. to share it with the saga state store.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -144,6 +171,7 @@ impl SqliteEventStore {
 
     /// The stream's current version (0 for a stream that does not exist).
     pub async fn stream_version(&self, aggregate_id: &str) -> Result<u64, StoreError> {
+        checks::stream_id(aggregate_id)?;
         sqlx::query_scalar::<_, i64>(statements::STREAM_VERSION)
             .bind(aggregate_id)
             .fetch_one(&self.pool)
@@ -165,6 +193,102 @@ impl SqliteEventStore {
             .await
             .map(drop)
             .map_err(|error| self.failed(error, "ping the database".to_owned()))
+    }
+
+    /// Reads the global stream like
+    /// [`read_all`](AsyncEventStore::read_all), only the events of
+    /// `filter`'s types: the type test runs in SQL on the
+    /// `(event_type, position)` index, so rows of other types are never
+    /// read, let alone decoded (an event whose type this process does not
+    /// know does not stop a reader that does not ask for it).
+    pub async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        let (events, scanned_through) = self
+            .read_global(from_position, limit, filter, |decoder, row| {
+                let event = decoder.global_row(row)?;
+                let position = event.position;
+                Ok((event, position))
+            })
+            .await?;
+        Ok(GlobalPage {
+            events,
+            scanned_through,
+        })
+    }
+
+    /// Reads the global stream like [`read_all`](AsyncEventStore::read_all)
+    /// (same promise), without decoding anything: the stored JSON text of
+    /// each event and its metadata, e.g. for events whose type this process
+    /// does not know.
+    pub async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        let (events, _) = self
+            .read_global(
+                from_position,
+                limit,
+                &EventTypeFilter::all(),
+                |decoder, row| {
+                    let event = decoder.raw_row(row)?;
+                    let position = event.position;
+                    Ok((event, position))
+                },
+            )
+            .await?;
+        Ok(events)
+    }
+
+    /// Returns when an event with a position after `after_position` may have
+    /// been appended, or after `max_wait` at the latest: a follower then
+    /// reads again. Spurious wake-ups are allowed.
+    ///
+    /// An append through this store (or a clone) wakes its waiters at once.
+    /// SQLite has no notifications, so appends by other processes (or other
+    /// stores on the same file) are seen by reading the last position, a
+    /// one-entry read, every [`APPEND_POLL_INTERVAL`] while waiting (see
+    /// [`with_append_poll_interval`](Self::with_append_poll_interval)).
+    pub async fn wait_for_append(
+        &self,
+        after_position: u64,
+        max_wait: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let now = tokio::time::Instant::now();
+        // A wait too long to represent is as good as forever.
+        let deadline = now
+            .checked_add(max_wait)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365));
+        let mut appended = self.appended.subscribe();
+        loop {
+            if self.last_position().await? > after_position {
+                return Ok(());
+            }
+            let poll = tokio::time::Instant::now()
+                .checked_add(self.append_poll_interval)
+                .map_or(deadline, |poll| poll.min(deadline));
+            // `wait_for` looks at the current value first, so an append
+            // between the read above and this wait is not missed.
+            let woken =
+                tokio::time::timeout_at(poll, appended.wait_for(|&last| last > after_position))
+                    .await;
+            if matches!(woken, Ok(Ok(_))) || tokio::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The last position handed out (0 for an empty store).
+    async fn last_position(&self) -> Result<u64, StoreError> {
+        sqlx::query_scalar::<_, i64>(statements::LAST_POSITION)
+            .fetch_one(&self.pool)
+            .await
+            .map(to_u64)
+            .map_err(|error| self.failed(error, "read the last position".to_owned()))
     }
 
     /// Runs a query for one stream's events and decodes its rows, in order.
@@ -325,8 +449,11 @@ fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Nanoseconds since the Unix epoch (saturating; `i64` holds 1677..2262).
+/// Nanoseconds since the Unix epoch (saturating; `i64` holds 1677..2262),
+/// of `at` cut to the [`stored_precision`] every store keeps (whole
+/// microseconds), so a time reads back as it would from any other store.
 pub(crate) fn nanos(at: OffsetDateTime) -> i64 {
+    let at = stored_precision(at);
     i64::try_from(at.unix_timestamp_nanos()).unwrap_or(if at.year() < 1970 {
         i64::MIN
     } else {
@@ -348,6 +475,7 @@ impl AsyncEventStore for SqliteEventStore {
         events: &[AnyEnvelope],
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
+        checks::append(aggregate_id, events)?;
         let encoded = events
             .iter()
             .map(|envelope| EncodedEvent::encode(aggregate_id, envelope))
@@ -374,7 +502,18 @@ impl AsyncEventStore for SqliteEventStore {
             events => self.append(aggregate_id, events, expected_version).await,
         };
         match appended {
-            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Ok(outcome)) => {
+                if let Some(&last) = outcome.positions.last() {
+                    self.appended.send_if_modified(|known| {
+                        let newer = last > *known;
+                        if newer {
+                            *known = last;
+                        }
+                        newer
+                    });
+                }
+                Ok(outcome)
+            }
             Ok(Err(actual)) => Err(conflict(actual)),
             // Only a writer bypassing this store (not taking the write lock
             // first) can make the insert meet an existing version.
@@ -394,6 +533,7 @@ impl AsyncEventStore for SqliteEventStore {
         aggregate_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let query = sqlx::query(statements::LOAD)
             .bind(aggregate_id)
             .bind(to_i64(from_version));
@@ -409,6 +549,7 @@ impl AsyncEventStore for SqliteEventStore {
         from_version: u64,
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let query = sqlx::query(statements::LOAD_RANGE)
             .bind(aggregate_id)
             .bind(to_i64(from_version))
@@ -448,6 +589,7 @@ impl AsyncEventStore for SqliteEventStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        checks::snapshot(&snapshot)?;
         let version = i64::try_from(snapshot.version).map_err(|_| {
             StoreError::Configuration(format!(
                 "snapshot of stream `{}` has version {}, more than SQLite's INTEGER holds",
@@ -478,6 +620,7 @@ impl AsyncEventStore for SqliteEventStore {
     }
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        checks::stream_id(aggregate_id)?;
         let row: Option<(String, i64, String, i64)> = sqlx::query_as(statements::LOAD_SNAPSHOT)
             .bind(aggregate_id)
             .fetch_optional(&self.pool)
@@ -511,5 +654,30 @@ impl AsyncEventStore for SqliteEventStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         SqliteEventStore::ping(self).await
+    }
+
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        limit: usize,
+        filter: &EventTypeFilter,
+    ) -> Result<GlobalPage, StoreError> {
+        SqliteEventStore::read_all_filtered(self, from_position, limit, filter).await
+    }
+
+    async fn wait_for_append(
+        &self,
+        after_position: u64,
+        max_wait: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        SqliteEventStore::wait_for_append(self, after_position, max_wait).await
+    }
+
+    async fn read_all_raw(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RawRecordedEvent>, StoreError> {
+        SqliteEventStore::read_all_raw(self, from_position, limit).await
     }
 }

@@ -74,6 +74,28 @@ pub(super) const READ_ALL: &str = concat!(
     " FROM events WHERE position >= ? ORDER BY position LIMIT ?"
 );
 
+/// The last position handed out: a reader's horizon. A later statement
+/// sees every event up to it (commits come in position order).
+pub(super) const LAST_POSITION: &str = "SELECT coalesce(max(position), 0) FROM events";
+
+/// The global stream up to a horizon (`?2`), for a page that must say how
+/// far it looked.
+pub(super) const READ_ALL_UP_TO: &str = concat!(
+    "SELECT stream_id, ",
+    event_columns!(),
+    " FROM events WHERE position BETWEEN ?1 AND ?2 ORDER BY position LIMIT ?3"
+);
+
+/// The events of some types (`?4`: a JSON array of type names) up to a
+/// horizon: one range of the `(event_type, position)` index per type, so
+/// rows of other types are never read.
+pub(super) const READ_FILTERED: &str = concat!(
+    "SELECT stream_id, ",
+    event_columns!(),
+    " FROM events WHERE event_type IN (SELECT value FROM json_each(?4)) \
+     AND position BETWEEN ?1 AND ?2 ORDER BY position LIMIT ?3"
+);
+
 pub(super) const SAVE_SNAPSHOT: &str = "INSERT INTO snapshots \
      (aggregate_id, aggregate_type, version, state, taken_at) VALUES (?, ?, ?, ?, ?) \
      ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, \

@@ -1,0 +1,149 @@
+//! Rows that do not decode on SQLite: a row of a type this process never
+//! registered is skipped by a filtered read (never read, never decoded),
+//! read as it is by `read_all_raw`, and named with its position by a plain
+//! `read_all`.
+
+use orchestrix::error::DecodeError;
+use orchestrix::message::Metadata;
+use orchestrix::prelude::*;
+use orchestrix::store::sqlite::SqliteEventStore;
+use orchestrix::store::{EventTypeFilter, StoreError};
+use orchestrix_tests::conformance::hardening::nested;
+use orchestrix_tests::conformance::{ConformanceEvent, OtherConformanceEvent};
+use orchestrix_tests::sqlite::TempDb;
+
+/// Writes a row straight into the table, past every check, as another
+/// program (or a newer version of this one) could have; returns its
+/// position.
+async fn insert_row(
+    store: &SqliteEventStore,
+    stream: &str,
+    event_type: &str,
+    payload: &str,
+) -> u64 {
+    let metadata = serde_json::to_string(&Metadata::new(event_type)).expect("metadata");
+    let position: i64 = sqlx::query_scalar(
+        "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
+         payload, metadata, correlation_id, causation_id, recorded_at) \
+         VALUES ((SELECT coalesce(max(position), 0) + 1 FROM events), ?1, 1, randomblob(16), ?2, 1, \
+         ?3, ?4, randomblob(16), NULL, 0) RETURNING position",
+    )
+    .bind(stream)
+    .bind(event_type)
+    .bind(payload)
+    .bind(metadata)
+    .fetch_one(store.pool())
+    .await
+    .expect("raw insert");
+    u64::try_from(position).expect("positive")
+}
+
+async fn store(db: &TempDb) -> SqliteEventStore {
+    SqliteEventStore::connect(&db.url(""))
+        .await
+        .expect("the file opens and migrates")
+}
+
+#[tokio::test]
+async fn an_unregistered_type_is_skipped_by_a_filtered_read_read_raw_and_named_by_read_all() {
+    let db = TempDb::new("unregistered-type");
+    let store = store(&db).await;
+    store
+        .save("before", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("save");
+    let unknown = insert_row(&store, "unknown", "never.Registered", r#"{"n":1}"#).await;
+    store
+        .save("after", &[ConformanceEvent::envelope(1, 2)], Some(0))
+        .await
+        .expect("save");
+    store
+        .save("other", &[OtherConformanceEvent::envelope(3)], Some(0))
+        .await
+        .expect("save");
+    assert_eq!(unknown, 2);
+
+    // The filtered read never meets the unknown row.
+    let filter = EventTypeFilter::only(["orchestrix.conformance.Event"]);
+    let page = store
+        .read_all_filtered(1, 10, &filter)
+        .await
+        .expect("rows of other types are never decoded");
+    let seen: Vec<(&str, u64)> = page
+        .events
+        .iter()
+        .map(|event| (&*event.stream_id, event.position))
+        .collect();
+    assert_eq!(seen, [("before", 1), ("after", 3)]);
+    assert_eq!(page.scanned_through, 4, "a short page looked at everything");
+
+    // A full page stops at its last event.
+    let page = store
+        .read_all_filtered(1, 1, &filter)
+        .await
+        .expect("filtered");
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.scanned_through, 1);
+
+    // Raw: every row, the unknown one as stored.
+    let raw = store.read_all_raw(1, 10).await.expect("raw never decodes");
+    let rows: Vec<(&str, u64, &str)> = raw
+        .iter()
+        .map(|event| (&*event.stream_id, event.position, event.event_type.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("before", 1, "orchestrix.conformance.Event"),
+            ("unknown", 2, "never.Registered"),
+            ("after", 3, "orchestrix.conformance.Event"),
+            ("other", 4, "orchestrix.conformance.OtherEvent"),
+        ]
+    );
+    assert_eq!(raw[1].payload, r#"{"n":1}"#);
+    assert_eq!((raw[1].version, raw[1].schema_version), (1, 1));
+    let metadata: Metadata = serde_json::from_str(&raw[1].metadata).expect("metadata text");
+    assert_eq!(metadata.message_type, "never.Registered");
+
+    // A plain read names the row.
+    let error = store
+        .read_all(1, 10)
+        .await
+        .expect_err("the unknown type stops a plain read");
+    let StoreError::Decode {
+        stream_id,
+        version,
+        position,
+        event_type,
+        source,
+    } = &error
+    else {
+        panic!("expected Decode, got {error:?}");
+    };
+    assert_eq!(
+        (stream_id.as_str(), *version, *position, event_type.as_str()),
+        ("unknown", 1, Some(unknown), "never.Registered")
+    );
+    assert!(
+        matches!(source, DecodeError::UnknownEventType { .. }),
+        "{source:?}"
+    );
+}
+
+/// A payload too deep for serde_json to parse is read raw, as stored.
+#[tokio::test]
+async fn read_all_raw_reads_a_payload_too_deep_to_decode() {
+    let db = TempDb::new("deep-payload");
+    let store = store(&db).await;
+    let deep = serde_json::to_string(&serde_json::json!({ "value": nested(200), "text": "p" }))
+        .expect("serializes");
+    let position = insert_row(&store, "deep", "orchestrix.conformance.Event", &deep).await;
+    let error = store.read_all(1, 10).await.expect_err("too deep to decode");
+    assert!(
+        matches!(&error, StoreError::Decode { position: Some(p), .. } if *p == position),
+        "{error:?}"
+    );
+    let raw = store.read_all_raw(1, 10).await.expect("raw never decodes");
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].payload, deep);
+}
