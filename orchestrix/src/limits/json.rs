@@ -1,4 +1,5 @@
-//! The JSON rules: how deep values nest, and no NUL in strings.
+//! The JSON rules: how deep values nest, no NUL in strings, no NaN or
+//! infinite floats.
 
 use std::cell::Cell;
 use std::io;
@@ -7,6 +8,7 @@ use serde::Serialize;
 use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 
 use super::LimitError;
+use super::finite::FiniteSerializer;
 
 /// The deepest nesting of JSON arrays and objects a store accepts in one
 /// value (an event payload, a snapshot state, a saga's data or a step's
@@ -22,7 +24,8 @@ pub const MAX_JSON_DEPTH: usize = 64;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JsonCheckError {
-    /// It breaks a [limit](super): too deep, or a NUL in a string.
+    /// It breaks a [limit](super): too deep, a NUL in a string, or a NaN
+    /// or infinite float.
     #[error(transparent)]
     Limit(#[from] LimitError),
     /// It does not serialize to JSON at all (e.g. a map with non-string
@@ -31,10 +34,12 @@ pub enum JsonCheckError {
     Serialize(serde_json::Error),
 }
 
+/// The first limit a value breaks.
 #[derive(Clone, Copy)]
-enum Problem {
+pub(super) enum Problem {
     TooDeep,
     Nul,
+    NonFinite,
 }
 
 impl Problem {
@@ -45,13 +50,16 @@ impl Problem {
                 max: MAX_JSON_DEPTH,
             },
             Self::Nul => LimitError::NulInJson { what },
+            Self::NonFinite => LimitError::NonFiniteFloat { what },
         }
     }
 }
 
 /// Checks that `value` serializes to JSON that every store keeps and reads
-/// back: at most [`MAX_JSON_DEPTH`] levels, no NUL in any string or key.
-/// `what` names the value in the error.
+/// back: at most [`MAX_JSON_DEPTH`] levels, no NUL in any string or key,
+/// no NaN or infinite `f32`/`f64` (serde_json would write it as `null`,
+/// which does not decode back into the float). `what` names the value in
+/// the error.
 ///
 /// The value is serialized into nothing (no allocation) and the
 /// serialization stops at the first problem, so even a value nested
@@ -70,6 +78,8 @@ impl Problem {
 /// let error = check_json(&deep, || "the state".into()).unwrap_err();
 /// assert!(matches!(error, JsonCheckError::Limit(LimitError::JsonTooDeep { .. })));
 /// assert!(check_json(&json!({"name": "a\u{0}b"}), || "state".into()).is_err());
+/// let error = check_json(&[1.0, f64::NAN], || "the reading".into()).unwrap_err();
+/// assert!(matches!(error, JsonCheckError::Limit(LimitError::NonFiniteFloat { .. })));
 /// ```
 pub fn check_json<T: Serialize + ?Sized>(
     value: &T,
@@ -81,7 +91,11 @@ pub fn check_json<T: Serialize + ?Sized>(
         problem: &problem,
     };
     let mut serializer = serde_json::Serializer::with_formatter(io::sink(), checker);
-    match value.serialize(&mut serializer) {
+    let serializer = FiniteSerializer {
+        inner: &mut serializer,
+        problem: &problem,
+    };
+    match value.serialize(serializer) {
         Ok(()) => Ok(()),
         Err(error) => match problem.get() {
             Some(problem) => Err(problem.into_error(what()).into()),
@@ -262,6 +276,96 @@ mod tests {
             );
         }
         assert!(check_json_text(b"[\"\\\\u0000\"]", String::new).is_ok());
+    }
+
+    #[test]
+    fn non_finite_floats_are_refused_wherever_they_are() {
+        #[derive(Serialize)]
+        enum Reading {
+            Single(f32),
+            Pair(f64, f64),
+            Named { value: f64 },
+        }
+        #[derive(Serialize)]
+        struct Probe {
+            label: String,
+            reading: Option<Reading>,
+            list: Vec<f64>,
+            map: std::collections::BTreeMap<String, f32>,
+            tuple: (u8, f64),
+        }
+        let probe = |reading: Option<Reading>, list: Vec<f64>, value: f32, second: f64| Probe {
+            label: "p".into(),
+            reading,
+            list,
+            map: [("k".to_string(), value)].into(),
+            tuple: (1, second),
+        };
+        let fine = probe(
+            Some(Reading::Pair(f64::MAX, -0.0)),
+            vec![f64::MIN_POSITIVE, 1e300],
+            f32::MAX,
+            f64::EPSILON,
+        );
+        assert!(check_json(&fine, String::new).is_ok());
+        assert!(check_json(&probe(None, Vec::new(), 1.0, 2.0), String::new).is_ok());
+        let refused = [
+            probe(Some(Reading::Single(f32::NAN)), Vec::new(), 1.0, 2.0),
+            probe(Some(Reading::Pair(1.0, f64::INFINITY)), Vec::new(), 1.0, 2.0),
+            probe(
+                Some(Reading::Named {
+                    value: f64::NEG_INFINITY,
+                }),
+                Vec::new(),
+                1.0,
+                2.0,
+            ),
+            probe(None, vec![1.0, f64::NAN], 1.0, 2.0),
+            probe(None, Vec::new(), f32::INFINITY, 2.0),
+            probe(None, Vec::new(), 1.0, f64::NAN),
+        ];
+        for (index, value) in refused.iter().enumerate() {
+            let error = check_json(value, || "the probe".into()).expect_err("non-finite");
+            assert!(
+                matches!(&error, JsonCheckError::Limit(LimitError::NonFiniteFloat { what }) if what == "the probe"),
+                "case {index}: {error:?}"
+            );
+            assert!(error.to_string().contains("Option"), "{error}");
+        }
+        // Bare floats, and the first problem wins.
+        assert!(check_json(&f64::NAN, String::new).is_err());
+        assert!(check_json(&Some(f32::NEG_INFINITY), String::new).is_err());
+        let nul_first = ("a\u{0}", f64::NAN);
+        assert!(matches!(
+            check_json(&nul_first, String::new),
+            Err(JsonCheckError::Limit(LimitError::NulInJson { .. }))
+        ));
+    }
+
+    #[test]
+    fn what_serde_json_would_write_as_null_does_not_read_back() {
+        // Why the check exists: the NaN becomes `null`, which is no f64.
+        let text = serde_json::to_string(&[f64::NAN]).expect("serde_json writes it");
+        assert_eq!(text, "[null]");
+        assert!(serde_json::from_str::<[f64; 1]>(&text).is_err());
+    }
+
+    #[test]
+    fn a_deep_value_of_floats_stops_at_the_depth_limit() {
+        #[derive(Serialize)]
+        struct Level(f64, Vec<Level>);
+        let mut level = Level(f64::NAN, Vec::new());
+        for _ in 0..100_000 {
+            level = Level(1.0, vec![level]);
+        }
+        assert!(matches!(
+            check_json(&level, String::new),
+            Err(JsonCheckError::Limit(LimitError::JsonTooDeep { .. }))
+        ));
+        let mut next = Some(level);
+        while let Some(Level(_, mut inner)) = next.take() {
+            next = inner.pop();
+        }
     }
 
     #[test]

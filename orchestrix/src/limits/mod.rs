@@ -15,6 +15,9 @@
 //!   (`\u0000`, which PostgreSQL's `jsonb` refuses). Deeper values would be
 //!   written and then fail to decode on every read (serde_json stops
 //!   decoding at 128 levels), so they are refused when written instead.
+//!   No `f32`/`f64` is NaN or infinite: serde_json writes those as `null`,
+//!   which a durable store keeps and then cannot decode back into the float
+//!   (while an in-memory store would hand the NaN back).
 //! * **Text** kept outside JSON (saga types and error texts, snapshot
 //!   aggregate types; see [`check_text`]): no NUL character.
 //! * **Time**: stores keep timestamps at whole microseconds (PostgreSQL's
@@ -34,6 +37,7 @@
 //! assert!(error.to_string().len() < 200);
 //! ```
 
+mod finite;
 mod ids;
 mod json;
 mod precision;
@@ -98,6 +102,16 @@ pub enum LimitError {
     /// A JSON string or key contains the NUL character.
     #[error("{what} contains the NUL character (\\u0000) in a JSON string, which cannot be stored")]
     NulInJson {
+        /// What the value is.
+        what: String,
+    },
+    /// A float in a JSON value is NaN or infinite: JSON has no such
+    /// numbers (serde_json would write `null`, which does not decode back
+    /// into the float).
+    #[error(
+        "{what} contains a NaN or infinite float, which JSON cannot hold; store it as an Option (None) or as a string instead"
+    )]
+    NonFiniteFloat {
         /// What the value is.
         what: String,
     },
