@@ -91,6 +91,7 @@ pub const CASES: &[&str] = &[
     "snapshots_obey_the_same_limits",
     "timestamps_round_trip_at_microseconds",
     "floats_read_back_exactly",
+    "non_finite_floats_are_refused_and_nothing_is_written",
     "read_all_raw_gives_the_rows_of_read_all_undecoded",
     "stream_version_and_ping",
 ];
@@ -117,6 +118,7 @@ macro_rules! hardening_conformance {
                 snapshots_obey_the_same_limits,
                 timestamps_round_trip_at_microseconds,
                 floats_read_back_exactly,
+                non_finite_floats_are_refused_and_nothing_is_written,
                 read_all_raw_gives_the_rows_of_read_all_undecoded,
                 stream_version_and_ping,
             );
@@ -509,6 +511,44 @@ pub async fn floats_read_back_exactly<S: AsyncEventStore + 'static>(store: Arc<S
     for (saved, read) in event.values.iter().zip(&back.values) {
         assert_eq!(saved, read, "{saved:e} read back as {read:e}");
     }
+}
+
+/// A NaN or infinite float in a payload is refused at `save` with
+/// [`LimitError::NonFiniteFloat`], naming the event type and the stream;
+/// nothing of the append is written. (serde_json would write it as `null`:
+/// a durable store would keep an event that no longer decodes, while an
+/// in-memory store would hand the NaN back.)
+pub async fn non_finite_floats_are_refused_and_nothing_is_written<
+    S: AsyncEventStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    let stream = unique_stream_id("non-finite");
+    let before = last_position(&*store).await;
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let events: [AnyEnvelope; 2] = [
+            ConformanceEvent::envelope(1, 1),
+            Envelope::new(FloatsEvent {
+                values: vec![1.5, bad],
+            })
+            .into(),
+        ];
+        let error = store
+            .save(&stream, &events, None)
+            .await
+            .expect_err("a non-finite float is refused");
+        assert!(
+            matches!(
+                &error,
+                StoreError::Limit(LimitError::NonFiniteFloat { what })
+                    if what.contains("orchestrix.conformance.Floats") && what.contains(&stream)
+            ),
+            "{bad}: {error:?}"
+        );
+    }
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 0);
+    assert!(store.load(&stream, 1).await.expect("load").is_empty());
+    assert_no_events_of(&*store, before, &[stream]).await;
 }
 
 /// `read_all_raw` returns the same rows as `read_all` (stream, version,
