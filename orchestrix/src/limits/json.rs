@@ -311,7 +311,12 @@ mod tests {
         assert!(check_json(&probe(None, Vec::new(), 1.0, 2.0), String::new).is_ok());
         let refused = [
             probe(Some(Reading::Single(f32::NAN)), Vec::new(), 1.0, 2.0),
-            probe(Some(Reading::Pair(1.0, f64::INFINITY)), Vec::new(), 1.0, 2.0),
+            probe(
+                Some(Reading::Pair(1.0, f64::INFINITY)),
+                Vec::new(),
+                1.0,
+                2.0,
+            ),
             probe(
                 Some(Reading::Named {
                     value: f64::NEG_INFINITY,

@@ -95,10 +95,13 @@ pub trait AnyMessage: Any + fmt::Debug + Send + Sync {
     fn to_json_bytes(&self) -> Result<Vec<u8>, serde_json::Error>;
 
     /// Checks that the payload serializes within the store
-    /// [limits](crate::limits) (nesting depth, no NUL), without keeping the
-    /// JSON; `what` names the payload in the error. The default serializes
-    /// with [`to_json_bytes`](Self::to_json_bytes) and reads the text;
-    /// every [`Message`] stops serializing at the first problem instead.
+    /// [limits](crate::limits) (nesting depth, no NUL, no NaN or infinite
+    /// float), without keeping the JSON; `what` names the payload in the
+    /// error. The default serializes with
+    /// [`to_json_bytes`](Self::to_json_bytes) and reads the text, where a
+    /// non-finite float is already `null` and cannot be seen: every
+    /// [`Message`] checks the value itself instead, stopping at the first
+    /// problem.
     fn check_json(&self, what: &dyn Fn() -> String) -> Result<(), JsonCheckError> {
         let json = self.to_json_bytes().map_err(JsonCheckError::Serialize)?;
         Ok(crate::limits::check_json_text(&json, what)?)

@@ -518,9 +518,7 @@ pub async fn floats_read_back_exactly<S: AsyncEventStore + 'static>(store: Arc<S
 /// nothing of the append is written. (serde_json would write it as `null`:
 /// a durable store would keep an event that no longer decodes, while an
 /// in-memory store would hand the NaN back.)
-pub async fn non_finite_floats_are_refused_and_nothing_is_written<
-    S: AsyncEventStore + 'static,
->(
+pub async fn non_finite_floats_are_refused_and_nothing_is_written<S: AsyncEventStore + 'static>(
     store: Arc<S>,
 ) {
     let stream = unique_stream_id("non-finite");
