@@ -54,7 +54,9 @@ impl<'p, S> FiniteSerializer<'p, S> {
 
     fn refuse<E: ser::Error>(&self) -> E {
         self.problem.set(Some(Problem::NonFinite));
-        E::custom("a float is NaN or infinite")
+        E::custom(
+            "a float is NaN or infinite, which JSON cannot hold; store it as an Option or a string",
+        )
     }
 }
 

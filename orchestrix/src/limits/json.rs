@@ -104,6 +104,20 @@ pub fn check_json<T: Serialize + ?Sized>(
     }
 }
 
+/// `value` as a [`serde_json::Value`], like [`serde_json::to_value`], but
+/// a NaN or infinite float is an error instead of a silent `null` (which
+/// would not decode back into the float). For the values the framework
+/// turns into JSON itself: snapshot states, saga data, step outputs.
+pub(crate) fn to_json_value<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<serde_json::Value, serde_json::Error> {
+    let problem = Cell::new(None);
+    value.serialize(FiniteSerializer {
+        inner: serde_json::value::Serializer,
+        problem: &problem,
+    })
+}
+
 /// As [`check_json`], for a value already serialized to JSON text (read
 /// without recursion, so any input is safe). Only the limits are checked,
 /// not that `json` is well-formed.
@@ -371,6 +385,34 @@ mod tests {
         while let Some(Level(_, mut inner)) = next.take() {
             next = inner.pop();
         }
+    }
+
+    #[test]
+    fn to_json_value_refuses_what_to_value_would_write_as_null() {
+        #[derive(Serialize)]
+        struct Reading {
+            label: &'static str,
+            values: Vec<f64>,
+        }
+        let fine = Reading {
+            label: "ok",
+            values: vec![1.5, -0.25],
+        };
+        assert_eq!(
+            to_json_value(&fine).expect("finite"),
+            serde_json::to_value(&fine).expect("serializes")
+        );
+        let bad = Reading {
+            label: "bad",
+            values: vec![1.5, f64::NAN],
+        };
+        assert_eq!(
+            serde_json::to_value(&bad).expect("serde_json writes null"),
+            json!({ "label": "bad", "values": [1.5, null] })
+        );
+        let error = to_json_value(&bad).expect_err("NaN is refused");
+        assert!(error.to_string().contains("NaN or infinite"), "{error}");
+        assert!(to_json_value(&Some(f32::INFINITY)).is_err());
     }
 
     #[test]

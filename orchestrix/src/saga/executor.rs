@@ -317,7 +317,7 @@ where
     ) -> Result<SagaState, SagaError> {
         self.validate()?;
         let saga_id = saga_id.into();
-        let json = serde_json::to_value(&data).map_err(|source| SagaError::Data {
+        let json = crate::limits::to_json_value(&data).map_err(|source| SagaError::Data {
             saga_id: saga_id.clone(),
             direction: "serialize from",
             data_type: std::any::type_name::<D>(),

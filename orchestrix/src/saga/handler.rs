@@ -189,7 +189,7 @@ async fn run_blocking<T: Send + 'static>(
 }
 
 fn encode<O: Serialize>(output: &O, step: &str) -> Result<serde_json::Value, BoxError> {
-    serde_json::to_value(output).map_err(|error| -> BoxError {
+    crate::limits::to_json_value(output).map_err(|error| -> BoxError {
         format!(
             "output of step `{step}` ({}) does not serialize: {error}",
             std::any::type_name::<O>()

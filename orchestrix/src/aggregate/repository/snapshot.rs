@@ -57,7 +57,7 @@ impl SnapshotPolicy {
 /// The root's state as a snapshot at its version, or `None` (with a
 /// warning) when the state does not serialize.
 pub(super) fn take<A: Aggregate + Serialize>(root: &AggregateRoot<A>) -> Option<Snapshot> {
-    match serde_json::to_value(root.state()) {
+    match crate::limits::to_json_value(root.state()) {
         Ok(state) => Some(Snapshot {
             aggregate_id: root.id().to_owned(),
             aggregate_type: snapshot_type::<A>(),
