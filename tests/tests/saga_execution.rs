@@ -827,3 +827,69 @@ async fn a_step_error_is_stored_with_its_cause_chain() {
         Some("step `ship` failed: could not reach the warehouse: connection refused")
     );
 }
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Reading {
+    celsius: f64,
+}
+
+fn measuring_saga(output: f64) -> Saga<Reading> {
+    let measure =
+        SagaStep::builder(
+            "measure",
+            move |_reading: Arc<Reading>, _context: StepContext| async move {
+                Ok::<f64, String>(output)
+            },
+        )
+        .build()
+        .expect("valid step");
+    Saga::new(
+        "test-reading",
+        vec![measure],
+        Arc::new(InMemorySagaStateStore::new()),
+    )
+    .expect("a valid saga")
+}
+
+#[tokio::test]
+async fn non_finite_floats_in_saga_data_are_refused_before_anything_is_stored() {
+    let saga = measuring_saga(1.0);
+    saga.initialize().await.expect("initialize");
+    let error = saga
+        .execute_with_id("nan-data", Reading { celsius: f64::NAN })
+        .await
+        .expect_err("NaN data would be stored as null");
+    assert!(
+        matches!(&error, SagaError::Data { saga_id, direction: "serialize from", .. } if saga_id == "nan-data"),
+        "{error:?}"
+    );
+    assert_eq!(
+        saga.state_store().load("nan-data").await.expect("load"),
+        None
+    );
+    let state = saga
+        .execute_with_id("finite-data", Reading { celsius: 21.5 })
+        .await
+        .expect("finite data runs");
+    assert_eq!(state.status, SagaStatus::Completed);
+    assert_eq!(state.steps[0].output, Some(serde_json::json!(1.0)));
+}
+
+#[tokio::test]
+async fn a_non_finite_step_output_fails_the_step_instead_of_storing_null() {
+    let saga = measuring_saga(f64::INFINITY);
+    saga.initialize().await.expect("initialize");
+    let state = saga
+        .execute_with_id("nan-output", Reading { celsius: 1.0 })
+        .await
+        .expect("the saga runs to an end");
+    assert_ne!(state.status, SagaStatus::Completed, "{state:?}");
+    let step = &state.steps[0];
+    assert_eq!(step.output, None, "{step:?}");
+    assert!(
+        step.error
+            .as_deref()
+            .is_some_and(|error| error.contains("NaN or infinite")),
+        "{step:?}"
+    );
+}
