@@ -306,3 +306,51 @@ fn a_snapshot_of_another_snapshot_version_is_ignored_and_the_stream_replayed() {
     assert_eq!((account.balance, account.version()), (5, 6));
     assert_eq!(repo.store().take_loaded(), 6, "every event was replayed");
 }
+
+#[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[event(name = "tests.snapshots.Scaled")]
+struct Scaled {
+    factor: f64,
+}
+
+/// A state that finite events can push to infinity.
+#[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Gauge {
+    level: f64,
+}
+
+#[aggregate]
+impl Gauge {
+    #[apply]
+    fn scaled(&mut self, event: &Scaled) {
+        self.level = if self.level == 0.0 {
+            event.factor
+        } else {
+            self.level * event.factor
+        };
+    }
+}
+
+#[test]
+fn a_state_holding_an_infinite_float_is_not_snapshotted_as_null() {
+    let repo = AggregateRepository::new(InMemoryEventStore::new())
+        .with_snapshots(SnapshotPolicy::every(2));
+    let id = account_id("infinite-gauge");
+    let mut gauge = AggregateRoot::<Gauge>::new(&id);
+    gauge.record(Scaled { factor: 1e300 });
+    gauge.record(Scaled { factor: 1e300 });
+    let (saved, logs) = capture_logs(|| repo.save(&mut gauge));
+    saved.expect("the finite events are kept");
+    assert!(gauge.level.is_infinite());
+    assert_eq!(
+        repo.store().load_snapshot(&id).expect("load snapshot"),
+        None,
+        "no snapshot whose state would read back as null"
+    );
+    assert!(
+        logs.contains("WARN") && logs.contains("NaN or infinite") && logs.contains(&id),
+        "a warning says why: {logs}"
+    );
+    let loaded = repo.load::<Gauge>(&id).expect("the stream replays");
+    assert!(loaded.level.is_infinite());
+}
