@@ -563,3 +563,99 @@ async fn a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_befo
     assert_eq!((saved.position, saved.healthy), (3, false));
     test.cleanup().await;
 }
+
+/// A `#[projection]` read model whose tables live in PostgreSQL: its async
+/// handler writes through the page's transaction (from the
+/// `&ProjectionContext` extractor), then fails at `fail_at`.
+#[derive(Debug, Default)]
+struct TransactionalOrderTotals {
+    schema: String,
+    fail_at: Option<u64>,
+}
+
+#[projection(name = "tx-read-model")]
+impl TransactionalOrderTotals {
+    #[handle]
+    async fn on_placed(
+        &mut self,
+        event: &OrderPlaced,
+        context: &ProjectionContext,
+    ) -> Result<(), BoxError> {
+        let transaction = context.transaction().ok_or("not transactional")?;
+        {
+            let mut connection = transaction.lock().await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO \"{0}\".order_totals (order_id, total) VALUES ($1, $2) \
+                 ON CONFLICT (order_id) DO UPDATE SET total = \"{0}\".order_totals.total + $2",
+                self.schema
+            )))
+            .bind(&event.order)
+            .bind(i64::try_from(event.total)?)
+            .execute(&mut *connection)
+            .await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO \"{}\".applied (position) VALUES ($1)",
+                self.schema
+            )))
+            .bind(i64::try_from(context.position())?)
+            .execute(&mut *connection)
+            .await?;
+        }
+        if Some(context.position()) == self.fail_at {
+            return Err(format!("refusing position {}", context.position()).into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_projection_read_model_writes_through_the_page_transaction_and_a_failure_rolls_back() {
+    let Some(test) = TestStore::new(
+        "a_projection_read_model_writes_through_the_page_transaction_and_a_failure_rolls_back",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    create_read_model(&test).await;
+    append_orders(&test, 6).await;
+    let states = state_store(&test, 2).await;
+    let model = Arc::new(tokio::sync::RwLock::new(TransactionalOrderTotals {
+        schema: test.schema.clone(),
+        fail_at: Some(4),
+    }));
+    let engine = ProjectionEngine::transactional_read_model(Arc::clone(&model), states.clone());
+    assert_eq!(engine.name(), "tx-read-model");
+
+    let error = engine
+        .run(&test.store, std::future::pending())
+        .await
+        .expect_err("position 4 fails");
+    assert!(
+        matches!(error, ProjectionError::Handler { position: 4, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        applied_positions(&test).await,
+        [1, 2, 3],
+        "4's writes rolled back, 1..=3 committed"
+    );
+    let saved = states
+        .load("tx-read-model")
+        .await
+        .expect("load")
+        .expect("saved");
+    assert_eq!((saved.position, saved.healthy), (3, false));
+
+    // Fixed, it resumes at 4: the rolled-back write is applied once (the
+    // `applied` primary key refuses a second one).
+    model.write().await.fail_at = None;
+    let events = test.store.read_all(1, 100).await.expect("read");
+    let state = engine.process_events(&events).await.expect("applies 4..=6");
+    assert_eq!((state.position, state.healthy), (6, true));
+    assert_eq!(applied_positions(&test).await, [1, 2, 3, 4, 5, 6]);
+    let totals = read_model_totals(&test).await;
+    assert_eq!(totals.values().sum::<u64>(), (1..=6).sum::<u64>());
+    test.cleanup().await;
+}
