@@ -521,6 +521,35 @@ async fn a_transactional_projection_sigkilled_between_write_and_commit_restarts_
     test.cleanup().await;
 }
 
+/// Runs `engine`, whose handler fails at position 4 after writing, and
+/// checks it stopped there: 4's writes rolled back, 1..=3 committed, the
+/// checkpoint saved at 3, unhealthy.
+async fn stops_at_4_keeping_1_to_3(
+    test: &TestStore,
+    states: &PostgreSQLProjectionStateStore,
+    engine: &ProjectionEngine,
+) {
+    let error = engine
+        .run(&test.store, std::future::pending())
+        .await
+        .expect_err("position 4 fails");
+    assert!(
+        matches!(error, ProjectionError::Handler { position: 4, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        applied_positions(&test).await,
+        [1, 2, 3],
+        "4's writes rolled back, 1..=3 committed"
+    );
+    let saved = states
+        .load(engine.name())
+        .await
+        .expect("load")
+        .expect("saved");
+    assert_eq!((saved.position, saved.healthy), (3, false));
+}
+
 #[tokio::test]
 async fn a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_before_it() {
     let Some(test) = TestStore::new(
@@ -542,25 +571,7 @@ async fn a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_befo
             ..Faults::default()
         },
     );
-    let error = engine
-        .run(&test.store, std::future::pending())
-        .await
-        .expect_err("position 4 fails");
-    assert!(
-        matches!(error, ProjectionError::Handler { position: 4, .. }),
-        "{error:?}"
-    );
-    assert_eq!(
-        applied_positions(&test).await,
-        [1, 2, 3],
-        "4's writes rolled back, 1..=3 committed"
-    );
-    let saved = states
-        .load("tx-totals")
-        .await
-        .expect("load")
-        .expect("saved");
-    assert_eq!((saved.position, saved.healthy), (3, false));
+    stops_at_4_keeping_1_to_3(&test, &states, &engine).await;
     test.cleanup().await;
 }
 
@@ -628,25 +639,7 @@ async fn a_projection_read_model_writes_through_the_page_transaction_and_a_failu
     let engine = ProjectionEngine::transactional_read_model(Arc::clone(&model), states.clone());
     assert_eq!(engine.name(), "tx-read-model");
 
-    let error = engine
-        .run(&test.store, std::future::pending())
-        .await
-        .expect_err("position 4 fails");
-    assert!(
-        matches!(error, ProjectionError::Handler { position: 4, .. }),
-        "{error:?}"
-    );
-    assert_eq!(
-        applied_positions(&test).await,
-        [1, 2, 3],
-        "4's writes rolled back, 1..=3 committed"
-    );
-    let saved = states
-        .load("tx-read-model")
-        .await
-        .expect("load")
-        .expect("saved");
-    assert_eq!((saved.position, saved.healthy), (3, false));
+    stops_at_4_keeping_1_to_3(&test, &states, &engine).await;
 
     // Fixed, it resumes at 4: the rolled-back write is applied once (the
     // `applied` primary key refuses a second one).
