@@ -538,7 +538,7 @@ async fn stops_at_4_keeping_1_to_3(
         "{error:?}"
     );
     assert_eq!(
-        applied_positions(&test).await,
+        applied_positions(test).await,
         [1, 2, 3],
         "4's writes rolled back, 1..=3 committed"
     );
