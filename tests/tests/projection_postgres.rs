@@ -199,28 +199,20 @@ fn transactional_totals(
     schema: &str,
     faults: Faults,
 ) -> ProjectionEngine {
-    let totals = format!("\"{schema}\".order_totals");
-    let applied = format!("\"{schema}\".applied");
+    let schema = schema.to_owned();
     let mut engine = ProjectionEngine::transactional("tx-totals", states).with_batch_size(8);
     engine.on::<OrderPlaced, _, _>(move |event, context| {
-        let (totals, applied) = (totals.clone(), applied.clone());
+        let schema = schema.clone();
         async move {
             let transaction = context.transaction().ok_or("not transactional")?;
             {
                 let mut connection = transaction.lock().await?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "INSERT INTO {totals} (order_id, total) VALUES ($1, $2) \
-                     ON CONFLICT (order_id) DO UPDATE SET total = {totals}.total + $2"
-                )))
-                .bind(&event.message().order)
-                .bind(i64::try_from(event.message().total)?)
-                .execute(&mut *connection)
-                .await?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "INSERT INTO {applied} (position) VALUES ($1)"
-                )))
-                .bind(i64::try_from(context.position())?)
-                .execute(&mut *connection)
+                write_order(
+                    &mut connection,
+                    &schema,
+                    event.message(),
+                    context.position(),
+                )
                 .await?;
                 if let Some((position, key)) = faults.lock_at
                     && position == context.position()
@@ -242,6 +234,32 @@ fn transactional_totals(
         }
     });
     engine
+}
+
+/// Adds `order`'s total to its row of the read model in `schema` and
+/// records `position` as applied (its primary key refuses a second time).
+async fn write_order(
+    connection: &mut sqlx::PgConnection,
+    schema: &str,
+    order: &OrderPlaced,
+    position: u64,
+) -> Result<(), BoxError> {
+    let totals = format!("\"{schema}\".order_totals");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {totals} (order_id, total) VALUES ($1, $2) \
+         ON CONFLICT (order_id) DO UPDATE SET total = {totals}.total + $2"
+    )))
+    .bind(&order.order)
+    .bind(i64::try_from(order.total)?)
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".applied (position) VALUES ($1)"
+    )))
+    .bind(i64::try_from(position)?)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
 }
 
 async fn create_read_model(test: &TestStore) {
@@ -595,22 +613,7 @@ impl TransactionalOrderTotals {
         let transaction = context.transaction().ok_or("not transactional")?;
         {
             let mut connection = transaction.lock().await?;
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO \"{0}\".order_totals (order_id, total) VALUES ($1, $2) \
-                 ON CONFLICT (order_id) DO UPDATE SET total = \"{0}\".order_totals.total + $2",
-                self.schema
-            )))
-            .bind(&event.order)
-            .bind(i64::try_from(event.total)?)
-            .execute(&mut *connection)
-            .await?;
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO \"{}\".applied (position) VALUES ($1)",
-                self.schema
-            )))
-            .bind(i64::try_from(context.position())?)
-            .execute(&mut *connection)
-            .await?;
+            write_order(&mut connection, &self.schema, event, context.position()).await?;
         }
         if Some(context.position()) == self.fail_at {
             return Err(format!("refusing position {}", context.position()).into());
