@@ -539,6 +539,18 @@ async fn a_transactional_projection_sigkilled_between_write_and_commit_restarts_
     test.cleanup().await;
 }
 
+/// A test store holding six orders, the read-model tables and a state
+/// store; `None` without a database.
+async fn six_orders_and_a_read_model(
+    name: &str,
+) -> Option<(TestStore, PostgreSQLProjectionStateStore)> {
+    let test = TestStore::new(name, 4).await?;
+    create_read_model(&test).await;
+    append_orders(&test, 6).await;
+    let states = state_store(&test, 2).await;
+    Some((test, states))
+}
+
 /// Runs `engine`, whose handler fails at position 4 after writing, and
 /// checks it stopped there: 4's writes rolled back, 1..=3 committed, the
 /// checkpoint saved at 3, unhealthy.
@@ -570,17 +582,13 @@ async fn stops_at_4_keeping_1_to_3(
 
 #[tokio::test]
 async fn a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_before_it() {
-    let Some(test) = TestStore::new(
+    let Some((test, states)) = six_orders_and_a_read_model(
         "a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_before_it",
-        4,
     )
     .await
     else {
         return;
     };
-    create_read_model(&test).await;
-    append_orders(&test, 6).await;
-    let states = state_store(&test, 2).await;
     let engine = transactional_totals(
         states.clone(),
         &test.schema,
@@ -624,17 +632,13 @@ impl TransactionalOrderTotals {
 
 #[tokio::test]
 async fn a_projection_read_model_writes_through_the_page_transaction_and_a_failure_rolls_back() {
-    let Some(test) = TestStore::new(
+    let Some((test, states)) = six_orders_and_a_read_model(
         "a_projection_read_model_writes_through_the_page_transaction_and_a_failure_rolls_back",
-        4,
     )
     .await
     else {
         return;
     };
-    create_read_model(&test).await;
-    append_orders(&test, 6).await;
-    let states = state_store(&test, 2).await;
     let model = Arc::new(tokio::sync::RwLock::new(TransactionalOrderTotals {
         schema: test.schema.clone(),
         fail_at: Some(4),
