@@ -199,28 +199,20 @@ fn transactional_totals(
     schema: &str,
     faults: Faults,
 ) -> ProjectionEngine {
-    let totals = format!("\"{schema}\".order_totals");
-    let applied = format!("\"{schema}\".applied");
+    let schema = schema.to_owned();
     let mut engine = ProjectionEngine::transactional("tx-totals", states).with_batch_size(8);
     engine.on::<OrderPlaced, _, _>(move |event, context| {
-        let (totals, applied) = (totals.clone(), applied.clone());
+        let schema = schema.clone();
         async move {
             let transaction = context.transaction().ok_or("not transactional")?;
             {
                 let mut connection = transaction.lock().await?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "INSERT INTO {totals} (order_id, total) VALUES ($1, $2) \
-                     ON CONFLICT (order_id) DO UPDATE SET total = {totals}.total + $2"
-                )))
-                .bind(&event.message().order)
-                .bind(i64::try_from(event.message().total)?)
-                .execute(&mut *connection)
-                .await?;
-                sqlx::query(AssertSqlSafe(format!(
-                    "INSERT INTO {applied} (position) VALUES ($1)"
-                )))
-                .bind(i64::try_from(context.position())?)
-                .execute(&mut *connection)
+                write_order(
+                    &mut connection,
+                    &schema,
+                    event.message(),
+                    context.position(),
+                )
                 .await?;
                 if let Some((position, key)) = faults.lock_at
                     && position == context.position()
@@ -242,6 +234,32 @@ fn transactional_totals(
         }
     });
     engine
+}
+
+/// Adds `order`'s total to its row of the read model in `schema` and
+/// records `position` as applied (its primary key refuses a second time).
+async fn write_order(
+    connection: &mut sqlx::PgConnection,
+    schema: &str,
+    order: &OrderPlaced,
+    position: u64,
+) -> Result<(), BoxError> {
+    let totals = format!("\"{schema}\".order_totals");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {totals} (order_id, total) VALUES ($1, $2) \
+         ON CONFLICT (order_id) DO UPDATE SET total = {totals}.total + $2"
+    )))
+    .bind(&order.order)
+    .bind(i64::try_from(order.total)?)
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".applied (position) VALUES ($1)"
+    )))
+    .bind(i64::try_from(position)?)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
 }
 
 async fn create_read_model(test: &TestStore) {
@@ -521,27 +539,26 @@ async fn a_transactional_projection_sigkilled_between_write_and_commit_restarts_
     test.cleanup().await;
 }
 
-#[tokio::test]
-async fn a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_before_it() {
-    let Some(test) = TestStore::new(
-        "a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_before_it",
-        4,
-    )
-    .await
-    else {
-        return;
-    };
+/// A test store holding six orders, the read-model tables and a state
+/// store; `None` without a database.
+async fn six_orders_and_a_read_model(
+    name: &str,
+) -> Option<(TestStore, PostgreSQLProjectionStateStore)> {
+    let test = TestStore::new(name, 4).await?;
     create_read_model(&test).await;
     append_orders(&test, 6).await;
     let states = state_store(&test, 2).await;
-    let engine = transactional_totals(
-        states.clone(),
-        &test.schema,
-        Faults {
-            fail_at: Some(4),
-            ..Faults::default()
-        },
-    );
+    Some((test, states))
+}
+
+/// Runs `engine`, whose handler fails at position 4 after writing, and
+/// checks it stopped there: 4's writes rolled back, 1..=3 committed, the
+/// checkpoint saved at 3, unhealthy.
+async fn stops_at_4_keeping_1_to_3(
+    test: &TestStore,
+    states: &PostgreSQLProjectionStateStore,
+    engine: &ProjectionEngine,
+) {
     let error = engine
         .run(&test.store, std::future::pending())
         .await
@@ -551,15 +568,94 @@ async fn a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_befo
         "{error:?}"
     );
     assert_eq!(
-        applied_positions(&test).await,
+        applied_positions(test).await,
         [1, 2, 3],
         "4's writes rolled back, 1..=3 committed"
     );
     let saved = states
-        .load("tx-totals")
+        .load(engine.name())
         .await
         .expect("load")
         .expect("saved");
     assert_eq!((saved.position, saved.healthy), (3, false));
+}
+
+#[tokio::test]
+async fn a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_before_it() {
+    let Some((test, states)) = six_orders_and_a_read_model(
+        "a_failing_event_rolls_back_its_own_writes_and_keeps_the_checkpoint_before_it",
+    )
+    .await
+    else {
+        return;
+    };
+    let engine = transactional_totals(
+        states.clone(),
+        &test.schema,
+        Faults {
+            fail_at: Some(4),
+            ..Faults::default()
+        },
+    );
+    stops_at_4_keeping_1_to_3(&test, &states, &engine).await;
+    test.cleanup().await;
+}
+
+/// A `#[projection]` read model whose tables live in PostgreSQL: its async
+/// handler writes through the page's transaction (from the
+/// `&ProjectionContext` extractor), then fails at `fail_at`.
+#[derive(Debug, Default)]
+struct TransactionalOrderTotals {
+    schema: String,
+    fail_at: Option<u64>,
+}
+
+#[projection(name = "tx-read-model")]
+impl TransactionalOrderTotals {
+    #[handle]
+    async fn on_placed(
+        &mut self,
+        event: &OrderPlaced,
+        context: &ProjectionContext,
+    ) -> Result<(), BoxError> {
+        let transaction = context.transaction().ok_or("not transactional")?;
+        {
+            let mut connection = transaction.lock().await?;
+            write_order(&mut connection, &self.schema, event, context.position()).await?;
+        }
+        if Some(context.position()) == self.fail_at {
+            return Err(format!("refusing position {}", context.position()).into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_projection_read_model_writes_through_the_page_transaction_and_a_failure_rolls_back() {
+    let Some((test, states)) = six_orders_and_a_read_model(
+        "a_projection_read_model_writes_through_the_page_transaction_and_a_failure_rolls_back",
+    )
+    .await
+    else {
+        return;
+    };
+    let model = Arc::new(tokio::sync::RwLock::new(TransactionalOrderTotals {
+        schema: test.schema.clone(),
+        fail_at: Some(4),
+    }));
+    let engine = ProjectionEngine::transactional_read_model(Arc::clone(&model), states.clone());
+    assert_eq!(engine.name(), "tx-read-model");
+
+    stops_at_4_keeping_1_to_3(&test, &states, &engine).await;
+
+    // Fixed, it resumes at 4: the rolled-back write is applied once (the
+    // `applied` primary key refuses a second one).
+    model.write().await.fail_at = None;
+    let events = test.store.read_all(1, 100).await.expect("read");
+    let state = engine.process_events(&events).await.expect("applies 4..=6");
+    assert_eq!((state.position, state.healthy), (6, true));
+    assert_eq!(applied_positions(&test).await, [1, 2, 3, 4, 5, 6]);
+    let totals = read_model_totals(&test).await;
+    assert_eq!(totals.values().sum::<u64>(), (1..=6).sum::<u64>());
     test.cleanup().await;
 }

@@ -61,9 +61,11 @@ impl ProjectionContext {
     }
 
     /// The transaction the event is applied in, for a projection built with
-    /// [`ProjectionEngine::transactional`](super::ProjectionEngine::transactional):
-    /// read-model writes made through it commit together with the
-    /// checkpoint. `None` for other projections.
+    /// [`ProjectionEngine::transactional`](super::ProjectionEngine::transactional)
+    /// or [`ProjectionEngine::transactional_read_model`](super::ProjectionEngine::transactional_read_model)
+    /// (a `#[projection]` handler reaches it through its `&ProjectionContext`
+    /// parameter): read-model writes made through it commit together with
+    /// the checkpoint. `None` for other projections.
     #[cfg(feature = "postgres")]
     pub fn transaction(&self) -> Option<&super::ProjectionTransaction> {
         self.transaction.as_ref()

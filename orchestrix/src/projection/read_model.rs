@@ -103,10 +103,42 @@ impl ProjectionEngine {
     where
         P: Projection + Default,
     {
-        let mut engine = Self::new(P::NAME, state_store);
+        Self::new(P::NAME, state_store).with_read_model(model)
+    }
+
+    /// [`for_read_model`](Self::for_read_model) on a
+    /// [`transactional`](Self::transactional) engine: a read model whose
+    /// tables live in the database of `state_store`. Its `#[handle]`
+    /// methods reach the page's transaction through the
+    /// `&ProjectionContext` extractor
+    /// ([`ProjectionContext::transaction`]), so their writes commit
+    /// together with the checkpoint, and a failed attempt's writes are
+    /// rolled back. Empty the tables in an [`on_reset`](Self::on_reset)
+    /// hook for rebuilds (the model itself is reset to `P::default()`).
+    ///
+    /// A read model registered by `#[projection]` is built by
+    /// [`RegisteredProjections::build`](super::RegisteredProjections::build)
+    /// on a plain engine; build a transactional one with this function.
+    #[cfg(feature = "postgres")]
+    pub fn transactional_read_model<P>(
+        model: Arc<RwLock<P>>,
+        state_store: super::PostgreSQLProjectionStateStore,
+    ) -> Self
+    where
+        P: Projection + Default,
+    {
+        Self::transactional(P::NAME, state_store).with_read_model(model)
+    }
+
+    /// Adds a handler per event type of `P` that applies the event to
+    /// `model`, and a reset hook that replaces it with `P::default()`.
+    fn with_read_model<P>(mut self, model: Arc<RwLock<P>>) -> Self
+    where
+        P: Projection + Default,
+    {
         for event_type in P::event_types() {
             let model = Arc::clone(&model);
-            engine.add_handler(
+            self.add_handler(
                 event_type,
                 ProjectionHandler::from_call(move |context| {
                     let (model, context) = (Arc::clone(&model), context.clone());
@@ -116,12 +148,12 @@ impl ProjectionEngine {
                 }),
             );
         }
-        engine.on_reset(move || {
+        self.on_reset(move || {
             let model = Arc::clone(&model);
             async move {
                 *model.write().await = P::default();
             }
         });
-        engine
+        self
     }
 }
