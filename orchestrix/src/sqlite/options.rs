@@ -47,6 +47,7 @@ pub struct SqliteOptions {
     read_only: bool,
     create_if_missing: bool,
     pool_max_size: u32,
+    busy_timeout: Duration,
 }
 
 impl SqliteOptions {
@@ -101,6 +102,12 @@ impl SqliteOptions {
     /// Connections the pool opens at most.
     pub fn pool_max_size(&self) -> u32 {
         self.pool_max_size
+    }
+
+    /// How long a call waits for another connection's lock before it fails
+    /// as [`SqliteError::Locked`]; opening the pool waits as long.
+    pub fn busy_timeout_duration(&self) -> Duration {
+        self.busy_timeout
     }
 }
 
@@ -202,6 +209,7 @@ impl SqliteOptionsBuilder {
             read_only,
             create_if_missing,
             pool_max_size: if in_memory { 1 } else { self.pool_max_size },
+            busy_timeout: self.busy_timeout,
         })
     }
 }

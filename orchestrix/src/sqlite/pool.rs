@@ -27,10 +27,28 @@ pub async fn connect_pool(options: &SqliteOptions) -> Result<SqlitePool, SqliteE
             .idle_timeout(None)
             .max_lifetime(None);
     }
-    let pool = pool
-        .connect_with(options.connect_options().clone())
-        .await
-        .map_err(|error| SqliteError::from_sqlx(error, path, "open the database"))?;
+    // Opening a connection runs pragmas (the journal mode among them) that
+    // SQLite may refuse at once with SQLITE_BUSY while another connection
+    // sets up or migrates the file, without calling the busy handler: retry
+    // until the busy timeout has passed, as every other call waits.
+    let started = std::time::Instant::now();
+    let pool = loop {
+        match pool
+            .clone()
+            .connect_with(options.connect_options().clone())
+            .await
+        {
+            Ok(pool) => break pool,
+            Err(error) => {
+                let error = SqliteError::from_sqlx(error, path, "open the database");
+                let locked = matches!(error, SqliteError::Locked { .. });
+                if !locked || started.elapsed() >= options.busy_timeout_duration() {
+                    return Err(error);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
     // Opening is lazy about the file's contents: read the schema once so a
     // file that is not a database fails here, not on the first append.
     sqlx::query("SELECT count(*) FROM sqlite_schema")
