@@ -66,12 +66,6 @@ async fn until_reachable(store: &PostgreSQLEventStore) {
     }
 }
 
-// Ignored in CI: on a clean-clone CI run a `load` right after the outage
-// began waited the whole 30 s acquire timeout (the gate's cached probe from
-// before the outage is trusted for 500 ms while the pool is full). Run it with
-// `cargo test -p orchestrix-tests --test store_fail_fast_postgres -- --ignored`
-// until the gate is fixed (issue 11 stays open for it).
-#[ignore = "fails when the gate reuses a probe from before the outage; see the comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_fail_fast_while_the_server_refuses_and_recover_after() {
     let Some(url) = database_url("calls_fail_fast_while_the_server_refuses_and_recover_after")

@@ -28,6 +28,11 @@ const PROBE_REUSE: Duration = Duration::from_millis(500);
 ///   probe of the last 500 ms (or a fresh one) found the server gone. So a
 ///   busy pool costs at most two probes a second.
 ///
+/// A call that loses its connection tells the gate ([`forget`](Self::forget)),
+/// so an answer from before an outage is never trusted after it: the next
+/// call with a full pool probes afresh instead of waiting out the acquire
+/// timeout.
+///
 /// When the server is back, the next probe succeeds and the pool opens its
 /// connections again by itself.
 ///
@@ -114,6 +119,17 @@ impl ConnectGate {
         self.answer(refused)
     }
 
+    /// Drops the remembered probe, so the next [`check`](Self::check)
+    /// that would reuse it probes afresh. The stores call this when a call
+    /// lost its connection: the server's state may have changed since the
+    /// last probe.
+    pub fn forget(&self) {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    }
+
     fn recent(&self) -> Option<Probe> {
         self.last
             .lock()
@@ -162,5 +178,49 @@ impl ConnectGate {
         }
         tokio::net::TcpStream::connect((self.connect.get_host(), self.connect.get_port())).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate_for(port: u16) -> ConnectGate {
+        let connect = PgConnectOptions::new().host("127.0.0.1").port(port);
+        ConnectGate::for_server(connect, Duration::from_secs(2))
+    }
+
+    #[tokio::test]
+    async fn a_probe_is_remembered_until_a_lost_connection_makes_it_forgotten() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds a local port");
+        let port = listener.local_addr().expect("has an address").port();
+        let gate = gate_for(port);
+        assert!(gate.recent().is_none(), "nothing probed yet");
+
+        gate.probe().await.expect("the listener accepts");
+        let remembered = gate.recent().expect("the answer is remembered");
+        assert!(remembered.refused.is_none());
+
+        gate.forget();
+        assert!(gate.recent().is_none(), "forgotten after a lost connection");
+    }
+
+    #[tokio::test]
+    async fn a_refused_probe_answers_unavailable_naming_the_server() {
+        let port = {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binds a local port");
+            listener.local_addr().expect("has an address").port()
+        };
+        let gate = gate_for(port);
+        let error = gate.probe().await.expect_err("nothing listens");
+        assert!(
+            matches!(&error, PostgresError::Unavailable { target, .. } if target.contains(&port.to_string())),
+            "{error:?}"
+        );
+        assert!(gate.recent().and_then(|probe| probe.refused).is_some());
     }
 }

@@ -4,7 +4,7 @@ use sqlx::PgPool;
 
 use super::PostgreSQLEventStore;
 use crate::error::ConcurrencyError;
-use crate::postgres::{evict_broken_connections, is_connection_error};
+use crate::postgres::{ConnectGate, evict_broken_connections, is_connection_error};
 use crate::store::StoreError;
 
 /// SQLSTATE `unique_violation`.
@@ -17,6 +17,7 @@ const STREAM_VERSION_CONSTRAINT: &str = "events_stream_version_key";
 /// A failed call, not yet classified.
 pub(super) struct Failure<'a> {
     pool: &'a PgPool,
+    gate: &'a ConnectGate,
     target: &'a str,
     error: sqlx::Error,
     operation: String,
@@ -25,23 +26,26 @@ pub(super) struct Failure<'a> {
 impl<'a> Failure<'a> {
     pub(super) fn new(
         pool: &'a PgPool,
+        gate: &'a ConnectGate,
         target: &'a str,
         error: sqlx::Error,
         operation: String,
     ) -> Self {
         Self {
             pool,
+            gate,
             target,
             error,
             operation,
         }
     }
 
-    /// The error for the caller. After a lost connection, first closes the
-    /// pool's other broken connections so that the next call gets a fresh
-    /// one.
+    /// The error for the caller. After a lost connection, first makes the
+    /// gate forget its last probe and closes the pool's other broken
+    /// connections, so that the next call finds out afresh.
     pub(super) async fn report(self) -> StoreError {
         if is_connection_error(&self.error) {
+            self.gate.forget();
             evict_broken_connections(self.pool).await;
             return StoreError::Unavailable {
                 target: self.target.to_owned(),

@@ -334,7 +334,7 @@ impl PostgreSQLEventStore {
     }
 
     fn failure(&self, error: sqlx::Error, operation: String) -> Failure<'_> {
-        Failure::new(&self.pool, &self.target, error, operation)
+        Failure::new(&self.pool, &self.gate, &self.target, error, operation)
     }
 }
 
