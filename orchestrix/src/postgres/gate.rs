@@ -28,10 +28,12 @@ const PROBE_REUSE: Duration = Duration::from_millis(500);
 ///   probe of the last 500 ms (or a fresh one) found the server gone. So a
 ///   busy pool costs at most two probes a second.
 ///
-/// A call that loses its connection tells the gate ([`forget`](Self::forget)),
-/// so an answer from before an outage is never trusted after it: the next
-/// call with a full pool probes afresh instead of waiting out the acquire
-/// timeout.
+/// A call that loses its connection tells the gate
+/// ([`connection_lost`](Self::connection_lost)). From then on the gate
+/// trusts neither idle connections (they may be as dead as the one that
+/// failed, and the pool would retry opening new ones until the acquire
+/// timeout) nor an answer from before: every call probes until a probe
+/// finds the server up again.
 ///
 /// When the server is back, the next probe succeeds and the pool opens its
 /// connections again by itself.
@@ -52,7 +54,16 @@ pub struct ConnectGate {
     connect: PgConnectOptions,
     timeout: Duration,
     target: String,
-    last: Mutex<Option<Probe>>,
+    state: Mutex<GateState>,
+}
+
+/// What the gate remembers between calls.
+#[derive(Clone, Debug, Default)]
+struct GateState {
+    /// The last probe's answer.
+    probe: Option<Probe>,
+    /// A call lost its connection since the last probe that succeeded.
+    connection_lost: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -81,7 +92,7 @@ impl ConnectGate {
             target: describe_target(&connect),
             connect,
             timeout,
-            last: Mutex::new(None),
+            state: Mutex::new(GateState::default()),
         }
     }
 
@@ -93,11 +104,12 @@ impl ConnectGate {
     /// `Ok` when a call on `pool` can expect a connection (see the type's
     /// docs), else [`PostgresError::Unavailable`].
     pub async fn check(&self, pool: &PgPool) -> Result<(), PostgresError> {
-        if pool.num_idle() > 0 {
+        let state = self.state();
+        if !state.connection_lost && pool.num_idle() > 0 {
             return Ok(());
         }
         if pool.size() >= pool.options().get_max_connections()
-            && let Some(probe) = self.recent()
+            && let Some(probe) = state.probe.filter(|probe| probe.at.elapsed() < PROBE_REUSE)
         {
             return self.answer(probe.refused);
         }
@@ -106,36 +118,39 @@ impl ConnectGate {
 
     /// Opens (and closes) a bare connection to the server, bounded by the
     /// connect timeout: `Ok` when it accepts, else
-    /// [`PostgresError::Unavailable`].
+    /// [`PostgresError::Unavailable`]. A probe that succeeds ends the
+    /// distrust a [`connection_lost`](Self::connection_lost) started.
     pub async fn probe(&self) -> Result<(), PostgresError> {
         let refused = self.try_connect().await;
-        *self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Probe {
-            at: Instant::now(),
-            refused: refused.clone(),
-        });
+        {
+            let mut state = self.lock();
+            state.connection_lost &= refused.is_some();
+            state.probe = Some(Probe {
+                at: Instant::now(),
+                refused: refused.clone(),
+            });
+        }
         self.answer(refused)
     }
 
-    /// Drops the remembered probe, so the next [`check`](Self::check)
-    /// that would reuse it probes afresh. The stores call this when a call
-    /// lost its connection: the server's state may have changed since the
-    /// last probe.
-    pub fn forget(&self) {
-        *self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    /// Tells the gate that a call lost its connection: the server's state
+    /// may have changed since the last probe, so the next calls probe
+    /// afresh (idle connections included) until one finds it up. The
+    /// stores call this on every connection error.
+    pub fn connection_lost(&self) {
+        let mut state = self.lock();
+        state.connection_lost = true;
+        state.probe = None;
     }
 
-    fn recent(&self) -> Option<Probe> {
-        self.last
+    fn state(&self) -> GateState {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-            .filter(|probe| probe.at.elapsed() < PROBE_REUSE)
     }
 
     fn answer(&self, refused: Option<Arc<str>>) -> Result<(), PostgresError> {
@@ -190,21 +205,53 @@ mod tests {
         ConnectGate::for_server(connect, Duration::from_secs(2))
     }
 
+    async fn lazy_pool(port: u16) -> PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(PgConnectOptions::new().host("127.0.0.1").port(port))
+    }
+
     #[tokio::test]
-    async fn a_probe_is_remembered_until_a_lost_connection_makes_it_forgotten() {
+    async fn a_lost_connection_makes_calls_probe_until_the_server_answers() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binds a local port");
         let port = listener.local_addr().expect("has an address").port();
         let gate = gate_for(port);
-        assert!(gate.recent().is_none(), "nothing probed yet");
+        assert!(gate.state().probe.is_none(), "nothing probed yet");
 
         gate.probe().await.expect("the listener accepts");
-        let remembered = gate.recent().expect("the answer is remembered");
-        assert!(remembered.refused.is_none());
+        assert!(
+            gate.state()
+                .probe
+                .is_some_and(|probe| probe.refused.is_none())
+        );
 
-        gate.forget();
-        assert!(gate.recent().is_none(), "forgotten after a lost connection");
+        gate.connection_lost();
+        let state = gate.state();
+        assert!(state.connection_lost && state.probe.is_none(), "{state:?}");
+
+        drop(listener);
+        let pool = lazy_pool(port).await;
+        let error = gate.check(&pool).await.expect_err("the server is gone");
+        assert!(
+            matches!(error, PostgresError::Unavailable { .. }),
+            "{error:?}"
+        );
+        assert!(
+            gate.state().connection_lost,
+            "still distrusted while refused"
+        );
+
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("rebinds the port");
+        gate.check(&pool).await.expect("the server is back");
+        assert!(
+            !gate.state().connection_lost,
+            "a good probe ends the distrust"
+        );
+        drop(listener);
     }
 
     #[tokio::test]
@@ -221,6 +268,6 @@ mod tests {
             matches!(&error, PostgresError::Unavailable { target, .. } if target.contains(&port.to_string())),
             "{error:?}"
         );
-        assert!(gate.recent().and_then(|probe| probe.refused).is_some());
+        assert!(gate.state().probe.and_then(|probe| probe.refused).is_some());
     }
 }

@@ -37,7 +37,7 @@ pub async fn ping(pool: &PgPool, gate: &ConnectGate) -> Result<(), PostgresError
         Ok(_) => Ok(()),
         Err(error) => {
             if is_connection_error(&error) {
-                gate.forget();
+                gate.connection_lost();
                 evict_broken_connections(pool).await;
             }
             Err(PostgresError::from_sqlx(error, &target, "answer a ping"))

@@ -171,7 +171,7 @@ impl PostgreSQLSagaStateStore {
         let saga_id = saga_id.to_owned();
         move |error| {
             if is_connection_error(&error) {
-                self.gate.forget();
+                self.gate.connection_lost();
                 SagaStoreError::Unavailable {
                     operation,
                     target: self.target.clone(),

@@ -40,12 +40,12 @@ impl<'a> Failure<'a> {
         }
     }
 
-    /// The error for the caller. After a lost connection, first makes the
-    /// gate forget its last probe and closes the pool's other broken
+    /// The error for the caller. After a lost connection, first tells the
+    /// gate the connection was lost and closes the pool's other broken
     /// connections, so that the next call finds out afresh.
     pub(super) async fn report(self) -> StoreError {
         if is_connection_error(&self.error) {
-            self.gate.forget();
+            self.gate.connection_lost();
             evict_broken_connections(self.pool).await;
             return StoreError::Unavailable {
                 target: self.target.to_owned(),
