@@ -129,6 +129,8 @@ pub mod __private {
     pub use crate::aggregate::__private::*;
     pub use crate::bus::__private::*;
     pub use crate::command::__private::*;
+    pub use crate::diagnostics::{DeserializePayload, SerializePayload, payload};
+    pub use crate::diagnostics::{RegisteredEvent, event_registration};
     pub use crate::diagnostics::{StepOutput, step_output};
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
     pub use crate::projection::__private::*;

@@ -409,23 +409,29 @@ fn generate(block: &ItemImpl, options: &Options, methods: &[ApplyMethod]) -> Tok
         }
     });
 
+    // Spanned on the self type (the whole impl, so rustc's head span of it
+    // is the user's): a second `#[aggregate]` block for one type is
+    // reported (E0119) on the two blocks' types, not on the attributes.
+    let impl_aggregate = quote_spanned! {self_ty.span()=>
+        #[automatically_derived]
+        impl #impl_generics ::orchestrix::__private::Aggregate for #self_ty #where_clause {
+            const AGGREGATE_TYPE: &'static str = #name;
+            const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
+            const IGNORE_UNKNOWN_EVENTS: bool = #ignore;
+            #snapshot_version
+
+            fn apply_message(&mut self, event: &dyn ::orchestrix::__private::AnyMessage) -> bool {
+                let __orchestrix_event: &dyn ::core::any::Any = event;
+                #(#arms)*
+                let _ = __orchestrix_event;
+                false
+            }
+        }
+    };
     quote! {
         #[doc(hidden)]
         const _: () = {
-            #[automatically_derived]
-            impl #impl_generics ::orchestrix::__private::Aggregate for #self_ty #where_clause {
-                const AGGREGATE_TYPE: &'static str = #name;
-                const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
-                const IGNORE_UNKNOWN_EVENTS: bool = #ignore;
-                #snapshot_version
-
-                fn apply_message(&mut self, event: &dyn ::orchestrix::__private::AnyMessage) -> bool {
-                    let __orchestrix_event: &dyn ::core::any::Any = event;
-                    #(#arms)*
-                    let _ = __orchestrix_event;
-                    false
-                }
-            }
+            #impl_aggregate
 
             #(#event_of_impls)*
 

@@ -1,7 +1,7 @@
 //! `#[derive(Event)]` and `#[derive(Command)]`.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Expr, ExprLit, Lit, LitInt, LitStr, Token};
 
@@ -134,26 +134,51 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
     let marker_and_registration = match kind {
         Kind::Event => quote! {
             #[automatically_derived]
-            impl ::orchestrix::__private::Event for #ident {}
+            #[diagnostic::do_not_recommend]
+            impl ::orchestrix::__private::Event for #ident
+            where
+                for<'__orchestrix> #ident: ::orchestrix::__private::Message,
+            {
+            }
 
             ::orchestrix::__private::inventory::submit! {
-                ::orchestrix::__private::EventRegistration::of::<#ident>()
+                ::orchestrix::__private::event_registration::<#ident>()
             }
         },
         Kind::Command => quote! {
             #[automatically_derived]
-            impl ::orchestrix::__private::Command for #ident {}
+            #[diagnostic::do_not_recommend]
+            impl ::orchestrix::__private::Command for #ident
+            where
+                for<'__orchestrix> #ident: ::orchestrix::__private::Message,
+            {
+            }
         },
     };
     let message_kind = match kind {
         Kind::Event => quote!(::orchestrix::__private::MessageKind::Event),
         Kind::Command => quote!(::orchestrix::__private::MessageKind::Command),
     };
+    // A missing serde derive is reported once per derive, on the user's
+    // type, by `payload`'s marker bounds. The impls are conditional on the
+    // same bounds (the `for<'_>` keeps rustc from refusing a bound that
+    // does not hold), so they add no serde error of their own; at use sites
+    // the type is then "not an Orchestrix event/command" (`do_not_recommend`).
+    let payload_check = quote_spanned! {ident.span()=>
+        ::orchestrix::__private::payload::<#ident>();
+    };
     let expanded = quote! {
         #[doc(hidden)]
         const _: () = {
+            #payload_check
+
             #[automatically_derived]
-            impl ::orchestrix::__private::Message for #ident {
+            #[diagnostic::do_not_recommend]
+            impl ::orchestrix::__private::Message for #ident
+            where
+                for<'__orchestrix> #ident: ::orchestrix::__private::SerializePayload
+                    + ::orchestrix::__private::DeserializePayload,
+            {
                 const NAME: &'static str = #name;
                 const VERSION: u32 = #version;
                 const KIND: ::orchestrix::__private::MessageKind = #message_kind;

@@ -5,7 +5,7 @@
 //! error lands on the user's `compensate = ...` path).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
 use syn::parse::ParseStream;
@@ -353,16 +353,25 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             name.value()
         );
         let builder = quote_spanned!(ident.span()=> ::orchestrix::__private::SagaStep::<#data>::builder(#name, #ident));
-        // The output `O` of `Result<O, E>`, checked on its own tokens.
-        let output_check = output_type(&function.sig.output).map(|output| {
+        // The output `O` of `Result<O, E>`, checked on its own tokens by a
+        // const nested in the step fn (only fns are generated, so a step
+        // inside an `impl` block gets one error, not one per item). The step
+        // fn is bounded on the same check, so a bad output is not reported a
+        // second time by the builder's `StepAction` bound; callers of
+        // `<step>_step()` get the check's own message.
+        let output = output_type(&function.sig.output).filter(|output| !has_lifetime(output));
+        let output_check = output.map(|output| {
             let check = quote_spanned!(output.span()=> ::orchestrix::__private::step_output::<#output>());
             quote!(const _: () = #check;)
         });
+        let output_bound = output.map(|output| {
+            quote_spanned!(output.span()=> where for<'__orchestrix> #output: ::orchestrix::__private::StepOutput)
+        });
         quote! {
-            #output_check
-
             #[doc = #doc]
-            #vis fn #step_fn() -> ::orchestrix::__private::SagaStep<#data> {
+            #vis fn #step_fn() -> ::orchestrix::__private::SagaStep<#data> #output_bound {
+                #output_check
+
                 #builder
                     #compensate
                     #retry
@@ -378,6 +387,19 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         #function
         #generated
     }
+}
+
+/// Whether `ty` names a lifetime (`&str`, `Cow<'a, str>`): such an output
+/// cannot be bounded outside the step fn, so it is left to the builder.
+fn has_lifetime(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Punct(punct) => matches!(punct.as_char(), '&' | '\''),
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
 }
 
 /// The `O` of a return type written `Result<O, E>` (or any `X<O, ...>`).

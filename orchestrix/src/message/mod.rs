@@ -24,9 +24,7 @@ mod metadata;
 use std::any::Any;
 use std::fmt;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
+use crate::diagnostics::{DeserializePayload, SerializePayload};
 use crate::limits::JsonCheckError;
 
 pub use envelope::{AnyEnvelope, Envelope};
@@ -50,7 +48,9 @@ pub enum MessageKind {
     label = "this type needs `#[derive(Event)]` or `#[derive(Command)]`",
     note = "add `#[derive(Event, Serialize, Deserialize)]` (or `Command`) to `{Self}`"
 )]
-pub trait Message: Serialize + DeserializeOwned + fmt::Debug + Send + Sync + 'static {
+pub trait Message:
+    SerializePayload + DeserializePayload + fmt::Debug + Send + Sync + 'static
+{
     /// The registered name (CloudEvents `type`); the type's name unless set
     /// with `#[event(name = "...")]`.
     const NAME: &'static str;
