@@ -85,7 +85,11 @@ async fn every_run(order: &OrderPlaced, tables: Dep<Tables>) -> Result<(), BoxEr
 
 /// Effectively once: the count and the processed id commit together.
 #[event_handler(name = "crash.once", durable, idempotent, group = "shop")]
-async fn once(order: &OrderPlaced, metadata: Metadata, tables: Dep<Tables>) -> Result<(), BoxError> {
+async fn once(
+    order: &OrderPlaced,
+    metadata: Metadata,
+    tables: Dep<Tables>,
+) -> Result<(), BoxError> {
     let mut transaction = tables.pool.begin().await?;
     if !tables
         .delivery
@@ -123,7 +127,10 @@ fn ship(order: &Fulfilment) -> Result<(), StepFailure> {
 /// Starts the order's saga, under an id derived from the order: a second
 /// delivery finds the saga and starts nothing.
 #[event_handler(name = "crash.start_fulfilment", durable)]
-async fn start_fulfilment(order: &OrderPlaced, saga: Dep<Saga<Fulfilment>>) -> Result<(), BoxError> {
+async fn start_fulfilment(
+    order: &OrderPlaced,
+    saga: Dep<Saga<Fulfilment>>,
+) -> Result<(), BoxError> {
     saga.execute_with_id(format!("fulfil-{}", order.n), Fulfilment { n: order.n })
         .await?;
     Ok(())
@@ -144,7 +151,10 @@ async fn tables(url: &str, schema: &str, child: bool) -> (PostgreSQLEventStore, 
     (store, tables)
 }
 
-fn builder(store: &PostgreSQLEventStore, tables: &Tables) -> orchestrix::delivery::DispatcherBuilder {
+fn builder(
+    store: &PostgreSQLEventStore,
+    tables: &Tables,
+) -> orchestrix::delivery::DispatcherBuilder {
     Dispatcher::builder(Arc::new(store.clone()), tables.delivery.clone())
         .dependency(tables.clone())
         .lease_ttl(Duration::from_millis(600))
@@ -162,7 +172,11 @@ async fn killed_child() {
     let (store, tables) = tables(&url, &schema, true).await;
     for n in 1..=ORDERS {
         store
-            .save(&format!("order-{n}"), &[Envelope::new(OrderPlaced { n }).into()], None)
+            .save(
+                &format!("order-{n}"),
+                &[Envelope::new(OrderPlaced { n }).into()],
+                None,
+            )
             .await
             .expect("save");
     }
@@ -173,7 +187,8 @@ async fn killed_child() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempotent_handlers_once() {
+async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempotent_handlers_once()
+{
     let Some(test) = TestStore::new(
         "a_process_killed_after_save_delivers_every_event_on_restart_and_idempotent_handlers_once",
         4,
@@ -200,8 +215,15 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
         .expect("child starts");
     let started = Instant::now();
     // Polls the child's progress in the database (another process).
-    while !tables.runs("every_run").await.contains_key(&i64::try_from(HANG_AT).expect("small")) {
-        assert!(started.elapsed() < Duration::from_secs(60), "the child never reached order {HANG_AT}");
+    while !tables
+        .runs("every_run")
+        .await
+        .contains_key(&i64::try_from(HANG_AT).expect("small"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the child never reached order {HANG_AT}"
+        );
         if let Some(status) = child.try_wait().expect("child status") {
             panic!("the child ended early: {status}");
         }
@@ -210,13 +232,22 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let before = tables.runs("every_run").await;
-    assert_eq!(before.len(), usize::try_from(HANG_AT).expect("small"), "{before:?}");
+    assert_eq!(
+        before.len(),
+        usize::try_from(HANG_AT).expect("small"),
+        "{before:?}"
+    );
 
     // The restart: the child's group lease lapses, then everything is delivered.
     let sagas = PostgreSQLSagaStateStore::from_pool_with_schema(tables.pool.clone(), &test.schema)
         .expect("schema");
     let saga = Arc::new(
-        Saga::new("delivery-crash-fulfilment", vec![ship_step()], Arc::new(sagas)).expect("saga"),
+        Saga::new(
+            "delivery-crash-fulfilment",
+            vec![ship_step()],
+            Arc::new(sagas),
+        )
+        .expect("saga"),
     );
     saga.initialize().await.expect("saga store");
     let build = || {
@@ -236,8 +267,16 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
     let every = tables.runs("every_run").await;
     let once = tables.runs("once").await;
     for n in 1..=i64::try_from(ORDERS).expect("small") {
-        let expected_every = if n <= i64::try_from(HANG_AT).expect("small") { 2 } else { 1 };
-        assert_eq!(every.get(&n), Some(&expected_every), "every_run of order {n}: {every:?}");
+        let expected_every = if n <= i64::try_from(HANG_AT).expect("small") {
+            2
+        } else {
+            1
+        };
+        assert_eq!(
+            every.get(&n),
+            Some(&expected_every),
+            "every_run of order {n}: {every:?}"
+        );
         assert_eq!(once.get(&n), Some(&1), "once of order {n}: {once:?}");
     }
     let shipped = || {
@@ -253,7 +292,10 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
         tables
             .delivery
             .checkpoints()
-            .save(&ProjectionState::new(format!("{GROUP_PREFIX}{group}")), "test")
+            .save(
+                &ProjectionState::new(format!("{GROUP_PREFIX}{group}")),
+                "test",
+            )
             .await
             .expect("reset");
     }
@@ -263,6 +305,12 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
     running.stop().await.expect("stops");
     assert_eq!(shipped(), (1..=ORDERS).collect::<Vec<_>>());
     assert!(tables.runs("once").await.values().all(|runs| *runs == 1));
-    assert!(tables.runs("every_run").await.values().all(|runs| *runs >= 2));
+    assert!(
+        tables
+            .runs("every_run")
+            .await
+            .values()
+            .all(|runs| *runs >= 2)
+    );
     test.cleanup().await;
 }

@@ -71,6 +71,8 @@ struct Inner {
     undecodable: Undecodable,
     restart: RetryPolicy,
     lease_ttl: Duration,
+    /// How many times a group stopped (and was resumed).
+    stops: watch::Sender<u64>,
 }
 
 /// Runs the durable handlers: follows the event store's global stream from
@@ -365,6 +367,7 @@ impl DispatcherBuilder {
                 undecodable: self.undecodable,
                 restart: self.restart,
                 lease_ttl: self.lease_ttl,
+                stops: watch::Sender::new(0),
             }),
         })
     }
@@ -521,6 +524,7 @@ impl Dispatcher {
         &self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), DeliveryError> {
+        self.initialize().await?;
         let (stop, stopped) = watch::channel(false);
         let groups = futures::future::join_all(
             self.inner
@@ -558,6 +562,13 @@ impl Dispatcher {
             stop,
             task,
         }
+    }
+
+    /// How many times a group stopped (a lost connection, a strict
+    /// handler's failure, a store error) and was resumed, as it changes: for
+    /// health checks and alerts.
+    pub fn watch_stops(&self) -> watch::Receiver<u64> {
+        self.inner.stops.subscribe()
     }
 
     /// Waits until every group's checkpoint is at or past `position`: every
@@ -600,6 +611,7 @@ impl Dispatcher {
                 }
             }
             failures += 1;
+            self.inner.stops.send_modify(|stops| *stops += 1);
             let delay = self.inner.restart.delay_after(failures);
             tracing::warn!(group = %group.name, %error, ?delay, "delivery group stopped; resuming from its checkpoint");
             tokio::select! {
@@ -658,12 +670,6 @@ impl Dispatcher {
                 .iter()
                 .filter(|handler| handler.event_name == decode.event_type)
             {
-                tracing::error!(
-                    handler = handler.name,
-                    position = decode.position,
-                    error = decode.error,
-                    "event does not decode; parked"
-                );
                 self.inner
                     .shared
                     .delivery
@@ -681,6 +687,12 @@ impl Dispatcher {
                         parked_at: now,
                     })
                     .await?;
+                tracing::error!(
+                    handler = handler.name,
+                    position = decode.position,
+                    error = decode.error,
+                    "event does not decode; parked"
+                );
             }
             let mut state = checkpoints
                 .load(name)

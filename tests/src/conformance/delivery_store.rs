@@ -63,13 +63,19 @@ pub async fn a_parked_event_round_trips_and_parking_again_replaces_it(
     let handler = format!("{prefix}-round-trip");
     let first = letter(&handler, 7);
     store.park(&first).await.expect("park");
-    assert_eq!(store.parked(Some(&handler)).await.expect("list"), vec![first.clone()]);
+    assert_eq!(
+        store.parked(Some(&handler)).await.expect("list"),
+        vec![first.clone()]
+    );
     let mut again = first.clone();
     again.attempts = 8;
     again.error = "still no".to_owned();
     again.parked_at = micros(OffsetDateTime::now_utc());
     store.park(&again).await.expect("park again");
-    assert_eq!(store.parked(Some(&handler)).await.expect("list"), vec![again]);
+    assert_eq!(
+        store.parked(Some(&handler)).await.expect("list"),
+        vec![again]
+    );
 }
 
 /// `parked(Some(h))` lists only `h`'s, by position; `parked(None)` every
@@ -90,14 +96,14 @@ pub async fn parked_events_are_listed_per_handler_in_position_order(
         .map(|p| p.position)
         .collect();
     assert_eq!(of_a, vec![5, 20]);
-    let all: Vec<(String, u64)> = ours(store.parked(None).await.expect("list"), &format!("{prefix}-order"))
-        .into_iter()
-        .map(|p| (p.handler, p.position))
-        .collect();
-    assert_eq!(
-        all,
-        vec![(a.clone(), 5), (a, 20), (b.clone(), 10), (b, 30)]
-    );
+    let all: Vec<(String, u64)> = ours(
+        store.parked(None).await.expect("list"),
+        &format!("{prefix}-order"),
+    )
+    .into_iter()
+    .map(|p| (p.handler, p.position))
+    .collect();
+    assert_eq!(all, vec![(a.clone(), 5), (a, 20), (b.clone(), 10), (b, 30)]);
 }
 
 /// An event that does not decode has no id and no attempts.
@@ -107,7 +113,10 @@ pub async fn an_undecodable_event_is_parked_without_an_id(store: &dyn DeliverySt
     parked.event_id = None;
     parked.attempts = 0;
     store.park(&parked).await.expect("park");
-    assert_eq!(store.parked(Some(&handler)).await.expect("list"), vec![parked]);
+    assert_eq!(
+        store.parked(Some(&handler)).await.expect("list"),
+        vec![parked]
+    );
 }
 
 /// `remove_parked` is `true` once, then `false`; other parked events stay.
@@ -129,7 +138,10 @@ pub async fn removing_says_whether_there_was_one(store: &dyn DeliveryStore, pref
 
 /// `mark_processed` is `true` the first time only; handlers do not share ids.
 pub async fn processed_ids_are_kept_per_handler(store: &dyn DeliveryStore, prefix: &str) {
-    let (a, b) = (format!("{prefix}-processed-a"), format!("{prefix}-processed-b"));
+    let (a, b) = (
+        format!("{prefix}-processed-a"),
+        format!("{prefix}-processed-b"),
+    );
     let id = Uuid::new_v4();
     assert!(!store.is_processed(&a, id).await.expect("look up"));
     assert!(store.mark_processed(&a, id).await.expect("mark"));
@@ -149,7 +161,8 @@ pub async fn of_concurrent_marks_of_one_id_exactly_one_is_first(
     let barrier = Arc::new(Barrier::new(8));
     let tasks: Vec<_> = (0..8)
         .map(|_| {
-            let (store, barrier, handler) = (Arc::clone(&store), Arc::clone(&barrier), handler.clone());
+            let (store, barrier, handler) =
+                (Arc::clone(&store), Arc::clone(&barrier), handler.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
                 store.mark_processed(&handler, id).await.expect("mark")
