@@ -163,7 +163,16 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, Delive
             let result = meta
                 .value()
                 .and_then(|value| value.parse::<syn::Expr>())
-                .and_then(|value| name_literal(&value, "group name", "shop"))
+                .and_then(|value| match &value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(_),
+                        ..
+                    }) => name_literal(&value, "group name", "shop"),
+                    other => Err(syn::Error::new_spanned(
+                        other,
+                        "expected a string: `group = \"shop\"`",
+                    )),
+                })
                 .and_then(|value| group.set(&meta, value));
             recover(&meta, errors, result)?;
         } else if let Some(flag) = [
