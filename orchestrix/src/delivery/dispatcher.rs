@@ -94,7 +94,7 @@ struct Inner {
 /// A handler group is named by `#[event_handler(group = "...")]`; by
 /// default each handler is a group of its own.
 ///
-/// ```
+/// ```standalone_crate
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use orchestrix::prelude::*;
