@@ -479,15 +479,7 @@ impl RunningDispatcher {
     /// Stops every group after the event it is handling and waits.
     pub async fn stop(self) -> Result<(), DeliveryError> {
         self.stop.send_replace(true);
-        match self.task.await {
-            Ok(result) => result,
-            Err(join) => Err(DeliveryError::HandlerFailed {
-                handler: "(dispatcher)".to_owned(),
-                position: 0,
-                attempts: 1,
-                source: Box::new(join),
-            }),
-        }
+        self.task.await?
     }
 }
 
@@ -572,7 +564,9 @@ impl Dispatcher {
     }
 
     /// Waits until every group's checkpoint is at or past `position`: every
-    /// event up to it was handled (or parked).
+    /// event up to it was handled (or parked). It watches this dispatcher's
+    /// own runs: while another dispatcher holds a group's lease, it waits
+    /// until this one takes the group over.
     pub async fn caught_up(&self, position: u64) {
         for group in &self.inner.groups {
             let mut state = group.engine.watch_state();

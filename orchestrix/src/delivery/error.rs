@@ -73,4 +73,8 @@ pub enum DeliveryError {
     /// A handler group stopped.
     #[error(transparent)]
     Group(#[from] ProjectionError),
+    /// The task a [`RunningDispatcher`](super::RunningDispatcher) ran on
+    /// panicked or was cancelled.
+    #[error("durable delivery: the dispatcher's task ended abnormally: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
