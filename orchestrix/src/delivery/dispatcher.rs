@@ -594,13 +594,13 @@ impl Dispatcher {
             if started.elapsed() > Duration::from_secs(10) {
                 failures = 0;
             }
-            if self.inner.undecodable == Undecodable::Park {
-                if let Some(decode) = undecodable(&error) {
-                    match self.park_undecodable(group, decode).await {
-                        Ok(()) => continue,
-                        Err(park_error) => {
-                            tracing::error!(group = %group.name, error = %park_error, "could not park an event that does not decode");
-                        }
+            let decode =
+                undecodable(&error).filter(|_| self.inner.undecodable == Undecodable::Park);
+            if let Some(decode) = decode {
+                match self.park_undecodable(group, decode).await {
+                    Ok(()) => continue,
+                    Err(park_error) => {
+                        tracing::error!(group = %group.name, error = %park_error, "could not park an event that does not decode");
                     }
                 }
             }
