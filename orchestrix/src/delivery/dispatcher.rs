@@ -508,34 +508,60 @@ impl Dispatcher {
     }
 
     /// Runs every group until `shutdown` completes: each takes its lease,
-    /// catches up from its checkpoint and follows the store live. A group
-    /// that stops (lost connection, strict handler failure, store error)
-    /// resumes from its checkpoint after a backoff; only an error preparing
-    /// the delivery store ends the run.
+    /// catches up from its checkpoint and follows the store live. Nothing
+    /// ends the run but `shutdown`: a delivery store that cannot be prepared
+    /// (unreachable at start) is tried again, and a group that stops (lost
+    /// connection, strict handler failure, store error) resumes from its
+    /// checkpoint, each after a backoff (counted by
+    /// [`watch_stops`](Self::watch_stops)).
     pub async fn run(
         &self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), DeliveryError> {
-        self.initialize().await?;
         let (stop, stopped) = watch::channel(false);
-        let groups = futures::future::join_all(
-            self.inner
-                .groups
-                .iter()
-                .map(|group| self.supervise(group, stopped.clone())),
-        );
+        let work = async {
+            if self.prepare(stopped.clone()).await {
+                futures::future::join_all(
+                    self.inner
+                        .groups
+                        .iter()
+                        .map(|group| self.supervise(group, stopped.clone())),
+                )
+                .await;
+            }
+        };
         let signal = async move {
             shutdown.await;
             stop.send_replace(true);
         };
-        tokio::pin!(groups);
+        tokio::pin!(work);
         tokio::pin!(signal);
         tokio::select! {
-            _ = &mut groups => return Ok(()),
+            () = &mut work => return Ok(()),
             () = &mut signal => {}
         }
-        groups.await;
+        work.await;
         Ok(())
+    }
+
+    /// Prepares the delivery store, trying again after a backoff until it
+    /// works; `false` if stopped first.
+    async fn prepare(&self, mut stopped: watch::Receiver<bool>) -> bool {
+        let mut failures = 0;
+        loop {
+            let error = match self.initialize().await {
+                Ok(()) => return true,
+                Err(error) => error,
+            };
+            failures += 1;
+            self.inner.stops.send_modify(|stops| *stops += 1);
+            let delay = self.inner.restart.delay_after(failures);
+            tracing::warn!(%error, ?delay, "could not prepare the delivery store; trying again");
+            tokio::select! {
+                _ = stopped.wait_for(|stop| *stop) => return false,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
     }
 
     /// Spawns [`run`](Self::run) on the current tokio runtime.
