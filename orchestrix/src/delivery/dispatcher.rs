@@ -565,6 +565,10 @@ impl Dispatcher {
     }
 
     /// Spawns [`run`](Self::run) on the current tokio runtime.
+    ///
+    /// Run one dispatcher value once at a time (its groups hold their leases
+    /// under one runner id); for more runners build more dispatchers: they
+    /// share the groups through the leases.
     pub fn start(&self) -> RunningDispatcher {
         let (stop, mut stopped) = watch::channel(false);
         let dispatcher = self.clone();
