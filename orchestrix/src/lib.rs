@@ -13,7 +13,9 @@
 //! * `#[saga_step(compensate = ...)]` wires sagas that persist their state
 //!   and recover ([`saga`]);
 //! * projections turn the global stream into read models, with checkpoints,
-//!   live following and exactly-once application ([`projection`]).
+//!   live following and exactly-once application ([`projection`]);
+//! * durable delivery runs `#[event_handler(durable)]`s from the store, at
+//!   least once, with retries, dead letters and idempotency ([`delivery`]).
 //!
 //! The macros are at the crate root too (`#[orchestrix::event_handler]`,
 //! `#[derive(orchestrix::Event)]`). Their expansions name this crate as
@@ -38,6 +40,7 @@ extern crate self as orchestrix;
 pub mod aggregate;
 pub mod bus;
 pub mod command;
+pub mod delivery;
 pub mod diagnostics;
 pub mod error;
 pub mod limits;
@@ -68,6 +71,9 @@ pub mod guides {
 
     #[doc = include_str!("../../docs/projections.md")]
     pub mod projections {}
+
+    #[doc = include_str!("../../docs/delivery.md")]
+    pub mod delivery {}
     #[doc = include_str!("../../docs/limits.md")]
     pub mod limits {}
 
@@ -131,6 +137,7 @@ pub mod __private {
     pub use crate::command::__private::*;
     pub use crate::diagnostics::{DeserializePayload, SerializePayload, payload};
     pub use crate::diagnostics::{RegisteredEvent, event_registration};
+    pub use crate::delivery::__private::*;
     pub use crate::diagnostics::{StepOutput, step_output};
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
     pub use crate::projection::__private::*;

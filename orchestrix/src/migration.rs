@@ -11,7 +11,8 @@
 /// from the one recorded as applied.
 ///
 /// Version ranges: `1..100` belong to the event store, `100..200` to the
-/// saga state store, `200..300` to the projection state store.
+/// saga state store, `200..300` to the projection state store, `300..400` to
+/// the delivery store.
 ///
 /// ```
 /// use orchestrix::migration::Migration;

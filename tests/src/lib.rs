@@ -12,6 +12,7 @@
 
 pub mod bus_support;
 pub mod conformance;
+pub mod delivery;
 pub mod postgres;
 pub mod projection_scenarios;
 pub mod proxy;

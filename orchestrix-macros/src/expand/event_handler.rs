@@ -14,10 +14,39 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericParam, ItemFn, LitStr, ReturnType, Type};
 
-use crate::attr::{Once, name_into, unknown_skipped};
+use crate::attr::{Once, name_into, name_literal, recover, unknown_skipped};
 use crate::errors::Errors;
+use crate::expand::saga_step::{Retry, parse_retry, retry_tokens};
 
-const KEYS: &[&str] = &["name"];
+const KEYS: &[&str] = &[
+    "name",
+    "durable",
+    "retry",
+    "idempotent",
+    "strict_order",
+    "group",
+];
+
+/// The delivery arguments: `durable`, `retry = ...`, `idempotent`,
+/// `strict_order`, `group = "..."`.
+#[derive(Default)]
+struct Delivery {
+    durable: bool,
+    retry: Option<Retry>,
+    idempotent: bool,
+    strict_order: bool,
+    group: Option<LitStr>,
+}
+
+impl Delivery {
+    fn is_inline_default(&self) -> bool {
+        !self.durable
+            && self.retry.is_none()
+            && !self.idempotent
+            && !self.strict_order
+            && self.group.is_none()
+    }
+}
 
 /// What the handler fn looks like, once checked.
 struct Handler<'a> {
@@ -32,7 +61,7 @@ struct Handler<'a> {
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::new();
-    let name = parse_args(args, &mut errors);
+    let (name, delivery) = parse_args(args, &mut errors);
     let function = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(function) => function,
         Err(_) => {
@@ -46,7 +75,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let handler = check(&function, &mut errors);
     match (handler, errors.finish()) {
-        (Some(handler), Ok(())) => generate(&handler, name),
+        (Some(handler), Ok(())) => generate(&handler, name, &delivery),
         (_, result) => {
             let error = result.err().map(syn::Error::into_compile_error);
             let marker = broken_marker(&function);
@@ -112,13 +141,57 @@ fn finish(errors: Errors, item: TokenStream) -> TokenStream {
     quote!(#error #item)
 }
 
-fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<LitStr> {
+fn parse_args(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, Delivery) {
     let mut name = Once::<LitStr>::new("name");
+    let mut retry = Once::<Retry>::new("retry");
+    let mut group = Once::<LitStr>::new("group");
+    let mut durable = Once::<()>::new("durable");
+    let mut idempotent = Once::<()>::new("idempotent");
+    let mut strict_order = Once::<()>::new("strict_order");
     // Every mistake is recorded and parsing goes on, so the user sees all of
     // them at once; only broken syntax stops it.
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             name_into(&meta, errors, &mut name, "handler name", "send_receipt")?;
+        } else if meta.path.is_ident("retry") {
+            let result = meta
+                .value()
+                .and_then(parse_retry)
+                .and_then(|value| retry.set(&meta, value));
+            recover(&meta, errors, result)?;
+        } else if meta.path.is_ident("group") {
+            let result = meta
+                .value()
+                .and_then(|value| value.parse::<syn::Expr>())
+                .and_then(|value| match &value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(_),
+                        ..
+                    }) => name_literal(&value, "group name", "shop"),
+                    other => Err(syn::Error::new_spanned(
+                        other,
+                        "expected a string: `group = \"shop\"`",
+                    )),
+                })
+                .and_then(|value| group.set(&meta, value));
+            recover(&meta, errors, result)?;
+        } else if let Some(flag) = [
+            ("durable", &mut durable),
+            ("idempotent", &mut idempotent),
+            ("strict_order", &mut strict_order),
+        ]
+        .into_iter()
+        .find_map(|(key, flag)| meta.path.is_ident(key).then_some(flag))
+        {
+            let result = if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                Err(meta.error(
+                    "`durable`, `idempotent` and `strict_order` are flags and take no value: \
+                     write `#[event_handler(durable, idempotent)]`",
+                ))
+            } else {
+                flag.set(&meta, ())
+            };
+            recover(&meta, errors, result)?;
         } else {
             unknown_skipped(&meta, errors, KEYS)?;
         }
@@ -126,7 +199,63 @@ fn parse_args(args: TokenStream, errors: &mut Errors) -> Option<LitStr> {
     });
     let parsed = syn::parse::Parser::parse2(parser, args);
     errors.take(parsed);
-    name.get()
+    // What only a dispatcher can do needs `durable`.
+    let needs_durable = [
+        ("idempotent", idempotent.span()),
+        ("strict_order", strict_order.span()),
+        ("group", group.span()),
+    ];
+    if durable.span().is_none() {
+        for (key, span) in needs_durable {
+            if let Some(span) = span {
+                errors.push(syn::Error::new(
+                    span,
+                    format!(
+                        "`{key}` needs `durable`: only a durable handler (run by a delivery \
+                         dispatcher from the event store) has {}; write `#[event_handler(durable, {key})]`",
+                        match key {
+                            "idempotent" => "processed ids kept per handler",
+                            "strict_order" => "later events to hold back",
+                            _ => "a checkpoint to share",
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    let delivery = Delivery {
+        durable: durable.span().is_some(),
+        idempotent: idempotent.span().is_some(),
+        strict_order: strict_order.span().is_some(),
+        retry: retry.get(),
+        group: group.get(),
+    };
+    (name.get(), delivery)
+}
+
+/// `.with_delivery(...)` for the registration, or nothing for the default.
+fn delivery_tokens(delivery: &Delivery) -> TokenStream {
+    if delivery.is_inline_default() {
+        return TokenStream::new();
+    }
+    let mut options = quote!(::orchestrix::__private::DeliveryOptions::INLINE);
+    if delivery.durable {
+        options = quote!(#options.durable());
+    }
+    if delivery.idempotent {
+        options = quote!(#options.idempotent());
+    }
+    if delivery.strict_order {
+        options = quote!(#options.strict_order());
+    }
+    if let Some(retry) = &delivery.retry {
+        let policy = retry_tokens(retry);
+        options = quote!(#options.with_retry(#policy));
+    }
+    if let Some(group) = &delivery.group {
+        options = quote!(#options.in_group(#group));
+    }
+    quote!(.with_delivery(#options))
 }
 
 /// Checks the signature, recording every problem; `None` if the handler
@@ -262,7 +391,8 @@ fn self_error(receiver: &syn::Receiver) -> syn::Error {
     )
 }
 
-fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
+fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) -> TokenStream {
+    let with_delivery = delivery_tokens(delivery);
     let function = handler.item;
     let ident = &function.sig.ident;
     let vis = &function.vis;
@@ -362,7 +492,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>) -> TokenStream {
                     #name,
                     &[#(#requires),*],
                     __orchestrix_call,
-                );
+                )#with_delivery;
             }
 
             ::orchestrix::__private::inventory::submit! {

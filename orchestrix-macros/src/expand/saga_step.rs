@@ -26,7 +26,7 @@ const RETRY_HINT: &str = "expected `none`, `fixed(delay_ms = 100, max_attempts =
      (exponential also takes `max_delay_ms = N` and `jitter = false`)";
 
 /// A parsed `retry = ...` value.
-enum Retry {
+pub(crate) enum Retry {
     None,
     Fixed {
         delay_ms: u64,
@@ -110,7 +110,7 @@ fn positive_u64(meta: &ParseNestedMeta<'_>, key: &str, example: &str) -> syn::Re
     }
 }
 
-fn parse_retry(input: ParseStream<'_>) -> syn::Result<Retry> {
+pub(crate) fn parse_retry(input: ParseStream<'_>) -> syn::Result<Retry> {
     let kind: Ident = input
         .parse()
         .map_err(|e| syn::Error::new(e.span(), RETRY_HINT))?;
@@ -272,7 +272,7 @@ fn data_type(item: &ItemFn, errors: &mut Errors) -> Option<Type> {
     data.filter(|_| ok)
 }
 
-fn retry_tokens(retry: &Retry) -> TokenStream {
+pub(crate) fn retry_tokens(retry: &Retry) -> TokenStream {
     let policy = quote!(::orchestrix::__private::RetryPolicy);
     let ms = |v: u64| quote!(::core::time::Duration::from_millis(#v));
     match retry {

@@ -131,6 +131,10 @@ impl From<Arc<str>> for HandlerName {
 pub struct HandlerContext<'a> {
     envelope: &'a AnyEnvelope,
     dependencies: &'a Dependencies,
+    /// The same dependencies, shared: set by the buses and the delivery
+    /// dispatcher, so a retried handler can make a context of its own for
+    /// its later attempts.
+    shared: Option<&'a Arc<Dependencies>>,
     handler: HandlerName,
 }
 
@@ -144,8 +148,32 @@ impl<'a> HandlerContext<'a> {
         Self {
             envelope,
             dependencies,
+            shared: None,
             handler: handler.into(),
         }
+    }
+
+    /// A context whose dependencies are shared, so a retried handler can
+    /// outlive it (see [`owned_parts`](Self::owned_parts)).
+    pub(crate) fn shared(
+        envelope: &'a AnyEnvelope,
+        dependencies: &'a Arc<Dependencies>,
+        handler: impl Into<HandlerName>,
+    ) -> Self {
+        Self {
+            envelope,
+            dependencies,
+            shared: Some(dependencies),
+            handler: handler.into(),
+        }
+    }
+
+    /// The envelope and the shared dependencies, owned: what a retried
+    /// handler keeps for its later attempts. `None` for a context made with
+    /// [`new`](Self::new) (only one attempt is possible then).
+    pub(crate) fn owned_parts(&self) -> Option<(AnyEnvelope, Arc<Dependencies>)> {
+        self.shared
+            .map(|dependencies| (self.envelope.clone(), Arc::clone(dependencies)))
     }
 
     /// The name of the handler being called.

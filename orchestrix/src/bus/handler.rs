@@ -12,6 +12,7 @@ use tracing::Instrument;
 use super::context::{HandlerContext, HandlerName};
 use super::error::FailedHandler;
 use crate::error::BoxError;
+use crate::retry::RetryPolicy;
 
 /// What an async handler call returns once type-erased.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
@@ -50,16 +51,35 @@ pub fn into_handler_result<R: IntoHandlerResult>(returned: R) -> Result<(), BoxE
 type AsyncCall = dyn Fn(&HandlerContext<'_>) -> HandlerFuture + Send + Sync;
 type SyncCall = dyn Fn(&HandlerContext<'_>) -> Result<(), BoxError> + Send + Sync;
 
+/// How a handler's tries ended: how many there were, when the first one
+/// failed, and the outcome of the last.
+pub(crate) struct Attempts {
+    pub(crate) attempts: u32,
+    pub(crate) first_failed_at: Option<time::OffsetDateTime>,
+    pub(crate) result: Result<(), FailedHandler>,
+}
+
 /// An async handler as the async bus stores it.
 #[derive(Clone)]
 pub(crate) struct AsyncHandler {
     pub(crate) name: HandlerName,
     call: Arc<AsyncCall>,
+    retry: RetryPolicy,
 }
 
 impl AsyncHandler {
     pub(crate) fn new(name: HandlerName, call: Arc<AsyncCall>) -> Self {
-        Self { name, call }
+        Self {
+            name,
+            call,
+            retry: RetryPolicy::none(),
+        }
+    }
+
+    /// The handler, tried as `retry` says.
+    pub(crate) fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Runs the handler to its end inside a span named after it; a panic is
@@ -69,18 +89,82 @@ impl AsyncHandler {
         &self,
         context: &HandlerContext<'_>,
     ) -> impl Future<Output = Result<(), FailedHandler>> + Send + use<> {
+        let attempts = self.run_attempts(context);
+        async move { attempts.await.result }
+    }
+
+    /// As [`run`](Self::run), trying again as the handler's retry policy
+    /// says after an error or a panic (each later try extracts its
+    /// arguments afresh from a context of its own, when `context` shares
+    /// its dependencies), and saying how many tries there were.
+    pub(crate) fn run_attempts(
+        &self,
+        context: &HandlerContext<'_>,
+    ) -> impl Future<Output = Attempts> + Send + use<> {
         let span = tracing::info_span!("handler", handler = %self.name);
         let name = self.name.clone();
-        // The call itself may panic before returning a future.
-        let future = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
+        let first = attempt(&self.call, context);
+        let again = if self.retry.max_attempts() > 1 {
+            context
+                .owned_parts()
+                .map(|parts| (parts, Arc::clone(&self.call)))
+        } else {
+            None
+        };
+        let retry = self.retry;
         async move {
-            let outcome = match future {
-                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-                Err(panic) => Err(panic),
-            };
-            settle(name.as_str(), outcome)
+            let mut attempts = 1;
+            let mut first_failed_at = None;
+            let mut outcome = first.await;
+            loop {
+                let error = match outcome {
+                    Ok(()) => {
+                        return Attempts {
+                            attempts,
+                            first_failed_at,
+                            result: Ok(()),
+                        };
+                    }
+                    Err(error) => error,
+                };
+                first_failed_at.get_or_insert_with(time::OffsetDateTime::now_utc);
+                let Some(((envelope, dependencies), call)) =
+                    again.as_ref().filter(|_| retry.allows_another(attempts))
+                else {
+                    return Attempts {
+                        attempts,
+                        first_failed_at,
+                        result: Err(failed(name.as_str(), error)),
+                    };
+                };
+                tracing::debug!(handler = %name, attempt = attempts, %error, "retrying handler");
+                tokio::time::sleep(retry.delay_after(attempts)).await;
+                attempts += 1;
+                let next = {
+                    let context = HandlerContext::shared(envelope, dependencies, name.clone());
+                    attempt(call, &context)
+                };
+                outcome = next.await;
+            }
         }
         .instrument(span)
+    }
+}
+
+/// One try of an async handler: its extractors run now, a panic (in the
+/// call or in the future) is an error.
+fn attempt(
+    call: &Arc<AsyncCall>,
+    context: &HandlerContext<'_>,
+) -> impl Future<Output = Result<(), BoxError>> + Send + use<> {
+    // The call itself may panic before returning a future.
+    let future = std::panic::catch_unwind(AssertUnwindSafe(|| call(context)));
+    async move {
+        let outcome = match future {
+            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+            Err(panic) => Err(panic),
+        };
+        flatten(outcome)
     }
 }
 
@@ -89,38 +173,62 @@ impl AsyncHandler {
 pub(crate) struct SyncHandler {
     pub(crate) name: HandlerName,
     call: Arc<SyncCall>,
+    retry: RetryPolicy,
 }
 
 impl SyncHandler {
     pub(crate) fn new(name: HandlerName, call: Arc<SyncCall>) -> Self {
-        Self { name, call }
+        Self {
+            name,
+            call,
+            retry: RetryPolicy::none(),
+        }
     }
 
-    /// Runs the handler inside a span named after it; a panic is caught and
-    /// reported as this handler's failure.
+    /// The handler, tried as `retry` says (the waits block the thread).
+    pub(crate) fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Runs the handler inside a span named after it, tried again as its
+    /// retry policy says; a panic is caught and reported as this handler's
+    /// failure.
     pub(crate) fn run(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
         let _entered = tracing::info_span!("handler", handler = %self.name).entered();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
-        settle(self.name.as_str(), outcome)
+        let mut attempts = 1;
+        loop {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
+            let error = match flatten(outcome) {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            if !self.retry.allows_another(attempts) {
+                return Err(failed(self.name.as_str(), error));
+            }
+            tracing::debug!(handler = %self.name, attempt = attempts, %error, "retrying handler");
+            std::thread::sleep(self.retry.delay_after(attempts));
+            attempts += 1;
+        }
     }
 }
 
-fn settle(
-    name: &str,
-    outcome: Result<Result<(), BoxError>, Box<dyn Any + Send>>,
-) -> Result<(), FailedHandler> {
-    let error = match outcome {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(error)) => error,
-        Err(panic) => Box::new(HandlerPanicked {
+/// A handler's outcome with a panic turned into [`HandlerPanicked`].
+fn flatten(outcome: Result<Result<(), BoxError>, Box<dyn Any + Send>>) -> Result<(), BoxError> {
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => Err(Box::new(HandlerPanicked {
             message: panic_message(panic.as_ref()),
-        }),
-    };
+        })),
+    }
+}
+
+fn failed(name: &str, error: BoxError) -> FailedHandler {
     tracing::warn!(handler = name, %error, "handler failed");
-    Err(FailedHandler {
+    FailedHandler {
         handler: name.to_owned(),
         error,
-    })
+    }
 }
 
 /// A handler panicked; the bus caught the panic and reports it as the

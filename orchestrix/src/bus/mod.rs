@@ -9,7 +9,7 @@ mod context;
 mod error;
 mod ext;
 mod extract;
-mod handler;
+pub(crate) mod handler;
 pub mod memory;
 mod routes;
 

@@ -205,7 +205,7 @@ impl ProjectionEngine {
         self.add_handler(E::NAME, ProjectionHandler::sync(handler))
     }
 
-    pub(super) fn add_handler(
+    pub(crate) fn add_handler(
         &mut self,
         event_type: &'static str,
         handler: ProjectionHandler,

@@ -29,7 +29,7 @@ mod blue_green;
 mod context;
 mod engine;
 mod error;
-mod handler;
+pub(crate) mod handler;
 mod memory;
 mod page;
 #[cfg(feature = "postgres")]

@@ -3,6 +3,7 @@
 use std::any::TypeId;
 
 use crate::bus::{DependencyKey, HandlerContext, HandlerFuture};
+use crate::delivery::DeliveryOptions;
 use crate::error::BoxError;
 use crate::message::Event;
 
@@ -29,6 +30,9 @@ pub struct AsyncHandlerRegistration {
     /// The Rust path of that type (the fn's module, any enclosing fn, then
     /// its name), for error messages and a stable order.
     pub handler_path: fn() -> &'static str,
+    /// Inline or durable, retries, idempotency, strict order
+    /// (`#[event_handler(durable, retry = ...)]`).
+    pub delivery: DeliveryOptions,
 }
 
 impl AsyncHandlerRegistration {
@@ -47,7 +51,15 @@ impl AsyncHandlerRegistration {
             call,
             handler_type: TypeId::of::<H>,
             handler_path: std::any::type_name::<H>,
+            delivery: DeliveryOptions::INLINE,
         }
+    }
+
+    /// The same registration delivered as `delivery` says.
+    #[must_use]
+    pub const fn with_delivery(mut self, delivery: DeliveryOptions) -> Self {
+        self.delivery = delivery;
+        self
     }
 }
 
@@ -72,6 +84,9 @@ pub struct SyncHandlerRegistration {
     /// The Rust path of that type (the fn's module, any enclosing fn, then
     /// its name), for error messages and a stable order.
     pub handler_path: fn() -> &'static str,
+    /// Inline or durable, retries, idempotency, strict order
+    /// (`#[event_handler(durable, retry = ...)]`).
+    pub delivery: DeliveryOptions,
 }
 
 impl SyncHandlerRegistration {
@@ -90,7 +105,15 @@ impl SyncHandlerRegistration {
             call,
             handler_type: TypeId::of::<H>,
             handler_path: std::any::type_name::<H>,
+            delivery: DeliveryOptions::INLINE,
         }
+    }
+
+    /// The same registration delivered as `delivery` says.
+    #[must_use]
+    pub const fn with_delivery(mut self, delivery: DeliveryOptions) -> Self {
+        self.delivery = delivery;
+        self
     }
 }
 

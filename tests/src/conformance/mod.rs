@@ -1,6 +1,7 @@
 //! Conformance suites: one set of behavioural cases, run against every
 //! implementation of a contract, so implementations cannot drift apart.
 
+pub mod delivery_store;
 pub mod event_store;
 mod fixtures;
 pub mod hardening;

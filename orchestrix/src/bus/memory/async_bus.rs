@@ -161,7 +161,8 @@ impl InMemoryAsyncMessageBus {
             // One context serves every handler: each call extracts what its
             // future needs before the next handler is named in it.
             // (`join_all` takes the futures right away, inside the span.)
-            let mut context = HandlerContext::new(&envelope, self.core.dependencies(), "");
+            let mut context =
+                HandlerContext::shared(&envelope, self.core.shared_dependencies(), "");
             join_all(handlers.iter().map(|handler| {
                 context.set_handler(&handler.name);
                 handler.run(&context)

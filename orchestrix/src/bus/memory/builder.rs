@@ -340,7 +340,10 @@ impl BusKind for InMemoryAsyncMessageBus {
             .copied()
             .map(AsyncBusRegistration::from)
             .chain(sync.map(AsyncBusRegistration::from));
-        let mut all: Vec<_> = all.collect();
+        // Durable handlers are run by a delivery dispatcher, from the store.
+        let mut all: Vec<_> = all
+            .filter(|registration| !registration.delivery().is_durable())
+            .collect();
         all.sort_by_key(|registration| {
             let identity = registration.identity();
             (identity.name, identity.handler_path)
@@ -379,6 +382,7 @@ impl BusKind for InMemoryMessageBus {
     fn registered() -> Vec<SyncHandlerRegistration> {
         crate::registry::sync_handlers()
             .into_iter()
+            .filter(|registration| !registration.delivery.is_durable())
             .copied()
             .collect()
     }
@@ -386,6 +390,7 @@ impl BusKind for InMemoryMessageBus {
     fn not_run() -> Vec<HandlerIdentity> {
         crate::registry::async_handlers()
             .into_iter()
+            .filter(|registration| !registration.delivery.is_durable())
             .map(|registration| registration.identity())
             .collect()
     }

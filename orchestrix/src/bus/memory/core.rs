@@ -70,6 +70,11 @@ impl<H: Clone> BusCore<H> {
         &self.dependencies
     }
 
+    /// The dependencies, shared (for handlers that retry).
+    pub(crate) fn shared_dependencies(&self) -> &Arc<Dependencies> {
+        &self.dependencies
+    }
+
     /// Routes `handler` to messages of type `message_type`, after the
     /// handlers already there.
     pub(crate) fn add(&self, message_type: TypeId, handler: H) {
@@ -142,6 +147,7 @@ macro_rules! registration {
 
             fn handler(&self) -> $handler {
                 $handler::new(HandlerName::Static(self.name), Arc::new(self.call))
+                    .with_retry(self.delivery.retry())
             }
 
             fn event_type(&self) -> TypeId {
@@ -176,6 +182,16 @@ impl From<SyncHandlerRegistration> for AsyncBusRegistration {
     }
 }
 
+impl AsyncBusRegistration {
+    /// How the handler is delivered to (inline or durable, retries, ...).
+    pub fn delivery(&self) -> crate::delivery::DeliveryOptions {
+        match self {
+            Self::Async(registration) => registration.delivery,
+            Self::Blocking(registration) => registration.delivery,
+        }
+    }
+}
+
 impl Registration for AsyncBusRegistration {
     type Handler = AsyncHandler;
 
@@ -204,6 +220,7 @@ impl Registration for AsyncBusRegistration {
                     Box::pin(std::future::ready(call(context)))
                 };
                 AsyncHandler::new(HandlerName::Static(registration.name), Arc::new(inline))
+                    .with_retry(registration.delivery.retry())
             }
         }
     }

@@ -9,6 +9,8 @@ mod sync_bus;
 
 pub use async_bus::InMemoryAsyncMessageBus;
 pub use builder::{BusBuilder, BusKind, HandlerIdentity};
+pub(crate) use builder::{find_unmet, ordered};
 pub use commands::CommandRoutes;
 pub use core::AsyncBusRegistration;
+pub(crate) use core::Registration;
 pub use sync_bus::InMemoryMessageBus;

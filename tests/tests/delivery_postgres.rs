@@ -1,0 +1,299 @@
+//! Durable delivery on PostgreSQL: concurrent writers, an event that does
+//! not decode, a lost connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestrix::delivery::{Dispatcher, PostgreSQLDeliveryStore};
+use orchestrix::postgres::PostgresOptions;
+use orchestrix::prelude::*;
+use orchestrix::retry::RetryPolicy;
+use orchestrix::store::postgres::PostgreSQLEventStore;
+use orchestrix_tests::delivery::{Journal, PATIENCE};
+use orchestrix_tests::postgres::TestStore;
+use orchestrix_tests::proxy::SwitchableProxy;
+use sqlx::AssertSqlSafe;
+use tokio::sync::Barrier;
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "delivery_pg.Deposited")]
+struct Deposited {
+    writer: u64,
+    n: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Handled {
+    delivery: PostgreSQLDeliveryStore,
+    schema: String,
+}
+
+/// Effectively once: the processed id and the row commit together.
+#[event_handler(name = "pg.record_once", durable, idempotent)]
+async fn record_once(
+    _event: &Deposited,
+    metadata: Metadata,
+    handled: Dep<Handled>,
+) -> Result<(), BoxError> {
+    let mut transaction = handled.delivery.pool().begin().await?;
+    if !handled
+        .delivery
+        .mark_processed_in(&mut transaction, "pg.record_once", metadata.id)
+        .await?
+    {
+        return Ok(());
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{}\".handled (event_id, runs) VALUES ($1, 1) \
+         ON CONFLICT (event_id) DO UPDATE SET runs = handled.runs + 1",
+        handled.schema
+    )))
+    .bind(metadata.id)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+const WRITERS: u64 = 8;
+const PER_WRITER: u64 = 25;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_writers_each_event_handled_once_by_a_durable_idempotent_handler() {
+    let Some(test) = TestStore::new(
+        "eight_concurrent_writers_each_event_handled_once_by_a_durable_idempotent_handler",
+        12,
+    )
+    .await
+    else {
+        return;
+    };
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE TABLE \"{}\".handled (event_id uuid PRIMARY KEY, runs int NOT NULL)",
+        test.schema
+    )))
+    .execute(test.pool())
+    .await
+    .expect("table");
+    // Two dispatchers, as in two processes: one runs the group, the other
+    // waits on its lease.
+    let dispatcher = || {
+        let delivery =
+            PostgreSQLDeliveryStore::from_pool_with_schema(test.pool().clone(), &test.schema)
+                .expect("schema");
+        Dispatcher::builder(Arc::new(test.store.clone()), delivery.clone())
+            .dependency(Handled {
+                delivery,
+                schema: test.schema.clone(),
+            })
+            .batch_size(16)
+            .handler::<record_once>()
+            .build()
+            .expect("dispatcher")
+    };
+    let (a, b) = (dispatcher(), dispatcher());
+    a.initialize().await.expect("migrates");
+    let (running_a, running_b) = (a.start(), b.start());
+
+    let barrier = Arc::new(Barrier::new(usize::try_from(WRITERS).expect("small")));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (store, barrier) = (test.store.clone(), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut last = 0;
+                for n in 0..PER_WRITER {
+                    let outcome = store
+                        .save(
+                            &format!("account-{writer}"),
+                            &[Envelope::new(Deposited { writer, n }).into()],
+                            None,
+                        )
+                        .await
+                        .expect("append");
+                    last = last.max(outcome.positions[0]);
+                }
+                last
+            })
+        })
+        .collect();
+    let mut head = 0;
+    for writer in writers {
+        head = head.max(writer.await.expect("writer"));
+    }
+    let caught_up = async {
+        tokio::select! {
+            () = a.caught_up(head) => {},
+            () = b.caught_up(head) => {},
+        }
+    };
+    tokio::time::timeout(PATIENCE, caught_up)
+        .await
+        .expect("the dispatchers catch up");
+    running_a.stop().await.expect("stops");
+    running_b.stop().await.expect("stops");
+
+    let stored: Vec<uuid::Uuid> = test
+        .store
+        .read_all(1, 10_000)
+        .await
+        .expect("read")
+        .iter()
+        .map(|event| event.metadata().id)
+        .collect();
+    assert_eq!(stored.len() as u64, WRITERS * PER_WRITER);
+    let runs: HashMap<uuid::Uuid, i32> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT event_id, runs FROM \"{}\".handled",
+        test.schema
+    )))
+    .fetch_all(test.pool())
+    .await
+    .expect("read the runs")
+    .into_iter()
+    .collect();
+    assert_eq!(runs.len(), stored.len());
+    for id in &stored {
+        assert_eq!(runs.get(id), Some(&1), "event {id}");
+    }
+    test.cleanup().await;
+}
+
+#[event_handler(name = "pg.journal", durable, retry = fixed(delay_ms = 1, max_attempts = 2))]
+async fn journal_deposits(event: &Deposited, journal: Dep<Journal>) {
+    journal.record("pg.journal", event.n);
+}
+
+async fn deposit(store: &PostgreSQLEventStore, n: u64) -> u64 {
+    store
+        .save(
+            &format!("account-{}", uuid::Uuid::new_v4()),
+            &[Envelope::new(Deposited { writer: 0, n }).into()],
+            None,
+        )
+        .await
+        .expect("append")
+        .positions[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_rest_delivered() {
+    let Some(test) = TestStore::new(
+        "an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_rest_delivered",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    deposit(&test.store, 1).await;
+    // A row of the handler's type whose payload is not a `Deposited`.
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{s}\".events (position, stream_id, version, event_id, event_type, \
+         schema_version, payload, source, occurred_at, correlation_id) \
+         VALUES (nextval('\"{s}\".event_positions'), 'broken-1', 1, gen_random_uuid(), \
+         'delivery_pg.Deposited', 1, '{{\"amount\": \"lots\"}}'::jsonb, 'elsewhere', now(), \
+         gen_random_uuid())",
+        s = test.schema
+    )))
+    .execute(test.pool())
+    .await
+    .expect("raw insert");
+    deposit(&test.store, 3).await;
+    let last = deposit(&test.store, 4).await;
+
+    let journal = Arc::new(Journal::new());
+    let delivery =
+        PostgreSQLDeliveryStore::from_pool_with_schema(test.pool().clone(), &test.schema)
+            .expect("schema");
+    let dispatcher = Dispatcher::builder(Arc::new(test.store.clone()), delivery)
+        .dependency_arc(journal.clone())
+        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
+        .handler::<journal_deposits>()
+        .build()
+        .expect("dispatcher");
+    let running = dispatcher.start();
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(last))
+        .await
+        .expect("catches up past the broken row");
+    running.stop().await.expect("stops");
+    assert_eq!(journal.of("pg.journal"), vec![1, 3, 4]);
+    let parked = dispatcher.parked(Some("pg.journal")).await.expect("list");
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    let letter = &parked[0];
+    assert_eq!(
+        (
+            letter.stream_id.as_str(),
+            letter.version,
+            letter.attempts,
+            letter.event_id
+        ),
+        ("broken-1", 1, 0, None)
+    );
+    assert!(letter.error.contains("does not decode"), "{}", letter.error);
+    assert_eq!(letter.position, 2);
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_pauses_the_dispatcher_which_resumes_without_loss() {
+    let Some(test) = TestStore::new(
+        "a_lost_connection_pauses_the_dispatcher_which_resumes_without_loss",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    let proxy = SwitchableProxy::start(&test.url).await;
+    let options = PostgresOptions::builder(proxy.url(&test.url))
+        .pool_min_size(0)
+        .pool_max_size(4)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_secs(1))
+        .schema(test.schema.clone())
+        .build()
+        .expect("options");
+    let proxied = PostgreSQLEventStore::connect_with(options)
+        .await
+        .expect("connects through the proxy");
+    let delivery =
+        PostgreSQLDeliveryStore::from_pool_with_schema(proxied.pool().clone(), &test.schema)
+            .expect("schema");
+    let journal = Arc::new(Journal::new());
+    let dispatcher = Dispatcher::builder(Arc::new(proxied), delivery)
+        .dependency_arc(journal.clone())
+        .max_wait(Duration::from_millis(100))
+        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(20), u32::MAX))
+        .handler::<journal_deposits>()
+        .build()
+        .expect("dispatcher");
+    let running = dispatcher.start();
+    let mut third = 0;
+    for n in 1..=3 {
+        third = deposit(&test.store, n).await;
+    }
+    // Handled and checkpointed.
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(third))
+        .await
+        .expect("catches up");
+
+    let mut stops = dispatcher.watch_stops();
+    proxy.switch_off();
+    // Written while the dispatcher cannot reach the database.
+    let mut last = 0;
+    for n in 4..=6 {
+        last = deposit(&test.store, n).await;
+    }
+    tokio::time::timeout(PATIENCE, stops.wait_for(|stops| *stops >= 1))
+        .await
+        .expect("the group notices the outage")
+        .expect("dispatcher alive");
+    proxy.switch_on().await;
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(last))
+        .await
+        .expect("resumes after the outage");
+    running.stop().await.expect("stops");
+    assert_eq!(journal.of("pg.journal"), vec![1, 2, 3, 4, 5, 6]);
+    test.cleanup().await;
+}
