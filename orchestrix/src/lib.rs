@@ -40,6 +40,7 @@ pub mod bus;
 pub mod command;
 pub mod diagnostics;
 pub mod error;
+pub mod evolution;
 pub mod limits;
 pub mod message;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -130,6 +131,7 @@ pub mod __private {
     pub use crate::bus::__private::*;
     pub use crate::command::__private::*;
     pub use crate::diagnostics::{StepOutput, step_output};
+    pub use crate::evolution::__private as evolution;
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
     pub use crate::projection::__private::*;
     pub use crate::registry::AggregateRegistration;

@@ -322,7 +322,7 @@ impl PostgreSQLEventStore {
         let mut events = Vec::new();
         loop {
             match rows.try_next().await {
-                Ok(Some(row)) => events.push(decoder.stream_row(aggregate_id, &row)?),
+                Ok(Some(row)) => decoder.stream_row(aggregate_id, &row, &mut events)?,
                 Ok(None) => break,
                 Err(error) => {
                     drop(rows);
