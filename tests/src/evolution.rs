@@ -253,3 +253,104 @@ pub fn expected_split() -> Vec<(u64, String)> {
         (3, "deposit of 2".to_owned()),
     ]
 }
+
+/// Checks on a store holding the rows of a scenario (written by hand in its
+/// own way), the same for every store.
+pub mod check {
+    use orchestrix::error::DecodeError;
+    use orchestrix::store::{AsyncEventStore, EventTypeFilter, StoreError};
+
+    use super::{Deposited, describe_split, expected_orders, expected_split, order, orders};
+
+    /// [`order_rows`](super::order_rows) in `stream` load as version 3,
+    /// by `load`, `load_range`, `read_all` and a filtered read.
+    pub async fn orders_load_as_v3(store: &impl AsyncEventStore, stream: &str) {
+        let loaded = store.load(stream, 1).await.expect("load");
+        assert_eq!(orders(&loaded), expected_orders());
+        let range = store.load_range(stream, 1, 2).await.expect("load_range");
+        assert_eq!(orders(&range), expected_orders()[..2].to_vec());
+        let all = store.read_all(1, 100).await.expect("read_all");
+        let all: Vec<_> = all.into_iter().filter(|e| &*e.stream_id == stream).collect();
+        assert_eq!(orders(&all), expected_orders());
+        let page = store
+            .read_all_filtered(1, 100, &EventTypeFilter::only(["evo.OrderPlaced"]))
+            .await
+            .expect("filtered");
+        let page: Vec<_> = page
+            .events
+            .into_iter()
+            .filter(|e| &*e.stream_id == stream)
+            .collect();
+        assert_eq!(orders(&page), expected_orders());
+    }
+
+    /// [`renamed_rows`](super::renamed_rows) in `stream` load, also through
+    /// a filter on the new name.
+    pub async fn renamed_rows_load(store: &impl AsyncEventStore, stream: &str) {
+        let expected = vec![
+            (1, order("R-1", 10, "EUR")),
+            (2, order("R-2", 20, "EUR")),
+            (3, order("R-3", 30, "EUR")),
+        ];
+        let loaded = store.load(stream, 1).await.expect("load");
+        assert_eq!(orders(&loaded), expected);
+        let page = store
+            .read_all_filtered(1, 100, &EventTypeFilter::only(["evo.OrderPlaced"]))
+            .await
+            .expect("filtered");
+        let page: Vec<_> = page
+            .events
+            .into_iter()
+            .filter(|e| &*e.stream_id == stream)
+            .collect();
+        assert_eq!(orders(&page), expected, "rows under the former name included");
+    }
+
+    /// [`split_rows`](super::split_rows) in `stream` read as both events in
+    /// order, at the stored versions; the next append expects version 3.
+    pub async fn split_reads_both_events(store: &impl AsyncEventStore, stream: &str) {
+        let loaded = store.load(stream, 1).await.expect("load");
+        assert_eq!(describe_split(&loaded), expected_split());
+        assert_eq!(store.stream_version(stream).await.expect("version"), 3);
+        let page = store
+            .read_all_filtered(1, 100, &EventTypeFilter::only(["evo.Deposited"]))
+            .await
+            .expect("filtered");
+        let amounts: Vec<u64> = page
+            .events
+            .iter()
+            .filter(|e| &*e.stream_id == stream)
+            .filter_map(|e| e.downcast_ref::<Deposited>().map(|d| d.amount))
+            .collect();
+        assert_eq!(amounts, [40, 2], "the deposit split out of the opening");
+    }
+
+    /// `stream` holds a current order at version 1 and a version 4 one at
+    /// version 2 (global position `position`): a typed error naming both.
+    pub async fn newer_version_is_a_typed_error(
+        store: &impl AsyncEventStore,
+        stream: &str,
+        position: u64,
+    ) {
+        let error = store.load(stream, 1).await.expect_err("version 4 is unknown");
+        let StoreError::Decode {
+            stream_id,
+            version,
+            position: at,
+            event_type,
+            source:
+                DecodeError::NewerVersion {
+                    stored: 4,
+                    known: 3,
+                    ..
+                },
+        } = &error
+        else {
+            panic!("expected a newer-version error, got {error:?}");
+        };
+        assert_eq!(
+            (stream_id.as_str(), *version, *at, event_type.as_str()),
+            (stream, 2, Some(position), "evo.OrderPlaced")
+        );
+    }
+}
