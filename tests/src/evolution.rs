@@ -270,7 +270,10 @@ pub mod check {
         let range = store.load_range(stream, 1, 2).await.expect("load_range");
         assert_eq!(orders(&range), expected_orders()[..2].to_vec());
         let all = store.read_all(1, 100).await.expect("read_all");
-        let all: Vec<_> = all.into_iter().filter(|e| &*e.stream_id == stream).collect();
+        let all: Vec<_> = all
+            .into_iter()
+            .filter(|e| &*e.stream_id == stream)
+            .collect();
         assert_eq!(orders(&all), expected_orders());
         let page = store
             .read_all_filtered(1, 100, &EventTypeFilter::only(["evo.OrderPlaced"]))
@@ -303,7 +306,11 @@ pub mod check {
             .into_iter()
             .filter(|e| &*e.stream_id == stream)
             .collect();
-        assert_eq!(orders(&page), expected, "rows under the former name included");
+        assert_eq!(
+            orders(&page),
+            expected,
+            "rows under the former name included"
+        );
     }
 
     /// [`split_rows`](super::split_rows) in `stream` read as both events in
@@ -332,7 +339,10 @@ pub mod check {
         stream: &str,
         position: u64,
     ) {
-        let error = store.load(stream, 1).await.expect_err("version 4 is unknown");
+        let error = store
+            .load(stream, 1)
+            .await
+            .expect_err("version 4 is unknown");
         let StoreError::Decode {
             stream_id,
             version,

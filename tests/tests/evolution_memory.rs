@@ -128,7 +128,10 @@ fn a_row_stored_at_a_newer_version_is_a_typed_error() {
         ("newer", 2, Some(2), "evo.OrderPlaced")
     );
     let text = error.to_string();
-    assert!(text.contains("newer") && text.contains("version 4"), "{text}");
+    assert!(
+        text.contains("newer") && text.contains("version 4"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -49,7 +49,13 @@ fn validate_reports_every_missing_upcaster_naming_type_and_version() {
         "{text}"
     );
     // The types themselves are fine to use: only reading old rows fails.
-    let _ = (Shipped { parcel: String::new() }, Packed, Billed);
+    let _ = (
+        Shipped {
+            parcel: String::new(),
+        },
+        Packed,
+        Billed,
+    );
 }
 
 #[test]

@@ -61,10 +61,19 @@ fn upcast(
     let mut shape = Once::<Type>::new("shape");
     let mut with = Once::<Path>::new("with");
     let mut split = Once::<Path>::new("split");
+    let mut from_given = false;
     meta.parse_nested_meta(|inner| {
         if inner.path.is_ident("from") {
+            from_given = true;
             let value: Expr = inner.value()?.parse()?;
-            if let Some(value) = errors.take(version_value(&value)) {
+            let checked = version_value(&value).map_err(|_| {
+                syn::Error::new_spanned(
+                    &value,
+                    "an upcaster reads a stored schema version, a whole number from 1: \
+                     `from = 1`",
+                )
+            });
+            if let Some(value) = errors.take(checked) {
                 errors.take(from.set(&inner, value));
             }
         } else if inner.path.is_ident("shape") {
@@ -81,10 +90,9 @@ fn upcast(
         }
         Ok(())
     })?;
-    let from_missing = from.span().is_none();
     let (with_span, split_span) = (with.span(), split.span());
     let Some(from) = from.get() else {
-        if from_missing {
+        if !from_given {
             errors.push(syn::Error::new(
                 span,
                 format!("this upcaster does not say which version it reads: {UPCAST_EXAMPLE}"),

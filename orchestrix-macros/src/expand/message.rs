@@ -69,7 +69,9 @@ fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Option
                 && evolution::parse::key(&meta, &mut history, &mut since, errors, version_value)?
             {
             } else if matches!(kind, Kind::Command)
-                && evolution::parse::KEYS.iter().any(|key| meta.path.is_ident(key))
+                && evolution::parse::KEYS
+                    .iter()
+                    .any(|key| meta.path.is_ident(key))
             {
                 errors.push(evolution::parse::not_on_commands(&meta));
                 if meta.input.peek(Token![=]) {
@@ -157,12 +159,12 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
     let version = version.base10_parse::<u32>().unwrap_or(1);
     let clean = errors.is_empty();
     let checked = evolution::validate::check(
-            &options.history,
-            &name.value(),
-            version,
-            version_span,
-            &mut errors,
-        );
+        &options.history,
+        &name.value(),
+        version,
+        version_span,
+        &mut errors,
+    );
     let sound = clean && checked;
     let history = evolution::expand::event_items(&options.history, version, sound);
 

@@ -33,10 +33,14 @@
 
 mod memory;
 mod output;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod rows;
 
 pub use memory::StoredEvent;
-pub(crate) use memory::{RowEvents, StoredPayload, expand_stored};
+pub(crate) use memory::{StoredPayload, expand_stored};
 pub use output::{UpcastOutput, Upcasted};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) use rows::RowEvents;
 
 use crate::error::BoxError;
 use crate::registry::EventRegistry;
@@ -111,7 +115,10 @@ pub(crate) fn stored_filter(filter: &EventTypeFilter) -> Option<EventTypeFilter>
         return None;
     }
     Some(EventTypeFilter::only(
-        wanted.iter().cloned().chain(extra.into_iter().map(str::to_owned)),
+        wanted
+            .iter()
+            .cloned()
+            .chain(extra.into_iter().map(str::to_owned)),
     ))
 }
 

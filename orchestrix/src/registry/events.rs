@@ -72,13 +72,13 @@ impl EventRegistration {
         json: &[u8],
     ) -> Result<Upcasted, DecodeError> {
         if version == self.version {
-            return (self.decode)(json)
-                .map(Upcasted::shared)
-                .map_err(|source| DecodeError::Malformed {
+            return (self.decode)(json).map(Upcasted::shared).map_err(|source| {
+                DecodeError::Malformed {
                     event_type: stored_name.to_owned(),
                     rust_type: (self.rust_type)(),
                     source,
-                });
+                }
+            });
         }
         if version > self.version {
             return Err(DecodeError::NewerVersion {

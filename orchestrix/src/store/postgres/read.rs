@@ -9,8 +9,8 @@ use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 
 use super::decode::RowDecoder;
-use crate::evolution::RowEvents;
 use super::{PostgreSQLEventStore, to_i64, to_u64};
+use crate::evolution::RowEvents;
 use crate::store::{EventTypeFilter, GlobalPage, StoreError};
 
 impl PostgreSQLEventStore {

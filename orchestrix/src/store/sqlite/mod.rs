@@ -33,8 +33,8 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
 use self::decode::RowDecoder;
-use crate::evolution::RowEvents;
 use crate::error::ConcurrencyError;
+use crate::evolution::RowEvents;
 use crate::limits::stored_precision;
 use crate::message::AnyEnvelope;
 use crate::migration::Migration;
