@@ -72,6 +72,9 @@ pub mod guides {
     #[doc = include_str!("../../docs/limits.md")]
     pub mod limits {}
 
+    #[doc = include_str!("../../docs/evolution.md")]
+    pub mod evolution {}
+
     #[cfg(feature = "postgres")]
     #[doc = include_str!("../../docs/postgres.md")]
     pub mod postgres {}

@@ -430,6 +430,105 @@ mod tests {
         assert!(text.contains("other::Impostor"), "{text}");
     }
 
+    #[derive(Event, Debug, Serialize, Deserialize)]
+    #[event(name = "registry-test.Renamed", version = 2, alias = "registry-test.Thing",
+            upcast(from = 1, with = same))]
+    struct Renamed {
+        size: u32,
+    }
+
+    fn same(value: serde_json::Value) -> serde_json::Value {
+        value
+    }
+
+    #[derive(Event, Debug, Serialize, Deserialize)]
+    #[event(name = "registry-test.Split", version = 2, upcast(from = 1, split = nothing))]
+    struct Split;
+
+    fn nothing(_: serde_json::Value) -> Upcasted {
+        Upcasted::none()
+    }
+
+    #[derive(Event, Debug, Serialize, Deserialize)]
+    #[event(name = "registry-test.Gappy", version = 3)]
+    struct Gappy;
+
+    #[test]
+    fn an_alias_decodes_through_the_upcasters_and_cannot_name_another_type() {
+        let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Renamed>()])
+            .expect("one type");
+        let message = registry
+            .decode("registry-test.Thing", 1, br#"{"size":4}"#)
+            .expect("the alias decodes at version 1");
+        let renamed: &dyn std::any::Any = &*message;
+        assert_eq!(renamed.downcast_ref::<Renamed>().map(|r| r.size), Some(4));
+        assert_eq!(
+            registry.names(),
+            ["registry-test.Renamed"],
+            "aliases are not names"
+        );
+        assert_eq!(
+            registry.stored_names_for(&["registry-test.Renamed".to_owned()]),
+            ["registry-test.Thing"]
+        );
+
+        let taken = EventRegistry::from_registrations(&[
+            EventRegistration::of::<Thing>(),
+            EventRegistration::of::<Renamed>(),
+        ]);
+        assert!(
+            matches!(
+                taken,
+                Err(RegistryError::AliasTaken {
+                    alias: "registry-test.Thing",
+                    ..
+                })
+            ),
+            "{taken:?}"
+        );
+    }
+
+    #[test]
+    fn a_split_is_refused_where_one_event_is_asked_for_and_widens_filters() {
+        let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Split>()])
+            .expect("one type");
+        let dropped = registry.decode_stored("registry-test.Split", 1, b"{}");
+        assert!(matches!(dropped, Ok(events) if events.is_empty()));
+        let one = registry.decode("registry-test.Split", 1, b"{}");
+        assert!(matches!(
+            one,
+            Err(DecodeError::NotOneEvent { count: 0, .. })
+        ));
+        assert_eq!(
+            registry.stored_names_for(&["other".to_owned()]),
+            ["registry-test.Split"],
+            "a reader of any type may get events split out of it"
+        );
+    }
+
+    #[test]
+    fn every_gap_is_listed_in_order() {
+        let registry = EventRegistry::from_registrations(&[
+            EventRegistration::of::<Gappy>(),
+            EventRegistration::of::<Renamed>(),
+        ])
+        .expect("two types");
+        let gaps: Vec<(&str, u32)> = registry
+            .upcaster_gaps()
+            .iter()
+            .map(|gap| (gap.event_type, gap.missing_from))
+            .collect();
+        assert_eq!(
+            gaps,
+            [("registry-test.Gappy", 1), ("registry-test.Gappy", 2)]
+        );
+        let stored_v1 = registry.decode("registry-test.Gappy", 1, b"null");
+        assert!(matches!(
+            stored_v1,
+            Err(DecodeError::VersionMismatch { stored: 1, .. })
+        ));
+    }
+
     #[test]
     fn decodes_by_name_and_checks_version() {
         let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Thing>()])
