@@ -70,7 +70,9 @@ pub(crate) fn check(
                 ),
             );
             ok = false;
-        } else if by_version.contains_key(&from) {
+        } else if let std::collections::btree_map::Entry::Vacant(entry) = by_version.entry(from) {
+            entry.insert(upcast);
+        } else {
             errors.error_spanned(
                 &upcast.from,
                 format!(
@@ -79,8 +81,6 @@ pub(crate) fn check(
                 ),
             );
             ok = false;
-        } else {
-            by_version.insert(from, upcast);
         }
     }
 
