@@ -1,6 +1,7 @@
 //! Schema evolution on PostgreSQL: rows inserted by hand with SQL at old
 //! schema versions, under a former name, or split, read as current events.
 
+use orchestrix::evolution::{RewriteOptions, RewriteReport};
 use orchestrix::message::Metadata;
 use orchestrix_tests::evolution::{check, order_rows, order_v3, renamed_rows, split_rows};
 use orchestrix_tests::postgres::TestStore;
@@ -81,5 +82,93 @@ async fn a_row_stored_at_a_newer_version_is_a_typed_error() {
     )
     .await;
     check::newer_version_is_a_typed_error(&test.store, "newer", position).await;
+    test.cleanup().await;
+}
+
+/// (event_type, schema_version) of every row, in position order.
+async fn stored_forms(test: &TestStore) -> Vec<(String, i32)> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT event_type, schema_version FROM \"{}\".events ORDER BY position",
+        test.schema
+    )))
+    .fetch_all(test.pool())
+    .await
+    .expect("rows")
+}
+
+#[tokio::test]
+async fn the_rewrite_turns_old_rows_current_in_batches_and_is_safe_to_run_again() {
+    let Some(test) = TestStore::new("evolution_pg_rewrite", 2).await else {
+        return;
+    };
+    insert_rows(&test, "order-1", &order_rows()).await;
+    insert_rows(&test, "renamed", &renamed_rows()).await;
+    insert_rows(&test, "acc", &split_rows()).await;
+    let before = stored_forms(&test).await;
+
+    let dry = test
+        .store
+        .rewrite_to_current(&RewriteOptions {
+            dry_run: true,
+            ..RewriteOptions::default()
+        })
+        .await
+        .expect("dry run");
+    assert_eq!(
+        (dry.scanned, dry.rewritten, dry.kept_split),
+        (9, 4, 2),
+        "v1, v2, two renamed rows; the split opening and the dropped note stay"
+    );
+    assert_eq!(
+        stored_forms(&test).await,
+        before,
+        "a dry run writes nothing"
+    );
+
+    // Two rows per batch: the run goes through five transactions.
+    let report = test
+        .store
+        .rewrite_to_current(&RewriteOptions {
+            batch_size: 2,
+            ..RewriteOptions::default()
+        })
+        .await
+        .expect("rewrite");
+    assert_eq!(
+        report,
+        RewriteReport {
+            scanned: 9,
+            rewritten: 4,
+            kept_split: 2,
+            last_position: 9,
+        }
+    );
+    let after = stored_forms(&test).await;
+    assert_eq!(
+        after[..6].to_vec(),
+        vec![("evo.OrderPlaced".to_owned(), 3); 6],
+        "orders are current, under the current name"
+    );
+    assert_eq!(after[6..], before[6..], "the split and the drop are kept");
+    check::orders_load_as_v3(&test.store, "order-1").await;
+    check::renamed_rows_load(&test.store, "renamed").await;
+    check::split_reads_both_events(&test.store, "acc").await;
+
+    let again = test
+        .store
+        .rewrite_to_current(&RewriteOptions::default())
+        .await
+        .expect("second run");
+    assert_eq!((again.scanned, again.rewritten), (9, 0));
+    // Resuming after the last position has nothing left to look at.
+    let resumed = test
+        .store
+        .rewrite_to_current(&RewriteOptions {
+            after_position: report.last_position,
+            ..RewriteOptions::default()
+        })
+        .await
+        .expect("resume");
+    assert_eq!(resumed.scanned, 0);
     test.cleanup().await;
 }

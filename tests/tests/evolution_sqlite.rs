@@ -1,6 +1,7 @@
 //! Schema evolution on SQLite: rows inserted by hand with SQL at old schema
 //! versions, under a former name, or split, read as current events.
 
+use orchestrix::evolution::{RewriteOptions, RewriteReport};
 use orchestrix::message::Metadata;
 use orchestrix::store::sqlite::SqliteEventStore;
 use orchestrix_tests::evolution::{check, order_rows, order_v3, renamed_rows, split_rows};
@@ -80,4 +81,68 @@ async fn a_row_stored_at_a_newer_version_is_a_typed_error() {
     )
     .await;
     check::newer_version_is_a_typed_error(&store, "newer", position).await;
+}
+
+/// (event_type, schema_version) of every row, in position order.
+async fn stored_forms(store: &SqliteEventStore) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT event_type, schema_version FROM events ORDER BY position")
+        .fetch_all(store.pool())
+        .await
+        .expect("rows")
+}
+
+#[tokio::test]
+async fn the_rewrite_turns_old_rows_current_in_batches_and_is_safe_to_run_again() {
+    let db = TempDb::new("evolution-rewrite");
+    let store = store(&db).await;
+    insert_rows(&store, "order-1", &order_rows()).await;
+    insert_rows(&store, "renamed", &renamed_rows()).await;
+    insert_rows(&store, "acc", &split_rows()).await;
+    let before = stored_forms(&store).await;
+
+    let dry = store
+        .rewrite_to_current(&RewriteOptions {
+            dry_run: true,
+            ..RewriteOptions::default()
+        })
+        .await
+        .expect("dry run");
+    assert_eq!((dry.scanned, dry.rewritten, dry.kept_split), (9, 4, 2));
+    assert_eq!(
+        stored_forms(&store).await,
+        before,
+        "a dry run writes nothing"
+    );
+
+    let report = store
+        .rewrite_to_current(&RewriteOptions {
+            batch_size: 2,
+            ..RewriteOptions::default()
+        })
+        .await
+        .expect("rewrite");
+    assert_eq!(
+        report,
+        RewriteReport {
+            scanned: 9,
+            rewritten: 4,
+            kept_split: 2,
+            last_position: 9,
+        }
+    );
+    let after = stored_forms(&store).await;
+    assert_eq!(
+        after[..6].to_vec(),
+        vec![("evo.OrderPlaced".to_owned(), 3); 6]
+    );
+    assert_eq!(after[6..], before[6..], "the split and the drop are kept");
+    check::orders_load_as_v3(&store, "order-1").await;
+    check::renamed_rows_load(&store, "renamed").await;
+    check::split_reads_both_events(&store, "acc").await;
+
+    let again = store
+        .rewrite_to_current(&RewriteOptions::default())
+        .await
+        .expect("second run");
+    assert_eq!((again.scanned, again.rewritten), (9, 0));
 }

@@ -33,12 +33,16 @@
 
 mod memory;
 mod output;
+mod rewrite;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod rows;
 
 pub use memory::StoredEvent;
 pub(crate) use memory::{StoredPayload, expand_stored};
 pub use output::{UpcastOutput, Upcasted};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) use rewrite::{RawRow, RowRewrite, rewrite_row};
+pub use rewrite::{RewriteOptions, RewriteReport};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use rows::RowEvents;
 

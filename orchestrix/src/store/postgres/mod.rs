@@ -15,6 +15,7 @@ mod encode;
 mod failure;
 mod notify;
 mod read;
+mod rewrite;
 mod statements;
 
 use std::sync::Arc;

@@ -23,6 +23,7 @@
 
 mod decode;
 mod read;
+mod rewrite;
 mod statements;
 
 use std::path::Path;
