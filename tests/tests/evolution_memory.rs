@@ -228,3 +228,21 @@ fn upcast_events_replay_into_the_new_state_past_an_old_snapshot() {
     let again = repo.load::<Account>("acc-snap").expect("load again");
     assert_eq!((again.version(), again.state().balance), (4, 50));
 }
+
+#[test]
+fn an_event_kept_in_a_saga_output_is_upcast_when_read_back() {
+    use orchestrix::evolution::VersionedEvent;
+    // What a saga state written by the version 1 program holds.
+    let kept = serde_json::json!({
+        "type": "evo.OrderCreated",
+        "version": 1,
+        "payload": { "order": "S-1", "cents": 3 },
+    });
+    let output: VersionedEvent<OrderPlaced> = serde_json::from_value(kept).expect("upcast");
+    assert_eq!(output.event(), &order("S-1", 3, "EUR"));
+
+    let newer = serde_json::json!({ "type": "evo.OrderPlaced", "version": 4, "payload": {} });
+    let error = serde_json::from_value::<VersionedEvent<OrderPlaced>>(newer)
+        .expect_err("a newer version is refused");
+    assert!(error.to_string().contains("schema version 4"), "{error}");
+}

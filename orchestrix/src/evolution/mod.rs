@@ -36,6 +36,7 @@ mod output;
 mod rewrite;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod rows;
+mod versioned;
 
 pub use memory::StoredEvent;
 pub(crate) use memory::{StoredPayload, expand_stored};
@@ -45,6 +46,7 @@ pub(crate) use rewrite::{RawRow, RowRewrite, rewrite_row};
 pub use rewrite::{RewriteOptions, RewriteReport};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use rows::RowEvents;
+pub use versioned::VersionedEvent;
 
 use crate::error::BoxError;
 use crate::registry::EventRegistry;
