@@ -9,13 +9,16 @@ use super::time_from_nanos;
 use crate::error::DecodeError;
 use crate::evolution::RowEvents;
 use crate::message::{AnyEnvelope, Metadata};
-use crate::registry::EventRegistry;
+use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
 /// Decodes event rows, looking event types up in the global registry.
 #[derive(Debug, Default)]
 pub(super) struct RowDecoder {
     registry: Option<&'static EventRegistry>,
+    /// The registration of the last event type decoded: rows of one type
+    /// usually come together, and this skips the registry's lock and map.
+    last_type: Option<EventRegistration>,
     /// The id of the last stream seen: consecutive rows of one stream share
     /// one allocation of it.
     last_stream: Option<Arc<str>>,
@@ -112,19 +115,29 @@ impl RowDecoder {
             event_type: event_type.to_owned(),
             source,
         };
-        let registry = match self.registry {
-            Some(registry) => registry,
-            None => {
-                let registry = EventRegistry::global().map_err(|error| fail(error.into()))?;
-                *self.registry.insert(registry)
-            }
-        };
         let schema_version = u32::try_from(schema_version).unwrap_or(0);
         // One pass over the bytes at the current version; older versions go
         // through the type's upcasters.
-        let messages = registry
-            .decode_stored(event_type, schema_version, payload.as_bytes())
-            .map_err(fail)?;
+        let messages = match self.last_type {
+            Some(known) if known.name == event_type => known
+                .decode_stored(event_type, schema_version, payload.as_bytes())
+                .map_err(fail)?,
+            _ => {
+                let registry = match self.registry {
+                    Some(registry) => registry,
+                    None => {
+                        let registry =
+                            EventRegistry::global().map_err(|error| fail(error.into()))?;
+                        *self.registry.insert(registry)
+                    }
+                };
+                let messages = registry
+                    .decode_stored(event_type, schema_version, payload.as_bytes())
+                    .map_err(fail)?;
+                self.last_type = registry.get(event_type);
+                messages
+            }
+        };
         let metadata: Metadata = serde_json::from_str(metadata).map_err(|source| {
             fail(DecodeError::Malformed {
                 event_type: event_type.to_owned(),
