@@ -13,6 +13,7 @@ use syn::{DeriveInput, parse_macro_input};
 
 mod attr;
 mod errors;
+mod evolution;
 mod expand;
 
 /// Declares an event: implements `Message` + `Event` and registers the type

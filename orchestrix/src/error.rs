@@ -38,6 +38,38 @@ pub enum RegistryError {
         /// The other Rust type.
         second_type: &'static str,
     },
+    /// A former name (`#[event(alias = "...")]`) is the name or alias of
+    /// another event type.
+    #[error(
+        "`{alias}` is an alias of `{alias_of}` but also names `{taken_by}`; a stored row must \
+         decode into one type, so remove the alias or rename one of them"
+    )]
+    AliasTaken {
+        /// The contested name.
+        alias: &'static str,
+        /// The Rust type declaring it as an alias.
+        alias_of: &'static str,
+        /// The other Rust type under that name.
+        taken_by: &'static str,
+    },
+    /// Event types whose old schema versions nothing reads: every gap, one
+    /// per type and version.
+    #[error(
+        "stored events could not be read back: {}; declare `upcast(from = N, ...)` in \
+         #[event(...)] for each, or `since = N` if no older version was ever stored",
+        crate::error::list_gaps(gaps)
+    )]
+    MissingUpcasters {
+        /// Every missing upcaster, sorted by type and version.
+        gaps: Vec<crate::evolution::UpcasterGap>,
+    },
+}
+
+pub(crate) fn list_gaps(gaps: &[crate::evolution::UpcasterGap]) -> String {
+    gaps.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A stored event's payload cannot be turned back into a Rust value.
@@ -54,7 +86,7 @@ pub enum DecodeError {
     },
     /// The stored schema version is not the one the Rust type reads.
     #[error(
-        "event `{event_type}` was stored at schema version {stored}, but `{rust_type}` reads version {registered}"
+        "event `{event_type}` was stored at schema version {stored}, but `{rust_type}` reads version {registered} and declares no upcaster from version {stored} (see `upcast` in docs/evolution.md)"
     )]
     VersionMismatch {
         /// The stored name.
@@ -65,6 +97,55 @@ pub enum DecodeError {
         registered: u32,
         /// The registered Rust type.
         rust_type: &'static str,
+    },
+    /// The row was stored at a schema version newer than the program's
+    /// (e.g. written by a newer deploy that was rolled back).
+    #[error(
+        "event `{event_type}` was stored at schema version {stored}, newer than the version \
+         {known} `{rust_type}` reads; deploy the code that wrote it (or a newer one)"
+    )]
+    NewerVersion {
+        /// The stored name.
+        event_type: String,
+        /// The version in the store.
+        stored: u32,
+        /// The version the program knows.
+        known: u32,
+        /// The registered Rust type.
+        rust_type: &'static str,
+    },
+    /// An upcaster failed on the stored payload.
+    #[error(
+        "event `{event_type}` stored at schema version {stored} could not be upcast to version \
+         {registered} (`{rust_type}`): {source}"
+    )]
+    Upcast {
+        /// The stored name.
+        event_type: String,
+        /// The version in the store.
+        stored: u32,
+        /// The current version.
+        registered: u32,
+        /// The registered Rust type.
+        rust_type: &'static str,
+        /// What went wrong, and in which upcaster.
+        #[source]
+        source: crate::evolution::UpcastError,
+    },
+    /// An upcaster split or dropped the event, where exactly one was
+    /// asked for ([`EventRegistry::decode`](crate::registry::EventRegistry::decode);
+    /// stores read every event it yields).
+    #[error(
+        "event `{event_type}` stored at schema version {stored} stands for {count} events today, \
+         not one; read it with `EventRegistry::decode_stored`"
+    )]
+    NotOneEvent {
+        /// The stored name.
+        event_type: String,
+        /// The version in the store.
+        stored: u32,
+        /// How many events its upcasters yield.
+        count: usize,
     },
     /// The payload does not deserialize into the Rust type.
     #[error("payload of event `{event_type}` does not decode into `{rust_type}`: {source}")]

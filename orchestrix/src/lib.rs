@@ -43,6 +43,7 @@ pub mod command;
 pub mod delivery;
 pub mod diagnostics;
 pub mod error;
+pub mod evolution;
 pub mod limits;
 pub mod message;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -76,6 +77,9 @@ pub mod guides {
     pub mod delivery {}
     #[doc = include_str!("../../docs/limits.md")]
     pub mod limits {}
+
+    #[doc = include_str!("../../docs/evolution.md")]
+    pub mod evolution {}
 
     #[cfg(feature = "postgres")]
     #[doc = include_str!("../../docs/postgres.md")]
@@ -139,6 +143,7 @@ pub mod __private {
     pub use crate::diagnostics::{RegisteredEvent, event_registration};
     pub use crate::delivery::__private::*;
     pub use crate::diagnostics::{StepOutput, step_output};
+    pub use crate::evolution::__private as evolution;
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
     pub use crate::projection::__private::*;
     pub use crate::registry::AggregateRegistration;

@@ -13,7 +13,7 @@ use orchestrix::store::postgres::{EVENT_STORE_MIGRATIONS, PostgreSQLEventStore};
 use orchestrix_tests::postgres::{TestStore, database_url, pool, unique_schema};
 
 #[derive(Event, Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[event(name = "pg-test.Deposited", version = 2)]
+#[event(name = "pg-test.Deposited", version = 2, since = 2)]
 struct Deposited {
     amount: u64,
 }

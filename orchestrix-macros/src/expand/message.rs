@@ -7,6 +7,7 @@ use syn::{Data, DeriveInput, Expr, ExprLit, Lit, LitInt, LitStr, Token};
 
 use crate::attr::{Once, name_literal, unknown};
 use crate::errors::Errors;
+use crate::evolution::{self, History};
 
 /// Which derive is expanding.
 #[derive(Clone, Copy)]
@@ -35,13 +36,17 @@ impl Kind {
 struct Options {
     name: Option<LitStr>,
     version: Option<LitInt>,
+    history: History,
 }
 
 const KEYS: &[&str] = &["name", "version"];
+const EVENT_KEYS: &[&str] = &["name", "version", "alias", "since", "upcast"];
 
 fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Options {
     let mut name = Once::<LitStr>::new("name");
     let mut version = Once::<LitInt>::new("version");
+    let mut history = History::default();
+    let mut since = Once::<LitInt>::new("since");
     for attr in input
         .attrs
         .iter()
@@ -60,8 +65,29 @@ fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Option
                 if let Some(value) = errors.take(version_value(&value)) {
                     errors.take(version.set(&meta, value));
                 }
+            } else if matches!(kind, Kind::Event)
+                && evolution::parse::key(&meta, &mut history, &mut since, errors, version_value)?
+            {
+            } else if matches!(kind, Kind::Command)
+                && evolution::parse::KEYS
+                    .iter()
+                    .any(|key| meta.path.is_ident(key))
+            {
+                errors.push(evolution::parse::not_on_commands(&meta));
+                if meta.input.peek(Token![=]) {
+                    meta.value()?.parse::<Expr>()?;
+                } else if meta.input.peek(syn::token::Paren) {
+                    meta.parse_nested_meta(|inner| {
+                        inner.input.parse::<proc_macro2::TokenStream>()?;
+                        Ok(())
+                    })?;
+                }
             } else {
-                errors.push(unknown(&meta, KEYS));
+                let keys = match kind {
+                    Kind::Event => EVENT_KEYS,
+                    Kind::Command => KEYS,
+                };
+                errors.push(unknown(&meta, keys));
                 if meta.input.peek(Token![=]) {
                     meta.value()?.parse::<Expr>()?;
                 }
@@ -70,9 +96,11 @@ fn parse_options(input: &DeriveInput, kind: Kind, errors: &mut Errors) -> Option
         });
         errors.take(parsed);
     }
+    history.since = since.get();
     Options {
         name: name.get(),
         version: version.get(),
+        history,
     }
 }
 
@@ -127,7 +155,18 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
     let version = options
         .version
         .unwrap_or_else(|| LitInt::new("1", proc_macro2::Span::call_site()));
+    let version_span = version.span();
     let version = version.base10_parse::<u32>().unwrap_or(1);
+    let clean = errors.is_empty();
+    let checked = evolution::validate::check(
+        &options.history,
+        &name.value(),
+        version,
+        version_span,
+        &mut errors,
+    );
+    let sound = clean && checked;
+    let history = evolution::expand::event_items(&options.history, version, sound);
 
     // Fail softly: the impls are emitted even when an option was wrong, so a
     // mistake in the attribute is the only error the user sees.
@@ -139,6 +178,7 @@ pub(crate) fn expand(input: &DeriveInput, kind: Kind) -> syn::Result<TokenStream
             where
                 for<'__orchestrix> #ident: ::orchestrix::__private::Message,
             {
+                #history
             }
 
             ::orchestrix::__private::inventory::submit! {

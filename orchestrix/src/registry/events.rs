@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::error::{DecodeError, RegistryError};
+use crate::evolution::{UpcastError, Upcasted, UpcasterGap};
 use crate::message::{AnyMessage, Event};
 
 /// What a registered decoder gives: the event, shared, or why its JSON did
@@ -30,6 +31,16 @@ pub struct EventRegistration {
     pub decode: fn(&[u8]) -> DecodeResult,
     /// Decodes a JSON value into the Rust type.
     pub decode_value: fn(serde_json::Value) -> DecodeResult,
+    /// Former names rows of the type may be stored under.
+    pub aliases: &'static [&'static str],
+    /// The first schema version ever stored.
+    pub since: u32,
+    /// The versions an upcaster reads, ascending.
+    pub upcasts_from: &'static [u32],
+    /// Whether an upcaster may yield other event types.
+    pub splits: bool,
+    /// Upcasts a payload stored at an older version into current events.
+    pub upcast: fn(u32, &[u8]) -> Result<Upcasted, UpcastError>,
 }
 
 impl EventRegistration {
@@ -42,7 +53,69 @@ impl EventRegistration {
             type_id: TypeId::of::<E>,
             decode: decode_bytes::<E>,
             decode_value: decode_value::<E>,
+            aliases: E::ALIASES,
+            since: E::SINCE,
+            upcasts_from: E::UPCASTS_FROM,
+            splits: E::SPLITS,
+            upcast: E::upcast,
         }
+    }
+
+    /// Decodes a payload stored as `stored_name` (the name or an alias) at
+    /// schema `version`: at the current version straight from the bytes
+    /// into the Rust type (one pass, no upcaster involved), at an older one
+    /// through the declared upcasters.
+    pub fn decode_stored(
+        &self,
+        stored_name: &str,
+        version: u32,
+        json: &[u8],
+    ) -> Result<Upcasted, DecodeError> {
+        if version == self.version {
+            return (self.decode)(json).map(Upcasted::shared).map_err(|source| {
+                DecodeError::Malformed {
+                    event_type: stored_name.to_owned(),
+                    rust_type: (self.rust_type)(),
+                    source,
+                }
+            });
+        }
+        if version > self.version {
+            return Err(DecodeError::NewerVersion {
+                event_type: stored_name.to_owned(),
+                stored: version,
+                known: self.version,
+                rust_type: (self.rust_type)(),
+            });
+        }
+        if version < self.since || !self.upcasts_from.contains(&version) {
+            return Err(DecodeError::VersionMismatch {
+                event_type: stored_name.to_owned(),
+                stored: version,
+                registered: self.version,
+                rust_type: (self.rust_type)(),
+            });
+        }
+        (self.upcast)(version, json).map_err(|source| DecodeError::Upcast {
+            event_type: stored_name.to_owned(),
+            stored: version,
+            registered: self.version,
+            rust_type: (self.rust_type)(),
+            source,
+        })
+    }
+
+    /// The versions from `since` up to the current one that no upcaster
+    /// reads.
+    fn gaps(&self) -> impl Iterator<Item = UpcasterGap> + '_ {
+        (self.since..self.version)
+            .filter(|version| !self.upcasts_from.contains(version))
+            .map(|missing_from| UpcasterGap {
+                event_type: self.name,
+                rust_type: (self.rust_type)(),
+                missing_from,
+                current: self.version,
+            })
     }
 }
 
@@ -99,14 +172,21 @@ impl EventRegistry {
     ) -> Result<Self, RegistryError> {
         let mut by_name: HashMap<&'static str, EventRegistration> = HashMap::new();
         let mut duplicates = Vec::new();
-        for registration in registrations {
+        let registrations: Vec<&EventRegistration> = registrations.into_iter().collect();
+        for registration in &registrations {
             if let Some(existing) = by_name.get(registration.name) {
                 if (existing.type_id)() != (registration.type_id)() {
                     duplicates.push(duplicate(existing, registration));
                 }
                 continue;
             }
-            by_name.insert(registration.name, *registration);
+            by_name.insert(registration.name, **registration);
+        }
+        // Aliases after every name, so an alias never shadows a current name.
+        for registration in &registrations {
+            if let Err(error) = insert_aliases(&mut by_name, registration) {
+                duplicates.push(error);
+            }
         }
         // Sorted so the error is the same on every run, whatever order the
         // linker gave the registrations.
@@ -124,9 +204,15 @@ impl EventRegistry {
         self.read().get(name).copied()
     }
 
-    /// The names of every registered event type, sorted.
+    /// The names of every registered event type, sorted (aliases are not
+    /// listed).
     pub fn names(&self) -> Vec<&'static str> {
-        let mut names: Vec<_> = self.read().keys().copied().collect();
+        let mut names: Vec<_> = self
+            .read()
+            .iter()
+            .filter(|(name, registration)| **name == registration.name)
+            .map(|(name, _)| *name)
+            .collect();
         names.sort_unstable();
         names
     }
@@ -144,7 +230,51 @@ impl EventRegistry {
             return Err(duplicate(existing, &registration));
         }
         by_name.insert(registration.name, registration);
-        Ok(())
+        insert_aliases(&mut by_name, &registration)
+    }
+
+    /// Decodes the JSON payload of an event stored as `name` (its name or
+    /// an alias) at schema `version`: at the current version straight into
+    /// its Rust type, at an older one through its upcasters, into the
+    /// current events it stands for (none, one, or several for a split).
+    /// Every store decodes rows through this.
+    pub fn decode_stored(
+        &self,
+        name: &str,
+        version: u32,
+        json: &[u8],
+    ) -> Result<Upcasted, DecodeError> {
+        self.lookup(name)?.decode_stored(name, version, json)
+    }
+
+    /// Every version of every event type that no upcaster reads, sorted by
+    /// type and version; empty when every stored version can be read.
+    pub fn upcaster_gaps(&self) -> Vec<UpcasterGap> {
+        let mut gaps: Vec<UpcasterGap> = self
+            .read()
+            .iter()
+            .filter(|(name, registration)| **name == registration.name)
+            .flat_map(|(_, registration)| registration.gaps().collect::<Vec<_>>())
+            .collect();
+        gaps.sort();
+        gaps
+    }
+
+    /// The stored names a reader of `wanted` must also fetch: the aliases
+    /// of those types, and the names and aliases of types with a split
+    /// upcaster (their rows may yield a wanted type).
+    pub(crate) fn stored_names_for(&self, wanted: &[String]) -> Vec<&'static str> {
+        let by_name = self.read();
+        let mut extra = Vec::new();
+        for (name, registration) in by_name.iter() {
+            let canonical = *name == registration.name;
+            let is_wanted = wanted.iter().any(|w| w == registration.name);
+            if (!canonical && is_wanted) || (registration.splits && !is_wanted) {
+                extra.push(*name);
+            }
+        }
+        extra.sort_unstable();
+        extra
     }
 
     /// Decodes the JSON payload of an event stored as `name` at schema
@@ -155,15 +285,19 @@ impl EventRegistry {
         version: u32,
         json: &[u8],
     ) -> Result<Arc<dyn AnyMessage>, DecodeError> {
-        let registration = self.checked(name, version)?;
-        (registration.decode)(json).map_err(|source| DecodeError::Malformed {
-            event_type: name.to_owned(),
-            rust_type: (registration.rust_type)(),
-            source,
-        })
+        let registration = self.lookup(name)?;
+        registration
+            .decode_stored(name, version, json)?
+            .into_single()
+            .map_err(|events| DecodeError::NotOneEvent {
+                event_type: name.to_owned(),
+                stored: version,
+                count: events.len(),
+            })
     }
 
-    /// As [`decode`](Self::decode), from a JSON value.
+    /// As [`decode`](Self::decode), from a JSON value (at the current
+    /// version only).
     pub fn decode_value(
         &self,
         name: &str,
@@ -178,12 +312,14 @@ impl EventRegistry {
         })
     }
 
+    fn lookup(&self, name: &str) -> Result<EventRegistration, DecodeError> {
+        self.get(name).ok_or_else(|| DecodeError::UnknownEventType {
+            event_type: name.to_owned(),
+        })
+    }
+
     fn checked(&self, name: &str, version: u32) -> Result<EventRegistration, DecodeError> {
-        let registration = self
-            .get(name)
-            .ok_or_else(|| DecodeError::UnknownEventType {
-                event_type: name.to_owned(),
-            })?;
+        let registration = self.lookup(name)?;
         if registration.version != version {
             return Err(DecodeError::VersionMismatch {
                 event_type: name.to_owned(),
@@ -200,6 +336,30 @@ impl EventRegistry {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Adds `registration`'s aliases to the table; an alias naming another type
+/// is refused.
+fn insert_aliases(
+    by_name: &mut HashMap<&'static str, EventRegistration>,
+    registration: &EventRegistration,
+) -> Result<(), RegistryError> {
+    for alias in registration.aliases {
+        match by_name.get(alias) {
+            Some(existing) if (existing.type_id)() == (registration.type_id)() => {}
+            Some(existing) => {
+                return Err(RegistryError::AliasTaken {
+                    alias,
+                    alias_of: (registration.rust_type)(),
+                    taken_by: (existing.rust_type)(),
+                });
+            }
+            None => {
+                by_name.insert(alias, *registration);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn duplicate(existing: &EventRegistration, other: &EventRegistration) -> RegistryError {
@@ -220,10 +380,19 @@ pub fn register<E: Event>() -> Result<(), RegistryError> {
 }
 
 /// Checks the registrations once; call it at start-up so that two event
-/// types under one name, or two aggregate types under one aggregate name,
-/// stop the program before any event is stored. Building a bus calls it.
+/// types under one name, two aggregate types under one aggregate name, or
+/// an old schema version of an event that no upcaster reads stop the
+/// program before any event is stored or read. Building a bus and opening
+/// a database store call it.
+///
+/// Every missing upcaster is reported at once
+/// ([`RegistryError::MissingUpcasters`], naming each type and version).
 pub fn validate() -> Result<(), RegistryError> {
-    EventRegistry::global()?;
+    let registry = EventRegistry::global()?;
+    let gaps = registry.upcaster_gaps();
+    if !gaps.is_empty() {
+        return Err(RegistryError::MissingUpcasters { gaps });
+    }
     super::check_aggregates([])
 }
 
@@ -261,6 +430,105 @@ mod tests {
         assert!(text.contains("other::Impostor"), "{text}");
     }
 
+    #[derive(Event, Debug, Serialize, Deserialize)]
+    #[event(name = "registry-test.Renamed", version = 2, alias = "registry-test.Thing",
+            upcast(from = 1, with = same))]
+    struct Renamed {
+        size: u32,
+    }
+
+    fn same(value: serde_json::Value) -> serde_json::Value {
+        value
+    }
+
+    #[derive(Event, Debug, Serialize, Deserialize)]
+    #[event(name = "registry-test.Split", version = 2, upcast(from = 1, split = nothing))]
+    struct Split;
+
+    fn nothing(_: serde_json::Value) -> Upcasted {
+        Upcasted::none()
+    }
+
+    #[derive(Event, Debug, Serialize, Deserialize)]
+    #[event(name = "registry-test.Gappy", version = 3)]
+    struct Gappy;
+
+    #[test]
+    fn an_alias_decodes_through_the_upcasters_and_cannot_name_another_type() {
+        let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Renamed>()])
+            .expect("one type");
+        let message = registry
+            .decode("registry-test.Thing", 1, br#"{"size":4}"#)
+            .expect("the alias decodes at version 1");
+        let renamed: &dyn std::any::Any = &*message;
+        assert_eq!(renamed.downcast_ref::<Renamed>().map(|r| r.size), Some(4));
+        assert_eq!(
+            registry.names(),
+            ["registry-test.Renamed"],
+            "aliases are not names"
+        );
+        assert_eq!(
+            registry.stored_names_for(&["registry-test.Renamed".to_owned()]),
+            ["registry-test.Thing"]
+        );
+
+        let taken = EventRegistry::from_registrations(&[
+            EventRegistration::of::<Thing>(),
+            EventRegistration::of::<Renamed>(),
+        ]);
+        assert!(
+            matches!(
+                taken,
+                Err(RegistryError::AliasTaken {
+                    alias: "registry-test.Thing",
+                    ..
+                })
+            ),
+            "{taken:?}"
+        );
+    }
+
+    #[test]
+    fn a_split_is_refused_where_one_event_is_asked_for_and_widens_filters() {
+        let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Split>()])
+            .expect("one type");
+        let dropped = registry.decode_stored("registry-test.Split", 1, b"{}");
+        assert!(matches!(dropped, Ok(events) if events.is_empty()));
+        let one = registry.decode("registry-test.Split", 1, b"{}");
+        assert!(matches!(
+            one,
+            Err(DecodeError::NotOneEvent { count: 0, .. })
+        ));
+        assert_eq!(
+            registry.stored_names_for(&["other".to_owned()]),
+            ["registry-test.Split"],
+            "a reader of any type may get events split out of it"
+        );
+    }
+
+    #[test]
+    fn every_gap_is_listed_in_order() {
+        let registry = EventRegistry::from_registrations(&[
+            EventRegistration::of::<Gappy>(),
+            EventRegistration::of::<Renamed>(),
+        ])
+        .expect("two types");
+        let gaps: Vec<(&str, u32)> = registry
+            .upcaster_gaps()
+            .iter()
+            .map(|gap| (gap.event_type, gap.missing_from))
+            .collect();
+        assert_eq!(
+            gaps,
+            [("registry-test.Gappy", 1), ("registry-test.Gappy", 2)]
+        );
+        let stored_v1 = registry.decode("registry-test.Gappy", 1, b"null");
+        assert!(matches!(
+            stored_v1,
+            Err(DecodeError::VersionMismatch { stored: 1, .. })
+        ));
+    }
+
     #[test]
     fn decodes_by_name_and_checks_version() {
         let registry = EventRegistry::from_registrations(&[EventRegistration::of::<Thing>()])
@@ -271,12 +539,12 @@ mod tests {
         let thing: &dyn std::any::Any = &*message;
         assert_eq!(thing.downcast_ref::<Thing>().map(|t| t.size), Some(3));
 
-        let wrong_version = registry.decode("registry-test.Thing", 2, br#"{"size":3}"#);
+        let newer = registry.decode("registry-test.Thing", 2, br#"{"size":3}"#);
         assert!(matches!(
-            wrong_version,
-            Err(DecodeError::VersionMismatch {
+            newer,
+            Err(DecodeError::NewerVersion {
                 stored: 2,
-                registered: 1,
+                known: 1,
                 ..
             })
         ));

@@ -46,6 +46,9 @@ struct Inner {
     log: Vec<RecordedEvent>,
     streams: HashMap<String, Vec<usize>>,
     snapshots: HashMap<String, Snapshot>,
+    /// Whether any event was imported in its stored form: only then do
+    /// reads look for events to decode.
+    imported: bool,
 }
 
 impl MemoryState {
@@ -149,13 +152,55 @@ impl MemoryState {
                 .iter()
                 .filter_map(|&index| inner.log.get(index).cloned()),
         );
-        Ok(events)
+        let imported = inner.imported;
+        drop(inner);
+        decode_imported(imported, events, None)
     }
 
-    pub(super) fn read_all(&self, from_position: u64, limit: usize) -> Vec<RecordedEvent> {
+    pub(super) fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (events, imported) = self.read_all_as_kept(from_position, limit);
+        decode_imported(imported, events, None)
+    }
+
+    /// The events as kept (imported ones undecoded), and whether any event
+    /// was imported.
+    fn read_all_as_kept(&self, from_position: u64, limit: usize) -> (Vec<RecordedEvent>, bool) {
         let inner = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
-        inner.log.iter().skip(start).take(limit).cloned().collect()
+        let events = inner.log.iter().skip(start).take(limit).cloned().collect();
+        (events, inner.imported)
+    }
+
+    /// Appends events in their stored form, decoded when read.
+    pub(super) fn import(
+        &self,
+        aggregate_id: &str,
+        events: &[crate::evolution::StoredEvent],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let envelopes = events
+            .iter()
+            .map(|event| {
+                let payload = crate::evolution::StoredPayload::new(event).map_err(|source| {
+                    StoreError::Serialize {
+                        stream_id: aggregate_id.to_owned(),
+                        event_type: event.event_type.clone(),
+                        source,
+                    }
+                })?;
+                Ok(AnyEnvelope::from_parts(
+                    Arc::new(payload),
+                    Arc::new(event.metadata.clone()),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Set before the rows exist, so no read can see them undecoded.
+        self.write().imported = true;
+        self.save(aggregate_id, &envelopes, expected_version)
     }
 
     /// At most `limit` events of types `filter` lets through, from
@@ -166,15 +211,24 @@ impl MemoryState {
         from_position: u64,
         limit: usize,
         filter: &EventTypeFilter,
-    ) -> GlobalPage {
+    ) -> Result<GlobalPage, StoreError> {
         let inner = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
         let mut scanned_through = from_position.saturating_sub(1);
         let mut events = Vec::new();
+        // Imported rows may be stored under an alias, or split into a
+        // wanted type: the widened filter fetches them, the decoded events
+        // are filtered again.
+        let stored = if inner.imported {
+            crate::evolution::stored_filter(filter)
+        } else {
+            None
+        };
+        let fetch = stored.as_ref().unwrap_or(filter);
         if limit > 0 {
             for event in inner.log.iter().skip(start) {
                 scanned_through = event.position;
-                if filter.matches(event.event_type()) {
+                if fetch.matches(event.event_type()) {
                     events.push(event.clone());
                     if events.len() == limit {
                         break;
@@ -182,10 +236,12 @@ impl MemoryState {
                 }
             }
         }
-        GlobalPage {
-            events,
+        let imported = inner.imported;
+        drop(inner);
+        Ok(GlobalPage {
+            events: decode_imported(imported, events, Some(filter))?,
             scanned_through,
-        }
+        })
     }
 
     /// Waits until the head passes `after_position`, or `max_wait` elapsed.
@@ -203,7 +259,8 @@ impl MemoryState {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RawRecordedEvent>, StoreError> {
-        self.read_all(from_position, limit)
+        self.read_all_as_kept(from_position, limit)
+            .0
             .iter()
             .map(RawRecordedEvent::from_recorded)
             .collect()
@@ -255,5 +312,19 @@ impl MemoryState {
         self.inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `events` with imported (stored-form) ones decoded; untouched when the
+/// store never imported anything.
+fn decode_imported(
+    imported: bool,
+    events: Vec<RecordedEvent>,
+    filter: Option<&EventTypeFilter>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    if imported {
+        crate::evolution::expand_stored(events, filter)
+    } else {
+        Ok(events)
     }
 }

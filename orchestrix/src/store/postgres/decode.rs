@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::DecodeError;
+use crate::evolution::RowEvents;
 use crate::message::{AnyEnvelope, Metadata, SPEC_VERSION};
 use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
@@ -58,22 +59,25 @@ impl RowDecoder {
         Self::default()
     }
 
-    /// A row of a stream load.
+    /// A row of a stream load, pushed onto `out` (as the events its
+    /// upcasters yield: usually one).
     pub(super) fn stream_row(
         &mut self,
         stream_id: &str,
         row: &PgRow,
-    ) -> Result<RecordedEvent, StoreError> {
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<(), StoreError> {
         let stream_id = self.shared_stream_id(stream_id);
         let columns = Columns::read(stream_id, row, 0)?;
-        self.decode(&columns)
+        self.decode(&columns)?.push_into(out);
+        Ok(())
     }
 
-    /// A row of the global stream.
-    pub(super) fn global_row(&mut self, row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    /// A row of the global stream, with its position.
+    pub(super) fn global_row(&mut self, row: &PgRow) -> Result<(RowEvents, u64), StoreError> {
         let stream_id = self.global_stream_id(row)?;
         let columns = Columns::read(stream_id, row, 1)?;
-        self.decode(&columns)
+        Ok((self.decode(&columns)?, columns.position))
     }
 
     /// A row of the global stream, not decoded.
@@ -116,7 +120,7 @@ impl RowDecoder {
         }
     }
 
-    fn decode(&mut self, columns: &Columns<'_>) -> Result<RecordedEvent, StoreError> {
+    fn decode(&mut self, columns: &Columns<'_>) -> Result<RowEvents, StoreError> {
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: columns.stream_id.to_string(),
             version: columns.version,
@@ -124,18 +128,16 @@ impl RowDecoder {
             event_type: columns.event_type.to_owned(),
             source,
         };
-        let message = match self.last_type {
-            Some(known)
-                if known.name == columns.event_type && known.version == columns.schema_version =>
-            {
-                (known.decode)(columns.payload.as_bytes()).map_err(|source| {
-                    fail(DecodeError::Malformed {
-                        event_type: known.name.to_owned(),
-                        rust_type: (known.rust_type)(),
-                        source,
-                    })
-                })?
-            }
+        // At the current version this is one pass over the bytes into the
+        // Rust type; older versions go through the type's upcasters.
+        let messages = match self.last_type {
+            Some(known) if known.name == columns.event_type => known
+                .decode_stored(
+                    columns.event_type,
+                    columns.schema_version,
+                    columns.payload.as_bytes(),
+                )
+                .map_err(fail)?,
             _ => {
                 let registry = match self.registry {
                     Some(registry) => registry,
@@ -145,15 +147,15 @@ impl RowDecoder {
                         *self.registry.insert(registry)
                     }
                 };
-                let message = registry
-                    .decode(
+                let messages = registry
+                    .decode_stored(
                         columns.event_type,
                         columns.schema_version,
                         columns.payload.as_bytes(),
                     )
                     .map_err(fail)?;
                 self.last_type = registry.get(columns.event_type);
-                message
+                messages
             }
         };
         let metadata = match columns.metadata {
@@ -166,13 +168,14 @@ impl RowDecoder {
             })?,
             None => columns.typed_metadata()?,
         };
-        Ok(RecordedEvent {
+        let metadata = Arc::new(metadata);
+        Ok(RowEvents::build(messages, |message| RecordedEvent {
             stream_id: Arc::clone(&columns.stream_id),
             version: columns.version,
             position: columns.position,
             recorded_at: columns.recorded_at,
-            envelope: AnyEnvelope::from_parts(message, Arc::new(metadata)),
-        })
+            envelope: AnyEnvelope::from_parts(message, Arc::clone(&metadata)),
+        }))
     }
 }
 

@@ -15,6 +15,7 @@ mod encode;
 mod failure;
 mod notify;
 mod read;
+mod rewrite;
 mod statements;
 
 use std::sync::Arc;
@@ -322,7 +323,7 @@ impl PostgreSQLEventStore {
         let mut events = Vec::new();
         loop {
             match rows.try_next().await {
-                Ok(Some(row)) => events.push(decoder.stream_row(aggregate_id, &row)?),
+                Ok(Some(row)) => decoder.stream_row(aggregate_id, &row, &mut events)?,
                 Ok(None) => break,
                 Err(error) => {
                     drop(rows);

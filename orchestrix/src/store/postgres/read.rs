@@ -10,6 +10,7 @@ use sqlx::postgres::PgRow;
 
 use super::decode::RowDecoder;
 use super::{PostgreSQLEventStore, to_i64, to_u64};
+use crate::evolution::RowEvents;
 use crate::store::{EventTypeFilter, GlobalPage, StoreError};
 
 impl PostgreSQLEventStore {
@@ -95,13 +96,18 @@ impl PostgreSQLEventStore {
         limit: usize,
         filter: &EventTypeFilter,
     ) -> Result<GlobalPage, StoreError> {
-        let (events, scanned_through) = self
-            .read_global(from_position, limit, filter, |decoder, row| {
-                let event = decoder.global_row(row)?;
-                let position = event.position;
-                Ok((event, position))
-            })
+        // Rows stored under an alias (or split into a wanted type) are
+        // fetched too; what they decode into is filtered again.
+        let stored = crate::evolution::stored_filter(filter);
+        let (rows, scanned_through) = self
+            .read_global(
+                from_position,
+                limit,
+                stored.as_ref().unwrap_or(filter),
+                |decoder, row| decoder.global_row(row),
+            )
             .await?;
+        let events = RowEvents::flatten(rows, stored.is_some().then_some(filter));
         Ok(GlobalPage {
             events,
             scanned_through,

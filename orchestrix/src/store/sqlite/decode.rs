@@ -7,32 +7,40 @@ use sqlx::sqlite::SqliteRow;
 
 use super::time_from_nanos;
 use crate::error::DecodeError;
+use crate::evolution::RowEvents;
 use crate::message::{AnyEnvelope, Metadata};
-use crate::registry::EventRegistry;
+use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
 /// Decodes event rows, looking event types up in the global registry.
 #[derive(Debug, Default)]
 pub(super) struct RowDecoder {
     registry: Option<&'static EventRegistry>,
+    /// The registration of the last event type decoded: rows of one type
+    /// usually come together, and this skips the registry's lock and map.
+    last_type: Option<EventRegistration>,
     /// The id of the last stream seen: consecutive rows of one stream share
     /// one allocation of it.
     last_stream: Option<Arc<str>>,
 }
 
 impl RowDecoder {
-    /// A row of a stream load (columns: `statements::event_columns!`).
+    /// A row of a stream load (columns: `statements::event_columns!`),
+    /// pushed onto `out` (as the events its upcasters yield: usually one).
     pub(super) fn stream_row(
         &mut self,
         stream_id: &str,
         row: &SqliteRow,
-    ) -> Result<RecordedEvent, StoreError> {
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<(), StoreError> {
         let stream_id = self.shared_stream_id(stream_id);
-        self.decode(stream_id, row, 0)
+        self.decode(stream_id, row, 0)?.0.push_into(out);
+        Ok(())
     }
 
-    /// A row of the global stream (`stream_id`, then the event columns).
-    pub(super) fn global_row(&mut self, row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    /// A row of the global stream (`stream_id`, then the event columns),
+    /// with its position.
+    pub(super) fn global_row(&mut self, row: &SqliteRow) -> Result<(RowEvents, u64), StoreError> {
         let stream_id: &str = row
             .try_get(0)
             .map_err(|error| column_error("?", 0, error))?;
@@ -83,7 +91,7 @@ impl RowDecoder {
         stream_id: Arc<str>,
         row: &SqliteRow,
         at: usize,
-    ) -> Result<RecordedEvent, StoreError> {
+    ) -> Result<(RowEvents, u64), StoreError> {
         let version: i64 = row
             .try_get(at)
             .map_err(|error| column_error(&stream_id, 0, error))?;
@@ -107,17 +115,29 @@ impl RowDecoder {
             event_type: event_type.to_owned(),
             source,
         };
-        let registry = match self.registry {
-            Some(registry) => registry,
-            None => {
-                let registry = EventRegistry::global().map_err(|error| fail(error.into()))?;
-                *self.registry.insert(registry)
+        let schema_version = u32::try_from(schema_version).unwrap_or(0);
+        // One pass over the bytes at the current version; older versions go
+        // through the type's upcasters.
+        let messages = match self.last_type {
+            Some(known) if known.name == event_type => known
+                .decode_stored(event_type, schema_version, payload.as_bytes())
+                .map_err(fail)?,
+            _ => {
+                let registry = match self.registry {
+                    Some(registry) => registry,
+                    None => {
+                        let registry =
+                            EventRegistry::global().map_err(|error| fail(error.into()))?;
+                        *self.registry.insert(registry)
+                    }
+                };
+                let messages = registry
+                    .decode_stored(event_type, schema_version, payload.as_bytes())
+                    .map_err(fail)?;
+                self.last_type = registry.get(event_type);
+                messages
             }
         };
-        let schema_version = u32::try_from(schema_version).unwrap_or(0);
-        let message = registry
-            .decode(event_type, schema_version, payload.as_bytes())
-            .map_err(fail)?;
         let metadata: Metadata = serde_json::from_str(metadata).map_err(|source| {
             fail(DecodeError::Malformed {
                 event_type: event_type.to_owned(),
@@ -125,13 +145,17 @@ impl RowDecoder {
                 source,
             })
         })?;
-        Ok(RecordedEvent {
-            stream_id,
+        let metadata = Arc::new(metadata);
+        let position = u64::try_from(position).unwrap_or(0);
+        let recorded_at = time_from_nanos(recorded_at);
+        let events = RowEvents::build(messages, |message| RecordedEvent {
+            stream_id: Arc::clone(&stream_id),
             version,
-            position: u64::try_from(position).unwrap_or(0),
-            recorded_at: time_from_nanos(recorded_at),
-            envelope: AnyEnvelope::from_parts(message, Arc::new(metadata)),
-        })
+            position,
+            recorded_at,
+            envelope: AnyEnvelope::from_parts(message, Arc::clone(&metadata)),
+        });
+        Ok((events, position))
     }
 }
 

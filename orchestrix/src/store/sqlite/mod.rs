@@ -23,6 +23,7 @@
 
 mod decode;
 mod read;
+mod rewrite;
 mod statements;
 
 use std::path::Path;
@@ -34,6 +35,7 @@ use time::OffsetDateTime;
 
 use self::decode::RowDecoder;
 use crate::error::ConcurrencyError;
+use crate::evolution::RowEvents;
 use crate::limits::stored_precision;
 use crate::message::AnyEnvelope;
 use crate::migration::Migration;
@@ -207,13 +209,18 @@ impl SqliteEventStore {
         limit: usize,
         filter: &EventTypeFilter,
     ) -> Result<GlobalPage, StoreError> {
-        let (events, scanned_through) = self
-            .read_global(from_position, limit, filter, |decoder, row| {
-                let event = decoder.global_row(row)?;
-                let position = event.position;
-                Ok((event, position))
-            })
+        // Rows stored under an alias (or split into a wanted type) are
+        // fetched too; what they decode into is filtered again.
+        let stored = crate::evolution::stored_filter(filter);
+        let (rows, scanned_through) = self
+            .read_global(
+                from_position,
+                limit,
+                stored.as_ref().unwrap_or(filter),
+                |decoder, row| decoder.global_row(row),
+            )
             .await?;
+        let events = RowEvents::flatten(rows, stored.is_some().then_some(filter));
         Ok(GlobalPage {
             events,
             scanned_through,
@@ -303,7 +310,7 @@ impl SqliteEventStore {
         let mut events = Vec::new();
         loop {
             match rows.try_next().await {
-                Ok(Some(row)) => events.push(decoder.stream_row(aggregate_id, &row)?),
+                Ok(Some(row)) => decoder.stream_row(aggregate_id, &row, &mut events)?,
                 Ok(None) => return Ok(events),
                 Err(error) => return Err(self.failed(error, operation())),
             }
@@ -576,7 +583,7 @@ impl AsyncEventStore for SqliteEventStore {
         let mut events = Vec::with_capacity(limit.min(1024));
         loop {
             match rows.try_next().await {
-                Ok(Some(row)) => events.push(decoder.global_row(&row)?),
+                Ok(Some(row)) => decoder.global_row(&row)?.0.push_into(&mut events),
                 Ok(None) => return Ok(events),
                 Err(error) => {
                     return Err(self.failed(

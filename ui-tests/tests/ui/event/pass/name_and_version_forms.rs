@@ -12,11 +12,13 @@ struct Withdrawn {
 }
 
 #[derive(Event, Debug, Serialize, Deserialize)]
-#[event(version = 3)]
+// `since`: no older version was ever stored, so none needs an upcaster
+// (`registry::validate()` checks it).
+#[event(version = 3, since = 3)]
 struct Closed;
 
 #[derive(Event, Debug, Serialize, Deserialize)]
-#[event(name = "bank.Frozen", version = 2)]
+#[event(name = "bank.Frozen", version = 2, since = 2)]
 struct Frozen {
     reason: String,
 }
@@ -24,7 +26,7 @@ struct Frozen {
 // Options may also be split over two attributes.
 #[derive(Event, Debug, Serialize, Deserialize)]
 #[event(name = "bank.Renamed")]
-#[event(version = 7)]
+#[event(version = 7, since = 7)]
 struct Renamed;
 
 fn main() {
