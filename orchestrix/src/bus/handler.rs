@@ -69,7 +69,7 @@ impl AsyncHandler {
         &self,
         context: &HandlerContext<'_>,
     ) -> impl Future<Output = Result<(), FailedHandler>> + Send + use<> {
-        let span = tracing::info_span!("handler", handler = %self.name);
+        let span = listened_span!("handler", handler = %self.name);
         let name = self.name.clone();
         // The call itself may panic before returning a future.
         let future = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
@@ -99,7 +99,7 @@ impl SyncHandler {
     /// Runs the handler inside a span named after it; a panic is caught and
     /// reported as this handler's failure.
     pub(crate) fn run(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
-        let _entered = tracing::info_span!("handler", handler = %self.name).entered();
+        let _entered = listened_span!("handler", handler = %self.name).entered();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
         settle(self.name.as_str(), outcome)
     }
