@@ -25,7 +25,9 @@
 //! loads.
 //!
 //! A plain timing harness is used instead of criterion: the workloads are
-//! long and the figures are throughputs.
+//! long and the figures are throughputs. Name workloads to run only those
+//! (`cargo bench -p orchestrix-benches --bench postgres_store -- W4`); when W1
+//! is left out, W4's stream is written in batches of 100 first (untimed).
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -83,9 +85,10 @@ async fn main() {
         println!("postgres_store: skipped, set DATABASE_URL to benchmark against PostgreSQL");
         return;
     };
+    let selected = Selected::from_args();
     let mut rounds = Vec::new();
     for round in 1..=ROUNDS {
-        let times = run_round(&url).await;
+        let times = run_round(&url, &selected).await;
         println!("round {round}:");
         print_table(&times);
         rounds.push(times);
@@ -107,6 +110,28 @@ async fn main() {
     print_rows(&medians, &ratios);
 }
 
+/// The workloads named on the command line (`W1` .. `W4`; all when none is).
+struct Selected([bool; 4]);
+
+impl Selected {
+    fn from_args() -> Self {
+        let named: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|arg| !arg.starts_with('-'))
+            .collect();
+        let mut selected = [named.is_empty(); 4];
+        for (n, slot) in selected.iter_mut().enumerate() {
+            let name = format!("W{}", n + 1);
+            *slot |= named.iter().any(|arg| arg.eq_ignore_ascii_case(&name));
+        }
+        Self(selected)
+    }
+
+    fn runs(&self, workload: usize) -> bool {
+        self.0[workload]
+    }
+}
+
 fn ratio(framework: Duration, raw: Duration) -> f64 {
     raw.as_secs_f64() / framework.as_secs_f64()
 }
@@ -122,6 +147,9 @@ fn print_rows(times: &Round, ratios: &[f64]) {
         "workload", "framework", "raw sqlx", "ratio"
     );
     for (((name, unit, work), [framework, raw]), ratio) in WORKLOADS.iter().zip(times).zip(ratios) {
+        if framework.is_zero() {
+            continue; // not selected
+        }
         let rate = |d: &Duration| format!("{:.0} {unit}", work / d.as_secs_f64());
         println!(
             "  {name:<40} {:>16} {:>16} {ratio:>6.2}   ({:.1} ms vs {:.1} ms)",
@@ -133,7 +161,7 @@ fn print_rows(times: &Round, ratios: &[f64]) {
     }
 }
 
-async fn run_round(url: &str) -> Round {
+async fn run_round(url: &str, selected: &Selected) -> Round {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let store_schema = format!("bench_store_{}", &run[..8]);
     let raw_schema = format!("bench_raw_{}", &run[..8]);
@@ -164,14 +192,43 @@ async fn run_round(url: &str) -> Round {
         let framework_first = chunk % 2 == 0;
         for turn in 0..2 {
             if (turn == 0) == framework_first {
-                w[0][0] += w1_framework(&store, "w1", singles.clone()).await;
-                w[1][0] += w2_framework(&store, "w2", tasks.clone()).await;
-                w[2][0] += w3_framework(&store, "w3", batches.clone()).await;
+                if selected.runs(0) {
+                    w[0][0] += w1_framework(&store, "w1", singles.clone()).await;
+                }
+                if selected.runs(1) {
+                    w[1][0] += w2_framework(&store, "w2", tasks.clone()).await;
+                }
+                if selected.runs(2) {
+                    w[2][0] += w3_framework(&store, "w3", batches.clone()).await;
+                }
             } else {
-                w[0][1] += w1_raw(&raw, "w1", singles.clone()).await;
-                w[1][1] += w2_raw(&raw, "w2", tasks.clone()).await;
-                w[2][1] += w3_raw(&raw, "w3", batches.clone()).await;
+                if selected.runs(0) {
+                    w[0][1] += w1_raw(&raw, "w1", singles.clone()).await;
+                }
+                if selected.runs(1) {
+                    w[1][1] += w2_raw(&raw, "w2", tasks.clone()).await;
+                }
+                if selected.runs(2) {
+                    w[2][1] += w3_raw(&raw, "w3", batches.clone()).await;
+                }
             }
+        }
+    }
+    if !selected.runs(3) {
+        drop_schemas(&store, [&store_schema, &raw_schema]).await;
+        return w;
+    }
+    if !selected.runs(0) {
+        // W4's stream as W1 writes it (amount = version - 1), untimed, in
+        // batches.
+        for append in 0..W1_APPENDS / W3_BATCH {
+            let first = append * W3_BATCH;
+            let events: Vec<_> = (first..first + W3_BATCH).map(deposit).collect();
+            store
+                .save("w1", &events, Some(first))
+                .await
+                .expect("append");
+            raw.append_batch_from("w1", first, W3_BATCH, first).await;
         }
     }
 
@@ -183,14 +240,17 @@ async fn run_round(url: &str) -> Round {
         raw_runs.push(w4_raw(&raw, "w1").await);
     }
     w[3] = [median(framework_runs), median(raw_runs)];
+    drop_schemas(&store, [&store_schema, &raw_schema]).await;
+    w
+}
 
-    for schema in [&store_schema, &raw_schema] {
+async fn drop_schemas(store: &PostgreSQLEventStore, schemas: [&str; 2]) {
+    for schema in schemas {
         sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
             .execute(store.pool())
             .await
             .expect("drop schema");
     }
-    w
 }
 
 fn median(mut runs: Vec<Duration>) -> Duration {
@@ -359,10 +419,15 @@ impl Raw {
     }
 
     async fn append_batch(&self, stream: &str, expected: u64, count: u64) {
+        self.append_batch_from(stream, expected, count, 0).await;
+    }
+
+    /// A batch whose amounts count up from `first_amount`.
+    async fn append_batch_from(&self, stream: &str, expected: u64, count: u64, first_amount: u64) {
         let versions: Vec<i64> = (1..=count)
             .map(|n| i64::try_from(expected + n).expect("small"))
             .collect();
-        let payloads: Vec<Json<Deposited>> = (0..count)
+        let payloads: Vec<Json<Deposited>> = (first_amount..first_amount + count)
             .map(|amount| Json(Deposited { amount }))
             .collect();
         sqlx::query(AssertSqlSafe(self.insert_batch.clone()))

@@ -20,10 +20,17 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use orchestrix::postgres::{PostgresOptions, connect_pool};
 use orchestrix::prelude::*;
-use orchestrix::saga::PostgreSQLSagaStateStore;
+use orchestrix::saga::{PostgreSQLSagaStateStore, StepAction};
 use tokio::runtime::Runtime;
 
 fn noop(_: &()) -> Result<(), StepFailure> {
+    Ok(())
+}
+
+/// The same no-op as an `async fn` step: it runs on the saga's task, where
+/// a plain fn step is handed to tokio's blocking pool (a thread handoff per
+/// step), so this variant shows the executor and state store alone.
+async fn noop_async(_: &()) -> Result<(), StepFailure> {
     Ok(())
 }
 
@@ -35,9 +42,18 @@ async fn direct_calls() -> Result<(), StepFailure> {
 }
 
 fn five_steps() -> Vec<SagaStep<()>> {
+    five_of(noop)
+}
+
+fn five_async_steps() -> Vec<SagaStep<()>> {
+    five_of(noop_async)
+}
+
+/// Five steps, `step-1` .. `step-5`, each running `action`.
+fn five_of<A: StepAction<(), M> + Copy, M>(action: A) -> Vec<SagaStep<()>> {
     (1..=5)
         .map(|n| {
-            SagaStep::builder(format!("step-{n}"), noop)
+            SagaStep::builder(format!("step-{n}"), action)
                 .build()
                 .expect("valid step")
         })
@@ -48,14 +64,15 @@ static RAW_IDS: AtomicU64 = AtomicU64::new(0);
 
 /// `count` sagas, each on an in-memory store of its own.
 fn fresh_sagas(count: u64) -> Vec<Saga<()>> {
+    fresh_sagas_of(count, five_steps)
+}
+
+/// `count` sagas of `steps`, each on an in-memory store of its own.
+fn fresh_sagas_of(count: u64, steps: fn() -> Vec<SagaStep<()>>) -> Vec<Saga<()>> {
     (0..count)
         .map(|_| {
-            Saga::new(
-                "bench",
-                five_steps(),
-                Arc::new(InMemorySagaStateStore::new()),
-            )
-            .expect("a valid saga")
+            Saga::new("bench", steps(), Arc::new(InMemorySagaStateStore::new()))
+                .expect("a valid saga")
         })
         .collect()
 }
@@ -115,19 +132,27 @@ fn closing_note(runtime: &Runtime) {
         times.sort_unstable();
         times[times.len() / 2] / u32::try_from(RUNS).expect("small")
     };
-    let (direct_times, saga_times): (Vec<_>, Vec<_>) = runtime.block_on(async {
+    let (direct_times, saga_times, async_times) = runtime.block_on(async {
         for _ in 0..3 {
             direct(RUNS).await;
             run_each(fresh_sagas(RUNS)).await;
+            run_each(fresh_sagas_of(RUNS, five_async_steps)).await;
         }
-        let mut times = (Vec::new(), Vec::new());
+        let mut times = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..BATCHES {
             times.0.push(direct(RUNS).await);
             times.1.push(run_each(fresh_sagas(RUNS)).await);
+            times
+                .2
+                .push(run_each(fresh_sagas_of(RUNS, five_async_steps)).await);
         }
         times
     });
-    let (direct, memory) = (median(direct_times), median(saga_times));
+    let (direct, memory, memory_async) = (
+        median(direct_times),
+        median(saga_times),
+        median(async_times),
+    );
     println!(
         "\nsaga closing note (median of {BATCHES} batches of {RUNS} runs after 3 warm-up batches; a fresh in-memory store per saga):"
     );
@@ -135,6 +160,10 @@ fn closing_note(runtime: &Runtime) {
     println!(
         "  saga, in-memory store       {memory:>12.3?}   {:>10.1}x direct calls",
         memory.as_secs_f64() / direct.as_secs_f64().max(f64::MIN_POSITIVE)
+    );
+    println!(
+        "  saga, in-memory, async steps {memory_async:>12.3?}   {:>10.1}x direct calls",
+        memory_async.as_secs_f64() / direct.as_secs_f64().max(f64::MIN_POSITIVE)
     );
     println!("  (PostgreSQL: see criterion's saga_postgres beside raw_sqlx_13_writes above)");
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use orchestrix::error::DecodeError;
+use orchestrix::limits::LimitError;
 use orchestrix::postgres::{
     Migration, PgPool, PostgresError, PostgresOptions, SqlIdentifier, migrate,
 };
@@ -588,4 +589,47 @@ async fn a_version_1_schema_upgrades_in_place_and_its_events_stay_readable() {
     .execute(&pool)
     .await
     .expect("drop schema");
+}
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "pg.Reading")]
+struct Reading {
+    value: f64,
+}
+
+/// An append inside the caller's transaction checks the same limits as
+/// `save`, in the pass that serializes the payload: a bad stream id or a
+/// payload that would not read back is a typed limit error, and nothing is
+/// written.
+#[tokio::test]
+async fn an_append_in_a_transaction_checks_the_limits() {
+    let Some(test) = TestStore::new("an_append_in_a_transaction_checks_the_limits", 2).await else {
+        return;
+    };
+    let mut transaction = test.pool().begin().await.expect("begin");
+    let error = test
+        .store
+        .save_in_transaction(&mut transaction, "acc\u{0}", &[deposit(1)], Some(0))
+        .await
+        .expect_err("a NUL in the stream id");
+    assert!(
+        matches!(
+            error,
+            StoreError::Limit(LimitError::IdControlCharacter { .. })
+        ),
+        "{error:?}"
+    );
+    let nan: AnyEnvelope = Envelope::new(Reading { value: f64::NAN }).into();
+    let error = test
+        .store
+        .save_in_transaction(&mut transaction, "acc", &[deposit(1), nan], Some(0))
+        .await
+        .expect_err("a NaN in the payload");
+    assert!(
+        matches!(error, StoreError::Limit(LimitError::NonFiniteFloat { .. })),
+        "{error:?}"
+    );
+    transaction.commit().await.expect("commit");
+    assert_eq!(test.store.stream_version("acc").await.expect("version"), 0);
+    test.cleanup().await;
 }

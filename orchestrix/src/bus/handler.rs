@@ -101,7 +101,7 @@ impl AsyncHandler {
         &self,
         context: &HandlerContext<'_>,
     ) -> impl Future<Output = Attempts> + Send + use<> {
-        let span = tracing::info_span!("handler", handler = %self.name);
+        let span = listened_span!("handler", handler = %self.name);
         let name = self.name.clone();
         let first = attempt(&self.call, context);
         let again = if self.retry.max_attempts() > 1 {
@@ -195,7 +195,7 @@ impl SyncHandler {
     /// retry policy says; a panic is caught and reported as this handler's
     /// failure.
     pub(crate) fn run(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
-        let _entered = tracing::info_span!("handler", handler = %self.name).entered();
+        let _entered = listened_span!("handler", handler = %self.name).entered();
         let mut attempts = 1;
         loop {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));

@@ -85,12 +85,34 @@ pub fn check_json<T: Serialize + ?Sized>(
     value: &T,
     what: impl FnOnce() -> String,
 ) -> Result<(), JsonCheckError> {
+    write_checked_json(io::sink(), value, what)
+}
+
+/// `value` as compact JSON text, checked as [`check_json`] checks it, in
+/// one pass: for the stores that keep the text (the check and the
+/// serialization are one walk over the value, not two).
+pub(crate) fn to_checked_json<T: Serialize + ?Sized>(
+    value: &T,
+    what: impl FnOnce() -> String,
+) -> Result<Vec<u8>, JsonCheckError> {
+    let mut json = Vec::with_capacity(128);
+    write_checked_json(&mut json, value, what)?;
+    Ok(json)
+}
+
+/// Serializes `value` into `writer` through the checking formatter,
+/// stopping at the first broken limit.
+fn write_checked_json<W: io::Write, T: Serialize + ?Sized>(
+    writer: W,
+    value: &T,
+    what: impl FnOnce() -> String,
+) -> Result<(), JsonCheckError> {
     let problem = Cell::new(None);
     let checker = Checker {
         depth: 0,
         problem: &problem,
     };
-    let mut serializer = serde_json::Serializer::with_formatter(io::sink(), checker);
+    let mut serializer = serde_json::Serializer::with_formatter(writer, checker);
     let serializer = FiniteSerializer {
         inner: &mut serializer,
         problem: &problem,

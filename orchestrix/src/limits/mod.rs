@@ -43,8 +43,8 @@ mod json;
 mod precision;
 
 pub use ids::{IdKind, MAX_ID_BYTES, check_id, check_text, shorten};
-pub(crate) use json::to_json_value;
 pub use json::{JsonCheckError, MAX_JSON_DEPTH, check_json, check_json_text};
+pub(crate) use json::{to_checked_json, to_json_value};
 pub(crate) use precision::now;
 pub use precision::stored_precision;
 

@@ -132,6 +132,17 @@ pub trait AnyMessage: Any + fmt::Debug + Send + Sync {
         let json = self.to_json_bytes().map_err(JsonCheckError::Serialize)?;
         Ok(crate::limits::check_json_text(&json, what)?)
     }
+
+    /// The payload as JSON text, checked as [`check_json`](Self::check_json)
+    /// checks it: for stores that keep the text, so that the payload is
+    /// serialized once per append, not once to check and once to write.
+    /// The default serializes with [`to_json_bytes`](Self::to_json_bytes)
+    /// and checks the text; every [`Message`] does both in one pass.
+    fn to_checked_json_bytes(&self, what: &dyn Fn() -> String) -> Result<Vec<u8>, JsonCheckError> {
+        let json = self.to_json_bytes().map_err(JsonCheckError::Serialize)?;
+        crate::limits::check_json_text(&json, what)?;
+        Ok(json)
+    }
 }
 
 impl<M: Message> AnyMessage for M {
@@ -161,5 +172,9 @@ impl<M: Message> AnyMessage for M {
 
     fn check_json(&self, what: &dyn Fn() -> String) -> Result<(), JsonCheckError> {
         crate::limits::check_json(self, what)
+    }
+
+    fn to_checked_json_bytes(&self, what: &dyn Fn() -> String) -> Result<Vec<u8>, JsonCheckError> {
+        crate::limits::to_checked_json(self, what)
     }
 }

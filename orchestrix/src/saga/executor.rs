@@ -684,10 +684,25 @@ where
                 None => Some(guarded.await),
             }
         };
-        let outcome = tokio::select! {
-            biased;
-            lost = lease.keep() => return Err(lost.into()),
-            outcome = timed => outcome,
+        // An attempt that is done at its first poll (a no-op step, an
+        // in-memory action) needs no lease keeper: while the keeper would
+        // only start waiting, polling the attempt first gives the outcome
+        // the biased select below would, without arming (and cancelling)
+        // the keeper's timer, which costs a cross-thread wake-up of the
+        // timer driver per step.
+        let mut timed = std::pin::pin!(timed);
+        let first = if lease.keeping_would_wait() {
+            futures::poll!(timed.as_mut())
+        } else {
+            std::task::Poll::Pending
+        };
+        let outcome = match first {
+            std::task::Poll::Ready(outcome) => outcome,
+            std::task::Poll::Pending => tokio::select! {
+                biased;
+                lost = lease.keep() => return Err(lost.into()),
+                outcome = timed => outcome,
+            },
         };
         Ok(match outcome {
             None => Attempt::TimedOut(format!(

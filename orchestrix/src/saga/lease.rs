@@ -120,6 +120,14 @@ impl RunLease {
         }
     }
 
+    /// Whether [`keep`](Self::keep), polled now, would only start waiting:
+    /// its first renewal (a third of the lifetime after the last
+    /// confirmation) and the deadline are both still ahead.
+    pub(crate) fn keeping_would_wait(&self) -> bool {
+        let next = self.confirmed_at() + self.ttl / 3;
+        Instant::now() < next.min(self.deadline())
+    }
+
     /// Renews the lease every third of its lifetime (sooner again after a
     /// failed renewal); returns only when the lease is lost, or when it
     /// could not be confirmed before the deadline

@@ -148,7 +148,7 @@ impl InMemoryAsyncMessageBus {
             tracing::trace!(message_type = envelope.message_name(), "no handler");
             return Ok(());
         };
-        let span = tracing::info_span!(
+        let span = listened_span!(
             "publish",
             message_type = envelope.message_name(),
             message_id = %envelope.metadata().id,
@@ -193,7 +193,7 @@ impl InMemoryAsyncMessageBus {
             return Err(CommandError::NoHandler { command: C::NAME });
         };
         let envelope = AnyEnvelope::from(command);
-        let span = tracing::info_span!(
+        let span = listened_span!(
             "command",
             command_type = C::NAME,
             message_id = %envelope.metadata().id,

@@ -115,7 +115,7 @@ impl InMemoryMessageBus {
             tracing::trace!(message_type = envelope.message_name(), "no handler");
             return Ok(());
         };
-        let _entered = tracing::info_span!(
+        let _entered = listened_span!(
             "publish",
             message_type = envelope.message_name(),
             message_id = %envelope.metadata().id,
@@ -153,7 +153,7 @@ impl InMemoryMessageBus {
             return Err(CommandError::NoHandler { command: C::NAME });
         };
         let envelope = AnyEnvelope::from(command);
-        let _entered = tracing::info_span!(
+        let _entered = listened_span!(
             "command",
             command_type = C::NAME,
             message_id = %envelope.metadata().id,

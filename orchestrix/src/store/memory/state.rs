@@ -112,7 +112,20 @@ impl MemoryState {
             positions.push(position);
         }
         // Published while the write lock is held, so the head only grows.
-        self.head.send_replace(log.len() as u64);
+        // With no follower waiting, the value is only stored: waking
+        // nobody still costs a lock per shard of the watch's notifier,
+        // more than the rest of a one-event save. A follower subscribes
+        // under the read lock (see `wait_for_append`), so it either counts
+        // here or sees this head when it looks.
+        let head = log.len() as u64;
+        if self.head.receiver_count() == 0 {
+            self.head.send_if_modified(|current| {
+                *current = head;
+                false
+            });
+        } else {
+            self.head.send_replace(head);
+        }
         Ok(AppendOutcome {
             new_version: stream.len() as u64,
             positions,
@@ -246,7 +259,12 @@ impl MemoryState {
 
     /// Waits until the head passes `after_position`, or `max_wait` elapsed.
     pub(super) async fn wait_for_append(&self, after_position: u64, max_wait: Duration) {
-        let mut head = self.head.subscribe();
+        // Subscribed under the read lock: no save is between counting the
+        // receivers and storing its head (see `save`).
+        let mut head = {
+            let _appends_wait = self.read();
+            self.head.subscribe()
+        };
         // `wait_for` looks at the current head first, so an append between
         // subscribing and waiting is not missed.
         let _ = tokio::time::timeout(max_wait, head.wait_for(|&head| head > after_position)).await;

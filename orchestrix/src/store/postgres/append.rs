@@ -14,7 +14,6 @@ use sqlx::{PgExecutor, Postgres, Row};
 use super::encode::EventBatch;
 use super::{PostgreSQLEventStore, to_i64, to_u64};
 use crate::error::ConcurrencyError;
-use crate::message::AnyEnvelope;
 use crate::store::{AppendOutcome, StoreError};
 
 /// How often an append without an expected version retries after another
@@ -22,22 +21,22 @@ use crate::store::{AppendOutcome, StoreError};
 const ANY_VERSION_ATTEMPTS: u32 = 32;
 
 impl PostgreSQLEventStore {
-    /// Appends `events` through `executor` (the pool, or a caller's
-    /// transaction), once: a lost race is a [`ConcurrencyError`].
+    /// Appends the encoded events of `batch` through `executor` (the pool,
+    /// or a caller's transaction), once: a lost race is a
+    /// [`ConcurrencyError`].
     pub(super) async fn append_once<'e>(
         &self,
         executor: impl PgExecutor<'e>,
         aggregate_id: &str,
-        events: &[AnyEnvelope],
+        batch: &EventBatch<'_>,
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
-        let batch = EventBatch::encode(aggregate_id, events)?;
         let rows = match expected_version {
             Some(expected) => {
-                self.insert_at(executor, aggregate_id, expected, &batch)
+                self.insert_at(executor, aggregate_id, expected, batch)
                     .await
             }
-            None => self.insert_any(executor, aggregate_id, &batch).await,
+            None => self.insert_any(executor, aggregate_id, batch).await,
         };
         let rows = match rows {
             Ok(rows) => rows,
@@ -57,7 +56,7 @@ impl PostgreSQLEventStore {
             .into());
         };
         let new_version = match expected_version {
-            Some(expected) => expected + events.len() as u64,
+            Some(expected) => expected + batch.event_ids.len() as u64,
             None => to_u64(last.try_get::<i64, _>(1).unwrap_or(0)),
         };
         let positions: Vec<u64> = rows
@@ -70,17 +69,17 @@ impl PostgreSQLEventStore {
         })
     }
 
-    /// Appends at whatever version the stream is at, retrying when another
-    /// append takes that version first.
+    /// Appends at whatever version the stream is at, retrying (with the
+    /// same encoded batch) when another append takes that version first.
     pub(super) async fn append_at_any_version(
         &self,
         aggregate_id: &str,
-        events: &[AnyEnvelope],
+        batch: &EventBatch<'_>,
     ) -> Result<AppendOutcome, StoreError> {
         let mut attempt = 1;
         loop {
             match self
-                .append_once(&self.pool, aggregate_id, events, None)
+                .append_once(&self.pool, aggregate_id, batch, None)
                 .await
             {
                 Err(StoreError::Concurrency(_)) if attempt < ANY_VERSION_ATTEMPTS => attempt += 1,

@@ -180,30 +180,33 @@ impl RowDecoder {
 }
 
 impl<'r> Columns<'r> {
+    /// The row's columns. Their types are the store's own schema's, so
+    /// each is decoded without sqlx's per-value compatibility check (a
+    /// type lookup and comparison per column, a fifth of a stream load's
+    /// client time); a value of another type still fails to decode, as
+    /// an error, never as a wrong value.
     fn read(stream_id: Arc<str>, row: &'r PgRow, at: usize) -> Result<Self, StoreError> {
-        let version: i64 = row
-            .try_get(at)
-            .map_err(|error| column_error(&stream_id, 0, error))?;
+        let version: i64 = column(row, at).map_err(|error| column_error(&stream_id, 0, error))?;
         let version = u64::try_from(version).unwrap_or(0);
         let read = || -> Result<Self, sqlx::Error> {
             Ok(Self {
                 stream_id: Arc::clone(&stream_id),
                 version,
-                position: u64::try_from(row.try_get::<i64, _>(at + 1)?).unwrap_or(0),
-                recorded_at: row.try_get(at + 2)?,
-                event_type: row.try_get(at + 3)?,
-                schema_version: u32::try_from(row.try_get::<i32, _>(at + 4)?).unwrap_or(0),
+                position: u64::try_from(column::<i64>(row, at + 1)?).unwrap_or(0),
+                recorded_at: column(row, at + 2)?,
+                event_type: column(row, at + 3)?,
+                schema_version: u32::try_from(column::<i32>(row, at + 4)?).unwrap_or(0),
                 payload: json_text(row, at + 5)?.unwrap_or("null"),
                 metadata: json_text(row, at + 6)?,
-                event_id: row.try_get(at + 7)?,
-                source: row.try_get(at + 8)?,
-                occurred_at: row.try_get(at + 9)?,
-                subject: row.try_get(at + 10)?,
-                datacontenttype: row.try_get(at + 11)?,
-                dataschema: row.try_get(at + 12)?,
-                message_type: row.try_get(at + 13)?,
-                correlation_id: row.try_get(at + 14)?,
-                causation_id: row.try_get(at + 15)?,
+                event_id: column(row, at + 7)?,
+                source: nullable(row, at + 8)?,
+                occurred_at: nullable(row, at + 9)?,
+                subject: nullable(row, at + 10)?,
+                datacontenttype: nullable(row, at + 11)?,
+                dataschema: nullable(row, at + 12)?,
+                message_type: nullable(row, at + 13)?,
+                correlation_id: column(row, at + 14)?,
+                causation_id: nullable(row, at + 15)?,
             })
         };
         read().map_err(|error| column_error(&stream_id, version, error))
@@ -237,6 +240,26 @@ impl<'r> Columns<'r> {
             self.stream_id, self.version
         )
     }
+}
+
+/// A non-null column of the store's schema (see [`Columns::read`]).
+fn column<'r, T: sqlx::Decode<'r, sqlx::Postgres>>(
+    row: &'r PgRow,
+    index: usize,
+) -> Result<T, sqlx::Error> {
+    row.try_get_unchecked(index)
+}
+
+/// A column that is usually NULL: NULL is seen before anything is
+/// decoded.
+fn nullable<'r, T: sqlx::Decode<'r, sqlx::Postgres>>(
+    row: &'r PgRow,
+    index: usize,
+) -> Result<Option<T>, sqlx::Error> {
+    if row.try_get_raw(index)?.is_null() {
+        return Ok(None);
+    }
+    row.try_get_unchecked(index).map(Some)
 }
 
 /// The JSON text of a `json`/`jsonb` column, borrowed from the row (in the

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::message::AnyEnvelope;
-use crate::store::StoreError;
+use crate::store::{StoreError, checks};
 
 /// One append's events, column by column, ready to bind as arrays (or, for
 /// a single event, as scalars). The CloudEvents context goes into typed
@@ -27,9 +27,11 @@ pub(super) struct EventBatch<'a> {
 }
 
 impl<'a> EventBatch<'a> {
-    /// Serializes the payloads of `events` to JSON text and borrows their
-    /// metadata.
+    /// Checks `stream_id` and `events` against the store limits
+    /// ([`checks::encode_append`]), serializing each payload to JSON text
+    /// in the same pass, and borrows their metadata.
     pub(super) fn encode(stream_id: &str, events: &'a [AnyEnvelope]) -> Result<Self, StoreError> {
+        let payloads = checks::encode_append(stream_id, events)?;
         let n = events.len();
         let mut batch = Self {
             event_ids: Vec::with_capacity(n),
@@ -45,16 +47,9 @@ impl<'a> EventBatch<'a> {
             correlation_ids: Vec::with_capacity(n),
             causation_ids: Vec::with_capacity(n),
         };
-        for envelope in events {
+        for (envelope, payload) in events.iter().zip(payloads) {
             let message = envelope.message();
             let event_type = envelope.message_name();
-            let payload = message
-                .to_json_bytes()
-                .map_err(|source| StoreError::Serialize {
-                    stream_id: stream_id.to_owned(),
-                    event_type: event_type.to_owned(),
-                    source,
-                })?;
             let metadata = envelope.metadata();
             batch.event_ids.push(metadata.id);
             batch.event_types.push(event_type);

@@ -25,6 +25,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use self::decode::RowDecoder;
+use self::encode::EventBatch;
 use self::failure::Failure;
 use self::notify::Notifications;
 use self::statements::Statements;
@@ -283,9 +284,11 @@ impl PostgreSQLEventStore {
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         if events.is_empty() {
+            checks::stream_id(aggregate_id)?;
             return self.empty_append(aggregate_id, expected_version).await;
         }
-        self.append_once(transaction, aggregate_id, events, expected_version)
+        let batch = EventBatch::encode(aggregate_id, events)?;
+        self.append_once(transaction, aggregate_id, &batch, expected_version)
             .await
     }
 
@@ -359,17 +362,20 @@ impl AsyncEventStore for PostgreSQLEventStore {
         events: &[AnyEnvelope],
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
-        checks::append(aggregate_id, events)?;
-        self.gate.check(&self.pool).await?;
         if events.is_empty() {
+            checks::stream_id(aggregate_id)?;
+            self.gate.check(&self.pool).await?;
             return self.empty_append(aggregate_id, expected_version).await;
         }
+        // Checks the limits and serializes each payload, in one pass.
+        let batch = EventBatch::encode(aggregate_id, events)?;
+        self.gate.check(&self.pool).await?;
         let outcome = match expected_version {
             Some(_) => {
-                self.append_once(&self.pool, aggregate_id, events, expected_version)
+                self.append_once(&self.pool, aggregate_id, &batch, expected_version)
                     .await?
             }
-            None => self.append_at_any_version(aggregate_id, events).await?,
+            None => self.append_at_any_version(aggregate_id, &batch).await?,
         };
         if let Some(&last) = outcome.positions.last() {
             self.notifications.appended(last);

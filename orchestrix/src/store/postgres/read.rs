@@ -13,6 +13,21 @@ use super::{PostgreSQLEventStore, to_i64, to_u64};
 use crate::evolution::RowEvents;
 use crate::store::{EventTypeFilter, GlobalPage, StoreError};
 
+/// How many positions a type-filtered read of `limit` events looks at, at
+/// most. The filtered read walks the `(event_type, position)` index, which
+/// yields each type's rows in position order but not the types' rows
+/// merged, so the server sorts every matching row in the range before the
+/// `LIMIT` applies. Without a bound, a follower far behind the head sorts
+/// the whole rest of the log on every page (whatever plan the table's
+/// statistics, or their absence, lead to); with it, a page sorts at most
+/// this many rows. A page that reaches the bound is short and says how far
+/// it looked (`GlobalPage::scanned_through`), so the follower simply reads
+/// on from there.
+fn filtered_window(limit: usize) -> u64 {
+    const MIN_WINDOW: u64 = 4096;
+    (limit as u64).saturating_mul(16).max(MIN_WINDOW)
+}
+
 impl PostgreSQLEventStore {
     /// The highest position that may be read: every append that could
     /// commit at or below it has ended.
@@ -50,14 +65,23 @@ impl PostgreSQLEventStore {
             return Ok((Vec::new(), nothing_yet));
         }
         let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+        // How far this read looks: up to the horizon, and for a filtered
+        // read at most a window of positions past its start (see
+        // `filtered_window`).
+        let upper = match filter.event_types() {
+            None => horizon,
+            Some(_) => {
+                horizon.min(from_position.saturating_add(filtered_window(limit).saturating_sub(1)))
+            }
+        };
         let query = match filter.event_types() {
             None => sqlx::query(self.statements.read_all.clone())
                 .bind(to_i64(from_position))
-                .bind(to_i64(horizon))
+                .bind(to_i64(upper))
                 .bind(limit_sql),
             Some(types) => sqlx::query(self.statements.read_filtered.clone())
                 .bind(to_i64(from_position))
-                .bind(to_i64(horizon))
+                .bind(to_i64(upper))
                 .bind(limit_sql)
                 .bind(types),
         };
@@ -80,11 +104,11 @@ impl PostgreSQLEventStore {
             }
         }
         // A full page looked as far as its last event; a short one looked
-        // at everything up to the horizon.
+        // at everything up to its upper bound.
         let scanned_through = if events.len() == limit {
             last_position
         } else {
-            horizon
+            upper
         };
         Ok((events, scanned_through))
     }
