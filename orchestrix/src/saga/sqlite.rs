@@ -12,7 +12,7 @@ use super::error::SagaStoreError;
 use super::state::{Lease, SagaState, SagaStatus};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, clamp_ttl};
 use crate::migration::Migration;
-use crate::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
+use crate::sqlite::{NOW_MS, SqliteError, SqliteOptions, connect_pool, migrate};
 use crate::store::sqlite::{nanos, time_from_nanos};
 
 /// The saga state store's SQLite migrations (versions `100..200`).
@@ -24,10 +24,6 @@ pub const SQLITE_SAGA_STATE_MIGRATIONS: &[Migration] = &[Migration::new(
 
 const COLUMNS: &str = "saga_id, saga_type, status, data, steps, error, compensation_error, \
                        lease_owner, lease_expires_at, created_at, updated_at";
-
-/// Milliseconds since the Unix epoch on the clock SQLite reads when the
-/// statement runs: every process using the file compares leases on it.
-const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
 /// The SQL of every operation.
 #[derive(Debug)]
