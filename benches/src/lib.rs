@@ -1,1 +1,2 @@
 //! Benchmark support shared by the bench targets.
+pub mod store_workloads;

@@ -1,4 +1,4 @@
-//! Projection scenarios shared by the in-memory and PostgreSQL tests: a
+//! Projection scenarios shared by the in-memory, PostgreSQL and SQLite tests: a
 //! read model of order totals, helpers that wait on the engine's state (not
 //! on sleeps), and scenarios generic over the event store and the
 //! projection state store.

@@ -93,6 +93,25 @@ async fn sqlite_child() {
                         Err(other) => panic!("child {writer}: append failed: {other}"),
                     }
                 }
+                if seq == 0 {
+                    // Both processes hold the stream before either goes on,
+                    // so their appends interleave however they are scheduled.
+                    let started = std::time::Instant::now();
+                    while !store
+                        .load("shared", 1)
+                        .await
+                        .expect("load")
+                        .iter()
+                        .filter_map(|e| e.downcast_ref::<ConformanceEvent>())
+                        .any(|e| e.writer != writer)
+                    {
+                        assert!(
+                            started.elapsed() < Duration::from_secs(60),
+                            "child {writer}: the other child never appended"
+                        );
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
             }
         }
         "batches" => {

@@ -38,6 +38,10 @@ mod read_model;
 mod registry;
 mod replay;
 mod runner;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod state;
 mod store;
 #[cfg(feature = "postgres")]
@@ -55,6 +59,8 @@ pub use postgres::{PROJECTION_STATE_MIGRATIONS, PostgreSQLProjectionStateStore};
 pub use read_model::{EventPosition, Projection, ProjectionExtract};
 pub use registry::{ProjectionRegistration, RegisteredProjections};
 pub use replay::ReplayReport;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SQLITE_PROJECTION_STATE_MIGRATIONS, SqliteProjectionStateStore};
 pub use state::{DeadLetter, ProjectionState};
 pub use store::{LeaseOutcome, MAX_LEASE_TTL, ProjectionStateStore};
 #[cfg(feature = "postgres")]

@@ -5,11 +5,14 @@ use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::error::ProjectionStoreError;
+use super::sql::{
+    LETTER_COLUMNS, LetterRow, STATE_COLUMNS, StateRow, attempts_to_sql, held, letter_from_row,
+    state_from_row, to_sql, ttl_millis,
+};
 use super::state::{DeadLetter, ProjectionState};
-use super::store::{LeaseOutcome, MAX_LEASE_TTL, ProjectionStateStore};
+use super::store::{LeaseOutcome, ProjectionStateStore};
 use crate::postgres::{
     DEFAULT_SCHEMA, Migration, PostgresError, PostgresOptions, SqlIdentifier, connect_pool, migrate,
 };
@@ -20,11 +23,6 @@ pub const PROJECTION_STATE_MIGRATIONS: &[Migration] = &[Migration::new(
     "projection state",
     include_str!("../../migrations/0200_projection_state.sql"),
 )];
-
-const STATE_COLUMNS: &str = "name, position, last_event_position, last_event_id, processed, \
-                             failed, healthy, last_error, head_position, updated_at";
-const LETTER_COLUMNS: &str =
-    "projection, position, stream_id, version, event_type, event_id, error, attempts, parked_at";
 
 /// The SQL of every operation, qualified with the schema once.
 #[derive(Debug)]
@@ -183,14 +181,7 @@ impl PostgreSQLProjectionStateStore {
             .execute(&mut *connection)
             .await
             .map_err(failed("save a projection state"))?;
-        if saved.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(ProjectionStoreError::LeaseLost {
-                projection: state.name.clone(),
-                owner: owner.to_owned(),
-            })
-        }
+        held(saved.rows_affected() == 1, &state.name, owner)
     }
 
     /// Parks `letter` on `connection` (inside its transaction, if any).
@@ -207,7 +198,7 @@ impl PostgreSQLProjectionStateStore {
             .bind(&letter.event_type)
             .bind(letter.event_id)
             .bind(&letter.error)
-            .bind(i32::try_from(letter.attempts).unwrap_or(i32::MAX))
+            .bind(attempts_to_sql(letter.attempts))
             .bind(letter.parked_at)
             .execute(&mut *connection)
             .await
@@ -284,93 +275,12 @@ fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ProjectionStor
     }
 }
 
-fn ttl_millis(ttl: Duration) -> i64 {
-    i64::try_from(ttl.min(MAX_LEASE_TTL).as_millis())
-        .unwrap_or(i64::MAX)
-        .max(1)
-}
+/// Rows as PostgreSQL returns them (`timestamptz` times).
+type Row = StateRow<OffsetDateTime>;
+type Letter = LetterRow<OffsetDateTime>;
 
-/// A count or position as a `bigint`.
-fn to_sql(value: u64, what: &str) -> Result<i64, ProjectionStoreError> {
-    i64::try_from(value).map_err(|_| ProjectionStoreError::Backend {
-        operation: format!("store {what} {value}"),
-        source: "it is larger than a PostgreSQL bigint".into(),
-    })
-}
-
-fn from_sql(value: i64, projection: &str, what: &'static str) -> Result<u64, ProjectionStoreError> {
-    u64::try_from(value).map_err(|_| ProjectionStoreError::Malformed {
-        projection: projection.to_owned(),
-        what,
-        source: format!("negative {value}").into(),
-    })
-}
-
-type StateRow = (
-    String,
-    i64,
-    Option<i64>,
-    Option<Uuid>,
-    i64,
-    i64,
-    bool,
-    Option<String>,
-    i64,
-    OffsetDateTime,
-);
-
-fn state_from_row(row: StateRow) -> Result<ProjectionState, ProjectionStoreError> {
-    let (name, position, last, last_id, processed, failed, healthy, last_error, head, updated_at) =
-        row;
-    Ok(ProjectionState {
-        position: from_sql(position, &name, "state")?,
-        last_event_position: last.map(|p| from_sql(p, &name, "state")).transpose()?,
-        last_event_id: last_id,
-        processed: from_sql(processed, &name, "state")?,
-        failed: from_sql(failed, &name, "state")?,
-        healthy,
-        last_error,
-        head_position: from_sql(head, &name, "state")?,
-        updated_at,
-        name,
-    })
-}
-
-type LetterRow = (
-    String,
-    i64,
-    String,
-    i64,
-    String,
-    Uuid,
-    String,
-    i32,
-    OffsetDateTime,
-);
-
-fn letter_from_row(row: LetterRow) -> Result<DeadLetter, ProjectionStoreError> {
-    let (
-        projection,
-        position,
-        stream_id,
-        version,
-        event_type,
-        event_id,
-        error,
-        attempts,
-        parked_at,
-    ) = row;
-    Ok(DeadLetter {
-        position: from_sql(position, &projection, "dead letter")?,
-        version: from_sql(version, &projection, "dead letter")?,
-        attempts: u32::try_from(attempts).unwrap_or(0),
-        projection,
-        stream_id,
-        event_type,
-        event_id,
-        error,
-        parked_at,
-    })
+fn same(at: OffsetDateTime) -> OffsetDateTime {
+    at
 }
 
 #[async_trait::async_trait]
@@ -385,12 +295,12 @@ impl ProjectionStateStore for PostgreSQLProjectionStateStore {
         &self,
         projection: &str,
     ) -> Result<Option<ProjectionState>, ProjectionStoreError> {
-        sqlx::query_as::<_, StateRow>(AssertSqlSafe(self.statements.load.as_str()))
+        sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.load.as_str()))
             .bind(projection)
             .fetch_optional(&self.pool)
             .await
             .map_err(failed("load a projection state"))?
-            .map(state_from_row)
+            .map(|row| state_from_row(row, same))
             .transpose()
     }
 
@@ -405,20 +315,12 @@ impl ProjectionStateStore for PostgreSQLProjectionStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<LeaseOutcome, ProjectionStoreError> {
-        // A lease released between the upsert and the look-up is free
-        // again: try once more.
-        for _ in 0..3 {
-            if self.take_lease(projection, owner, ttl).await? {
-                return Ok(LeaseOutcome::Acquired);
-            }
-            if let Some((owner, expires_at)) = self.holder(projection, owner).await? {
-                return Ok(LeaseOutcome::Held { owner, expires_at });
-            }
-        }
-        Err(ProjectionStoreError::Backend {
-            operation: format!("acquire the lease of projection `{projection}`"),
-            source: "the lease kept changing hands".into(),
-        })
+        super::sql::acquire_lease(
+            projection,
+            || self.take_lease(projection, owner, ttl),
+            || self.holder(projection, owner),
+        )
+        .await
     }
 
     async fn renew_lease(
@@ -427,14 +329,11 @@ impl ProjectionStateStore for PostgreSQLProjectionStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), ProjectionStoreError> {
-        if self.take_lease(projection, owner, ttl).await? {
-            Ok(())
-        } else {
-            Err(ProjectionStoreError::LeaseLost {
-                projection: projection.to_owned(),
-                owner: owner.to_owned(),
-            })
-        }
+        held(
+            self.take_lease(projection, owner, ttl).await?,
+            projection,
+            owner,
+        )
     }
 
     async fn release_lease(
@@ -460,13 +359,13 @@ impl ProjectionStateStore for PostgreSQLProjectionStateStore {
         &self,
         projection: &str,
     ) -> Result<Vec<DeadLetter>, ProjectionStoreError> {
-        sqlx::query_as::<_, LetterRow>(AssertSqlSafe(self.statements.dead_letters.as_str()))
+        sqlx::query_as::<_, Letter>(AssertSqlSafe(self.statements.dead_letters.as_str()))
             .bind(projection)
             .fetch_all(&self.pool)
             .await
             .map_err(failed("list parked events"))?
             .into_iter()
-            .map(letter_from_row)
+            .map(|row| letter_from_row(row, same))
             .collect()
     }
 

@@ -28,6 +28,8 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod registry;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod state;

@@ -9,8 +9,9 @@ use time::OffsetDateTime;
 
 use super::checks;
 use super::error::SagaStoreError;
-use super::state::{Lease, SagaState, SagaStatus, StepState};
-use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, clamp_ttl};
+use super::sql::{self, Statements, ttl_millis};
+use super::state::{SagaState, StepState};
+use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
 use crate::postgres::{
     ConnectGate, DEFAULT_SCHEMA, Migration, PostgresError, PostgresOptions, SqlIdentifier,
     connect_pool, describe_target, is_connection_error, migrate,
@@ -22,59 +23,6 @@ pub const SAGA_STATE_MIGRATIONS: &[Migration] = &[Migration::new(
     "saga state",
     include_str!("../../migrations/0100_saga_state.sql"),
 )];
-
-const COLUMNS: &str = "saga_id, saga_type, status, data, steps, error, compensation_error, \
-                       lease_owner, lease_expires_at, created_at, updated_at";
-
-/// The SQL of every operation, qualified with the schema once.
-#[derive(Debug)]
-struct Statements {
-    create: String,
-    select: String,
-    acquire: String,
-    save: String,
-    renew: String,
-    release: String,
-    unfinished: String,
-}
-
-impl Statements {
-    fn new(schema: &SqlIdentifier) -> Self {
-        let table = format!("{}.saga_state", schema.quoted());
-        let expiry = "now() + $3::bigint * interval '1 millisecond'";
-        Self {
-            create: format!(
-                "INSERT INTO {table} (saga_id, saga_type, status, data, steps, error, compensation_error, \
-                 lease_owner, lease_expires_at, created_at, updated_at) \
-                 VALUES ($1, $4, $5, $6, $7, $8, $9, $2, {expiry}, $10, $11) \
-                 ON CONFLICT (saga_id) DO NOTHING RETURNING {COLUMNS}"
-            ),
-            select: format!("SELECT {COLUMNS} FROM {table} WHERE saga_id = $1"),
-            // Under READ COMMITTED a concurrent UPDATE waits for the row lock
-            // and re-checks the WHERE clause on the new row: one acquirer wins.
-            acquire: format!(
-                "UPDATE {table} SET lease_owner = $2, lease_expires_at = {expiry} \
-                 WHERE saga_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at <= now()) \
-                 RETURNING {COLUMNS}"
-            ),
-            save: format!(
-                "UPDATE {table} SET status = $4, data = $5, steps = $6, error = $7, compensation_error = $8, \
-                 updated_at = $9, lease_expires_at = {expiry} \
-                 WHERE saga_id = $1 AND lease_owner = $2"
-            ),
-            renew: format!(
-                "UPDATE {table} SET lease_expires_at = {expiry} WHERE saga_id = $1 AND lease_owner = $2"
-            ),
-            release: format!(
-                "UPDATE {table} SET lease_owner = NULL, lease_expires_at = NULL WHERE saga_id = $1 AND lease_owner = $2"
-            ),
-            unfinished: format!(
-                "SELECT {COLUMNS} FROM {table} WHERE status IN ('running', 'compensating') \
-                 ORDER BY created_at, saga_id"
-            ),
-        }
-    }
-}
 
 /// A [`SagaStateStore`] in PostgreSQL.
 ///
@@ -136,7 +84,12 @@ impl PostgreSQLSagaStateStore {
     fn from_pool_in(pool: PgPool, schema: SqlIdentifier) -> Self {
         let target = describe_target(&pool.connect_options());
         Self {
-            statements: std::sync::Arc::new(Statements::new(&schema)),
+            statements: std::sync::Arc::new(Statements::new(
+                &format!("{}.saga_state", schema.quoted()),
+                "now()",
+                "now() + $3::bigint * interval '1 millisecond'",
+                '$',
+            )),
             gate: std::sync::Arc::new(ConnectGate::for_pool(&pool)),
             pool,
             schema,
@@ -197,18 +150,23 @@ impl PostgreSQLSagaStateStore {
             .transpose()
     }
 
-    /// `LeaseLost` if the saga exists (someone else holds it), else `NotFound`.
-    async fn not_held(&self, saga_id: &str, owner: &str) -> SagaStoreError {
-        match self.select(saga_id).await {
-            Ok(Some(_)) => SagaStoreError::LeaseLost {
-                saga_id: saga_id.to_owned(),
-                owner: owner.to_owned(),
-            },
-            Ok(None) => SagaStoreError::NotFound {
-                saga_id: saga_id.to_owned(),
-            },
-            Err(error) => error,
-        }
+    /// Takes the lease if it is free, expired or `owner`'s: the saga, if
+    /// it did.
+    async fn try_acquire(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<SagaState>, SagaStoreError> {
+        sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.acquire.as_str()))
+            .bind(saga_id)
+            .bind(owner)
+            .bind(ttl_millis(ttl))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.failed("acquire a saga lease", saga_id))?
+            .map(Row::into_state)
+            .transpose()
     }
 }
 
@@ -240,12 +198,6 @@ fn from_postgres_during(operation: &'static str) -> impl FnOnce(PostgresError) -
     }
 }
 
-fn ttl_millis(ttl: Duration) -> i64 {
-    i64::try_from(clamp_ttl(ttl).as_millis())
-        .unwrap_or(i64::MAX)
-        .max(1)
-}
-
 /// One `saga_state` row, decoded straight from the wire (steps and data
 /// from JSONB bytes).
 #[derive(sqlx::FromRow)]
@@ -265,15 +217,8 @@ struct Row {
 
 impl Row {
     fn into_state(self) -> Result<SagaState, SagaStoreError> {
-        let status = serde_json::from_value::<SagaStatus>(serde_json::Value::String(self.status))
-            .map_err(|source| SagaStoreError::Malformed {
-            saga_id: self.saga_id.clone(),
-            source,
-        })?;
-        let lease = match (self.lease_owner, self.lease_expires_at) {
-            (Some(owner), Some(expires_at)) => Some(Lease { owner, expires_at }),
-            _ => None,
-        };
+        let status = sql::status(self.status, &self.saga_id)?;
+        let lease = sql::lease(self.lease_owner, self.lease_expires_at);
         Ok(SagaState {
             saga_id: self.saga_id,
             saga_type: self.saga_type,
@@ -326,16 +271,8 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(self.failed("create a saga", &state.saga_id))?;
-        match inserted {
-            Some(row) => Ok(CreateOutcome::Created(row.into_state()?)),
-            // Sagas are never deleted, so a conflicting row is still there.
-            None => match self.select(&state.saga_id).await? {
-                Some(existing) => Ok(CreateOutcome::Existing(existing)),
-                None => Err(SagaStoreError::NotFound {
-                    saga_id: state.saga_id.clone(),
-                }),
-            },
-        }
+        let inserted = inserted.map(Row::into_state).transpose()?;
+        sql::created(inserted, &state.saga_id, self.select(&state.saga_id)).await
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
@@ -353,38 +290,12 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
         checks::saga_id(saga_id)?;
         checks::owner(owner)?;
         self.reachable("acquire a saga lease").await?;
-        // A lease released between the UPDATE and the SELECT is free again:
-        // try once more.
-        for _ in 0..3 {
-            let acquired =
-                sqlx::query_as::<_, Row>(AssertSqlSafe(self.statements.acquire.as_str()))
-                    .bind(saga_id)
-                    .bind(owner)
-                    .bind(ttl_millis(ttl))
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(self.failed("acquire a saga lease", saga_id))?;
-            if let Some(row) = acquired {
-                return Ok(LeaseOutcome::Acquired(row.into_state()?));
-            }
-            match self.select(saga_id).await? {
-                None => return Ok(LeaseOutcome::NotFound),
-                Some(SagaState {
-                    lease: Some(lease), ..
-                }) => {
-                    return Ok(LeaseOutcome::Held {
-                        owner: lease.owner,
-                        expires_at: lease.expires_at,
-                    });
-                }
-                Some(_) => continue,
-            }
-        }
-        Err(SagaStoreError::Backend {
-            operation: "acquire a saga lease",
-            saga_id: saga_id.to_owned(),
-            source: "the lease kept changing hands".into(),
-        })
+        sql::acquire_lease(
+            saga_id,
+            || self.try_acquire(saga_id, owner, ttl),
+            || self.select(saga_id),
+        )
+        .await
     }
 
     async fn save(
@@ -408,11 +319,13 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
             .execute(&self.pool)
             .await
             .map_err(self.failed("save a saga", &state.saga_id))?;
-        if updated.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(self.not_held(&state.saga_id, owner).await)
-        }
+        sql::held(
+            updated.rows_affected() == 1,
+            &state.saga_id,
+            owner,
+            self.select(&state.saga_id),
+        )
+        .await
     }
 
     async fn renew_lease(
@@ -431,11 +344,13 @@ impl SagaStateStore for PostgreSQLSagaStateStore {
             .execute(&self.pool)
             .await
             .map_err(self.failed("renew a saga lease", saga_id))?;
-        if updated.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(self.not_held(saga_id, owner).await)
-        }
+        sql::held(
+            updated.rows_affected() == 1,
+            saga_id,
+            owner,
+            self.select(saga_id),
+        )
+        .await
     }
 
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {

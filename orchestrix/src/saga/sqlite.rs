@@ -9,10 +9,11 @@ use sqlx::SqlitePool;
 
 use super::checks;
 use super::error::SagaStoreError;
-use super::state::{Lease, SagaState, SagaStatus};
-use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, clamp_ttl};
+use super::sql::{self, Statements, ttl_millis};
+use super::state::SagaState;
+use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
 use crate::migration::Migration;
-use crate::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
+use crate::sqlite::{NOW_MS, SqliteError, SqliteOptions, connect_pool, migrate};
 use crate::store::sqlite::{nanos, time_from_nanos};
 
 /// The saga state store's SQLite migrations (versions `100..200`).
@@ -21,63 +22,6 @@ pub const SQLITE_SAGA_STATE_MIGRATIONS: &[Migration] = &[Migration::new(
     "saga state",
     include_str!("../../migrations/sqlite/0100_saga_state.sql"),
 )];
-
-const COLUMNS: &str = "saga_id, saga_type, status, data, steps, error, compensation_error, \
-                       lease_owner, lease_expires_at, created_at, updated_at";
-
-/// Milliseconds since the Unix epoch on the clock SQLite reads when the
-/// statement runs: every process using the file compares leases on it.
-const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
-
-/// The SQL of every operation.
-#[derive(Debug)]
-struct Statements {
-    create: String,
-    select: String,
-    acquire: String,
-    save: String,
-    renew: String,
-    release: String,
-    unfinished: String,
-}
-
-impl Statements {
-    fn new() -> Self {
-        // ?3 is the TTL in milliseconds.
-        let expiry = format!("{NOW_MS} + ?3");
-        Self {
-            create: format!(
-                "INSERT INTO saga_state (saga_id, saga_type, status, data, steps, error, compensation_error, \
-                 lease_owner, lease_expires_at, created_at, updated_at) \
-                 VALUES (?1, ?4, ?5, ?6, ?7, ?8, ?9, ?2, {expiry}, ?10, ?11) \
-                 ON CONFLICT (saga_id) DO NOTHING RETURNING {COLUMNS}"
-            ),
-            select: format!("SELECT {COLUMNS} FROM saga_state WHERE saga_id = ?1"),
-            // One statement takes the write lock, checks and updates: of two
-            // concurrent acquirers the second sees the first one's lease.
-            acquire: format!(
-                "UPDATE saga_state SET lease_owner = ?2, lease_expires_at = {expiry} \
-                 WHERE saga_id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 \
-                 OR lease_expires_at <= {NOW_MS}) RETURNING {COLUMNS}"
-            ),
-            save: format!(
-                "UPDATE saga_state SET status = ?4, data = ?5, steps = ?6, error = ?7, \
-                 compensation_error = ?8, updated_at = ?9, lease_expires_at = {expiry} \
-                 WHERE saga_id = ?1 AND lease_owner = ?2"
-            ),
-            renew: format!(
-                "UPDATE saga_state SET lease_expires_at = {expiry} WHERE saga_id = ?1 AND lease_owner = ?2"
-            ),
-            release: "UPDATE saga_state SET lease_owner = NULL, lease_expires_at = NULL \
-                      WHERE saga_id = ?1 AND lease_owner = ?2"
-                .to_owned(),
-            unfinished: format!(
-                "SELECT {COLUMNS} FROM saga_state WHERE status IN ('running', 'compensating') \
-                 ORDER BY created_at, saga_id"
-            ),
-        }
-    }
-}
 
 /// A [`SagaStateStore`] in a SQLite file.
 ///
@@ -133,7 +77,12 @@ impl SqliteSagaStateStore {
         Self {
             pool,
             path,
-            statements: Arc::new(Statements::new()),
+            statements: Arc::new(Statements::new(
+                "saga_state",
+                NOW_MS,
+                &format!("{NOW_MS} + $3"),
+                '?',
+            )),
         }
     }
 
@@ -164,25 +113,24 @@ impl SqliteSagaStateStore {
             .transpose()
     }
 
-    /// `LeaseLost` if the saga exists (someone else holds it), else `NotFound`.
-    async fn not_held(&self, saga_id: &str, owner: &str) -> SagaStoreError {
-        match self.select(saga_id).await {
-            Ok(Some(_)) => SagaStoreError::LeaseLost {
-                saga_id: saga_id.to_owned(),
-                owner: owner.to_owned(),
-            },
-            Ok(None) => SagaStoreError::NotFound {
-                saga_id: saga_id.to_owned(),
-            },
-            Err(error) => error,
-        }
+    /// Takes the lease if it is free, expired or `owner`'s: the saga, if
+    /// it did.
+    async fn try_acquire(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<SagaState>, SagaStoreError> {
+        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(self.statements.acquire.as_str()))
+            .bind(saga_id)
+            .bind(owner)
+            .bind(ttl_millis(ttl))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.failed("acquire a saga lease", saga_id))?
+            .map(Row::into_state)
+            .transpose()
     }
-}
-
-fn ttl_millis(ttl: Duration) -> i64 {
-    i64::try_from(clamp_ttl(ttl).as_millis())
-        .unwrap_or(i64::MAX)
-        .max(1)
 }
 
 fn json<T: serde::Serialize>(value: &T, saga_id: &str) -> Result<String, SagaStoreError> {
@@ -214,18 +162,14 @@ impl Row {
             saga_id: self.saga_id.clone(),
             source,
         };
-        let status =
-            serde_json::from_value::<SagaStatus>(serde_json::Value::String(self.status.clone()))
-                .map_err(malformed)?;
         let data = serde_json::from_str(&self.data).map_err(malformed)?;
         let steps = serde_json::from_str(&self.steps).map_err(malformed)?;
-        let lease = match (self.lease_owner, self.lease_expires_at) {
-            (Some(owner), Some(expires_at)) => Some(Lease {
-                owner,
-                expires_at: time_from_nanos(expires_at.saturating_mul(1_000_000)),
-            }),
-            _ => None,
-        };
+        let status = sql::status(self.status, &self.saga_id)?;
+        let lease = sql::lease(
+            self.lease_owner,
+            self.lease_expires_at
+                .map(|millis| time_from_nanos(millis.saturating_mul(1_000_000))),
+        );
         Ok(SagaState {
             saga_id: self.saga_id,
             saga_type: self.saga_type,
@@ -280,16 +224,8 @@ impl SagaStateStore for SqliteSagaStateStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(self.failed("create a saga", &state.saga_id))?;
-        match inserted {
-            Some(row) => Ok(CreateOutcome::Created(row.into_state()?)),
-            // Sagas are never deleted, so a conflicting row is still there.
-            None => match self.select(&state.saga_id).await? {
-                Some(existing) => Ok(CreateOutcome::Existing(existing)),
-                None => Err(SagaStoreError::NotFound {
-                    saga_id: state.saga_id.clone(),
-                }),
-            },
-        }
+        let inserted = inserted.map(Row::into_state).transpose()?;
+        sql::created(inserted, &state.saga_id, self.select(&state.saga_id)).await
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
@@ -305,38 +241,12 @@ impl SagaStateStore for SqliteSagaStateStore {
     ) -> Result<LeaseOutcome, SagaStoreError> {
         checks::saga_id(saga_id)?;
         checks::owner(owner)?;
-        // A lease released between the UPDATE and the SELECT is free again:
-        // try once more.
-        for _ in 0..3 {
-            let acquired =
-                sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(self.statements.acquire.as_str()))
-                    .bind(saga_id)
-                    .bind(owner)
-                    .bind(ttl_millis(ttl))
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(self.failed("acquire a saga lease", saga_id))?;
-            if let Some(row) = acquired {
-                return Ok(LeaseOutcome::Acquired(row.into_state()?));
-            }
-            match self.select(saga_id).await? {
-                None => return Ok(LeaseOutcome::NotFound),
-                Some(SagaState {
-                    lease: Some(lease), ..
-                }) => {
-                    return Ok(LeaseOutcome::Held {
-                        owner: lease.owner,
-                        expires_at: lease.expires_at,
-                    });
-                }
-                Some(_) => continue,
-            }
-        }
-        Err(SagaStoreError::Backend {
-            operation: "acquire a saga lease",
-            saga_id: saga_id.to_owned(),
-            source: "the lease kept changing hands".into(),
-        })
+        sql::acquire_lease(
+            saga_id,
+            || self.try_acquire(saga_id, owner, ttl),
+            || self.select(saga_id),
+        )
+        .await
     }
 
     async fn save(
@@ -359,11 +269,13 @@ impl SagaStateStore for SqliteSagaStateStore {
             .execute(&self.pool)
             .await
             .map_err(self.failed("save a saga", &state.saga_id))?;
-        if updated.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(self.not_held(&state.saga_id, owner).await)
-        }
+        sql::held(
+            updated.rows_affected() == 1,
+            &state.saga_id,
+            owner,
+            self.select(&state.saga_id),
+        )
+        .await
     }
 
     async fn renew_lease(
@@ -381,11 +293,13 @@ impl SagaStateStore for SqliteSagaStateStore {
             .execute(&self.pool)
             .await
             .map_err(self.failed("renew a saga lease", saga_id))?;
-        if updated.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(self.not_held(saga_id, owner).await)
-        }
+        sql::held(
+            updated.rows_affected() == 1,
+            saga_id,
+            owner,
+            self.select(saga_id),
+        )
+        .await
     }
 
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {

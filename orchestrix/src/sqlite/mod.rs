@@ -42,6 +42,11 @@ pub use migrate::migrate;
 pub use options::{SqliteOptions, SqliteOptionsBuilder};
 pub use pool::connect_pool;
 
+/// Milliseconds since the Unix epoch on the clock SQLite reads when the
+/// statement runs: every process using the file compares leases (saga and
+/// projection) on it, so they need not trust each other's clocks.
+pub(crate) const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
 /// The SQLite pool type every store uses (re-exported from sqlx so users
 /// need no direct sqlx dependency to share one pool between stores).
 pub use sqlx::SqlitePool;

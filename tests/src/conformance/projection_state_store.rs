@@ -1,5 +1,5 @@
 //! The [`ProjectionStateStore`] conformance suite: every projection state
-//! store (in memory, PostgreSQL) must pass [`run_all`].
+//! store (in memory, PostgreSQL, SQLite) must pass [`run_all`].
 //!
 //! Each check uses projection names starting with the caller's `prefix`,
 //! so suites can run in parallel and repeatedly on one database.

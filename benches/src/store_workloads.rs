@@ -1,0 +1,263 @@
+//! The event-store workloads W1–W4, timed for an Orchestrix store and for a
+//! hand-written sqlx baseline in the same run (the `postgres_store` and
+//! `sqlite_store` benches: each brings its store and its baseline, the
+//! timing, interleaving and report are here):
+//!
+//! * W1: 10,000 single-event appends with expected version, sequential;
+//! * W2: the same 10,000 appends over 8 concurrent tasks (own streams);
+//! * W3: 100 appends of 100 events each;
+//! * W4: load and fold a 10,000-event stream (median of 20).
+//!
+//! W1-W3 run in 10 interleaved chunks (framework and raw take turns going
+//! first), so that the noise of a shared machine hits both alike; W4
+//! alternates its 20 loads. A bench runs several rounds, each on fresh
+//! tables; each round prints its figures, then the medians of the rounds
+//! are printed, with the ratio framework throughput ÷ raw throughput (1.00 =
+//! as fast as raw).
+//!
+//! A plain timing harness is used instead of criterion: the workloads are
+//! long and the figures are throughputs.
+
+use std::future::Future;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use orchestrix::prelude::*;
+
+/// The event every workload appends.
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "bench.Deposited")]
+pub struct Deposited {
+    /// The amount, summed by the fold.
+    pub amount: u64,
+}
+
+/// W1's (and W2's) appends, and W4's stream length.
+pub const W1_APPENDS: u64 = 10_000;
+/// W2's concurrent tasks.
+pub const W2_TASKS: u64 = 8;
+/// W3's appends.
+pub const W3_APPENDS: u64 = 100;
+/// W3's events per append.
+pub const W3_BATCH: u64 = 100;
+/// W4's loads per side.
+pub const W4_RUNS: usize = 20;
+/// How many interleaved chunks W1-W3 run in.
+pub const CHUNKS: u64 = 10;
+
+const WORKLOADS: [(&str, &str, f64); 4] = [
+    (
+        "W1 10k single appends, sequential",
+        "appends/s",
+        W1_APPENDS as f64,
+    ),
+    (
+        "W2 10k single appends, 8 tasks",
+        "appends/s",
+        W1_APPENDS as f64,
+    ),
+    (
+        "W3 100 appends x 100 events",
+        "events/s",
+        (W3_APPENDS * W3_BATCH) as f64,
+    ),
+    (
+        "W4 load+fold 10k events (median of 20)",
+        "events/s",
+        W1_APPENDS as f64,
+    ),
+];
+
+/// One round's times: `[workload][framework, raw]`.
+pub type Round = [[Duration; 2]; 4];
+
+/// What the workloads ask of one side of the comparison.
+pub trait Side: Clone + Send + Sync + 'static {
+    /// Appends one `Deposited { amount }` to `stream`, expecting version
+    /// `expected`.
+    fn append_one(
+        &self,
+        stream: &str,
+        expected: u64,
+        amount: u64,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// Appends `count` events (amounts `0..count`) to `stream` in one
+    /// append, expecting version `expected`.
+    fn append_batch(
+        &self,
+        stream: &str,
+        expected: u64,
+        count: u64,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// Loads `stream` and sums its amounts.
+    fn load_and_fold(&self, stream: &str) -> impl Future<Output = u64> + Send;
+}
+
+/// The framework side: any Orchestrix event store.
+#[derive(Clone, Debug)]
+pub struct Framework<S>(pub S);
+
+fn deposit(amount: u64) -> AnyEnvelope {
+    Envelope::new(Deposited { amount }).into()
+}
+
+impl<S: AsyncEventStore + Clone + 'static> Side for Framework<S> {
+    async fn append_one(&self, stream: &str, expected: u64, amount: u64) {
+        self.0
+            .save(stream, &[deposit(amount)], Some(expected))
+            .await
+            .expect("append");
+    }
+
+    async fn append_batch(&self, stream: &str, expected: u64, count: u64) {
+        let events: Vec<_> = (0..count).map(deposit).collect();
+        self.0
+            .save(stream, &events, Some(expected))
+            .await
+            .expect("append");
+    }
+
+    async fn load_and_fold(&self, stream: &str) -> u64 {
+        self.0
+            .load(stream, 1)
+            .await
+            .expect("load")
+            .iter()
+            .filter_map(|e| e.downcast_ref::<Deposited>())
+            .map(|d| d.amount)
+            .sum()
+    }
+}
+
+/// Runs W1-W4 once on both sides (each on fresh tables).
+pub async fn run_round(framework: &impl Side, raw: &impl Side) -> Round {
+    let mut w: Round = [[Duration::ZERO; 2]; 4];
+    for chunk in 0..CHUNKS {
+        let singles = chunk * W1_APPENDS / CHUNKS..(chunk + 1) * W1_APPENDS / CHUNKS;
+        let per_task = W1_APPENDS / W2_TASKS / CHUNKS;
+        let tasks = chunk * per_task..(chunk + 1) * per_task;
+        let batches = chunk * W3_APPENDS / CHUNKS..(chunk + 1) * W3_APPENDS / CHUNKS;
+        let framework_first = chunk % 2 == 0;
+        for turn in 0..2 {
+            let side = usize::from((turn == 0) != framework_first);
+            let (w1, w2, w3) = if side == 0 {
+                chunks(framework, &singles, &tasks, &batches).await
+            } else {
+                chunks(raw, &singles, &tasks, &batches).await
+            };
+            w[0][side] += w1;
+            w[1][side] += w2;
+            w[2][side] += w3;
+        }
+    }
+    // W4: both load the 10,000-event stream W1 wrote, alternating.
+    let mut runs = [Vec::new(), Vec::new()];
+    for _ in 0..W4_RUNS {
+        runs[0].push(w4(framework).await);
+        runs[1].push(w4(raw).await);
+    }
+    let [framework_runs, raw_runs] = runs;
+    w[3] = [median(framework_runs), median(raw_runs)];
+    w
+}
+
+/// One chunk of W1, W2 and W3 on one side.
+async fn chunks(
+    side: &impl Side,
+    singles: &Range<u64>,
+    tasks: &Range<u64>,
+    batches: &Range<u64>,
+) -> (Duration, Duration, Duration) {
+    let start = Instant::now();
+    for version in singles.clone() {
+        side.append_one("w1", version, version).await;
+    }
+    let w1 = start.elapsed();
+
+    let start = Instant::now();
+    let spawned: Vec<_> = (0..W2_TASKS)
+        .map(|task| {
+            let (side, versions) = (side.clone(), tasks.clone());
+            tokio::spawn(async move {
+                let stream = format!("w2-{task}");
+                for version in versions {
+                    side.append_one(&stream, version, version).await;
+                }
+            })
+        })
+        .collect();
+    for task in spawned {
+        task.await.expect("task");
+    }
+    let w2 = start.elapsed();
+
+    let start = Instant::now();
+    for append in batches.clone() {
+        side.append_batch("w3", append * W3_BATCH, W3_BATCH).await;
+    }
+    (w1, w2, start.elapsed())
+}
+
+async fn w4(side: &impl Side) -> Duration {
+    let start = Instant::now();
+    let balance = side.load_and_fold("w1").await;
+    let elapsed = start.elapsed();
+    assert_eq!(balance, (0..W1_APPENDS).sum::<u64>());
+    elapsed
+}
+
+/// Prints each round, then the medians of the rounds (the ratio: the
+/// median of the rounds' ratios).
+pub fn report(rounds: &[Round]) {
+    for (round, times) in rounds.iter().enumerate() {
+        println!("round {}:", round + 1);
+        let ratios: Vec<f64> = times.iter().map(|[f, r]| ratio(*f, *r)).collect();
+        print_rows(times, &ratios);
+    }
+    let mut medians: Round = [[Duration::ZERO; 2]; 4];
+    let mut ratios = Vec::new();
+    for (workload, median_times) in medians.iter_mut().enumerate() {
+        for (side, time) in median_times.iter_mut().enumerate() {
+            *time = median(rounds.iter().map(|r| r[workload][side]).collect());
+        }
+        let mut round_ratios: Vec<f64> = rounds
+            .iter()
+            .map(|r| ratio(r[workload][0], r[workload][1]))
+            .collect();
+        round_ratios.sort_by(f64::total_cmp);
+        ratios.push(round_ratios[round_ratios.len() / 2]);
+    }
+    println!(
+        "medians of {} rounds (ratio: the median of the rounds' ratios):",
+        rounds.len()
+    );
+    print_rows(&medians, &ratios);
+}
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+fn ratio(framework: Duration, raw: Duration) -> f64 {
+    raw.as_secs_f64() / framework.as_secs_f64()
+}
+
+fn print_rows(times: &Round, ratios: &[f64]) {
+    println!(
+        "  {:<40} {:>16} {:>16} {:>6}   (framework ÷ raw throughput)",
+        "workload", "framework", "raw sqlx", "ratio"
+    );
+    for (((name, unit, work), [framework, raw]), ratio) in WORKLOADS.iter().zip(times).zip(ratios) {
+        let rate = |d: &Duration| format!("{:.0} {unit}", work / d.as_secs_f64());
+        println!(
+            "  {name:<40} {:>16} {:>16} {ratio:>6.2}   ({:.1} ms vs {:.1} ms)",
+            rate(framework),
+            rate(raw),
+            framework.as_secs_f64() * 1e3,
+            raw.as_secs_f64() * 1e3
+        );
+    }
+}
