@@ -139,9 +139,9 @@ pub mod __private {
     pub use crate::aggregate::__private::*;
     pub use crate::bus::__private::*;
     pub use crate::command::__private::*;
+    pub use crate::delivery::__private::*;
     pub use crate::diagnostics::{DeserializePayload, SerializePayload, payload};
     pub use crate::diagnostics::{RegisteredEvent, event_registration};
-    pub use crate::delivery::__private::*;
     pub use crate::diagnostics::{StepOutput, step_output};
     pub use crate::evolution::__private as evolution;
     pub use crate::message::{AnyMessage, Command, Event, Message, MessageKind, Metadata};
