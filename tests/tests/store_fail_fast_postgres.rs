@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use orchestrix::postgres::PostgresOptions;
+use orchestrix::postgres::{ConnectGate, PostgresError, PostgresOptions};
 use orchestrix::prelude::*;
 use orchestrix::saga::{PostgreSQLSagaStateStore, SagaStoreError};
 use orchestrix::store::postgres::PostgreSQLEventStore;
@@ -129,4 +129,88 @@ async fn calls_fail_fast_while_the_server_refuses_and_recover_after() {
     .execute(&admin)
     .await
     .expect("the schema drops");
+}
+
+/// A port on which nothing listens: any probe of it is refused.
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds a local port");
+    listener.local_addr().expect("has an address").port()
+}
+
+fn gate_for(port: u16) -> ConnectGate {
+    let server = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port);
+    ConnectGate::for_server(server, Duration::from_secs(2))
+}
+
+fn refused(result: Result<(), PostgresError>) -> bool {
+    matches!(result, Err(PostgresError::Unavailable { .. }))
+}
+
+// The gate's decisions, seen through a pool on the real server and a gate
+// whose own probes go to a port of the test's choosing: a probe of a port
+// where nothing listens fails, so an `Ok` proves the gate did not probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_probes_only_when_it_cannot_trust_what_it_knows() {
+    let Some(url) = database_url("the_gate_probes_only_when_it_cannot_trust_what_it_knows") else {
+        return;
+    };
+    let pool = pool(&url, 1).await;
+    sqlx::query("SELECT 1")
+        .execute(&pool)
+        .await
+        .expect("opens the pool's one connection");
+    // A dropped connection goes back to the pool in the background.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while pool.num_idle() != 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the connection goes back idle");
+
+    // An idle connection at hand: no probe (the gate's port is closed).
+    let gate = gate_for(closed_port().await);
+    assert_eq!(gate.timeout(), Duration::from_secs(2));
+    gate.check(&pool)
+        .await
+        .expect("an idle connection needs no probe");
+    // After a lost connection, idle connections are not trusted: it probes.
+    gate.connection_lost();
+    assert!(
+        refused(gate.check(&pool).await),
+        "probed after a lost connection"
+    );
+
+    // A full pool, all busy: a probe that found the server up is reused...
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds a local port");
+    let gate = gate_for(listener.local_addr().expect("has an address").port());
+    gate.probe().await.expect("the listener accepts");
+    drop(listener);
+    let held = pool.acquire().await.expect("takes the one connection");
+    assert_eq!(pool.num_idle(), 0);
+    gate.check(&pool)
+        .await
+        .expect("the recent good probe is reused while the pool is full");
+    // ...but not after a lost connection: the fresh probe is refused.
+    gate.connection_lost();
+    assert!(refused(gate.check(&pool).await), "probed afresh");
+    // Room in the pool (the call would open a connection): a fresh probe.
+    drop(held);
+    pool.close().await;
+    let roomy = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_lazy(&url)
+        .expect("a valid url");
+    let gate = gate_for(closed_port().await);
+    assert_eq!(roomy.num_idle(), 0, "nothing opened yet");
+    assert!(
+        refused(gate.check(&roomy).await),
+        "a call that would connect probes"
+    );
 }
