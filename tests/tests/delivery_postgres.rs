@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orchestrix::delivery::{Dispatcher, PostgreSQLDeliveryStore};
+use orchestrix::delivery::{Dispatcher, PostgreSQLDeliveryStore, Undecodable};
 use orchestrix::postgres::PostgresOptions;
 use orchestrix::prelude::*;
 use orchestrix::retry::RetryPolicy;
@@ -232,6 +232,81 @@ async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_r
     );
     assert!(letter.error.contains("does not decode"), "{}", letter.error);
     assert_eq!(letter.position, 2);
+    test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_told_to_stop_on_an_event_that_does_not_decode_waits_until_it_is_repaired() {
+    let Some(test) = TestStore::new(
+        "a_group_told_to_stop_on_an_event_that_does_not_decode_waits_until_it_is_repaired",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    deposit(&test.store, 1).await;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{s}\".events (position, stream_id, version, event_id, event_type, \
+         schema_version, payload, source, occurred_at, correlation_id) \
+         VALUES (nextval('\"{s}\".event_positions'), 'broken-1', 1, gen_random_uuid(), \
+         'delivery_pg.Deposited', 1, '{{\"amount\": \"lots\"}}'::jsonb, 'elsewhere', now(), \
+         gen_random_uuid())",
+        s = test.schema
+    )))
+    .execute(test.pool())
+    .await
+    .expect("raw insert");
+    deposit(&test.store, 3).await;
+    let last = deposit(&test.store, 4).await;
+
+    let journal = Arc::new(Journal::new());
+    let delivery =
+        PostgreSQLDeliveryStore::from_pool_with_schema(test.pool().clone(), &test.schema)
+            .expect("schema");
+    let dispatcher = Dispatcher::builder(Arc::new(test.store.clone()), delivery)
+        .dependency_arc(journal.clone())
+        .on_undecodable(Undecodable::Stop)
+        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
+        .handler::<journal_deposits>()
+        .build()
+        .expect("dispatcher");
+    let mut stops = dispatcher.watch_stops();
+    let running = dispatcher.start();
+    tokio::time::timeout(PATIENCE, stops.wait_for(|stops| *stops >= 2))
+        .await
+        .expect("the group stops at the broken row, and again after resuming")
+        .expect("the dispatcher runs");
+    let seen = journal.of("pg.journal");
+    assert!(
+        seen.iter().all(|n| *n == 1),
+        "nothing past the broken row: {seen:?}"
+    );
+    let parked = dispatcher.parked(Some("pg.journal")).await.expect("list");
+    assert!(
+        parked.is_empty(),
+        "nothing parked when told to stop: {parked:?}"
+    );
+
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE \"{}\".events SET payload = '{{\"writer\": 0, \"n\": 2}}'::jsonb \
+         WHERE stream_id = 'broken-1'",
+        test.schema
+    )))
+    .execute(test.pool())
+    .await
+    .expect("repairs the row");
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(last))
+        .await
+        .expect("resumes once the row decodes");
+    running.stop().await.expect("stops");
+    let seen = journal.of("pg.journal");
+    assert!(seen.contains(&1), "{seen:?}");
+    assert_eq!(
+        seen[seen.len() - 3..],
+        [2, 3, 4],
+        "in position order: {seen:?}"
+    );
     test.cleanup().await;
 }
 
