@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orchestrix::delivery::{Dispatcher, PostgreSQLDeliveryStore, Undecodable};
+use orchestrix::delivery::{Dispatcher, DispatcherBuilder, PostgreSQLDeliveryStore, Undecodable};
 use orchestrix::postgres::PostgresOptions;
 use orchestrix::prelude::*;
 use orchestrix::retry::RetryPolicy;
@@ -176,18 +176,10 @@ async fn deposit(store: &PostgreSQLEventStore, n: u64) -> u64 {
         .positions[0]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_rest_delivered() {
-    let Some(test) = TestStore::new(
-        "an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_rest_delivered",
-        4,
-    )
-    .await
-    else {
-        return;
-    };
+/// Deposits 1, a row of `Deposited`'s type whose payload does not decode
+/// (stream `broken-1`, position 2), then deposits 3 and 4; the last position.
+async fn deposits_around_a_broken_row(test: &TestStore) -> u64 {
     deposit(&test.store, 1).await;
-    // A row of the handler's type whose payload is not a `Deposited`.
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO \"{s}\".events (position, stream_id, version, event_id, event_type, \
          schema_version, payload, source, occurred_at, correlation_id) \
@@ -200,14 +192,30 @@ async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_r
     .await
     .expect("raw insert");
     deposit(&test.store, 3).await;
-    let last = deposit(&test.store, 4).await;
+    deposit(&test.store, 4).await
+}
 
-    let journal = Arc::new(Journal::new());
+/// A dispatcher builder with `journal_deposits` on the test's store.
+fn journal_dispatcher(test: &TestStore, journal: &Arc<Journal>) -> DispatcherBuilder {
     let delivery =
         PostgreSQLDeliveryStore::from_pool_with_schema(test.pool().clone(), &test.schema)
             .expect("schema");
-    let dispatcher = Dispatcher::builder(Arc::new(test.store.clone()), delivery)
-        .dependency_arc(journal.clone())
+    Dispatcher::builder(Arc::new(test.store.clone()), delivery).dependency_arc(journal.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_rest_delivered() {
+    let Some(test) = TestStore::new(
+        "an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_rest_delivered",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    let last = deposits_around_a_broken_row(&test).await;
+    let journal = Arc::new(Journal::new());
+    let dispatcher = journal_dispatcher(&test, &journal)
         .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
         .handler::<journal_deposits>()
         .build()
@@ -245,27 +253,9 @@ async fn a_group_told_to_stop_on_an_event_that_does_not_decode_waits_until_it_is
     else {
         return;
     };
-    deposit(&test.store, 1).await;
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO \"{s}\".events (position, stream_id, version, event_id, event_type, \
-         schema_version, payload, source, occurred_at, correlation_id) \
-         VALUES (nextval('\"{s}\".event_positions'), 'broken-1', 1, gen_random_uuid(), \
-         'delivery_pg.Deposited', 1, '{{\"amount\": \"lots\"}}'::jsonb, 'elsewhere', now(), \
-         gen_random_uuid())",
-        s = test.schema
-    )))
-    .execute(test.pool())
-    .await
-    .expect("raw insert");
-    deposit(&test.store, 3).await;
-    let last = deposit(&test.store, 4).await;
-
+    let last = deposits_around_a_broken_row(&test).await;
     let journal = Arc::new(Journal::new());
-    let delivery =
-        PostgreSQLDeliveryStore::from_pool_with_schema(test.pool().clone(), &test.schema)
-            .expect("schema");
-    let dispatcher = Dispatcher::builder(Arc::new(test.store.clone()), delivery)
-        .dependency_arc(journal.clone())
+    let dispatcher = journal_dispatcher(&test, &journal)
         .on_undecodable(Undecodable::Stop)
         .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
         .handler::<journal_deposits>()
