@@ -125,11 +125,11 @@ async fn durable_throughput(
     let sum = Arc::new(Sum::default());
     let dispatcher = Dispatcher::builder(Arc::new(store.clone()), delivery.clone())
         .dependency_arc(sum.clone())
-        .handler::<h1>()
-        .handler::<h2>()
-        .handler::<h3>()
-        .handler::<h4>()
-        .handler::<h5>()
+        .handler(h1)
+        .handler(h2)
+        .handler(h3)
+        .handler(h4)
+        .handler(h5)
         .batch_size(500)
         .build()
         .expect("dispatcher");
@@ -153,11 +153,11 @@ async fn inline_throughput() -> f64 {
     let sum = Arc::new(Sum::default());
     let bus = InMemoryAsyncMessageBus::builder()
         .dependency_arc(sum.clone())
-        .handler::<h1>()
-        .handler::<h2>()
-        .handler::<h3>()
-        .handler::<h4>()
-        .handler::<h5>()
+        .handler(h1)
+        .handler(h2)
+        .handler(h3)
+        .handler(h4)
+        .handler(h5)
         .build()
         .expect("bus");
     let started = Instant::now();
@@ -256,7 +256,7 @@ async fn durable_latency(
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let dispatcher = Dispatcher::builder(Arc::new(store.clone()), delivery.clone())
         .dependency(Latencies(sender))
-        .handler::<pinged>()
+        .handler(pinged)
         .build()
         .expect("dispatcher");
     dispatcher.initialize().await.expect("migrates");
@@ -274,7 +274,7 @@ async fn inline_latency(store: &PostgreSQLEventStore) -> (Duration, Duration) {
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let bus = InMemoryAsyncMessageBus::builder()
         .dependency(Latencies(sender))
-        .handler::<pinged>()
+        .handler(pinged)
         .build()
         .expect("bus");
     let mut samples = Vec::with_capacity(SAMPLES);

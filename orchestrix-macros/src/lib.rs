@@ -12,6 +12,7 @@ use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
 mod attr;
+mod context;
 mod errors;
 mod evolution;
 mod expand;
@@ -40,7 +41,8 @@ pub fn derive_command(input: TokenStream) -> TokenStream {
 /// refers to. `async fn`s go to the async bus, plain fns to the sync bus.
 #[proc_macro_attribute]
 pub fn event_handler(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::event_handler::expand(args.into(), item.into()).into()
+    let in_impl = context::fn_inside_impl(&item);
+    expand::event_handler::expand(args.into(), item.into(), in_impl).into()
 }
 
 /// Turns a decision fn into a command handler: the runtime loads the
@@ -50,7 +52,8 @@ pub fn event_handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// on `fn f(&self, command: &Command)` inside an `#[aggregate]` impl block.
 #[proc_macro_attribute]
 pub fn command_handler(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::command_handler::expand(args.into(), item.into()).into()
+    let in_impl = context::fn_inside_impl(&item);
+    expand::command_handler::expand(args.into(), item.into(), in_impl).into()
 }
 
 /// Generates event application for an aggregate from its `#[apply]` methods.
@@ -69,7 +72,8 @@ pub fn apply(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Wires a saga step fn with its compensation: `#[saga_step(compensate = f)]`.
 #[proc_macro_attribute]
 pub fn saga_step(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::saga_step::expand(args.into(), item.into()).into()
+    let in_impl = context::fn_inside_impl(&item);
+    expand::saga_step::expand(args.into(), item.into(), in_impl).into()
 }
 
 /// Turns a read model's inherent impl block into a projection:

@@ -68,7 +68,7 @@ fn two_instances_of_a_generic_aggregate_used_by_command_handlers_stop_the_bus() 
     // One of them alone is fine.
     InMemoryAsyncMessageBus::builder()
         .event_store(Arc::new(InMemoryAsyncEventStore::new()))
-        .command_handler::<post>()
+        .command_handler(post)
         .build()
         .expect("one Ledger instance");
 }

@@ -27,7 +27,7 @@ fn save_deposits(
 #[test]
 fn a_snapshot_is_written_every_n_events() {
     let repo = AggregateRepository::new(InMemoryEventStore::new())
-        .with_snapshots(SnapshotPolicy::every(5));
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(5));
     let id = account_id("policy");
     let mut account = AggregateRoot::<BankAccount>::new(&id);
     open(&mut account, "Ada");
@@ -61,7 +61,7 @@ fn a_snapshot_is_written_every_n_events() {
 #[test]
 fn loading_starts_from_the_snapshot_and_replays_fewer_events() {
     let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
-        .with_snapshots(SnapshotPolicy::every(10));
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(10));
     let id = account_id("fewer");
     save_deposits(&repo, &id, 24); // versions 1..=25; snapshots at 10, 20
     repo.store().take_loaded();
@@ -93,7 +93,7 @@ fn loading_starts_from_the_snapshot_and_replays_fewer_events() {
 #[tokio::test]
 async fn async_loading_uses_snapshots_too() {
     let repo = AggregateRepository::new(CountingStore::new(InMemoryAsyncEventStore::new()))
-        .with_snapshots(SnapshotPolicy::every(3));
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(3));
     let id = account_id("fewer-async");
     let mut account = AggregateRoot::<BankAccount>::new(&id);
     open(&mut account, "Ada");
@@ -142,7 +142,7 @@ fn capture_logs<T>(run: impl FnOnce() -> T) -> (T, String) {
 #[test]
 fn an_undecodable_snapshot_is_ignored_and_the_stream_replayed() {
     let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
-        .with_snapshots(SnapshotPolicy::every(2));
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(2));
     let id = account_id("stale-snapshot");
     save_deposits(&repo, &id, 3); // versions 1..=4, snapshot at 4
     let mut snapshot = repo
@@ -174,7 +174,7 @@ fn an_undecodable_snapshot_is_ignored_and_the_stream_replayed() {
 #[test]
 fn a_snapshot_of_another_aggregate_type_is_ignored() {
     let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
-        .with_snapshots(SnapshotPolicy::every(2));
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(2));
     let id = account_id("other-type");
     save_deposits(&repo, &id, 1); // versions 1..=2, snapshot at 2
     let mut snapshot = repo
@@ -195,7 +195,7 @@ fn a_snapshot_of_another_aggregate_type_is_ignored() {
 #[test]
 fn time_travel_before_the_snapshot_replays_from_the_start() {
     let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
-        .with_snapshots(SnapshotPolicy::every(4));
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(4));
     let id = account_id("travel-snapshot");
     save_deposits(&repo, &id, 5); // versions 1..=6, snapshot at 4
     repo.store().take_loaded();
@@ -255,7 +255,8 @@ fn a_snapshot_of_another_snapshot_version_is_ignored_and_the_stream_replayed() {
     assert_eq!(BankAccount::SNAPSHOT_VERSION, 1);
     assert_eq!(BankAccountInCents::SNAPSHOT_VERSION, 2);
     let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
-        .with_snapshots(SnapshotPolicy::every(2));
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(2))
+        .with_snapshots::<BankAccountInCents>(SnapshotPolicy::every(2));
     let id = account_id("state-version");
     save_deposits(&repo, &id, 3); // versions 1..=4, a version-1 snapshot at 4
     let old = repo
@@ -334,7 +335,7 @@ impl Gauge {
 #[test]
 fn a_state_holding_an_infinite_float_is_not_snapshotted_as_null() {
     let repo = AggregateRepository::new(InMemoryEventStore::new())
-        .with_snapshots(SnapshotPolicy::every(2));
+        .with_snapshots::<Gauge>(SnapshotPolicy::every(2));
     let id = account_id("infinite-gauge");
     let mut gauge = AggregateRoot::<Gauge>::new(&id);
     gauge.record(Scaled { factor: 1e300 });
@@ -353,4 +354,66 @@ fn a_state_holding_an_infinite_float_is_not_snapshotted_as_null() {
     );
     let loaded = repo.load::<Gauge>(&id).expect("the stream replays");
     assert!(loaded.level.is_infinite());
+}
+
+/// An aggregate with no serde at all: a repository loads and saves it as
+/// long as it is not snapshotted.
+#[derive(Default, Debug)]
+struct Tally {
+    count: u64,
+}
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "tests.snapshots.Tallied")]
+struct Tallied;
+
+#[aggregate(name = "tests.snapshots.Tally")]
+impl Tally {
+    #[apply]
+    fn tallied(&mut self, _event: &Tallied) {
+        self.count += 1;
+    }
+}
+
+#[test]
+fn snapshots_are_per_aggregate_type_and_one_without_serde_is_never_snapshotted() {
+    let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(1));
+    assert_eq!(
+        repo.snapshot_policy::<BankAccount>(),
+        SnapshotPolicy::every(1)
+    );
+    assert_eq!(repo.snapshot_policy::<Tally>(), SnapshotPolicy::Never);
+
+    let id = account_id("tally");
+    let mut tally = AggregateRoot::<Tally>::new(&id);
+    tally.record(Tallied);
+    tally.record(Tallied);
+    repo.save(&mut tally).expect("save");
+    assert_eq!(
+        repo.store().load_snapshot(&id).expect("load snapshot"),
+        None,
+        "Tally has no policy: no snapshot"
+    );
+    repo.store().take_loaded();
+    let loaded = repo.load::<Tally>(&id).expect("load");
+    assert_eq!((loaded.count, loaded.version()), (2, 2));
+    assert_eq!(repo.store().take_loaded(), 2, "the whole stream replayed");
+
+    // The other type of the same repository is snapshotted.
+    let account = account_id("tally-neighbour");
+    save_deposits(&repo, &account, 1);
+    assert!(
+        repo.store()
+            .load_snapshot(&account)
+            .expect("load snapshot")
+            .is_some()
+    );
+
+    // `Never` turns a type's snapshots off again.
+    let repo = repo.with_snapshots::<BankAccount>(SnapshotPolicy::Never);
+    assert_eq!(
+        repo.snapshot_policy::<BankAccount>(),
+        SnapshotPolicy::Never
+    );
 }

@@ -65,7 +65,7 @@ fn building_a_bus_without_a_handlers_dependency_names_the_handler_and_the_type()
     );
 
     let error = InMemoryMessageBus::builder()
-        .handler::<book_payment_now>()
+        .handler(book_payment_now)
         .build()
         .expect_err("the ledger is missing");
     assert!(error.to_string().contains("book_payment_now"), "{error}");
@@ -88,7 +88,7 @@ async fn trait_object_dependencies_reach_the_handlers() {
     // so its handlers are named one by one.
     let sync_bus = InMemoryMessageBus::builder()
         .dependency_arc::<dyn Ledger>(ledger.clone())
-        .handler::<book_payment_now>()
+        .handler(book_payment_now)
         .build()
         .expect("the ledger is there");
     sync_bus.publish(Paid { cents: 50 }).expect("booked");
@@ -99,7 +99,10 @@ async fn trait_object_dependencies_reach_the_handlers() {
 #[test]
 fn subscribing_a_registration_to_a_bus_without_its_dependency_is_refused() {
     let bus = InMemoryAsyncMessageBus::new();
-    let registration = <book_payment as orchestrix::registry::AsyncHandlerFn>::REGISTRATION;
+    let registration = *orchestrix::registry::find_async_handler(
+        orchestrix::registry::HandlerFn::of(&book_payment),
+    )
+    .expect("registered");
     let error = bus
         .subscribe_registration(&registration)
         .expect_err("no ledger");
@@ -149,8 +152,13 @@ async fn a_missing_dependency_at_dispatch_is_reported_as_that_handlers_failure()
         })
     }
     struct Sneaky;
-    let registration =
-        orchestrix::registry::AsyncHandlerRegistration::new::<Paid, Sneaky>("sneaky", &[], call);
+    let registration = orchestrix::registry::AsyncHandlerRegistration::new::<Paid>(
+        "sneaky",
+        &[],
+        call,
+        std::any::TypeId::of::<Sneaky>,
+        std::any::type_name::<Sneaky>,
+    );
     let bus = InMemoryAsyncMessageBus::new();
     bus.subscribe_registration(&registration)
         .expect("nothing declared");

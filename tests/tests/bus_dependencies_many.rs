@@ -106,7 +106,7 @@ fn every_missing_dependency_of_every_handler_is_named() {
 fn one_missing_dependency_is_reported_alone() {
     let error = InMemoryMessageBus::builder()
         .dependency(Ledger::default())
-        .handler::<book_refund>()
+        .handler(book_refund)
         .build()
         .expect_err("no clock");
     assert_eq!(

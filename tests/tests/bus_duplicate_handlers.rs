@@ -3,7 +3,7 @@
 //! handlers make `register_handlers()` fail for every bus in the program.
 
 use orchestrix::prelude::*;
-use orchestrix::registry::{SyncHandlerFn, SyncHandlerRegistration};
+use orchestrix::registry::{HandlerFn, SyncHandlerRegistration, find_sync_handler};
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
 struct Shipped;
@@ -50,8 +50,8 @@ fn check_duplicate(error: BusBuildError, event_type: &str, first: &str, second: 
 #[test]
 fn two_handlers_with_one_custom_name_for_one_event_are_refused() {
     let error = InMemoryAsyncMessageBus::builder()
-        .handler::<warehouse::record_shipment>()
-        .handler::<billing::record_invoice>()
+        .handler(warehouse::record_shipment)
+        .handler(billing::record_invoice)
         .build()
         .expect_err("two different handlers named `audit` for `Shipped`");
     let message = error.to_string();
@@ -82,12 +82,12 @@ fn same_named_fns_in_two_test_fns_are_two_handlers() {
     fn first_scope() -> SyncHandlerRegistration {
         #[event_handler]
         fn count(_event: &Counted) {}
-        <count as SyncHandlerFn>::REGISTRATION
+        *find_sync_handler(HandlerFn::of(&count)).expect("registered")
     }
     fn second_scope() -> SyncHandlerRegistration {
         #[event_handler]
         fn count(_event: &Counted) {}
-        <count as SyncHandlerFn>::REGISTRATION
+        *find_sync_handler(HandlerFn::of(&count)).expect("registered")
     }
     let (first, second) = (first_scope(), second_scope());
     // module_path!() ignores fn scopes: both get the same default name.

@@ -161,8 +161,8 @@ async fn a_handler_can_be_subscribed_by_name_and_is_kept_once() {
     let mailer = std::sync::Arc::new(Mailer::default());
     let bus = InMemoryAsyncMessageBus::builder()
         .dependency_arc(std::sync::Arc::clone(&mailer))
-        .handler::<send_receipt>()
-        .handler::<send_receipt>()
+        .handler(send_receipt)
+        .handler(send_receipt)
         .build()
         .expect("every dependency is there");
     assert_eq!(bus.handler_count::<Deposited>(), 1);
@@ -182,8 +182,8 @@ async fn a_handler_can_be_subscribed_by_name_and_is_kept_once() {
     let sync_mailer = std::sync::Arc::new(Mailer::default());
     let sync_bus = InMemoryMessageBus::builder()
         .dependency_arc(std::sync::Arc::clone(&sync_mailer))
-        .handler::<audit_sync>()
-        .handler::<audit_sync>()
+        .handler(audit_sync)
+        .handler(audit_sync)
         .build()
         .expect("every dependency is there");
     assert_eq!(sync_bus.handler_count::<Audited>(), 1);
@@ -297,7 +297,7 @@ async fn a_handler_both_registered_and_named_runs_once() {
     let bus = InMemoryAsyncMessageBus::builder()
         .dependency_arc(std::sync::Arc::clone(&mailer))
         .register_handlers()
-        .handler::<send_receipt>()
+        .handler(send_receipt)
         .build()
         .expect("every dependency is there");
     assert_eq!(bus.handler_count::<Deposited>(), 2);
@@ -312,7 +312,7 @@ async fn a_handler_both_registered_and_named_runs_once() {
     let sync_mailer = std::sync::Arc::new(Mailer::default());
     let sync_bus = InMemoryMessageBus::builder()
         .dependency_arc(std::sync::Arc::clone(&sync_mailer))
-        .handler::<audit_sync>()
+        .handler(audit_sync)
         .register_plain_fn_handlers()
         .build()
         .expect("every dependency is there");

@@ -189,8 +189,8 @@ async fn async_bus(store: Arc<dyn AsyncEventStore>) -> (InMemoryAsyncMessageBus,
     let bus = InMemoryAsyncMessageBus::builder()
         .event_store(store)
         .dependency_arc(Arc::clone(&seen))
-        .command_handler::<open>()
-        .command_handler::<withdraw>()
+        .command_handler(open)
+        .command_handler(withdraw)
         .register_handlers()
         .build()
         .expect("the bus builds");
@@ -364,8 +364,8 @@ fn the_blocking_bus_runs_the_same_handlers() {
     let store = Arc::new(InMemoryEventStore::new());
     let bus = InMemoryMessageBus::builder()
         .event_store(store.clone())
-        .command_handler::<open>()
-        .command_handler::<withdraw>()
+        .command_handler(open)
+        .command_handler(withdraw)
         .build()
         .expect("the bus builds");
     let command = Envelope::new(open_command());
@@ -403,7 +403,7 @@ fn the_blocking_bus_runs_the_same_handlers() {
 #[test]
 fn a_bus_with_command_handlers_but_no_event_store_is_refused() {
     let error = InMemoryAsyncMessageBus::builder()
-        .command_handler::<open>()
+        .command_handler(open)
         .build()
         .expect_err("no event store");
     assert!(
@@ -447,7 +447,7 @@ async fn the_async_bus_runs_plain_fn_handlers_too() {
     let seen = Arc::new(Seen::default());
     let bus = InMemoryAsyncMessageBus::builder()
         .dependency_arc(Arc::clone(&seen))
-        .blocking_handler::<saw_deposited>()
+        .handler(saw_deposited)
         .build()
         .expect("builds");
     bus.publish(Deposited { amount: 3 })

@@ -71,8 +71,8 @@ fn assert_names_both(error: &BusBuildError) {
 fn two_handlers_of_one_command_subscribed_by_name_are_refused_naming_both() {
     let error = InMemoryMessageBus::builder()
         .event_store(Arc::new(InMemoryEventStore::new()))
-        .command_handler::<withdraw>()
-        .command_handler::<withdraw_again>()
+        .command_handler(withdraw)
+        .command_handler(withdraw_again)
         .build()
         .expect_err("two handlers of Withdraw");
     assert_names_both(&error);
@@ -89,8 +89,8 @@ fn two_registered_handlers_of_one_command_are_refused_and_one_given_twice_is_kep
 
     InMemoryMessageBus::builder()
         .event_store(Arc::new(InMemoryEventStore::new()))
-        .command_handler::<withdraw>()
-        .command_handler::<withdraw>()
+        .command_handler(withdraw)
+        .command_handler(withdraw)
         .build()
         .expect("the same handler twice is one handler");
 }

@@ -159,8 +159,8 @@ fn builder(
         .dependency(tables.clone())
         .lease_ttl(Duration::from_millis(600))
         .restart_backoff(RetryPolicy::fixed(Duration::from_millis(10), u32::MAX))
-        .handler::<every_run>()
-        .handler::<once>()
+        .handler(every_run)
+        .handler(once)
 }
 
 /// The child: saves the orders (no publish), then delivers until it hangs.
@@ -253,7 +253,7 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
     let build = || {
         builder(&store, &tables)
             .dependency_arc(saga.clone())
-            .handler::<start_fulfilment>()
+            .handler(start_fulfilment)
             .build()
             .expect("dispatcher")
     };

@@ -88,7 +88,7 @@ async fn eight_concurrent_writers_each_event_handled_once_by_a_durable_idempoten
                 schema: test.schema.clone(),
             })
             .batch_size(16)
-            .handler::<record_once>()
+            .handler(record_once)
             .build()
             .expect("dispatcher")
     };
@@ -217,7 +217,7 @@ async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_r
     let journal = Arc::new(Journal::new());
     let dispatcher = journal_dispatcher(&test, &journal)
         .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
-        .handler::<journal_deposits>()
+        .handler(journal_deposits)
         .build()
         .expect("dispatcher");
     let running = dispatcher.start();
@@ -258,7 +258,7 @@ async fn a_group_told_to_stop_on_an_event_that_does_not_decode_waits_until_it_is
     let dispatcher = journal_dispatcher(&test, &journal)
         .on_undecodable(Undecodable::Stop)
         .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
-        .handler::<journal_deposits>()
+        .handler(journal_deposits)
         .build()
         .expect("dispatcher");
     let mut stops = dispatcher.watch_stops();
@@ -330,7 +330,7 @@ async fn a_lost_connection_pauses_the_dispatcher_which_resumes_without_loss() {
         .dependency_arc(journal.clone())
         .max_wait(Duration::from_millis(100))
         .restart_backoff(RetryPolicy::fixed(Duration::from_millis(20), u32::MAX))
-        .handler::<journal_deposits>()
+        .handler(journal_deposits)
         .build()
         .expect("dispatcher");
     let running = dispatcher.start();

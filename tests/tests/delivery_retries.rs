@@ -80,7 +80,7 @@ async fn an_inline_handler_is_retried_until_it_succeeds() {
     let faults = Arc::new(Faults::default());
     let bus = InMemoryAsyncMessageBus::builder()
         .dependency_arc(faults.clone())
-        .handler::<inline_flaky>()
+        .handler(inline_flaky)
         .build()
         .expect("bus");
     bus.publish(Job {
@@ -103,7 +103,7 @@ async fn an_inline_handler_that_panics_uses_up_its_attempts_and_fails_the_publis
     let faults = Arc::new(Faults::default());
     let bus = InMemoryAsyncMessageBus::builder()
         .dependency_arc(faults.clone())
-        .handler::<inline_panics>()
+        .handler(inline_panics)
         .build()
         .expect("bus");
     let error = bus
@@ -128,7 +128,7 @@ fn a_blocking_handler_is_retried_on_the_sync_bus() {
     let faults = Arc::new(Faults::default());
     let bus = InMemoryMessageBus::builder()
         .dependency_arc(faults.clone())
-        .handler::<inline_blocking_flaky>()
+        .handler(inline_blocking_flaky)
         .build()
         .expect("bus");
     bus.publish(Job {
@@ -170,7 +170,7 @@ async fn a_durable_handler_retries_then_parks_and_goes_on_and_a_replay_after_the
     let delivery = Arc::new(InMemoryDeliveryStore::new());
     let (faults, journal) = (Arc::new(Faults::default()), Arc::new(Journal::new()));
     let dispatcher = dispatcher_with(&store, delivery.clone(), &faults, &journal)
-        .handler::<durable_flaky>()
+        .handler(durable_flaky)
         .build()
         .expect("dispatcher");
     let running = dispatcher.start();
@@ -239,7 +239,7 @@ async fn a_panicking_durable_handler_is_parked_and_the_dispatcher_goes_on() {
     let store = Arc::new(InMemoryAsyncEventStore::new());
     let (faults, journal) = (Arc::new(Faults::default()), Arc::new(Journal::new()));
     let dispatcher = dispatcher_with(&store, Arc::default(), &faults, &journal)
-        .handler::<durable_panics>()
+        .handler(durable_panics)
         .build()
         .expect("dispatcher");
     let running = dispatcher.start();
@@ -293,7 +293,7 @@ async fn a_strict_order_handler_holds_back_later_events_until_the_failing_one_su
     let store = Arc::new(InMemoryAsyncEventStore::new());
     let (faults, journal) = (Arc::new(Faults::default()), Arc::new(Journal::new()));
     let dispatcher = dispatcher_with(&store, Arc::default(), &faults, &journal)
-        .handler::<durable_strict>()
+        .handler(durable_strict)
         .build()
         .expect("dispatcher");
     let running = dispatcher.start();
@@ -327,8 +327,8 @@ async fn after_a_redelivery_an_idempotent_handler_has_run_once_per_event() {
     let (faults, journal) = (Arc::new(Faults::default()), Arc::new(Journal::new()));
     let build = || {
         dispatcher_with(&store, delivery.clone(), &faults, &journal)
-            .handler::<durable_counted>()
-            .handler::<durable_uncounted>()
+            .handler(durable_counted)
+            .handler(durable_uncounted)
             .build()
             .expect("dispatcher")
     };
@@ -397,8 +397,8 @@ async fn two_handlers_under_one_name_are_refused() {
     let store = Arc::new(InMemoryAsyncEventStore::new());
     let error = Dispatcher::builder(store, InMemoryDeliveryStore::new())
         .dependency_arc(Arc::new(Journal::new()))
-        .handler::<durable_uncounted>()
-        .handler::<impostor>()
+        .handler(durable_uncounted)
+        .handler(impostor)
         .build()
         .expect_err("two handlers, one name");
     assert!(
@@ -412,7 +412,7 @@ async fn two_handlers_under_one_name_are_refused() {
 async fn a_missing_dependency_is_named_when_the_dispatcher_is_built() {
     let store = Arc::new(InMemoryAsyncEventStore::new());
     let error = Dispatcher::builder(store, InMemoryDeliveryStore::new())
-        .handler::<durable_counted>()
+        .handler(durable_counted)
         .build()
         .expect_err("no journal");
     assert!(error.to_string().contains("Journal"), "{error}");

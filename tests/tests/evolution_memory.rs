@@ -189,7 +189,7 @@ impl Account {
 #[test]
 fn upcast_events_replay_into_the_new_state_past_an_old_snapshot() {
     let repo = AggregateRepository::new(InMemoryEventStore::new())
-        .with_snapshots(SnapshotPolicy::every(1));
+        .with_snapshots::<Account>(SnapshotPolicy::every(1));
     repo.store()
         .import("acc-snap", &stored(split_rows()), Some(0))
         .expect("import");

@@ -106,7 +106,7 @@ pub enum BankError {
 
 fn blocking() -> Result<(), Box<dyn Error>> {
     let repo = AggregateRepository::new(InMemoryEventStore::new())
-        .with_snapshots(SnapshotPolicy::every(2));
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(2));
 
     let mut account = AggregateRoot::<BankAccount>::new("ACC-001");
     account.execute(|account| account.open("Ada"))?;

@@ -2,11 +2,12 @@
 //! runtime wraps in load -> decide -> save -> publish.
 //!
 //! On a free fn `fn f(state: &Aggregate, command: &Command) -> Result<..>`,
-//! the fn is emitted unchanged, with a hidden struct named like it (so
-//! `.command_handler::<f>()` names it) implementing `CommandHandler`, and an
-//! `inventory` submission. On a method `fn f(&self, command: &Command)`, the
-//! `#[aggregate]` impl block around it does the same through
-//! [`method`], with a hidden struct of its own.
+//! the fn is emitted unchanged, with one hidden `const` beside it (see
+//! [`hidden`](crate::expand::hidden)) holding a marker struct implementing
+//! `CommandHandler` and an `inventory` submission that records the fn
+//! item's `TypeId` (so `.command_handler(f)` finds it). On a method
+//! `fn f(&self, command: &Command)`, the `#[aggregate]` impl block around it
+//! does the same through [`method`], identified by `Aggregate::f`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -16,6 +17,7 @@ use syn::{Expr, FnArg, Ident, ItemFn, LitInt, LitStr, Member, ReturnType, Signat
 
 use crate::attr::{Once, name_into, unknown_skipped};
 use crate::errors::Errors;
+use crate::expand::hidden::hidden_items;
 
 const KEYS: &[&str] = &[
     "aggregate_id",
@@ -40,7 +42,9 @@ struct Handler<'a> {
     return_span: Span,
 }
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+/// `in_impl`: the fn is written inside an `impl` block (see
+/// [`context`](crate::context)).
+pub(crate) fn expand(args: TokenStream, item: TokenStream, in_impl: bool) -> TokenStream {
     let mut errors = Errors::new();
     let options = parse_args(args, Span::call_site(), &mut errors);
     let function = match syn::parse2::<ItemFn>(item.clone()) {
@@ -62,32 +66,36 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         );
         return with_errors(errors, quote!(#function));
     }
+    if in_impl {
+        // The one error: the generated item would report its own.
+        let ident = &function.sig.ident;
+        let error = syn::Error::new(
+            ident.span(),
+            format!(
+                "a #[command_handler] is a free fn at module level, or a method taking `&self` in the \
+                 aggregate's `#[aggregate] impl` block; move `{}` out of this `impl` block, or make it \
+                 a method of the aggregate",
+                ident.unraw()
+            ),
+        )
+        .into_compile_error();
+        return quote!(#error #function);
+    }
     let handler = check(&function.sig, None, &mut errors);
     match (handler, options, errors.finish()) {
         (Some(handler), Some(options), Ok(())) => {
-            let ident = handler.ident;
-            let vis = &function.vis;
-            let call = quote!(#ident);
-            let generated = generate(&handler, &options, &quote!(#ident), &call);
-            quote! {
-                #function
+            let items = hidden_items(handler.ident, "command_handler");
+            let handler_fn = &items.handler;
+            let marker = quote!(__OrchestrixCommandHandler);
+            let generated = generate(&handler, &options, &marker, handler_fn, handler_fn);
+            items.wrap(
+                &function,
+                quote! {
+                    struct __OrchestrixCommandHandler;
 
-                #[doc(hidden)]
-                #[allow(non_camel_case_types, dead_code)]
-                #[derive(Debug)]
-                #vis struct #ident {}
-
-                #[doc(hidden)]
-                const _: () = {
                     #generated
-
-                    #[automatically_derived]
-                    impl ::orchestrix::__private::CommandHandlerFn for #ident {
-                        const REGISTRATION: ::orchestrix::__private::CommandHandlerRegistration =
-                            ::orchestrix::__private::CommandHandlerRegistration::new::<#ident>();
-                    }
-                };
-            }
+                },
+            )
         }
         (_, _, result) => {
             let error = result.err().map(syn::Error::into_compile_error);
@@ -128,7 +136,7 @@ pub(crate) fn method(
     let ident = handler.ident;
     let marker = format_ident!("__orchestrix_command_handler_{}", ident.unraw());
     let call = quote!(<#self_ty>::#ident);
-    let generated = generate(&handler, &options, &quote!(#marker), &call);
+    let generated = generate(&handler, &options, &quote!(#marker), &call, &call);
     quote! {
         #[doc(hidden)]
         const _: () = {
@@ -374,12 +382,14 @@ fn shared_reference<'a>(
     }
 }
 
-/// The `CommandHandler` impl on `marker`, calling the decision as `call`.
+/// The `CommandHandler` impl on `marker`, calling the decision as `call`,
+/// and its registration, identified by the fn item `handler_fn`.
 fn generate(
     handler: &Handler<'_>,
     options: &Options,
     marker: &TokenStream,
     call: &TokenStream,
+    handler_fn: &TokenStream,
 ) -> TokenStream {
     let Handler {
         ident,
@@ -433,8 +443,19 @@ fn generate(
             }
         }
 
+        fn __orchestrix_handler_type() -> ::core::any::TypeId {
+            ::orchestrix::__private::type_id_of_val(&#handler_fn)
+        }
+
+        fn __orchestrix_handler_path() -> &'static str {
+            ::core::any::type_name_of_val(&#handler_fn)
+        }
+
         ::orchestrix::__private::inventory::submit! {
-            ::orchestrix::__private::CommandHandlerRegistration::new::<#marker>()
+            ::orchestrix::__private::CommandHandlerRegistration::new::<#marker>(
+                __orchestrix_handler_type,
+                __orchestrix_handler_path,
+            )
         }
     }
 }

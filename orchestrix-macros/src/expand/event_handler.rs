@@ -2,11 +2,11 @@
 //! first parameter refers to. `async fn`s go to the async bus, plain fns to
 //! the sync bus; further parameters are extractors (`Dep<T>`, `Metadata`).
 //!
-//! The user's fn is emitted unchanged. Beside it: a hidden, empty struct with
-//! the fn's name (in the type namespace only, so the fn is untouched) that
-//! implements `AsyncHandlerFn` / `SyncHandlerFn` — it lets a user subscribe
-//! the handler by name (`.handler::<send_receipt>()`) — and an `inventory`
-//! submission of the same registration for `register_handlers()`.
+//! The user's fn is emitted unchanged. Beside it, one hidden `const` (named
+//! after the fn in the value namespace, where no other item can take that
+//! name, so a module or struct named like the handler is no clash) holds
+//! the `inventory` submission of the registration, which records the fn
+//! item's `TypeId`: `.handler(send_receipt)` finds it by that.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -16,6 +16,7 @@ use syn::{FnArg, GenericParam, ItemFn, LitStr, ReturnType, Type};
 
 use crate::attr::{Once, name_into, name_literal, recover, unknown_skipped};
 use crate::errors::Errors;
+use crate::expand::hidden::hidden_items;
 use crate::expand::saga_step::{Retry, parse_retry, retry_tokens};
 
 const KEYS: &[&str] = &[
@@ -59,7 +60,9 @@ struct Handler<'a> {
     return_span: Span,
 }
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+/// `in_impl`: the fn is written inside an `impl` block (see
+/// [`context`](crate::context)).
+pub(crate) fn expand(args: TokenStream, item: TokenStream, in_impl: bool) -> TokenStream {
     let mut errors = Errors::new();
     let (name, delivery) = parse_args(args, &mut errors);
     let function = match syn::parse2::<ItemFn>(item.clone()) {
@@ -73,66 +76,44 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return finish(errors, item);
         }
     };
+    if in_impl && !has_receiver(&function) {
+        // The one error: the generated item would report its own.
+        let error = syn::Error::new(
+            function.sig.ident.span(),
+            format!(
+                "#[event_handler] goes on a free fn, not on an associated fn of an `impl` block: \
+                 move `{}` out of the `impl` block to module level, and take what it needs as \
+                 `Dep<T>` parameters",
+                function.sig.ident.unraw()
+            ),
+        )
+        .into_compile_error();
+        return quote!(#error #function);
+    }
     let handler = check(&function, &mut errors);
     match (handler, errors.finish()) {
         (Some(handler), Ok(())) => generate(&handler, name, &delivery),
         (_, result) => {
             let error = result.err().map(syn::Error::into_compile_error);
-            let marker = broken_marker(&function);
-            quote!(#error #function #marker)
+            quote!(#error #function)
         }
     }
 }
 
-/// On the error path: the hidden marker struct anyway, implementing the
-/// handler trait with a registration that is never evaluated (const
-/// evaluation does not run once a compile error is reported), so
-/// `.handler::<f>()` elsewhere adds no second error.
-fn broken_marker(function: &ItemFn) -> TokenStream {
-    // A method sits in an `impl` block, where no struct can be declared.
-    if function
+fn has_receiver(function: &ItemFn) -> bool {
+    function
         .sig
         .inputs
         .iter()
         .any(|input| matches!(input, FnArg::Receiver(_)))
-    {
-        return TokenStream::new();
-    }
-    let ident = &function.sig.ident;
-    let vis = &function.vis;
-    let (registration_trait, registration_type) = registration_paths(function);
-    let message = format!(
-        "`{}` has errors in its #[event_handler]; fix those first",
-        ident.unraw()
-    );
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code)]
-        #[derive(Debug)]
-        #vis struct #ident {}
-
-        #[doc(hidden)]
-        const _: () = {
-            #[automatically_derived]
-            impl #registration_trait for #ident {
-                const REGISTRATION: #registration_type = ::core::panic!(#message);
-            }
-        };
-    }
 }
 
-/// The handler trait and registration type for this fn's kind of bus.
-fn registration_paths(function: &ItemFn) -> (TokenStream, TokenStream) {
+/// The registration type for this fn's kind of bus.
+fn registration_type(function: &ItemFn) -> TokenStream {
     if function.sig.asyncness.is_some() {
-        (
-            quote!(::orchestrix::__private::AsyncHandlerFn),
-            quote!(::orchestrix::__private::AsyncHandlerRegistration),
-        )
+        quote!(::orchestrix::__private::AsyncHandlerRegistration)
     } else {
-        (
-            quote!(::orchestrix::__private::SyncHandlerFn),
-            quote!(::orchestrix::__private::SyncHandlerRegistration),
-        )
+        quote!(::orchestrix::__private::SyncHandlerRegistration)
     }
 }
 
@@ -395,7 +376,8 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
     let with_delivery = delivery_tokens(delivery);
     let function = handler.item;
     let ident = &function.sig.ident;
-    let vis = &function.vis;
+    let items = hidden_items(ident, "event_handler");
+    let handler_fn = &items.handler;
     let event = handler.event;
     let name = match name {
         Some(name) => quote!(#name),
@@ -449,7 +431,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
                 match __orchestrix_extract(__orchestrix_context) {
                     ::core::result::Result::Ok((__orchestrix_event, #(#args,)*)) => {
                         ::std::boxed::Box::pin(async move {
-                            let #returned = #ident(&*__orchestrix_event, #(#args),*).await;
+                            let #returned = #handler_fn(&*__orchestrix_event, #(#args),*).await;
                             #into_result
                         })
                     }
@@ -466,38 +448,33 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
                 __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
             ) -> ::core::result::Result<(), ::orchestrix::__private::BoxError> {
                 let __orchestrix_event = #event_ref(__orchestrix_context)?;
-                let #returned = #ident(__orchestrix_event, #(#extract),*);
+                let #returned = #handler_fn(__orchestrix_event, #(#extract),*);
                 #into_result
             }
         };
         call
     };
-    let (registration_trait, registration_type) = registration_paths(function);
+    let registration_type = registration_type(function);
+    let generated = quote! {
+        #call
 
-    quote! {
-        #function
+        fn __orchestrix_handler_type() -> ::core::any::TypeId {
+            ::orchestrix::__private::type_id_of_val(&#handler_fn)
+        }
 
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, dead_code)]
-        #[derive(Debug)]
-        #vis struct #ident {}
+        fn __orchestrix_handler_path() -> &'static str {
+            ::core::any::type_name_of_val(&#handler_fn)
+        }
 
-        #[doc(hidden)]
-        const _: () = {
-            #call
-
-            #[automatically_derived]
-            impl #registration_trait for #ident {
-                const REGISTRATION: #registration_type = #registration_type::new::<#event, #ident>(
-                    #name,
-                    &[#(#requires),*],
-                    __orchestrix_call,
-                )#with_delivery;
-            }
-
-            ::orchestrix::__private::inventory::submit! {
-                <#ident as #registration_trait>::REGISTRATION
-            }
-        };
-    }
+        ::orchestrix::__private::inventory::submit! {
+            #registration_type::new::<#event>(
+                #name,
+                &[#(#requires),*],
+                __orchestrix_call,
+                __orchestrix_handler_type,
+                __orchestrix_handler_path,
+            )#with_delivery
+        }
+    };
+    items.wrap(function, generated)
 }

@@ -311,7 +311,9 @@ pub(crate) fn retry_tokens(retry: &Retry) -> TokenStream {
     }
 }
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+/// `in_impl`: the fn is written inside an `impl` block (see
+/// [`context`](crate::context)).
+pub(crate) fn expand(args: TokenStream, item: TokenStream, in_impl: bool) -> TokenStream {
     let mut errors = Errors::new();
     let options = parse_options(args, &mut errors);
     let function: ItemFn = match syn::parse2(item.clone()) {
@@ -325,6 +327,19 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#error #item);
         }
     };
+    if in_impl && function.sig.receiver().is_none() {
+        // The one error: the generated step fn would report its own.
+        let error = syn::Error::new(
+            function.sig.ident.span(),
+            format!(
+                "#[saga_step] goes on a free fn, not on an associated fn of an `impl` block: move `{}` \
+                 out of the `impl` block to module level",
+                function.sig.ident.unraw()
+            ),
+        )
+        .into_compile_error();
+        return quote!(#error #function);
+    }
     let data = data_type(&function, &mut errors);
 
     let generated = data.map(|data| {

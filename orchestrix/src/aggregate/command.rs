@@ -70,10 +70,7 @@
 //! # }
 //! ```
 
-use super::{
-    Aggregate, AggregateRepository, AggregateRoot, DeserializeState, RepositoryError,
-    SerializeState,
-};
+use super::{Aggregate, AggregateRepository, AggregateRoot, RepositoryError};
 use crate::bus::{AsyncMessageBus, HandlerError, MessageBus};
 use crate::message::{AnyEnvelope, Metadata};
 use crate::store::{AppendOutcome, AsyncEventStore, EventStore, StoreError};
@@ -108,7 +105,7 @@ pub enum CommandError {
     /// The bus has no `#[command_handler]` for the command sent.
     #[error(
         "no command handler for command `{command}` on this bus; mark one fn #[command_handler] and build the bus \
-         with `.register_handlers()` or `.command_handler::<f>()`"
+         with `.register_handlers()` or `.command_handler(f)`"
     )]
     NoHandler {
         /// The command's registered name.
@@ -155,7 +152,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
         command: &Metadata,
     ) -> Result<AppendOutcome, CommandError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
         B: MessageBus + ?Sized,
     {
         let events = stamped_events(root, command);
@@ -179,7 +176,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         command: &Metadata,
     ) -> Result<AppendOutcome, CommandError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
         B: AsyncMessageBus + ?Sized,
     {
         let events = stamped_events(root, command);

@@ -38,7 +38,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), orchestrix::aggregate::RepositoryError> {
 //! let repo = AggregateRepository::new(InMemoryAsyncEventStore::new())
-//!     .with_snapshots(SnapshotPolicy::every(100));
+//!     .with_snapshots::<BankAccount>(SnapshotPolicy::every(100));
 //!
 //! let mut account = AggregateRoot::<BankAccount>::new("ACC-001");
 //! account.record(AccountOpened { owner: "Ada".into() });

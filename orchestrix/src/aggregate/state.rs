@@ -1,5 +1,5 @@
-//! What a repository needs of an aggregate's state: serde, so that it can
-//! be snapshotted. Marker traits stand in front of the serde bounds so that
+//! What a repository needs of an aggregate's state to snapshot it
+//! (`with_snapshots::<A>`): serde. Marker traits stand in front of the serde bounds so that
 //! a missing derive is one error that names it.
 
 use serde::Serialize;
@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 #[diagnostic::on_unimplemented(
     message = "aggregate `{Self}` does not implement `Serialize`, which a repository needs for its snapshots",
     label = "add `#[derive(Serialize)]` to `{Self}`",
-    note = "aggregates loaded and saved by an `AggregateRepository` derive `Serialize` and `Deserialize` \
-            (`use orchestrix::prelude::*;` brings both derives)"
+    note = "aggregates an `AggregateRepository` snapshots (`with_snapshots::<A>(...)`) derive `Serialize` \
+            and `Deserialize` (`use orchestrix::prelude::*;` brings both derives); without snapshots, \
+            neither is needed"
 )]
 pub trait SerializeState: Serialize {}
 
@@ -22,8 +23,9 @@ impl<T: Serialize> SerializeState for T {}
 #[diagnostic::on_unimplemented(
     message = "aggregate `{Self}` does not implement `Deserialize`, which a repository needs for its snapshots",
     label = "add `#[derive(Deserialize)]` to `{Self}`",
-    note = "aggregates loaded and saved by an `AggregateRepository` derive `Serialize` and `Deserialize` \
-            (`use orchestrix::prelude::*;` brings both derives)"
+    note = "aggregates an `AggregateRepository` snapshots (`with_snapshots::<A>(...)`) derive `Serialize` \
+            and `Deserialize` (`use orchestrix::prelude::*;` brings both derives); without snapshots, \
+            neither is needed"
 )]
 pub trait DeserializeState: DeserializeOwned {}
 

@@ -135,7 +135,7 @@ pub enum BusBuildError {
     #[error(
         "`{bus}` cannot run these `async fn` handlers registered in the program: {}; \
          use InMemoryAsyncMessageBus (it runs plain fn handlers too), subscribe this bus's \
-         handlers one by one with `.handler::<f>()`, or leave the async ones to an async bus with \
+         handlers one by one with `.handler(f)`, or leave the async ones to an async bus with \
          `.register_plain_fn_handlers()` instead of `.register_handlers()`",
         handlers.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
     )]
@@ -144,6 +144,21 @@ pub enum BusBuildError {
         bus: &'static str,
         /// The Rust path of every handler it would not run.
         handlers: Vec<&'static str>,
+    },
+    /// `.handler(f)` or `.command_handler(f)` was given something that is
+    /// not a registered handler fn: a fn without the attribute, a closure,
+    /// a command handler given as an event handler (or the reverse).
+    #[error(
+        "`{given}` was given to `.{method}(...)`, but it is not a fn marked `#[{attribute}]`; \
+         mark the fn `#[{attribute}]` (a closure is subscribed on the built bus with `bus.subscribe(...)`)"
+    )]
+    NotAHandler {
+        /// The Rust path (or type name) of what was given.
+        given: &'static str,
+        /// The builder method it was given to.
+        method: &'static str,
+        /// The attribute such a handler carries.
+        attribute: &'static str,
     },
     /// Two different `#[command_handler]`s take one command; a command has
     /// one handler.

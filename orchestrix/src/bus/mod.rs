@@ -76,7 +76,5 @@ pub mod __private {
     pub use super::handler::into_handler_result;
     pub use super::{ExtractError, FromHandlerContext, HandlerContext, HandlerFuture};
     pub use crate::error::BoxError;
-    pub use crate::registry::{
-        AsyncHandlerFn, AsyncHandlerRegistration, SyncHandlerFn, SyncHandlerRegistration,
-    };
+    pub use crate::registry::{AsyncHandlerRegistration, SyncHandlerRegistration, type_id_of_val};
 }

@@ -2,7 +2,7 @@
 //! command it joins, how the aggregate id is read from the command, and the
 //! decision itself.
 
-use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, IntoEvents, SerializeState};
+use crate::aggregate::{Aggregate, AggregateRoot, IntoEvents};
 use crate::error::BoxError;
 use crate::message::Command;
 
@@ -20,7 +20,7 @@ use crate::message::Command;
 )]
 pub trait CommandHandler: 'static {
     /// The aggregate the command changes.
-    type Aggregate: Aggregate + SerializeState + DeserializeState;
+    type Aggregate: Aggregate;
     /// The command handled.
     type Command: Command;
 

@@ -79,14 +79,12 @@ pub use crate::aggregate::CommandError;
 pub use handler::{AggregateId, CommandHandler, Decision, DomainError, decide};
 pub use outcome::{AsyncRepository, BlockingRepository, CommandOutcome, CommandRun};
 pub use registration::{
-    CommandFuture, CommandHandlerFn, CommandHandlerRegistration, command_handlers,
+    CommandFuture, CommandHandlerRegistration, command_handlers, find_command_handler,
 };
 
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
 pub mod __private {
-    pub use super::{
-        AggregateId, CommandHandler, CommandHandlerFn, CommandHandlerRegistration, decide,
-    };
+    pub use super::{AggregateId, CommandHandler, CommandHandlerRegistration, decide};
     pub use crate::aggregate::AggregateRoot;
 }

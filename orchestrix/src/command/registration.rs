@@ -11,6 +11,7 @@ use super::run;
 use crate::aggregate::{Aggregate, CommandError};
 use crate::bus::{AsyncMessageBus, MessageBus};
 use crate::message::Message;
+use crate::registry::HandlerFn;
 
 /// What the async pipeline of one command returns, type-erased.
 pub type CommandFuture<'a> =
@@ -32,7 +33,8 @@ pub struct CommandHandlerRegistration {
     pub aggregate_type: fn() -> TypeId,
     /// The aggregate's Rust path, for errors.
     pub aggregate_path: fn() -> &'static str,
-    /// `TypeId` of the type standing for the handler.
+    /// `TypeId` of what stands for the handler (for `#[command_handler]`,
+    /// the fn item's type): what `.command_handler(f)` looks it up by.
     pub handler_type: fn() -> TypeId,
     /// Its Rust path, for errors and a stable order.
     pub handler_path: fn() -> &'static str,
@@ -44,8 +46,14 @@ pub struct CommandHandlerRegistration {
 }
 
 impl CommandHandlerRegistration {
-    /// The registration of the handler `H`.
-    pub const fn new<H: CommandHandler>() -> Self {
+    /// The registration of the handler `H`, identified by `handler_type`
+    /// (for `#[command_handler]`, the `TypeId` of the fn item, so that
+    /// `.command_handler(f)` finds it) and named in errors by
+    /// `handler_path`.
+    pub const fn new<H: CommandHandler>(
+        handler_type: fn() -> TypeId,
+        handler_path: fn() -> &'static str,
+    ) -> Self {
         Self {
             name: H::NAME,
             command_name: <H::Command as Message>::NAME,
@@ -53,8 +61,8 @@ impl CommandHandlerRegistration {
             aggregate_name: <H::Aggregate as Aggregate>::AGGREGATE_TYPE,
             aggregate_type: TypeId::of::<H::Aggregate>,
             aggregate_path: std::any::type_name::<H::Aggregate>,
-            handler_type: TypeId::of::<H>,
-            handler_path: std::any::type_name::<H>,
+            handler_type,
+            handler_path,
             run_async: run::boxed_async::<H>,
             run_blocking: run::blocking::<H>,
         }
@@ -62,19 +70,6 @@ impl CommandHandlerRegistration {
 }
 
 inventory::collect!(CommandHandlerRegistration);
-
-/// Implemented by `#[command_handler]` on a free fn (on a hidden type named
-/// like the fn), so the handler can be subscribed by name:
-/// `.command_handler::<deposit>()`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a `#[command_handler]` fn",
-    label = "expected the name of a free fn marked `#[command_handler]`",
-    note = "command handlers written as aggregate methods are subscribed by `register_handlers()`"
-)]
-pub trait CommandHandlerFn {
-    /// The handler's registration.
-    const REGISTRATION: CommandHandlerRegistration;
-}
 
 /// Every `#[command_handler]` linked into the program, sorted by command
 /// name, then handler path (inventory gives no order).
@@ -84,4 +79,12 @@ pub fn command_handlers() -> Vec<&'static CommandHandlerRegistration> {
         .collect();
     handlers.sort_by_key(|registration| (registration.command_name, (registration.handler_path)()));
     handlers
+}
+
+/// The `#[command_handler]` registered for the fn (or aggregate method)
+/// `handler`, if it is one.
+pub fn find_command_handler(handler: HandlerFn) -> Option<&'static CommandHandlerRegistration> {
+    inventory::iter::<CommandHandlerRegistration>
+        .into_iter()
+        .find(|registration| (registration.handler_type)() == handler.type_id)
 }

@@ -13,14 +13,18 @@ use super::error::DeliveryError;
 use super::options::DeliveryOptions;
 use super::store::{DeliveryStore, ParkedEvent};
 use crate::bus::handler::AsyncHandler;
-use crate::bus::memory::{AsyncBusRegistration, Registration as _, find_unmet, ordered};
-use crate::bus::{BusBuildError, Dependencies, HandlerContext, HandlerName};
+use crate::bus::memory::{
+    AsyncBusRegistration, BusKind, Chosen, Registration as _, find_unmet, ordered,
+};
+use crate::bus::{
+    BusBuildError, Dependencies, HandlerContext, HandlerName, InMemoryAsyncMessageBus,
+};
 use crate::error::BoxError;
 use crate::projection::handler::{HandlerCall, ProjectionHandler};
 use crate::projection::{
     LeaseOutcome, ProjectionContext, ProjectionEngine, ProjectionError, ProjectionState,
 };
-use crate::registry::{AsyncHandlerFn, SyncHandlerFn};
+use crate::registry::HandlerFn;
 use crate::retry::RetryPolicy;
 use crate::store::{AsyncEventStore, RecordedEvent, StoreError};
 
@@ -114,7 +118,7 @@ struct Inner {
 /// let counter = Arc::new(AtomicU32::new(0));
 /// let dispatcher = Dispatcher::builder(store.clone(), InMemoryDeliveryStore::new())
 ///     .dependency_arc(counter.clone())
-///     .handler::<count_orders>()
+///     .handler(count_orders)
 ///     .build()?;
 /// let running = dispatcher.start();
 ///
@@ -157,6 +161,9 @@ pub struct DispatcherBuilder {
     delivery: Arc<dyn DeliveryStore>,
     dependencies: Dependencies,
     registrations: Vec<AsyncBusRegistration>,
+    /// What `.handler(...)` was given that is no `#[event_handler]` fn (its
+    /// path): refused by `build()`.
+    not_handlers: Vec<&'static str>,
     batch_size: usize,
     lease_ttl: Duration,
     max_wait: Duration,
@@ -185,6 +192,7 @@ impl Dispatcher {
             delivery: Arc::new(delivery),
             dependencies: Dependencies::new(),
             registrations: Vec::new(),
+            not_handlers: Vec::new(),
             batch_size: crate::projection::DEFAULT_BATCH_SIZE,
             lease_ttl: crate::projection::DEFAULT_LEASE_TTL,
             max_wait: crate::projection::DEFAULT_MAX_WAIT,
@@ -226,18 +234,20 @@ impl DispatcherBuilder {
         self
     }
 
-    /// Runs the `async fn` handler `H` durably, whether or not it was
-    /// declared `durable` (its retry, idempotency and order options apply):
-    /// the one-line way to move a handler from inline to durable.
+    /// Runs the `#[event_handler]` fn `handler` (given by value:
+    /// `.handler(send_receipt)`, `async fn` or plain) durably, whether or not
+    /// it was declared `durable` (its retry, idempotency and order options
+    /// apply): the one-line way to move a handler from inline to durable.
+    /// Anything that is not an `#[event_handler]` fn is refused by
+    /// [`build`](Self::build) with [`BusBuildError::NotAHandler`].
     #[must_use]
-    pub fn handler<H: AsyncHandlerFn>(self) -> Self {
-        self.registration(H::REGISTRATION)
-    }
-
-    /// Runs the plain fn handler `H` durably (see [`handler`](Self::handler)).
-    #[must_use]
-    pub fn blocking_handler<H: SyncHandlerFn>(self) -> Self {
-        self.registration(H::REGISTRATION)
+    pub fn handler<F: 'static>(mut self, handler: F) -> Self {
+        let handler = HandlerFn::of(&handler);
+        match <InMemoryAsyncMessageBus as BusKind>::chosen(handler) {
+            Chosen::Runs(registration) => self.registrations.push(registration),
+            Chosen::NotRun(_) | Chosen::Unknown => self.not_handlers.push(handler.path),
+        }
+        self
     }
 
     /// Runs one registration durably.
@@ -290,6 +300,14 @@ impl DispatcherBuilder {
     /// dependencies (all missing ones named) and that no two different
     /// handlers share a name. The same handler registered twice runs once.
     pub fn build(self) -> Result<Dispatcher, DeliveryError> {
+        if let Some(given) = self.not_handlers.first() {
+            return Err(BusBuildError::NotAHandler {
+                given,
+                method: "handler",
+                attribute: "event_handler",
+            }
+            .into());
+        }
         crate::registry::validate().map_err(BusBuildError::from)?;
         let mut handlers: HashMap<&'static str, Arc<DurableHandler>> = HashMap::new();
         let mut unmet = Vec::new();

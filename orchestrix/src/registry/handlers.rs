@@ -2,6 +2,7 @@
 
 use std::any::TypeId;
 
+use super::HandlerFn;
 use crate::bus::{DependencyKey, HandlerContext, HandlerFuture};
 use crate::delivery::DeliveryOptions;
 use crate::error::BoxError;
@@ -23,12 +24,13 @@ pub struct AsyncHandlerRegistration {
     pub requires: &'static [&'static [DependencyKey]],
     /// Calls the handler fn.
     pub call: fn(&HandlerContext<'_>) -> HandlerFuture,
-    /// `TypeId` of the type that stands for the handler fn (for
-    /// `#[event_handler]`, the hidden struct named like the fn): what tells
-    /// two handlers apart when they share a name and an event type.
+    /// `TypeId` of what stands for the handler (for `#[event_handler]`,
+    /// the fn item's type): what `.handler(f)` looks the registration up by,
+    /// and what tells two handlers apart when they share a name and an
+    /// event type.
     pub handler_type: fn() -> TypeId,
-    /// The Rust path of that type (the fn's module, any enclosing fn, then
-    /// its name), for error messages and a stable order.
+    /// Its Rust path (the fn's module, any enclosing fn, then its name), for
+    /// error messages and a stable order.
     pub handler_path: fn() -> &'static str,
     /// Inline or durable, retries, idempotency, strict order
     /// (`#[event_handler(durable, retry = ...)]`).
@@ -36,12 +38,15 @@ pub struct AsyncHandlerRegistration {
 }
 
 impl AsyncHandlerRegistration {
-    /// The registration of a handler of `E`, identified by the type `H`
-    /// (one distinct type per handler fn).
-    pub const fn new<E: HandledEvent, H: 'static>(
+    /// The registration of a handler of `E`, identified by `handler_type`
+    /// (for `#[event_handler]`, the `TypeId` of the fn item, so that
+    /// `.handler(f)` finds it) and named in errors by `handler_path`.
+    pub const fn new<E: HandledEvent>(
         name: &'static str,
         requires: &'static [&'static [DependencyKey]],
         call: fn(&HandlerContext<'_>) -> HandlerFuture,
+        handler_type: fn() -> TypeId,
+        handler_path: fn() -> &'static str,
     ) -> Self {
         Self {
             name,
@@ -49,8 +54,8 @@ impl AsyncHandlerRegistration {
             event_type: TypeId::of::<E>,
             requires,
             call,
-            handler_type: TypeId::of::<H>,
-            handler_path: std::any::type_name::<H>,
+            handler_type,
+            handler_path,
             delivery: DeliveryOptions::INLINE,
         }
     }
@@ -77,12 +82,13 @@ pub struct SyncHandlerRegistration {
     pub requires: &'static [&'static [DependencyKey]],
     /// Calls the handler fn.
     pub call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
-    /// `TypeId` of the type that stands for the handler fn (for
-    /// `#[event_handler]`, the hidden struct named like the fn): what tells
-    /// two handlers apart when they share a name and an event type.
+    /// `TypeId` of what stands for the handler (for `#[event_handler]`,
+    /// the fn item's type): what `.handler(f)` looks the registration up by,
+    /// and what tells two handlers apart when they share a name and an
+    /// event type.
     pub handler_type: fn() -> TypeId,
-    /// The Rust path of that type (the fn's module, any enclosing fn, then
-    /// its name), for error messages and a stable order.
+    /// Its Rust path (the fn's module, any enclosing fn, then its name), for
+    /// error messages and a stable order.
     pub handler_path: fn() -> &'static str,
     /// Inline or durable, retries, idempotency, strict order
     /// (`#[event_handler(durable, retry = ...)]`).
@@ -90,12 +96,15 @@ pub struct SyncHandlerRegistration {
 }
 
 impl SyncHandlerRegistration {
-    /// The registration of a handler of `E`, identified by the type `H`
-    /// (one distinct type per handler fn).
-    pub const fn new<E: HandledEvent, H: 'static>(
+    /// The registration of a handler of `E`, identified by `handler_type`
+    /// (for `#[event_handler]`, the `TypeId` of the fn item, so that
+    /// `.handler(f)` finds it) and named in errors by `handler_path`.
+    pub const fn new<E: HandledEvent>(
         name: &'static str,
         requires: &'static [&'static [DependencyKey]],
         call: fn(&HandlerContext<'_>) -> Result<(), BoxError>,
+        handler_type: fn() -> TypeId,
+        handler_path: fn() -> &'static str,
     ) -> Self {
         Self {
             name,
@@ -103,8 +112,8 @@ impl SyncHandlerRegistration {
             event_type: TypeId::of::<E>,
             requires,
             call,
-            handler_type: TypeId::of::<H>,
-            handler_path: std::any::type_name::<H>,
+            handler_type,
+            handler_path,
             delivery: DeliveryOptions::INLINE,
         }
     }
@@ -140,31 +149,6 @@ impl<E: Event> HandledEvent for E {
 inventory::collect!(AsyncHandlerRegistration);
 inventory::collect!(SyncHandlerRegistration);
 
-/// Implemented by `#[event_handler]` for each `async fn` handler (on a
-/// hidden type named like the fn), so the handler can be subscribed by name:
-/// `InMemoryAsyncMessageBus::builder().handler::<send_receipt>()`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an async `#[event_handler]` fn",
-    label = "expected the name of an `async fn` marked `#[event_handler]`",
-    note = "plain (non-async) handler fns go to `InMemoryMessageBus::builder().handler::<...>()`"
-)]
-pub trait AsyncHandlerFn {
-    /// The handler's registration.
-    const REGISTRATION: AsyncHandlerRegistration;
-}
-
-/// Implemented by `#[event_handler]` for each plain `fn` handler, so it can
-/// be subscribed by name: `InMemoryMessageBus::builder().handler::<audit>()`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a plain `#[event_handler]` fn",
-    label = "expected the name of a (non-async) fn marked `#[event_handler]`",
-    note = "`async fn` handlers go to `InMemoryAsyncMessageBus::builder().handler::<...>()`"
-)]
-pub trait SyncHandlerFn {
-    /// The handler's registration.
-    const REGISTRATION: SyncHandlerRegistration;
-}
-
 /// Every `async fn` handler registered in the linked program, sorted by name,
 /// then by the handler fn's path (inventory gives no order).
 pub fn async_handlers() -> Vec<&'static AsyncHandlerRegistration> {
@@ -183,4 +167,18 @@ pub fn sync_handlers() -> Vec<&'static SyncHandlerRegistration> {
         .collect();
     handlers.sort_by_key(|registration| (registration.name, (registration.handler_path)()));
     handlers
+}
+
+/// The `async fn` handler registered for the fn `handler`, if it is one.
+pub fn find_async_handler(handler: HandlerFn) -> Option<&'static AsyncHandlerRegistration> {
+    inventory::iter::<AsyncHandlerRegistration>
+        .into_iter()
+        .find(|registration| (registration.handler_type)() == handler.type_id)
+}
+
+/// The plain fn handler registered for the fn `handler`, if it is one.
+pub fn find_sync_handler(handler: HandlerFn) -> Option<&'static SyncHandlerRegistration> {
+    inventory::iter::<SyncHandlerRegistration>
+        .into_iter()
+        .find(|registration| (registration.handler_type)() == handler.type_id)
 }

@@ -3,11 +3,13 @@
 
 mod aggregates;
 mod events;
+mod handler_fn;
 mod handlers;
 
 pub use aggregates::{AggregateRegistration, check_aggregates};
 pub use events::{DecodeResult, EventRegistration, EventRegistry, register, validate};
+pub use handler_fn::{HandlerFn, type_id_of_val};
 pub use handlers::{
-    AsyncHandlerFn, AsyncHandlerRegistration, HandledEvent, SyncHandlerFn, SyncHandlerRegistration,
-    async_handlers, sync_handlers,
+    AsyncHandlerRegistration, HandledEvent, SyncHandlerRegistration, async_handlers,
+    find_async_handler, find_sync_handler, sync_handlers,
 };

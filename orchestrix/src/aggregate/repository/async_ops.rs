@@ -2,7 +2,7 @@
 
 use super::{AggregateRepository, EventsToRead, LoadPlan, nothing_to_save, snapshot_not_saved};
 use crate::aggregate::error::RepositoryError;
-use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, SerializeState};
+use crate::aggregate::{Aggregate, AggregateRoot};
 use crate::store::{AppendOutcome, AsyncEventStore};
 
 impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
@@ -13,7 +13,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
     /// aggregate cannot apply is [`RepositoryError::UnknownEvent`].
     pub async fn load_async<A>(&self, id: &str) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
     {
         self.load_up_to_async(id, None).await
     }
@@ -27,7 +27,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         version: u64,
     ) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
     {
         self.load_up_to_async(id, Some(version)).await
     }
@@ -44,7 +44,7 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         root: &mut AggregateRoot<A>,
     ) -> Result<AppendOutcome, RepositoryError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
     {
         if let Some(outcome) = nothing_to_save(root) {
             return Ok(outcome);
@@ -67,14 +67,14 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
         up_to: Option<u64>,
     ) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
     {
-        let plan = LoadPlan::new::<A>(id, up_to, self.snapshots)?;
+        let plan = LoadPlan::new(id, up_to, self.snapshots.of::<A>())?;
         let snapshot = match plan.reads_snapshot() {
             true => self.store.load_snapshot(id).await?,
             false => None,
         };
-        let root = plan.start::<A>(snapshot);
+        let root = plan.start(snapshot);
         let events = match plan.events_after(&root) {
             EventsToRead { from, to: Some(to) } => self.store.load_range(id, from, to).await?,
             EventsToRead { from, to: None } => self.store.load(id, from).await?,

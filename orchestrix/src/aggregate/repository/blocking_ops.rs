@@ -2,7 +2,7 @@
 
 use super::{AggregateRepository, EventsToRead, LoadPlan, nothing_to_save, snapshot_not_saved};
 use crate::aggregate::error::RepositoryError;
-use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, SerializeState};
+use crate::aggregate::{Aggregate, AggregateRoot};
 use crate::store::{AppendOutcome, EventStore};
 
 impl<S: EventStore + ?Sized> AggregateRepository<S> {
@@ -13,7 +13,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
     /// aggregate cannot apply is [`RepositoryError::UnknownEvent`].
     pub fn load<A>(&self, id: &str) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
     {
         self.load_up_to(id, None)
     }
@@ -23,7 +23,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
     /// reached is [`RepositoryError::VersionNotFound`].
     pub fn load_at<A>(&self, id: &str, version: u64) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
     {
         self.load_up_to(id, Some(version))
     }
@@ -37,7 +37,7 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
     /// nothing.
     pub fn save<A>(&self, root: &mut AggregateRoot<A>) -> Result<AppendOutcome, RepositoryError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
     {
         if let Some(outcome) = nothing_to_save(root) {
             return Ok(outcome);
@@ -59,14 +59,14 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
         up_to: Option<u64>,
     ) -> Result<AggregateRoot<A>, RepositoryError>
     where
-        A: Aggregate + SerializeState + DeserializeState,
+        A: Aggregate,
     {
-        let plan = LoadPlan::new::<A>(id, up_to, self.snapshots)?;
+        let plan = LoadPlan::new(id, up_to, self.snapshots.of::<A>())?;
         let snapshot = match plan.reads_snapshot() {
             true => self.store.load_snapshot(id)?,
             false => None,
         };
-        let root = plan.start::<A>(snapshot);
+        let root = plan.start(snapshot);
         let events = match plan.events_after(&root) {
             EventsToRead { from, to: Some(to) } => self.store.load_range(id, from, to)?,
             EventsToRead { from, to: None } => self.store.load(id, from)?,

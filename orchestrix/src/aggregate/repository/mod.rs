@@ -3,17 +3,17 @@
 
 mod async_ops;
 mod blocking_ops;
+mod codec;
 mod snapshot;
 
 use std::sync::Arc;
 
 pub use snapshot::SnapshotPolicy;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use codec::{Snapshots, SnapshotsOf};
 
 use crate::aggregate::error::RepositoryError;
-use crate::aggregate::{Aggregate, AggregateRoot};
+use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, SerializeState};
 use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
 
 /// Loads and saves aggregates over an event store, blocking or async.
@@ -42,9 +42,39 @@ use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
 /// `save` appends the uncommitted events with the version the aggregate was
 /// loaded at as the expected version, so two writers racing on one
 /// aggregate end in a [`RepositoryError::Concurrency`] for the loser, never
-/// in a lost update. Aggregates loaded and saved by a repository are serde
-/// types (`Serialize + DeserializeOwned`) so that they can be snapshotted;
-/// see [`SnapshotPolicy`].
+/// in a lost update.
+///
+/// Snapshots are set per aggregate type with
+/// [`with_snapshots`](Self::with_snapshots), which is what asks the
+/// aggregate to be a serde type (`Serialize + DeserializeOwned`); an
+/// aggregate that is never snapshotted needs no serde at all:
+///
+/// ```
+/// use orchestrix::prelude::*;
+/// use orchestrix::store::InMemoryEventStore;
+///
+/// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+/// struct Ticked;
+///
+/// // No `Serialize` / `Deserialize`: fine without snapshots.
+/// #[derive(Default, Debug)]
+/// struct Clock { ticks: u64 }
+///
+/// #[aggregate]
+/// impl Clock {
+///     #[apply]
+///     fn ticked(&mut self, _event: &Ticked) { self.ticks += 1; }
+/// }
+///
+/// let repo = AggregateRepository::new(InMemoryEventStore::new());
+/// let mut clock = AggregateRoot::<Clock>::new("clock-1");
+/// clock.record(Ticked);
+/// repo.save(&mut clock)?;
+/// assert_eq!(repo.load::<Clock>("clock-1")?.ticks, 1);
+/// # Ok::<(), orchestrix::aggregate::RepositoryError>(())
+/// ```
+///
+/// Loading and saving, with snapshots of `Account`:
 ///
 /// ```
 /// use orchestrix::prelude::*;
@@ -62,7 +92,8 @@ use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
 ///     fn deposited(&mut self, event: &Deposited) { self.balance += event.amount; }
 /// }
 ///
-/// let repo = AggregateRepository::new(InMemoryEventStore::new());
+/// let repo = AggregateRepository::new(InMemoryEventStore::new())
+///     .with_snapshots::<Account>(SnapshotPolicy::every(100));
 /// let mut account = AggregateRoot::<Account>::new("acc-1");
 /// account.record(Deposited { amount: 30 });
 /// repo.save(&mut account)?;
@@ -81,14 +112,14 @@ use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
 #[derive(Debug)]
 pub struct AggregateRepository<S: ?Sized> {
     store: Arc<S>,
-    snapshots: SnapshotPolicy,
+    snapshots: Snapshots,
 }
 
 impl<S: ?Sized> Clone for AggregateRepository<S> {
     fn clone(&self) -> Self {
         Self {
             store: Arc::clone(&self.store),
-            snapshots: self.snapshots,
+            snapshots: self.snapshots.clone(),
         }
     }
 }
@@ -106,20 +137,30 @@ impl<S: ?Sized> AggregateRepository<S> {
     pub fn shared(store: Arc<S>) -> Self {
         Self {
             store,
-            snapshots: SnapshotPolicy::Never,
+            snapshots: Snapshots::default(),
         }
     }
 
-    /// Sets when snapshots are written and whether loads use them.
+    /// Sets when snapshots of the aggregate type `A` are written, and makes
+    /// loads of `A` start from its latest snapshot
+    /// (`SnapshotPolicy::Never` turns them off again). Each aggregate type
+    /// has its own policy; types without one are never snapshotted.
+    ///
+    /// The one place that asks `A` to be a serde type: its state is what a
+    /// snapshot holds.
     #[must_use]
-    pub fn with_snapshots(mut self, policy: SnapshotPolicy) -> Self {
-        self.snapshots = policy;
+    pub fn with_snapshots<A>(mut self, policy: SnapshotPolicy) -> Self
+    where
+        A: Aggregate + SerializeState + DeserializeState,
+    {
+        self.snapshots.set::<A>(policy);
         self
     }
 
-    /// The snapshot policy.
-    pub fn snapshot_policy(&self) -> SnapshotPolicy {
-        self.snapshots
+    /// The snapshot policy of the aggregate type `A` (`Never` unless set
+    /// with [`with_snapshots`](Self::with_snapshots)).
+    pub fn snapshot_policy<A: Aggregate>(&self) -> SnapshotPolicy {
+        self.snapshots.policy::<A>()
     }
 
     /// The underlying store.
@@ -134,10 +175,10 @@ impl<S: ?Sized> AggregateRepository<S> {
 /// [`reads_snapshot`](LoadPlan::reads_snapshot) -> [`start`](LoadPlan::start)
 /// -> `load` / `load_range` over [`events_after`](LoadPlan::events_after) ->
 /// [`finish`](LoadPlan::finish).
-struct LoadPlan<'a> {
+struct LoadPlan<'a, A> {
     id: &'a str,
     up_to: Option<u64>,
-    reads_snapshot: bool,
+    snapshots: SnapshotsOf<'a, A>,
 }
 
 /// The stream versions a load still has to read: `from..` or `from..=to`.
@@ -146,12 +187,12 @@ struct EventsToRead {
     to: Option<u64>,
 }
 
-impl<'a> LoadPlan<'a> {
+impl<'a, A: Aggregate> LoadPlan<'a, A> {
     /// Checks `load_at`'s version before touching the store.
-    fn new<A: Aggregate>(
+    fn new(
         id: &'a str,
         up_to: Option<u64>,
-        snapshots: SnapshotPolicy,
+        snapshots: SnapshotsOf<'a, A>,
     ) -> Result<Self, RepositoryError> {
         if up_to == Some(0) {
             return Err(RepositoryError::VersionNotFound {
@@ -164,26 +205,25 @@ impl<'a> LoadPlan<'a> {
         Ok(Self {
             id,
             up_to,
-            reads_snapshot: snapshots.is_enabled(),
+            snapshots,
         })
     }
 
     /// Whether to load the stream's snapshot first.
     fn reads_snapshot(&self) -> bool {
-        self.reads_snapshot
+        self.snapshots.reads()
     }
 
     /// The root to replay onto: from the snapshot if it is usable, else new.
-    fn start<A: Aggregate + DeserializeOwned>(
-        &self,
-        snapshot: Option<Snapshot>,
-    ) -> AggregateRoot<A> {
-        snapshot::restore::<A>(snapshot, self.up_to).unwrap_or_else(|| AggregateRoot::new(self.id))
+    fn start(&self, snapshot: Option<Snapshot>) -> AggregateRoot<A> {
+        self.snapshots
+            .restore(snapshot, self.up_to)
+            .unwrap_or_else(|| AggregateRoot::new(self.id))
     }
 
     /// The events after `root`'s version, up to the version asked for (time
     /// travel reads no further).
-    fn events_after<A: Aggregate>(&self, root: &AggregateRoot<A>) -> EventsToRead {
+    fn events_after(&self, root: &AggregateRoot<A>) -> EventsToRead {
         EventsToRead {
             from: root.version() + 1,
             to: self.up_to,
@@ -192,7 +232,7 @@ impl<'a> LoadPlan<'a> {
 
     /// Applies the loaded events (up to `up_to`) on `root`, then checks that
     /// the aggregate exists and reached the requested version.
-    fn finish<A: Aggregate>(
+    fn finish(
         &self,
         mut root: AggregateRoot<A>,
         events: &[RecordedEvent],
@@ -240,13 +280,10 @@ fn nothing_to_save<A: Aggregate>(root: &AggregateRoot<A>) -> Option<AppendOutcom
 impl<S: ?Sized> AggregateRepository<S> {
     /// Marks the appended events committed and returns the snapshot to
     /// write, if the policy says one is due.
-    fn committed<A: Aggregate + Serialize>(&self, root: &mut AggregateRoot<A>) -> Option<Snapshot> {
+    fn committed<A: Aggregate>(&self, root: &mut AggregateRoot<A>) -> Option<Snapshot> {
         let old_version = root.version();
         root.mark_events_committed();
-        match self.snapshots.is_due(old_version, root.version()) {
-            true => snapshot::take(root),
-            false => None,
-        }
+        self.snapshots.of::<A>().due(old_version, root)
     }
 }
 

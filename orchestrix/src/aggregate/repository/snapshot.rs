@@ -3,14 +3,12 @@
 
 use std::num::NonZeroU64;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::aggregate::{Aggregate, AggregateRoot};
+use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, SerializeState};
 use crate::store::Snapshot;
 
 /// When an [`AggregateRepository`](super::AggregateRepository) writes
-/// snapshots.
+/// snapshots of one aggregate type (set per type with
+/// [`with_snapshots`](super::AggregateRepository::with_snapshots)).
 ///
 /// With `EveryNEvents(n)`, a save that carries the stream's version past a
 /// multiple of `n` writes a snapshot of the state at the new version, and
@@ -56,7 +54,7 @@ impl SnapshotPolicy {
 
 /// The root's state as a snapshot at its version, or `None` (with a
 /// warning) when the state does not serialize.
-pub(super) fn take<A: Aggregate + Serialize>(root: &AggregateRoot<A>) -> Option<Snapshot> {
+pub(super) fn take<A: Aggregate + SerializeState>(root: &AggregateRoot<A>) -> Option<Snapshot> {
     match crate::limits::to_json_value(root.state()) {
         Ok(state) => Some(Snapshot {
             aggregate_id: root.id().to_owned(),
@@ -82,7 +80,7 @@ pub(super) fn take<A: Aggregate + Serialize>(root: &AggregateRoot<A>) -> Option<
 /// `up_to`: of this aggregate type and snapshot version, not past `up_to`,
 /// and decodable. Any other snapshot is skipped with a warning, and the
 /// caller replays the whole stream.
-pub(super) fn restore<A: Aggregate + DeserializeOwned>(
+pub(super) fn restore<A: Aggregate + DeserializeState>(
     snapshot: Option<Snapshot>,
     up_to: Option<u64>,
 ) -> Option<AggregateRoot<A>> {

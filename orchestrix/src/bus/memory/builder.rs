@@ -9,14 +9,12 @@ use std::sync::Arc;
 use crate::bus::context::Dependencies;
 use crate::bus::error::{BusBuildError, UnmetDependency};
 use crate::bus::extract::DependencyKey;
-use crate::registry::{AsyncHandlerFn, SyncHandlerFn, SyncHandlerRegistration};
+use crate::registry::{HandlerFn, SyncHandlerRegistration};
 
 use super::commands::CommandRoutes;
 use super::core::{AsyncBusRegistration, BusCore, Registration};
 use super::{InMemoryAsyncMessageBus, InMemoryMessageBus};
-use crate::command::{
-    AsyncRepository, BlockingRepository, CommandHandlerFn, CommandHandlerRegistration,
-};
+use crate::command::{AsyncRepository, BlockingRepository, CommandHandlerRegistration};
 use crate::store::{AsyncEventStore, EventStore};
 
 /// A bus that [`BusBuilder`] can build: the in-memory sync and async buses.
@@ -34,6 +32,10 @@ pub trait BusKind: Sized {
     /// The repository `#[command_handler]`s load and save with on this bus.
     fn repository() -> DependencyKey;
 
+    /// How this bus takes the `#[event_handler]` fn `handler`, given by
+    /// value to [`BusBuilder::handler`].
+    fn chosen(handler: HandlerFn) -> Chosen<Self::Registration>;
+
     /// What tells the handler apart from others.
     fn identity_of(registration: &Self::Registration) -> HandlerIdentity;
 
@@ -46,6 +48,17 @@ pub trait BusKind: Sized {
         registrations: Vec<Self::Registration>,
         commands: CommandRoutes,
     ) -> Self;
+}
+
+/// How a bus takes a fn given to [`BusBuilder::handler`].
+#[derive(Clone, Copy, Debug)]
+pub enum Chosen<R> {
+    /// A handler this bus runs, with its registration.
+    Runs(R),
+    /// A handler this bus cannot run (an `async fn` one on the blocking bus).
+    NotRun(HandlerIdentity),
+    /// Not an `#[event_handler]` fn.
+    Unknown,
 }
 
 /// Who a registration is: its name, its event type and the type standing
@@ -86,7 +99,7 @@ pub struct HandlerIdentity {
 ///
 /// let bus = InMemoryAsyncMessageBus::builder()
 ///     .dependency(std::sync::atomic::AtomicU32::new(0))
-///     .handler::<count_pings>()
+///     .handler(count_pings)
 ///     .build()
 ///     .expect("every dependency is there");
 /// ```
@@ -95,6 +108,18 @@ pub struct BusBuilder<B: BusKind> {
     registrations: Vec<B::Registration>,
     commands: Vec<CommandHandlerRegistration>,
     not_run: Vec<HandlerIdentity>,
+    /// What `.handler(...)` or `.command_handler(...)` was given that is no
+    /// registered handler: refused by `build()`.
+    not_handlers: Vec<NotAHandler>,
+}
+
+/// Something given to `.handler(...)` or `.command_handler(...)` that is no
+/// registered handler.
+#[derive(Clone, Copy, Debug)]
+struct NotAHandler {
+    given: &'static str,
+    method: &'static str,
+    attribute: &'static str,
 }
 
 impl<B: BusKind> BusBuilder<B> {
@@ -104,6 +129,7 @@ impl<B: BusKind> BusBuilder<B> {
             registrations: Vec::new(),
             commands: Vec::new(),
             not_run: Vec::new(),
+            not_handlers: Vec::new(),
         }
     }
 
@@ -163,24 +189,69 @@ impl<B: BusKind> BusBuilder<B> {
         self
     }
 
-    /// Subscribes the `#[command_handler]` fn `H` by its name:
-    /// `.command_handler::<deposit>()`. The command is then handled by
-    /// `send`; the bus needs an event store ([`event_store`](Self::event_store)).
+    /// Subscribes the `#[event_handler]` fn `handler`, given by value:
+    /// `.handler(send_receipt)`. The async bus runs `async fn` and plain fn
+    /// handlers alike (plain ones inline on the publishing task); the
+    /// blocking bus runs plain fns only, and [`build`](Self::build) refuses
+    /// an `async fn` one with [`BusBuildError::HandlersNotRun`]. Anything
+    /// that is not an `#[event_handler]` fn (a closure, an unmarked fn) is
+    /// refused by `build` with [`BusBuildError::NotAHandler`].
+    ///
+    /// The fn is found among the handlers the program registered, by the
+    /// type of the fn item, so naming it also links it.
     #[must_use]
-    pub fn command_handler<H: CommandHandlerFn>(mut self) -> Self {
-        self.commands.push(H::REGISTRATION);
+    pub fn handler<F: 'static>(mut self, handler: F) -> Self {
+        let handler = HandlerFn::of(&handler);
+        match B::chosen(handler) {
+            Chosen::Runs(registration) => self.registrations.push(registration),
+            Chosen::NotRun(identity) => self.not_run.push(identity),
+            Chosen::Unknown => self.not_handlers.push(NotAHandler {
+                given: handler.path,
+                method: "handler",
+                attribute: "event_handler",
+            }),
+        }
+        self
+    }
+
+    /// Subscribes the `#[command_handler]` fn `handler`, given by value:
+    /// `.command_handler(deposit)` (or, for one written as an aggregate
+    /// method, `.command_handler(Account::deposit)`). The command is then
+    /// handled by `send`; the bus needs an event store
+    /// ([`event_store`](BusBuilder::event_store)). Anything else is refused
+    /// by [`build`](Self::build) with [`BusBuildError::NotAHandler`].
+    #[must_use]
+    pub fn command_handler<F: 'static>(mut self, handler: F) -> Self {
+        let handler = HandlerFn::of(&handler);
+        match crate::command::find_command_handler(handler) {
+            Some(registration) => self.commands.push(*registration),
+            None => self.not_handlers.push(NotAHandler {
+                given: handler.path,
+                method: "command_handler",
+                attribute: "command_handler",
+            }),
+        }
         self
     }
 
     /// Builds the bus. The same handler fn subscribed twice (by
-    /// `register_handlers()` and `handler::<f>()`) is kept once.
+    /// `register_handlers()` and `handler(f)`) is kept once.
     ///
-    /// Fails if the event registry has two Rust types under one event name
+    /// Fails if `handler(...)` or `command_handler(...)` was given something
+    /// that is no registered handler ([`BusBuildError::NotAHandler`]), if the
+    /// event registry has two Rust types under one event name
     /// ([`BusBuildError::Registry`]), if two different handler fns share a
     /// name and an event type ([`BusBuildError::DuplicateHandler`]), or if
     /// handlers ask for `Dep<T>`s that were not added with
     /// [`dependency`](Self::dependency) (every missing one is named).
     pub fn build(self) -> Result<B, BusBuildError> {
+        if let Some(given) = self.not_handlers.first() {
+            return Err(BusBuildError::NotAHandler {
+                given: given.given,
+                method: given.method,
+                attribute: given.attribute,
+            });
+        }
         crate::registry::validate()?;
         if !self.not_run.is_empty() {
             return Err(BusBuildError::HandlersNotRun {
@@ -230,20 +301,6 @@ pub(crate) fn ordered(a: &'static str, b: &'static str) -> (&'static str, &'stat
 }
 
 impl BusBuilder<InMemoryAsyncMessageBus> {
-    /// Subscribes the `async fn` handler `H` by its name:
-    /// `.handler::<send_receipt>()`. Works whether or not `inventory` saw it.
-    #[must_use]
-    pub fn handler<H: AsyncHandlerFn>(self) -> Self {
-        self.registration(H::REGISTRATION)
-    }
-
-    /// Subscribes the plain fn handler `H` by its name; the async bus runs
-    /// it inline on the publishing task.
-    #[must_use]
-    pub fn blocking_handler<H: SyncHandlerFn>(self) -> Self {
-        self.registration(H::REGISTRATION)
-    }
-
     /// The event store `#[command_handler]`s load aggregates from and save
     /// them to (a repository without snapshots); to use snapshots, add an
     /// [`AsyncRepository`] with `.dependency(...)` instead.
@@ -254,13 +311,6 @@ impl BusBuilder<InMemoryAsyncMessageBus> {
 }
 
 impl BusBuilder<InMemoryMessageBus> {
-    /// Subscribes the plain fn handler `H` by its name: `.handler::<audit>()`.
-    /// Works whether or not `inventory` saw it.
-    #[must_use]
-    pub fn handler<H: SyncHandlerFn>(self) -> Self {
-        self.registration(H::REGISTRATION)
-    }
-
     /// As [`register_handlers`](Self::register_handlers), but leaves the
     /// program's `async fn` handlers out on purpose (they belong to an
     /// [`InMemoryAsyncMessageBus`] of the same program), instead of refusing
@@ -359,6 +409,16 @@ impl BusKind for InMemoryAsyncMessageBus {
         DependencyKey::of::<AsyncRepository>()
     }
 
+    fn chosen(handler: HandlerFn) -> Chosen<AsyncBusRegistration> {
+        if let Some(registration) = crate::registry::find_async_handler(handler) {
+            return Chosen::Runs(AsyncBusRegistration::from(*registration));
+        }
+        match crate::registry::find_sync_handler(handler) {
+            Some(registration) => Chosen::Runs(AsyncBusRegistration::from(*registration)),
+            None => Chosen::Unknown,
+        }
+    }
+
     fn identity_of(registration: &AsyncBusRegistration) -> HandlerIdentity {
         registration.identity()
     }
@@ -397,6 +457,16 @@ impl BusKind for InMemoryMessageBus {
 
     fn repository() -> DependencyKey {
         DependencyKey::of::<BlockingRepository>()
+    }
+
+    fn chosen(handler: HandlerFn) -> Chosen<SyncHandlerRegistration> {
+        if let Some(registration) = crate::registry::find_sync_handler(handler) {
+            return Chosen::Runs(*registration);
+        }
+        match crate::registry::find_async_handler(handler) {
+            Some(registration) => Chosen::NotRun(registration.identity()),
+            None => Chosen::Unknown,
+        }
     }
 
     fn identity_of(registration: &SyncHandlerRegistration) -> HandlerIdentity {

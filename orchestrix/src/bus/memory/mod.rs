@@ -8,7 +8,7 @@ mod core;
 mod sync_bus;
 
 pub use async_bus::InMemoryAsyncMessageBus;
-pub use builder::{BusBuilder, BusKind, HandlerIdentity};
+pub use builder::{BusBuilder, BusKind, Chosen, HandlerIdentity};
 pub(crate) use builder::{find_unmet, ordered};
 pub use commands::CommandRoutes;
 pub use core::AsyncBusRegistration;

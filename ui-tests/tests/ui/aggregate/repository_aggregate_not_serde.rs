@@ -20,6 +20,8 @@ impl Account {
 }
 
 fn main() {
-    let repo = AggregateRepository::new(InMemoryEventStore::new());
+    // Snapshots are what need serde: asking for them is the error.
+    let repo = AggregateRepository::new(InMemoryEventStore::new())
+        .with_snapshots::<Account>(SnapshotPolicy::every(10));
     let _ = repo.load::<Account>("acc-1");
 }

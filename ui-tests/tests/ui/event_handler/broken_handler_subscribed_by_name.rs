@@ -5,7 +5,7 @@ struct Deposited {
     amount: u64,
 }
 
-// The handler's mistake is the only error: subscribing it by name below
+// The handler's mistake is the only error: subscribing it with `.handler(...)` below
 // adds none.
 #[event_handler]
 async fn send_receipt(event: Deposited) {
@@ -14,7 +14,7 @@ async fn send_receipt(event: Deposited) {
 
 fn subscribe() -> Result<InMemoryAsyncMessageBus, BusBuildError> {
     InMemoryAsyncMessageBus::builder()
-        .handler::<send_receipt>()
+        .handler(send_receipt)
         .build()
 }
 

@@ -45,7 +45,9 @@ fn open(_account: &Account, _command: &Open) -> Result<(), std::convert::Infalli
 fn main() {
     let _bus = InMemoryAsyncMessageBus::builder()
         .event_store(std::sync::Arc::new(InMemoryAsyncEventStore::new()))
-        .command_handler::<open>()
+        .command_handler(open)
+        .command_handler(Account::deposit)
         .register_handlers()
-        .build();
+        .build()
+        .expect("both are command handlers");
 }

@@ -41,6 +41,6 @@ async fn reserve(order: &String) -> Result<u32, orchestrix::saga::StepFailure> {
 
 fn main() {
     let _bus = orchestrix::bus::InMemoryAsyncMessageBus::builder()
-        .handler::<announce>()
+        .handler(announce)
         .build();
 }

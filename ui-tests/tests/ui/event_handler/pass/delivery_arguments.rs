@@ -18,9 +18,10 @@ async fn credit(_event: &Deposited) {}
 fn audit(_event: &Deposited) {}
 
 fn main() {
-    use orchestrix::registry::{AsyncHandlerFn, SyncHandlerFn};
-    let durable = <credit as AsyncHandlerFn>::REGISTRATION.delivery;
+    use orchestrix::registry::{HandlerFn, find_async_handler, find_sync_handler};
+    let durable = find_async_handler(HandlerFn::of(&credit)).expect("registered").delivery;
     assert!(durable.is_durable() && durable.is_idempotent() && durable.is_strict_order());
     assert_eq!(durable.group(), Some("accounts"));
-    assert_eq!(<audit as SyncHandlerFn>::REGISTRATION.delivery.retry().max_attempts(), 2);
+    let audit = find_sync_handler(HandlerFn::of(&audit)).expect("registered");
+    assert_eq!(audit.delivery.retry().max_attempts(), 2);
 }

@@ -53,13 +53,13 @@ pub(crate) fn public_in_crate(_event: &Deposited) {}
 fn main() {
     let _async_bus = InMemoryAsyncMessageBus::builder()
         .dependency(Mailer)
-        .handler::<unit>()
-        .handler::<fallible>()
-        .handler::<with_extractors>()
+        .handler(unit)
+        .handler(fallible)
+        .handler(with_extractors)
         .build();
     let _sync_bus = InMemoryMessageBus::builder()
         .dependency(Mailer)
-        .handler::<blocking>()
-        .handler::<public_in_crate>()
+        .handler(blocking)
+        .handler(public_in_crate)
         .build();
 }

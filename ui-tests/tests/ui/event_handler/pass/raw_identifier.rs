@@ -1,5 +1,5 @@
 use orchestrix::prelude::*;
-use orchestrix::registry::SyncHandlerFn;
+use orchestrix::registry::{HandlerFn, find_sync_handler};
 
 #[derive(Event, Debug, Serialize, Deserialize)]
 struct Deposited {
@@ -13,7 +13,7 @@ fn r#match(event: &Deposited) {
 }
 
 fn main() {
-    let name = <r#match as SyncHandlerFn>::REGISTRATION.name;
+    let name = find_sync_handler(HandlerFn::of(&r#match)).expect("registered").name;
     // The module path is trybuild's crate name; the fn's part has no `r#`.
     assert!(name.ends_with("::match"), "{name}");
     assert!(!name.contains("r#"), "{name}");
