@@ -181,7 +181,14 @@ fn prefixed_literal_end(bytes: &[u8], start: usize) -> Option<usize> {
     }
     i += 1;
     while i < bytes.len() {
-        if bytes[i] == b'"' && bytes[i + 1..].iter().take(hashes).filter(|&&b| b == b'#').count() == hashes {
+        if bytes[i] == b'"'
+            && bytes[i + 1..]
+                .iter()
+                .take(hashes)
+                .filter(|&&b| b == b'#')
+                .count()
+                == hashes
+        {
             return Some(i + 1 + hashes);
         }
         i += 1;
@@ -277,8 +284,12 @@ mod tests {
     #[test]
     fn impl_and_trait_blocks_are_found() {
         assert!(inside("struct S;\nimpl S {\n    fn target() {}\n}"));
-        assert!(inside("impl<T: Clone> Tr for S<T> where T: Copy { fn target() {} }"));
-        assert!(inside("#[attr(x)] pub(crate) unsafe impl Send for S { fn target() {} }"));
+        assert!(inside(
+            "impl<T: Clone> Tr for S<T> where T: Copy { fn target() {} }"
+        ));
+        assert!(inside(
+            "#[attr(x)] pub(crate) unsafe impl Send for S { fn target() {} }"
+        ));
         assert!(inside("pub trait T { fn target() {} }"));
         assert!(inside("mod m { impl S { /* } */ fn target() {} } }"));
     }
@@ -295,14 +306,28 @@ mod tests {
 
     #[test]
     fn braces_in_literals_and_comments_are_skipped() {
-        assert!(!inside("impl S { fn f() { let _ = '}'; } }\nfn target() {}"));
-        assert!(!inside("impl S { fn f() { let _ = \"}\"; } }\nfn target() {}"));
-        assert!(!inside("impl S { fn f() { let _ = r#\"}\"#; } }\nfn target() {}"));
-        assert!(!inside("impl S { fn f() { let _ = b'}'; } }\nfn target() {}"));
+        assert!(!inside(
+            "impl S { fn f() { let _ = '}'; } }\nfn target() {}"
+        ));
+        assert!(!inside(
+            "impl S { fn f() { let _ = \"}\"; } }\nfn target() {}"
+        ));
+        assert!(!inside(
+            "impl S { fn f() { let _ = r#\"}\"#; } }\nfn target() {}"
+        ));
+        assert!(!inside(
+            "impl S { fn f() { let _ = b'}'; } }\nfn target() {}"
+        ));
         assert!(!inside("impl S { // }\n }\nfn target() {}"));
-        assert!(!inside("impl<'a> S<'a> { fn f(_: &'a str) {} }\nfn target() {}"));
-        assert!(!inside("impl S { fn f() { let r#type = 1; } }\nfn target() {}"));
-        assert!(inside("impl S { fn f() { let _ = '\\''; } fn target() {} }"));
+        assert!(!inside(
+            "impl<'a> S<'a> { fn f(_: &'a str) {} }\nfn target() {}"
+        ));
+        assert!(!inside(
+            "impl S { fn f() { let r#type = 1; } }\nfn target() {}"
+        ));
+        assert!(inside(
+            "impl S { fn f() { let _ = '\\''; } fn target() {} }"
+        ));
     }
 
     #[test]

@@ -412,8 +412,5 @@ fn snapshots_are_per_aggregate_type_and_one_without_serde_is_never_snapshotted()
 
     // `Never` turns a type's snapshots off again.
     let repo = repo.with_snapshots::<BankAccount>(SnapshotPolicy::Never);
-    assert_eq!(
-        repo.snapshot_policy::<BankAccount>(),
-        SnapshotPolicy::Never
-    );
+    assert_eq!(repo.snapshot_policy::<BankAccount>(), SnapshotPolicy::Never);
 }

@@ -102,7 +102,10 @@ fn a_fn_without_event_handler_given_to_handler_is_a_typed_build_error() {
         .handler(|_event: &Tocked| {})
         .build()
         .expect_err("a closure");
-    assert!(matches!(error, BusBuildError::NotAHandler { .. }), "{error:?}");
+    assert!(
+        matches!(error, BusBuildError::NotAHandler { .. }),
+        "{error:?}"
+    );
 
     // Nor is an event handler a command handler.
     #[event_handler]

@@ -73,7 +73,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let store = PostgreSQLEventStore::connect_with(options).await?;
     store.initialize().await?;
-    let repo = AggregateRepository::new(store.clone()).with_snapshots::<BankAccount>(SnapshotPolicy::every(10));
+    let repo = AggregateRepository::new(store.clone())
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(10));
 
     // A fresh account id per run, so the example can run repeatedly.
     let id = format!("ACC-{}", &uuid_suffix());

@@ -9,14 +9,16 @@ use crate::message::Command;
 /// A command handler: loads `Aggregate` by the id the command names, runs the
 /// decision on its state and records the events it returns.
 ///
-/// Implemented by `#[command_handler]` (on a hidden type standing for the
-/// handler fn); the runtime does the rest (load, save with optimistic
-/// concurrency, publish, retry), see [`crate::command`].
+/// Implemented by `#[command_handler]` (on a hidden marker type inside the
+/// one item it generates beside the fn; the registration records the fn
+/// item's `TypeId`, which `.command_handler(f)` looks up); the runtime does
+/// the rest (load, save with optimistic concurrency, publish, retry), see
+/// [`crate::command`].
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a `#[command_handler]`",
-    label = "expected the name of a fn marked `#[command_handler]`",
-    note = "mark the fn `#[command_handler(aggregate_id = field)]`; a handler written as an aggregate method is \
-            subscribed by `register_handlers()`"
+    message = "`{Self}` is not a command handler",
+    label = "implemented by `#[command_handler]` for each handler fn",
+    note = "mark the decision fn `#[command_handler(aggregate_id = field)]` and subscribe it with \
+            `register_handlers()` or `.command_handler(f)`"
 )]
 pub trait CommandHandler: 'static {
     /// The aggregate the command changes.
