@@ -342,6 +342,31 @@ async fn events_of_types_it_does_not_handle_do_not_stop_it() {
     assert_eq!(state.last_event_position, Some(1));
 }
 
+#[test]
+fn the_engine_reads_only_the_event_types_it_handles_and_shows_them() {
+    let seen = Shared::default();
+    let engine = order_totals("totals", InMemoryProjectionStateStore::new(), &seen);
+    let filter = engine.event_types();
+    assert!(filter.matches("projection-test.OrderPlaced"));
+    assert!(
+        !filter.matches("projection-test.InvoiceSent"),
+        "an unhandled type is not read"
+    );
+    assert_eq!(
+        filter.event_types(),
+        Some(&["projection-test.OrderPlaced".to_owned()][..])
+    );
+
+    let shown = format!("{engine:?}");
+    assert!(shown.starts_with("ProjectionEngine"), "{shown}");
+    assert!(shown.contains("\"totals\""), "the name: {shown}");
+    assert!(
+        shown.contains("projection-test.OrderPlaced"),
+        "the handled types: {shown}"
+    );
+    assert!(shown.contains(engine.runner_id()), "the runner: {shown}");
+}
+
 #[tokio::test]
 async fn a_rebuild_replays_into_a_reset_read_model_and_handlers_see_the_mode() {
     let store = Arc::new(InMemoryAsyncEventStore::new());
