@@ -42,11 +42,7 @@ orchestrix_tests::event_store_conformance!(
 );
 
 fn event(n: u32) -> AnyEnvelope {
-    Envelope::new(ConformanceEvent {
-        n,
-        label: format!("event {n}"),
-    })
-    .into_any()
+    Envelope::new(ConformanceEvent { writer: 0, seq: n }).into_any()
 }
 
 /// A program with no runtime at all: opens, appends, reads; a second
@@ -77,7 +73,7 @@ fn a_thread_without_a_runtime_appends_and_an_async_store_reads_it_back() {
     });
     let ns: Vec<u32> = events
         .iter()
-        .filter_map(|e| e.downcast_ref::<ConformanceEvent>().map(|e| e.n))
+        .filter_map(|e| e.downcast_ref::<ConformanceEvent>().map(|e| e.seq))
         .collect();
     assert_eq!(ns, vec![1, 2]);
 }
@@ -101,7 +97,10 @@ async fn blocking_calls_work_from_the_blocking_pool_and_from_an_async_task() {
 
     // Inline, on the only thread of this runtime.
     EventStore::save(&*store, &stream, &[event(2)], Some(1)).expect("save inline");
-    assert_eq!(EventStore::stream_version(&*store, &stream).expect("version"), 2);
+    assert_eq!(
+        EventStore::stream_version(&*store, &stream).expect("version"),
+        2
+    );
     EventStore::ping(&*store).expect("ping");
 
     // Dropped here, in the async context.

@@ -150,15 +150,19 @@ impl DeliveryStore for PostgreSQLDeliveryStore {
     async fn parked(&self, handler: Option<&str>) -> Result<Vec<ParkedEvent>, DeliveryStoreError> {
         let rows = match handler {
             Some(handler) => {
-                sqlx::query_as::<_, ParkedRow<OffsetDateTime>>(AssertSqlSafe(self.statements.parked_one.as_str()))
-                    .bind(handler)
-                    .fetch_all(self.pool())
-                    .await
+                sqlx::query_as::<_, ParkedRow<OffsetDateTime>>(AssertSqlSafe(
+                    self.statements.parked_one.as_str(),
+                ))
+                .bind(handler)
+                .fetch_all(self.pool())
+                .await
             }
             None => {
-                sqlx::query_as::<_, ParkedRow<OffsetDateTime>>(AssertSqlSafe(self.statements.parked_all.as_str()))
-                    .fetch_all(self.pool())
-                    .await
+                sqlx::query_as::<_, ParkedRow<OffsetDateTime>>(AssertSqlSafe(
+                    self.statements.parked_all.as_str(),
+                ))
+                .fetch_all(self.pool())
+                .await
             }
         }
         .map_err(failed("list parked events"))?;

@@ -66,18 +66,18 @@ impl SqliteDeliveryStore {
     /// Opens `connection_string` (`sqlite://app.db`, `sqlite::memory:`) with
     /// the default options and migrates it.
     pub async fn connect(connection_string: &str) -> Result<Self, DeliveryStoreError> {
-        let options = SqliteOptions::new(connection_string).map_err(|error| {
-            DeliveryStoreError::Backend {
+        let options =
+            SqliteOptions::new(connection_string).map_err(|error| DeliveryStoreError::Backend {
                 operation: "read the SQLite options".to_owned(),
                 source: Box::new(error),
-            }
-        })?;
+            })?;
         Self::connect_with(options).await
     }
 
     /// Opens the database as `options` describe and migrates it.
     pub async fn connect_with(options: SqliteOptions) -> Result<Self, DeliveryStoreError> {
-        let store = Self::with_checkpoints(SqliteProjectionStateStore::connect_with(options).await?);
+        let store =
+            Self::with_checkpoints(SqliteProjectionStateStore::connect_with(options).await?);
         store.initialize().await?;
         Ok(store)
     }

@@ -43,13 +43,13 @@ mod versioned;
 pub use memory::StoredEvent;
 pub(crate) use memory::{StoredPayload, expand_stored};
 pub use output::{UpcastOutput, Upcasted};
+pub use rewrite::{RewriteOptions, RewriteReport};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) use rows::RowEvents;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use sql_rewrite::{
     CurrentForm, RewriteTarget, StoredColumns, StoredRow, rewrite_in_batches,
 };
-pub use rewrite::{RewriteOptions, RewriteReport};
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub(crate) use rows::RowEvents;
 pub use versioned::VersionedEvent;
 
 use crate::error::BoxError;

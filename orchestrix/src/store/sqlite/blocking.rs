@@ -167,11 +167,7 @@ impl EventStore for BlockingSqliteEventStore {
     }
 
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.block_on(AsyncEventStore::read_all(
-            &self.store,
-            from_position,
-            limit,
-        ))
+        self.block_on(AsyncEventStore::read_all(&self.store, from_position, limit))
     }
 
     fn read_all_filtered(
