@@ -68,3 +68,62 @@ impl Journal {
         }
     }
 }
+
+/// Waits until `reached` says a child process got as far as a crash test
+/// wants it, polling (the child is another process: nothing can wake this
+/// one).
+///
+/// # Panics
+///
+/// When the child ends first, or after [`PATIENCE`] twice over.
+pub async fn wait_for_child<Reached, Fut>(child: &mut std::process::Child, mut reached: Reached)
+where
+    Reached: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !reached().await {
+        assert!(
+            started.elapsed() < PATIENCE * 2,
+            "the child never got there"
+        );
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("the child ended early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What the delivery crash tests expect once the restarted dispatcher has
+/// caught up, from the runs per order (`order -> runs`) of the
+/// at-least-once handler (`every`) and of the idempotent one (`once`): the
+/// first ran twice for each of the first `hang_at` orders (before the kill,
+/// never checkpointed, and again after) and once for the others; the
+/// idempotent handler ran once per order.
+///
+/// # Panics
+///
+/// On any other count, naming the order.
+pub fn assert_redelivered_once_more<Runs>(
+    every: &std::collections::HashMap<i64, Runs>,
+    once: &std::collections::HashMap<i64, Runs>,
+    orders: u64,
+    hang_at: u64,
+) where
+    Runs: From<u8> + PartialEq + std::fmt::Debug,
+{
+    for n in 1..=orders {
+        let order = i64::try_from(n).expect("small");
+        let expected_every = Runs::from(if n <= hang_at { 2 } else { 1 });
+        assert_eq!(
+            every.get(&order),
+            Some(&expected_every),
+            "every_run of order {n}: {every:?}"
+        );
+        assert_eq!(
+            once.get(&order),
+            Some(&Runs::from(1)),
+            "once of order {n}: {once:?}"
+        );
+    }
+}

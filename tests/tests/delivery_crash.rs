@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orchestrix::delivery::{DeliveryStore, Dispatcher, GROUP_PREFIX, PostgreSQLDeliveryStore};
 use orchestrix::postgres::PgPool;
@@ -21,6 +21,7 @@ use orchestrix::projection::ProjectionState;
 use orchestrix::retry::RetryPolicy;
 use orchestrix::saga::PostgreSQLSagaStateStore;
 use orchestrix::store::postgres::PostgreSQLEventStore;
+use orchestrix_tests::delivery::{assert_redelivered_once_more, wait_for_child};
 use orchestrix_tests::postgres::{TestStore, pool};
 use sqlx::AssertSqlSafe;
 
@@ -213,22 +214,14 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
         .stderr(Stdio::null())
         .spawn()
         .expect("child starts");
-    let started = Instant::now();
-    // Polls the child's progress in the database (another process).
-    while !tables
-        .runs("every_run")
-        .await
-        .contains_key(&i64::try_from(HANG_AT).expect("small"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child never reached order {HANG_AT}"
-        );
-        if let Some(status) = child.try_wait().expect("child status") {
-            panic!("the child ended early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Polls the child's progress (another process).
+    wait_for_child(&mut child, || async {
+        tables
+            .runs("every_run")
+            .await
+            .contains_key(&i64::try_from(HANG_AT).expect("small"))
+    })
+    .await;
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let before = tables.runs("every_run").await;
@@ -266,19 +259,7 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
 
     let every = tables.runs("every_run").await;
     let once = tables.runs("once").await;
-    for n in 1..=i64::try_from(ORDERS).expect("small") {
-        let expected_every = if n <= i64::try_from(HANG_AT).expect("small") {
-            2
-        } else {
-            1
-        };
-        assert_eq!(
-            every.get(&n),
-            Some(&expected_every),
-            "every_run of order {n}: {every:?}"
-        );
-        assert_eq!(once.get(&n), Some(&1), "once of order {n}: {once:?}");
-    }
+    assert_redelivered_once_more(&every, &once, ORDERS, HANG_AT);
     let shipped = || {
         let mut shipped = SHIPPED.lock().unwrap_or_else(|p| p.into_inner()).clone();
         shipped.sort_unstable();

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use orchestrix::delivery::{DeliveryStore, Dispatcher, GROUP_PREFIX, SqliteDeliveryStore};
 use orchestrix::prelude::*;
@@ -23,6 +23,7 @@ use orchestrix::retry::RetryPolicy;
 use orchestrix::saga::SqliteSagaStateStore;
 use orchestrix::sqlite::{SqliteOptions, SqlitePool, connect_pool};
 use orchestrix::store::sqlite::SqliteEventStore;
+use orchestrix_tests::delivery::{assert_redelivered_once_more, wait_for_child};
 use orchestrix_tests::sqlite::TempDb;
 
 const DB_ENV: &str = "ORCHESTRIX_DELIVERY_CRASH_SQLITE_DB";
@@ -210,22 +211,14 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
             .spawn()
             .expect("child starts"),
     );
-    let started = Instant::now();
-    // Polls the child's progress in the file (another process).
-    while !tables
-        .runs("every_run")
-        .await
-        .contains_key(&i64::try_from(HANG_AT).expect("small"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child never reached order {HANG_AT}"
-        );
-        if let Some(status) = child.0.try_wait().expect("child status") {
-            panic!("the child ended early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Polls the child's progress (another process).
+    wait_for_child(&mut child.0, || async {
+        tables
+            .runs("every_run")
+            .await
+            .contains_key(&i64::try_from(HANG_AT).expect("small"))
+    })
+    .await;
     child.0.kill().expect("SIGKILL");
     child.0.wait().expect("reap");
     let before = tables.runs("every_run").await;
@@ -262,19 +255,7 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
 
     let every = tables.runs("every_run").await;
     let once = tables.runs("once").await;
-    for n in 1..=i64::try_from(ORDERS).expect("small") {
-        let expected_every = if n <= i64::try_from(HANG_AT).expect("small") {
-            2
-        } else {
-            1
-        };
-        assert_eq!(
-            every.get(&n),
-            Some(&expected_every),
-            "every_run of order {n}: {every:?}"
-        );
-        assert_eq!(once.get(&n), Some(&1), "once of order {n}: {once:?}");
-    }
+    assert_redelivered_once_more(&every, &once, ORDERS, HANG_AT);
     let shipped = || {
         let mut shipped = SHIPPED.lock().unwrap_or_else(|p| p.into_inner()).clone();
         shipped.sort_unstable();

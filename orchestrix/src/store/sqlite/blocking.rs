@@ -36,7 +36,7 @@ use crate::store::{
 /// single-threaded runtime never drives its timers). Owning the runtime
 /// makes every call safe to wait on.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use orchestrix::prelude::*;
 /// use orchestrix::store::sqlite::BlockingSqliteEventStore;
 ///
