@@ -127,3 +127,107 @@ pub fn assert_redelivered_once_more<Runs>(
         );
     }
 }
+
+/// Starts `dispatcher`, waits (up to [`PATIENCE`]) until it has handled
+/// every event up to `head`, and stops it.
+///
+/// # Panics
+///
+/// When it does not catch up in time or does not stop cleanly.
+pub async fn deliver_through(dispatcher: &orchestrix::delivery::Dispatcher, head: u64) {
+    let running = dispatcher.start();
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(head))
+        .await
+        .expect("the dispatcher catches up");
+    running.stop().await.expect("stops");
+}
+
+/// Resets the checkpoints of the delivery `groups` to the start (as if
+/// they were lost), so the next dispatcher delivers every event again.
+///
+/// # Panics
+///
+/// When a checkpoint cannot be saved.
+pub async fn forget_checkpoints(
+    delivery: &dyn orchestrix::delivery::DeliveryStore,
+    groups: &[&str],
+) {
+    for group in groups {
+        delivery
+            .checkpoints()
+            .save(
+                &orchestrix::projection::ProjectionState::new(format!(
+                    "{}{group}",
+                    orchestrix::delivery::GROUP_PREFIX
+                )),
+                "test",
+            )
+            .await
+            .expect("reset");
+    }
+}
+
+/// `writers` tasks, released together, each appending `per_writer` events
+/// (`event(writer, n)`) one at a time to its stream `account-<writer>`; the
+/// highest position written.
+///
+/// # Panics
+///
+/// When an append fails.
+pub async fn concurrent_writers<S>(
+    store: &S,
+    writers: u64,
+    per_writer: u64,
+    event: fn(u64, u64) -> orchestrix::message::AnyEnvelope,
+) -> u64
+where
+    S: orchestrix::store::AsyncEventStore + Clone + 'static,
+{
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(
+        usize::try_from(writers).expect("small"),
+    ));
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let (store, barrier) = (store.clone(), std::sync::Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut last = 0;
+                for n in 0..per_writer {
+                    let outcome = store
+                        .save(&format!("account-{writer}"), &[event(writer, n)], None)
+                        .await
+                        .expect("append");
+                    last = last.max(outcome.positions[0]);
+                }
+                last
+            })
+        })
+        .collect();
+    let mut head = 0;
+    for task in tasks {
+        head = head.max(task.await.expect("writer"));
+    }
+    head
+}
+
+/// Waits (up to [`PATIENCE`]) until one of two dispatchers competing for
+/// the same groups has handled every event up to `head`.
+///
+/// # Panics
+///
+/// When neither catches up in time.
+pub async fn either_caught_up(
+    a: &orchestrix::delivery::Dispatcher,
+    b: &orchestrix::delivery::Dispatcher,
+    head: u64,
+) {
+    let caught_up = async {
+        tokio::select! {
+            () = a.caught_up(head) => {},
+            () = b.caught_up(head) => {},
+        }
+    };
+    tokio::time::timeout(PATIENCE, caught_up)
+        .await
+        .expect("the dispatchers catch up");
+}

@@ -16,14 +16,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use orchestrix::delivery::{DeliveryStore, Dispatcher, GROUP_PREFIX, SqliteDeliveryStore};
+use orchestrix::delivery::{DeliveryStore, Dispatcher, SqliteDeliveryStore};
 use orchestrix::prelude::*;
-use orchestrix::projection::ProjectionState;
 use orchestrix::retry::RetryPolicy;
 use orchestrix::saga::SqliteSagaStateStore;
 use orchestrix::sqlite::{SqliteOptions, SqlitePool, connect_pool};
 use orchestrix::store::sqlite::SqliteEventStore;
-use orchestrix_tests::delivery::{assert_redelivered_once_more, wait_for_child};
+use orchestrix_tests::delivery::{
+    assert_redelivered_once_more, deliver_through, forget_checkpoints, wait_for_child,
+};
 use orchestrix_tests::sqlite::TempDb;
 
 const DB_ENV: &str = "ORCHESTRIX_DELIVERY_CRASH_SQLITE_DB";
@@ -246,12 +247,9 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
             .build()
             .expect("dispatcher")
     };
-    let dispatcher = build();
-    let running = dispatcher.start();
     let head = store.read_all(1, 1000).await.expect("read").len() as u64;
     assert_eq!(head, ORDERS);
-    dispatcher.caught_up(ORDERS).await;
-    running.stop().await.expect("stops");
+    deliver_through(&build(), ORDERS).await;
 
     let every = tables.runs("every_run").await;
     let once = tables.runs("once").await;
@@ -265,21 +263,8 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
 
     // Delivered again from scratch (a lost checkpoint): the sagas exist, the
     // idempotent handler skips, nothing ships twice.
-    for group in ["shop", "sqlite_crash.start_fulfilment"] {
-        tables
-            .delivery
-            .checkpoints()
-            .save(
-                &ProjectionState::new(format!("{GROUP_PREFIX}{group}")),
-                "test",
-            )
-            .await
-            .expect("reset");
-    }
-    let again = build();
-    let running = again.start();
-    again.caught_up(ORDERS).await;
-    running.stop().await.expect("stops");
+    forget_checkpoints(&tables.delivery, &["shop", "sqlite_crash.start_fulfilment"]).await;
+    deliver_through(&build(), ORDERS).await;
     assert_eq!(shipped(), (1..=ORDERS).collect::<Vec<_>>());
     assert!(tables.runs("once").await.values().all(|runs| *runs == 1));
     assert!(

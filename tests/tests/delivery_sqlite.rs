@@ -10,9 +10,8 @@ use orchestrix::delivery::{DeliveryStore, Dispatcher, SqliteDeliveryStore};
 use orchestrix::prelude::*;
 use orchestrix::sqlite::{SqliteOptions, SqlitePool, connect_pool};
 use orchestrix::store::sqlite::SqliteEventStore;
-use orchestrix_tests::delivery::PATIENCE;
+use orchestrix_tests::delivery::{concurrent_writers, either_caught_up};
 use orchestrix_tests::sqlite::TempDb;
-use tokio::sync::Barrier;
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
 #[event(name = "delivery_sqlite.Deposited")]
@@ -58,9 +57,7 @@ async fn pool(db: &TempDb) -> SqlitePool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_writers_each_event_handled_once_by_a_durable_idempotent_handler() {
     let db = TempDb::new("delivery-writers");
-    let store = SqliteEventStore::connect(&db.url(""))
-        .await
-        .expect("opens");
+    let store = SqliteEventStore::connect(&db.url("")).await.expect("opens");
     sqlx::query("CREATE TABLE handled (event_id BLOB PRIMARY KEY, runs INTEGER NOT NULL)")
         .execute(store.pool())
         .await
@@ -83,41 +80,11 @@ async fn eight_concurrent_writers_each_event_handled_once_by_a_durable_idempoten
     a.initialize().await.expect("migrates");
     let (running_a, running_b) = (a.start(), b.start());
 
-    let barrier = Arc::new(Barrier::new(usize::try_from(WRITERS).expect("small")));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| {
-            let (store, barrier) = (store.clone(), Arc::clone(&barrier));
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut last = 0;
-                for n in 0..PER_WRITER {
-                    let outcome = store
-                        .save(
-                            &format!("account-{writer}"),
-                            &[Envelope::new(Deposited { writer, n }).into()],
-                            None,
-                        )
-                        .await
-                        .expect("append");
-                    last = last.max(outcome.positions[0]);
-                }
-                last
-            })
-        })
-        .collect();
-    let mut head = 0;
-    for writer in writers {
-        head = head.max(writer.await.expect("writer"));
-    }
-    let caught_up = async {
-        tokio::select! {
-            () = a.caught_up(head) => {},
-            () = b.caught_up(head) => {},
-        }
-    };
-    tokio::time::timeout(PATIENCE, caught_up)
-        .await
-        .expect("the dispatchers catch up");
+    let head = concurrent_writers(&store, WRITERS, PER_WRITER, |writer, n| {
+        Envelope::new(Deposited { writer, n }).into()
+    })
+    .await;
+    either_caught_up(&a, &b, head).await;
     running_a.stop().await.expect("stops");
     running_b.stop().await.expect("stops");
 
