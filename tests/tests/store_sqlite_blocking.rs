@@ -1,5 +1,5 @@
-//! The blocking SQLite store: the event-store conformance suite (through
-//! the blocking adapter), and the places a blocking call is made from: a
+//! The blocking SQLite store: the event-store conformance and hardening
+//! suites (through the blocking adapter), and the places a blocking call is made from: a
 //! thread with no runtime, tokio's blocking pool, an async task, and a
 //! drop inside an async context (none may panic).
 
@@ -106,3 +106,12 @@ async fn blocking_calls_work_from_the_blocking_pool_and_from_an_async_task() {
     // Dropped here, in the async context.
     drop(store);
 }
+
+orchestrix_tests::hardening_conformance!(
+    blocking_sqlite_hardening,
+    store = async {
+        BlockingStore(
+            BlockingSqliteEventStore::connect("sqlite::memory:").expect("a memory database opens"),
+        )
+    }
+);
