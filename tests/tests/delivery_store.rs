@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
-use orchestrix::delivery::{InMemoryDeliveryStore, PostgreSQLDeliveryStore, SqliteDeliveryStore};
+use orchestrix::delivery::{
+    DeliveryStore, DeliveryStoreError, InMemoryDeliveryStore, PostgreSQLDeliveryStore,
+    SqliteDeliveryStore,
+};
+use orchestrix::projection::ProjectionStoreError;
+use orchestrix::sqlite::SqliteError;
 use orchestrix_tests::conformance::delivery_store;
 use orchestrix_tests::postgres::TestStore;
 use orchestrix_tests::sqlite::TempDb;
@@ -42,8 +47,51 @@ async fn sqlite_file_delivery_store_conforms() {
     let reopened = SqliteDeliveryStore::connect(&db.url(""))
         .await
         .expect("reopens");
-    let parked = orchestrix::delivery::DeliveryStore::parked(&reopened, None)
-        .await
-        .expect("list");
+    let parked = reopened.parked(None).await.expect("list");
     assert!(!parked.is_empty());
+}
+
+/// A delivery store on a file opened read-only reads, and refuses to write
+/// with the typed `SqliteError::ReadOnly` behind its error; a connection
+/// string that is not SQLite's is a configuration error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_delivery_store_errors_are_typed() {
+    let db = TempDb::new("delivery-read-only");
+    let writable = SqliteDeliveryStore::connect(&db.url(""))
+        .await
+        .expect("opens");
+    assert!(
+        writable
+            .mark_processed("h", uuid::Uuid::new_v4())
+            .await
+            .expect("mark")
+    );
+    drop(writable);
+
+    let read_only = SqliteDeliveryStore::connect(&db.url("?mode=ro"))
+        .await
+        .expect("an up-to-date file opens read-only");
+    assert!(read_only.parked(None).await.expect("reads").is_empty());
+    let error = read_only
+        .mark_processed("h", uuid::Uuid::new_v4())
+        .await
+        .expect_err("a write on a read-only file");
+    assert!(
+        matches!(
+            SqliteError::find(&error),
+            Some(SqliteError::ReadOnly { .. })
+        ),
+        "{error}"
+    );
+
+    let error = SqliteDeliveryStore::connect("postgres://localhost/db")
+        .await
+        .expect_err("not SQLite");
+    assert!(
+        matches!(
+            error,
+            DeliveryStoreError::Checkpoints(ProjectionStoreError::Configuration(_))
+        ),
+        "{error}"
+    );
 }

@@ -64,20 +64,20 @@ pub struct SqliteDeliveryStore {
 
 impl SqliteDeliveryStore {
     /// Opens `connection_string` (`sqlite://app.db`, `sqlite::memory:`) with
-    /// the default options and migrates it.
+    /// the default options and migrates it. The checkpoint store opens the
+    /// file, so a connection string that does not parse is
+    /// [`Checkpoints`](DeliveryStoreError::Checkpoints)`(`[`Configuration`](crate::projection::ProjectionStoreError::Configuration)`)`.
     pub async fn connect(connection_string: &str) -> Result<Self, DeliveryStoreError> {
-        let options =
-            SqliteOptions::new(connection_string).map_err(|error| DeliveryStoreError::Backend {
-                operation: "read the SQLite options".to_owned(),
-                source: Box::new(error),
-            })?;
-        Self::connect_with(options).await
+        Self::migrated(SqliteProjectionStateStore::connect(connection_string).await?).await
     }
 
     /// Opens the database as `options` describe and migrates it.
     pub async fn connect_with(options: SqliteOptions) -> Result<Self, DeliveryStoreError> {
-        let store =
-            Self::with_checkpoints(SqliteProjectionStateStore::connect_with(options).await?);
+        Self::migrated(SqliteProjectionStateStore::connect_with(options).await?).await
+    }
+
+    async fn migrated(checkpoints: SqliteProjectionStateStore) -> Result<Self, DeliveryStoreError> {
+        let store = Self::with_checkpoints(checkpoints);
         store.initialize().await?;
         Ok(store)
     }
