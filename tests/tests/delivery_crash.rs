@@ -12,15 +12,17 @@
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use orchestrix::delivery::{DeliveryStore, Dispatcher, GROUP_PREFIX, PostgreSQLDeliveryStore};
+use orchestrix::delivery::{DeliveryStore, Dispatcher, PostgreSQLDeliveryStore};
 use orchestrix::postgres::PgPool;
 use orchestrix::prelude::*;
-use orchestrix::projection::ProjectionState;
 use orchestrix::retry::RetryPolicy;
 use orchestrix::saga::PostgreSQLSagaStateStore;
 use orchestrix::store::postgres::PostgreSQLEventStore;
+use orchestrix_tests::delivery::{
+    assert_redelivered_once_more, deliver_through, forget_checkpoints, wait_for_child,
+};
 use orchestrix_tests::postgres::{TestStore, pool};
 use sqlx::AssertSqlSafe;
 
@@ -213,22 +215,14 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
         .stderr(Stdio::null())
         .spawn()
         .expect("child starts");
-    let started = Instant::now();
-    // Polls the child's progress in the database (another process).
-    while !tables
-        .runs("every_run")
-        .await
-        .contains_key(&i64::try_from(HANG_AT).expect("small"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child never reached order {HANG_AT}"
-        );
-        if let Some(status) = child.try_wait().expect("child status") {
-            panic!("the child ended early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Polls the child's progress (another process).
+    wait_for_child(&mut child, || async {
+        tables
+            .runs("every_run")
+            .await
+            .contains_key(&i64::try_from(HANG_AT).expect("small"))
+    })
+    .await;
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let before = tables.runs("every_run").await;
@@ -257,28 +251,13 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
             .build()
             .expect("dispatcher")
     };
-    let dispatcher = build();
-    let running = dispatcher.start();
     let head = store.read_all(1, 1000).await.expect("read").len() as u64;
     assert_eq!(head, ORDERS);
-    dispatcher.caught_up(ORDERS).await;
-    running.stop().await.expect("stops");
+    deliver_through(&build(), ORDERS).await;
 
     let every = tables.runs("every_run").await;
     let once = tables.runs("once").await;
-    for n in 1..=i64::try_from(ORDERS).expect("small") {
-        let expected_every = if n <= i64::try_from(HANG_AT).expect("small") {
-            2
-        } else {
-            1
-        };
-        assert_eq!(
-            every.get(&n),
-            Some(&expected_every),
-            "every_run of order {n}: {every:?}"
-        );
-        assert_eq!(once.get(&n), Some(&1), "once of order {n}: {once:?}");
-    }
+    assert_redelivered_once_more(&every, &once, ORDERS, HANG_AT);
     let shipped = || {
         let mut shipped = SHIPPED.lock().unwrap_or_else(|p| p.into_inner()).clone();
         shipped.sort_unstable();
@@ -288,21 +267,8 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
 
     // Delivered again from scratch (a lost checkpoint): the sagas exist, the
     // idempotent handler skips, nothing ships twice.
-    for group in ["shop", "crash.start_fulfilment"] {
-        tables
-            .delivery
-            .checkpoints()
-            .save(
-                &ProjectionState::new(format!("{GROUP_PREFIX}{group}")),
-                "test",
-            )
-            .await
-            .expect("reset");
-    }
-    let again = build();
-    let running = again.start();
-    again.caught_up(ORDERS).await;
-    running.stop().await.expect("stops");
+    forget_checkpoints(&tables.delivery, &["shop", "crash.start_fulfilment"]).await;
+    deliver_through(&build(), ORDERS).await;
     assert_eq!(shipped(), (1..=ORDERS).collect::<Vec<_>>());
     assert!(tables.runs("once").await.values().all(|runs| *runs == 1));
     assert!(

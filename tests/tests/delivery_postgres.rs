@@ -10,11 +10,10 @@ use orchestrix::postgres::PostgresOptions;
 use orchestrix::prelude::*;
 use orchestrix::retry::RetryPolicy;
 use orchestrix::store::postgres::PostgreSQLEventStore;
-use orchestrix_tests::delivery::{Journal, PATIENCE};
+use orchestrix_tests::delivery::{Journal, PATIENCE, concurrent_writers, either_caught_up};
 use orchestrix_tests::postgres::TestStore;
 use orchestrix_tests::proxy::SwitchableProxy;
 use sqlx::AssertSqlSafe;
-use tokio::sync::Barrier;
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
 #[event(name = "delivery_pg.Deposited")]
@@ -96,41 +95,11 @@ async fn eight_concurrent_writers_each_event_handled_once_by_a_durable_idempoten
     a.initialize().await.expect("migrates");
     let (running_a, running_b) = (a.start(), b.start());
 
-    let barrier = Arc::new(Barrier::new(usize::try_from(WRITERS).expect("small")));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| {
-            let (store, barrier) = (test.store.clone(), Arc::clone(&barrier));
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut last = 0;
-                for n in 0..PER_WRITER {
-                    let outcome = store
-                        .save(
-                            &format!("account-{writer}"),
-                            &[Envelope::new(Deposited { writer, n }).into()],
-                            None,
-                        )
-                        .await
-                        .expect("append");
-                    last = last.max(outcome.positions[0]);
-                }
-                last
-            })
-        })
-        .collect();
-    let mut head = 0;
-    for writer in writers {
-        head = head.max(writer.await.expect("writer"));
-    }
-    let caught_up = async {
-        tokio::select! {
-            () = a.caught_up(head) => {},
-            () = b.caught_up(head) => {},
-        }
-    };
-    tokio::time::timeout(PATIENCE, caught_up)
-        .await
-        .expect("the dispatchers catch up");
+    let head = concurrent_writers(&test.store, WRITERS, PER_WRITER, |writer, n| {
+        Envelope::new(Deposited { writer, n }).into()
+    })
+    .await;
+    either_caught_up(&a, &b, head).await;
     running_a.stop().await.expect("stops");
     running_b.stop().await.expect("stops");
 

@@ -2,9 +2,15 @@
 
 use std::sync::Arc;
 
-use orchestrix::delivery::{InMemoryDeliveryStore, PostgreSQLDeliveryStore};
+use orchestrix::delivery::{
+    DeliveryStore, DeliveryStoreError, InMemoryDeliveryStore, PostgreSQLDeliveryStore,
+    SqliteDeliveryStore,
+};
+use orchestrix::projection::ProjectionStoreError;
+use orchestrix::sqlite::SqliteError;
 use orchestrix_tests::conformance::delivery_store;
 use orchestrix_tests::postgres::TestStore;
+use orchestrix_tests::sqlite::TempDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_memory_delivery_store_conforms() {
@@ -20,4 +26,72 @@ async fn postgres_delivery_store_conforms() {
         .expect("valid schema");
     delivery_store::run_all(Arc::new(store), "pg").await;
     test.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_memory_delivery_store_conforms() {
+    let store = SqliteDeliveryStore::connect("sqlite::memory:")
+        .await
+        .expect("opens");
+    delivery_store::run_all(Arc::new(store), "sqlite-memory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_delivery_store_conforms() {
+    let db = TempDb::new("delivery-store");
+    let store = SqliteDeliveryStore::connect(&db.url(""))
+        .await
+        .expect("opens");
+    delivery_store::run_all(Arc::new(store), "sqlite-file").await;
+    // What was stored is in the file: a second store on it sees it.
+    let reopened = SqliteDeliveryStore::connect(&db.url(""))
+        .await
+        .expect("reopens");
+    let parked = reopened.parked(None).await.expect("list");
+    assert!(!parked.is_empty());
+}
+
+/// A delivery store on a file opened read-only reads, and refuses to write
+/// with the typed `SqliteError::ReadOnly` behind its error; a connection
+/// string that is not SQLite's is a configuration error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_delivery_store_errors_are_typed() {
+    let db = TempDb::new("delivery-read-only");
+    let writable = SqliteDeliveryStore::connect(&db.url(""))
+        .await
+        .expect("opens");
+    assert!(
+        writable
+            .mark_processed("h", uuid::Uuid::new_v4())
+            .await
+            .expect("mark")
+    );
+    drop(writable);
+
+    let read_only = SqliteDeliveryStore::connect(&db.url("?mode=ro"))
+        .await
+        .expect("an up-to-date file opens read-only");
+    assert!(read_only.parked(None).await.expect("reads").is_empty());
+    let error = read_only
+        .mark_processed("h", uuid::Uuid::new_v4())
+        .await
+        .expect_err("a write on a read-only file");
+    assert!(
+        matches!(
+            SqliteError::find(&error),
+            Some(SqliteError::ReadOnly { .. })
+        ),
+        "{error}"
+    );
+
+    let error = SqliteDeliveryStore::connect("postgres://localhost/db")
+        .await
+        .expect_err("not SQLite");
+    assert!(
+        matches!(
+            error,
+            DeliveryStoreError::Checkpoints(ProjectionStoreError::Configuration(_))
+        ),
+        "{error}"
+    );
 }

@@ -18,9 +18,10 @@
 //!   events can be listed, [replayed](Dispatcher::replay) and
 //!   [discarded](Dispatcher::discard).
 //! * `idempotent` handlers run at most once per event id (the processed ids
-//!   are kept per handler in the [`DeliveryStore`]; on PostgreSQL a handler
-//!   records it in its own transaction with
-//!   [`PostgreSQLDeliveryStore::mark_processed_in`]).
+//!   are kept per handler in the [`DeliveryStore`]; on PostgreSQL and
+//!   SQLite a handler records it in its own transaction with
+//!   `PostgreSQLDeliveryStore::mark_processed_in` or
+//!   `SqliteDeliveryStore::mark_processed_in`).
 //!
 //! The dispatcher is built on the projection machinery: each handler group
 //! is a [`ProjectionEngine`](crate::projection::ProjectionEngine) (the
@@ -34,6 +35,10 @@ mod memory;
 mod options;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod store;
 
 pub use dispatcher::{
@@ -44,6 +49,8 @@ pub use memory::InMemoryDeliveryStore;
 pub use options::DeliveryOptions;
 #[cfg(feature = "postgres")]
 pub use postgres::{DELIVERY_MIGRATIONS, PostgreSQLDeliveryStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SQLITE_DELIVERY_MIGRATIONS, SqliteDeliveryStore};
 pub use store::{DeliveryStore, DeliveryStoreError, ParkedEvent};
 
 /// Names this module's macro expansions reach (see `orchestrix::__private`).

@@ -7,6 +7,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::sql::{ParkedRow, Statements, attempts_to_sql, parked_from_row, to_sql};
 use super::store::{DeliveryStore, DeliveryStoreError, ParkedEvent};
 use crate::postgres::{Migration, PostgresError, SqlIdentifier, migrate};
 use crate::projection::{PostgreSQLProjectionStateStore, ProjectionStateStore};
@@ -18,46 +19,6 @@ pub const DELIVERY_MIGRATIONS: &[Migration] = &[Migration::new(
     "delivery dead letters and processed ids",
     include_str!("../../migrations/0300_delivery.sql"),
 )];
-
-const PARKED_COLUMNS: &str = "handler, handler_group, position, stream_id, version, event_type, \
-                              event_id, error, attempts, first_failed_at, parked_at";
-
-#[derive(Debug)]
-struct Statements {
-    park: String,
-    parked_all: String,
-    parked_one: String,
-    remove: String,
-    is_processed: String,
-    mark_processed: String,
-}
-
-impl Statements {
-    fn new(schema: &SqlIdentifier) -> Self {
-        let parked = format!("{}.delivery_dead_letters", schema.quoted());
-        let processed = format!("{}.delivery_processed", schema.quoted());
-        Self {
-            park: format!(
-                "INSERT INTO {parked} ({PARKED_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (handler, position) DO UPDATE SET handler_group = $2, stream_id = $4, \
-                 version = $5, event_type = $6, event_id = $7, error = $8, attempts = $9, \
-                 first_failed_at = $10, parked_at = $11"
-            ),
-            parked_all: format!("SELECT {PARKED_COLUMNS} FROM {parked} ORDER BY handler, position"),
-            parked_one: format!(
-                "SELECT {PARKED_COLUMNS} FROM {parked} WHERE handler = $1 ORDER BY position"
-            ),
-            remove: format!("DELETE FROM {parked} WHERE handler = $1 AND position = $2"),
-            is_processed: format!(
-                "SELECT EXISTS (SELECT 1 FROM {processed} WHERE handler = $1 AND event_id = $2)"
-            ),
-            mark_processed: format!(
-                "INSERT INTO {processed} (handler, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-            ),
-        }
-    }
-}
 
 /// A [`DeliveryStore`] in PostgreSQL, next to the events: checkpoints and
 /// leases in a [`PostgreSQLProjectionStateStore`] on the same pool, parked
@@ -105,7 +66,7 @@ impl PostgreSQLDeliveryStore {
     /// pool, same schema).
     pub fn with_checkpoints(checkpoints: PostgreSQLProjectionStateStore) -> Self {
         Self {
-            statements: Arc::new(Statements::new(checkpoints.schema())),
+            statements: Arc::new(statements(checkpoints.schema())),
             checkpoints,
         }
     }
@@ -142,61 +103,13 @@ fn failed(operation: &'static str) -> impl FnOnce(sqlx::Error) -> DeliveryStoreE
     }
 }
 
-fn to_sql(value: u64) -> Result<i64, DeliveryStoreError> {
-    i64::try_from(value).map_err(|_| DeliveryStoreError::Backend {
-        operation: format!("store position or version {value}"),
-        source: "it is larger than a PostgreSQL bigint".into(),
-    })
-}
-
-type ParkedRow = (
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    String,
-    Option<Uuid>,
-    String,
-    i32,
-    OffsetDateTime,
-    OffsetDateTime,
-);
-
-fn parked_from_row(row: ParkedRow) -> Result<ParkedEvent, DeliveryStoreError> {
-    let (
-        handler,
-        group,
-        position,
-        stream_id,
-        version,
-        event_type,
-        event_id,
-        error,
-        attempts,
-        first_failed_at,
-        parked_at,
-    ) = row;
-    let unsigned = |value: i64| {
-        u64::try_from(value).map_err(|_| DeliveryStoreError::Malformed {
-            handler: handler.clone(),
-            what: "parked event",
-            source: format!("negative {value}").into(),
-        })
-    };
-    Ok(ParkedEvent {
-        position: unsigned(position)?,
-        version: unsigned(version)?,
-        attempts: u32::try_from(attempts).unwrap_or(0),
-        handler,
-        group,
-        stream_id,
-        event_type,
-        event_id,
-        error,
-        first_failed_at,
-        parked_at,
-    })
+/// The statements on the tables in `schema`.
+fn statements(schema: &SqlIdentifier) -> Statements {
+    Statements::new(
+        &format!("{}.delivery_dead_letters", schema.quoted()),
+        &format!("{}.delivery_processed", schema.quoted()),
+        '$',
+    )
 }
 
 #[async_trait::async_trait]
@@ -225,7 +138,7 @@ impl DeliveryStore for PostgreSQLDeliveryStore {
             .bind(&parked.event_type)
             .bind(parked.event_id)
             .bind(&parked.error)
-            .bind(i32::try_from(parked.attempts).unwrap_or(i32::MAX))
+            .bind(attempts_to_sql(parked.attempts))
             .bind(parked.first_failed_at)
             .bind(parked.parked_at)
             .execute(self.pool())
@@ -237,19 +150,25 @@ impl DeliveryStore for PostgreSQLDeliveryStore {
     async fn parked(&self, handler: Option<&str>) -> Result<Vec<ParkedEvent>, DeliveryStoreError> {
         let rows = match handler {
             Some(handler) => {
-                sqlx::query_as::<_, ParkedRow>(AssertSqlSafe(self.statements.parked_one.as_str()))
-                    .bind(handler)
-                    .fetch_all(self.pool())
-                    .await
+                sqlx::query_as::<_, ParkedRow<OffsetDateTime>>(AssertSqlSafe(
+                    self.statements.parked_one.as_str(),
+                ))
+                .bind(handler)
+                .fetch_all(self.pool())
+                .await
             }
             None => {
-                sqlx::query_as::<_, ParkedRow>(AssertSqlSafe(self.statements.parked_all.as_str()))
-                    .fetch_all(self.pool())
-                    .await
+                sqlx::query_as::<_, ParkedRow<OffsetDateTime>>(AssertSqlSafe(
+                    self.statements.parked_all.as_str(),
+                ))
+                .fetch_all(self.pool())
+                .await
             }
         }
         .map_err(failed("list parked events"))?;
-        rows.into_iter().map(parked_from_row).collect()
+        rows.into_iter()
+            .map(|row| parked_from_row(row, |at| at))
+            .collect()
     }
 
     async fn remove_parked(

@@ -36,16 +36,20 @@ mod output;
 mod rewrite;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod rows;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql_rewrite;
 mod versioned;
 
 pub use memory::StoredEvent;
 pub(crate) use memory::{StoredPayload, expand_stored};
 pub use output::{UpcastOutput, Upcasted};
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub(crate) use rewrite::{RawRow, RowRewrite, rewrite_row};
 pub use rewrite::{RewriteOptions, RewriteReport};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use rows::RowEvents;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) use sql_rewrite::{
+    CurrentForm, RewriteTarget, StoredColumns, StoredRow, rewrite_in_batches,
+};
 pub use versioned::VersionedEvent;
 
 use crate::error::BoxError;

@@ -1,5 +1,5 @@
 //! The [`DeliveryStore`] conformance suite: every delivery store (in
-//! memory, PostgreSQL) must pass [`run_all`].
+//! memory, PostgreSQL, SQLite) must pass [`run_all`].
 //!
 //! Each check uses handler names starting with the caller's `prefix`, so
 //! suites can run in parallel and repeatedly on one database.

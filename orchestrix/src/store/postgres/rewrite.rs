@@ -1,12 +1,14 @@
 //! [`PostgreSQLEventStore::rewrite_to_current`]: old rows rewritten in
-//! place to their current name and schema version.
+//! place to their current name and schema version (the batch loop is
+//! shared with SQLite: `evolution::sql_rewrite`).
 
-use futures::TryStreamExt;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::PostgreSQLEventStore;
-use crate::evolution::{RawRow, RewriteOptions, RewriteReport, RowRewrite, rewrite_row};
-use crate::registry::EventRegistry;
+use crate::evolution::{
+    CurrentForm, RewriteOptions, RewriteReport, RewriteTarget, StoredColumns, StoredRow,
+    rewrite_in_batches,
+};
 use crate::store::StoreError;
 
 impl PostgreSQLEventStore {
@@ -29,99 +31,87 @@ impl PostgreSQLEventStore {
         &self,
         options: &RewriteOptions,
     ) -> Result<RewriteReport, StoreError> {
-        let registry = EventRegistry::global()?;
         let events = format!("{}.events", self.schema.quoted());
-        let select = format!(
-            "SELECT position, stream_id, version, event_type, schema_version, payload::text \
-             FROM {events} WHERE position > $1 ORDER BY position LIMIT $2"
-        );
-        let update = format!(
-            "UPDATE {events} SET event_type = $1, schema_version = $2, payload = $3::jsonb \
-             WHERE position = $4 AND event_type = $5 AND schema_version = $6"
-        );
-        let batch = i64::try_from(options.batch_size.max(1)).unwrap_or(i64::MAX);
-        let mut report = RewriteReport {
-            last_position: options.after_position,
-            ..RewriteReport::default()
+        let target = Rewrite {
+            store: self,
+            select: format!(
+                "SELECT position, stream_id, version, event_type, schema_version::bigint, payload::text \
+                 FROM {events} WHERE position > $1 ORDER BY position LIMIT $2"
+            ),
+            update: format!(
+                "UPDATE {events} SET event_type = $1, schema_version = $2, payload = $3::jsonb \
+                 WHERE position = $4 AND event_type = $5 AND schema_version = $6"
+            ),
         };
-        loop {
-            let from = report.last_position;
-            let operation = move || format!("rewrite stored events after position {from}");
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(|error| self.backend(error, operation()))?;
-            let rows: Vec<sqlx::postgres::PgRow> = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
-                .bind(i64::try_from(from).unwrap_or(i64::MAX))
-                .bind(batch)
-                .fetch(&mut *tx)
-                .try_collect()
-                .await
-                .map_err(|error| self.backend(error, operation()))?;
-            if rows.is_empty() {
-                return Ok(report);
-            }
-            for row in &rows {
-                let read = || -> Result<_, sqlx::Error> {
-                    Ok((
-                        row.try_get::<i64, _>(0)?,
-                        row.try_get::<String, _>(1)?,
-                        row.try_get::<i64, _>(2)?,
-                        row.try_get::<String, _>(3)?,
-                        row.try_get::<i32, _>(4)?,
-                        row.try_get::<String, _>(5)?,
-                    ))
-                };
-                let (position, stream_id, version, event_type, schema_version, payload) =
-                    read().map_err(|error| self.backend(error, operation()))?;
-                report.scanned += 1;
-                report.last_position = u64::try_from(position).unwrap_or(0);
-                let row = RawRow {
-                    position: report.last_position,
-                    stream_id: &stream_id,
-                    version: u64::try_from(version).unwrap_or(0),
-                    event_type: &event_type,
-                    schema_version: u32::try_from(schema_version).unwrap_or(0),
-                    payload: &payload,
-                };
-                let (name, new_version, json) = match rewrite_row(registry, &row)? {
-                    RowRewrite::Keep => continue,
-                    RowRewrite::Split => {
-                        report.kept_split += 1;
-                        continue;
-                    }
-                    RowRewrite::Rewrite {
-                        event_type,
-                        schema_version,
-                        payload,
-                    } => (event_type, schema_version, payload),
-                };
-                report.rewritten += 1;
-                if options.dry_run {
-                    continue;
-                }
-                sqlx::query(sqlx::AssertSqlSafe(update.clone()))
-                    .bind(name)
-                    .bind(i32::try_from(new_version).unwrap_or(i32::MAX))
-                    .bind(json)
-                    .bind(position)
-                    .bind(&event_type)
-                    .bind(schema_version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|error| self.backend(error, operation()))?;
-            }
-            tx.commit()
-                .await
-                .map_err(|error| self.backend(error, operation()))?;
-        }
+        rewrite_in_batches(&target, options).await
     }
+}
 
-    fn backend(&self, error: sqlx::Error, operation: String) -> StoreError {
-        StoreError::Backend {
-            operation,
+/// The store's side of the shared rewrite loop, with its statements.
+struct Rewrite<'a> {
+    store: &'a PostgreSQLEventStore,
+    select: String,
+    update: String,
+}
+
+impl Rewrite<'_> {
+    fn backend(operation: &str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |error| StoreError::Backend {
+            operation: operation.to_owned(),
             source: Box::new(error),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl RewriteTarget for Rewrite<'_> {
+    type Batch = Transaction<'static, Postgres>;
+
+    async fn begin(&self, _dry_run: bool, operation: &str) -> Result<Self::Batch, StoreError> {
+        self.store
+            .pool
+            .begin()
+            .await
+            .map_err(Self::backend(operation))
+    }
+
+    async fn rows(
+        &self,
+        batch: &mut Self::Batch,
+        after: i64,
+        limit: i64,
+        operation: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let rows = sqlx::query_as::<_, StoredColumns>(AssertSqlSafe(self.select.as_str()))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut **batch)
+            .await
+            .map_err(Self::backend(operation))?;
+        Ok(rows.into_iter().map(StoredRow::from).collect())
+    }
+
+    async fn update(
+        &self,
+        batch: &mut Self::Batch,
+        row: &StoredRow,
+        current: CurrentForm,
+        operation: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(AssertSqlSafe(self.update.as_str()))
+            .bind(current.event_type)
+            .bind(i32::try_from(current.schema_version).unwrap_or(i32::MAX))
+            .bind(current.payload)
+            .bind(row.position)
+            .bind(&row.event_type)
+            .bind(i32::try_from(row.schema_version).unwrap_or(i32::MAX))
+            .execute(&mut **batch)
+            .await
+            .map_err(Self::backend(operation))?;
+        Ok(())
+    }
+
+    async fn commit(&self, batch: Self::Batch, operation: &str) -> Result<(), StoreError> {
+        batch.commit().await.map_err(Self::backend(operation))
     }
 }

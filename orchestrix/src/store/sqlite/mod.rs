@@ -21,6 +21,7 @@
 //! position order, that snapshot is always a prefix of the global stream:
 //! `read_all` can never return position `n + 1` without `n`.
 
+mod blocking;
 mod decode;
 mod read;
 mod rewrite;
@@ -33,6 +34,7 @@ use futures::TryStreamExt;
 use sqlx::SqlitePool;
 use time::OffsetDateTime;
 
+pub use self::blocking::BlockingSqliteEventStore;
 use self::decode::RowDecoder;
 use crate::error::ConcurrencyError;
 use crate::evolution::RowEvents;

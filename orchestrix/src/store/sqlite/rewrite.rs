@@ -1,11 +1,14 @@
 //! [`SqliteEventStore::rewrite_to_current`]: old rows rewritten in place to
-//! their current name and schema version.
+//! their current name and schema version (the batch loop is shared with
+//! PostgreSQL: `evolution::sql_rewrite`).
 
-use sqlx::Row;
+use sqlx::{Sqlite, Transaction};
 
 use super::SqliteEventStore;
-use crate::evolution::{RawRow, RewriteOptions, RewriteReport, RowRewrite, rewrite_row};
-use crate::registry::EventRegistry;
+use crate::evolution::{
+    CurrentForm, RewriteOptions, RewriteReport, RewriteTarget, StoredColumns, StoredRow,
+    rewrite_in_batches,
+};
 use crate::store::StoreError;
 
 const SELECT: &str = "SELECT position, stream_id, version, event_type, schema_version, payload \
@@ -26,87 +29,62 @@ impl SqliteEventStore {
         &self,
         options: &RewriteOptions,
     ) -> Result<RewriteReport, StoreError> {
-        let registry = EventRegistry::global()?;
-        let batch = i64::try_from(options.batch_size.max(1)).unwrap_or(i64::MAX);
-        let mut report = RewriteReport {
-            last_position: options.after_position,
-            ..RewriteReport::default()
-        };
-        loop {
-            let from = report.last_position;
-            let operation = move || format!("rewrite stored events after position {from}");
-            let mut tx = self
-                .pool
-                // A dry run only reads; a rewrite takes the write lock first.
-                .begin_with(if options.dry_run {
-                    "BEGIN"
-                } else {
-                    "BEGIN IMMEDIATE"
-                })
-                .await
-                .map_err(|error| self.failed(error, operation()))?;
-            let rows = sqlx::query(SELECT)
-                .bind(i64::try_from(from).unwrap_or(i64::MAX))
-                .bind(batch)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|error| self.failed(error, operation()))?;
-            if rows.is_empty() {
-                return Ok(report);
-            }
-            for row in &rows {
-                let read = || -> Result<_, sqlx::Error> {
-                    Ok((
-                        row.try_get::<i64, _>(0)?,
-                        row.try_get::<&str, _>(1)?,
-                        row.try_get::<i64, _>(2)?,
-                        row.try_get::<&str, _>(3)?,
-                        row.try_get::<i64, _>(4)?,
-                        row.try_get::<&str, _>(5)?,
-                    ))
-                };
-                let (position, stream_id, version, event_type, schema_version, payload) =
-                    read().map_err(|error| self.failed(error, operation()))?;
-                report.scanned += 1;
-                report.last_position = u64::try_from(position).unwrap_or(0);
-                let raw = RawRow {
-                    position: report.last_position,
-                    stream_id,
-                    version: u64::try_from(version).unwrap_or(0),
-                    event_type,
-                    schema_version: u32::try_from(schema_version).unwrap_or(0),
-                    payload,
-                };
-                let (name, new_version, json) = match rewrite_row(registry, &raw)? {
-                    RowRewrite::Keep => continue,
-                    RowRewrite::Split => {
-                        report.kept_split += 1;
-                        continue;
-                    }
-                    RowRewrite::Rewrite {
-                        event_type,
-                        schema_version,
-                        payload,
-                    } => (event_type, schema_version, payload),
-                };
-                report.rewritten += 1;
-                if options.dry_run {
-                    continue;
-                }
-                sqlx::query(UPDATE)
-                    .bind(name)
-                    .bind(i64::from(new_version))
-                    .bind(json)
-                    .bind(position)
-                    .bind(event_type)
-                    .bind(schema_version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|error| self.failed(error, operation()))?;
-            }
-            tx.commit()
-                .await
-                .map_err(|error| self.failed(error, operation()))?;
-        }
+        rewrite_in_batches(self, options).await
+    }
+}
+
+#[async_trait::async_trait]
+impl RewriteTarget for SqliteEventStore {
+    type Batch = Transaction<'static, Sqlite>;
+
+    async fn begin(&self, dry_run: bool, operation: &str) -> Result<Self::Batch, StoreError> {
+        self.pool
+            // A dry run only reads; a rewrite takes the write lock first.
+            .begin_with(if dry_run { "BEGIN" } else { "BEGIN IMMEDIATE" })
+            .await
+            .map_err(|error| self.failed(error, operation.to_owned()))
+    }
+
+    async fn rows(
+        &self,
+        batch: &mut Self::Batch,
+        after: i64,
+        limit: i64,
+        operation: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let rows = sqlx::query_as::<_, StoredColumns>(SELECT)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut **batch)
+            .await
+            .map_err(|error| self.failed(error, operation.to_owned()))?;
+        Ok(rows.into_iter().map(StoredRow::from).collect())
+    }
+
+    async fn update(
+        &self,
+        batch: &mut Self::Batch,
+        row: &StoredRow,
+        current: CurrentForm,
+        operation: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(UPDATE)
+            .bind(current.event_type)
+            .bind(i64::from(current.schema_version))
+            .bind(current.payload)
+            .bind(row.position)
+            .bind(&row.event_type)
+            .bind(row.schema_version)
+            .execute(&mut **batch)
+            .await
+            .map_err(|error| self.failed(error, operation.to_owned()))?;
+        Ok(())
+    }
+
+    async fn commit(&self, batch: Self::Batch, operation: &str) -> Result<(), StoreError> {
+        batch
+            .commit()
+            .await
+            .map_err(|error| self.failed(error, operation.to_owned()))
     }
 }
