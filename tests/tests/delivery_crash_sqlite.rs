@@ -160,8 +160,8 @@ fn builder(store: &SqliteEventStore, tables: &Tables) -> orchestrix::delivery::D
         .dependency(tables.clone())
         .lease_ttl(Duration::from_millis(600))
         .restart_backoff(RetryPolicy::fixed(Duration::from_millis(10), u32::MAX))
-        .handler::<every_run>()
-        .handler::<once>()
+        .handler(every_run)
+        .handler(once)
 }
 
 /// A child process, killed (SIGKILL) when dropped, so a failing test
@@ -243,7 +243,7 @@ async fn a_process_killed_after_save_delivers_every_event_on_restart_and_idempot
     let build = || {
         builder(&store, &tables)
             .dependency_arc(saga.clone())
-            .handler::<start_fulfilment>()
+            .handler(start_fulfilment)
             .build()
             .expect("dispatcher")
     };

@@ -72,7 +72,7 @@ async fn eight_concurrent_writers_each_event_handled_once_by_a_durable_idempoten
         )
         .dependency(delivery)
         .batch_size(16)
-        .handler::<record_once>()
+        .handler(record_once)
         .build()
         .expect("dispatcher")
     };
