@@ -279,13 +279,13 @@ impl SyncHandler {
         if self.retry.max_attempts() > 1 {
             return self.run(context);
         }
-        let outcome = if tracing::enabled!(tracing::Level::INFO) {
+        let failed = |error| failed(self.name.as_str(), error);
+        if tracing::enabled!(tracing::Level::INFO) {
             let _entered = tracing::info_span!("handler", handler = %self.name).entered();
-            (self.call)(context)
+            (self.call)(context).map_err(failed)
         } else {
-            (self.call)(context)
-        };
-        outcome.map_err(|error| failed(self.name.as_str(), error))
+            (self.call)(context).map_err(failed)
+        }
     }
 }
 

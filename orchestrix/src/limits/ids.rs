@@ -87,10 +87,17 @@ fn printable_ascii(id: &str) -> bool {
         .fold(false, |other, byte| other | !(b' '..=b'~').contains(&byte))
 }
 
+/// Whether `text` holds a NUL byte: a fold without an early exit, a few
+/// instructions per 16 bytes, where `str::contains('\0')` sets up a
+/// character search per call (the texts checked are short and many).
+pub(crate) fn has_nul(text: &str) -> bool {
+    text.bytes().fold(false, |nul, byte| nul | (byte == 0))
+}
+
 /// Checks that `text`, kept as text outside JSON, holds no NUL character;
 /// `what` names it in the error.
 pub fn check_text(text: &str, what: impl FnOnce() -> String) -> Result<(), LimitError> {
-    if text.contains('\0') {
+    if has_nul(text) {
         return Err(LimitError::NulInText { what: what() });
     }
     Ok(())

@@ -151,6 +151,9 @@ impl Future for HandlerJoin<'_> {
         if this.running > 0 {
             return Poll::Pending;
         }
+        if this.failures.is_empty() {
+            return Poll::Ready(Vec::new());
+        }
         let mut failures = std::mem::take(&mut this.failures);
         failures.sort_by_key(|(index, _)| *index);
         Poll::Ready(failures.into_iter().map(|(_, failure)| failure).collect())
