@@ -7,7 +7,8 @@
 //!   another are printed as an extra row), concurrent per message (the async bus, and `join_all` of the
 //!   5 direct calls), and all 100 messages at once.
 //! * Dispatch: publishing to 5 no-op handlers, beside calling the same 5 fns
-//!   directly (the raw baseline).
+//!   directly (the raw baseline), and beside a hand-written `join_all` of the
+//!   5 calls' futures, each boxed (what type-erased handlers cost at least).
 //!
 //! The simulated I/O is a precise wait, not `tokio::time::sleep` (1 ms
 //! resolution on these machines): async handlers loop on
@@ -20,7 +21,9 @@
 //! `cargo bench -p orchestrix-benches --bench dispatch`
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -344,6 +347,26 @@ fn dispatch(c: &mut Criterion) {
             }
         });
     });
+    group.bench_function("raw_boxed_join_all", |b| {
+        b.to_async(&runtime).iter_custom(|iterations| {
+            let event = &event;
+            async move {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    let event = black_box(event);
+                    let calls: Vec<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = vec![
+                        Box::pin(noop_a(event)),
+                        Box::pin(noop_b(event)),
+                        Box::pin(noop_c(event)),
+                        Box::pin(noop_d(event)),
+                        Box::pin(noop_e(event)),
+                    ];
+                    join_all(calls).await;
+                }
+                record("raw_boxed_join_all", started.elapsed(), iterations)
+            }
+        });
+    });
     group.bench_function("async_bus_publish_envelope", |b| {
         b.to_async(&runtime).iter_custom(|iterations| {
             let (bus, envelope) = (&async_bus, &envelope);
@@ -470,6 +493,7 @@ fn summary() {
     table(
         &[
             ("async_bus_publish_envelope", "raw_direct_async_calls"),
+            ("async_bus_publish_envelope", "raw_boxed_join_all"),
             (
                 "async_bus_publish_with_new_metadata",
                 "raw_direct_async_calls",

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use orchestrix::bus::HandlerContext;
 use orchestrix::prelude::*;
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
@@ -416,4 +417,124 @@ async fn dropping_a_publish_cancels_its_handlers_in_flight() {
     gate.notify_waiters();
     tokio::task::yield_now().await;
     assert_eq!(finished.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn failures_are_named_in_subscription_order_whatever_order_they_end_in() {
+    let bus = InMemoryAsyncMessageBus::new();
+    // The first handler fails last: after the others have ended.
+    bus.subscribe("slow", |_: Envelope<OrderCreated>| async move {
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        Err("slow broke")
+    });
+    bus.subscribe("fine", |_: Envelope<OrderCreated>| async move {
+        tokio::task::yield_now().await;
+    });
+    bus.subscribe("fast", |_: Envelope<OrderCreated>| async move {
+        Err("fast broke")
+    });
+    let error = bus.publish(order("ORD-4")).await.expect_err("two fail");
+    assert_eq!(
+        error.failed_handlers().collect::<Vec<_>>(),
+        ["slow", "fast"]
+    );
+    assert_eq!(error.failures[0].error.to_string(), "slow broke");
+}
+
+#[tokio::test]
+async fn a_handler_panicking_in_its_call_or_at_its_first_poll_is_isolated() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let finished = Arc::new(AtomicUsize::new(0));
+    // Panics before it returns its future.
+    bus.subscribe("panics_in_call", |_: Envelope<OrderCreated>| {
+        if true {
+            panic!("in the call");
+        }
+        async {}
+    });
+    // Panics the first time it is polled, before any `.await`.
+    bus.subscribe("panics_at_once", |_: Envelope<OrderCreated>| async move {
+        if true {
+            panic!("at once");
+        }
+    });
+    let counter = Arc::clone(&finished);
+    bus.subscribe("fine", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            tokio::task::yield_now().await;
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+
+    let error = bus
+        .publish(order("ORD-5"))
+        .await
+        .expect_err("the panics are failures");
+    assert_eq!(finished.load(Ordering::SeqCst), 1, "the other handler ran");
+    assert_eq!(
+        error.failed_handlers().collect::<Vec<_>>(),
+        ["panics_in_call", "panics_at_once"]
+    );
+    let messages: Vec<_> = error
+        .failures
+        .iter()
+        .map(|failure| {
+            failure
+                .error
+                .downcast_ref::<orchestrix::bus::HandlerPanicked>()
+                .expect("a HandlerPanicked")
+                .message
+                .clone()
+        })
+        .collect();
+    assert_eq!(messages, ["in the call", "at once"]);
+}
+
+type Log = Mutex<Vec<&'static str>>;
+
+/// A plain fn handler, registered by hand: records that it ran.
+fn plain_records(context: &HandlerContext<'_>) -> Result<(), orchestrix::error::BoxError> {
+    let log = context.dependencies().get::<Log>().ok_or("no log")?;
+    log.lock().expect("log").push("plain fn ran");
+    Ok(())
+}
+
+/// An async handler, registered by hand: records when its body runs.
+fn async_records(context: &HandlerContext<'_>) -> orchestrix::bus::HandlerFuture {
+    let log = context.dependencies().get::<Log>();
+    Box::pin(async move {
+        let log = log.ok_or("no log")?;
+        log.lock().expect("log").push("async handler entered");
+        Ok(())
+    })
+}
+
+#[tokio::test]
+async fn the_async_bus_runs_plain_fn_handlers_before_it_polls_the_async_ones() {
+    struct Plain;
+    struct Async;
+    let bus = InMemoryAsyncMessageBus::builder()
+        .dependency(Log::default())
+        // The async handler comes first: its future is made first, but
+        // its body runs only once the publish polls it, after every plain
+        // fn handler ran.
+        .registration(orchestrix::registry::AsyncHandlerRegistration::new::<
+            OrderCreated,
+            Async,
+        >("async", &[], async_records))
+        .registration(orchestrix::registry::SyncHandlerRegistration::new::<
+            OrderCreated,
+            Plain,
+        >("plain", &[], plain_records))
+        .build()
+        .expect("no dependency declared");
+    bus.publish(order("ORD-6")).await.expect("both succeed");
+    let log = bus.dependencies().get::<Log>().expect("log");
+    assert_eq!(
+        *log.lock().expect("log"),
+        ["plain fn ran", "async handler entered"]
+    );
 }

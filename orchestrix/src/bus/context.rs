@@ -135,7 +135,16 @@ pub struct HandlerContext<'a> {
     /// dispatcher, so a retried handler can make a context of its own for
     /// its later attempts.
     shared: Option<&'a Arc<Dependencies>>,
-    handler: HandlerName,
+    handler: NameOf<'a>,
+}
+
+/// The handler's name in a context: borrowed from the bus's handler list
+/// while a publish goes through it (naming the next handler copies a
+/// pointer), owned in a context made for one call.
+#[derive(Clone, Debug)]
+enum NameOf<'a> {
+    Borrowed(&'a HandlerName),
+    Owned(HandlerName),
 }
 
 impl<'a> HandlerContext<'a> {
@@ -149,7 +158,7 @@ impl<'a> HandlerContext<'a> {
             envelope,
             dependencies,
             shared: None,
-            handler: handler.into(),
+            handler: NameOf::Owned(handler.into()),
         }
     }
 
@@ -164,7 +173,7 @@ impl<'a> HandlerContext<'a> {
             envelope,
             dependencies,
             shared: Some(dependencies),
-            handler: handler.into(),
+            handler: NameOf::Owned(handler.into()),
         }
     }
 
@@ -178,13 +187,16 @@ impl<'a> HandlerContext<'a> {
 
     /// The name of the handler being called.
     pub fn handler(&self) -> &str {
-        self.handler.as_str()
+        match &self.handler {
+            NameOf::Borrowed(name) => name.as_str(),
+            NameOf::Owned(name) => name.as_str(),
+        }
     }
 
     /// Points the context at the next handler of the same publish, so one
     /// context serves them all.
-    pub(crate) fn set_handler(&mut self, handler: &HandlerName) {
-        self.handler.clone_from(handler);
+    pub(crate) fn set_handler(&mut self, handler: &'a HandlerName) {
+        self.handler = NameOf::Borrowed(handler);
     }
 
     /// The published envelope, type-erased.
@@ -219,7 +231,7 @@ impl<'a> HandlerContext<'a> {
 
     fn unexpected_message<M: Message>(&self) -> ExtractError {
         ExtractError::UnexpectedMessage {
-            handler: self.handler.to_string(),
+            handler: self.handler().to_owned(),
             expected: std::any::type_name::<M>(),
             found: self.envelope.message().rust_type_name(),
         }

@@ -59,19 +59,50 @@ pub(crate) struct Attempts {
     pub(crate) result: Result<(), FailedHandler>,
 }
 
+/// How the async bus calls a handler.
+#[derive(Clone)]
+enum AsyncHandlerCall {
+    /// An `async fn` handler (or a subscribed closure): the call returns
+    /// its future.
+    Future(Arc<AsyncCall>),
+    /// A plain fn handler the async bus runs inline: its outcome is known
+    /// when the call returns, so no future is made (nor boxed) for it.
+    Inline(Arc<SyncCall>),
+}
+
 /// An async handler as the async bus stores it.
 #[derive(Clone)]
 pub(crate) struct AsyncHandler {
     pub(crate) name: HandlerName,
-    call: Arc<AsyncCall>,
+    call: AsyncHandlerCall,
     retry: RetryPolicy,
+}
+
+/// One try of a handler, just called: its outcome when the call already
+/// settled it (a plain fn, a panic in the call, a failed extraction is
+/// still a future), else the future to poll.
+pub(crate) enum Try {
+    /// The outcome is known.
+    Done(Result<(), BoxError>),
+    /// The handler's future, not polled yet.
+    Running(HandlerFuture),
 }
 
 impl AsyncHandler {
     pub(crate) fn new(name: HandlerName, call: Arc<AsyncCall>) -> Self {
         Self {
             name,
-            call,
+            call: AsyncHandlerCall::Future(call),
+            retry: RetryPolicy::none(),
+        }
+    }
+
+    /// A plain fn handler that the async bus calls inline, on the
+    /// publishing task, when the publish names it.
+    pub(crate) fn inline(name: HandlerName, call: Arc<SyncCall>) -> Self {
+        Self {
+            name,
+            call: AsyncHandlerCall::Inline(call),
             retry: RetryPolicy::none(),
         }
     }
@@ -82,9 +113,19 @@ impl AsyncHandler {
         self
     }
 
-    /// Runs the handler to its end inside a span named after it; a panic is
-    /// caught and reported as this handler's failure. The handler's
-    /// extractors run now, from `context`; the future owns what it needs.
+    /// Whether a failed try may be followed by another.
+    pub(crate) fn retries(&self) -> bool {
+        self.retry.max_attempts() > 1
+    }
+
+    /// Calls the handler once: its extractors run now (a plain fn runs
+    /// entirely); a panic in the call is this try's failure.
+    pub(crate) fn start(&self, context: &HandlerContext<'_>) -> Try {
+        start(&self.call, context)
+    }
+
+    /// As [`run_attempts`](Self::run_attempts), saying only how the last
+    /// try ended.
     pub(crate) fn run(
         &self,
         context: &HandlerContext<'_>,
@@ -93,10 +134,13 @@ impl AsyncHandler {
         async move { attempts.await.result }
     }
 
-    /// As [`run`](Self::run), trying again as the handler's retry policy
-    /// says after an error or a panic (each later try extracts its
-    /// arguments afresh from a context of its own, when `context` shares
-    /// its dependencies), and saying how many tries there were.
+    /// Runs the handler to its end inside a span named after it; a panic is
+    /// caught and reported as this handler's failure. The handler's
+    /// extractors run now, from `context`; the future owns what it needs.
+    /// It is tried again as the handler's retry policy says after an error
+    /// or a panic (each later try extracts its arguments afresh from a
+    /// context of its own, when `context` shares its dependencies), and the
+    /// outcome says how many tries there were.
     pub(crate) fn run_attempts(
         &self,
         context: &HandlerContext<'_>,
@@ -104,10 +148,10 @@ impl AsyncHandler {
         let span = listened_span!("handler", handler = %self.name);
         let name = self.name.clone();
         let first = attempt(&self.call, context);
-        let again = if self.retry.max_attempts() > 1 {
+        let again = if self.retries() {
             context
                 .owned_parts()
-                .map(|parts| (parts, Arc::clone(&self.call)))
+                .map(|parts| (parts, self.call.clone()))
         } else {
             None
         };
@@ -151,20 +195,37 @@ impl AsyncHandler {
     }
 }
 
+/// One call of a handler: a panic in the call (before any future exists)
+/// is the try's failure.
+fn start(call: &AsyncHandlerCall, context: &HandlerContext<'_>) -> Try {
+    let called = std::panic::catch_unwind(AssertUnwindSafe(|| match call {
+        AsyncHandlerCall::Future(call) => Try::Running(call(context)),
+        AsyncHandlerCall::Inline(call) => Try::Done(call(context)),
+    }));
+    called.unwrap_or_else(|panic| Try::Done(Err(panicked(panic))))
+}
+
+/// Polls a handler's future once; a panic while polling is its failure.
+pub(crate) fn poll_guarded(
+    future: &mut HandlerFuture,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<Result<(), BoxError>> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+        .unwrap_or_else(|panic| std::task::Poll::Ready(Err(panicked(panic))))
+}
+
 /// One try of an async handler: its extractors run now, a panic (in the
 /// call or in the future) is an error.
 fn attempt(
-    call: &Arc<AsyncCall>,
+    call: &AsyncHandlerCall,
     context: &HandlerContext<'_>,
 ) -> impl Future<Output = Result<(), BoxError>> + Send + use<> {
-    // The call itself may panic before returning a future.
-    let future = std::panic::catch_unwind(AssertUnwindSafe(|| call(context)));
+    let started = start(call, context);
     async move {
-        let outcome = match future {
-            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-            Err(panic) => Err(panic),
-        };
-        flatten(outcome)
+        match started {
+            Try::Done(outcome) => outcome,
+            Try::Running(future) => flatten(AssertUnwindSafe(future).catch_unwind().await),
+        }
     }
 }
 
@@ -191,9 +252,9 @@ impl SyncHandler {
         self
     }
 
-    /// Runs the handler inside a span named after it, tried again as its
-    /// retry policy says; a panic is caught and reported as this handler's
-    /// failure.
+    /// Runs the handler inside a span named after it (when a subscriber
+    /// listens), tried again as its retry policy says; a panic is caught
+    /// and reported as this handler's failure.
     pub(crate) fn run(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
         let _entered = listened_span!("handler", handler = %self.name).entered();
         let mut attempts = 1;
@@ -211,19 +272,70 @@ impl SyncHandler {
             attempts += 1;
         }
     }
+
+    /// As [`run`](Self::run), but a panic of a handler without retries is
+    /// left to the caller's guard ([`run_in_turn`] catches it).
+    fn run_in_guard(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
+        if self.retry.max_attempts() > 1 {
+            return self.run(context);
+        }
+        let failed = |error| failed(self.name.as_str(), error);
+        if tracing::enabled!(tracing::Level::INFO) {
+            let _entered = tracing::info_span!("handler", handler = %self.name).entered();
+            (self.call)(context).map_err(failed)
+        } else {
+            (self.call)(context).map_err(failed)
+        }
+    }
+}
+
+/// Runs `handlers` one after another, in order, each named in `context`
+/// in turn, every one to its end whatever the others did; the failures, in
+/// order.
+///
+/// One panic guard covers the run, not one per handler: a panic ends the
+/// guarded loop at the handler that raised it, which is recorded as
+/// failed, and a new guard goes on from the next handler. So a publish to
+/// handlers that do not panic pays for one guard.
+pub(crate) fn run_in_turn<'a>(
+    handlers: &'a [SyncHandler],
+    context: &mut HandlerContext<'a>,
+) -> Vec<FailedHandler> {
+    let mut failures = Vec::new();
+    let mut next = 0;
+    while next < handlers.len() {
+        let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            while let Some(handler) = handlers.get(next) {
+                next += 1;
+                context.set_handler(&handler.name);
+                if let Err(failure) = handler.run_in_guard(context) {
+                    failures.push(failure);
+                }
+            }
+        }));
+        if let Err(panic) = run {
+            // `next` was moved past the handler before it was called.
+            let name = handlers[next - 1].name.as_str();
+            failures.push(failed(name, panicked(panic)));
+        }
+    }
+    failures
 }
 
 /// A handler's outcome with a panic turned into [`HandlerPanicked`].
 fn flatten(outcome: Result<Result<(), BoxError>, Box<dyn Any + Send>>) -> Result<(), BoxError> {
-    match outcome {
-        Ok(result) => result,
-        Err(panic) => Err(Box::new(HandlerPanicked {
-            message: panic_message(panic.as_ref()),
-        })),
-    }
+    outcome.unwrap_or_else(|panic| Err(panicked(panic)))
 }
 
-fn failed(name: &str, error: BoxError) -> FailedHandler {
+/// A caught panic as a handler's error.
+fn panicked(panic: Box<dyn Any + Send>) -> BoxError {
+    Box::new(HandlerPanicked {
+        message: panic_message(panic.as_ref()),
+    })
+}
+
+/// A handler's error as the publish reports it (logged once, here).
+pub(crate) fn failed(name: &str, error: BoxError) -> FailedHandler {
     tracing::warn!(handler = name, %error, "handler failed");
     FailedHandler {
         handler: name.to_owned(),

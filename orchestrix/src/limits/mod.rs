@@ -42,6 +42,7 @@ mod ids;
 mod json;
 mod precision;
 
+pub(crate) use ids::has_nul;
 pub use ids::{IdKind, MAX_ID_BYTES, check_id, check_text, shorten};
 pub use json::{JsonCheckError, MAX_JSON_DEPTH, check_json, check_json_text};
 pub(crate) use json::{to_checked_json, to_json_value};

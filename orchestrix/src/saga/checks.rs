@@ -29,23 +29,64 @@ pub fn owner(owner: &str) -> Result<(), SagaStoreError> {
 /// A state about to be written by `owner`: its id, the owner, its texts
 /// (no NUL), its data and every step's output (JSON within the limits).
 pub fn state(state: &SagaState, lease_owner: &str) -> Result<(), SagaStoreError> {
+    texts(state, lease_owner)?;
+    state_json(state, None)
+}
+
+/// The texts of a state about to be written by `owner` (its id, the owner,
+/// its type, step names and error texts): the part of [`state`] that
+/// needs no serialization.
+pub(crate) fn texts(state: &SagaState, lease_owner: &str) -> Result<(), SagaStoreError> {
     saga_id(&state.saga_id)?;
     owner(lease_owner)?;
-    let id = shorten(&state.saga_id);
-    let what = |part: &str| format!("the {part} of saga `{id}`");
+    // The id is shortened for a message only, not on every check.
+    let id = || shorten(&state.saga_id);
+    let what = |part: &str| format!("the {part} of saga `{}`", id());
     limits::check_text(&state.saga_type, || what("type"))?;
     errors(&state.error, &state.compensation_error, what)?;
-    json(state, &state.data, || what("data"))?;
     for step in &state.steps {
         let step_part = |part: &str| {
             format!(
-                "the {part} of step `{}` of saga `{id}`",
-                shorten(&step.name)
+                "the {part} of step `{}` of saga `{}`",
+                shorten(&step.name),
+                id()
             )
         };
         limits::check_text(&step.name, || what("step names"))?;
         errors(&step.error, &step.compensation_error, step_part)?;
-        json(state, &step.output, || step_part("output"))?;
+    }
+    Ok(())
+}
+
+/// The JSON of a state (its data, every step's output) within the limits.
+/// A value equal to its counterpart in `checked` (a state whose JSON passed
+/// these checks, as a store keeps it) is not walked again: a saga's data
+/// and its completed steps' outputs do not change from one save to the
+/// next.
+pub(crate) fn state_json(
+    state: &SagaState,
+    checked: Option<&SagaState>,
+) -> Result<(), SagaStoreError> {
+    let id = || shorten(&state.saga_id);
+    if checked.is_none_or(|checked| checked.data != state.data) {
+        json(state, &state.data, || {
+            format!("the data of saga `{}`", id())
+        })?;
+    }
+    for (index, step) in state.steps.iter().enumerate() {
+        let unchanged = checked
+            .and_then(|checked| checked.steps.get(index))
+            .is_some_and(|kept| kept.output == step.output);
+        if step.output.is_none() || unchanged {
+            continue;
+        }
+        json(state, &step.output, || {
+            format!(
+                "the output of step `{}` of saga `{}`",
+                shorten(&step.name),
+                id()
+            )
+        })?;
     }
     Ok(())
 }

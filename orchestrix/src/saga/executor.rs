@@ -74,7 +74,8 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 /// # }).unwrap();
 /// ```
 pub struct Saga<D> {
-    saga_type: String,
+    /// Shared with every attempt's [`StepContext`].
+    saga_type: Arc<str>,
     steps: Vec<SagaStep<D>>,
     store: Arc<dyn SagaStateStore>,
     owner: String,
@@ -121,6 +122,11 @@ impl<D> fmt::Debug for Saga<D> {
             .field("lease_margin", &self.lease_margin)
             .finish()
     }
+}
+
+/// What every attempt of one run shares.
+struct RunIds {
+    saga_id: Arc<str>,
 }
 
 enum Attempt {
@@ -198,7 +204,7 @@ where
         state_store: Arc<dyn SagaStateStore>,
     ) -> Result<Self, SagaError> {
         let saga = Self {
-            saga_type: saga_type.into(),
+            saga_type: Arc::from(saga_type.into()),
             steps,
             store: state_store,
             owner: uuid::Uuid::new_v4().to_string(),
@@ -287,14 +293,14 @@ where
         for (index, step) in self.steps.iter().enumerate() {
             if step.name.trim().is_empty() {
                 return Err(SagaError::EmptyStepName {
-                    saga_type: self.saga_type.clone(),
+                    saga_type: self.saga_type.to_string(),
                     index,
                 });
             }
-            if !seen.insert(step.name.as_str()) {
+            if !seen.insert(&*step.name) {
                 return Err(SagaError::DuplicateStepName {
-                    saga_type: self.saga_type.clone(),
-                    step: step.name.clone(),
+                    saga_type: self.saga_type.to_string(),
+                    step: step.name.to_string(),
                 });
             }
         }
@@ -315,7 +321,7 @@ where
         saga_id: impl Into<String>,
         data: D,
     ) -> Result<SagaState, SagaError> {
-        self.validate()?;
+        // The definition was validated by `new` and cannot change since.
         let saga_id = saga_id.into();
         let json = crate::limits::to_json_value(&data).map_err(|source| SagaError::Data {
             saga_id: saga_id.clone(),
@@ -325,9 +331,9 @@ where
         })?;
         let state = SagaState::new(
             &saga_id,
-            &self.saga_type,
+            &*self.saga_type,
             json,
-            self.steps.iter().map(|s| s.name.clone()),
+            self.steps.iter().map(|s| &*s.name),
         );
         let _claim = self.claim(&saga_id).await;
         let token = self.run_token();
@@ -421,7 +427,6 @@ where
     /// while this value runs the saga, waits for that run and returns the
     /// state it left.
     pub async fn resume(&self, saga_id: &str) -> Result<SagaState, SagaError> {
-        self.validate()?;
         let _claim = self.claim(saga_id).await;
         // A finished saga is returned as stored, without taking its lease.
         if let Some(stored) = self.store.load(saga_id).await?
@@ -464,14 +469,14 @@ where
     }
 
     fn check_matches(&self, state: &SagaState) -> Result<(), SagaError> {
-        if state.saga_type != self.saga_type {
+        if *state.saga_type != *self.saga_type {
             return Err(SagaError::SagaTypeMismatch {
                 saga_id: state.saga_id.clone(),
                 stored: state.saga_type.clone(),
-                expected: self.saga_type.clone(),
+                expected: self.saga_type.to_string(),
             });
         }
-        let defined: Vec<String> = self.steps.iter().map(|s| s.name.clone()).collect();
+        let defined: Vec<String> = self.steps.iter().map(|s| s.name.to_string()).collect();
         if state.step_names() != defined {
             return Err(SagaError::DefinitionChanged {
                 saga_id: state.saga_id.clone(),
@@ -497,7 +502,10 @@ where
         data: Arc<D>,
         lease: &RunLease,
     ) -> Result<SagaState, SagaError> {
-        let result = self.run(&mut state, &data, lease).await;
+        let run = RunIds {
+            saga_id: Arc::from(state.saga_id.as_str()),
+        };
+        let result = self.run(&mut state, &data, lease, &run).await;
         match &result {
             Err(SagaError::Store(
                 SagaStoreError::LeaseLost { .. } | SagaStoreError::LeaseNotRenewed { .. },
@@ -515,12 +523,13 @@ where
         state: &mut SagaState,
         data: &Arc<D>,
         lease: &RunLease,
+        run: &RunIds,
     ) -> Result<(), SagaError> {
         if state.status == SagaStatus::Running {
-            self.run_forward(state, data, lease).await?;
+            self.run_forward(state, data, lease, run).await?;
         }
         if state.status == SagaStatus::Compensating {
-            self.compensate(state, data, lease).await?;
+            self.compensate(state, data, lease, run).await?;
         }
         Ok(())
     }
@@ -530,13 +539,17 @@ where
         state: &mut SagaState,
         data: &Arc<D>,
         lease: &RunLease,
+        run: &RunIds,
     ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate() {
             if state.steps[index].status == StepStatus::Completed {
                 continue;
             }
             let work = Work::Action(&*step.action);
-            if let Some(error) = self.with_retries(state, data, lease, index, work).await? {
+            if let Some(error) = self
+                .with_retries(state, data, lease, run, index, work)
+                .await?
+            {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
                 self.persist(state, lease).await?;
@@ -552,6 +565,7 @@ where
         state: &mut SagaState,
         data: &Arc<D>,
         lease: &RunLease,
+        run: &RunIds,
     ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate().rev() {
             let Some(compensation) = &step.compensation else {
@@ -571,7 +585,10 @@ where
                 continue;
             }
             let work = Work::Compensation(&**compensation);
-            if let Some(error) = self.with_retries(state, data, lease, index, work).await? {
+            if let Some(error) = self
+                .with_retries(state, data, lease, run, index, work)
+                .await?
+            {
                 state.steps[index].status = StepStatus::CompensationFailed;
                 state.status = SagaStatus::Failed;
                 state.compensation_error = Some(format!(
@@ -601,6 +618,7 @@ where
         state: &mut SagaState,
         data: &Arc<D>,
         lease: &RunLease,
+        run: &RunIds,
         index: usize,
         work: Work<'_, D>,
     ) -> Result<Option<String>, SagaError> {
@@ -620,8 +638,8 @@ where
                     entry.attempts += 1;
                     entry.started_at = Some(OffsetDateTime::now_utc());
                     entry.finished_at = None;
-                    let context = StepContext::new(
-                        &state.saga_id,
+                    let context = StepContext::shared(
+                        &run.saga_id,
                         &self.saga_type,
                         &step.name,
                         entry.attempts,
@@ -633,8 +651,8 @@ where
                 Work::Compensation(compensation) => {
                     entry.status = StepStatus::Compensating;
                     entry.compensation_attempts += 1;
-                    let context = StepContext::new(
-                        &state.saga_id,
+                    let context = StepContext::shared(
+                        &run.saga_id,
                         &self.saga_type,
                         &step.name,
                         entry.attempts,

@@ -26,7 +26,16 @@ use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry};
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemorySagaStateStore {
-    sagas: Mutex<HashMap<String, SagaState>>,
+    sagas: Mutex<HashMap<String, Kept>>,
+}
+
+/// A stored state, and whether its JSON passed the checks every store
+/// applies (a state written through this store did; one handed to
+/// [`InMemorySagaStateStore::with_states`] was not checked).
+#[derive(Debug)]
+struct Kept {
+    state: SagaState,
+    checked: bool,
 }
 
 impl InMemorySagaStateStore {
@@ -38,18 +47,33 @@ impl InMemorySagaStateStore {
     /// A store holding `states` (e.g. read back from a file).
     pub fn with_states(states: impl IntoIterator<Item = SagaState>) -> Self {
         Self {
-            sagas: Mutex::new(states.into_iter().map(|s| (s.saga_id.clone(), s)).collect()),
+            sagas: Mutex::new(
+                states
+                    .into_iter()
+                    .map(|state| {
+                        let kept = Kept {
+                            state,
+                            checked: false,
+                        };
+                        (kept.state.saga_id.clone(), kept)
+                    })
+                    .collect(),
+            ),
         }
     }
 
     /// Every stored state, sorted by creation time then id.
     pub fn states(&self) -> Vec<SagaState> {
-        let mut states: Vec<_> = self.lock().values().cloned().collect();
+        let mut states: Vec<_> = self
+            .lock()
+            .values()
+            .map(|kept| kept.state.clone())
+            .collect();
         states.sort_by(|a, b| (a.created_at, &a.saga_id).cmp(&(b.created_at, &b.saga_id)));
         states
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SagaState>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
         self.sagas
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -85,7 +109,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         checks::state(state, owner)?;
         let mut sagas = self.lock();
         if let Some(existing) = sagas.get(&state.saga_id) {
-            return Ok(CreateOutcome::Existing(existing.clone()));
+            return Ok(CreateOutcome::Existing(existing.state.clone()));
         }
         let mut stored = state.clone();
         let now = OffsetDateTime::now_utc();
@@ -94,13 +118,17 @@ impl SagaStateStore for InMemorySagaStateStore {
             expires_at: expiry(now, ttl),
         });
         let stored = at_stored_precision(stored);
-        sagas.insert(stored.saga_id.clone(), stored.clone());
+        let kept = Kept {
+            state: stored.clone(),
+            checked: true,
+        };
+        sagas.insert(stored.saga_id.clone(), kept);
         Ok(CreateOutcome::Created(stored))
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
         checks::saga_id(saga_id)?;
-        Ok(self.lock().get(saga_id).cloned())
+        Ok(self.lock().get(saga_id).map(|kept| kept.state.clone()))
     }
 
     async fn acquire_lease(
@@ -112,7 +140,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         checks::saga_id(saga_id)?;
         checks::owner(owner)?;
         let mut sagas = self.lock();
-        let Some(state) = sagas.get_mut(saga_id) else {
+        let Some(Kept { state, .. }) = sagas.get_mut(saga_id) else {
             return Ok(LeaseOutcome::NotFound);
         };
         let now = OffsetDateTime::now_utc();
@@ -138,24 +166,36 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
-        checks::state(state, owner)?;
+        // The texts first, then the JSON that differs from what is kept (a
+        // saga's data and completed outputs were checked when first
+        // written): the same calls are refused, with the same errors, as
+        // by a store that checks everything on every save.
+        checks::texts(state, owner)?;
         let mut sagas = self.lock();
-        let Some(stored) = sagas.get_mut(&state.saga_id) else {
+        let kept = sagas.get_mut(&state.saga_id);
+        let checked = kept
+            .as_ref()
+            .filter(|kept| kept.checked)
+            .map(|kept| &kept.state);
+        checks::state_json(state, checked)?;
+        let Some(kept) = kept else {
             return Err(SagaStoreError::NotFound {
                 saga_id: state.saga_id.clone(),
             });
         };
-        if !held_by(stored, owner) {
+        if !held_by(&kept.state, owner) {
             return Err(lease_lost(&state.saga_id, owner));
         }
-        let now = OffsetDateTime::now_utc();
-        *stored = at_stored_precision(SagaState {
-            lease: Some(Lease {
-                owner: owner.to_owned(),
-                expires_at: expiry(now, ttl),
-            }),
-            ..state.clone()
-        });
+        // Written over the kept state in place, reusing its allocations.
+        kept.state.assign_from(state);
+        kept.checked = true;
+        let expires_at = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+        let stored = &mut kept.state;
+        stored.created_at = stored_precision(stored.created_at);
+        stored.updated_at = stored_precision(stored.updated_at);
+        if let Some(lease) = &mut stored.lease {
+            lease.expires_at = expires_at;
+        }
         Ok(())
     }
 
@@ -168,7 +208,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         checks::saga_id(saga_id)?;
         checks::owner(owner)?;
         let mut sagas = self.lock();
-        match sagas.get_mut(saga_id) {
+        match sagas.get_mut(saga_id).map(|kept| &mut kept.state) {
             Some(stored) if held_by(stored, owner) => {
                 stored.lease = Some(Lease {
                     owner: owner.to_owned(),
@@ -186,10 +226,10 @@ impl SagaStateStore for InMemorySagaStateStore {
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
         checks::saga_id(saga_id)?;
         checks::owner(owner)?;
-        if let Some(stored) = self.lock().get_mut(saga_id)
-            && held_by(stored, owner)
+        if let Some(Kept { state, .. }) = self.lock().get_mut(saga_id)
+            && held_by(state, owner)
         {
-            stored.lease = None;
+            state.lease = None;
         }
         Ok(())
     }
@@ -200,5 +240,96 @@ impl SagaStateStore for InMemorySagaStateStore {
             .into_iter()
             .filter(|s| !s.status.is_finished())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{LimitError, MAX_JSON_DEPTH};
+    use crate::saga::{SagaStatus, StepStatus};
+
+    const TTL: Duration = Duration::from_secs(30);
+
+    fn nested(depth: usize) -> serde_json::Value {
+        (0..depth).fold(serde_json::Value::Null, |inner, _| {
+            serde_json::Value::Array(vec![inner])
+        })
+    }
+
+    #[tokio::test]
+    async fn a_save_replaces_every_field_but_the_lease_in_place() {
+        let store = InMemorySagaStateStore::new();
+        let state = SagaState::new("s-1", "orders", serde_json::json!({"a": 1}), ["one", "two"]);
+        let CreateOutcome::Created(created) =
+            store.create(&state, "me", TTL).await.expect("create")
+        else {
+            panic!("a new saga");
+        };
+        let mut changed = created.clone();
+        changed.saga_type = "orders-v2".into();
+        changed.status = SagaStatus::Compensating;
+        changed.data = serde_json::json!({"a": 2, "b": "longer than before"});
+        changed.steps[0].status = StepStatus::Completed;
+        changed.steps[0].attempts = 3;
+        changed.steps[0].output = Some(serde_json::json!("out"));
+        changed.steps[1].error = Some("broke".into());
+        changed.steps[1].outcome_unknown = true;
+        changed.error = Some("step `two` failed".into());
+        changed.lease = None;
+        store.save(&changed, "me", TTL).await.expect("save");
+        let loaded = store.load("s-1").await.expect("load").expect("kept");
+        assert_eq!(
+            loaded.lease.as_ref().map(|lease| lease.owner.as_str()),
+            Some("me"),
+            "the lease stays"
+        );
+        assert_eq!(
+            SagaState {
+                lease: None,
+                ..loaded
+            },
+            changed
+        );
+
+        // A state with fewer steps replaces the list as a whole.
+        let mut shorter = changed.clone();
+        shorter.steps.pop();
+        store.save(&shorter, "me", TTL).await.expect("save");
+        let loaded = store.load("s-1").await.expect("load").expect("kept");
+        assert_eq!(loaded.steps, shorter.steps);
+    }
+
+    #[tokio::test]
+    async fn json_kept_unchecked_is_still_checked_when_saved_again() {
+        // Handed over without checks: too deep to be written by any store.
+        let mut deep = SagaState::new("s-2", "orders", nested(MAX_JSON_DEPTH + 1), ["one"]);
+        deep.lease = Some(Lease {
+            owner: "me".into(),
+            expires_at: OffsetDateTime::now_utc() + Duration::from_secs(60),
+        });
+        let store = InMemorySagaStateStore::with_states([deep.clone()]);
+        let error = store
+            .save(&deep, "me", TTL)
+            .await
+            .expect_err("the same data, never checked");
+        assert!(
+            matches!(error, SagaStoreError::Limit(LimitError::JsonTooDeep { .. })),
+            "{error:?}"
+        );
+        // Once a save checked it, unchanged JSON is not walked again, and
+        // changed JSON is.
+        let mut fine = deep.clone();
+        fine.data = nested(MAX_JSON_DEPTH);
+        store
+            .save(&fine, "me", TTL)
+            .await
+            .expect("within the limits");
+        store.save(&fine, "me", TTL).await.expect("unchanged");
+        fine.steps[0].output = Some(nested(MAX_JSON_DEPTH + 1));
+        assert!(
+            store.save(&fine, "me", TTL).await.is_err(),
+            "a changed output is checked"
+        );
     }
 }

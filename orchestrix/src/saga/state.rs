@@ -93,6 +93,26 @@ pub struct StepState {
 }
 
 impl StepState {
+    /// Makes `self` equal to `source`, reusing its allocations (a save
+    /// rewrites a kept state that differs from the new one in a field or
+    /// two).
+    fn assign_from(&mut self, source: &Self) {
+        self.name.clone_from(&source.name);
+        self.status = source.status;
+        self.attempts = source.attempts;
+        self.compensation_attempts = source.compensation_attempts;
+        if self.output != source.output {
+            self.output.clone_from(&source.output);
+        }
+        self.error.clone_from(&source.error);
+        self.compensation_error
+            .clone_from(&source.compensation_error);
+        self.outcome_unknown = source.outcome_unknown;
+        self.started_at = source.started_at;
+        self.finished_at = source.finished_at;
+        self.compensated_at = source.compensated_at;
+    }
+
     /// A step that has not run.
     pub fn pending(name: impl Into<String>) -> Self {
         Self {
@@ -169,6 +189,30 @@ impl SagaState {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// Makes `self` equal to `source` except for the lease, which stays as
+    /// it is, reusing `self`'s allocations: how a store that keeps states
+    /// in memory saves one.
+    pub(crate) fn assign_from(&mut self, source: &Self) {
+        self.saga_id.clone_from(&source.saga_id);
+        self.saga_type.clone_from(&source.saga_type);
+        self.status = source.status;
+        if self.data != source.data {
+            self.data.clone_from(&source.data);
+        }
+        if self.steps.len() == source.steps.len() {
+            for (step, source) in self.steps.iter_mut().zip(&source.steps) {
+                step.assign_from(source);
+            }
+        } else {
+            self.steps.clone_from(&source.steps);
+        }
+        self.error.clone_from(&source.error);
+        self.compensation_error
+            .clone_from(&source.compensation_error);
+        self.created_at = source.created_at;
+        self.updated_at = source.updated_at;
     }
 
     /// The state of the step called `name`.

@@ -61,6 +61,23 @@ impl StepContext {
         }
     }
 
+    /// The context of an action from ids the run already shares (no
+    /// allocation per attempt).
+    pub(crate) fn shared(
+        saga_id: &Arc<str>,
+        saga_type: &Arc<str>,
+        step_name: &Arc<str>,
+        attempt: u32,
+    ) -> Self {
+        Self {
+            saga_id: Arc::clone(saga_id),
+            saga_type: Arc::clone(saga_type),
+            step_name: Arc::clone(step_name),
+            attempt,
+            phase: StepPhase::Action,
+        }
+    }
+
     /// The context of the same step's compensation, at compensation attempt
     /// `attempt`.
     pub fn for_compensation(&self, attempt: u32) -> Self {
@@ -145,7 +162,8 @@ pub(crate) type CompensationFn<D> =
 /// Made by `#[saga_step]` (which generates a `<fn>_step()` fn returning
 /// one) or by hand with [`SagaStep::builder`].
 pub struct SagaStep<D> {
-    pub(crate) name: String,
+    /// Shared with every attempt's [`StepContext`].
+    pub(crate) name: Arc<str>,
     pub(crate) action: Arc<ActionFn<D>>,
     pub(crate) compensation: Option<Arc<CompensationFn<D>>>,
     pub(crate) retry: RetryPolicy,
@@ -155,7 +173,7 @@ pub struct SagaStep<D> {
 impl<D> Clone for SagaStep<D> {
     fn clone(&self) -> Self {
         Self {
-            name: self.name.clone(),
+            name: Arc::clone(&self.name),
             action: Arc::clone(&self.action),
             compensation: self.compensation.clone(),
             retry: self.retry,
@@ -337,7 +355,7 @@ where
     #[doc(hidden)]
     pub fn build_unchecked(self) -> SagaStep<D> {
         SagaStep {
-            name: self.name,
+            name: self.name.into(),
             action: self.action,
             compensation: self.compensation,
             retry: self.retry,

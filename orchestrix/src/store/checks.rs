@@ -68,7 +68,7 @@ fn metadata(stream_id: &str, envelope: &AnyEnvelope) -> Result<(), StoreError> {
         metadata.datacontenttype.as_deref(),
         metadata.dataschema.as_deref(),
     ];
-    let plain = texts.iter().flatten().all(|text| !text.contains('\0'))
+    let plain = !texts.iter().flatten().any(|text| limits::has_nul(text))
         && (0..=9999).contains(&metadata.time.year())
         && metadata.time.offset().seconds_past_minute() == 0;
     if plain {

@@ -6,11 +6,11 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::future::join_all;
 use tracing::Instrument;
 
 use super::builder::BusBuilder;
 use super::core::{BusCore, publish_outcome};
+use super::join::HandlerJoin;
 use crate::bus::AsyncMessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
@@ -148,28 +148,32 @@ impl InMemoryAsyncMessageBus {
             tracing::trace!(message_type = envelope.message_name(), "no handler");
             return Ok(());
         };
-        let span = listened_span!(
-            "publish",
-            message_type = envelope.message_name(),
-            message_id = %envelope.metadata().id,
-            handlers = handlers.len(),
-        );
+        // A span only when a subscriber listens (see `HandlerJoin::start`).
+        let span = tracing::enabled!(tracing::Level::INFO).then(|| {
+            tracing::info_span!(
+                "publish",
+                message_type = envelope.message_name(),
+                message_id = %envelope.metadata().id,
+                handlers = handlers.len(),
+            )
+        });
         // The handler spans are created here, so make them children of the
         // publish span.
         let all_handlers = {
-            let _entered = span.enter();
+            let _entered = span.as_ref().map(tracing::Span::enter);
             // One context serves every handler: each call extracts what its
             // future needs before the next handler is named in it.
-            // (`join_all` takes the futures right away, inside the span.)
             let mut context =
                 HandlerContext::shared(&envelope, self.core.shared_dependencies(), "");
-            join_all(handlers.iter().map(|handler| {
-                context.set_handler(&handler.name);
-                handler.run(&context)
-            }))
+            HandlerJoin::start(&handlers, &mut context)
         };
-        let outcomes = all_handlers.instrument(span).await;
-        let failures: Vec<_> = outcomes.into_iter().filter_map(Result::err).collect();
+        let failures = match span {
+            None => all_handlers.await,
+            Some(span) => all_handlers.instrument(span).await,
+        };
+        if failures.is_empty() {
+            return Ok(());
+        }
         publish_outcome(&envelope, failures)
     }
 }

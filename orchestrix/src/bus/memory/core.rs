@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use super::builder::{HandlerIdentity, check_requirements};
 use super::commands::CommandRoutes;
-use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
+use crate::bus::context::{Dependencies, HandlerName};
 use crate::bus::error::{BusBuildError, FailedHandler, HandlerError};
 use crate::bus::extract::DependencyKey;
-use crate::bus::handler::HandlerFuture;
 use crate::bus::handler::{AsyncHandler, SyncHandler};
 use crate::bus::routes::Routes;
 use crate::command::CommandHandlerRegistration;
@@ -212,16 +211,13 @@ impl Registration for AsyncBusRegistration {
     fn handler(&self) -> AsyncHandler {
         match self {
             Self::Async(registration) => registration.handler(),
-            Self::Blocking(registration) => {
-                let call = registration.call;
-                // Runs when the publish names the handler, before any async
-                // handler is awaited; its outcome is a ready future.
-                let inline = move |context: &HandlerContext<'_>| -> HandlerFuture {
-                    Box::pin(std::future::ready(call(context)))
-                };
-                AsyncHandler::new(HandlerName::Static(registration.name), Arc::new(inline))
-                    .with_retry(registration.delivery.retry())
-            }
+            // Runs when the publish names the handler, before any async
+            // handler is polled; no future is made for it.
+            Self::Blocking(registration) => AsyncHandler::inline(
+                HandlerName::Static(registration.name),
+                Arc::new(registration.call),
+            )
+            .with_retry(registration.delivery.retry()),
         }
     }
 

@@ -5,6 +5,7 @@ mod async_bus;
 mod builder;
 mod commands;
 mod core;
+mod join;
 mod sync_bus;
 
 pub use async_bus::InMemoryAsyncMessageBus;

@@ -10,7 +10,7 @@ use super::core::{BusCore, publish_outcome};
 use crate::bus::MessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
-use crate::bus::handler::{IntoHandlerResult, SyncHandler};
+use crate::bus::handler::{IntoHandlerResult, SyncHandler, run_in_turn};
 use crate::command::{CommandError, CommandOutcome, CommandRun};
 use crate::message::{AnyEnvelope, Command, Envelope, Message};
 use crate::registry::SyncHandlerRegistration;
@@ -115,20 +115,21 @@ impl InMemoryMessageBus {
             tracing::trace!(message_type = envelope.message_name(), "no handler");
             return Ok(());
         };
-        let _entered = listened_span!(
-            "publish",
-            message_type = envelope.message_name(),
-            message_id = %envelope.metadata().id,
-            handlers = handlers.len(),
-        )
-        .entered();
-        let mut failures = Vec::new();
         let mut context = HandlerContext::new(&envelope, self.core.dependencies(), "");
-        for handler in handlers.iter() {
-            context.set_handler(&handler.name);
-            if let Err(failure) = handler.run(&context) {
-                failures.push(failure);
-            }
+        let failures = if tracing::enabled!(tracing::Level::INFO) {
+            let _entered = tracing::info_span!(
+                "publish",
+                message_type = envelope.message_name(),
+                message_id = %envelope.metadata().id,
+                handlers = handlers.len(),
+            )
+            .entered();
+            run_in_turn(&handlers, &mut context)
+        } else {
+            run_in_turn(&handlers, &mut context)
+        };
+        if failures.is_empty() {
+            return Ok(());
         }
         publish_outcome(&envelope, failures)
     }

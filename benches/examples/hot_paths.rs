@@ -1,0 +1,138 @@
+//! The hot paths of the `dispatch`, `saga` and `event_store` benches, one at
+//! a time, in a loop: for an instruction-counting profiler, whose figures do
+//! not depend on the machine's load.
+//!
+//! ```text
+//! cargo build --release -p orchestrix-benches --example hot_paths
+//! valgrind --tool=callgrind target/release/examples/hot_paths async-publish 10000
+//! ```
+//!
+//! Workloads: `async-publish`, `sync-publish` (one envelope to 5 no-op
+//! handlers), `saga` (5 no-op async steps, in-memory store),
+//! `store-save` (one-event saves to the in-memory store), and `none` (the
+//! set-up alone, to subtract). Run each with two counts and divide the
+//! difference of the instruction totals by the difference of the counts
+//! to get the cost of one operation without the set-up.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use orchestrix::prelude::*;
+use orchestrix::store::InMemoryEventStore;
+
+#[derive(Event, Debug, Serialize, Deserialize)]
+struct NoopEvent {
+    index: usize,
+}
+
+macro_rules! noop_handlers {
+    ($($async_name:ident, $sync_name:ident;)*) => {$(
+        #[event_handler]
+        #[inline(never)]
+        async fn $async_name(event: &NoopEvent) {
+            black_box(event);
+        }
+
+        #[event_handler]
+        #[inline(never)]
+        fn $sync_name(event: &NoopEvent) {
+            black_box(event);
+        }
+    )*};
+}
+
+noop_handlers! {
+    noop_a, noop_a_sync;
+    noop_b, noop_b_sync;
+    noop_c, noop_c_sync;
+    noop_d, noop_d_sync;
+    noop_e, noop_e_sync;
+}
+
+async fn noop_step(_: &()) -> Result<(), StepFailure> {
+    Ok(())
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let workload = args.next().unwrap_or_else(|| "none".to_owned());
+    let count: u64 = args
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(10_000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let async_bus = orchestrix::registry::async_handlers()
+        .into_iter()
+        .fold(
+            InMemoryAsyncMessageBus::builder(),
+            |builder, registration| builder.registration(*registration),
+        )
+        .build()
+        .expect("async bus");
+    let sync_bus = InMemoryMessageBus::builder()
+        .register_plain_fn_handlers()
+        .build()
+        .expect("sync bus");
+    let envelope = Envelope::new(NoopEvent { index: 7 }).into_any();
+    match workload.as_str() {
+        "async-publish" => runtime.block_on(async {
+            for _ in 0..count {
+                async_bus
+                    .publish_envelope(black_box(envelope.clone()))
+                    .await
+                    .expect("no failure");
+            }
+        }),
+        "sync-publish" => {
+            for _ in 0..count {
+                sync_bus
+                    .publish_envelope(black_box(envelope.clone()))
+                    .expect("no failure");
+            }
+        }
+        "saga" => runtime.block_on(async {
+            let sagas: Vec<Saga<()>> = (0..count)
+                .map(|_| {
+                    let steps = (1..=5)
+                        .map(|n| {
+                            SagaStep::builder(format!("step-{n}"), noop_step)
+                                .build()
+                                .expect("valid step")
+                        })
+                        .collect();
+                    Saga::new("bench", steps, Arc::new(InMemorySagaStateStore::new()))
+                        .expect("a valid saga")
+                })
+                .collect();
+            for saga in &sagas {
+                let state = saga.execute(()).await.expect("runs");
+                assert_eq!(state.status, SagaStatus::Completed);
+            }
+        }),
+        "store-save" => {
+            let store = InMemoryEventStore::new();
+            let events: Vec<AnyEnvelope> = (0..count)
+                .map(|index| {
+                    Envelope::new(NoopEvent {
+                        index: index as usize,
+                    })
+                    .into_any()
+                })
+                .collect();
+            for (version, event) in events.iter().enumerate() {
+                store
+                    .save(
+                        "bench-account",
+                        std::slice::from_ref(event),
+                        Some(version as u64),
+                    )
+                    .expect("append");
+            }
+        }
+        "none" => {}
+        other => panic!("unknown workload `{other}`"),
+    }
+}
