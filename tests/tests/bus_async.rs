@@ -523,12 +523,22 @@ async fn the_async_bus_runs_plain_fn_handlers_before_it_polls_the_async_ones() {
         // fn handler ran.
         .registration(orchestrix::registry::AsyncHandlerRegistration::new::<
             OrderCreated,
-            Async,
-        >("async", &[], async_records))
+        >(
+            "async",
+            &[],
+            async_records,
+            std::any::TypeId::of::<Async>,
+            std::any::type_name::<Async>,
+        ))
         .registration(orchestrix::registry::SyncHandlerRegistration::new::<
             OrderCreated,
-            Plain,
-        >("plain", &[], plain_records))
+        >(
+            "plain",
+            &[],
+            plain_records,
+            std::any::TypeId::of::<Plain>,
+            std::any::type_name::<Plain>,
+        ))
         .build()
         .expect("no dependency declared");
     bus.publish(order("ORD-6")).await.expect("both succeed");
