@@ -17,6 +17,12 @@
 //!
 //! A plain timing harness is used instead of criterion: the workloads are
 //! long and the figures are throughputs.
+//!
+//! Name workloads on the command line to run only those
+//! (`cargo bench -p orchestrix-benches --bench postgres_store -- W4`; see
+//! [`Selected`]). When W4 runs without W1, the stream it loads is written
+//! first, untimed, in batches of [`W3_BATCH`] with the amounts W1 would give
+//! it, on both sides.
 
 use std::future::Future;
 use std::ops::Range;
@@ -82,8 +88,9 @@ pub trait Side: Clone + Send + Sync + 'static {
         amount: u64,
     ) -> impl Future<Output = ()> + Send;
 
-    /// Appends `count` events (amounts `0..count`) to `stream` in one
-    /// append, expecting version `expected`.
+    /// Appends `count` events (amounts `expected..expected + count`, as
+    /// single appends would give them) to `stream` in one append, expecting
+    /// version `expected`.
     fn append_batch(
         &self,
         stream: &str,
@@ -112,7 +119,7 @@ impl<S: AsyncEventStore + Clone + 'static> Side for Framework<S> {
     }
 
     async fn append_batch(&self, stream: &str, expected: u64, count: u64) {
-        let events: Vec<_> = (0..count).map(deposit).collect();
+        let events: Vec<_> = (expected..expected + count).map(deposit).collect();
         self.0
             .save(stream, &events, Some(expected))
             .await
@@ -131,8 +138,49 @@ impl<S: AsyncEventStore + Clone + 'static> Side for Framework<S> {
     }
 }
 
-/// Runs W1-W4 once on both sides (each on fresh tables).
-pub async fn run_round(framework: &impl Side, raw: &impl Side) -> Round {
+/// The workloads named on the command line (`W1` .. `W4`, any case; every
+/// one when none is named). Arguments starting with `-` (such as the
+/// `--bench` cargo passes) are not names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selected([bool; 4]);
+
+impl Selected {
+    /// Every workload.
+    pub const ALL: Self = Self([true; 4]);
+
+    /// The workloads named in the process's arguments.
+    pub fn from_args() -> Self {
+        Self::from_names(std::env::args().skip(1))
+    }
+
+    /// The workloads among `names` (every one when no name is a workload
+    /// name's form, i.e. none is given).
+    pub fn from_names(names: impl IntoIterator<Item = String>) -> Self {
+        let named: Vec<String> = names
+            .into_iter()
+            .filter(|name| !name.starts_with('-'))
+            .collect();
+        if named.is_empty() {
+            return Self::ALL;
+        }
+        let mut selected = [false; 4];
+        for (n, slot) in selected.iter_mut().enumerate() {
+            let name = format!("W{}", n + 1);
+            *slot = named.iter().any(|arg| arg.eq_ignore_ascii_case(&name));
+        }
+        Self(selected)
+    }
+
+    /// Whether workload `index` (0 for W1) runs.
+    pub fn runs(&self, index: usize) -> bool {
+        self.0.get(index).copied().unwrap_or(false)
+    }
+}
+
+/// Runs the selected workloads once on both sides (each on fresh tables).
+/// A workload that does not run keeps zero times and is left out of the
+/// report.
+pub async fn run_round(framework: &impl Side, raw: &impl Side, selected: Selected) -> Round {
     let mut w: Round = [[Duration::ZERO; 2]; 4];
     for chunk in 0..CHUNKS {
         let singles = chunk * W1_APPENDS / CHUNKS..(chunk + 1) * W1_APPENDS / CHUNKS;
@@ -143,13 +191,23 @@ pub async fn run_round(framework: &impl Side, raw: &impl Side) -> Round {
         for turn in 0..2 {
             let side = usize::from((turn == 0) != framework_first);
             let (w1, w2, w3) = if side == 0 {
-                chunks(framework, &singles, &tasks, &batches).await
+                chunks(framework, &singles, &tasks, &batches, selected).await
             } else {
-                chunks(raw, &singles, &tasks, &batches).await
+                chunks(raw, &singles, &tasks, &batches, selected).await
             };
             w[0][side] += w1;
             w[1][side] += w2;
             w[2][side] += w3;
+        }
+    }
+    if !selected.runs(3) {
+        return w;
+    }
+    if !selected.runs(0) {
+        // The stream W1 would have written (amount = version - 1), untimed.
+        for first in (0..W1_APPENDS).step_by(W3_BATCH as usize) {
+            framework.append_batch("w1", first, W3_BATCH).await;
+            raw.append_batch("w1", first, W3_BATCH).await;
         }
     }
     // W4: both load the 10,000-event stream W1 wrote, alternating.
@@ -163,19 +221,37 @@ pub async fn run_round(framework: &impl Side, raw: &impl Side) -> Round {
     w
 }
 
-/// One chunk of W1, W2 and W3 on one side.
+/// One chunk of the selected ones of W1, W2 and W3 on one side.
 async fn chunks(
     side: &impl Side,
     singles: &Range<u64>,
     tasks: &Range<u64>,
     batches: &Range<u64>,
+    selected: Selected,
 ) -> (Duration, Duration, Duration) {
-    let start = Instant::now();
-    for version in singles.clone() {
-        side.append_one("w1", version, version).await;
+    let mut times = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    if selected.runs(0) {
+        let start = Instant::now();
+        for version in singles.clone() {
+            side.append_one("w1", version, version).await;
+        }
+        times.0 = start.elapsed();
     }
-    let w1 = start.elapsed();
+    if selected.runs(1) {
+        times.1 = w2_chunk(side, tasks).await;
+    }
+    if selected.runs(2) {
+        let start = Instant::now();
+        for append in batches.clone() {
+            side.append_batch("w3", append * W3_BATCH, W3_BATCH).await;
+        }
+        times.2 = start.elapsed();
+    }
+    times
+}
 
+/// One chunk of W2: each task appends its share to its own stream.
+async fn w2_chunk(side: &impl Side, tasks: &Range<u64>) -> Duration {
     let start = Instant::now();
     let spawned: Vec<_> = (0..W2_TASKS)
         .map(|task| {
@@ -191,13 +267,7 @@ async fn chunks(
     for task in spawned {
         task.await.expect("task");
     }
-    let w2 = start.elapsed();
-
-    let start = Instant::now();
-    for append in batches.clone() {
-        side.append_batch("w3", append * W3_BATCH, W3_BATCH).await;
-    }
-    (w1, w2, start.elapsed())
+    start.elapsed()
 }
 
 async fn w4(side: &impl Side) -> Duration {
@@ -221,6 +291,10 @@ pub fn report(rounds: &[Round]) {
     for (workload, median_times) in medians.iter_mut().enumerate() {
         for (side, time) in median_times.iter_mut().enumerate() {
             *time = median(rounds.iter().map(|r| r[workload][side]).collect());
+        }
+        if rounds.iter().all(|r| r[workload][0].is_zero()) {
+            ratios.push(f64::NAN);
+            continue; // not selected
         }
         let mut round_ratios: Vec<f64> = rounds
             .iter()
@@ -251,6 +325,9 @@ fn print_rows(times: &Round, ratios: &[f64]) {
         "workload", "framework", "raw sqlx", "ratio"
     );
     for (((name, unit, work), [framework, raw]), ratio) in WORKLOADS.iter().zip(times).zip(ratios) {
+        if framework.is_zero() {
+            continue; // not selected
+        }
         let rate = |d: &Duration| format!("{:.0} {unit}", work / d.as_secs_f64());
         println!(
             "  {name:<40} {:>16} {:>16} {ratio:>6.2}   ({:.1} ms vs {:.1} ms)",
