@@ -179,9 +179,7 @@ fn main() {
         return;
     }
     assert_eq!(
-        serde_json::to_string(&event(123_456))
-            .expect("json")
-            .len(),
+        serde_json::to_string(&event(123_456)).expect("json").len(),
         PAYLOAD_BYTES
     );
     let per_event = |bytes: u64| bytes as f64 / EVENTS as f64;

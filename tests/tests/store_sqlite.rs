@@ -372,7 +372,12 @@ async fn a_loaded_context_shares_the_texts_it_repeats() {
     }
     let first = loaded[0].metadata();
     assert!(first.message_type.is_static());
-    assert!(first.datacontenttype.as_ref().is_some_and(|t| t.is_static()));
+    assert!(
+        first
+            .datacontenttype
+            .as_ref()
+            .is_some_and(|t| t.is_static())
+    );
     let subject = first.subject.as_deref().expect("a subject");
     assert!(std::ptr::eq(subject, &*loaded[0].stream_id));
     assert_eq!(

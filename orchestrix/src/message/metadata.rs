@@ -151,7 +151,7 @@ impl Serialize for SpecVersion {
 
 impl<'de> Deserialize<'de> for SpecVersion {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let version = <Cow<'de, str>>::deserialize(deserializer)?;
+        let Text(version) = Text::<'de>::deserialize(deserializer)?;
         if version != SPEC_VERSION {
             return Err(serde::de::Error::custom(format_args!(
                 "unsupported CloudEvents specversion `{version}`: Orchestrix reads version {SPEC_VERSION}"
@@ -382,7 +382,9 @@ mod tests {
     fn specversion_is_required_when_reading() {
         let metadata = Metadata::new("OrderPlaced");
         let mut json = serde_json::to_value(&metadata).expect("serializes");
-        json.as_object_mut().expect("an object").remove("specversion");
+        json.as_object_mut()
+            .expect("an object")
+            .remove("specversion");
         let error = serde_json::from_value::<Metadata>(json).expect_err("missing");
         assert!(error.to_string().contains("specversion"), "{error}");
     }
@@ -415,6 +417,9 @@ mod tests {
         assert!(decoded.message_type.is_static());
         assert!(decoded.source.is_static());
         let subject = decoded.subject.expect("a subject");
-        assert!(std::ptr::eq(subject.as_str(), &*stream), "the stream's id is shared");
+        assert!(
+            std::ptr::eq(subject.as_str(), &*stream),
+            "the stream's id is shared"
+        );
     }
 }

@@ -29,8 +29,8 @@ use crate::diagnostics::{DeserializePayload, SerializePayload};
 use crate::limits::JsonCheckError;
 
 pub use envelope::{AnyEnvelope, Envelope};
-pub(crate) use metadata::{KnownTexts, MetadataFields};
 pub use metadata::{DEFAULT_SOURCE, JSON_CONTENT_TYPE, Metadata, SPEC_VERSION, SpecVersion};
+pub(crate) use metadata::{KnownTexts, MetadataFields};
 pub use shared_str::SharedStr;
 
 /// Whether a message states a fact ([`Event`]) or asks for something ([`Command`]).

@@ -269,7 +269,6 @@ impl<'r> Columns<'r> {
         read().map_err(|error| column_error(&stream_id, version, error))
     }
 
-
     fn describe(&self) -> String {
         format!(
             "read the stored event at stream `{}` version {}",
