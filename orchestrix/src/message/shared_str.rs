@@ -115,8 +115,11 @@ impl From<&String> for SharedStr {
 }
 
 impl From<String> for SharedStr {
+    /// The text moves into an `Arc<str>` (a copy either way: the `Arc`
+    /// needs its counts in front of the text), or becomes a static text
+    /// when it is one of the texts many messages carry.
     fn from(text: String) -> Self {
-        Self(Repr::Shared(Arc::from(text)))
+        Self::copied(&text)
     }
 }
 
@@ -246,7 +249,7 @@ impl serde::de::Visitor<'_> for TextVisitor {
     }
 
     fn visit_string<E: serde::de::Error>(self, text: String) -> Result<SharedStr, E> {
-        Ok(SharedStr::from(text))
+        Ok(SharedStr::copied(&text))
     }
 }
 
