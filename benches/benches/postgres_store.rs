@@ -16,7 +16,9 @@
 
 use orchestrix::postgres::{PgPool, PostgresOptions, connect_pool};
 use orchestrix::store::postgres::PostgreSQLEventStore;
-use orchestrix_benches::store_workloads::{Deposited, Framework, Round, Side, report, run_round};
+use orchestrix_benches::store_workloads::{
+    Deposited, Framework, Round, Selected, Side, report, run_round,
+};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
@@ -29,15 +31,16 @@ async fn main() {
         println!("postgres_store: skipped, set DATABASE_URL to benchmark against PostgreSQL");
         return;
     };
+    let selected = Selected::from_args();
     let mut rounds: Vec<Round> = Vec::new();
     for _ in 0..ROUNDS {
-        rounds.push(round(&url).await);
+        rounds.push(round(&url, selected).await);
     }
     report(&rounds);
 }
 
 /// One round on fresh schemas, dropped afterwards.
-async fn round(url: &str) -> Round {
+async fn round(url: &str, selected: Selected) -> Round {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let store_schema = format!("bench_store_{}", &run[..8]);
     let raw_schema = format!("bench_raw_{}", &run[..8]);
@@ -58,7 +61,7 @@ async fn round(url: &str) -> Round {
         &raw_schema,
     )
     .await;
-    let times = run_round(&Framework(store.clone()), &raw).await;
+    let times = run_round(&Framework(store.clone()), &raw, selected).await;
     for schema in [&store_schema, &raw_schema] {
         sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
             .execute(store.pool())
@@ -119,7 +122,7 @@ impl Side for Raw {
         let versions: Vec<i64> = (1..=count)
             .map(|n| i64::try_from(expected + n).expect("small"))
             .collect();
-        let payloads: Vec<Json<Deposited>> = (0..count)
+        let payloads: Vec<Json<Deposited>> = (expected..expected + count)
             .map(|amount| Json(Deposited { amount }))
             .collect();
         sqlx::query(AssertSqlSafe(self.insert_batch.clone()))

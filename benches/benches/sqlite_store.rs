@@ -17,12 +17,15 @@
 use orchestrix::prelude::*;
 use orchestrix::sqlite::{SqliteOptions, SqlitePool, connect_pool};
 use orchestrix::store::sqlite::SqliteEventStore;
-use orchestrix_benches::store_workloads::{Deposited, Framework, Round, Side, report, run_round};
+use orchestrix_benches::store_workloads::{
+    Deposited, Framework, Round, Selected, Side, report, run_round,
+};
 
 const ROUNDS: usize = 3;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let selected = Selected::from_args();
     let mut rounds: Vec<Round> = Vec::new();
     for _ in 0..ROUNDS {
         let dir = std::env::temp_dir().join(format!(
@@ -40,7 +43,7 @@ async fn main() {
                 .expect("raw file"),
         )
         .await;
-        rounds.push(run_round(&Framework(store.clone()), &raw).await);
+        rounds.push(run_round(&Framework(store.clone()), &raw, selected).await);
         store.pool().close().await;
         raw.pool.close().await;
         std::fs::remove_dir_all(&dir).ok();
@@ -92,7 +95,7 @@ impl Side for Raw {
 
     async fn append_batch(&self, stream: &str, expected: u64, count: u64) {
         let mut tx = self.pool.begin().await.expect("begin");
-        for (offset, amount) in (1_u64..).zip(0..count) {
+        for (offset, amount) in (1_u64..).zip(expected..expected + count) {
             let (payload, metadata) = row(amount);
             sqlx::query(INSERT)
                 .bind(stream)

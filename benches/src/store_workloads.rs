@@ -6,7 +6,8 @@
 //! * W1: 10,000 single-event appends with expected version, sequential;
 //! * W2: the same 10,000 appends over 8 concurrent tasks (own streams);
 //! * W3: 100 appends of 100 events each;
-//! * W4: load and fold a 10,000-event stream (median of 20).
+//! * W4: load and fold a 10,000-event stream (median of 20), timed by the
+//!   wall clock and again by this process's CPU time (see [`Round`]).
 //!
 //! W1-W3 run in 10 interleaved chunks (framework and raw take turns going
 //! first), so that the noise of a shared machine hits both alike; W4
@@ -17,6 +18,12 @@
 //!
 //! A plain timing harness is used instead of criterion: the workloads are
 //! long and the figures are throughputs.
+//!
+//! Name workloads on the command line to run only those
+//! (`cargo bench -p orchestrix-benches --bench postgres_store -- W4`; see
+//! [`Selected`]). When W4 runs without W1, the stream it loads is written
+//! first, untimed, in batches of [`W3_BATCH`] with the amounts W1 would give
+//! it, on both sides.
 
 use std::future::Future;
 use std::ops::Range;
@@ -45,7 +52,7 @@ pub const W4_RUNS: usize = 20;
 /// How many interleaved chunks W1-W3 run in.
 pub const CHUNKS: u64 = 10;
 
-const WORKLOADS: [(&str, &str, f64); 4] = [
+const WORKLOADS: [(&str, &str, f64); 5] = [
     (
         "W1 10k single appends, sequential",
         "appends/s",
@@ -66,10 +73,19 @@ const WORKLOADS: [(&str, &str, f64); 4] = [
         "events/s",
         W1_APPENDS as f64,
     ),
+    (
+        "W4 again, this process's CPU time",
+        "events/s",
+        W1_APPENDS as f64,
+    ),
 ];
 
-/// One round's times: `[workload][framework, raw]`.
-pub type Round = [[Duration; 2]; 4];
+/// One round's times: `[workload][framework, raw]`; the fifth row is W4
+/// timed by the CPU time this process spent (every thread, from
+/// `/proc/self/task/*/schedstat`), which a busy shared machine blurs far
+/// less than wall time. It counts the client's work only: for a server
+/// backend, the server's is in the wall time alone.
+pub type Round = [[Duration; 2]; 5];
 
 /// What the workloads ask of one side of the comparison.
 pub trait Side: Clone + Send + Sync + 'static {
@@ -82,8 +98,9 @@ pub trait Side: Clone + Send + Sync + 'static {
         amount: u64,
     ) -> impl Future<Output = ()> + Send;
 
-    /// Appends `count` events (amounts `0..count`) to `stream` in one
-    /// append, expecting version `expected`.
+    /// Appends `count` events (amounts `expected..expected + count`, as
+    /// single appends would give them) to `stream` in one append, expecting
+    /// version `expected`.
     fn append_batch(
         &self,
         stream: &str,
@@ -112,7 +129,7 @@ impl<S: AsyncEventStore + Clone + 'static> Side for Framework<S> {
     }
 
     async fn append_batch(&self, stream: &str, expected: u64, count: u64) {
-        let events: Vec<_> = (0..count).map(deposit).collect();
+        let events: Vec<_> = (expected..expected + count).map(deposit).collect();
         self.0
             .save(stream, &events, Some(expected))
             .await
@@ -131,9 +148,50 @@ impl<S: AsyncEventStore + Clone + 'static> Side for Framework<S> {
     }
 }
 
-/// Runs W1-W4 once on both sides (each on fresh tables).
-pub async fn run_round(framework: &impl Side, raw: &impl Side) -> Round {
-    let mut w: Round = [[Duration::ZERO; 2]; 4];
+/// The workloads named on the command line (`W1` .. `W4`, any case; every
+/// one when none is named). Arguments starting with `-` (such as the
+/// `--bench` cargo passes) are not names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selected([bool; 4]);
+
+impl Selected {
+    /// Every workload.
+    pub const ALL: Self = Self([true; 4]);
+
+    /// The workloads named in the process's arguments.
+    pub fn from_args() -> Self {
+        Self::from_names(std::env::args().skip(1))
+    }
+
+    /// The workloads among `names` (every one when no name is a workload
+    /// name's form, i.e. none is given).
+    pub fn from_names(names: impl IntoIterator<Item = String>) -> Self {
+        let named: Vec<String> = names
+            .into_iter()
+            .filter(|name| !name.starts_with('-'))
+            .collect();
+        if named.is_empty() {
+            return Self::ALL;
+        }
+        let mut selected = [false; 4];
+        for (n, slot) in selected.iter_mut().enumerate() {
+            let name = format!("W{}", n + 1);
+            *slot = named.iter().any(|arg| arg.eq_ignore_ascii_case(&name));
+        }
+        Self(selected)
+    }
+
+    /// Whether workload `index` (0 for W1) runs.
+    pub fn runs(&self, index: usize) -> bool {
+        self.0.get(index).copied().unwrap_or(false)
+    }
+}
+
+/// Runs the selected workloads once on both sides (each on fresh tables).
+/// A workload that does not run keeps zero times and is left out of the
+/// report.
+pub async fn run_round(framework: &impl Side, raw: &impl Side, selected: Selected) -> Round {
+    let mut w: Round = [[Duration::ZERO; 2]; 5];
     for chunk in 0..CHUNKS {
         let singles = chunk * W1_APPENDS / CHUNKS..(chunk + 1) * W1_APPENDS / CHUNKS;
         let per_task = W1_APPENDS / W2_TASKS / CHUNKS;
@@ -143,39 +201,74 @@ pub async fn run_round(framework: &impl Side, raw: &impl Side) -> Round {
         for turn in 0..2 {
             let side = usize::from((turn == 0) != framework_first);
             let (w1, w2, w3) = if side == 0 {
-                chunks(framework, &singles, &tasks, &batches).await
+                chunks(framework, &singles, &tasks, &batches, selected).await
             } else {
-                chunks(raw, &singles, &tasks, &batches).await
+                chunks(raw, &singles, &tasks, &batches, selected).await
             };
             w[0][side] += w1;
             w[1][side] += w2;
             w[2][side] += w3;
         }
     }
-    // W4: both load the 10,000-event stream W1 wrote, alternating.
-    let mut runs = [Vec::new(), Vec::new()];
-    for _ in 0..W4_RUNS {
-        runs[0].push(w4(framework).await);
-        runs[1].push(w4(raw).await);
+    if !selected.runs(3) {
+        return w;
     }
-    let [framework_runs, raw_runs] = runs;
-    w[3] = [median(framework_runs), median(raw_runs)];
+    if !selected.runs(0) {
+        // The stream W1 would have written (amount = version - 1), untimed.
+        for first in (0..W1_APPENDS).step_by(W3_BATCH as usize) {
+            framework.append_batch("w1", first, W3_BATCH).await;
+            raw.append_batch("w1", first, W3_BATCH).await;
+        }
+    }
+    // W4: both load the 10,000-event stream W1 wrote, alternating.
+    let mut wall = [Vec::new(), Vec::new()];
+    let mut cpu = [Vec::new(), Vec::new()];
+    for _ in 0..W4_RUNS {
+        for (side, (wall_time, cpu_time)) in
+            [w4(framework).await, w4(raw).await].into_iter().enumerate()
+        {
+            wall[side].push(wall_time);
+            cpu[side].push(cpu_time);
+        }
+    }
+    let [framework_wall, raw_wall] = wall;
+    w[3] = [median(framework_wall), median(raw_wall)];
+    let [framework_cpu, raw_cpu] = cpu;
+    w[4] = [median(framework_cpu), median(raw_cpu)];
     w
 }
 
-/// One chunk of W1, W2 and W3 on one side.
+/// One chunk of the selected ones of W1, W2 and W3 on one side.
 async fn chunks(
     side: &impl Side,
     singles: &Range<u64>,
     tasks: &Range<u64>,
     batches: &Range<u64>,
+    selected: Selected,
 ) -> (Duration, Duration, Duration) {
-    let start = Instant::now();
-    for version in singles.clone() {
-        side.append_one("w1", version, version).await;
+    let mut times = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    if selected.runs(0) {
+        let start = Instant::now();
+        for version in singles.clone() {
+            side.append_one("w1", version, version).await;
+        }
+        times.0 = start.elapsed();
     }
-    let w1 = start.elapsed();
+    if selected.runs(1) {
+        times.1 = w2_chunk(side, tasks).await;
+    }
+    if selected.runs(2) {
+        let start = Instant::now();
+        for append in batches.clone() {
+            side.append_batch("w3", append * W3_BATCH, W3_BATCH).await;
+        }
+        times.2 = start.elapsed();
+    }
+    times
+}
 
+/// One chunk of W2: each task appends its share to its own stream.
+async fn w2_chunk(side: &impl Side, tasks: &Range<u64>) -> Duration {
     let start = Instant::now();
     let spawned: Vec<_> = (0..W2_TASKS)
         .map(|task| {
@@ -191,21 +284,33 @@ async fn chunks(
     for task in spawned {
         task.await.expect("task");
     }
-    let w2 = start.elapsed();
-
-    let start = Instant::now();
-    for append in batches.clone() {
-        side.append_batch("w3", append * W3_BATCH, W3_BATCH).await;
-    }
-    (w1, w2, start.elapsed())
+    start.elapsed()
 }
 
-async fn w4(side: &impl Side) -> Duration {
+/// One load and fold: its wall time and this process's CPU time.
+async fn w4(side: &impl Side) -> (Duration, Duration) {
+    let cpu = process_cpu_time();
     let start = Instant::now();
     let balance = side.load_and_fold("w1").await;
     let elapsed = start.elapsed();
+    let cpu = process_cpu_time().saturating_sub(cpu);
     assert_eq!(balance, (0..W1_APPENDS).sum::<u64>());
-    elapsed
+    (elapsed, cpu)
+}
+
+/// The CPU time every thread of this process has run so far, in
+/// nanoseconds (the first field of each thread's `schedstat`; zero where
+/// `/proc` is not there).
+fn process_cpu_time() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
 }
 
 /// Prints each round, then the medians of the rounds (the ratio: the
@@ -216,11 +321,15 @@ pub fn report(rounds: &[Round]) {
         let ratios: Vec<f64> = times.iter().map(|[f, r]| ratio(*f, *r)).collect();
         print_rows(times, &ratios);
     }
-    let mut medians: Round = [[Duration::ZERO; 2]; 4];
+    let mut medians: Round = [[Duration::ZERO; 2]; 5];
     let mut ratios = Vec::new();
     for (workload, median_times) in medians.iter_mut().enumerate() {
         for (side, time) in median_times.iter_mut().enumerate() {
             *time = median(rounds.iter().map(|r| r[workload][side]).collect());
+        }
+        if rounds.iter().all(|r| r[workload][0].is_zero()) {
+            ratios.push(f64::NAN);
+            continue; // not selected
         }
         let mut round_ratios: Vec<f64> = rounds
             .iter()
@@ -251,6 +360,9 @@ fn print_rows(times: &Round, ratios: &[f64]) {
         "workload", "framework", "raw sqlx", "ratio"
     );
     for (((name, unit, work), [framework, raw]), ratio) in WORKLOADS.iter().zip(times).zip(ratios) {
+        if framework.is_zero() {
+            continue; // not selected
+        }
         let rate = |d: &Duration| format!("{:.0} {unit}", work / d.as_secs_f64());
         println!(
             "  {name:<40} {:>16} {:>16} {ratio:>6.2}   ({:.1} ms vs {:.1} ms)",

@@ -246,7 +246,7 @@ async fn handlers_read_the_messages_metadata() {
         .expect("handled");
     assert_eq!(
         *seen.lock().expect("slot"),
-        Some((id, Some("order-9".to_owned()), Some(cause.id)))
+        Some((id, Some("order-9".into()), Some(cause.id)))
     );
 }
 

@@ -225,6 +225,20 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
         loaded[0].downcast_ref::<Deposited>(),
         Some(&Deposited { amount: 7 })
     );
+    // The texts the context repeats are shared, not copied per row: the
+    // registered name and the default source and content type are static
+    // texts, the subject is the stream's id the load already holds.
+    let metadata = loaded[0].metadata();
+    assert!(metadata.message_type.is_static());
+    assert!(metadata.source.is_static());
+    assert!(
+        metadata
+            .datacontenttype
+            .as_ref()
+            .is_some_and(|t| t.is_static())
+    );
+    let subject = metadata.subject.as_deref().expect("a subject");
+    assert!(std::ptr::eq(subject, &*loaded[0].stream_id));
     test.cleanup().await;
 }
 

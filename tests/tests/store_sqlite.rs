@@ -343,3 +343,45 @@ async fn writers_wait_for_the_lock_and_a_held_lock_is_a_typed_error() {
     drop(lock);
     assert_eq!(store.stream_version("acc-1").await.expect("version"), 1);
 }
+
+/// A loaded event's context is its saved context, and the texts it repeats
+/// are shared rather than copied per row: the registered name, the default
+/// source and content type are static texts, and the subject is the
+/// stream's id the load already holds. A stored context with an escaped
+/// text (which cannot be borrowed from the row) reads back as written.
+#[tokio::test]
+async fn a_loaded_context_shares_the_texts_it_repeats() {
+    let store = SqliteEventStore::connect("sqlite::memory:")
+        .await
+        .expect("in-memory file");
+    let events: Vec<AnyEnvelope> = ["acc-1", "a \"quoted\" subject"]
+        .into_iter()
+        .enumerate()
+        .map(|(seq, subject)| {
+            let seq = u32::try_from(seq).expect("small");
+            Envelope::new(ConformanceEvent { writer: 1, seq })
+                .map_metadata(|m| m.with_subject(subject).with_source("urn:test:source"))
+                .into()
+        })
+        .collect();
+    store.save("acc-1", &events, Some(0)).await.expect("save");
+    let loaded = store.load("acc-1", 1).await.expect("load");
+    assert_eq!(loaded.len(), 2);
+    for (saved, loaded) in events.iter().zip(&loaded) {
+        assert_eq!(loaded.metadata(), saved.metadata());
+    }
+    let first = loaded[0].metadata();
+    assert!(first.message_type.is_static());
+    assert!(
+        first
+            .datacontenttype
+            .as_ref()
+            .is_some_and(|t| t.is_static())
+    );
+    let subject = first.subject.as_deref().expect("a subject");
+    assert!(std::ptr::eq(subject, &*loaded[0].stream_id));
+    assert_eq!(
+        loaded[1].metadata().subject.as_deref(),
+        Some("a \"quoted\" subject")
+    );
+}

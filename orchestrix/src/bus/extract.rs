@@ -26,7 +26,7 @@ use crate::message::Metadata;
 ///
 /// impl FromHandlerContext for Subject {
 ///     fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError> {
-///         Ok(Subject(context.metadata().subject.clone().unwrap_or_default()))
+///         Ok(Subject(context.metadata().subject.as_deref().unwrap_or_default().to_owned()))
 ///     }
 /// }
 /// ```

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use super::{AnyMessage, Message, Metadata};
+use super::{AnyMessage, Message, Metadata, SharedStr};
 
 /// A message together with its [`Metadata`].
 ///
@@ -77,14 +77,14 @@ impl<M: Message> Envelope<M> {
     /// Wraps `message` with fresh metadata whose `type` is the message's
     /// registered name.
     pub fn new(message: M) -> Self {
-        Self::with_metadata(message, Metadata::new(M::NAME))
+        Self::with_metadata(message, Metadata::new(SharedStr::from_static(M::NAME)))
     }
 
     /// Wraps `message` with the given metadata. The metadata's `type` is
     /// set to the message's registered name, so the two cannot disagree.
     pub fn with_metadata(message: M, mut metadata: Metadata) -> Self {
         if metadata.message_type != M::NAME {
-            metadata.message_type = M::NAME.to_owned();
+            metadata.message_type = SharedStr::from_static(M::NAME);
         }
         Self {
             metadata: Arc::new(metadata),
@@ -95,7 +95,10 @@ impl<M: Message> Envelope<M> {
     /// Wraps `message` with fresh metadata that names `cause` as its cause
     /// and joins its conversation (see [`Metadata::caused_by`]).
     pub fn caused_by(message: M, cause: &Metadata) -> Self {
-        Self::with_metadata(message, Metadata::new(M::NAME).caused_by(cause))
+        Self::with_metadata(
+            message,
+            Metadata::new(SharedStr::from_static(M::NAME)).caused_by(cause),
+        )
     }
 
     /// Erases the message type.

@@ -20,6 +20,7 @@
 
 mod envelope;
 mod metadata;
+mod shared_str;
 
 use std::any::Any;
 use std::fmt;
@@ -28,7 +29,9 @@ use crate::diagnostics::{DeserializePayload, SerializePayload};
 use crate::limits::JsonCheckError;
 
 pub use envelope::{AnyEnvelope, Envelope};
-pub use metadata::{DEFAULT_SOURCE, JSON_CONTENT_TYPE, Metadata, SPEC_VERSION};
+pub use metadata::{DEFAULT_SOURCE, JSON_CONTENT_TYPE, Metadata, SPEC_VERSION, SpecVersion};
+pub(crate) use metadata::{KnownTexts, MetadataFields};
+pub use shared_str::SharedStr;
 
 /// Whether a message states a fact ([`Event`]) or asks for something ([`Command`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -105,6 +105,16 @@ impl EventRegistration {
         })
     }
 
+    /// The registered name or alias equal to `stored`, as the static text
+    /// it is: a reader that got a row stored under `stored` shares it
+    /// instead of copying it into every decoded context.
+    pub fn static_name(&self, stored: &str) -> Option<&'static str> {
+        if self.name == stored {
+            return Some(self.name);
+        }
+        self.aliases.iter().copied().find(|alias| *alias == stored)
+    }
+
     /// The versions from `since` up to the current one that no upcaster
     /// reads.
     fn gaps(&self) -> impl Iterator<Item = UpcasterGap> + '_ {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::DecodeError;
 use crate::evolution::RowEvents;
-use crate::message::{AnyEnvelope, Metadata, SPEC_VERSION};
+use crate::message::{AnyEnvelope, KnownTexts, Metadata, SharedStr, SpecVersion};
 use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
@@ -30,6 +30,9 @@ pub(super) struct RowDecoder {
     /// The id of the last stream seen: consecutive rows of one stream share
     /// one allocation of it.
     last_stream: Option<Arc<str>>,
+    /// The last source that is not the default one: rows from one
+    /// producer share one allocation of it.
+    last_source: Option<SharedStr>,
 }
 
 /// One row's columns, borrowed from the row.
@@ -87,7 +90,7 @@ impl RowDecoder {
         let metadata = match columns.metadata {
             Some(json) => json.to_owned(),
             None => {
-                let metadata = columns.typed_metadata()?;
+                let metadata = self.typed_metadata(&columns)?;
                 serde_json::to_string(&metadata).map_err(|source| StoreError::Backend {
                     operation: columns.describe(),
                     source: Box::new(source),
@@ -159,14 +162,16 @@ impl RowDecoder {
             }
         };
         let metadata = match columns.metadata {
-            Some(json) => serde_json::from_str(json).map_err(|source| {
-                fail(DecodeError::Malformed {
-                    event_type: columns.event_type.to_owned(),
-                    rust_type: std::any::type_name::<Metadata>(),
-                    source,
-                })
-            })?,
-            None => columns.typed_metadata()?,
+            Some(json) => serde_json::from_str::<crate::message::MetadataFields<'_>>(json)
+                .map_err(|source| {
+                    fail(DecodeError::Malformed {
+                        event_type: columns.event_type.to_owned(),
+                        rust_type: std::any::type_name::<Metadata>(),
+                        source,
+                    })
+                })?
+                .into_metadata(&self.known_texts(columns)),
+            None => self.typed_metadata(columns)?,
         };
         let metadata = Arc::new(metadata);
         Ok(RowEvents::build(messages, |message| RecordedEvent {
@@ -176,6 +181,58 @@ impl RowDecoder {
             recorded_at: columns.recorded_at,
             envelope: AnyEnvelope::from_parts(message, Arc::clone(&metadata)),
         }))
+    }
+}
+
+impl RowDecoder {
+    /// The texts this decoder holds that `columns`' context may repeat: the
+    /// registered name (or alias) the row is stored under, and its
+    /// stream's id.
+    fn known_texts<'k>(&self, columns: &'k Columns<'_>) -> KnownTexts<'k> {
+        KnownTexts {
+            message_type: self
+                .last_type
+                .and_then(|known| known.static_name(columns.event_type)),
+            stream_id: Some(&columns.stream_id),
+        }
+    }
+
+    /// The context from the typed columns (rows of schema version 2 on).
+    /// Texts the context repeats (the type, the default source and
+    /// content type, the stream's id as subject, the last source) are
+    /// shared, not copied.
+    fn typed_metadata(&mut self, columns: &Columns<'_>) -> Result<Metadata, StoreError> {
+        let (Some(source), Some(time)) = (columns.source, columns.occurred_at) else {
+            return Err(StoreError::Backend {
+                operation: columns.describe(),
+                source: "the row has neither JSON metadata nor its source and time columns".into(),
+            });
+        };
+        let known = self.known_texts(columns);
+        let message_type = known.share(columns.message_type.unwrap_or(columns.event_type));
+        let subject = columns.subject.map(|subject| known.share(subject));
+        let source = match &self.last_source {
+            Some(last) if last == source => last.clone(),
+            _ => {
+                let source = SharedStr::from(source);
+                if !source.is_static() {
+                    self.last_source = Some(source.clone());
+                }
+                source
+            }
+        };
+        Ok(Metadata {
+            id: columns.event_id,
+            specversion: SpecVersion,
+            message_type,
+            source,
+            time,
+            subject,
+            datacontenttype: columns.datacontenttype.map(SharedStr::from),
+            dataschema: columns.dataschema.map(SharedStr::from),
+            correlation_id: columns.correlation_id,
+            causation_id: columns.causation_id,
+        })
     }
 }
 
@@ -210,28 +267,6 @@ impl<'r> Columns<'r> {
             })
         };
         read().map_err(|error| column_error(&stream_id, version, error))
-    }
-
-    /// The context from the typed columns (rows of schema version 2 on).
-    fn typed_metadata(&self) -> Result<Metadata, StoreError> {
-        let (Some(source), Some(time)) = (self.source, self.occurred_at) else {
-            return Err(StoreError::Backend {
-                operation: self.describe(),
-                source: "the row has neither JSON metadata nor its source and time columns".into(),
-            });
-        };
-        Ok(Metadata {
-            id: self.event_id,
-            specversion: SPEC_VERSION.to_owned(),
-            message_type: self.message_type.unwrap_or(self.event_type).to_owned(),
-            source: source.to_owned(),
-            time,
-            subject: self.subject.map(str::to_owned),
-            datacontenttype: self.datacontenttype.map(str::to_owned),
-            dataschema: self.dataschema.map(str::to_owned),
-            correlation_id: self.correlation_id,
-            causation_id: self.causation_id,
-        })
     }
 
     fn describe(&self) -> String {

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use super::time_from_nanos;
 use crate::error::DecodeError;
 use crate::evolution::RowEvents;
-use crate::message::{AnyEnvelope, Metadata};
+use crate::message::{AnyEnvelope, KnownTexts, Metadata, MetadataFields};
 use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
@@ -138,14 +138,23 @@ impl RowDecoder {
                 messages
             }
         };
-        let metadata: Metadata = serde_json::from_str(metadata).map_err(|source| {
+        // The context's texts borrowed from the row, then shared with what
+        // this decoder holds (the registered name, the stream's id) where
+        // they repeat it: no copy of them per row.
+        let fields: MetadataFields<'_> = serde_json::from_str(metadata).map_err(|source| {
             fail(DecodeError::Malformed {
                 event_type: event_type.to_owned(),
                 rust_type: std::any::type_name::<Metadata>(),
                 source,
             })
         })?;
-        let metadata = Arc::new(metadata);
+        let known = KnownTexts {
+            message_type: self
+                .last_type
+                .and_then(|known| known.static_name(event_type)),
+            stream_id: Some(&stream_id),
+        };
+        let metadata = Arc::new(fields.into_metadata(&known));
         let position = u64::try_from(position).unwrap_or(0);
         let recorded_at = time_from_nanos(recorded_at);
         let events = RowEvents::build(messages, |message| RecordedEvent {
