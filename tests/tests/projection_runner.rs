@@ -101,6 +101,27 @@ async fn a_run_marks_an_unhealthy_projection_healthy_again() {
     assert_eq!(saved.position, 0, "nothing was applied: {saved:?}");
 }
 
+#[tokio::test]
+async fn a_caught_up_projection_restarts_at_the_head() {
+    let store = store_with_orders(2).await;
+    let state_store = Arc::new(InMemoryProjectionStateStore::new());
+    let seen = Shared::default();
+    let engine = order_totals("at-head", Arc::clone(&state_store), &seen);
+    assert_eq!(engine.rebuild(&*store).await.expect("rebuilds").position, 2);
+
+    // Its checkpoint is the store's last position: a restart is not a
+    // checkpoint ahead of the store. (The check comes before the runner
+    // looks at its shutdown signal, so an immediate one is enough.)
+    let engine = order_totals("at-head", Arc::clone(&state_store), &seen);
+    let state = engine
+        .run(&*store, std::future::ready(()))
+        .await
+        .expect("a checkpoint at the head is not ahead of the store");
+    assert_eq!(state.position, 2);
+    assert!(state.healthy, "{state:?}");
+    assert_eq!(seen.lock().expect("lock").applied.len(), 2);
+}
+
 /// An in-memory projection state store that counts lease renewals.
 #[derive(Debug, Default)]
 struct CountingRenewals {
