@@ -48,16 +48,31 @@ async fn record_once(
 const WRITERS: u64 = 8;
 const PER_WRITER: u64 = 25;
 
+/// Ten connections (8 writers, two dispatchers and their handlers) take
+/// turns on the file's one write lock. SQLite's busy handler sleeps in
+/// growing steps rather than queueing waiters, so on a loaded machine one
+/// writer can lose the race for longer than the default 5 s and get
+/// `Locked`: this test is about delivery, not lock fairness, so its
+/// connections wait longer.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn options(db: &TempDb) -> SqliteOptions {
+    SqliteOptions::builder(db.url(""))
+        .busy_timeout(BUSY_TIMEOUT)
+        .build()
+        .expect("options")
+}
+
 async fn pool(db: &TempDb) -> SqlitePool {
-    connect_pool(&SqliteOptions::file(db.path()).expect("options"))
-        .await
-        .expect("opens")
+    connect_pool(&options(db)).await.expect("opens")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_writers_each_event_handled_once_by_a_durable_idempotent_handler() {
     let db = TempDb::new("delivery-writers");
-    let store = SqliteEventStore::connect(&db.url("")).await.expect("opens");
+    let store = SqliteEventStore::connect_with(options(&db))
+        .await
+        .expect("opens");
     sqlx::query("CREATE TABLE handled (event_id BLOB PRIMARY KEY, runs INTEGER NOT NULL)")
         .execute(store.pool())
         .await

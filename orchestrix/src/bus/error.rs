@@ -149,8 +149,9 @@ pub enum BusBuildError {
     /// not a registered handler fn: a fn without the attribute, a closure,
     /// a command handler given as an event handler (or the reverse).
     #[error(
-        "`{given}` was given to `.{method}(...)`, but it is not a fn marked `#[{attribute}]`; \
-         mark the fn `#[{attribute}]` (a closure is subscribed on the built bus with `bus.subscribe(...)`)"
+        "`{given}` was given to `.{method}(...)`, but no `#[{attribute}]` registration was found for it; \
+         mark the fn `#[{attribute}]` (a closure is subscribed on the built bus with `bus.subscribe(...)`), \
+         or, if it is marked, make sure the crate that declares it is linked"
     )]
     NotAHandler {
         /// The Rust path (or type name) of what was given.

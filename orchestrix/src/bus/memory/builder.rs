@@ -171,8 +171,9 @@ impl<B: BusKind> BusBuilder<B> {
     /// [`command_handler`](Self::command_handler).
     ///
     /// `inventory` only sees handlers in code that is linked: a handler in a
-    /// crate the program never references may be missing; subscribe it with
-    /// [`handler`](Self::handler) (which also links it).
+    /// crate the program never references may be missing, and on targets
+    /// that run no constructors (wasm, Miri) none is seen. Reference such a
+    /// crate from the program (call or re-export one of its items).
     #[must_use]
     pub fn register_handlers(mut self) -> Self {
         self.registrations.extend(B::registered());
@@ -197,8 +198,9 @@ impl<B: BusKind> BusBuilder<B> {
     /// that is not an `#[event_handler]` fn (a closure, an unmarked fn) is
     /// refused by `build` with [`BusBuildError::NotAHandler`].
     ///
-    /// The fn is found among the handlers the program registered, by the
-    /// type of the fn item, so naming it also links it.
+    /// The fn is found among the registrations `inventory` collected, by
+    /// the type of the fn item: like [`register_handlers`](Self::register_handlers),
+    /// it cannot find a handler in code the linker left out.
     #[must_use]
     pub fn handler<F: 'static>(mut self, handler: F) -> Self {
         let handler = HandlerFn::of(&handler);
