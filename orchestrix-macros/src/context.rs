@@ -14,6 +14,12 @@
 //! rustc reports what it finds, as before. So a mistake here can only cost
 //! the better message, never reject a valid handler, unless the source text
 //! puts the fn's name inside an `impl` block while the compiler does not.
+//!
+//! The file is read for each fn, but its blocks are mapped once per text:
+//! a file of many handlers costs one pass, not one per handler.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 /// Whether the fn `item` (an attribute's input) is written directly inside
 /// an `impl` or `trait` block.
@@ -25,11 +31,27 @@ pub(crate) fn fn_inside_impl(item: &proc_macro::TokenStream) -> bool {
     let Some(path) = span.local_file() else {
         return false;
     };
-    let Ok(source) = std::fs::read_to_string(path) else {
+    let Ok(source) = std::fs::read_to_string(&path) else {
         return false;
     };
-    offset_of(&source, span.line(), span.column(), &name.to_string())
-        .is_some_and(|offset| directly_in_impl(&source, offset))
+    let Some(offset) = offset_of(&source, span.line(), span.column(), &name.to_string()) else {
+        return false;
+    };
+    // One compilation expands every handler of a file in the same process:
+    // the file's blocks are found once, and again only when its text
+    // changed (a long-lived expander, as in an IDE, sees edits).
+    static LAST: Mutex<Option<(PathBuf, String, Vec<Block>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    let blocks = match &*last {
+        Some((last_path, last_source, blocks)) if *last_path == path && *last_source == source => {
+            blocks
+        }
+        _ => {
+            let blocks = blocks(&source);
+            &last.insert((path, source, blocks)).2
+        }
+    };
+    directly_in_impl(blocks, offset)
 }
 
 /// The ident after `fn` among the item's top-level tokens.
@@ -74,18 +96,41 @@ fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// A `{ .. }` of the source: where it opens and closes (`None`: never), and
+/// whether it is the body of an `impl` or `trait` block.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    open: usize,
+    close: Option<usize>,
+    impl_body: bool,
+}
+
 /// Whether the innermost `{ .. }` around `offset` is the body of an `impl`
-/// or `trait` block: a lexer just good enough for braces (comments, strings,
-/// raw strings and char literals are skipped; lifetimes are not chars).
-fn directly_in_impl(source: &str, offset: usize) -> bool {
+/// or `trait` block.
+fn directly_in_impl(blocks: &[Block], offset: usize) -> bool {
+    // Blocks are in the order they open: the last one open at `offset` is
+    // the innermost.
+    blocks
+        .iter()
+        .take_while(|block| block.open < offset)
+        .filter(|block| block.close.is_none_or(|close| close >= offset))
+        .last()
+        .is_some_and(|block| block.impl_body)
+}
+
+/// Every `{ .. }` of `source`, in the order they open: a lexer just good
+/// enough for braces (comments, strings, raw strings and char literals are
+/// skipped; lifetimes are not chars).
+fn blocks(source: &str) -> Vec<Block> {
     let bytes = source.as_bytes();
-    // One entry per open brace: whether it opened an impl or trait block.
-    let mut blocks: Vec<bool> = Vec::new();
+    let mut blocks: Vec<Block> = Vec::new();
+    // The indices in `blocks` of the braces open here.
+    let mut open: Vec<usize> = Vec::new();
     // The code since the last `;`, `{` or `}`: the header of the next block.
     let mut header = String::new();
     let mut previous_ident = false;
     let mut i = 0;
-    while i < offset.min(bytes.len()) {
+    while i < bytes.len() {
         let byte = bytes[i];
         let next = bytes.get(i + 1).copied();
         let literal_end = match byte {
@@ -107,11 +152,18 @@ fn directly_in_impl(source: &str, offset: usize) -> bool {
         }
         match byte {
             b'{' => {
-                blocks.push(is_impl_header(&header));
+                open.push(blocks.len());
+                blocks.push(Block {
+                    open: i,
+                    close: None,
+                    impl_body: is_impl_header(&header),
+                });
                 header.clear();
             }
             b'}' => {
-                blocks.pop();
+                if let Some(index) = open.pop() {
+                    blocks[index].close = Some(i);
+                }
                 header.clear();
             }
             b';' => header.clear(),
@@ -120,7 +172,7 @@ fn directly_in_impl(source: &str, offset: usize) -> bool {
         previous_ident = byte.is_ascii_alphanumeric() || byte == b'_' || !byte.is_ascii();
         i += 1;
     }
-    blocks.last().copied().unwrap_or(false)
+    blocks
 }
 
 /// Past the `*/` closing the (nestable) block comment opened at `start`.
@@ -274,11 +326,11 @@ fn skip_group(inner: &str, open: u8, close: u8) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::{directly_in_impl, offset_of};
+    use super::{blocks, directly_in_impl, offset_of};
 
     fn inside(source: &str) -> bool {
         let offset = source.find("target").expect("a target");
-        directly_in_impl(source, offset)
+        directly_in_impl(&blocks(source), offset)
     }
 
     #[test]
@@ -328,6 +380,19 @@ mod tests {
         assert!(inside(
             "impl S { fn f() { let _ = '\\''; } fn target() {} }"
         ));
+    }
+
+    #[test]
+    fn one_map_of_a_file_answers_for_each_fn_in_it() {
+        let source = "impl S {\n    fn a() {}\n}\nfn b() {}\nmod m { trait T { fn c(); } fn d() {} }\nimpl S { fn e() {}";
+        let blocks = blocks(source);
+        let at = |name: &str| source.find(name).expect("a name");
+        assert!(directly_in_impl(&blocks, at("a()")));
+        assert!(!directly_in_impl(&blocks, at("b()")));
+        assert!(directly_in_impl(&blocks, at("c()")));
+        assert!(!directly_in_impl(&blocks, at("d()")));
+        // A block left open runs to the end of the file.
+        assert!(directly_in_impl(&blocks, at("e()")));
     }
 
     #[test]

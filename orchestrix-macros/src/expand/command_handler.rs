@@ -443,18 +443,10 @@ fn generate(
             }
         }
 
-        fn __orchestrix_handler_type() -> ::core::any::TypeId {
-            ::orchestrix::__private::type_id_of_val(&#handler_fn)
-        }
-
-        fn __orchestrix_handler_path() -> &'static str {
-            ::core::any::type_name_of_val(&#handler_fn)
-        }
-
         ::orchestrix::__private::inventory::submit! {
             ::orchestrix::__private::CommandHandlerRegistration::new::<#marker>(
-                __orchestrix_handler_type,
-                __orchestrix_handler_path,
+                ::orchestrix::__private::fn_type_id(&#handler_fn),
+                ::orchestrix::__private::fn_path(&#handler_fn),
             )
         }
     }

@@ -394,14 +394,15 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
     let requires = extractors.iter().map(|ty| {
         quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::REQUIRES)
     });
-    let extract = extractors.iter().map(|ty| {
-        // Only the path carries the user's span: the locals stay at the
-        // call site, so they resolve even when the fn comes from a
-        // `macro_rules!` (whose spans have their own hygiene).
-        let from_context =
-            quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::from_context);
-        quote!(#from_context(__orchestrix_context)?)
-    });
+    let extract: Vec<_> = extractors
+        .iter()
+        .map(|ty| {
+            // Only the path carries the user's span: the locals stay at the
+            // call site, so they resolve even when the fn comes from a
+            // `macro_rules!` (whose spans have their own hygiene).
+            quote_spanned!(ty.span()=> <#ty as ::orchestrix::__private::FromHandlerContext>::from_context)
+        })
+        .collect();
     // Spanned on the return type, so a wrong one is reported there; the
     // local keeps call-site hygiene (see above) but the return type's place.
     let returned = Ident::new(
@@ -414,65 +415,58 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
     let event_arc = quote_spanned!(event.span()=> ::orchestrix::__private::event_arc::<#event>);
     let event_ref = quote_spanned!(event.span()=> ::orchestrix::__private::event_ref::<#event>);
 
+    // One fn per handler: it takes the event and each extractor from the
+    // context (the first that fails ends the call) and calls the user's fn.
     let call = if function.sig.asyncness.is_some() {
-        let call = quote! {
-            fn __orchestrix_extract(
-                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
-            ) -> ::core::result::Result<
-                (::std::sync::Arc<#event>, #(#extractors,)*),
-                ::orchestrix::__private::ExtractError,
-            > {
-                ::core::result::Result::Ok((#event_arc(__orchestrix_context)?, #(#extract,)*))
-            }
-
-            fn __orchestrix_call(
-                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
-            ) -> ::orchestrix::__private::HandlerFuture {
-                match __orchestrix_extract(__orchestrix_context) {
-                    ::core::result::Result::Ok((__orchestrix_event, #(#args,)*)) => {
-                        ::std::boxed::Box::pin(async move {
-                            let #returned = #handler_fn(&*__orchestrix_event, #(#args),*).await;
-                            #into_result
-                        })
-                    }
+        let extract = extract.iter().map(|from_context| {
+            quote! {
+                match #from_context(__orchestrix_context) {
+                    ::core::result::Result::Ok(__orchestrix_value) => __orchestrix_value,
                     ::core::result::Result::Err(__orchestrix_error) => {
-                        ::orchestrix::__private::extraction_failed(__orchestrix_error)
+                        return ::orchestrix::__private::extraction_failed(__orchestrix_error);
                     }
                 }
             }
-        };
-        call
+        });
+        quote! {
+            fn __orchestrix_call(
+                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
+            ) -> ::orchestrix::__private::HandlerFuture {
+                let __orchestrix_event = match #event_arc(__orchestrix_context) {
+                    ::core::result::Result::Ok(__orchestrix_event) => __orchestrix_event,
+                    ::core::result::Result::Err(__orchestrix_error) => {
+                        return ::orchestrix::__private::extraction_failed(__orchestrix_error);
+                    }
+                };
+                #(let #args = #extract;)*
+                ::std::boxed::Box::pin(async move {
+                    let #returned = #handler_fn(&*__orchestrix_event, #(#args),*).await;
+                    #into_result
+                })
+            }
+        }
     } else {
-        let call = quote! {
+        quote! {
             fn __orchestrix_call(
                 __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
             ) -> ::core::result::Result<(), ::orchestrix::__private::BoxError> {
                 let __orchestrix_event = #event_ref(__orchestrix_context)?;
-                let #returned = #handler_fn(__orchestrix_event, #(#extract),*);
+                let #returned = #handler_fn(__orchestrix_event, #(#extract(__orchestrix_context)?),*);
                 #into_result
             }
-        };
-        call
+        }
     };
     let registration_type = registration_type(function);
     let generated = quote! {
         #call
-
-        fn __orchestrix_handler_type() -> ::core::any::TypeId {
-            ::orchestrix::__private::type_id_of_val(&#handler_fn)
-        }
-
-        fn __orchestrix_handler_path() -> &'static str {
-            ::core::any::type_name_of_val(&#handler_fn)
-        }
 
         ::orchestrix::__private::inventory::submit! {
             #registration_type::new::<#event>(
                 #name,
                 &[#(#requires),*],
                 __orchestrix_call,
-                __orchestrix_handler_type,
-                __orchestrix_handler_path,
+                ::orchestrix::__private::fn_type_id(&#handler_fn),
+                ::orchestrix::__private::fn_path(&#handler_fn),
             )#with_delivery
         }
     };

@@ -76,5 +76,7 @@ pub mod __private {
     pub use super::handler::into_handler_result;
     pub use super::{ExtractError, FromHandlerContext, HandlerContext, HandlerFuture};
     pub use crate::error::BoxError;
-    pub use crate::registry::{AsyncHandlerRegistration, SyncHandlerRegistration, type_id_of_val};
+    pub use crate::registry::{
+        AsyncHandlerRegistration, SyncHandlerRegistration, fn_path, fn_type_id,
+    };
 }

@@ -11,6 +11,19 @@ pub fn type_id_of_val<T: 'static>(_value: &T) -> TypeId {
     TypeId::of::<T>()
 }
 
+/// `TypeId::of` the type of `handler`, as a fn pointer: what a generated
+/// registration records to say which fn it is for (for a fn item, a type of
+/// its own). One generic fn instead of one generated fn per handler.
+pub const fn fn_type_id<F: 'static>(_handler: &F) -> fn() -> TypeId {
+    TypeId::of::<F>
+}
+
+/// `std::any::type_name` of the type of `handler` (for a fn item, its
+/// path), as a fn pointer; see [`fn_type_id`].
+pub const fn fn_path<F>(_handler: &F) -> fn() -> &'static str {
+    std::any::type_name::<F>
+}
+
 /// A fn given to a bus builder as a handler: its item type's `TypeId` (what
 /// the registrations are looked up by) and its Rust path (for errors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,5 +42,25 @@ impl HandlerFn {
             type_id: type_id_of_val(handler),
             path: std::any::type_name_of_val(handler),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HandlerFn, fn_path, fn_type_id};
+
+    fn first() {}
+    fn second() {}
+
+    #[test]
+    fn the_generic_identity_of_a_fn_is_what_handler_fn_looks_up() {
+        // What a generated registration records (in a const) is what
+        // `.handler(f)` compares with: the fn item's own type.
+        const FIRST: (fn() -> std::any::TypeId, fn() -> &'static str) =
+            (fn_type_id(&first), fn_path(&first));
+        assert_eq!(FIRST.0(), HandlerFn::of(&first).type_id);
+        assert_ne!(FIRST.0(), HandlerFn::of(&second).type_id);
+        assert_eq!(FIRST.1(), HandlerFn::of(&first).path);
+        assert!(FIRST.1().ends_with("::first"), "{}", FIRST.1());
     }
 }

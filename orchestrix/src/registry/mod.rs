@@ -8,7 +8,7 @@ mod handlers;
 
 pub use aggregates::{AggregateRegistration, check_aggregates};
 pub use events::{DecodeResult, EventRegistration, EventRegistry, register, validate};
-pub use handler_fn::{HandlerFn, type_id_of_val};
+pub use handler_fn::{HandlerFn, fn_path, fn_type_id, type_id_of_val};
 pub use handlers::{
     AsyncHandlerRegistration, HandledEvent, SyncHandlerRegistration, async_handlers,
     find_async_handler, find_sync_handler, sync_handlers,
