@@ -56,11 +56,11 @@ mod tests {
     fn the_generic_identity_of_a_fn_is_what_handler_fn_looks_up() {
         // What a generated registration records (in a const) is what
         // `.handler(f)` compares with: the fn item's own type.
-        const FIRST: (fn() -> std::any::TypeId, fn() -> &'static str) =
-            (fn_type_id(&first), fn_path(&first));
-        assert_eq!(FIRST.0(), HandlerFn::of(&first).type_id);
-        assert_ne!(FIRST.0(), HandlerFn::of(&second).type_id);
-        assert_eq!(FIRST.1(), HandlerFn::of(&first).path);
-        assert!(FIRST.1().ends_with("::first"), "{}", FIRST.1());
+        const TYPE_ID: fn() -> std::any::TypeId = fn_type_id(&first);
+        const PATH: fn() -> &'static str = fn_path(&first);
+        assert_eq!(TYPE_ID(), HandlerFn::of(&first).type_id);
+        assert_ne!(TYPE_ID(), HandlerFn::of(&second).type_id);
+        assert_eq!(PATH(), HandlerFn::of(&first).path);
+        assert!(PATH().ends_with("::first"), "{}", PATH());
     }
 }
