@@ -40,7 +40,7 @@ time_one() { # tree example
     echo "$times" | awk '{ printf "%.2f %.2f\n", $1, $2 + $3 }'
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { echo "scale=3; $1 / $2" | bc; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a / b }'; }
 load() { cut -d' ' -f1 /proc/loadavg; }
 
 for tree in "${trees[@]}"; do
