@@ -163,12 +163,16 @@ fn the_async_bus_traces_publish_and_each_handler() {
     );
 }
 
+fn boom(_: &Envelope<Traced>) {
+    panic!("the handler broke")
+}
+
 #[test]
 fn a_sync_handler_that_panics_is_reported_inside_its_own_span() {
     let recorder = SpanRecorder::default();
     let events = Arc::clone(&recorder.events);
     let bus = InMemoryMessageBus::new();
-    bus.subscribe("boom", |_: &Envelope<Traced>| panic!("the handler broke"));
+    bus.subscribe("boom", boom);
     bus.subscribe("after", |_: &Envelope<Traced>| {});
     let envelope = Envelope::new(Traced).into_any();
 

@@ -538,13 +538,24 @@ async fn the_state_is_persisted_after_every_transition() {
 #[tokio::test]
 async fn a_saga_shows_its_definition_and_prepares_its_store() {
     let store = Arc::new(RecordingStore::default());
-    let saga = Saga::new("shown", vec![step("reserve"), step("charge")], store.clone())
-        .expect("a valid saga")
-        .with_owner("worker-7");
+    let saga = Saga::new(
+        "shown",
+        vec![step("reserve"), step("charge")],
+        store.clone(),
+    )
+    .expect("a valid saga")
+    .with_owner("worker-7");
     let names: Vec<&str> = saga.steps().iter().map(|step| step.name()).collect();
     assert_eq!(names, ["reserve", "charge"]);
     let shown = format!("{saga:?}");
-    for part in ["Saga", "shown", "reserve", "charge", "worker-7", "lease_ttl"] {
+    for part in [
+        "Saga",
+        "shown",
+        "reserve",
+        "charge",
+        "worker-7",
+        "lease_ttl",
+    ] {
         assert!(shown.contains(part), "`{part}` missing from {shown}");
     }
     assert_eq!(store.initialized.load(Ordering::SeqCst), 0);
@@ -573,7 +584,12 @@ async fn a_saga_found_finished_once_its_lease_is_taken_is_returned_without_the_l
     assert_eq!(resumed.status, SagaStatus::Completed);
     assert_eq!(resumed.lease, None, "the returned state holds no lease");
     assert_eq!(journal("finished-elsewhere"), ["do a"], "nothing ran again");
-    let stored = store.inner.load("f-1").await.expect("load").expect("stored");
+    let stored = store
+        .inner
+        .load("f-1")
+        .await
+        .expect("load")
+        .expect("stored");
     assert_eq!(stored.lease, None, "the lease taken to look is released");
 }
 
