@@ -20,6 +20,8 @@ struct SpanRecorder {
     spans: Mutex<Vec<(u64, String)>>,
     stack: Mutex<Vec<u64>>,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Every event as `span : message`, `span` the one it happened in.
+    events: Arc<Mutex<Vec<String>>>,
 }
 
 struct Fields(Vec<String>);
@@ -65,7 +67,30 @@ impl Subscriber for SpanRecorder {
 
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
-    fn event(&self, _: &TracingEvent<'_>) {}
+    fn event(&self, event: &TracingEvent<'_>) {
+        let mut fields = Fields(Vec::new());
+        event.record(&mut fields);
+        let message = fields
+            .0
+            .iter()
+            .find_map(|field| field.strip_prefix("message="))
+            .unwrap_or_default()
+            .to_owned();
+        let current = self.stack.lock().expect("stack").last().copied();
+        let span = current
+            .and_then(|current| {
+                let spans = self.spans.lock().expect("spans");
+                spans
+                    .iter()
+                    .find(|(id, _)| *id == current)
+                    .map(|(_, name)| name.clone())
+            })
+            .unwrap_or_default();
+        self.events
+            .lock()
+            .expect("events")
+            .push(format!("{span} : {message}"));
+    }
 
     fn enter(&self, span: &Id) {
         self.stack.lock().expect("stack").push(span.into_u64());
@@ -135,5 +160,30 @@ fn the_async_bus_traces_publish_and_each_handler() {
             format!("{publish} > handler{{handler=first}}"),
             format!("{publish} > handler{{handler=second}}"),
         ]
+    );
+}
+
+fn boom(_: &Envelope<Traced>) {
+    panic!("the handler broke")
+}
+
+#[test]
+fn a_sync_handler_that_panics_is_reported_inside_its_own_span() {
+    let recorder = SpanRecorder::default();
+    let events = Arc::clone(&recorder.events);
+    let bus = InMemoryMessageBus::new();
+    bus.subscribe("boom", boom);
+    bus.subscribe("after", |_: &Envelope<Traced>| {});
+    let envelope = Envelope::new(Traced).into_any();
+
+    let published =
+        tracing::subscriber::with_default(recorder, || bus.publish_envelope(envelope.clone()));
+
+    assert!(published.is_err(), "the panic is the publish's failure");
+    let events = events.lock().expect("events").clone();
+    assert_eq!(
+        events,
+        [String::from("handler{handler=boom} : handler failed")],
+        "the failure is logged once, inside the span of the handler that panicked"
     );
 }

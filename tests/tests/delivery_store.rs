@@ -28,6 +28,29 @@ async fn postgres_delivery_store_conforms() {
     test.cleanup().await;
 }
 
+/// A database whose collation follows a locale (here the column's, ICU's
+/// root locale, which puts `a` before `B`) still lists parked events in
+/// byte order, as the in-memory and SQLite stores do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_parked_events_are_in_byte_order_whatever_the_collation() {
+    let Some(test) = TestStore::new("postgres_parked_byte_order", 2).await else {
+        return;
+    };
+    let store = PostgreSQLDeliveryStore::from_pool_with_schema(test.pool().clone(), &test.schema)
+        .expect("valid schema");
+    store.initialize().await.expect("migrates");
+    let statement = format!(
+        "ALTER TABLE \"{}\".delivery_dead_letters ALTER COLUMN handler TYPE text COLLATE \"und-x-icu\"",
+        test.schema
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+        .execute(test.pool())
+        .await
+        .expect("the column takes a locale's collation");
+    delivery_store::parked_events_are_listed_per_handler_in_position_order(&store, "icu").await;
+    test.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_memory_delivery_store_conforms() {
     let store = SqliteDeliveryStore::connect("sqlite::memory:")

@@ -429,11 +429,17 @@ struct RecordingStore {
     renewals: AtomicUsize,
     /// Makes every renewal fail as if the database were unreachable.
     renewals_fail: AtomicBool,
+    /// How often the store was asked to prepare itself.
+    initialized: AtomicUsize,
+    /// Makes `load` answer with what another process read just before the
+    /// saga finished: the stored state, still running.
+    loads_stale: AtomicBool,
 }
 
 #[orchestrix::__private::async_trait::async_trait]
 impl SagaStateStore for RecordingStore {
     async fn initialize(&self) -> Result<(), SagaStoreError> {
+        self.initialized.fetch_add(1, Ordering::SeqCst);
         self.inner.initialize().await
     }
     async fn create(
@@ -449,7 +455,13 @@ impl SagaStateStore for RecordingStore {
         self.inner.create(state, owner, ttl).await
     }
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
-        self.inner.load(saga_id).await
+        let mut loaded = self.inner.load(saga_id).await?;
+        if self.loads_stale.load(Ordering::SeqCst)
+            && let Some(state) = &mut loaded
+        {
+            state.status = SagaStatus::Running;
+        }
+        Ok(loaded)
     }
     async fn acquire_lease(
         &self,
@@ -521,6 +533,99 @@ async fn the_state_is_persisted_after_every_transition() {
             (SC, vec![StepStatus::Compensated, Failed]),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_saga_shows_its_definition_and_prepares_its_store() {
+    let store = Arc::new(RecordingStore::default());
+    let saga = Saga::new(
+        "shown",
+        vec![step("reserve"), step("charge")],
+        store.clone(),
+    )
+    .expect("a valid saga")
+    .with_owner("worker-7");
+    let names: Vec<&str> = saga.steps().iter().map(|step| step.name()).collect();
+    assert_eq!(names, ["reserve", "charge"]);
+    let shown = format!("{saga:?}");
+    for part in [
+        "Saga",
+        "shown",
+        "reserve",
+        "charge",
+        "worker-7",
+        "lease_ttl",
+    ] {
+        assert!(shown.contains(part), "`{part}` missing from {shown}");
+    }
+    assert_eq!(store.initialized.load(Ordering::SeqCst), 0);
+    saga.initialize().await.expect("initialize");
+    assert_eq!(
+        store.initialized.load(Ordering::SeqCst),
+        1,
+        "initialize prepares the state store"
+    );
+}
+
+#[tokio::test]
+async fn a_saga_found_finished_once_its_lease_is_taken_is_returned_without_the_lease() {
+    // Another process finished the saga between this resumer's read and
+    // its taking of the lease: the finished state is returned as is, and
+    // the lease just taken is given back.
+    let store = Arc::new(RecordingStore::default());
+    let saga = Saga::new("finished", vec![step("a")], store.clone()).expect("a valid saga");
+    let done = saga
+        .execute_with_id("f-1", Order::new("finished-elsewhere"))
+        .await
+        .expect("runs");
+    assert_eq!(done.status, SagaStatus::Completed);
+    store.loads_stale.store(true, Ordering::SeqCst);
+    let resumed = saga.resume("f-1").await.expect("resumes");
+    assert_eq!(resumed.status, SagaStatus::Completed);
+    assert_eq!(resumed.lease, None, "the returned state holds no lease");
+    assert_eq!(journal("finished-elsewhere"), ["do a"], "nothing ran again");
+    let stored = store
+        .inner
+        .load("f-1")
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(stored.lease, None, "the lease taken to look is released");
+}
+
+#[tokio::test]
+async fn a_saga_held_by_another_owner_is_busy_and_names_that_owners_run() {
+    let store: Arc<dyn SagaStateStore> = Arc::new(InMemorySagaStateStore::new());
+    let hanging = SagaStep::builder("hang", |_: Arc<Order>, _: StepContext| async {
+        std::future::pending::<()>().await;
+        Ok::<(), StepFailure>(())
+    })
+    .build()
+    .expect("step");
+    let first = Saga::new("held", vec![hanging], Arc::clone(&store))
+        .expect("a valid saga")
+        .with_owner("first");
+    let run = tokio::spawn(async move { first.execute_with_id("h-1", Order::new("held")).await });
+    let holder = loop {
+        let stored = store.load("h-1").await.expect("load");
+        if let Some(lease) = stored.and_then(|state| state.lease) {
+            break lease.owner;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert!(
+        holder.starts_with("first#") && holder.len() > "first#".len(),
+        "a run's lease names its owner and the run: {holder}"
+    );
+    let second = Saga::new("held", vec![step("hang")], Arc::clone(&store))
+        .expect("a valid saga")
+        .with_owner("second");
+    let error = second.resume("h-1").await.expect_err("the lease is held");
+    assert!(
+        matches!(error, SagaError::Busy { ref owner, .. } if *owner == holder),
+        "{error}"
+    );
+    run.abort();
 }
 
 fn assert_send<T: Send>(value: T) -> T {

@@ -26,6 +26,8 @@ enum Renewal {
     Hangs,
     /// Fails after this long.
     FailsAfter(Duration),
+    /// Answers at once that another owner holds the lease.
+    Lost,
 }
 
 /// A store whose lease renewals behave as [`Renewal`] says; the rest is
@@ -35,6 +37,10 @@ struct Renewals {
     inner: Arc<dyn SagaStateStore>,
     renewal: Renewal,
     asked: AtomicUsize,
+    /// How long the process stalls (the paused clock jumps) right after
+    /// the store confirmed the save that marks the first step running for
+    /// its first attempt, before the run gets to start that step.
+    stall_before_first_step: Option<Duration>,
 }
 
 impl Renewals {
@@ -43,6 +49,16 @@ impl Renewals {
             inner,
             renewal,
             asked: AtomicUsize::new(0),
+            stall_before_first_step: None,
+        })
+    }
+
+    fn stalling(inner: Arc<dyn SagaStateStore>, renewal: Renewal, stall: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            renewal,
+            asked: AtomicUsize::new(0),
+            stall_before_first_step: Some(stall),
         })
     }
 }
@@ -77,7 +93,17 @@ impl SagaStateStore for Renewals {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
-        self.inner.save(state, owner, ttl).await
+        self.inner.save(state, owner, ttl).await?;
+        let first_step_starts = state
+            .steps
+            .first()
+            .is_some_and(|step| step.status == StepStatus::Running && step.attempts == 1);
+        if let (Some(stall), true) = (self.stall_before_first_step, first_step_starts) {
+            // The store has answered; the process then does not run for
+            // `stall` (descheduled, a long blocking call, a paused VM).
+            tokio::time::advance(stall).await;
+        }
+        Ok(())
     }
     async fn renew_lease(
         &self,
@@ -95,6 +121,12 @@ impl SagaStateStore for Renewals {
                     operation: "renew a lease",
                     target: "test".into(),
                     source: "connection reset".into(),
+                });
+            }
+            Renewal::Lost => {
+                return Err(SagaStoreError::LeaseLost {
+                    saga_id: saga_id.to_owned(),
+                    owner: "another process".to_owned(),
                 });
             }
         }
@@ -270,6 +302,93 @@ async fn a_slow_renewal_answering_in_time_keeps_the_saga_going() {
     let state = saga.execute(Job).await.expect("runs");
     assert_eq!(state.status, SagaStatus::Completed);
     assert!(store.asked.load(Ordering::SeqCst) >= 8);
+}
+
+/// A saga of one step that is done at its first poll.
+fn done_at_once(probe: &Arc<Probe>, store: Arc<dyn SagaStateStore>) -> Saga<Job> {
+    let probe = Arc::clone(probe);
+    let step = SagaStep::builder("work", move |_: Arc<Job>, context: StepContext| {
+        let _running = probe.started(context.attempt());
+        async move { Ok::<u32, StepFailure>(context.attempt()) }
+    })
+    .build()
+    .expect("step");
+    Saga::new("lease-stall", vec![step], store)
+        .expect("a valid saga")
+        .with_lease_ttl(TTL)
+        .with_lease_safety_margin(MARGIN)
+}
+
+/// Runs [`done_at_once`] on a store that stalls the process for `stall`
+/// after confirming the save that starts the step; returns the run's
+/// error, the step's records and the inner store.
+async fn run_stalling(
+    renewal: Renewal,
+    stall: Duration,
+) -> (SagaError, Arc<Probe>, Arc<InMemorySagaStateStore>) {
+    let inner = Arc::new(InMemorySagaStateStore::new());
+    let store = Renewals::stalling(inner.clone(), renewal, stall);
+    let probe = Arc::new(Probe::default());
+    let saga = done_at_once(&probe, store);
+    let error = saga
+        .execute_with_id("s-1", Job)
+        .await
+        .expect_err("the run may not start the step");
+    (error, probe, inner)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_is_not_started_once_the_deadline_has_passed() {
+    // The save before the step confirmed the lease until `TTL - MARGIN`
+    // after it was sent; the process then stalled past that: even a step
+    // that would be done at its first poll must not run.
+    for stall in [TTL - MARGIN, TTL] {
+        let (error, probe, inner) = run_stalling(Renewal::Slow(Duration::ZERO), stall).await;
+        assert!(
+            matches!(
+                error,
+                SagaError::Store(SagaStoreError::LeaseNotRenewed { ref saga_id, .. }) if saga_id == "s-1"
+            ),
+            "stall {stall:?}: {error}"
+        );
+        assert_eq!(probe.spans(), vec![], "stall {stall:?}: the step ran");
+        let stored = inner.load("s-1").await.expect("load").expect("stored");
+        assert_eq!(stored.steps[0].status, StepStatus::Running);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_due_before_a_step_comes_first_and_a_lost_lease_stops_the_run() {
+    // A third of the TTL after the save, a renewal is due: the run renews
+    // before it starts the step, learns the lease is lost, and stops.
+    for stall in [TTL / 3, TTL / 2] {
+        let (error, probe, _) = run_stalling(Renewal::Lost, stall).await;
+        assert!(
+            matches!(
+                error,
+                SagaError::Store(SagaStoreError::LeaseLost { ref saga_id, .. }) if saga_id == "s-1"
+            ),
+            "stall {stall:?}: {error}"
+        );
+        assert_eq!(probe.spans(), vec![], "stall {stall:?}: the step ran");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_done_at_once_runs_when_no_renewal_is_due() {
+    // The counterpart of the two tests above: a stall shorter than a third
+    // of the TTL leaves the lease confirmed, so the step runs (and the
+    // renewal that would have said "lost" is never asked for).
+    let inner = Arc::new(InMemorySagaStateStore::new());
+    let store = Renewals::stalling(inner, Renewal::Lost, TTL / 3 - Duration::from_millis(1));
+    let probe = Arc::new(Probe::default());
+    let state = done_at_once(&probe, store.clone())
+        .execute_with_id("s-1", Job)
+        .await
+        .expect("the lease is confirmed");
+    assert_eq!(state.status, SagaStatus::Completed);
+    assert_eq!(probe.spans().len(), 1);
+    assert_eq!(store.asked.load(Ordering::SeqCst), 0);
 }
 
 const TAKEOVER_TTL: Duration = Duration::from_millis(1500);

@@ -314,9 +314,12 @@ pub(crate) fn run_in_turn<'a>(
             }
         }));
         if let Err(panic) = run {
-            // `next` was moved past the handler before it was called.
-            let name = handlers[next - 1].name.as_str();
-            failures.push(failed(name, panicked(panic)));
+            // `next` was moved past the handler before it was called. The
+            // unwinding left its span: the failure is logged in it again,
+            // as any other handler failure is.
+            let name = &handlers[next - 1].name;
+            let _entered = listened_span!("handler", handler = %name).entered();
+            failures.push(failed(name.as_str(), panicked(panic)));
         }
     }
     failures

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::sql::{ParkedRow, Statements, attempts_to_sql, parked_from_row, to_sql};
+use super::sql::{Dialect, ParkedRow, Statements, attempts_to_sql, parked_from_row, to_sql};
 use super::store::{DeliveryStore, DeliveryStoreError, ParkedEvent};
 use crate::postgres::{Migration, PostgresError, SqlIdentifier, migrate};
 use crate::projection::{PostgreSQLProjectionStateStore, ProjectionStateStore};
@@ -108,7 +108,7 @@ fn statements(schema: &SqlIdentifier) -> Statements {
     Statements::new(
         &format!("{}.delivery_dead_letters", schema.quoted()),
         &format!("{}.delivery_processed", schema.quoted()),
-        '$',
+        Dialect::Postgres,
     )
 }
 

@@ -15,6 +15,34 @@ use super::store::{DeliveryStoreError, ParkedEvent};
 const PARKED_COLUMNS: &str = "handler, handler_group, position, stream_id, version, event_type, \
                               event_id, error, attempts, first_failed_at, parked_at";
 
+/// What differs between the SQL of the two backends.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl Dialect {
+    /// The parameter sign: both number their parameters, `$2` and `?2`.
+    fn sign(self) -> &'static str {
+        match self {
+            Self::Postgres => "$",
+            Self::Sqlite => "?",
+        }
+    }
+
+    /// What makes an `ORDER BY` on a text column compare bytes, as Rust
+    /// orders `str` (and so the in-memory store): PostgreSQL's default
+    /// collation follows the database's locale (`a` before `B`); SQLite's
+    /// default, `BINARY`, already compares bytes.
+    fn byte_order(self) -> &'static str {
+        match self {
+            Self::Postgres => " COLLATE \"C\"",
+            Self::Sqlite => "",
+        }
+    }
+}
+
 /// The SQL of every operation.
 ///
 /// Parameters: `park` takes [`PARKED_COLUMNS`] in order; `parked_one`
@@ -32,11 +60,10 @@ pub(super) struct Statements {
 
 impl Statements {
     /// The statements on the tables `parked` and `processed` (as the SQL
-    /// names them, schema-qualified on PostgreSQL), with `sign` the
-    /// parameter sign (`$` for PostgreSQL, `?` for SQLite: both number
-    /// their parameters, `$2` and `?2`).
-    pub(super) fn new(parked: &str, processed: &str, sign: char) -> Self {
-        let with_sign = |sql: String| sql.replace('$', &sign.to_string());
+    /// names them, schema-qualified on PostgreSQL) in `dialect`.
+    pub(super) fn new(parked: &str, processed: &str, dialect: Dialect) -> Self {
+        let with_sign = |sql: String| sql.replace('$', dialect.sign());
+        let byte_order = dialect.byte_order();
         Self {
             park: with_sign(format!(
                 "INSERT INTO {parked} ({PARKED_COLUMNS}) \
@@ -45,7 +72,9 @@ impl Statements {
                  version = $5, event_type = $6, event_id = $7, error = $8, attempts = $9, \
                  first_failed_at = $10, parked_at = $11"
             )),
-            parked_all: format!("SELECT {PARKED_COLUMNS} FROM {parked} ORDER BY handler, position"),
+            parked_all: format!(
+                "SELECT {PARKED_COLUMNS} FROM {parked} ORDER BY handler{byte_order}, position"
+            ),
             parked_one: with_sign(format!(
                 "SELECT {PARKED_COLUMNS} FROM {parked} WHERE handler = $1 ORDER BY position"
             )),
@@ -133,11 +162,11 @@ pub(super) fn parked_from_row<T>(
 
 #[cfg(test)]
 mod tests {
-    use super::Statements;
+    use super::{Dialect, Statements};
 
     #[test]
     fn sqlite_statements_number_their_parameters_with_a_question_mark() {
-        let statements = Statements::new("parked", "processed", '?');
+        let statements = Statements::new("parked", "processed", Dialect::Sqlite);
         for sql in [
             &statements.park,
             &statements.parked_one,

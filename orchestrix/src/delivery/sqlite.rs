@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
-use super::sql::{ParkedRow, Statements, attempts_to_sql, parked_from_row, to_sql};
+use super::sql::{Dialect, ParkedRow, Statements, attempts_to_sql, parked_from_row, to_sql};
 use super::store::{DeliveryStore, DeliveryStoreError, ParkedEvent};
 use crate::migration::Migration;
 use crate::projection::{ProjectionStateStore, SqliteProjectionStateStore};
@@ -96,7 +96,7 @@ impl SqliteDeliveryStore {
             statements: Arc::new(Statements::new(
                 "delivery_dead_letters",
                 "delivery_processed",
-                '?',
+                Dialect::Sqlite,
             )),
             checkpoints,
         }

@@ -147,9 +147,16 @@ impl RunLease {
         let mut next = self.confirmed_at() + period;
         let mut last_error = None;
         loop {
-            tokio::time::sleep_until(next.min(self.deadline())).await;
-            let now = Instant::now();
-            if now >= self.deadline() {
+            // What is due already is done now, not after a sleep: a timer
+            // set for an instant that has passed (the process stalled
+            // after the last write) fires only when the runtime's timer
+            // next turns, and the caller polls its work right after this
+            // first poll: the work would start past the deadline.
+            let wake = next.min(self.deadline());
+            if Instant::now() < wake {
+                tokio::time::sleep_until(wake).await;
+            }
+            if Instant::now() >= self.deadline() {
                 return self.not_renewed(last_error);
             }
             match self.renew().await {
