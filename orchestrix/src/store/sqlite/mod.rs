@@ -72,8 +72,9 @@ pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFA
 ///
 /// [`connect`](Self::connect) opens the file (creating it if missing) and
 /// brings its schema up to date. Many tasks, and many processes, may use one
-/// file: writers take turns on the file's write lock (waiting up to the busy
-/// timeout), readers never wait (WAL mode).
+/// file: the writes of one store and its clones queue in-process, in order;
+/// other stores and processes take turns with them on the file's write lock
+/// (waiting up to the busy timeout); readers never wait (WAL mode).
 ///
 /// ```rust,standalone_crate
 /// use orchestrix::prelude::*;
@@ -98,9 +99,12 @@ pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFA
 pub struct SqliteEventStore {
     pool: SqlitePool,
     path: Arc<Path>,
-    /// Batch appends of this store (and its clones) queue here, in order,
-    /// instead of polling for the file's write lock in SQLite's busy handler
-    /// (which sleeps in growing steps) while holding a connection.
+    /// Every write of this store (and its clones: appends, snapshots,
+    /// rewrite batches) queues here, in order, before it asks the file for
+    /// its write lock: the store's tasks take turns in-process instead of
+    /// racing in SQLite's busy handler (which sleeps in growing steps, so a
+    /// writer can lose the race for longer than the busy timeout). Only
+    /// other stores and processes on the file wait in the busy handler.
     append_lock: Arc<tokio::sync::Mutex<()>>,
     /// The highest position this store (and its clones) appended: wakes
     /// its followers at once (see [`wait_for_append`](Self::wait_for_append)).
@@ -327,6 +331,7 @@ impl SqliteEventStore {
         event: &EncodedEvent,
         expected_version: Option<u64>,
     ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
+        let turn = self.append_lock.lock().await;
         let appended: Option<(i64, i64)> = sqlx::query_as(statements::APPEND_ONE)
             .bind(aggregate_id)
             .bind(expected_version.map(to_i64))
@@ -340,6 +345,7 @@ impl SqliteEventStore {
             .bind(nanos(OffsetDateTime::now_utc()))
             .fetch_optional(&self.pool)
             .await?;
+        drop(turn);
         Ok(match appended {
             Some((position, version)) => Ok(AppendOutcome {
                 new_version: to_u64(version),
@@ -611,6 +617,7 @@ impl AsyncEventStore for SqliteEventStore {
                 event_type: format!("snapshot of {}", snapshot.aggregate_type),
                 source,
             })?;
+        let _turn = self.append_lock.lock().await;
         sqlx::query(statements::SAVE_SNAPSHOT)
             .bind(&snapshot.aggregate_id)
             .bind(&snapshot.aggregate_type)
