@@ -44,7 +44,7 @@ use crate::migration::Migration;
 use crate::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
 use crate::store::{
     AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
-    Snapshot, StoreError, checks,
+    Snapshot, StoreError, checks, context,
 };
 
 /// The event store's SQLite migrations, shipped in the crate (versions
@@ -59,6 +59,11 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
         2,
         "event type index",
         include_str!("../../../migrations/sqlite/0002_event_type_index.sql"),
+    ),
+    Migration::new(
+        3,
+        "event context column",
+        include_str!("../../../migrations/sqlite/0003_event_context.sql"),
     ),
 ];
 
@@ -222,7 +227,7 @@ impl SqliteEventStore {
             .read_global(
                 from_position,
                 limit,
-                stored.as_ref().unwrap_or(filter),
+                Some(stored.as_ref().unwrap_or(filter)),
                 |decoder, row| decoder.global_row(row),
             )
             .await?;
@@ -243,16 +248,11 @@ impl SqliteEventStore {
         limit: usize,
     ) -> Result<Vec<RawRecordedEvent>, StoreError> {
         let (events, _) = self
-            .read_global(
-                from_position,
-                limit,
-                &EventTypeFilter::all(),
-                |decoder, row| {
-                    let event = decoder.raw_row(row)?;
-                    let position = event.position;
-                    Ok((event, position))
-                },
-            )
+            .read_global(from_position, limit, None, |decoder, row| {
+                let event = decoder.raw_row(row)?;
+                let position = event.position;
+                Ok((event, position))
+            })
             .await?;
         Ok(events)
     }
@@ -342,7 +342,8 @@ impl SqliteEventStore {
             .bind(&event.metadata)
             .bind(event.correlation_id)
             .bind(event.causation_id)
-            .bind(nanos(OffsetDateTime::now_utc()))
+            .bind(event.recorded_at)
+            .bind(&event.context)
             .fetch_optional(&self.pool)
             .await?;
         drop(turn);
@@ -380,7 +381,6 @@ impl SqliteEventStore {
             tx.rollback().await?;
             return Ok(Err(current));
         }
-        let recorded_at = nanos(OffsetDateTime::now_utc());
         let mut offset = 0_i64;
         for chunk in events.chunks(statements::MAX_ROWS_PER_INSERT) {
             let mut insert = sqlx::query(statements::insert_events(chunk.len()));
@@ -397,7 +397,8 @@ impl SqliteEventStore {
                     .bind(&event.metadata)
                     .bind(event.correlation_id)
                     .bind(event.causation_id)
-                    .bind(recorded_at);
+                    .bind(event.recorded_at)
+                    .bind(&event.context);
             }
             insert.execute(&mut *tx).await?;
         }
@@ -425,10 +426,18 @@ struct EncodedEvent {
     metadata: String,
     correlation_id: uuid::Uuid,
     causation_id: Option<uuid::Uuid>,
+    /// When the store accepted it (nanoseconds since the Unix epoch).
+    recorded_at: i64,
+    /// The compact context (`store::context`): metadata and `recorded_at`.
+    context: Vec<u8>,
 }
 
 impl EncodedEvent {
-    fn encode(stream_id: &str, envelope: &AnyEnvelope) -> Result<Self, StoreError> {
+    fn encode(
+        stream_id: &str,
+        envelope: &AnyEnvelope,
+        recorded_at: i64,
+    ) -> Result<Self, StoreError> {
         let message = envelope.message();
         let event_type = envelope.message_name();
         let failed = |source| StoreError::Serialize {
@@ -445,6 +454,8 @@ impl EncodedEvent {
             metadata: serde_json::to_string(metadata).map_err(failed)?,
             correlation_id: metadata.correlation_id,
             causation_id: metadata.causation_id,
+            recorded_at,
+            context: context::encode(metadata, recorded_at),
         })
     }
 }
@@ -491,9 +502,10 @@ impl AsyncEventStore for SqliteEventStore {
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         checks::append(aggregate_id, events)?;
+        let recorded_at = nanos(OffsetDateTime::now_utc());
         let encoded = events
             .iter()
-            .map(|envelope| EncodedEvent::encode(aggregate_id, envelope))
+            .map(|envelope| EncodedEvent::encode(aggregate_id, envelope, recorded_at))
             .collect::<Result<Vec<_>, _>>()?;
         let conflict = |actual| {
             StoreError::from(ConcurrencyError {
