@@ -1,2 +1,3 @@
 //! Benchmark support shared by the bench targets.
+pub mod sqlite_raw;
 pub mod store_workloads;

@@ -48,12 +48,15 @@ async fn record_once(
 const WRITERS: u64 = 8;
 const PER_WRITER: u64 = 25;
 
-/// Ten connections (8 writers, two dispatchers and their handlers) take
-/// turns on the file's one write lock. SQLite's busy handler sleeps in
-/// growing steps rather than queueing waiters, so on a loaded machine one
-/// writer can lose the race for longer than the default 5 s and get
-/// `Locked`: this test is about delivery, not lock fairness, so its
-/// connections wait longer.
+/// The 8 writers share one store, so they queue in-process for the file's
+/// write lock; but the two dispatchers run on pools of their own (as two
+/// processes would), and their checkpoint and lease writes and the
+/// handler's own `BEGIN IMMEDIATE` transactions race the writers in
+/// SQLite's busy handler, which sleeps in growing steps rather than
+/// queueing waiters: on a loaded machine one of them can lose the race for
+/// longer than the default 5 s and get `Locked`. This test is about
+/// delivery, not lock fairness across pools, so its connections wait
+/// longer.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn options(db: &TempDb) -> SqliteOptions {

@@ -147,3 +147,36 @@ async fn read_all_raw_reads_a_payload_too_deep_to_decode() {
     assert_eq!(raw.len(), 1);
     assert_eq!(raw[0].payload, deep);
 }
+
+/// A damaged context column (written past the store) is a typed error that
+/// names the row, for a load and for a read of the global stream; a raw
+/// read, which does not read the context, still gives the row as stored.
+#[tokio::test]
+async fn a_damaged_context_is_a_typed_error_naming_the_row() {
+    let db = TempDb::new("damaged-context");
+    let store = store(&db).await;
+    store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("save");
+    sqlx::query("UPDATE events SET context = x'01ff' WHERE position = 1")
+        .execute(store.pool())
+        .await
+        .expect("damage");
+    let error = store.load("acc-1", 1).await.expect_err("damaged");
+    let StoreError::Backend { operation, source } = &error else {
+        panic!("expected Backend, got {error:?}");
+    };
+    assert!(
+        operation.contains("stream `acc-1` version 1") && operation.contains("context"),
+        "{operation}"
+    );
+    assert!(source.to_string().contains("ends early"), "{source}");
+    let error = store.read_all(1, 10).await.expect_err("damaged");
+    assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
+    let raw = store
+        .read_all_raw(1, 10)
+        .await
+        .expect("raw reads skip the context");
+    assert_eq!(raw.len(), 1);
+}

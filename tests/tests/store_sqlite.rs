@@ -153,8 +153,46 @@ async fn eight_tasks_append_to_one_file_nothing_lost_or_duplicated() {
     }
 }
 
+/// A row as a program that predates the context column writes it (the
+/// version-1 columns only); returns its metadata and `recorded_at`.
+async fn insert_old_row(
+    pool: &orchestrix::sqlite::SqlitePool,
+    stream: &str,
+    version: i64,
+    seq: u32,
+) -> (Metadata, i64) {
+    let envelope = ConformanceEvent::envelope(1, seq);
+    let mut metadata = envelope.metadata().clone();
+    metadata.subject = Some(stream.into());
+    metadata.causation_id = Some(uuid::Uuid::new_v4());
+    // Microseconds, the precision every store keeps for `recorded_at`.
+    let recorded_at: i64 = 1_700_000_000_123_456_000 + i64::from(seq) * 1_000;
+    sqlx::query(
+        "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
+         payload, metadata, correlation_id, causation_id, recorded_at) \
+         VALUES ((SELECT coalesce(max(position), 0) + 1 FROM events), ?1, ?2, ?3, ?4, 1, ?5, ?6, \
+         ?7, ?8, ?9)",
+    )
+    .bind(stream)
+    .bind(version)
+    .bind(metadata.id)
+    .bind(envelope.message_name())
+    .bind(serde_json::to_string(&ConformanceEvent { writer: 1, seq }).expect("payload"))
+    .bind(serde_json::to_string(&metadata).expect("metadata"))
+    .bind(metadata.correlation_id)
+    .bind(metadata.causation_id)
+    .bind(recorded_at)
+    .execute(pool)
+    .await
+    .expect("an old program's insert");
+    (metadata, recorded_at)
+}
+
 /// A file written by a program that had only the first migration is
-/// brought up to date on open, keeping its events.
+/// brought up to date on open, keeping its events: rows without the
+/// context column (migration 3) load with their metadata and time, beside
+/// rows this version writes, and so does a row an older program writes
+/// into the migrated file; raw reads still give the stored metadata text.
 #[tokio::test]
 async fn a_file_from_an_older_migration_is_migrated_on_open() {
     let file = TempDb::new("old-file");
@@ -163,10 +201,7 @@ async fn a_file_from_an_older_migration_is_migrated_on_open() {
     migrate(&pool, file.path(), &EVENT_STORE_MIGRATIONS[..1])
         .await
         .expect("version 1 only");
-    let old = SqliteEventStore::from_pool(pool.clone());
-    old.save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
-        .await
-        .expect("append on version 1");
+    let (first, first_at) = insert_old_row(&pool, "acc-1", 1, 1).await;
     let versions = |pool| async move {
         sqlx::query_scalar::<_, i64>("SELECT version FROM orchestrix_migrations ORDER BY version")
             .fetch_all(&pool)
@@ -179,7 +214,7 @@ async fn a_file_from_an_older_migration_is_migrated_on_open() {
     let store = SqliteEventStore::connect(&file.url(""))
         .await
         .expect("opens");
-    assert_eq!(versions(store.pool().clone()).await, [1, 2]);
+    assert_eq!(versions(store.pool().clone()).await, [1, 2, 3]);
     let index: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'events_event_type_position'",
     )
@@ -187,11 +222,61 @@ async fn a_file_from_an_older_migration_is_migrated_on_open() {
     .await
     .expect("schema");
     assert_eq!(index, 1, "migration 2 created its index");
+    // An older program still writing to the migrated file, then this one.
+    let (second, second_at) = insert_old_row(store.pool(), "acc-1", 2, 2).await;
+    let third = ConformanceEvent::envelope(1, 3);
+    store
+        .save("acc-1", std::slice::from_ref(&third), Some(2))
+        .await
+        .expect("append on version 3");
+    let contexts: Vec<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT context FROM events ORDER BY position")
+            .fetch_all(store.pool())
+            .await
+            .expect("contexts");
+    assert_eq!(
+        contexts.iter().map(Option::is_some).collect::<Vec<_>>(),
+        [false, false, true],
+        "old rows are not rewritten; new ones carry their context"
+    );
+
     let events = store.load("acc-1", 1).await.expect("load");
     assert_eq!(
-        events[0].downcast_ref::<ConformanceEvent>(),
-        Some(&ConformanceEvent { writer: 1, seq: 1 })
+        events
+            .iter()
+            .map(|e| e.downcast_ref::<ConformanceEvent>().map(|e| e.seq))
+            .collect::<Vec<_>>(),
+        [Some(1), Some(2), Some(3)]
     );
+    assert_eq!(events[0].metadata(), &first);
+    assert_eq!(events[1].metadata(), &second);
+    assert_eq!(events[2].metadata(), third.metadata());
+    let nanos = |at: time::OffsetDateTime| i64::try_from(at.unix_timestamp_nanos()).expect("fits");
+    assert_eq!(nanos(events[0].recorded_at), first_at);
+    assert_eq!(nanos(events[1].recorded_at), second_at);
+    // The global stream decodes the same rows the same way.
+    let global = store.read_all(1, 10).await.expect("read_all");
+    assert_eq!(
+        global
+            .iter()
+            .map(|e| e.metadata().clone())
+            .collect::<Vec<_>>(),
+        events
+            .iter()
+            .map(|e| e.metadata().clone())
+            .collect::<Vec<_>>()
+    );
+    // Raw reads give the metadata text as stored, old rows and new.
+    let raw = store.read_all_raw(1, 10).await.expect("raw");
+    assert_eq!(
+        raw[0].metadata,
+        serde_json::to_string(&first).expect("json")
+    );
+    assert_eq!(
+        serde_json::from_str::<Metadata>(&raw[2].metadata).expect("metadata"),
+        *third.metadata()
+    );
+    assert_eq!(raw[2].recorded_at, events[2].recorded_at);
 }
 
 /// A migration whose recorded checksum differs from the shipped text is
@@ -342,6 +427,77 @@ async fn writers_wait_for_the_lock_and_a_held_lock_is_a_typed_error() {
     );
     drop(lock);
     assert_eq!(store.stream_version("acc-1").await.expect("version"), 1);
+}
+
+/// The writes of one store's tasks queue in-process instead of racing in
+/// SQLite's busy handler: 16 tasks write through one store (and its pool
+/// of 8 connections) to a file whose busy timeout is 50 ms, shorter than
+/// the handler's sleeps add up to when several connections compete, and
+/// every write goes through: single appends, batches and snapshots.
+/// Without the queue, some of them fail with `Locked`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_writes_of_one_store_take_turns_within_a_short_busy_timeout() {
+    const WRITERS: u32 = 16;
+    const ROUNDS: u32 = 30;
+    let file = TempDb::new("queued");
+    let store = SqliteEventStore::connect_with(
+        SqliteOptions::builder(file.url(""))
+            .busy_timeout(Duration::from_millis(50))
+            .build()
+            .expect("valid"),
+    )
+    .await
+    .expect("creates");
+    let barrier = Arc::new(Barrier::new(WRITERS as usize));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let stream = format!("own-{writer}");
+                barrier.wait().await;
+                let mut version = 0;
+                for seq in 0..ROUNDS {
+                    let count = if seq % 10 == 9 { 3 } else { 1 };
+                    let events: Vec<AnyEnvelope> = (0..count)
+                        .map(|_| ConformanceEvent::envelope(writer, seq))
+                        .collect();
+                    version = store
+                        .save(&stream, &events, Some(version))
+                        .await
+                        .unwrap_or_else(|error| panic!("{stream} append {seq}: {error}"))
+                        .new_version;
+                    if seq % 10 == 4 {
+                        store
+                            .save_snapshot(Snapshot {
+                                aggregate_id: stream.clone(),
+                                aggregate_type: "queued".to_owned(),
+                                version,
+                                state: serde_json::json!({ "seq": seq }),
+                                taken_at: time::OffsetDateTime::now_utc(),
+                            })
+                            .await
+                            .unwrap_or_else(|error| panic!("{stream} snapshot {seq}: {error}"));
+                    }
+                }
+                version
+            })
+        })
+        .collect();
+    for writer in writers {
+        let version = writer.await.expect("writer");
+        assert_eq!(version, u64::from(ROUNDS + 2 * (ROUNDS / 10)));
+    }
+    let everything = read_everything(&store).await;
+    assert_eq!(
+        everything.len() as u64,
+        u64::from(WRITERS * (ROUNDS + 2 * (ROUNDS / 10)))
+    );
+    let snapshot = store
+        .load_snapshot("own-0")
+        .await
+        .expect("snapshot")
+        .expect("saved");
+    assert_eq!(snapshot.state, serde_json::json!({ "seq": 24 }));
 }
 
 /// A loaded event's context is its saved context, and the texts it repeats

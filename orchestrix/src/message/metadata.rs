@@ -167,30 +167,30 @@ impl<'de> Deserialize<'de> for SpecVersion {
 /// definition of the wire form: `Metadata` deserializes through it.
 #[derive(Debug, Deserialize)]
 pub(crate) struct MetadataFields<'a> {
-    id: Uuid,
+    pub(crate) id: Uuid,
     #[serde(rename = "specversion")]
-    _specversion: SpecVersion,
+    pub(crate) _specversion: SpecVersion,
     #[serde(rename = "type", borrow)]
-    message_type: Text<'a>,
+    pub(crate) message_type: Text<'a>,
     #[serde(borrow)]
-    source: Text<'a>,
+    pub(crate) source: Text<'a>,
     #[serde(with = "time::serde::rfc3339")]
-    time: OffsetDateTime,
+    pub(crate) time: OffsetDateTime,
     #[serde(default, borrow)]
-    subject: Option<Text<'a>>,
+    pub(crate) subject: Option<Text<'a>>,
     #[serde(default, borrow)]
-    datacontenttype: Option<Text<'a>>,
+    pub(crate) datacontenttype: Option<Text<'a>>,
     #[serde(default, borrow)]
-    dataschema: Option<Text<'a>>,
+    pub(crate) dataschema: Option<Text<'a>>,
     #[serde(rename = "correlationid", alias = "correlation_id")]
-    correlation_id: Uuid,
+    pub(crate) correlation_id: Uuid,
     #[serde(rename = "causationid", alias = "causation_id", default)]
-    causation_id: Option<Uuid>,
+    pub(crate) causation_id: Option<Uuid>,
 }
 
 /// A JSON string, borrowed from the JSON text when it has no escapes.
 #[derive(Debug)]
-struct Text<'a>(Cow<'a, str>);
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

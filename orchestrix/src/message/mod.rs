@@ -29,6 +29,8 @@ use crate::diagnostics::{DeserializePayload, SerializePayload};
 use crate::limits::JsonCheckError;
 
 pub use envelope::{AnyEnvelope, Envelope};
+#[cfg(feature = "sqlite")]
+pub(crate) use metadata::Text;
 pub use metadata::{DEFAULT_SOURCE, JSON_CONTENT_TYPE, Metadata, SPEC_VERSION, SpecVersion};
 pub(crate) use metadata::{KnownTexts, MetadataFields};
 pub use shared_str::SharedStr;

@@ -35,6 +35,8 @@
 //!   [`StoreError::Decode`]).
 
 pub mod checks;
+#[cfg(feature = "sqlite")]
+pub(crate) mod context;
 pub mod global;
 pub mod memory;
 #[cfg(feature = "postgres")]

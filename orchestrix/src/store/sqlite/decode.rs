@@ -8,9 +8,9 @@ use sqlx::sqlite::SqliteRow;
 use super::time_from_nanos;
 use crate::error::DecodeError;
 use crate::evolution::RowEvents;
-use crate::message::{AnyEnvelope, KnownTexts, Metadata, MetadataFields};
+use crate::message::{AnyEnvelope, KnownTexts};
 use crate::registry::{EventRegistration, EventRegistry};
-use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
+use crate::store::{RawRecordedEvent, RecordedEvent, StoreError, context};
 
 /// Decodes event rows, looking event types up in the global registry.
 #[derive(Debug, Default)]
@@ -99,14 +99,13 @@ impl RowDecoder {
         let columns = (|| {
             Ok::<_, sqlx::Error>((
                 row.try_get::<i64, _>(at + 1)?,
-                row.try_get::<i64, _>(at + 2)?,
-                row.try_get::<&str, _>(at + 3)?,
-                row.try_get::<i64, _>(at + 4)?,
-                row.try_get::<&str, _>(at + 5)?,
-                row.try_get::<&str, _>(at + 6)?,
+                row.try_get::<&str, _>(at + 2)?,
+                row.try_get::<i64, _>(at + 3)?,
+                row.try_get::<&str, _>(at + 4)?,
+                row.try_get::<&[u8], _>(at + 5)?,
             ))
         })();
-        let (position, recorded_at, event_type, schema_version, payload, metadata) =
+        let (position, event_type, schema_version, payload, context) =
             columns.map_err(|error| column_error(&stream_id, version, error))?;
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: stream_id.to_string(),
@@ -141,12 +140,12 @@ impl RowDecoder {
         // The context's texts borrowed from the row, then shared with what
         // this decoder holds (the registered name, the stream's id) where
         // they repeat it: no copy of them per row.
-        let fields: MetadataFields<'_> = serde_json::from_str(metadata).map_err(|source| {
-            fail(DecodeError::Malformed {
-                event_type: event_type.to_owned(),
-                rust_type: std::any::type_name::<Metadata>(),
-                source,
-            })
+        let context = context::decode(context).map_err(|source| StoreError::Backend {
+            operation: format!(
+                "decode the stored context of stream `{stream_id}` version {version} \
+                 (position {position})"
+            ),
+            source: Box::new(source),
         })?;
         let known = KnownTexts {
             message_type: self
@@ -154,9 +153,9 @@ impl RowDecoder {
                 .and_then(|known| known.static_name(event_type)),
             stream_id: Some(&stream_id),
         };
-        let metadata = Arc::new(fields.into_metadata(&known));
+        let metadata = Arc::new(context.fields.into_metadata(&known));
         let position = u64::try_from(position).unwrap_or(0);
-        let recorded_at = time_from_nanos(recorded_at);
+        let recorded_at = time_from_nanos(context.recorded_at);
         let events = RowEvents::build(messages, |message| RecordedEvent {
             stream_id: Arc::clone(&stream_id),
             version,

@@ -44,7 +44,7 @@ use crate::migration::Migration;
 use crate::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
 use crate::store::{
     AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
-    Snapshot, StoreError, checks,
+    Snapshot, StoreError, checks, context,
 };
 
 /// The event store's SQLite migrations, shipped in the crate (versions
@@ -60,6 +60,11 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
         "event type index",
         include_str!("../../../migrations/sqlite/0002_event_type_index.sql"),
     ),
+    Migration::new(
+        3,
+        "event context column",
+        include_str!("../../../migrations/sqlite/0003_event_context.sql"),
+    ),
 ];
 
 /// How often [`SqliteEventStore::wait_for_append`] reads the last position
@@ -72,8 +77,9 @@ pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFA
 ///
 /// [`connect`](Self::connect) opens the file (creating it if missing) and
 /// brings its schema up to date. Many tasks, and many processes, may use one
-/// file: writers take turns on the file's write lock (waiting up to the busy
-/// timeout), readers never wait (WAL mode).
+/// file: the writes of one store and its clones queue in-process, in order;
+/// other stores and processes take turns with them on the file's write lock
+/// (waiting up to the busy timeout); readers never wait (WAL mode).
 ///
 /// ```rust,standalone_crate
 /// use orchestrix::prelude::*;
@@ -98,9 +104,12 @@ pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFA
 pub struct SqliteEventStore {
     pool: SqlitePool,
     path: Arc<Path>,
-    /// Batch appends of this store (and its clones) queue here, in order,
-    /// instead of polling for the file's write lock in SQLite's busy handler
-    /// (which sleeps in growing steps) while holding a connection.
+    /// Every write of this store (and its clones: appends, snapshots,
+    /// rewrite batches) queues here, in order, before it asks the file for
+    /// its write lock: the store's tasks take turns in-process instead of
+    /// racing in SQLite's busy handler (which sleeps in growing steps, so a
+    /// writer can lose the race for longer than the busy timeout). Only
+    /// other stores and processes on the file wait in the busy handler.
     append_lock: Arc<tokio::sync::Mutex<()>>,
     /// The highest position this store (and its clones) appended: wakes
     /// its followers at once (see [`wait_for_append`](Self::wait_for_append)).
@@ -218,7 +227,7 @@ impl SqliteEventStore {
             .read_global(
                 from_position,
                 limit,
-                stored.as_ref().unwrap_or(filter),
+                Some(stored.as_ref().unwrap_or(filter)),
                 |decoder, row| decoder.global_row(row),
             )
             .await?;
@@ -239,16 +248,11 @@ impl SqliteEventStore {
         limit: usize,
     ) -> Result<Vec<RawRecordedEvent>, StoreError> {
         let (events, _) = self
-            .read_global(
-                from_position,
-                limit,
-                &EventTypeFilter::all(),
-                |decoder, row| {
-                    let event = decoder.raw_row(row)?;
-                    let position = event.position;
-                    Ok((event, position))
-                },
-            )
+            .read_global(from_position, limit, None, |decoder, row| {
+                let event = decoder.raw_row(row)?;
+                let position = event.position;
+                Ok((event, position))
+            })
             .await?;
         Ok(events)
     }
@@ -327,6 +331,7 @@ impl SqliteEventStore {
         event: &EncodedEvent,
         expected_version: Option<u64>,
     ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
+        let turn = self.append_lock.lock().await;
         let appended: Option<(i64, i64)> = sqlx::query_as(statements::APPEND_ONE)
             .bind(aggregate_id)
             .bind(expected_version.map(to_i64))
@@ -337,9 +342,11 @@ impl SqliteEventStore {
             .bind(&event.metadata)
             .bind(event.correlation_id)
             .bind(event.causation_id)
-            .bind(nanos(OffsetDateTime::now_utc()))
+            .bind(event.recorded_at)
+            .bind(&event.context)
             .fetch_optional(&self.pool)
             .await?;
+        drop(turn);
         Ok(match appended {
             Some((position, version)) => Ok(AppendOutcome {
                 new_version: to_u64(version),
@@ -374,7 +381,6 @@ impl SqliteEventStore {
             tx.rollback().await?;
             return Ok(Err(current));
         }
-        let recorded_at = nanos(OffsetDateTime::now_utc());
         let mut offset = 0_i64;
         for chunk in events.chunks(statements::MAX_ROWS_PER_INSERT) {
             let mut insert = sqlx::query(statements::insert_events(chunk.len()));
@@ -391,7 +397,8 @@ impl SqliteEventStore {
                     .bind(&event.metadata)
                     .bind(event.correlation_id)
                     .bind(event.causation_id)
-                    .bind(recorded_at);
+                    .bind(event.recorded_at)
+                    .bind(&event.context);
             }
             insert.execute(&mut *tx).await?;
         }
@@ -419,10 +426,18 @@ struct EncodedEvent {
     metadata: String,
     correlation_id: uuid::Uuid,
     causation_id: Option<uuid::Uuid>,
+    /// When the store accepted it (nanoseconds since the Unix epoch).
+    recorded_at: i64,
+    /// The compact context (`store::context`): metadata and `recorded_at`.
+    context: Vec<u8>,
 }
 
 impl EncodedEvent {
-    fn encode(stream_id: &str, envelope: &AnyEnvelope) -> Result<Self, StoreError> {
+    fn encode(
+        stream_id: &str,
+        envelope: &AnyEnvelope,
+        recorded_at: i64,
+    ) -> Result<Self, StoreError> {
         let message = envelope.message();
         let event_type = envelope.message_name();
         let failed = |source| StoreError::Serialize {
@@ -439,6 +454,8 @@ impl EncodedEvent {
             metadata: serde_json::to_string(metadata).map_err(failed)?,
             correlation_id: metadata.correlation_id,
             causation_id: metadata.causation_id,
+            recorded_at,
+            context: context::encode(metadata, recorded_at),
         })
     }
 }
@@ -485,9 +502,10 @@ impl AsyncEventStore for SqliteEventStore {
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         checks::append(aggregate_id, events)?;
+        let recorded_at = nanos(OffsetDateTime::now_utc());
         let encoded = events
             .iter()
-            .map(|envelope| EncodedEvent::encode(aggregate_id, envelope))
+            .map(|envelope| EncodedEvent::encode(aggregate_id, envelope, recorded_at))
             .collect::<Result<Vec<_>, _>>()?;
         let conflict = |actual| {
             StoreError::from(ConcurrencyError {
@@ -611,6 +629,7 @@ impl AsyncEventStore for SqliteEventStore {
                 event_type: format!("snapshot of {}", snapshot.aggregate_type),
                 source,
             })?;
+        let _turn = self.append_lock.lock().await;
         sqlx::query(statements::SAVE_SNAPSHOT)
             .bind(&snapshot.aggregate_id)
             .bind(&snapshot.aggregate_type)

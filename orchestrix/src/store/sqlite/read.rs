@@ -13,15 +13,16 @@ use super::{SqliteEventStore, statements, to_i64};
 use crate::store::{EventTypeFilter, StoreError};
 
 impl SqliteEventStore {
-    /// Reads up to `limit` events (of `filter`'s types) from
-    /// `from_position` on, handing each row to `decode` (which returns the
-    /// item and its position). Returns the items and how far the read
-    /// looked (`GlobalPage::scanned_through`).
+    /// Reads up to `limit` events (of `filter`'s types; `None`: every
+    /// event, with the columns of a raw read) from `from_position` on,
+    /// handing each row to `decode` (which returns the item and its
+    /// position). Returns the items and how far the read looked
+    /// (`GlobalPage::scanned_through`).
     pub(super) async fn read_global<T>(
         &self,
         from_position: u64,
         limit: usize,
-        filter: &EventTypeFilter,
+        filter: Option<&EventTypeFilter>,
         mut decode: impl FnMut(&mut RowDecoder, &SqliteRow) -> Result<(T, u64), StoreError>,
     ) -> Result<(Vec<T>, u64), StoreError> {
         let nothing_yet = from_position.saturating_sub(1);
@@ -34,12 +35,16 @@ impl SqliteEventStore {
             return Ok((Vec::new(), nothing_yet));
         }
         let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
-        let query = match filter.event_types() {
-            None => sqlx::query(statements::READ_ALL_UP_TO)
+        let query = match filter.map(EventTypeFilter::event_types) {
+            None => sqlx::query(statements::READ_RAW_UP_TO)
                 .bind(to_i64(from_position))
                 .bind(to_i64(horizon))
                 .bind(limit_sql),
-            Some(types) => {
+            Some(None) => sqlx::query(statements::READ_ALL_UP_TO)
+                .bind(to_i64(from_position))
+                .bind(to_i64(horizon))
+                .bind(limit_sql),
+            Some(Some(types)) => {
                 let types = serde_json::to_string(types).map_err(|source| StoreError::Backend {
                     operation: operation(),
                     source: Box::new(source),

@@ -2,7 +2,10 @@
 //! their current name and schema version (the batch loop is shared with
 //! PostgreSQL: `evolution::sql_rewrite`).
 
+use std::sync::Arc;
+
 use sqlx::{Sqlite, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
 use super::SqliteEventStore;
 use crate::evolution::{
@@ -33,16 +36,31 @@ impl SqliteEventStore {
     }
 }
 
+/// A rewrite batch's transaction, and its turn in the store's write queue
+/// (held until the batch commits or is dropped; none for a dry run).
+pub(crate) struct Batch {
+    tx: Transaction<'static, Sqlite>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
 #[async_trait::async_trait]
 impl RewriteTarget for SqliteEventStore {
-    type Batch = Transaction<'static, Sqlite>;
+    type Batch = Batch;
 
     async fn begin(&self, dry_run: bool, operation: &str) -> Result<Self::Batch, StoreError> {
-        self.pool
-            // A dry run only reads; a rewrite takes the write lock first.
+        // A dry run only reads; a rewrite queues with the store's other
+        // writes, then takes the file's write lock first.
+        let turn = if dry_run {
+            None
+        } else {
+            Some(Arc::clone(&self.append_lock).lock_owned().await)
+        };
+        let tx = self
+            .pool
             .begin_with(if dry_run { "BEGIN" } else { "BEGIN IMMEDIATE" })
             .await
-            .map_err(|error| self.failed(error, operation.to_owned()))
+            .map_err(|error| self.failed(error, operation.to_owned()))?;
+        Ok(Batch { tx, _turn: turn })
     }
 
     async fn rows(
@@ -55,7 +73,7 @@ impl RewriteTarget for SqliteEventStore {
         let rows = sqlx::query_as::<_, StoredColumns>(SELECT)
             .bind(after)
             .bind(limit)
-            .fetch_all(&mut **batch)
+            .fetch_all(&mut *batch.tx)
             .await
             .map_err(|error| self.failed(error, operation.to_owned()))?;
         Ok(rows.into_iter().map(StoredRow::from).collect())
@@ -75,7 +93,7 @@ impl RewriteTarget for SqliteEventStore {
             .bind(row.position)
             .bind(&row.event_type)
             .bind(row.schema_version)
-            .execute(&mut **batch)
+            .execute(&mut *batch.tx)
             .await
             .map_err(|error| self.failed(error, operation.to_owned()))?;
         Ok(())
@@ -83,6 +101,7 @@ impl RewriteTarget for SqliteEventStore {
 
     async fn commit(&self, batch: Self::Batch, operation: &str) -> Result<(), StoreError> {
         batch
+            .tx
             .commit()
             .await
             .map_err(|error| self.failed(error, operation.to_owned()))

@@ -1,8 +1,19 @@
 //! The store's SQL (SQLite dialect, `?` parameters).
 
 /// The columns a decoded event needs, in the order `decode` reads them
-/// (after `stream_id` when reading the global stream).
+/// (after `stream_id` when reading the global stream): the context is the
+/// compact column, or for a row without one (written before migration 3,
+/// or by a program that predates it) its JSON form, built from the row's
+/// `recorded_at` and `metadata` (see `store::context`).
 macro_rules! event_columns {
+    () => {
+        "version, position, event_type, schema_version, payload, \
+         coalesce(context, json_object('recorded_at', recorded_at, 'metadata', json(metadata)))"
+    };
+}
+
+/// The columns of a raw read (after `stream_id`): the stored texts as is.
+macro_rules! raw_columns {
     () => {
         "version, position, recorded_at, event_type, schema_version, payload, metadata"
     };
@@ -22,14 +33,15 @@ pub(super) const APPEND_HEAD: &str = "SELECT \
 /// (`?2`: expected version, NULL for any), the position (`max + 1`) and the
 /// insert happen under it. No row back means a version conflict.
 pub(super) const APPEND_ONE: &str = "INSERT INTO events (position, stream_id, version, event_id, \
-     event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
+     event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at, \
+     context) \
      SELECT coalesce((SELECT max(position) FROM events), 0) + 1, ?1, head.version + 1, \
-     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
      FROM (SELECT coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0) AS version) AS head \
      WHERE ?2 IS NULL OR head.version = ?2 \
      RETURNING position, version";
 
-/// The most events one `INSERT` statement writes (11 parameters each, far
+/// The most events one `INSERT` statement writes (12 parameters each, far
 /// below SQLite's limit of 32,766): a batch goes in as few statements as
 /// that allows, each a round trip to the connection's worker thread.
 pub(super) const MAX_ROWS_PER_INSERT: usize = 32;
@@ -41,11 +53,11 @@ pub(super) fn insert_events(rows: usize) -> &'static str {
     let statements = STATEMENTS.get_or_init(|| {
         (1..=MAX_ROWS_PER_INSERT)
             .map(|rows| {
-                let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+                let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
                 format!(
                     "INSERT INTO events (position, stream_id, version, event_id, event_type, \
                      schema_version, payload, metadata, correlation_id, causation_id, \
-                     recorded_at) VALUES {values}"
+                     recorded_at, context) VALUES {values}"
                 )
             })
             .collect()
@@ -83,6 +95,13 @@ pub(super) const LAST_POSITION: &str = "SELECT coalesce(max(position), 0) FROM e
 pub(super) const READ_ALL_UP_TO: &str = concat!(
     "SELECT stream_id, ",
     event_columns!(),
+    " FROM events WHERE position BETWEEN ?1 AND ?2 ORDER BY position LIMIT ?3"
+);
+
+/// [`READ_ALL_UP_TO`] with the columns of a raw read.
+pub(super) const READ_RAW_UP_TO: &str = concat!(
+    "SELECT stream_id, ",
+    raw_columns!(),
     " FROM events WHERE position BETWEEN ?1 AND ?2 ORDER BY position LIMIT ?3"
 );
 
