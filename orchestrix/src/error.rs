@@ -158,6 +158,18 @@ pub enum DecodeError {
         #[source]
         source: serde_json::Error,
     },
+    /// The row's stored context (its CloudEvents metadata and the time the
+    /// store accepted it) is damaged: the named column does not decode.
+    #[error("the stored {column} column of event `{event_type}` is damaged: {source}")]
+    Context {
+        /// The stored name.
+        event_type: String,
+        /// The column that does not decode (e.g. `context`, `metadata`).
+        column: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The registry itself is inconsistent.
     #[error(transparent)]
     Registry(#[from] RegistryError),

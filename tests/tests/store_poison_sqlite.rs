@@ -148,6 +148,42 @@ async fn read_all_raw_reads_a_payload_too_deep_to_decode() {
     assert_eq!(raw[0].payload, deep);
 }
 
+/// `error` is the `Decode` error of the row at `(stream, version,
+/// position)`, saying its `column` is damaged and, in its source, `why`.
+fn assert_damaged(error: &StoreError, row: (&str, u64, u64), column: &str, why: &str) {
+    let StoreError::Decode {
+        stream_id,
+        version,
+        position,
+        event_type,
+        source,
+    } = error
+    else {
+        panic!("expected Decode, got {error:?}");
+    };
+    assert_eq!(
+        (stream_id.as_str(), *version, *position),
+        (row.0, row.1, Some(row.2))
+    );
+    assert_eq!(event_type, "orchestrix.conformance.Event");
+    let DecodeError::Context {
+        column: damaged,
+        source: cause,
+        ..
+    } = source
+    else {
+        panic!("expected DecodeError::Context, got {source:?}");
+    };
+    assert_eq!(*damaged, column);
+    assert!(
+        source
+            .to_string()
+            .contains(&format!("stored {column} column")),
+        "{source}"
+    );
+    assert!(cause.to_string().contains(why), "{cause}");
+}
+
 /// A damaged context column (written past the store) is a typed error that
 /// names the row, for a load and for a read of the global stream; a raw
 /// read, which does not read the context, still gives the row as stored.
@@ -163,20 +199,54 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
         .execute(store.pool())
         .await
         .expect("damage");
-    let error = store.load("acc-1", 1).await.expect_err("damaged");
-    let StoreError::Backend { operation, source } = &error else {
-        panic!("expected Backend, got {error:?}");
-    };
-    assert!(
-        operation.contains("stream `acc-1` version 1") && operation.contains("context"),
-        "{operation}"
-    );
-    assert!(source.to_string().contains("ends early"), "{source}");
-    let error = store.read_all(1, 10).await.expect_err("damaged");
-    assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
+    let load = store.load("acc-1", 1).await.expect_err("damaged");
+    let read = store.read_all(1, 10).await.expect_err("damaged");
+    for error in [load, read] {
+        assert_damaged(&error, ("acc-1", 1, 1), "context", "ends early");
+    }
     let raw = store
         .read_all_raw(1, 10)
         .await
         .expect("raw reads skip the context");
     assert_eq!(raw.len(), 1);
+}
+
+/// A row written before the context column (context NULL) whose metadata
+/// text is not JSON fails alone, as `Decode` naming it (with its position,
+/// so a dispatcher can park it); the good rows around it still read.
+#[tokio::test]
+async fn an_old_row_with_malformed_metadata_is_a_decode_error_naming_it() {
+    let db = TempDb::new("malformed-metadata");
+    let store = store(&db).await;
+    store
+        .save("before", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("save");
+    let payload = serde_json::to_string(&ConformanceEvent { writer: 2, seq: 1 }).expect("payload");
+    let position: i64 = sqlx::query_scalar(
+        "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
+         payload, metadata, correlation_id, causation_id, recorded_at) \
+         VALUES ((SELECT coalesce(max(position), 0) + 1 FROM events), 'old', 1, randomblob(16), \
+         'orchestrix.conformance.Event', 1, ?1, '{\"id\": oops', randomblob(16), NULL, 0) \
+         RETURNING position",
+    )
+    .bind(payload)
+    .fetch_one(store.pool())
+    .await
+    .expect("raw insert");
+    assert_eq!(position, 2);
+    store
+        .save("after", &[ConformanceEvent::envelope(3, 1)], Some(0))
+        .await
+        .expect("save");
+
+    let load = store.load("old", 1).await.expect_err("malformed");
+    let read = store.read_all(1, 10).await.expect_err("malformed");
+    for error in [load, read] {
+        assert_damaged(&error, ("old", 1, 2), "metadata", "expected value");
+    }
+    assert_eq!(store.load("before", 1).await.expect("good row").len(), 1);
+    assert_eq!(store.load("after", 1).await.expect("good row").len(), 1);
+    assert_eq!(store.read_all(1, 1).await.expect("the row before").len(), 1);
+    assert_eq!(store.read_all(3, 10).await.expect("the row after").len(), 1);
 }

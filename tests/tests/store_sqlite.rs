@@ -541,3 +541,89 @@ async fn a_loaded_context_shares_the_texts_it_repeats() {
         Some("a \"quoted\" subject")
     );
 }
+
+/// An append waiting in the store's write queue takes its `recorded_at`
+/// once it has its turn, so `recorded_at` never runs backwards along the
+/// positions: the first writer holds the queue (waiting for the pool's only
+/// connection, which the test holds), a single append and a batch queue
+/// behind it, and the clock moves on before the queue does.
+#[tokio::test]
+async fn recorded_at_is_taken_once_the_append_has_its_turn() {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    let db = TempDb::new("recorded-at-in-turn");
+    let opened = SqliteEventStore::connect(&db.url(""))
+        .await
+        .expect("the file opens and migrates");
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with((*opened.pool().connect_options()).clone())
+        .await
+        .expect("a pool of one connection");
+    let store = SqliteEventStore::from_pool(pool);
+    let held = store.pool().acquire().await.expect("the only connection");
+
+    let first = [ConformanceEvent::envelope(1, 1)];
+    let second = [ConformanceEvent::envelope(2, 1)];
+    let batch = [
+        ConformanceEvent::envelope(3, 1),
+        ConformanceEvent::envelope(3, 2),
+    ];
+    let mut writers: Vec<Pin<Box<dyn Future<Output = Result<AppendOutcome, StoreError>> + '_>>> = vec![
+        Box::pin(store.save("first", &first, Some(0))),
+        Box::pin(store.save("second", &second, Some(0))),
+        Box::pin(store.save("batch", &batch, Some(0))),
+    ];
+    // One poll each: the first takes the queue and waits for the
+    // connection, the others wait in the queue behind it.
+    for writer in &mut writers {
+        assert!(futures::poll!(writer.as_mut()).is_pending());
+    }
+    let queued = time::OffsetDateTime::now_utc();
+    // The first microsecond (what the store keeps) after they all queued.
+    let mut moved_on = time::OffsetDateTime::now_utc();
+    while moved_on.unix_timestamp_nanos() / 1_000 <= queued.unix_timestamp_nanos() / 1_000 {
+        moved_on = time::OffsetDateTime::now_utc();
+    }
+    let moved_on = moved_on
+        .replace_nanosecond(moved_on.nanosecond() / 1_000 * 1_000)
+        .expect("in range");
+    drop(held);
+    for outcome in futures::future::join_all(writers).await {
+        outcome.expect("saved");
+    }
+
+    let events = read_everything(&store).await;
+    let raw = store.read_all_raw(1, 10).await.expect("raw");
+    let seen: Vec<(&str, u64)> = events
+        .iter()
+        .map(|event| (&*event.stream_id, event.position))
+        .collect();
+    assert_eq!(
+        seen,
+        [("first", 1), ("second", 2), ("batch", 3), ("batch", 4)]
+    );
+    for (event, raw) in events.iter().zip(&raw) {
+        assert_eq!(
+            event.recorded_at, raw.recorded_at,
+            "context and column agree"
+        );
+    }
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].recorded_at <= pair[1].recorded_at,
+            "recorded_at runs backwards: {:?} then {:?}",
+            pair[0].recorded_at,
+            pair[1].recorded_at
+        );
+    }
+    for event in &events[1..] {
+        assert!(
+            event.recorded_at >= moved_on,
+            "position {} recorded at {}, before its turn ({moved_on})",
+            event.position,
+            event.recorded_at
+        );
+    }
+}

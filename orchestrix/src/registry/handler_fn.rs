@@ -14,12 +14,14 @@ pub fn type_id_of_val<T: 'static>(_value: &T) -> TypeId {
 /// `TypeId::of` the type of `handler`, as a fn pointer: what a generated
 /// registration records to say which fn it is for (for a fn item, a type of
 /// its own). One generic fn instead of one generated fn per handler.
+#[doc(hidden)]
 pub const fn fn_type_id<F: 'static>(_handler: &F) -> fn() -> TypeId {
     TypeId::of::<F>
 }
 
 /// `std::any::type_name` of the type of `handler` (for a fn item, its
 /// path), as a fn pointer; see [`fn_type_id`].
+#[doc(hidden)]
 pub const fn fn_path<F>(_handler: &F) -> fn() -> &'static str {
     std::any::type_name::<F>
 }

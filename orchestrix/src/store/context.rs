@@ -13,21 +13,25 @@
 //! | 8 | `recorded_at`: nanoseconds since the Unix epoch, UTC (`i64`) |
 //! | 16 | `id` |
 //! | 16 | `correlationid` |
-//! | 8 + 4 + 4 | `time`: Unix seconds (`i64`), nanoseconds (`u32`), UTC offset in seconds (`i32`) |
-//! | 1 | which optional fields follow: 1 `causationid`, 2 `subject`, 4 `datacontenttype`, 8 `dataschema` |
+//! | 8 + 4 + 4 | `time`: its local wall-clock time as Unix seconds (the seconds of the same date and time read as UTC, `i64`), nanoseconds (`u32`), UTC offset in seconds (`i32`) |
+//! | 1 | which optional fields follow: 1 `causationid`, 2 `subject`, 4 `datacontenttype`, 8 `dataschema`; any other bit is an error |
 //! | 16 | `causationid`, if present |
 //! | 4 + n each | `type`, `source`, then `subject`, `datacontenttype`, `dataschema` if present: length (`u32`) and UTF-8 text |
 //!
+//! Nothing may follow the last field. The time is kept as its local
+//! wall-clock time, not as a UTC instant, so every time the store accepts
+//! (local years 0 to 9999, whatever the offset) reads back, and decoding a
+//! damaged column is an error, never a panic. (An earlier, unreleased
+//! layout kept the UTC instant; no stored column of it exists, so it is not
+//! read.)
+//!
 //! A row written before the column existed has no context: a load reads
-//! the JSON form instead, `{"recorded_at": <nanoseconds>, "metadata":
-//! {<the stored metadata JSON>}}`, which SQL builds from the row's columns
-//! (first byte `{`). Both forms decode here, into the same
-//! [`MetadataFields`] the metadata JSON deserializes into, the texts
-//! borrowed from the column.
+//! its `metadata` JSON and `recorded_at` columns instead. Both decode into
+//! the same [`MetadataFields`], the texts borrowed from the column.
 
 use std::borrow::Cow;
 
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::message::{Metadata, MetadataFields, SpecVersion, Text};
@@ -39,6 +43,8 @@ const CAUSATION: u8 = 1;
 const SUBJECT: u8 = 2;
 const CONTENT_TYPE: u8 = 4;
 const SCHEMA: u8 = 8;
+/// Every flag bit the compact form knows.
+const KNOWN_FLAGS: u8 = CAUSATION | SUBJECT | CONTENT_TYPE | SCHEMA;
 
 /// Why a stored context does not decode.
 #[derive(Debug, thiserror::Error)]
@@ -66,9 +72,17 @@ pub(crate) enum ContextError {
     /// The compact form's time is out of range.
     #[error("the stored context's time is out of range: {0}")]
     Time(#[from] time::error::ComponentRange),
-    /// The JSON form does not parse.
-    #[error("the stored context's JSON does not parse: {0}")]
-    Json(#[from] serde_json::Error),
+    /// The flags byte has bits no version of the form defines.
+    #[error("the stored context's flags byte {0:#04x} has unknown bits")]
+    UnknownFlags(u8),
+    /// Bytes follow the last field.
+    #[error("the stored context has {extra} bytes after its last field (at byte {at})")]
+    TrailingBytes {
+        /// Where the last field ends.
+        at: usize,
+        /// How many bytes follow it.
+        extra: usize,
+    },
 }
 
 /// A decoded context: the metadata's fields (texts borrowed from the
@@ -97,7 +111,13 @@ pub(crate) fn encode(metadata: &Metadata, recorded_at: i64) -> Vec<u8> {
     out.extend_from_slice(metadata.id.as_bytes());
     out.extend_from_slice(metadata.correlation_id.as_bytes());
     let time = metadata.time;
-    out.extend_from_slice(&time.unix_timestamp().to_be_bytes());
+    // The local wall-clock time, read as UTC: in range for every local date.
+    out.extend_from_slice(
+        &time
+            .replace_offset(UtcOffset::UTC)
+            .unix_timestamp()
+            .to_be_bytes(),
+    );
     out.extend_from_slice(&time.nanosecond().to_be_bytes());
     out.extend_from_slice(&time.offset().whole_seconds().to_be_bytes());
     let flags = [
@@ -121,30 +141,19 @@ pub(crate) fn encode(metadata: &Metadata, recorded_at: i64) -> Vec<u8> {
     out
 }
 
-/// Decodes either form (see the module docs).
+/// Sets the `recorded_at` of a compact form [`encode`] wrote.
+pub(crate) fn set_recorded_at(bytes: &mut [u8], recorded_at: i64) {
+    if let Some(field) = bytes.get_mut(1..9) {
+        field.copy_from_slice(&recorded_at.to_be_bytes());
+    }
+}
+
+/// Decodes the compact form (see the module docs).
 pub(crate) fn decode(bytes: &[u8]) -> Result<StoredContext<'_>, ContextError> {
     match bytes.first() {
         None => Err(ContextError::Empty),
         Some(&COMPACT) => decode_compact(bytes),
-        Some(b'{') => Ok(serde_json::from_slice::<JsonContext<'_>>(bytes)?.into()),
         Some(&other) => Err(ContextError::UnknownFormat(other)),
-    }
-}
-
-/// The JSON form, built by SQL from a row without a context.
-#[derive(serde::Deserialize)]
-struct JsonContext<'a> {
-    recorded_at: i64,
-    #[serde(borrow)]
-    metadata: MetadataFields<'a>,
-}
-
-impl<'a> From<JsonContext<'a>> for StoredContext<'a> {
-    fn from(json: JsonContext<'a>) -> Self {
-        Self {
-            fields: json.metadata,
-            recorded_at: json.recorded_at,
-        }
     }
 }
 
@@ -192,10 +201,14 @@ fn decode_compact(bytes: &[u8]) -> Result<StoredContext<'_>, ContextError> {
     let seconds = i64::from_be_bytes(reader.take::<8>("time")?);
     let nanos = u32::from_be_bytes(reader.take::<4>("time")?);
     let offset = i32::from_be_bytes(reader.take::<4>("time")?);
+    // `replace_offset` keeps the date and time: never out of range.
     let time = OffsetDateTime::from_unix_timestamp(seconds)?
         .replace_nanosecond(nanos)?
-        .to_offset(time::UtcOffset::from_whole_seconds(offset)?);
+        .replace_offset(UtcOffset::from_whole_seconds(offset)?);
     let [flags] = reader.take::<1>("flags")?;
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(ContextError::UnknownFlags(flags));
+    }
     let causation_id = if flags & CAUSATION != 0 {
         Some(reader.uuid("causationid")?)
     } else {
@@ -208,6 +221,12 @@ fn decode_compact(bytes: &[u8]) -> Result<StoredContext<'_>, ContextError> {
     let subject = optional(SUBJECT, "subject")?;
     let datacontenttype = optional(CONTENT_TYPE, "datacontenttype")?;
     let dataschema = optional(SCHEMA, "dataschema")?;
+    if reader.at != bytes.len() {
+        return Err(ContextError::TrailingBytes {
+            at: reader.at,
+            extra: bytes.len() - reader.at,
+        });
+    }
     Ok(StoredContext {
         fields: MetadataFields {
             id,
@@ -259,34 +278,114 @@ mod tests {
     }
 
     #[test]
-    fn the_json_form_reads_a_row_written_before_the_column() {
-        let metadata = Metadata::new("orders.Placed");
-        let json = format!(
-            r#"{{"recorded_at":7,"metadata":{}}}"#,
-            serde_json::to_string(&metadata).expect("json")
-        );
-        let context = decode(json.as_bytes()).expect("decodes");
-        assert_eq!(context.recorded_at, 7);
-        assert_eq!(
-            context.fields.into_metadata(&KnownTexts::default()),
-            metadata
-        );
-    }
-
-    #[test]
     fn damaged_contexts_are_errors_not_panics() {
         let bytes = encode(&Metadata::new("orders.Placed"), 1);
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         assert!(matches!(decode(&[9]), Err(ContextError::UnknownFormat(9))));
-        assert!(matches!(decode(b"{"), Err(ContextError::Json(_))));
         let mut bad_text = bytes.clone();
         let last = bad_text.len() - 1;
         bad_text[last] = 0xff;
         assert!(matches!(
             decode(&bad_text),
             Err(ContextError::NotUtf8 { .. })
+        ));
+    }
+
+    /// Where the time's three fields start in the compact form.
+    const TIME_AT: usize = 1 + 8 + 16 + 16;
+
+    #[test]
+    fn the_extremes_of_every_accepted_time_round_trip() {
+        use time::macros::datetime;
+        let times = [
+            datetime!(0000-01-01 00:00:00 +00:00),
+            datetime!(0000-01-01 00:00:00 +01:00),
+            datetime!(0000-01-01 00:00:00 -01:00),
+            datetime!(0000-01-01 00:00:00.000_000_001 +23:59:59),
+            datetime!(0000-01-01 00:30:00 -23:59:59),
+            datetime!(9999-12-31 23:59:59.999_999_999 +00:00),
+            datetime!(9999-12-31 23:59:59.999_999_999 +01:00),
+            datetime!(9999-12-31 23:30:00 -01:00),
+            datetime!(9999-12-31 23:59:59.999_999_999 -23:59:59),
+            datetime!(9999-12-31 00:00:00 +23:59:59),
+        ];
+        for time in times {
+            let mut metadata = Metadata::new("orders.Placed");
+            metadata.time = time;
+            let (decoded, _) = round_trip(&metadata);
+            assert_eq!(decoded.time, time, "{time}");
+            assert_eq!(decoded.time.offset(), time.offset(), "{time}");
+            assert_eq!(
+                (decoded.time.date(), decoded.time.time()),
+                (time.date(), time.time()),
+                "{time}"
+            );
+        }
+    }
+
+    #[test]
+    fn crafted_extreme_times_decode_or_fail_never_panic() {
+        let bytes = encode(&Metadata::new("orders.Placed"), 1);
+        let seconds = [
+            i64::MIN,
+            -62_167_219_201,
+            -62_167_219_200,
+            0,
+            253_402_300_799,
+            253_402_300_800,
+            i64::MAX,
+        ];
+        let nanos = [0, 999_999_999, 1_000_000_000, u32::MAX];
+        let offsets = [
+            i32::MIN,
+            -93_600,
+            -93_599,
+            -3_600,
+            0,
+            3_600,
+            93_599,
+            93_600,
+            i32::MAX,
+        ];
+        for seconds in seconds {
+            for nanos in nanos {
+                for offset in offsets {
+                    let mut crafted = bytes.clone();
+                    crafted[TIME_AT..TIME_AT + 8].copy_from_slice(&seconds.to_be_bytes());
+                    crafted[TIME_AT + 8..TIME_AT + 12].copy_from_slice(&nanos.to_be_bytes());
+                    crafted[TIME_AT + 12..TIME_AT + 16].copy_from_slice(&offset.to_be_bytes());
+                    let _ = decode(&crafted);
+                }
+            }
+        }
+        // The last second of year 9999 an hour east of UTC: a valid time.
+        let mut crafted = bytes.clone();
+        crafted[TIME_AT..TIME_AT + 8].copy_from_slice(&253_402_300_799_i64.to_be_bytes());
+        crafted[TIME_AT + 8..TIME_AT + 12].copy_from_slice(&0_u32.to_be_bytes());
+        crafted[TIME_AT + 12..TIME_AT + 16].copy_from_slice(&3_600_i32.to_be_bytes());
+        let time = decode(&crafted).expect("in range").fields.time;
+        assert_eq!(time, time::macros::datetime!(9999-12-31 23:59:59 +01:00));
+    }
+
+    #[test]
+    fn unknown_flags_and_trailing_bytes_are_errors() {
+        let bytes = encode(&Metadata::new("orders.Placed"), 1);
+        let flags_at = TIME_AT + 16;
+        for bit in [16_u8, 32, 64, 128] {
+            let mut crafted = bytes.clone();
+            crafted[flags_at] |= bit;
+            assert!(
+                matches!(decode(&crafted), Err(ContextError::UnknownFlags(_))),
+                "bit {bit}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            decode(&longer),
+            Err(ContextError::TrailingBytes { extra: 1, .. })
         ));
     }
 }

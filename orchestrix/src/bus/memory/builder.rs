@@ -172,11 +172,13 @@ impl<B: BusKind> BusBuilder<B> {
     ///
     /// `inventory` only sees handlers in code that is linked: a handler in a
     /// crate the program never references may be missing. Reference such a
-    /// crate from the program (call or re-export one of its items). It
-    /// collects registrations on Linux, macOS, iOS, FreeBSD, Android, Windows,
-    /// every WebAssembly target and under Miri (which runs the constructors
-    /// `inventory` submits from); on other platforms none is seen. See the
-    /// messaging guide, "Choosing handlers by hand, and inventory's limits".
+    /// crate from the program (call or re-export one of its items).
+    /// `inventory` documents which platforms it supports; on a platform
+    /// where its constructors do not run (check `inventory`'s docs for
+    /// yours, e.g. Wasm hosts must call `__wasm_call_ctors`),
+    /// `register_handlers()` and [`handler`](Self::handler) find nothing.
+    /// See the messaging guide, "Choosing handlers by hand, and inventory's
+    /// limits".
     #[must_use]
     pub fn register_handlers(mut self) -> Self {
         self.registrations.extend(B::registered());
@@ -203,9 +205,9 @@ impl<B: BusKind> BusBuilder<B> {
     ///
     /// The fn is found among the registrations `inventory` collected, by
     /// the type of the fn item: like [`register_handlers`](Self::register_handlers),
-    /// it cannot find a handler in code the linker left out. Registrations
-    /// are collected wherever `inventory` runs its constructors, every
-    /// WebAssembly target and Miri included (see `register_handlers`).
+    /// it cannot find a handler in code the linker left out, nor on a
+    /// platform where `inventory`'s constructors do not run (see
+    /// `register_handlers`).
     #[must_use]
     pub fn handler<F: 'static>(mut self, handler: F) -> Self {
         let handler = HandlerFn::of(&handler);

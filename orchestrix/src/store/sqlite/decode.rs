@@ -10,7 +10,8 @@ use crate::error::DecodeError;
 use crate::evolution::RowEvents;
 use crate::message::{AnyEnvelope, KnownTexts};
 use crate::registry::{EventRegistration, EventRegistry};
-use crate::store::{RawRecordedEvent, RecordedEvent, StoreError, context};
+use crate::store::context::{self, StoredContext};
+use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
 /// Decodes event rows, looking event types up in the global registry.
 #[derive(Debug, Default)]
@@ -102,10 +103,12 @@ impl RowDecoder {
                 row.try_get::<&str, _>(at + 2)?,
                 row.try_get::<i64, _>(at + 3)?,
                 row.try_get::<&str, _>(at + 4)?,
-                row.try_get::<&[u8], _>(at + 5)?,
+                row.try_get::<Option<&[u8]>, _>(at + 5)?,
+                row.try_get::<Option<&str>, _>(at + 6)?,
+                row.try_get::<i64, _>(at + 7)?,
             ))
         })();
-        let (position, event_type, schema_version, payload, context) =
+        let (position, event_type, schema_version, payload, context, metadata, recorded_at) =
             columns.map_err(|error| column_error(&stream_id, version, error))?;
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: stream_id.to_string(),
@@ -140,13 +143,25 @@ impl RowDecoder {
         // The context's texts borrowed from the row, then shared with what
         // this decoder holds (the registered name, the stream's id) where
         // they repeat it: no copy of them per row.
-        let context = context::decode(context).map_err(|source| StoreError::Backend {
-            operation: format!(
-                "decode the stored context of stream `{stream_id}` version {version} \
-                 (position {position})"
-            ),
-            source: Box::new(source),
-        })?;
+        let damaged = |column, source: Box<dyn std::error::Error + Send + Sync>| {
+            fail(DecodeError::Context {
+                event_type: event_type.to_owned(),
+                column,
+                source,
+            })
+        };
+        let context = match (context, metadata) {
+            (Some(context), _) => {
+                context::decode(context).map_err(|source| damaged("context", source.into()))?
+            }
+            // A row without a context: its metadata JSON and time columns.
+            (None, Some(metadata)) => StoredContext {
+                fields: serde_json::from_str(metadata)
+                    .map_err(|source| damaged("metadata", source.into()))?,
+                recorded_at,
+            },
+            (None, None) => return Err(damaged("metadata", "NULL, and no context".into())),
+        };
         let known = KnownTexts {
             message_type: self
                 .last_type

@@ -328,10 +328,12 @@ impl SqliteEventStore {
     async fn append_one(
         &self,
         aggregate_id: &str,
-        event: &EncodedEvent,
+        event: &mut EncodedEvent,
         expected_version: Option<u64>,
     ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
         let turn = self.append_lock.lock().await;
+        // Taken in turn, so `recorded_at` follows the position order.
+        event.stamp(nanos(OffsetDateTime::now_utc()));
         let appended: Option<(i64, i64)> = sqlx::query_as(statements::APPEND_ONE)
             .bind(aggregate_id)
             .bind(expected_version.map(to_i64))
@@ -367,11 +369,16 @@ impl SqliteEventStore {
     async fn append(
         &self,
         aggregate_id: &str,
-        events: &[EncodedEvent],
+        events: &mut [EncodedEvent],
         expected_version: Option<u64>,
     ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
         let _turn = self.append_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Taken in turn, so `recorded_at` follows the position order.
+        let recorded_at = nanos(OffsetDateTime::now_utc());
+        for event in events.iter_mut() {
+            event.stamp(recorded_at);
+        }
         let (current, last_position): (i64, i64) = sqlx::query_as(statements::APPEND_HEAD)
             .bind(aggregate_id)
             .fetch_one(&mut *tx)
@@ -426,18 +433,16 @@ struct EncodedEvent {
     metadata: String,
     correlation_id: uuid::Uuid,
     causation_id: Option<uuid::Uuid>,
-    /// When the store accepted it (nanoseconds since the Unix epoch).
+    /// When the store accepted it (nanoseconds since the Unix epoch): set
+    /// by [`EncodedEvent::stamp`] once the append has its turn.
     recorded_at: i64,
     /// The compact context (`store::context`): metadata and `recorded_at`.
     context: Vec<u8>,
 }
 
 impl EncodedEvent {
-    fn encode(
-        stream_id: &str,
-        envelope: &AnyEnvelope,
-        recorded_at: i64,
-    ) -> Result<Self, StoreError> {
+    /// The event's row, its `recorded_at` still to [`stamp`](Self::stamp).
+    fn encode(stream_id: &str, envelope: &AnyEnvelope) -> Result<Self, StoreError> {
         let message = envelope.message();
         let event_type = envelope.message_name();
         let failed = |source| StoreError::Serialize {
@@ -454,9 +459,15 @@ impl EncodedEvent {
             metadata: serde_json::to_string(metadata).map_err(failed)?,
             correlation_id: metadata.correlation_id,
             causation_id: metadata.causation_id,
-            recorded_at,
-            context: context::encode(metadata, recorded_at),
+            recorded_at: 0,
+            context: context::encode(metadata, 0),
         })
+    }
+
+    /// Sets when the store accepted the event, in its row and its context.
+    fn stamp(&mut self, recorded_at: i64) {
+        self.recorded_at = recorded_at;
+        context::set_recorded_at(&mut self.context, recorded_at);
     }
 }
 
@@ -502,10 +513,9 @@ impl AsyncEventStore for SqliteEventStore {
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         checks::append(aggregate_id, events)?;
-        let recorded_at = nanos(OffsetDateTime::now_utc());
-        let encoded = events
+        let mut encoded = events
             .iter()
-            .map(|envelope| EncodedEvent::encode(aggregate_id, envelope, recorded_at))
+            .map(|envelope| EncodedEvent::encode(aggregate_id, envelope))
             .collect::<Result<Vec<_>, _>>()?;
         let conflict = |actual| {
             StoreError::from(ConcurrencyError {
@@ -524,7 +534,7 @@ impl AsyncEventStore for SqliteEventStore {
                 }),
             };
         }
-        let appended = match encoded.as_slice() {
+        let appended = match encoded.as_mut_slice() {
             [event] => self.append_one(aggregate_id, event, expected_version).await,
             events => self.append(aggregate_id, events, expected_version).await,
         };

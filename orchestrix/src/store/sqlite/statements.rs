@@ -1,14 +1,14 @@
 //! The store's SQL (SQLite dialect, `?` parameters).
 
 /// The columns a decoded event needs, in the order `decode` reads them
-/// (after `stream_id` when reading the global stream): the context is the
-/// compact column, or for a row without one (written before migration 3,
-/// or by a program that predates it) its JSON form, built from the row's
-/// `recorded_at` and `metadata` (see `store::context`).
+/// (after `stream_id` when reading the global stream): the compact context,
+/// and for a row without one (written before migration 3, or by a program
+/// that predates it) its `metadata` text and `recorded_at`, decoded in Rust
+/// (see `store::context`), so a damaged row fails alone, named.
 macro_rules! event_columns {
     () => {
-        "version, position, event_type, schema_version, payload, \
-         coalesce(context, json_object('recorded_at', recorded_at, 'metadata', json(metadata)))"
+        "version, position, event_type, schema_version, payload, context, \
+         CASE WHEN context IS NULL THEN metadata END, recorded_at"
     };
 }
 
