@@ -22,6 +22,18 @@ async fn insert_row(
     payload: &str,
 ) -> u64 {
     let metadata = serde_json::to_string(&Metadata::new(event_type)).expect("metadata");
+    insert_row_with_metadata(store, stream, event_type, payload, &metadata).await
+}
+
+/// [`insert_row`] with the given `metadata` text (no context, as a row
+/// written before the context column).
+async fn insert_row_with_metadata(
+    store: &SqliteEventStore,
+    stream: &str,
+    event_type: &str,
+    payload: &str,
+    metadata: &str,
+) -> u64 {
     let position: i64 = sqlx::query_scalar(
         "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
          payload, metadata, correlation_id, causation_id, recorded_at) \
@@ -223,17 +235,14 @@ async fn an_old_row_with_malformed_metadata_is_a_decode_error_naming_it() {
         .await
         .expect("save");
     let payload = serde_json::to_string(&ConformanceEvent { writer: 2, seq: 1 }).expect("payload");
-    let position: i64 = sqlx::query_scalar(
-        "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, \
-         payload, metadata, correlation_id, causation_id, recorded_at) \
-         VALUES ((SELECT coalesce(max(position), 0) + 1 FROM events), 'old', 1, randomblob(16), \
-         'orchestrix.conformance.Event', 1, ?1, '{\"id\": oops', randomblob(16), NULL, 0) \
-         RETURNING position",
+    let position = insert_row_with_metadata(
+        &store,
+        "old",
+        "orchestrix.conformance.Event",
+        &payload,
+        r#"{"id": oops"#,
     )
-    .bind(payload)
-    .fetch_one(store.pool())
-    .await
-    .expect("raw insert");
+    .await;
     assert_eq!(position, 2);
     store
         .save("after", &[ConformanceEvent::envelope(3, 1)], Some(0))

@@ -549,9 +549,6 @@ async fn a_loaded_context_shares_the_texts_it_repeats() {
 /// behind it, and the clock moves on before the queue does.
 #[tokio::test]
 async fn recorded_at_is_taken_once_the_append_has_its_turn() {
-    use std::future::Future;
-    use std::pin::Pin;
-
     let db = TempDb::new("recorded-at-in-turn");
     let opened = SqliteEventStore::connect(&db.url(""))
         .await
@@ -570,10 +567,11 @@ async fn recorded_at_is_taken_once_the_append_has_its_turn() {
         ConformanceEvent::envelope(3, 1),
         ConformanceEvent::envelope(3, 2),
     ];
-    let mut writers: Vec<Pin<Box<dyn Future<Output = Result<AppendOutcome, StoreError>> + '_>>> = vec![
-        Box::pin(store.save("first", &first, Some(0))),
-        Box::pin(store.save("second", &second, Some(0))),
-        Box::pin(store.save("batch", &batch, Some(0))),
+    // `save` (through `async_trait`) returns a boxed future: one type.
+    let mut writers = vec![
+        store.save("first", &first, Some(0)),
+        store.save("second", &second, Some(0)),
+        store.save("batch", &batch, Some(0)),
     ];
     // One poll each: the first takes the queue and waits for the
     // connection, the others wait in the queue behind it.
