@@ -511,16 +511,24 @@ async fn a_delivery_store_that_cannot_be_prepared_is_tried_again_each_failure_co
     let journal = Arc::new(Journal::new());
     let dispatcher = Dispatcher::builder(store.clone(), delivery.clone())
         .dependency_arc(journal.clone())
-        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(10), u32::MAX))
+        .restart_backoff(RetryPolicy::linear(Duration::from_secs(1), u32::MAX).with_jitter(false))
         .handler(durable_counted)
         .build()
         .expect("a dispatcher");
     assert_eq!(dispatcher.states()[0].position, 0, "nothing handled yet");
+    let started = tokio::time::Instant::now();
     let running = dispatcher.start();
     tokio::time::timeout(Duration::from_secs(60), dispatcher.caught_up(head))
         .await
         .expect("the store is prepared at the fourth try, then every event handled");
     assert_eq!(delivery.asked.load(Ordering::SeqCst), 4);
+    // The backoff grows with the failures: 1 s, 2 s, 3 s (the clock is
+    // paused: the handling itself takes no time).
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(6) && waited < Duration::from_millis(6500),
+        "{waited:?}"
+    );
     assert_eq!(*dispatcher.watch_stops().borrow(), 3, "each failure counted");
     assert_eq!(journal.of("durable_counted"), [1, 2]);
     let states = dispatcher.states();
