@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use orchestrix::delivery::{
-    DeliveryError, DeliveryStore, Dispatcher, GROUP_PREFIX, InMemoryDeliveryStore,
+    DeliveryError, DeliveryStore, DeliveryStoreError, Dispatcher, GROUP_PREFIX,
+    InMemoryDeliveryStore, ParkedEvent,
 };
 use orchestrix::prelude::*;
-use orchestrix::projection::ProjectionState;
+use orchestrix::projection::{ProjectionState, ProjectionStateStore};
 use orchestrix::retry::RetryPolicy;
 use orchestrix_tests::delivery::Journal;
 
@@ -416,4 +417,122 @@ async fn a_missing_dependency_is_named_when_the_dispatcher_is_built() {
         .build()
         .expect_err("no journal");
     assert!(error.to_string().contains("Journal"), "{error}");
+}
+
+#[tokio::test]
+async fn a_dispatcher_and_its_builder_show_what_they_hold() {
+    let store = Arc::new(InMemoryAsyncEventStore::new());
+    let builder = dispatcher_with(
+        &store,
+        Arc::new(InMemoryDeliveryStore::new()),
+        &Arc::new(Faults::default()),
+        &Arc::new(Journal::new()),
+    )
+    .handler(durable_flaky);
+    let shown = format!("{builder:?}");
+    assert!(
+        shown.starts_with("DispatcherBuilder") && shown.contains("handlers: 1"),
+        "{shown}"
+    );
+    let dispatcher = builder.build().expect("a dispatcher");
+    let shown = format!("{dispatcher:?}");
+    assert!(
+        shown.starts_with("Dispatcher") && shown.contains("\"durable_flaky\""),
+        "{shown}"
+    );
+}
+
+/// A delivery store that cannot be prepared the first `failures` times it
+/// is asked (its database unreachable at start); the rest is in memory.
+#[derive(Debug)]
+struct Unprepared {
+    inner: InMemoryDeliveryStore,
+    failures: AtomicU32,
+    asked: AtomicU32,
+}
+
+#[orchestrix::__private::async_trait::async_trait]
+impl DeliveryStore for Unprepared {
+    async fn initialize(&self) -> Result<(), DeliveryStoreError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        let failed = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .is_ok();
+        if failed {
+            return Err(DeliveryStoreError::Backend {
+                operation: "prepare the delivery tables".into(),
+                source: "connection refused".into(),
+            });
+        }
+        self.inner.initialize().await
+    }
+    fn checkpoints(&self) -> Arc<dyn ProjectionStateStore> {
+        self.inner.checkpoints()
+    }
+    async fn park(&self, parked: &ParkedEvent) -> Result<(), DeliveryStoreError> {
+        self.inner.park(parked).await
+    }
+    async fn parked(&self, handler: Option<&str>) -> Result<Vec<ParkedEvent>, DeliveryStoreError> {
+        self.inner.parked(handler).await
+    }
+    async fn remove_parked(
+        &self,
+        handler: &str,
+        position: u64,
+    ) -> Result<bool, DeliveryStoreError> {
+        self.inner.remove_parked(handler, position).await
+    }
+    async fn is_processed(
+        &self,
+        handler: &str,
+        event_id: uuid::Uuid,
+    ) -> Result<bool, DeliveryStoreError> {
+        self.inner.is_processed(handler, event_id).await
+    }
+    async fn mark_processed(
+        &self,
+        handler: &str,
+        event_id: uuid::Uuid,
+    ) -> Result<bool, DeliveryStoreError> {
+        self.inner.mark_processed(handler, event_id).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_store_that_cannot_be_prepared_is_tried_again_each_failure_counted() {
+    let store = Arc::new(InMemoryAsyncEventStore::new());
+    let head = append(&store, &[job(1, false), job(2, false)]).await;
+    let delivery = Arc::new(Unprepared {
+        inner: InMemoryDeliveryStore::new(),
+        failures: AtomicU32::new(3),
+        asked: AtomicU32::new(0),
+    });
+    let journal = Arc::new(Journal::new());
+    let dispatcher = Dispatcher::builder(store.clone(), delivery.clone())
+        .dependency_arc(journal.clone())
+        .restart_backoff(RetryPolicy::linear(Duration::from_secs(1), u32::MAX).with_jitter(false))
+        .handler(durable_counted)
+        .build()
+        .expect("a dispatcher");
+    assert_eq!(dispatcher.states()[0].position, 0, "nothing handled yet");
+    let started = tokio::time::Instant::now();
+    let running = dispatcher.start();
+    tokio::time::timeout(Duration::from_secs(60), dispatcher.caught_up(head))
+        .await
+        .expect("the store is prepared at the fourth try, then every event handled");
+    assert_eq!(delivery.asked.load(Ordering::SeqCst), 4);
+    // The backoff grows with the failures: 1 s, 2 s, 3 s (the clock is
+    // paused: the handling itself takes no time).
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(6) && waited < Duration::from_millis(6500),
+        "{waited:?}"
+    );
+    assert_eq!(*dispatcher.watch_stops().borrow(), 3, "each failure counted");
+    assert_eq!(journal.of("durable_counted"), [1, 2]);
+    let states = dispatcher.states();
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(states[0].position, head, "{states:?}");
+    running.stop().await.expect("stops");
 }

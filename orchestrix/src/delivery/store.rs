@@ -79,7 +79,8 @@ pub enum DeliveryStoreError {
 ///
 /// * parked events are kept per handler and position: parking one at a
 ///   position again replaces it; they are listed in (handler, position)
-///   order, for one handler or all;
+///   order, handlers compared by their bytes (as Rust compares `str`,
+///   whatever the database's collation), for one handler or all;
 /// * `remove_parked` says whether there was one;
 /// * `mark_processed` returns `true` the first time for a (handler, event
 ///   id), `false` after; `is_processed` says whether it was marked; handlers
@@ -96,7 +97,7 @@ pub trait DeliveryStore: Send + Sync + std::fmt::Debug {
     async fn park(&self, parked: &ParkedEvent) -> Result<(), DeliveryStoreError>;
 
     /// The parked events of `handler` (all handlers when `None`), in
-    /// (handler, position) order.
+    /// (handler, position) order, handlers in byte order.
     async fn parked(&self, handler: Option<&str>) -> Result<Vec<ParkedEvent>, DeliveryStoreError>;
 
     /// Removes a parked event; whether there was one.
