@@ -11,7 +11,9 @@
 //! process to finish), then reads the stream's version and the last global
 //! position, checks the expected version and inserts the events at
 //! positions `last + 1, last + 2, ...`. A one-event append is a single
-//! `INSERT ... SELECT` statement (one round trip, its own transaction); a
+//! `INSERT` statement (one round trip, its own transaction: with an expected
+//! version an `INSERT ... VALUES` whose version is NULL on a conflict, else
+//! an `INSERT ... SELECT ... RETURNING`); a
 //! batch is a `BEGIN IMMEDIATE` transaction with as few multi-row `INSERT`s
 //! as the batch allows. SQLite runs one write transaction at
 //! a time per file, so positions are handed out in the order the appends
@@ -31,7 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use sqlx::SqlitePool;
+use sqlx::{Row as _, SqlitePool};
 use time::OffsetDateTime;
 
 pub use self::blocking::BlockingSqliteEventStore;
@@ -334,7 +336,13 @@ impl SqliteEventStore {
         let turn = self.append_lock.lock().await;
         // Taken in turn, so `recorded_at` follows the position order.
         event.stamp(nanos(OffsetDateTime::now_utc()));
-        let appended: Option<(i64, i64)> = sqlx::query_as(statements::APPEND_ONE)
+        // Both statements take the same parameters (`?2`: the expected
+        // version, NULL for any).
+        let statement = match expected_version {
+            Some(_) => statements::APPEND_ONE_EXPECTED,
+            None => statements::APPEND_ONE,
+        };
+        let query = sqlx::query(statement)
             .bind(aggregate_id)
             .bind(expected_version.map(to_i64))
             .bind(event.event_id)
@@ -345,23 +353,38 @@ impl SqliteEventStore {
             .bind(event.correlation_id)
             .bind(event.causation_id)
             .bind(event.recorded_at)
-            .bind(&event.context)
-            .fetch_optional(&self.pool)
-            .await?;
+            .bind(&event.context);
+        let Some(expected) = expected_version else {
+            // Any version will do: the statement always inserts its row.
+            let row = query.fetch_one(&self.pool).await;
+            drop(turn);
+            let row = row?;
+            return Ok(Ok(AppendOutcome {
+                new_version: to_u64(row.try_get(1)?),
+                positions: vec![to_u64(row.try_get(0)?)],
+            }));
+        };
+        let inserted = query.execute(&self.pool).await;
         drop(turn);
-        Ok(match appended {
-            Some((position, version)) => Ok(AppendOutcome {
-                new_version: to_u64(version),
-                positions: vec![to_u64(position)],
-            }),
-            None => {
+        match inserted {
+            Ok(done) => Ok(Ok(AppendOutcome {
+                new_version: expected + 1,
+                positions: vec![to_u64(done.last_insert_rowid())],
+            })),
+            // The version is NULL only when the stream is not at `expected`.
+            Err(error)
+                if error.as_database_error().is_some_and(|e| {
+                    matches!(e.kind(), sqlx::error::ErrorKind::NotNullViolation)
+                }) =>
+            {
                 let actual: i64 = sqlx::query_scalar(statements::STREAM_VERSION)
                     .bind(aggregate_id)
                     .fetch_one(&self.pool)
                     .await?;
-                Err(to_u64(actual))
+                Ok(Err(to_u64(actual)))
             }
-        })
+            Err(error) => Err(error),
+        }
     }
 
     /// Writes `events` in one `BEGIN IMMEDIATE` transaction (see the module
