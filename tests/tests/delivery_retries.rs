@@ -536,3 +536,41 @@ async fn a_delivery_store_that_cannot_be_prepared_is_tried_again_each_failure_co
     assert_eq!(states[0].position, head, "{states:?}");
     running.stop().await.expect("stops");
 }
+
+#[event_handler(
+    name = "durable_idempotent_flaky",
+    durable,
+    idempotent,
+    retry = fixed(delay_ms = 1, max_attempts = 2)
+)]
+async fn durable_idempotent_flaky(
+    job: &Job,
+    faults: Dep<Faults>,
+    journal: Dep<Journal>,
+) -> Result<(), String> {
+    faults.attempt(job)?;
+    journal.record("durable_idempotent_flaky", job.n);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_replay_runs_an_idempotent_handler_that_never_processed_the_event() {
+    let store = Arc::new(InMemoryAsyncEventStore::new());
+    let delivery = Arc::new(InMemoryDeliveryStore::new());
+    let (faults, journal) = (Arc::new(Faults::default()), Arc::new(Journal::new()));
+    let dispatcher = dispatcher_with(&store, delivery.clone(), &faults, &journal)
+        .handler(durable_idempotent_flaky)
+        .build()
+        .expect("dispatcher");
+    let running = dispatcher.start();
+    let last = append(&store, &[job(1, true)]).await;
+    dispatcher.caught_up(last).await;
+    assert_eq!(journal.of("durable_idempotent_flaky"), Vec::<u64>::new());
+    faults.fixed.store(true, Ordering::SeqCst);
+    dispatcher
+        .replay("durable_idempotent_flaky", last)
+        .await
+        .expect("fixed now");
+    assert_eq!(journal.of("durable_idempotent_flaky"), vec![1], "it ran");
+    running.stop().await.expect("stops");
+}
