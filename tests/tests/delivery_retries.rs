@@ -457,7 +457,9 @@ impl DeliveryStore for Unprepared {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let failed = self
             .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
             .is_ok();
         if failed {
             return Err(DeliveryStoreError::Backend {
@@ -529,7 +531,11 @@ async fn a_delivery_store_that_cannot_be_prepared_is_tried_again_each_failure_co
         waited >= Duration::from_secs(6) && waited < Duration::from_millis(6500),
         "{waited:?}"
     );
-    assert_eq!(*dispatcher.watch_stops().borrow(), 3, "each failure counted");
+    assert_eq!(
+        *dispatcher.watch_stops().borrow(),
+        3,
+        "each failure counted"
+    );
     assert_eq!(journal.of("durable_counted"), [1, 2]);
     let states = dispatcher.states();
     assert_eq!(states.len(), 1, "{states:?}");
