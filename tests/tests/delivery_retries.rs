@@ -580,3 +580,79 @@ async fn a_replay_runs_an_idempotent_handler_that_never_processed_the_event() {
     assert_eq!(journal.of("durable_idempotent_flaky"), vec![1], "it ran");
     running.stop().await.expect("stops");
 }
+
+/// An event store whose global reads fail the first `failures` times (its
+/// connection lost); the rest is in memory.
+struct FailingReads {
+    inner: InMemoryAsyncEventStore,
+    failures: AtomicU32,
+}
+
+#[orchestrix::async_trait]
+impl AsyncEventStore for FailingReads {
+    async fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.inner
+            .save(aggregate_id, events, expected_version)
+            .await
+    }
+    async fn load(&self, id: &str, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.load(id, from).await
+    }
+    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let failed = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if failed {
+            return Err(StoreError::Backend {
+                operation: "read the global stream".into(),
+                source: "connection reset".into(),
+            });
+        }
+        self.inner.read_all(from, limit).await
+    }
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.inner.save_snapshot(snapshot).await
+    }
+    async fn load_snapshot(&self, id: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot(id).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_that_keeps_stopping_is_resumed_with_a_growing_backoff() {
+    let inner = InMemoryAsyncEventStore::new();
+    let head = append(&inner, &[job(1, false), job(2, false)]).await;
+    let store = Arc::new(FailingReads {
+        inner,
+        failures: AtomicU32::new(3),
+    });
+    let journal = Arc::new(Journal::new());
+    let dispatcher = Dispatcher::builder(store.clone(), InMemoryDeliveryStore::new())
+        .dependency_arc(journal.clone())
+        .restart_backoff(RetryPolicy::linear(Duration::from_secs(1), u32::MAX).with_jitter(false))
+        .handler(durable_counted)
+        .build()
+        .expect("a dispatcher");
+    let started = tokio::time::Instant::now();
+    let running = dispatcher.start();
+    tokio::time::timeout(Duration::from_secs(60), dispatcher.caught_up(head))
+        .await
+        .expect("the group resumes after each stop and catches up");
+    assert_eq!(*dispatcher.watch_stops().borrow(), 3, "each stop counted");
+    // Three quick stops in a row: 1 s, 2 s, 3 s (the clock is paused).
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(6) && waited < Duration::from_millis(6500),
+        "{waited:?}"
+    );
+    assert_eq!(journal.of("durable_counted"), [1, 2]);
+    running.stop().await.expect("stops");
+}

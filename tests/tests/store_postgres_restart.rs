@@ -2,6 +2,8 @@
 //! restart): the failing call says so and wrote nothing, the pool
 //! reconnects, the next call works. Needs `DATABASE_URL`.
 
+use std::time::Duration;
+
 use orchestrix::postgres::{PgPool, PostgresOptions};
 use orchestrix::prelude::*;
 use orchestrix::store::postgres::PostgreSQLEventStore;
@@ -17,16 +19,37 @@ fn tick(n: u32) -> AnyEnvelope {
     Envelope::new(Ticked { n }).into()
 }
 
-/// Terminates every backend that reports `application_name`.
+/// Terminates every backend that reports `application_name`, and returns
+/// once they are gone, as when a server drops its connections:
+/// `pg_terminate_backend` only signals a backend, which may still answer a
+/// ping before it handles the signal.
 async fn terminate_backends(admin: &PgPool, application_name: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = $1 AND pid <> pg_backend_pid()) terminated",
+    let terminated: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM (SELECT pid, pg_terminate_backend(pid) AS signalled \
+         FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()) t \
+         WHERE signalled",
     )
     .bind(application_name)
-    .fetch_one(admin)
+    .fetch_all(admin)
     .await
-    .expect("terminate")
+    .expect("terminate");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let alive: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+                .bind(&terminated)
+                .fetch_one(admin)
+                .await
+                .expect("count the terminated backends");
+        if alive == 0 {
+            return i64::try_from(terminated.len()).expect("a count");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{alive} terminated backends still alive after 30 s"
+        );
+        tokio::task::yield_now().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
