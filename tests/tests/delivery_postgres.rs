@@ -149,6 +149,14 @@ async fn deposit(store: &PostgreSQLEventStore, n: u64) -> u64 {
 /// (stream `broken-1`, position 2), then deposits 3 and 4; the last position.
 async fn deposits_around_a_broken_row(test: &TestStore) -> u64 {
     deposit(&test.store, 1).await;
+    broken_row(test).await;
+    deposit(&test.store, 3).await;
+    deposit(&test.store, 4).await
+}
+
+/// Appends a row of `Deposited`'s type whose payload does not decode
+/// (stream `broken-1`).
+async fn broken_row(test: &TestStore) {
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO \"{s}\".events (position, stream_id, version, event_id, event_type, \
          schema_version, payload, source, occurred_at, correlation_id) \
@@ -160,8 +168,6 @@ async fn deposits_around_a_broken_row(test: &TestStore) -> u64 {
     .execute(test.pool())
     .await
     .expect("raw insert");
-    deposit(&test.store, 3).await;
-    deposit(&test.store, 4).await
 }
 
 /// A dispatcher builder with `journal_deposits` on the test's store.
@@ -170,6 +176,50 @@ fn journal_dispatcher(test: &TestStore, journal: &Arc<Journal>) -> DispatcherBui
         PostgreSQLDeliveryStore::from_pool_with_schema(test.pool().clone(), &test.schema)
             .expect("schema");
     Dispatcher::builder(Arc::new(test.store.clone()), delivery).dependency_arc(journal.clone())
+}
+
+/// A group with a checkpoint meets a broken row after several events:
+/// each event between the checkpoint and the row is handled once (none
+/// again, none skipped), the row parked, the event after it handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_between_a_checkpoint_and_a_broken_row_are_each_handled_once() {
+    let Some(test) = TestStore::new(
+        "the_events_between_a_checkpoint_and_a_broken_row_are_each_handled_once",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    let journal = Arc::new(Journal::new());
+    let dispatcher = journal_dispatcher(&test, &journal)
+        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
+        .handler(journal_deposits)
+        .build()
+        .expect("dispatcher");
+    deposit(&test.store, 1).await;
+    let checkpoint = deposit(&test.store, 2).await;
+    let running = dispatcher.start();
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(checkpoint))
+        .await
+        .expect("catches up");
+    running.stop().await.expect("stops");
+    // While it is stopped: three events, the broken row, one more.
+    for n in 3..=5 {
+        deposit(&test.store, n).await;
+    }
+    broken_row(&test).await;
+    let last = deposit(&test.store, 7).await;
+    let running = dispatcher.start();
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(last))
+        .await
+        .expect("catches up past the broken row");
+    running.stop().await.expect("stops");
+    assert_eq!(journal.of("pg.journal"), vec![1, 2, 3, 4, 5, 7]);
+    let parked = dispatcher.parked(Some("pg.journal")).await.expect("list");
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].stream_id, "broken-1");
+    test.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

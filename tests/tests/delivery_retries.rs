@@ -586,6 +586,8 @@ async fn a_replay_runs_an_idempotent_handler_that_never_processed_the_event() {
 struct FailingReads {
     inner: InMemoryAsyncEventStore,
     failures: AtomicU32,
+    /// When each read was asked for, and whether it failed.
+    reads: std::sync::Mutex<Vec<(tokio::time::Instant, bool)>>,
 }
 
 #[orchestrix::async_trait]
@@ -610,6 +612,10 @@ impl AsyncEventStore for FailingReads {
                 left.checked_sub(1)
             })
             .is_ok();
+        self.reads
+            .lock()
+            .expect("reads")
+            .push((tokio::time::Instant::now(), failed));
         if failed {
             return Err(StoreError::Backend {
                 operation: "read the global stream".into(),
@@ -633,6 +639,7 @@ async fn a_group_that_keeps_stopping_is_resumed_with_a_growing_backoff() {
     let store = Arc::new(FailingReads {
         inner,
         failures: AtomicU32::new(3),
+        reads: std::sync::Mutex::default(),
     });
     let journal = Arc::new(Journal::new());
     let dispatcher = Dispatcher::builder(store.clone(), InMemoryDeliveryStore::new())
@@ -654,5 +661,32 @@ async fn a_group_that_keeps_stopping_is_resumed_with_a_growing_backoff() {
         "{waited:?}"
     );
     assert_eq!(journal.of("durable_counted"), [1, 2]);
+
+    // After a run longer than 10 s, a stop starts the backoff over: 1 s.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    store.failures.store(1, Ordering::SeqCst);
+    let mut stops = dispatcher.watch_stops();
+    tokio::time::timeout(Duration::from_secs(60), stops.wait_for(|stops| *stops == 4))
+        .await
+        .expect("the group stops again")
+        .expect("the dispatcher runs");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let reads = store.reads.lock().expect("reads").clone();
+    let failed_at = reads
+        .iter()
+        .rev()
+        .find(|(_, failed)| *failed)
+        .map(|(at, _)| *at)
+        .expect("the last failed read");
+    let resumed_at = reads
+        .iter()
+        .find(|(at, failed)| *at > failed_at && !failed)
+        .map(|(at, _)| *at)
+        .expect("a read after it");
+    let delay = resumed_at - failed_at;
+    assert!(
+        delay >= Duration::from_secs(1) && delay < Duration::from_millis(1500),
+        "{delay:?}"
+    );
     running.stop().await.expect("stops");
 }
