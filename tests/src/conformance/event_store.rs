@@ -101,6 +101,7 @@ macro_rules! event_store_conformance {
                 racing_writers_one_winner_per_version,
                 empty_append,
                 read_all_filtered_returns_matching_types_and_how_far_it_scanned,
+                stream_version_and_raw_reads_follow_the_stream,
             );
         }
     };
@@ -203,6 +204,41 @@ pub async fn unknown_stream_is_empty<S: AsyncEventStore + 'static>(store: Arc<S>
         store.load_snapshot(&stream).await.expect("load snapshot"),
         None
     );
+}
+
+/// `stream_version` is 0 for an unknown stream and the last version after
+/// appends; `read_all_raw` gives the appended rows undecoded, with their
+/// stream, versions, positions, type and JSON payload.
+pub async fn stream_version_and_raw_reads_follow_the_stream<S: AsyncEventStore + 'static>(
+    store: Arc<S>,
+) {
+    let stream = unique_stream_id("raw");
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 0);
+    let events = [
+        ConformanceEvent::envelope(7, 1),
+        ConformanceEvent::envelope(7, 2),
+        ConformanceEvent::envelope(7, 3),
+    ];
+    let outcome = store.save(&stream, &events, None).await.expect("append");
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 3);
+    let (first, last) = (outcome.positions[0], outcome.positions[2]);
+    let span = usize::try_from(last - first + 1).expect("a small span");
+    let raw: Vec<_> = store
+        .read_all_raw(first, span)
+        .await
+        .expect("raw read")
+        .into_iter()
+        .filter(|row| *row.stream_id == *stream)
+        .collect();
+    assert_eq!(raw.len(), 3, "{raw:?}");
+    for (index, row) in raw.iter().enumerate() {
+        assert_eq!(row.version, index as u64 + 1);
+        assert_eq!(row.position, outcome.positions[index]);
+        assert_eq!(row.event_type, "orchestrix.conformance.Event");
+        let payload: serde_json::Value =
+            serde_json::from_str(&row.payload).expect("the payload is JSON text");
+        assert_eq!(payload["seq"], index + 1, "{payload}");
+    }
 }
 
 /// `expected_version = None` appends whatever the stream's version.
