@@ -103,12 +103,10 @@ impl RowDecoder {
                 row.try_get::<&str, _>(at + 2)?,
                 row.try_get::<i64, _>(at + 3)?,
                 row.try_get::<&str, _>(at + 4)?,
-                row.try_get::<Option<&[u8]>, _>(at + 5)?,
-                row.try_get::<Option<&str>, _>(at + 6)?,
-                row.try_get::<i64, _>(at + 7)?,
+                stored_context(row, at + 5)?,
             ))
         })();
-        let (position, event_type, schema_version, payload, context, metadata, recorded_at) =
+        let (position, event_type, schema_version, payload, context) =
             columns.map_err(|error| column_error(&stream_id, version, error))?;
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: stream_id.to_string(),
@@ -150,17 +148,21 @@ impl RowDecoder {
                 source,
             })
         };
-        let context = match (context, metadata) {
-            (Some(context), _) => {
+        let context = match context {
+            Column::Context(context) => {
                 context::decode(context).map_err(|source| damaged("context", source.into()))?
             }
-            // A row without a context: its metadata JSON and time columns.
-            (None, Some(metadata)) => StoredContext {
-                fields: serde_json::from_str(metadata)
-                    .map_err(|source| damaged("metadata", source.into()))?,
-                recorded_at,
-            },
-            (None, None) => return Err(damaged("metadata", "NULL, and no context".into())),
+            // A row without a context: its time and metadata JSON columns.
+            Column::Columns(text) => {
+                let (recorded_at, metadata) = text.split_once(' ').unwrap_or(("", text));
+                StoredContext {
+                    recorded_at: recorded_at.parse().map_err(
+                        |source: std::num::ParseIntError| damaged("recorded_at", source.into()),
+                    )?,
+                    fields: serde_json::from_str(metadata)
+                        .map_err(|source| damaged("metadata", source.into()))?,
+                }
+            }
         };
         let known = KnownTexts {
             message_type: self
@@ -179,6 +181,24 @@ impl RowDecoder {
             envelope: AnyEnvelope::from_parts(message, Arc::clone(&metadata)),
         });
         Ok((events, position))
+    }
+}
+
+/// The last column of `event_columns!`: what it holds, told by its type.
+enum Column<'row> {
+    /// The compact context (a BLOB).
+    Context(&'row [u8]),
+    /// `"<recorded_at> <metadata JSON>"` of a row without a context.
+    Columns(&'row str),
+}
+
+fn stored_context(row: &SqliteRow, index: usize) -> Result<Column<'_>, sqlx::Error> {
+    use sqlx::{TypeInfo, ValueRef};
+    let is_text = row.try_get_raw(index)?.type_info().name() == "TEXT";
+    if is_text {
+        Ok(Column::Columns(row.try_get(index)?))
+    } else {
+        Ok(Column::Context(row.try_get(index)?))
     }
 }
 

@@ -1,14 +1,16 @@
 //! The store's SQL (SQLite dialect, `?` parameters).
 
 /// The columns a decoded event needs, in the order `decode` reads them
-/// (after `stream_id` when reading the global stream): the compact context,
-/// and for a row without one (written before migration 3, or by a program
-/// that predates it) its `metadata` text and `recorded_at`, decoded in Rust
-/// (see `store::context`), so a damaged row fails alone, named.
+/// (after `stream_id` when reading the global stream). The last is the
+/// compact context (a BLOB), or for a row without one (written before
+/// migration 3, or by a program that predates it) the text
+/// `"<recorded_at> <metadata JSON>"`, decoded in Rust (see
+/// `store::context`), so a damaged row fails alone, named. One column
+/// either way: a load copies each column of every row.
 macro_rules! event_columns {
     () => {
-        "version, position, event_type, schema_version, payload, context, \
-         CASE WHEN context IS NULL THEN metadata END, recorded_at"
+        "version, position, event_type, schema_version, payload, \
+         coalesce(context, recorded_at || ' ' || metadata)"
     };
 }
 
