@@ -153,3 +153,18 @@ fn dependencies_show_their_type_names_in_order() {
         "{\"bus_context::dependencies_show_their_type_names_in_order::Mailer\", \"u32\"}"
     );
 }
+
+#[test]
+fn a_bus_missing_several_dependencies_names_each_in_its_message() {
+    let error = InMemoryAsyncMessageBus::builder()
+        .handler(async_first)
+        .handler(plain_first)
+        .build()
+        .expect_err("no Calls dependency");
+    assert_eq!(
+        error.to_string(),
+        "2 dependencies are missing: handler `context.async_first` needs `bus_context::Calls`; \
+         handler `context.plain_first` needs `bus_context::Calls`; add each with \
+         `.dependency(...)` on the bus builder before `.build()`"
+    );
+}
