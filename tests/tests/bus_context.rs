@@ -179,3 +179,19 @@ fn a_dependency_and_its_key_show_what_they_name() {
         "DependencyKey(\"bus_context::Calls\")"
     );
 }
+
+#[test]
+fn a_bus_and_its_builder_show_their_dependencies_and_handlers() {
+    let builder = InMemoryAsyncMessageBus::builder()
+        .dependency(7_u32)
+        .handler(fails_first);
+    assert_eq!(
+        format!("{builder:?}"),
+        "BusBuilder { dependencies: {\"u32\"}, handlers: [\"context.fails_first\"] }"
+    );
+    let bus = builder.build().expect("bus");
+    assert_eq!(
+        format!("{bus:?}"),
+        "InMemoryAsyncMessageBus { dependencies: {\"u32\"}, .. }"
+    );
+}
