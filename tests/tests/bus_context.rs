@@ -195,3 +195,43 @@ fn a_bus_and_its_builder_show_their_dependencies_and_handlers() {
         "InMemoryAsyncMessageBus { dependencies: {\"u32\"}, .. }"
     );
 }
+
+#[test]
+fn a_registration_subscribed_to_a_running_blocking_bus_is_called_and_one_without_its_dependency_refused()
+ {
+    let registration =
+        *orchestrix::registry::find_sync_handler(orchestrix::registry::HandlerFn::of(&plain_first))
+            .expect("registered");
+    let calls = Arc::new(Calls::default());
+    let bus = InMemoryMessageBus::builder()
+        .dependency_arc(Arc::clone(&calls))
+        .build()
+        .expect("bus");
+    bus.subscribe_registration(&registration)
+        .expect("its dependency is there");
+    assert_eq!(bus.handler_count::<Named>(), 1);
+    bus.publish(Named).expect("publish");
+    assert_eq!(calls.names(), ["context.plain_first"]);
+
+    let bare = InMemoryMessageBus::new();
+    let error = bare
+        .subscribe_registration(&registration)
+        .expect_err("no Calls");
+    assert!(
+        matches!(error, BusBuildError::MissingDependency { .. }),
+        "{error:?}"
+    );
+    assert_eq!(bare.handler_count::<Named>(), 0);
+}
+
+#[test]
+fn a_blocking_bus_shows_its_dependencies() {
+    let bus = InMemoryMessageBus::builder()
+        .dependency(7_u32)
+        .build()
+        .expect("bus");
+    assert_eq!(
+        format!("{bus:?}"),
+        "InMemoryMessageBus { dependencies: {\"u32\"}, .. }"
+    );
+}
