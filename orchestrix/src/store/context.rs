@@ -356,6 +356,49 @@ mod tests {
     }
 
     #[test]
+    fn a_row_without_a_context_decodes_from_its_text_and_names_a_damaged_column() {
+        let metadata = Metadata::new("orders.Placed");
+        let text = format!(
+            "-42 {}",
+            serde_json::to_string(&metadata).expect("metadata JSON")
+        );
+        let known = KnownTexts::default();
+        let (decoded, recorded_at) =
+            decode_loaded(Loaded::Columns(text.as_bytes()), "orders.Placed", &known)
+                .expect("decodes");
+        assert_eq!(decoded, metadata);
+        assert_eq!(recorded_at, time_from_nanos(-42));
+        let column = |loaded| match decode_loaded(loaded, "orders.Placed", &known) {
+            Err(DecodeError::Context { column, .. }) => column,
+            other => panic!("expected a damaged column, got {other:?}"),
+        };
+        assert_eq!(column(Loaded::Columns(b"soon {}")), "recorded_at");
+        assert_eq!(column(Loaded::Columns(b"1 {\"id\": 1}")), "metadata");
+        assert_eq!(column(Loaded::Columns(b"1 \xff")), "metadata");
+        assert_eq!(column(Loaded::Context(&[1, 2])), "context");
+        assert_eq!(column(Loaded::Context(&[])), "context");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn one_bytes_column_holds_either_form_told_apart_by_its_first_byte() {
+        let bytes = encode(&Metadata::new("orders.Placed"), 7);
+        assert!(matches!(Loaded::from_bytes(&bytes), Loaded::Context(_)));
+        for damaged in [&[][..], &[0], &[9, 1], &[0x7f]] {
+            assert!(
+                matches!(Loaded::from_bytes(damaged), Loaded::Context(_)),
+                "{damaged:?}"
+            );
+        }
+        for text in ["1764 {}", "-1 {}", "Infinity {}"] {
+            assert!(
+                matches!(Loaded::from_bytes(text.as_bytes()), Loaded::Columns(_)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn damaged_contexts_are_errors_not_panics() {
         let bytes = encode(&Metadata::new("orders.Placed"), 1);
         for cut in 0..bytes.len() {
