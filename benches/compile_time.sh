@@ -9,7 +9,9 @@
 # `baseline`: another checkout of this repository (an older commit, made with
 # `git worktree add` or `git archive`), measured in the same rounds, turn
 # about with this one, so both figures see the same load. It builds into its
-# own target directory.
+# own target directory (a `CARGO_TARGET_DIR` set in the environment is
+# ignored, so the two checkouts never share one and rebuild each other's
+# crates).
 #
 # Only the example crate is rebuilt each round (its source is touched); the
 # dependencies are built once before timing starts. Each round times both
@@ -23,6 +25,7 @@ cd "$(dirname "$0")/.."
 rounds="${1:-7}"
 baseline="${2:-}"
 export CARGO_INCREMENTAL=0
+unset CARGO_TARGET_DIR
 trees=("$PWD")
 if [[ -n "$baseline" ]]; then
     trees+=("$(cd "$baseline" && pwd)")

@@ -17,7 +17,6 @@
 
 use std::time::{Duration, Instant};
 
-use orchestrix::message::Metadata;
 use orchestrix::prelude::*;
 use orchestrix::registry::EventRegistry;
 use orchestrix::store::sqlite::SqliteEventStore;
@@ -204,30 +203,53 @@ fn bench_decode() {
     );
 }
 
+/// Writes a 10,000-event stream through the store, as an application would
+/// (so each row has the context a load reads), then, for `version` 1,
+/// rewrites each row's payload and schema version to the old shape, as a
+/// file written by an older program holds them.
 async fn insert_rows(store: &SqliteEventStore, stream: &str, name: &str, version: u32) {
-    let metadata = serde_json::to_string(&Metadata::new(name)).expect("metadata");
+    let events: Vec<AnyEnvelope> = (0..EVENTS)
+        .map(|i| {
+            let order_id = format!("order-{i}");
+            let customer = "customer-42".to_owned();
+            let total = Money {
+                cents: i,
+                currency: "EUR".to_owned(),
+            };
+            if name == "bench.OrderPlacedJson" {
+                Envelope::new(OrderPlacedJson {
+                    order_id,
+                    customer,
+                    total,
+                })
+                .into_any()
+            } else {
+                Envelope::new(OrderPlaced {
+                    order_id,
+                    customer,
+                    total,
+                })
+                .into_any()
+            }
+        })
+        .collect();
+    store.save(stream, &events, Some(0)).await.expect("append");
+    if version == 3 {
+        return;
+    }
     let mut tx = store.pool().begin().await.expect("begin");
     for i in 0..EVENTS {
-        let payload = if version == 1 {
-            v1_payload(i)
-        } else {
-            v3_payload(i)
-        };
         sqlx::query(
-            "INSERT INTO events (position, stream_id, version, event_id, event_type, \
-             schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
-             VALUES ((SELECT coalesce(max(position), 0) + 1 FROM events), ?1, ?2, \
-             randomblob(16), ?3, ?4, ?5, ?6, randomblob(16), NULL, 0)",
+            "UPDATE events SET payload = ?1, schema_version = ?2 \
+             WHERE stream_id = ?3 AND version = ?4",
         )
+        .bind(v1_payload(i))
+        .bind(i64::from(version))
         .bind(stream)
         .bind(i64::try_from(i + 1).expect("small"))
-        .bind(name)
-        .bind(i64::from(version))
-        .bind(payload)
-        .bind(&metadata)
         .execute(&mut *tx)
         .await
-        .expect("insert");
+        .expect("rewrite to the old shape");
     }
     tx.commit().await.expect("commit");
 }

@@ -222,6 +222,68 @@ async fn the_events_between_a_checkpoint_and_a_broken_row_are_each_handled_once(
     test.cleanup().await;
 }
 
+/// An event no handler of the group takes: the group's reads skip it.
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "delivery_pg.Noted")]
+struct Noted {
+    n: u64,
+}
+
+/// Events of a type the group does not handle lie between its checkpoint
+/// and a broken row: the group still handles exactly its own events before
+/// the row, parks the row, and handles the events after it, each once and
+/// in order (counting the other types' events as the group's would read
+/// past the broken row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_types_between_a_checkpoint_and_a_broken_row_do_not_move_the_group_past_it() {
+    let Some(test) = TestStore::new(
+        "other_types_between_a_checkpoint_and_a_broken_row_do_not_move_the_group_past_it",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    let journal = Arc::new(Journal::new());
+    let dispatcher = journal_dispatcher(&test, &journal)
+        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
+        .handler(journal_deposits)
+        .build()
+        .expect("dispatcher");
+    let checkpoint = deposit(&test.store, 1).await;
+    let running = dispatcher.start();
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(checkpoint))
+        .await
+        .expect("catches up");
+    running.stop().await.expect("stops");
+    // While it is stopped: three events of another type, deposit 2, the
+    // broken row, deposits 4 and 5.
+    for n in 0..3 {
+        test.store
+            .save(
+                &format!("note-{n}"),
+                &[Envelope::new(Noted { n }).into()],
+                None,
+            )
+            .await
+            .expect("append");
+    }
+    deposit(&test.store, 2).await;
+    broken_row(&test).await;
+    deposit(&test.store, 4).await;
+    let last = deposit(&test.store, 5).await;
+    let running = dispatcher.start();
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(last))
+        .await
+        .expect("catches up past the broken row");
+    running.stop().await.expect("stops");
+    assert_eq!(journal.of("pg.journal"), vec![1, 2, 4, 5]);
+    let parked = dispatcher.parked(Some("pg.journal")).await.expect("list");
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].stream_id, "broken-1");
+    test.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_rest_delivered() {
     let Some(test) = TestStore::new(

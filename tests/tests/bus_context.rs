@@ -1,0 +1,170 @@
+//! What a handler's context carries through one publish: each handler's own
+//! name (one context serves every handler of a publish), the bus's
+//! dependencies as `Debug` shows them, and the failures a publish reports,
+//! one per failed handler, in order.
+
+use std::sync::{Arc, Mutex};
+
+use orchestrix::bus::{Dependencies, ExtractError, FromHandlerContext, HandlerContext};
+use orchestrix::prelude::*;
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "bus_context.Named")]
+struct Named;
+
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "bus_context.Broken")]
+struct Broken;
+
+/// The name of the handler being called, as an extractor reads it from the
+/// context.
+struct CalledAs(String);
+
+impl FromHandlerContext for CalledAs {
+    fn from_context(context: &HandlerContext<'_>) -> Result<Self, ExtractError> {
+        Ok(CalledAs(context.handler().to_owned()))
+    }
+}
+
+/// The names the handlers were called under, in call order.
+#[derive(Debug, Default)]
+struct Calls(Mutex<Vec<String>>);
+
+impl Calls {
+    fn record(&self, called: CalledAs) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(called.0);
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut names = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        names.sort();
+        names
+    }
+}
+
+#[event_handler(name = "context.async_first")]
+async fn async_first(_event: &Named, called: CalledAs, calls: Dep<Calls>) {
+    calls.record(called);
+}
+
+#[event_handler(name = "context.async_second")]
+async fn async_second(_event: &Named, called: CalledAs, calls: Dep<Calls>) {
+    calls.record(called);
+}
+
+#[event_handler(name = "context.plain_first")]
+fn plain_first(_event: &Named, called: CalledAs, calls: Dep<Calls>) {
+    calls.record(called);
+}
+
+#[event_handler(name = "context.plain_second")]
+fn plain_second(_event: &Named, called: CalledAs, calls: Dep<Calls>) {
+    calls.record(called);
+}
+
+#[event_handler(name = "context.fails_first")]
+async fn fails_first(_event: &Broken) -> Result<(), String> {
+    Err("first broke".into())
+}
+
+#[event_handler(name = "context.fails_second")]
+fn fails_second(_event: &Broken) -> Result<(), String> {
+    Err("second broke".into())
+}
+
+#[tokio::test]
+async fn every_handler_of_an_async_publish_is_called_under_its_own_name() {
+    let calls = Arc::new(Calls::default());
+    let bus = InMemoryAsyncMessageBus::builder()
+        .dependency_arc(Arc::clone(&calls))
+        .handler(async_first)
+        .handler(plain_first)
+        .handler(async_second)
+        .handler(plain_second)
+        .build()
+        .expect("bus");
+    bus.publish(Named).await.expect("publish");
+    assert_eq!(
+        calls.names(),
+        [
+            "context.async_first",
+            "context.async_second",
+            "context.plain_first",
+            "context.plain_second"
+        ]
+    );
+}
+
+#[test]
+fn every_handler_of_a_blocking_publish_is_called_under_its_own_name() {
+    let calls = Arc::new(Calls::default());
+    let bus = InMemoryMessageBus::builder()
+        .dependency_arc(Arc::clone(&calls))
+        .handler(plain_first)
+        .handler(plain_second)
+        .build()
+        .expect("bus");
+    bus.publish(Named).expect("publish");
+    assert_eq!(
+        calls.names(),
+        ["context.plain_first", "context.plain_second"]
+    );
+}
+
+#[tokio::test]
+async fn a_publish_whose_handlers_fail_names_each_failure_in_order() {
+    let bus = InMemoryAsyncMessageBus::builder()
+        .handler(fails_first)
+        .handler(fails_second)
+        .build()
+        .expect("bus");
+    let envelope = Envelope::new(Broken);
+    let id = envelope.metadata().id;
+    let error = bus
+        .publish_envelope(envelope)
+        .await
+        .expect_err("both handlers failed");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "2 handler(s) failed for message `bus_context.Broken` ({id}): \
+             `context.fails_first`: first broke; `context.fails_second`: second broke"
+        )
+    );
+}
+
+#[test]
+fn dependencies_show_their_type_names_in_order() {
+    #[derive(Debug)]
+    struct Mailer;
+    let mut dependencies = Dependencies::new();
+    assert_eq!(format!("{dependencies:?}"), "{}");
+    dependencies.insert(Mailer);
+    dependencies.insert(7_u32);
+    assert_eq!(
+        format!("{dependencies:?}"),
+        "{\"bus_context::dependencies_show_their_type_names_in_order::Mailer\", \"u32\"}"
+    );
+}
+
+#[test]
+fn a_bus_missing_several_dependencies_names_each_in_its_message() {
+    let error = InMemoryAsyncMessageBus::builder()
+        .handler(async_first)
+        .handler(plain_first)
+        .build()
+        .expect_err("no Calls dependency");
+    assert_eq!(
+        error.to_string(),
+        "2 dependencies are missing: handler `context.async_first` needs `bus_context::Calls`; \
+         handler `context.plain_first` needs `bus_context::Calls`; add each with \
+         `.dependency(...)` on the bus builder before `.build()`"
+    );
+}
