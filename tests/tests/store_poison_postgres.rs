@@ -1,7 +1,8 @@
 //! A poison event (a stored row that does not decode) never stops a reader
 //! of the global stream on PostgreSQL: the `Decode` error names its global
-//! position, stream, version and type, and a reader gets past it as
-//! `StoreError::Decode` documents. Needs `DATABASE_URL`.
+//! position, stream, version and type (and, for a damaged context, the
+//! column), and a reader gets past it as `StoreError::Decode` documents.
+//! Needs `DATABASE_URL`.
 
 use orchestrix::error::DecodeError;
 use orchestrix::message::Metadata;
@@ -172,5 +173,193 @@ async fn read_all_raw_reads_poison_rows_undecoded() {
     // Too deep for serde_json to parse: compare the structure's text.
     assert_eq!(raw[0].payload.matches('[').count(), 100);
     assert_eq!(raw[0].payload.matches('{').count(), 101);
+    test.cleanup().await;
+}
+
+/// `error` is the `Decode` error of the row at `(stream, version,
+/// position)`, saying its `column` is damaged and, in its source, `why`.
+fn assert_damaged(error: &StoreError, row: (&str, u64, u64), column: &str, why: &str) {
+    let StoreError::Decode {
+        stream_id,
+        version,
+        position,
+        event_type,
+        source,
+    } = error
+    else {
+        panic!("expected Decode, got {error:?}");
+    };
+    assert_eq!(
+        (stream_id.as_str(), *version, *position),
+        (row.0, row.1, Some(row.2))
+    );
+    assert_eq!(event_type, "orchestrix.conformance.Event");
+    let DecodeError::Context {
+        column: damaged,
+        source: cause,
+        ..
+    } = source
+    else {
+        panic!("expected DecodeError::Context, got {source:?}");
+    };
+    assert_eq!(*damaged, column);
+    assert!(
+        source
+            .to_string()
+            .contains(&format!("stored {column} column")),
+        "{source}"
+    );
+    assert!(cause.to_string().contains(why), "{cause}");
+}
+
+/// A damaged context column (written past the store) is a typed error that
+/// names the row, for a load and for a read of the global stream, never a
+/// failed query or a panic; a raw read, which does not read the context,
+/// still gives the row as stored.
+#[tokio::test]
+async fn a_damaged_context_is_a_typed_error_naming_the_row() {
+    let Some(test) = TestStore::new("a_damaged_context_is_a_typed_error_naming_the_row", 2).await
+    else {
+        return;
+    };
+    let store = &test.store;
+    let saved = store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("save");
+    let position = saved.positions[0];
+    let damages = [
+        ("\\x01ff", "ends early"),
+        ("\\x09", "unknown format"),
+        ("\\x", "is empty"),
+    ];
+    for (bytes, why) in damages {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE \"{}\".events SET context = $1::bytea WHERE position = $2",
+            test.schema
+        )))
+        .bind(bytes)
+        .bind(i64::try_from(position).expect("small"))
+        .execute(test.pool())
+        .await
+        .expect("damage");
+        let load = store.load("acc-1", 1).await.expect_err("damaged");
+        let read = store.read_all(position, 10).await.expect_err("damaged");
+        for error in [load, read] {
+            assert_damaged(&error, ("acc-1", 1, position), "context", why);
+        }
+        let raw = store
+            .read_all_raw(position, 10)
+            .await
+            .expect("raw reads skip the context");
+        assert_eq!(raw.len(), 1);
+        let metadata: Metadata = serde_json::from_str(&raw[0].metadata).expect("JSON");
+        assert_eq!(metadata.message_type, "orchestrix.conformance.Event");
+    }
+    test.cleanup().await;
+}
+
+/// Rows stored without a context (written before migration 0003) whose
+/// columns do not make a context, written past the store, each fail alone
+/// as `Decode` naming the row and the column, never the whole query: a
+/// time beyond what the store reads, a `recorded_at` past 2262 (beyond
+/// nanoseconds in 64 bits), a JSON context missing its fields. The good
+/// rows around them still read.
+#[tokio::test]
+async fn old_rows_whose_columns_make_no_context_fail_alone_naming_the_column() {
+    let Some(test) = TestStore::new(
+        "old_rows_whose_columns_make_no_context_fail_alone_naming_the_column",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let store = &test.store;
+    store
+        .save("before", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("save");
+    let payload = serde_json::to_string(&ConformanceEvent { writer: 2, seq: 1 }).expect("payload");
+    // (stream, occurred_at, recorded_at, metadata JSON): typed rows of
+    // version 2 unless a JSON context is given (version 1).
+    let rows = [
+        (
+            "infinite",
+            Some("infinity"),
+            "now()",
+            None,
+            "metadata",
+            "could not be parsed",
+        ),
+        (
+            "far",
+            Some("2001-01-01 00:00:00+00"),
+            "'3000-01-01 00:00:00+00'",
+            None,
+            "recorded_at",
+            "too large",
+        ),
+        (
+            "partial",
+            None,
+            "now()",
+            Some(r#"{"id": "6f1c1ab2-0d6e-4c55-9a38-6ad1b1d5a0a1"}"#),
+            "metadata",
+            "missing field",
+        ),
+    ];
+    let mut bad = Vec::new();
+    for (stream, occurred_at, recorded_at, metadata, column, why) in rows {
+        let position: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO \"{0}\".events (position, stream_id, version, event_id, event_type, \
+             schema_version, payload, metadata, source, occurred_at, correlation_id, recorded_at) \
+             VALUES (nextval('\"{0}\".event_positions'), $1, 1, gen_random_uuid(), \
+             'orchestrix.conformance.Event', 1, $2::jsonb, $3::jsonb, \
+             CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE 'urn:elsewhere' END, $4::timestamptz, \
+             gen_random_uuid(), {recorded_at}) RETURNING position",
+            test.schema
+        )))
+        .bind(stream)
+        .bind(&payload)
+        .bind(metadata)
+        .bind(occurred_at)
+        .fetch_one(test.pool())
+        .await
+        .expect("raw insert");
+        let position = u64::try_from(position).expect("positive");
+        bad.push((stream, position, column, why));
+    }
+    store
+        .save("after", &[ConformanceEvent::envelope(3, 1)], Some(0))
+        .await
+        .expect("save");
+
+    for &(stream, position, column, why) in &bad {
+        let load = store.load(stream, 1).await.expect_err("no context");
+        let read = store.read_all(position, 1).await.expect_err("no context");
+        for error in [load, read] {
+            assert_damaged(&error, (stream, 1, position), column, why);
+        }
+    }
+    assert_eq!(store.load("before", 1).await.expect("good row").len(), 1);
+    assert_eq!(store.load("after", 1).await.expect("good row").len(), 1);
+    let (first_bad, last_bad) = (bad[0].1, bad[bad.len() - 1].1);
+    assert_eq!(
+        store
+            .read_all(1, usize::try_from(first_bad - 1).expect("small"))
+            .await
+            .expect("the row before")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .read_all(last_bad + 1, 10)
+            .await
+            .expect("the row after")
+            .len(),
+        1
+    );
     test.cleanup().await;
 }

@@ -213,14 +213,22 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
     assert!((time - event.metadata().time).abs() < time::Duration::microseconds(1));
 
     let loaded = test.store.load("acc-1", 1).await.expect("load");
-    // As saved, the time to the microsecond (what timestamptz keeps).
+    // As saved: a load reads the compact context (migration 0003), which
+    // keeps the time exactly; the typed column keeps it to the microsecond
+    // in UTC (what timestamptz holds).
+    assert_eq!(loaded[0].metadata(), event.metadata());
     assert_eq!(
-        loaded[0].metadata(),
-        &Metadata {
-            time,
-            ..event.metadata().clone()
-        }
+        loaded[0].metadata().time.offset(),
+        event.metadata().time.offset()
     );
+    let context: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT context FROM \"{}\".events WHERE stream_id = 'acc-1'",
+        test.schema
+    )))
+    .fetch_one(test.pool())
+    .await
+    .expect("the context column");
+    assert_eq!(context.first(), Some(&1), "the compact form");
     assert_eq!(
         loaded[0].downcast_ref::<Deposited>(),
         Some(&Deposited { amount: 7 })
@@ -597,6 +605,124 @@ async fn a_version_1_schema_upgrades_in_place_and_its_events_stay_readable() {
     assert_eq!(raw.len(), 2);
     let metadata: Metadata = serde_json::from_str(&raw[0].metadata).expect("JSON");
     assert_eq!(&metadata, old.metadata());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&pool)
+    .await
+    .expect("drop schema");
+}
+
+/// Migration 0003 upgrades a version-2 schema in place: a row appended by
+/// version 2 (its context in typed columns, no `context`) loads as it did
+/// (its time in UTC, to the microsecond, its `recorded_at` the column's),
+/// beside a new row, whose context keeps the time exactly (nanoseconds and
+/// UTC offset); raw reads give both from their typed columns.
+#[tokio::test]
+async fn a_version_2_schema_upgrades_in_place_and_its_rows_load_as_before() {
+    let Some(url) =
+        database_url("a_version_2_schema_upgrades_in_place_and_its_rows_load_as_before")
+    else {
+        return;
+    };
+    let schema = unique_schema("upgrade2");
+    let pool = pool(&url, 2).await;
+    let identifier = SqlIdentifier::new(&schema).expect("valid");
+    migrate(&pool, &identifier, &EVENT_STORE_MIGRATIONS[..2])
+        .await
+        .expect("version 2 only");
+    // A row as version 2 wrote it: typed columns, the CloudEvents type
+    // apart from the event type, every optional field set.
+    let command = Metadata::new("Deposit");
+    let old = Metadata::new("pg-test.Deposited.v0")
+        .caused_by(&command)
+        .with_subject("acc")
+        .with_source("urn:teller");
+    let old = Metadata {
+        dataschema: Some("https://example.com/deposited".into()),
+        ..old
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".events (position, stream_id, version, event_id, event_type, \
+         schema_version, payload, message_type, source, occurred_at, subject, datacontenttype, \
+         dataschema, correlation_id, causation_id, recorded_at) \
+         VALUES (nextval('\"{schema}\".event_positions'), 'acc', 1, $1, 'pg-test.Deposited', 2, \
+         '{{\"amount\":1}}'::jsonb, $2, $3, $4, $5, $6, $7, $8, $9, \
+         '2001-02-03 04:05:06.789012+00')"
+    )))
+    .bind(old.id)
+    .bind(old.message_type.as_str())
+    .bind(old.source.as_str())
+    .bind(old.time)
+    .bind(old.subject.as_deref())
+    .bind(old.datacontenttype.as_deref())
+    .bind(old.dataschema.as_deref())
+    .bind(old.correlation_id)
+    .bind(old.causation_id)
+    .execute(&pool)
+    .await
+    .expect("version-2 row");
+
+    let store = PostgreSQLEventStore::from_pool_with_schema(pool.clone(), &schema).expect("schema");
+    store
+        .initialize()
+        .await
+        .expect("upgrades to the current version");
+    let exact = Metadata {
+        time: time::macros::datetime!(2030-06-07 08:09:10.123_456_789 -07:30),
+        ..Metadata::new("pg-test.Deposited")
+    };
+    let new: AnyEnvelope = Envelope::with_metadata(Deposited { amount: 2 }, exact.clone()).into();
+    store
+        .save("acc", &[new], Some(1))
+        .await
+        .expect("a new append after the old one");
+
+    let events = store.load("acc", 1).await.expect("load");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].metadata(), &old, "the old row's typed context");
+    assert_eq!(events[0].metadata().time.offset(), time::UtcOffset::UTC);
+    assert_eq!(
+        events[0].recorded_at,
+        time::macros::datetime!(2001-02-03 04:05:06.789_012 UTC)
+    );
+    let time = events[1].metadata().time;
+    assert_eq!(events[1].metadata(), &exact, "the new row's context");
+    assert_eq!(
+        (time.nanosecond(), time.offset()),
+        (123_456_789, time::macros::offset!(-07:30)),
+        "kept exactly: nanoseconds and UTC offset"
+    );
+    // The context's recorded_at is the row's (the transaction's time).
+    let recorded: time::OffsetDateTime = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT recorded_at FROM \"{schema}\".events WHERE version = 2"
+    )))
+    .fetch_one(&pool)
+    .await
+    .expect("recorded_at");
+    assert_eq!(events[1].recorded_at, recorded);
+    let page = store.read_all(1, 10).await.expect("global read");
+    assert_eq!(page.len(), 2);
+    assert_eq!(
+        (page[0].metadata(), page[1].metadata()),
+        (&old, &exact),
+        "the global stream decodes the same"
+    );
+
+    // Raw reads: the typed columns (timestamptz: UTC, microseconds).
+    let raw = store.read_all_raw(1, 10).await.expect("raw read");
+    let metadata: Vec<Metadata> = raw
+        .iter()
+        .map(|event| serde_json::from_str(&event.metadata).expect("JSON"))
+        .collect();
+    assert_eq!(metadata[0], old);
+    assert_eq!(
+        metadata[1],
+        Metadata {
+            time: time::macros::datetime!(2030-06-07 15:39:10.123_456 UTC),
+            ..exact
+        }
+    );
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA \"{schema}\" CASCADE"
     )))

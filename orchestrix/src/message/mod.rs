@@ -29,7 +29,7 @@ use crate::diagnostics::{DeserializePayload, SerializePayload};
 use crate::limits::JsonCheckError;
 
 pub use envelope::{AnyEnvelope, Envelope};
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use metadata::Text;
 pub use metadata::{DEFAULT_SOURCE, JSON_CONTENT_TYPE, Metadata, SPEC_VERSION, SpecVersion};
 pub(crate) use metadata::{KnownTexts, MetadataFields};

@@ -26,15 +26,22 @@
 //! read.)
 //!
 //! A row written before the column existed has no context: a load reads
-//! its `metadata` JSON and `recorded_at` columns instead. Both decode into
-//! the same [`MetadataFields`], the texts borrowed from the column.
+//! the text `"<recorded_at> <metadata JSON>"` built from its other columns
+//! instead (recorded_at in nanoseconds since the Unix epoch), in the same
+//! column of the result ([`Loaded`]). Both decode into the same
+//! [`MetadataFields`], the texts borrowed from the column, and then into
+//! [`Metadata`] through one function, [`decode_loaded`], for every backend.
+//!
+//! Written by the SQLite store (migration 3) and the PostgreSQL store
+//! (migration 3), each with [`encode`].
 
 use std::borrow::Cow;
 
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
-use crate::message::{Metadata, MetadataFields, SpecVersion, Text};
+use crate::error::DecodeError;
+use crate::message::{KnownTexts, Metadata, MetadataFields, SpecVersion, Text};
 
 /// The first byte of the compact form.
 pub(crate) const COMPACT: u8 = 1;
@@ -141,7 +148,9 @@ pub(crate) fn encode(metadata: &Metadata, recorded_at: i64) -> Vec<u8> {
     out
 }
 
-/// Sets the `recorded_at` of a compact form [`encode`] wrote.
+/// Sets the `recorded_at` of a compact form [`encode`] wrote (PostgreSQL
+/// sets it in SQL instead).
+#[cfg(feature = "sqlite")]
 pub(crate) fn set_recorded_at(bytes: &mut [u8], recorded_at: i64) {
     if let Some(field) = bytes.get_mut(1..9) {
         field.copy_from_slice(&recorded_at.to_be_bytes());
@@ -155,6 +164,75 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<StoredContext<'_>, ContextError> {
         Some(&COMPACT) => decode_compact(bytes),
         Some(&other) => Err(ContextError::UnknownFormat(other)),
     }
+}
+
+/// What a load selected for an event's context, in one column.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Loaded<'a> {
+    /// The stored context: the compact form (or damaged bytes).
+    Context(&'a [u8]),
+    /// A row stored without one: `"<recorded_at> <metadata JSON>"`,
+    /// recorded_at in nanoseconds since the Unix epoch.
+    Columns(&'a [u8]),
+}
+
+impl<'a> Loaded<'a> {
+    /// Tells the two apart by their first byte, for a backend that selects
+    /// both as bytes (PostgreSQL): a stored context starts with its format,
+    /// a control byte ([`COMPACT`]; damaged bytes too, mostly), the text of
+    /// a row without one with a digit or a sign. (SQLite tells them apart
+    /// by the column's type.)
+    #[cfg(feature = "postgres")]
+    pub(crate) fn from_bytes(bytes: &'a [u8]) -> Self {
+        match bytes.first() {
+            Some(first) if first.is_ascii_graphic() => Self::Columns(bytes),
+            _ => Self::Context(bytes),
+        }
+    }
+}
+
+/// The metadata and `recorded_at` of a loaded row of type `event_type`,
+/// its texts shared with `known` where they match. A column that does not
+/// decode is [`DecodeError::Context`] naming it (`context`, `recorded_at`
+/// or `metadata`): the caller names the row.
+pub(crate) fn decode_loaded(
+    loaded: Loaded<'_>,
+    event_type: &str,
+    known: &KnownTexts<'_>,
+) -> Result<(Metadata, OffsetDateTime), DecodeError> {
+    let damaged = |column, source: Box<dyn std::error::Error + Send + Sync>| DecodeError::Context {
+        event_type: event_type.to_owned(),
+        column,
+        source,
+    };
+    let context =
+        match loaded {
+            Loaded::Context(bytes) => {
+                decode(bytes).map_err(|source| damaged("context", source.into()))?
+            }
+            Loaded::Columns(bytes) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|source| damaged("metadata", source.into()))?;
+                let (recorded_at, metadata) = text.split_once(' ').unwrap_or(("", text));
+                StoredContext {
+                    recorded_at: recorded_at.parse().map_err(
+                        |source: std::num::ParseIntError| damaged("recorded_at", source.into()),
+                    )?,
+                    fields: serde_json::from_str(metadata)
+                        .map_err(|source| damaged("metadata", source.into()))?,
+                }
+            }
+        };
+    Ok((
+        context.fields.into_metadata(known),
+        time_from_nanos(context.recorded_at),
+    ))
+}
+
+/// A time from nanoseconds since the Unix epoch (every `i64` is in range).
+pub(crate) fn time_from_nanos(nanos: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Reads the compact form front to back.
@@ -275,6 +353,49 @@ mod tests {
             serde_json::to_string(&decoded).expect("json"),
             serde_json::to_string(&metadata).expect("json")
         );
+    }
+
+    #[test]
+    fn a_row_without_a_context_decodes_from_its_text_and_names_a_damaged_column() {
+        let metadata = Metadata::new("orders.Placed");
+        let text = format!(
+            "-42 {}",
+            serde_json::to_string(&metadata).expect("metadata JSON")
+        );
+        let known = KnownTexts::default();
+        let (decoded, recorded_at) =
+            decode_loaded(Loaded::Columns(text.as_bytes()), "orders.Placed", &known)
+                .expect("decodes");
+        assert_eq!(decoded, metadata);
+        assert_eq!(recorded_at, time_from_nanos(-42));
+        let column = |loaded| match decode_loaded(loaded, "orders.Placed", &known) {
+            Err(DecodeError::Context { column, .. }) => column,
+            other => panic!("expected a damaged column, got {other:?}"),
+        };
+        assert_eq!(column(Loaded::Columns(b"soon {}")), "recorded_at");
+        assert_eq!(column(Loaded::Columns(b"1 {\"id\": 1}")), "metadata");
+        assert_eq!(column(Loaded::Columns(b"1 \xff")), "metadata");
+        assert_eq!(column(Loaded::Context(&[1, 2])), "context");
+        assert_eq!(column(Loaded::Context(&[])), "context");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn one_bytes_column_holds_either_form_told_apart_by_its_first_byte() {
+        let bytes = encode(&Metadata::new("orders.Placed"), 7);
+        assert!(matches!(Loaded::from_bytes(&bytes), Loaded::Context(_)));
+        for damaged in [&[][..], &[0], &[9, 1], &[0x7f]] {
+            assert!(
+                matches!(Loaded::from_bytes(damaged), Loaded::Context(_)),
+                "{damaged:?}"
+            );
+        }
+        for text in ["1764 {}", "-1 {}", "Infinity {}"] {
+            assert!(
+                matches!(Loaded::from_bytes(text.as_bytes()), Loaded::Columns(_)),
+                "{text}"
+            );
+        }
     }
 
     #[test]

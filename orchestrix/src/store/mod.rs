@@ -35,7 +35,7 @@
 //!   [`StoreError::Decode`]).
 
 pub mod checks;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) mod context;
 pub mod global;
 pub mod memory;

@@ -111,6 +111,7 @@ impl PostgreSQLEventStore {
                 .bind(batch.dataschemas[0])
                 .bind(batch.correlation_ids[0])
                 .bind(batch.causation_ids[0])
+                .bind(&batch.contexts[0])
                 .fetch_all(executor)
                 .await;
         }
@@ -150,4 +151,5 @@ fn bind_columns<'q>(
         .bind(&batch.dataschemas)
         .bind(&batch.correlation_ids)
         .bind(&batch.causation_ids)
+        .bind(&batch.contexts)
 }

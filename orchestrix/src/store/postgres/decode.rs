@@ -1,9 +1,15 @@
 //! Rows back into [`RecordedEvent`]s (or, undecoded, [`RawRecordedEvent`]s).
 //!
 //! The payload is read as the JSON text the server sends for `jsonb` and
-//! decoded straight into the event type; the CloudEvents context comes from
-//! typed columns (rows written by version 1 of the schema carry it as JSON
-//! in `metadata` instead, decoded as before).
+//! decoded straight into the event type; the CloudEvents context and the
+//! time the store accepted the event come from one column, the compact
+//! `context` (migration 0003), decoded by the code SQLite's loads use
+//! (`store::context`). A row stored without one (written before it, or by
+//! a program that predates it) is selected as the text
+//! `"<recorded_at> <metadata JSON>"` in that column instead, built by the
+//! server from its other columns (`statements::EVENT_COLUMNS`). A raw read
+//! never reads the context: it selects the typed columns (or, for rows of
+//! schema version 1, the metadata JSON), which every append still writes.
 
 use std::sync::Arc;
 
@@ -16,11 +22,13 @@ use crate::error::DecodeError;
 use crate::evolution::RowEvents;
 use crate::message::{AnyEnvelope, KnownTexts, Metadata, SharedStr, SpecVersion};
 use crate::registry::{EventRegistration, EventRegistry};
+use crate::store::context::{self, Loaded};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
-/// Decodes event rows (columns: `statements::EVENT_COLUMNS`, after
-/// `stream_id` when reading the global stream), looking event types up in
-/// the global registry.
+/// Decodes event rows (columns: `statements::EVENT_COLUMNS`, or
+/// `statements::RAW_COLUMNS` for a raw read, after `stream_id` when
+/// reading the global stream), looking event types up in the global
+/// registry.
 #[derive(Debug, Default)]
 pub(super) struct RowDecoder {
     registry: Option<&'static EventRegistry>,
@@ -35,7 +43,20 @@ pub(super) struct RowDecoder {
     last_source: Option<SharedStr>,
 }
 
-/// One row's columns, borrowed from the row.
+/// One row of a decoded read (`statements::EVENT_COLUMNS`), borrowed from
+/// the row.
+struct EventRow<'r> {
+    stream_id: Arc<str>,
+    version: u64,
+    position: u64,
+    event_type: &'r str,
+    schema_version: u32,
+    payload: &'r str,
+    context: Loaded<'r>,
+}
+
+/// One row of a raw read (`statements::RAW_COLUMNS`), borrowed from the
+/// row.
 struct Columns<'r> {
     stream_id: Arc<str>,
     version: u64,
@@ -71,7 +92,7 @@ impl RowDecoder {
         out: &mut Vec<RecordedEvent>,
     ) -> Result<(), StoreError> {
         let stream_id = self.shared_stream_id(stream_id);
-        let columns = Columns::read(stream_id, row, 0)?;
+        let columns = EventRow::read(stream_id, row, 0)?;
         self.decode(&columns)?.push_into(out);
         Ok(())
     }
@@ -79,7 +100,7 @@ impl RowDecoder {
     /// A row of the global stream, with its position.
     pub(super) fn global_row(&mut self, row: &PgRow) -> Result<(RowEvents, u64), StoreError> {
         let stream_id = self.global_stream_id(row)?;
-        let columns = Columns::read(stream_id, row, 1)?;
+        let columns = EventRow::read(stream_id, row, 1)?;
         Ok((self.decode(&columns)?, columns.position))
     }
 
@@ -123,7 +144,7 @@ impl RowDecoder {
         }
     }
 
-    fn decode(&mut self, columns: &Columns<'_>) -> Result<RowEvents, StoreError> {
+    fn decode(&mut self, columns: &EventRow<'_>) -> Result<RowEvents, StoreError> {
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: columns.stream_id.to_string(),
             version: columns.version,
@@ -161,24 +182,23 @@ impl RowDecoder {
                 messages
             }
         };
-        let metadata = match columns.metadata {
-            Some(json) => serde_json::from_str::<crate::message::MetadataFields<'_>>(json)
-                .map_err(|source| {
-                    fail(DecodeError::Malformed {
-                        event_type: columns.event_type.to_owned(),
-                        rust_type: std::any::type_name::<Metadata>(),
-                        source,
-                    })
-                })?
-                .into_metadata(&self.known_texts(columns)),
-            None => self.typed_metadata(columns)?,
+        // The context's texts borrowed from the row, then shared with what
+        // this decoder holds (the registered name, the stream's id) where
+        // they repeat it: no copy of them per row.
+        let known = KnownTexts {
+            message_type: self
+                .last_type
+                .and_then(|known| known.static_name(columns.event_type)),
+            stream_id: Some(&columns.stream_id),
         };
+        let (metadata, recorded_at) =
+            context::decode_loaded(columns.context, columns.event_type, &known).map_err(fail)?;
         let metadata = Arc::new(metadata);
         Ok(RowEvents::build(messages, |message| RecordedEvent {
             stream_id: Arc::clone(&columns.stream_id),
             version: columns.version,
             position: columns.position,
-            recorded_at: columns.recorded_at,
+            recorded_at,
             envelope: AnyEnvelope::from_parts(message, Arc::clone(&metadata)),
         }))
     }
@@ -197,7 +217,8 @@ impl RowDecoder {
         }
     }
 
-    /// The context from the typed columns (rows of schema version 2 on).
+    /// The context from the typed columns (rows of schema version 2 on),
+    /// for a raw read.
     /// Texts the context repeats (the type, the default source and
     /// content type, the stream's id as subject, the last source) are
     /// shared, not copied.
@@ -233,6 +254,26 @@ impl RowDecoder {
             correlation_id: columns.correlation_id,
             causation_id: columns.causation_id,
         })
+    }
+}
+
+impl<'r> EventRow<'r> {
+    /// The row's columns, each decoded as [`Columns::read`] does.
+    fn read(stream_id: Arc<str>, row: &'r PgRow, at: usize) -> Result<Self, StoreError> {
+        let version: i64 = column(row, at).map_err(|error| column_error(&stream_id, 0, error))?;
+        let version = u64::try_from(version).unwrap_or(0);
+        let read = || -> Result<Self, sqlx::Error> {
+            Ok(Self {
+                stream_id: Arc::clone(&stream_id),
+                version,
+                position: u64::try_from(column::<i64>(row, at + 1)?).unwrap_or(0),
+                event_type: column(row, at + 2)?,
+                schema_version: u32::try_from(column::<i32>(row, at + 3)?).unwrap_or(0),
+                payload: json_text(row, at + 4)?.unwrap_or("null"),
+                context: Loaded::from_bytes(column(row, at + 5)?),
+            })
+        };
+        read().map_err(|error| column_error(&stream_id, version, error))
     }
 }
 

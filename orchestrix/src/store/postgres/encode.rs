@@ -4,11 +4,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::message::AnyEnvelope;
-use crate::store::{StoreError, checks};
+use crate::store::{StoreError, checks, context};
 
 /// One append's events, column by column, ready to bind as arrays (or, for
 /// a single event, as scalars). The CloudEvents context goes into typed
-/// columns; see migration 0002.
+/// columns (migration 0002) and, for loads, into the compact `context`
+/// (migration 0003).
 #[derive(Debug, Default)]
 pub(super) struct EventBatch<'a> {
     pub(super) event_ids: Vec<Uuid>,
@@ -24,6 +25,9 @@ pub(super) struct EventBatch<'a> {
     pub(super) dataschemas: Vec<Option<&'a str>>,
     pub(super) correlation_ids: Vec<Uuid>,
     pub(super) causation_ids: Vec<Option<Uuid>>,
+    /// The compact contexts (`store::context::encode`), `recorded_at`
+    /// left 0: the append statement puts the server's time in.
+    pub(super) contexts: Vec<Vec<u8>>,
 }
 
 impl<'a> EventBatch<'a> {
@@ -46,6 +50,7 @@ impl<'a> EventBatch<'a> {
             dataschemas: Vec::with_capacity(n),
             correlation_ids: Vec::with_capacity(n),
             causation_ids: Vec::with_capacity(n),
+            contexts: Vec::with_capacity(n),
         };
         for (envelope, payload) in events.iter().zip(payloads) {
             let message = envelope.message();
@@ -69,6 +74,7 @@ impl<'a> EventBatch<'a> {
             batch.dataschemas.push(metadata.dataschema.as_deref());
             batch.correlation_ids.push(metadata.correlation_id);
             batch.causation_ids.push(metadata.causation_id);
+            batch.contexts.push(context::encode(metadata, 0));
         }
         Ok(batch)
     }

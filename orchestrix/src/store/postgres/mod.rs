@@ -1,7 +1,8 @@
 //! The PostgreSQL event store (feature `postgres`): [`PostgreSQLEventStore`].
 //!
 //! Events live in one table per schema: the payload as JSONB with its type
-//! name and schema version, the CloudEvents context in typed columns. Each
+//! name and schema version, the CloudEvents context in typed columns and,
+//! for loads, in one compact binary column (`store::context`). Each
 //! append is one round trip of one plain statement (`INSERT ... SELECT`)
 //! that registers the append as in flight, checks the expected version and
 //! inserts every event; the `(stream_id, version)` unique constraint settles
@@ -51,6 +52,11 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
         2,
         "typed metadata, plain appends",
         include_str!("../../../migrations/0002_typed_metadata_plain_appends.sql"),
+    ),
+    Migration::new(
+        3,
+        "event context column",
+        include_str!("../../../migrations/0003_event_context.sql"),
     ),
 ];
 
@@ -230,16 +236,11 @@ impl PostgreSQLEventStore {
         limit: usize,
     ) -> Result<Vec<RawRecordedEvent>, StoreError> {
         let (events, _) = self
-            .read_global(
-                from_position,
-                limit,
-                &EventTypeFilter::all(),
-                |decoder, row| {
-                    let event = decoder.raw_row(row)?;
-                    let position = event.position;
-                    Ok((event, position))
-                },
-            )
+            .read_global(from_position, limit, None, |decoder, row| {
+                let event = decoder.raw_row(row)?;
+                let position = event.position;
+                Ok((event, position))
+            })
             .await?;
         Ok(events)
     }

@@ -44,14 +44,15 @@ impl PostgreSQLEventStore {
         }
     }
 
-    /// Reads up to `limit` events (of `filter`'s types) from
-    /// `from_position` on, handing each row to `decode`. Returns the rows'
-    /// results and how far the read looked.
+    /// Reads up to `limit` events (of `filter`'s types; `None`: every
+    /// event, with the columns of a raw read) from `from_position` on,
+    /// handing each row to `decode`. Returns the rows' results and how far
+    /// the read looked.
     pub(super) async fn read_global<T>(
         &self,
         from_position: u64,
         limit: usize,
-        filter: &EventTypeFilter,
+        filter: Option<&EventTypeFilter>,
         mut decode: impl FnMut(&mut RowDecoder, &PgRow) -> Result<(T, u64), StoreError>,
     ) -> Result<(Vec<T>, u64), StoreError> {
         let nothing_yet = from_position.saturating_sub(1);
@@ -68,14 +69,19 @@ impl PostgreSQLEventStore {
         // How far this read looks: up to the horizon, and for a filtered
         // read at most a window of positions past its start (see
         // `filtered_window`).
-        let upper = match filter.event_types() {
+        let types = filter.and_then(EventTypeFilter::event_types);
+        let upper = match types {
             None => horizon,
             Some(_) => {
                 horizon.min(from_position.saturating_add(filtered_window(limit).saturating_sub(1)))
             }
         };
-        let query = match filter.event_types() {
-            None => sqlx::query(self.statements.read_all.clone())
+        let all = match filter {
+            Some(_) => self.statements.read_all.clone(),
+            None => self.statements.read_raw.clone(),
+        };
+        let query = match types {
+            None => sqlx::query(all)
                 .bind(to_i64(from_position))
                 .bind(to_i64(upper))
                 .bind(limit_sql),
@@ -127,7 +133,7 @@ impl PostgreSQLEventStore {
             .read_global(
                 from_position,
                 limit,
-                stored.as_ref().unwrap_or(filter),
+                Some(stored.as_ref().unwrap_or(filter)),
                 |decoder, row| decoder.global_row(row),
             )
             .await?;

@@ -19,6 +19,8 @@ pub(super) struct Statements {
     pub(super) load_range: SqlStr,
     pub(super) global_horizon: SqlStr,
     pub(super) read_all: SqlStr,
+    /// [`read_all`](Self::read_all) with the columns of a raw read.
+    pub(super) read_raw: SqlStr,
     pub(super) read_filtered: SqlStr,
     pub(super) stream_version: SqlStr,
     pub(super) notify: SqlStr,
@@ -27,17 +29,54 @@ pub(super) struct Statements {
 }
 
 /// The columns a decoded event needs, in the order `decode` reads them
-/// (after `stream_id` when reading the global stream). `metadata` is set
-/// only on rows written by version 1 of the schema; the typed columns after
-/// it hold the context of every later row.
-pub(super) const EVENT_COLUMNS: &str = "version, position, recorded_at, event_type, schema_version, \
+/// (after `stream_id` when reading the global stream): six, the last the
+/// event's context and the time the store accepted it, in one column
+/// (`store::context`). A load copies each column of every row, so the row
+/// is kept narrow.
+///
+/// A row stored without a context (written before migration 0003, or by a
+/// program that predates it) gets the text `"<recorded_at> <metadata
+/// JSON>"` there instead, as bytes (`decode` tells the two apart by their
+/// first byte): its `metadata` JSON (schema version 1) or that JSON built
+/// from its typed columns (version 2), decoded by the same code. Built in
+/// text, never in a form that could overflow: a row whose values are out
+/// of range (written past the store) fails alone, as a `Decode` error
+/// naming it, never the whole load. `coalesce` computes none of this for
+/// a row that has a context.
+pub(super) const EVENT_COLUMNS: &str = "version, position, event_type, schema_version, payload, \
+     coalesce(context, convert_to(trunc(extract(epoch FROM recorded_at) * 1000000000)::text || ' ' || \
+       coalesce(metadata::text, json_build_object('id', event_id, 'specversion', '1.0', \
+         'type', coalesce(message_type, event_type), 'source', source, 'time', occurred_at, \
+         'subject', subject, 'datacontenttype', datacontenttype, 'dataschema', dataschema, \
+         'correlationid', correlation_id, 'causationid', causation_id)::text), 'UTF8'))";
+
+/// The columns of a raw read, in the order `decode` reads them (after
+/// `stream_id`): the typed metadata columns, or the `metadata` JSON of a
+/// row of schema version 1. Never the context: a damaged one does not stop
+/// a raw read.
+pub(super) const RAW_COLUMNS: &str = "version, position, recorded_at, event_type, schema_version, \
      payload, metadata, event_id, source, occurred_at, subject, datacontenttype, dataschema, \
      message_type, correlation_id, causation_id";
 
 /// The columns an append writes, in the order the append statements bind
-/// them (from `$3` on; `$1` is the stream, `$2` the expected version).
+/// them (from `$3` on; `$1` is the stream, `$2` the expected version). The
+/// typed metadata columns and the context hold the same metadata: the
+/// typed columns for SQL, filters, raw reads and processes of an earlier
+/// version during a rolling upgrade, the context for loads.
 const APPEND_COLUMNS: &str = "event_id, event_type, schema_version, payload, message_type, source, \
-     occurred_at, subject, datacontenttype, dataschema, correlation_id, causation_id";
+     occurred_at, subject, datacontenttype, dataschema, correlation_id, causation_id, context";
+
+/// The context an append binds (`context::encode`, its `recorded_at`
+/// left 0) with the time the store accepts the event put in: the
+/// transaction's `now()`, the `recorded_at` column's default, in
+/// nanoseconds (the compact form's bytes 2 to 9, as `int8send` writes
+/// them).
+fn accepted(context: &str) -> String {
+    format!(
+        "overlay({context} placing int8send(trunc(extract(epoch FROM now()) * 1000000000)::bigint) \
+         from 2 for 8)"
+    )
+}
 
 impl Statements {
     pub(super) fn new(schema: &SqlIdentifier) -> Self {
@@ -76,6 +115,7 @@ impl Statements {
                 "text",
                 "uuid",
                 "uuid",
+                "bytea",
             ];
             let arrays: Vec<String> = (first..)
                 .zip(types)
@@ -84,20 +124,24 @@ impl Statements {
             format!(
                 "unnest({}) WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, \
                  message_type, source, occurred_at, subject, datacontenttype, dataschema, \
-                 correlation_id, causation_id, n)",
+                 correlation_id, causation_id, context, n)",
                 arrays.join(", ")
             )
         };
-        let from_unnest = "e.event_id, e.event_type, e.schema_version, e.payload::jsonb, e.message_type, \
-                           e.source, e.occurred_at, e.subject, e.datacontenttype, e.dataschema, \
-                           e.correlation_id, e.causation_id";
+        let from_unnest = format!(
+            "e.event_id, e.event_type, e.schema_version, e.payload::jsonb, e.message_type, \
+             e.source, e.occurred_at, e.subject, e.datacontenttype, e.dataschema, \
+             e.correlation_id, e.causation_id, {}",
+            accepted("e.context")
+        );
         Self {
             append_one: sql(format!(
                 "INSERT INTO {s}.events (position, stream_id, version, {APPEND_COLUMNS}) \
                  SELECT nextval('{s}.event_positions'), $1, $2 + 1, $3, $4, $5, $6::jsonb, $7, $8, $9, \
-                        $10, $11, $12, $13, $14 \
+                        $10, $11, $12, $13, $14, {} \
                    FROM {registered} WHERE {reached} \
-                 RETURNING position"
+                 RETURNING position",
+                accepted("$15::bytea")
             )),
             append_many: sql(format!(
                 "INSERT INTO {s}.events (position, stream_id, version, {APPEND_COLUMNS}) \
@@ -126,6 +170,10 @@ impl Statements {
             global_horizon: sql(format!("SELECT {s}.global_horizon()")),
             read_all: sql(format!(
                 "SELECT stream_id, {EVENT_COLUMNS} FROM {s}.events \
+                 WHERE position BETWEEN $1 AND $2 ORDER BY position LIMIT $3"
+            )),
+            read_raw: sql(format!(
+                "SELECT stream_id, {RAW_COLUMNS} FROM {s}.events \
                  WHERE position BETWEEN $1 AND $2 ORDER BY position LIMIT $3"
             )),
             read_filtered: sql(format!(

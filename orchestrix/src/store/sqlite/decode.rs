@@ -10,7 +10,7 @@ use crate::error::DecodeError;
 use crate::evolution::RowEvents;
 use crate::message::{AnyEnvelope, KnownTexts};
 use crate::registry::{EventRegistration, EventRegistry};
-use crate::store::context::{self, StoredContext};
+use crate::store::context::{self, Loaded};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
 /// Decodes event rows, looking event types up in the global registry.
@@ -141,38 +141,16 @@ impl RowDecoder {
         // The context's texts borrowed from the row, then shared with what
         // this decoder holds (the registered name, the stream's id) where
         // they repeat it: no copy of them per row.
-        let damaged = |column, source: Box<dyn std::error::Error + Send + Sync>| {
-            fail(DecodeError::Context {
-                event_type: event_type.to_owned(),
-                column,
-                source,
-            })
-        };
-        let context = match context {
-            Column::Context(context) => {
-                context::decode(context).map_err(|source| damaged("context", source.into()))?
-            }
-            // A row without a context: its time and metadata JSON columns.
-            Column::Columns(text) => {
-                let (recorded_at, metadata) = text.split_once(' ').unwrap_or(("", text));
-                StoredContext {
-                    recorded_at: recorded_at.parse().map_err(
-                        |source: std::num::ParseIntError| damaged("recorded_at", source.into()),
-                    )?,
-                    fields: serde_json::from_str(metadata)
-                        .map_err(|source| damaged("metadata", source.into()))?,
-                }
-            }
-        };
         let known = KnownTexts {
             message_type: self
                 .last_type
                 .and_then(|known| known.static_name(event_type)),
             stream_id: Some(&stream_id),
         };
-        let metadata = Arc::new(context.fields.into_metadata(&known));
+        let (metadata, recorded_at) =
+            context::decode_loaded(context, event_type, &known).map_err(fail)?;
+        let metadata = Arc::new(metadata);
         let position = u64::try_from(position).unwrap_or(0);
-        let recorded_at = time_from_nanos(context.recorded_at);
         let events = RowEvents::build(messages, |message| RecordedEvent {
             stream_id: Arc::clone(&stream_id),
             version,
@@ -184,21 +162,16 @@ impl RowDecoder {
     }
 }
 
-/// The last column of `event_columns!`: what it holds, told by its type.
-enum Column<'row> {
-    /// The compact context (a BLOB).
-    Context(&'row [u8]),
-    /// `"<recorded_at> <metadata JSON>"` of a row without a context.
-    Columns(&'row str),
-}
-
-fn stored_context(row: &SqliteRow, index: usize) -> Result<Column<'_>, sqlx::Error> {
+/// The last column of `event_columns!`, told apart by its type: the
+/// compact context (a BLOB), or `"<recorded_at> <metadata JSON>"` (TEXT)
+/// of a row without one.
+fn stored_context(row: &SqliteRow, index: usize) -> Result<Loaded<'_>, sqlx::Error> {
     use sqlx::{TypeInfo, ValueRef};
     let is_text = row.try_get_raw(index)?.type_info().name() == "TEXT";
     if is_text {
-        Ok(Column::Columns(row.try_get(index)?))
+        Ok(Loaded::Columns(row.try_get::<&str, _>(index)?.as_bytes()))
     } else {
-        Ok(Column::Context(row.try_get(index)?))
+        Ok(Loaded::Context(row.try_get(index)?))
     }
 }
 

@@ -521,11 +521,8 @@ pub(crate) fn nanos(at: OffsetDateTime) -> i64 {
     })
 }
 
-/// The inverse of [`nanos`].
-pub(crate) fn time_from_nanos(nanos: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
+/// The inverse of [`nanos`] (shared with the stored context).
+pub(crate) use crate::store::context::time_from_nanos;
 
 #[async_trait::async_trait]
 impl AsyncEventStore for SqliteEventStore {

@@ -1,0 +1,20 @@
+-- Orchestrix event store, version 3: the event's context in one column.
+-- Runs with search_path set to the store's schema. Upgrades a version-2
+-- schema in place.
+--
+-- Its CloudEvents metadata and the time the store accepted it, in the
+-- compact binary form of orchestrix/src/store/context.rs (the one the
+-- SQLite store writes), so a load selects six columns per row instead of
+-- sixteen. Appends keep writing the typed columns of version 2 too: for
+-- SQL, filters, raw reads and processes of version 2 during a rolling
+-- upgrade.
+--
+-- Nullable and without a default, so adding it rewrites nothing (a catalog
+-- change only, however big the table). Rows written before it (or by a
+-- process of version 2) have no context: a load builds the text
+-- "<recorded_at> <metadata JSON>" from their other columns instead and
+-- decodes that (see EVENT_COLUMNS in orchestrix/src/store/postgres/
+-- statements.rs). Filling the column for them would rewrite every row of
+-- the table in one transaction (a copy of each row, its WAL and the
+-- table's bloat, under a lock that holds appends back): not done here.
+ALTER TABLE events ADD COLUMN context bytea;
