@@ -124,3 +124,31 @@ fn given_an_event_the_aggregate_cannot_apply_fails_the_setup() {
     let _ = AggregateTest::<BankAccount>::new()
         .given_events([envelope(AuditNoted { note: "x".into() })]);
 }
+
+#[test]
+#[should_panic(
+    expected = "a failed call must record nothing, but it recorded: [tests.bank.AccountOpened {\"owner\":\"Ada\"}]"
+)]
+fn a_failed_call_that_recorded_events_fails_the_test_naming_them() {
+    AggregateTest::<BankAccount>::new()
+        .when(|account| {
+            open(account, "Ada");
+            Err::<(), _>(BankError::Closed)
+        })
+        .then_expect_error(BankError::Closed);
+}
+
+#[test]
+fn an_aggregate_root_shows_its_id_version_state_and_pending_events() {
+    let root = AggregateTest::<BankAccount>::with_id("acc-9")
+        .given(AccountOpened {
+            owner: "Ada".into(),
+        })
+        .when(|account| deposit(account, 5))
+        .into_root();
+    assert_eq!(
+        format!("{root:?}"),
+        "AggregateRoot { id: \"acc-9\", version: 1, state: BankAccount { owner: \"Ada\", \
+         balance: 5, open: true }, uncommitted: 1 }"
+    );
+}

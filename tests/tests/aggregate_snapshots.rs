@@ -414,3 +414,118 @@ fn snapshots_are_per_aggregate_type_and_one_without_serde_is_never_snapshotted()
     let repo = repo.with_snapshots::<BankAccount>(SnapshotPolicy::Never);
     assert_eq!(repo.snapshot_policy::<BankAccount>(), SnapshotPolicy::Never);
 }
+
+#[test]
+fn time_travel_to_the_snapshots_own_version_starts_from_it() {
+    let repo = AggregateRepository::new(CountingStore::new(InMemoryEventStore::new()))
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(4));
+    let id = account_id("travel-at-snapshot");
+    save_deposits(&repo, &id, 5); // versions 1..=6, snapshot at 4
+    repo.store().take_loaded();
+    let at = repo
+        .load_at::<BankAccount>(&id, 4)
+        .expect("at the snapshot");
+    assert_eq!((at.version(), at.balance), (4, 3));
+    assert_eq!(
+        repo.store().take_loaded(),
+        0,
+        "the snapshot is the version asked for: no event replayed"
+    );
+}
+
+#[test]
+fn a_repository_that_keeps_no_snapshots_of_a_type_never_reads_one() {
+    let store = Arc::new(CountingStore::new(InMemoryEventStore::new()));
+    let snapshotting = AggregateRepository::shared(Arc::clone(&store))
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(2));
+    let id = account_id("never-read");
+    save_deposits(&snapshotting, &id, 3); // versions 1..=4, snapshot at 4
+    store.take_loaded();
+    store.take_snapshot_reads();
+
+    let without = AggregateRepository::shared(Arc::clone(&store));
+    let never = AggregateRepository::shared(Arc::clone(&store))
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(0));
+    for repo in [&without, &never] {
+        let account = repo.load::<BankAccount>(&id).expect("load");
+        assert_eq!((account.version(), account.balance), (4, 3));
+        assert_eq!(store.take_snapshot_reads(), 0, "{repo:?}");
+        assert_eq!(store.take_loaded(), 4, "every event replayed");
+    }
+
+    snapshotting.load::<BankAccount>(&id).expect("load");
+    assert_eq!(store.take_snapshot_reads(), 1);
+    assert_eq!(store.take_loaded(), 0, "from the snapshot at 4");
+}
+
+/// Its snapshot writes fail; everything else is the in-memory store's.
+struct SnapshotsFail(InMemoryEventStore);
+
+impl orchestrix::store::EventStore for SnapshotsFail {
+    fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[orchestrix::message::AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<orchestrix::store::AppendOutcome, StoreError> {
+        self.0.save(aggregate_id, events, expected_version)
+    }
+
+    fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<orchestrix::store::RecordedEvent>, StoreError> {
+        self.0.load(aggregate_id, from_version)
+    }
+
+    fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<orchestrix::store::RecordedEvent>, StoreError> {
+        self.0.read_all(from_position, limit)
+    }
+
+    fn save_snapshot(&self, _snapshot: orchestrix::store::Snapshot) -> Result<(), StoreError> {
+        Err(StoreError::Configuration(
+            "the snapshot table is read-only".into(),
+        ))
+    }
+
+    fn load_snapshot(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<orchestrix::store::Snapshot>, StoreError> {
+        self.0.load_snapshot(aggregate_id)
+    }
+}
+
+#[test]
+fn a_snapshot_that_cannot_be_written_is_a_warning_and_the_events_are_saved() {
+    let repo = AggregateRepository::new(SnapshotsFail(InMemoryEventStore::new()))
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(1));
+    let id = account_id("snapshot-fails");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    let (saved, logs) = capture_logs(|| repo.save(&mut account));
+    assert_eq!(saved.expect("the events are saved").new_version, 1);
+    assert!(
+        logs.contains("events saved, but the snapshot was not")
+            && logs.contains(&id)
+            && logs.contains("the snapshot table is read-only"),
+        "{logs}"
+    );
+    assert_eq!(repo.load::<BankAccount>(&id).expect("load").version(), 1);
+}
+
+#[test]
+fn a_repository_shows_its_snapshot_policies() {
+    let repo = AggregateRepository::new(InMemoryEventStore::new())
+        .with_snapshots::<BankAccount>(SnapshotPolicy::every(3));
+    let shown = format!("{repo:?}");
+    assert!(
+        shown.contains("snapshots: {\"BankAccount\": EveryNEvents(3)}"),
+        "{shown}"
+    );
+}

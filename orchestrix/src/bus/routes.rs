@@ -87,4 +87,45 @@ mod tests {
         );
         assert_eq!(routes.count(TypeId::of::<u16>()), 0);
     }
+
+    fn hash_of(write: impl FnOnce(&mut TypeIdHasher)) -> u64 {
+        let mut hasher = TypeIdHasher::default();
+        write(&mut hasher);
+        hasher.finish()
+    }
+
+    /// The folding hash spreads distinct `TypeId`s (a constant or
+    /// all-zero hash would still route correctly, but every publish would
+    /// walk one bucket's chain).
+    #[test]
+    fn distinct_type_ids_get_distinct_hashes() {
+        use std::hash::Hash;
+        let ids = [
+            TypeId::of::<u8>(),
+            TypeId::of::<u16>(),
+            TypeId::of::<String>(),
+            TypeId::of::<Vec<u8>>(),
+            TypeId::of::<Routes<u8>>(),
+            TypeId::of::<()>(),
+        ];
+        let mut hashes: Vec<u64> = ids
+            .iter()
+            .map(|id| hash_of(|hasher| id.hash(hasher)))
+            .collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), ids.len(), "{hashes:x?}");
+        assert!(hashes.iter().all(|&hash| hash != 0 && hash != 1));
+    }
+
+    /// Bytes are folded word by word, every word counting.
+    #[test]
+    fn bytes_are_folded_word_by_word() {
+        let one = hash_of(|hasher| hasher.write(&[1; 16]));
+        let other = hash_of(|hasher| hasher.write(&[[1; 8], [2; 8]].concat()));
+        let short = hash_of(|hasher| hasher.write(&[1; 8]));
+        assert_ne!(one, other);
+        assert_ne!(one, short);
+        assert_ne!(short, 0);
+    }
 }

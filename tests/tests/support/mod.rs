@@ -135,12 +135,13 @@ pub fn envelope<E: Event>(event: E) -> AnyEnvelope {
 }
 
 /// Wraps a store and counts how many events its `load` and `load_range`
-/// calls returned:
-/// how the snapshot tests prove fewer events were replayed.
+/// calls returned (how the snapshot tests prove fewer events were
+/// replayed) and how many snapshots were asked for.
 #[derive(Debug)]
 pub struct CountingStore<S> {
     pub inner: S,
     pub loaded_events: Arc<AtomicU64>,
+    pub snapshot_reads: Arc<AtomicU64>,
 }
 
 impl<S> CountingStore<S> {
@@ -148,12 +149,18 @@ impl<S> CountingStore<S> {
         Self {
             inner,
             loaded_events: Arc::new(AtomicU64::new(0)),
+            snapshot_reads: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// The events returned by `load` since the last call.
     pub fn take_loaded(&self) -> u64 {
         self.loaded_events.swap(0, Ordering::SeqCst)
+    }
+
+    /// The `load_snapshot` calls since the last call.
+    pub fn take_snapshot_reads(&self) -> u64 {
+        self.snapshot_reads.swap(0, Ordering::SeqCst)
     }
 }
 
@@ -201,6 +208,7 @@ impl<S: EventStore> EventStore for CountingStore<S> {
     }
 
     fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.snapshot_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.load_snapshot(aggregate_id)
     }
 }
@@ -257,6 +265,7 @@ impl<S: AsyncEventStore> AsyncEventStore for CountingStore<S> {
     }
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.snapshot_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.load_snapshot(aggregate_id).await
     }
 }
