@@ -138,6 +138,20 @@ pub enum SqliteError {
     },
 }
 
+/// Why a write of a SQLite store failed before it reached the file: its
+/// turn in the store's in-process write queue (where the writes of a store
+/// and its clones take turns) did not come within the busy timeout. The
+/// source of the [`SqliteError::Locked`] it fails with, as a file locked
+/// past the busy timeout does: the queue and SQLite's busy handler together
+/// wait no longer than the busy timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("waited {waited:?} (the busy timeout) for earlier writes of this store to finish")]
+#[non_exhaustive]
+pub struct WriteQueueTimeout {
+    /// How long the write waited for its turn.
+    pub waited: std::time::Duration,
+}
+
 impl SqliteError {
     /// Classifies a driver error met while doing `operation` on `path`, by
     /// SQLite's result code (never by message text).

@@ -21,7 +21,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
-use crate::sqlite::SqliteError;
+use crate::sqlite::{SqliteError, WriteQueueTimeout};
 use crate::store::StoreError;
 
 /// The write queue of a store and its clones, and the busy timeout it
@@ -44,18 +44,6 @@ impl Default for WriteQueue {
             busy_timeout_ms: AtomicU64::new(DEFAULT_BUSY_TIMEOUT_MS),
         }
     }
-}
-
-/// Why a write failed before it reached SQLite: its turn did not come
-/// within the busy timeout. The source of a [`SqliteError::Locked`].
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "waited {waited:?} (the busy timeout) behind earlier writes of this store, \
-     which held the file's write lock"
-)]
-pub(crate) struct QueueTimeout {
-    /// How long the write waited.
-    waited: Duration,
 }
 
 /// A write's place at the head of the queue, and what is left of its busy
@@ -106,7 +94,7 @@ impl WriteQueue {
             Err(_) => Err(SqliteError::Locked {
                 path: path.to_owned(),
                 operation: operation(),
-                source: Box::new(QueueTimeout {
+                source: Box::new(WriteQueueTimeout {
                     waited: started.elapsed(),
                 }),
             }
@@ -186,5 +174,112 @@ impl Deref for WriteConnection {
 impl DerefMut for WriteConnection {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         &mut self.connection
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::sqlite::{SqliteOptions, connect_pool};
+
+    fn queue(busy_timeout: Duration) -> WriteQueue {
+        let queue = WriteQueue::default();
+        queue
+            .busy_timeout_ms
+            .store(millis(busy_timeout), Ordering::Relaxed);
+        queue
+    }
+
+    /// On a paused clock: a turn that comes at once leaves SQLite the whole
+    /// busy timeout; one that waited 1.5 s of 5 s leaves it 3.5 s; one that
+    /// never comes fails after exactly the busy timeout, as `Locked` with
+    /// the queue's timeout as its source.
+    #[tokio::test(start_paused = true)]
+    async fn the_queue_and_sqlite_share_one_busy_timeout() {
+        let queue = queue(Duration::from_secs(5));
+        let path = Path::new("orders.db");
+        let first = queue.turn(path, String::new).await.expect("at once");
+        assert_eq!(first.left, None);
+
+        let mut second = Box::pin(queue.turn(path, String::new));
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+        drop(first);
+        let second = second.await.expect("its turn came in time");
+        assert_eq!(second.left, Some(Duration::from_millis(3_500)));
+
+        let started = Instant::now();
+        let error = queue
+            .turn(path, || "append to stream `late`".to_owned())
+            .await
+            .expect_err("the turn ahead is never given back");
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        match SqliteError::find(&error) {
+            Some(SqliteError::Locked {
+                operation, source, ..
+            }) => {
+                assert_eq!(operation, "append to stream `late`");
+                assert!(source.downcast_ref::<WriteQueueTimeout>().is_some());
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        drop(second);
+        assert_eq!(
+            queue.turn(path, String::new).await.expect("free").left,
+            None
+        );
+    }
+
+    async fn busy_timeout_of(connection: &mut SqliteConnection) -> i64 {
+        sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(connection)
+            .await
+            .expect("pragma")
+    }
+
+    /// A turn that waited runs its write on a connection whose busy timeout
+    /// is what is left, set back when the write is done; a write that ends
+    /// without setting it back (cancelled, failed) closes the connection
+    /// rather than hand a short timeout to the next caller.
+    #[tokio::test]
+    async fn a_shortened_busy_timeout_never_outlives_its_write() {
+        let dir =
+            std::env::temp_dir().join(format!("orchestrix-turn-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let options = SqliteOptions::builder(format!("sqlite://{}", dir.join("t.db").display()))
+            .busy_timeout(Duration::from_millis(4_000))
+            .pool_max_size(1)
+            .build()
+            .expect("valid");
+        let pool = connect_pool(&options).await.expect("pool");
+        let queue = WriteQueue::default();
+        queue.learn_busy_timeout(&pool).await.expect("pragma");
+        assert_eq!(queue.busy_timeout_ms.load(Ordering::Relaxed), 4_000);
+
+        let path = Path::new("t.db");
+        let mut turn = queue.turn(path, String::new).await.expect("at once");
+        let mut connection = turn.connection(&pool).await.expect("connection");
+        assert_eq!(busy_timeout_of(&mut connection).await, 4_000);
+        connection.finish().await;
+
+        turn.left = Some(Duration::from_millis(1_234));
+        let mut connection = turn.connection(&pool).await.expect("connection");
+        assert_eq!(busy_timeout_of(&mut connection).await, 1_234);
+        connection.finish().await;
+        let mut connection = pool.acquire().await.expect("the same connection");
+        assert_eq!(busy_timeout_of(&mut connection).await, 4_000);
+        drop(connection);
+
+        let mut connection = turn.connection(&pool).await.expect("connection");
+        assert_eq!(busy_timeout_of(&mut connection).await, 1_234);
+        drop(connection);
+        let mut connection = pool.acquire().await.expect("a new connection");
+        assert_eq!(busy_timeout_of(&mut connection).await, 4_000);
+        drop(connection);
+        drop(turn);
+        pool.close().await;
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
