@@ -450,7 +450,8 @@ async fn a_queued_write_waits_for_its_turn_no_longer_than_the_busy_timeout() {
     .await
     .expect("creates");
     let held = store.pool().acquire().await.expect("the only connection");
-    let mut ahead = Box::pin(store.save("ahead", &[ConformanceEvent::envelope(1, 1)], Some(0)));
+    let first = [ConformanceEvent::envelope(1, 1)];
+    let mut ahead = Box::pin(store.save("ahead", &first, Some(0)));
     // Its first poll takes the turn, then waits for the connection.
     assert!(futures::poll!(ahead.as_mut()).is_pending());
 
@@ -509,10 +510,14 @@ async fn a_queued_write_waits_for_its_turn_no_longer_than_the_busy_timeout() {
 
 /// The writes of one store's tasks queue in-process instead of racing in
 /// SQLite's busy handler: 16 tasks write through one store (and its pool
-/// of 8 connections) to a file whose busy timeout is 50 ms, shorter than
-/// the handler's sleeps add up to when several connections compete, and
-/// every write goes through: single appends, batches and snapshots.
-/// Without the queue, some of them fail with `Locked`.
+/// of 8 connections), 480 writes taking far longer in all than the file's
+/// busy timeout, and every write goes through: single appends, batches and
+/// snapshots, each waiting only for the (at most 15) writes ahead of it.
+/// The queue counts against the busy timeout (a write waits for its turn
+/// and the file's lock together at most that long), so the timeout is
+/// 500 ms, room for 15 writes ahead on a loaded machine; without the queue,
+/// some writes failed with `Locked` at 50 ms, where the handler's growing
+/// sleeps let others overtake a waiting writer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_writes_of_one_store_take_turns_within_a_short_busy_timeout() {
     const WRITERS: u32 = 16;
@@ -520,7 +525,7 @@ async fn the_writes_of_one_store_take_turns_within_a_short_busy_timeout() {
     let file = TempDb::new("queued");
     let store = SqliteEventStore::connect_with(
         SqliteOptions::builder(file.url(""))
-            .busy_timeout(Duration::from_millis(50))
+            .busy_timeout(Duration::from_millis(500))
             .build()
             .expect("valid"),
     )
