@@ -70,7 +70,10 @@ pub enum SqliteError {
         source: BoxError,
     },
     /// Another connection (another process) held the database's write lock
-    /// for longer than the busy timeout while this one tried to `operation`.
+    /// for longer than the busy timeout while this one tried to `operation`;
+    /// or, with a [`WriteQueueTimeout`] as the source, the store's own
+    /// earlier writes did (a write waits for its turn in the store and for
+    /// the file's lock together at most the busy timeout).
     #[error("SQLite database {} stayed locked past the busy timeout while trying to {operation}: {source}", path.display())]
     Locked {
         /// The file.

@@ -82,8 +82,10 @@ pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFA
 /// [`connect`](Self::connect) opens the file (creating it if missing) and
 /// brings its schema up to date. Many tasks, and many processes, may use one
 /// file: the writes of one store and its clones queue in-process, in order;
-/// other stores and processes take turns with them on the file's write lock
-/// (waiting up to the busy timeout); readers never wait (WAL mode).
+/// other stores and processes take turns with them on the file's write lock;
+/// a write waits for its turn and the lock together up to the busy timeout
+/// (then [`SqliteError::Locked`], nothing written); readers never wait (WAL
+/// mode).
 ///
 /// ```rust,standalone_crate
 /// use orchestrix::prelude::*;
