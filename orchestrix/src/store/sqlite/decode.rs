@@ -8,7 +8,7 @@ use sqlx::{Decode, Row, Sqlite, TypeInfo as _, ValueRef as _};
 use super::time_from_nanos;
 use crate::error::DecodeError;
 use crate::evolution::RowEvents;
-use crate::message::{AnyEnvelope, KnownTexts};
+use crate::message::{AnyEnvelope, DEFAULT_SOURCE, JSON_CONTENT_TYPE, KnownTexts};
 use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::context::{self, StoredContext};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
@@ -157,9 +157,22 @@ impl RowDecoder {
                 source,
             })
         };
+        let message_type = self
+            .last_type
+            .and_then(|known| known.static_name(event_type));
         let context = match context {
             Column::Context(context) => {
-                context::decode(context).map_err(|source| damaged("context", source.into()))?
+                // The texts a context usually repeats, in the order its
+                // fields come: the type, the default source and content
+                // type, the stream's id as subject.
+                let known = [
+                    message_type.unwrap_or(DEFAULT_SOURCE),
+                    DEFAULT_SOURCE,
+                    JSON_CONTENT_TYPE,
+                    &stream_id,
+                ];
+                context::decode_with_known(context, &known)
+                    .map_err(|source| damaged("context", source.into()))?
             }
             // A row without a context: its time and metadata JSON columns.
             Column::Columns(text) => {
@@ -174,9 +187,7 @@ impl RowDecoder {
             }
         };
         let known = KnownTexts {
-            message_type: self
-                .last_type
-                .and_then(|known| known.static_name(event_type)),
+            message_type,
             stream_id: Some(&stream_id),
         };
         let metadata = Arc::new(context.fields.into_metadata(&known));
