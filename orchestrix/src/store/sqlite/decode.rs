@@ -97,7 +97,8 @@ impl RowDecoder {
         let version = u64::try_from(version).unwrap_or(0);
         let columns = (|| {
             Ok::<_, sqlx::Error>((
-                integer(row, at + 1)?,
+                // The rowid: SQLite keeps no other type in it.
+                row.try_get_unchecked::<i64, _>(at + 1)?,
                 text_bytes(row, at + 2)?,
                 integer(row, at + 3)?,
                 text_bytes(row, at + 4)?,
