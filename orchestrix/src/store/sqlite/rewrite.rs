@@ -2,6 +2,8 @@
 //! their current name and schema version (the batch loop is shared with
 //! PostgreSQL: `evolution::sql_rewrite`).
 
+use sqlx::{Sqlite, Transaction};
+
 use super::SqliteEventStore;
 use super::turn::WriteTurn;
 use crate::evolution::{
@@ -9,7 +11,6 @@ use crate::evolution::{
     rewrite_in_batches,
 };
 use crate::store::StoreError;
-use sqlx::{Sqlite, Transaction};
 
 const SELECT: &str = "SELECT position, stream_id, version, event_type, schema_version, payload \
                       FROM events WHERE position > ?1 ORDER BY position LIMIT ?2";
