@@ -84,8 +84,8 @@ pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFA
 /// file: the writes of one store and its clones queue in-process, in order;
 /// other stores and processes take turns with them on the file's write lock;
 /// a write waits for its turn and the lock together up to the busy timeout
-/// (then [`SqliteError::Locked`], nothing written); readers never wait (WAL
-/// mode).
+/// and a hundredth of it (then [`SqliteError::Locked`], nothing written);
+/// readers never wait (WAL mode).
 ///
 /// ```rust,standalone_crate
 /// use orchestrix::prelude::*;
@@ -117,7 +117,7 @@ pub struct SqliteEventStore {
     /// writer can lose the race for longer than the busy timeout). Only
     /// other stores and processes on the file wait in the busy handler.
     /// The queue and the busy handler together wait at most the busy
-    /// timeout (see `turn`).
+    /// timeout and a hundredth of it (see `turn`).
     append_lock: Arc<WriteQueue>,
     /// The highest position this store (and its clones) appended: wakes
     /// its followers at once (see [`wait_for_append`](Self::wait_for_append)).
