@@ -259,3 +259,61 @@ async fn an_old_row_with_malformed_metadata_is_a_decode_error_naming_it() {
     assert_eq!(store.read_all(1, 1).await.expect("the row before").len(), 1);
     assert_eq!(store.read_all(3, 10).await.expect("the row after").len(), 1);
 }
+
+/// The load reads each column with one look at its type: a payload whose
+/// bytes are not UTF-8 is a `Decode` error naming the row (its JSON parser
+/// checks the text), and a column of another type than the table's (a
+/// schema version stored as text, past the store) is an error naming the
+/// stream and version, never read as something else.
+#[tokio::test]
+async fn a_payload_not_utf8_or_a_column_of_another_type_is_an_error_naming_the_row() {
+    let db = TempDb::new("column-types");
+    let store = store(&db).await;
+    for stream in ["bytes", "typed"] {
+        store
+            .save(stream, &[ConformanceEvent::envelope(1, 1)], Some(0))
+            .await
+            .expect("save");
+    }
+    sqlx::query("UPDATE events SET payload = CAST(x'7b22777269746572223aff7d' AS TEXT) WHERE stream_id = 'bytes'")
+        .execute(store.pool())
+        .await
+        .expect("damage the payload");
+    let error = store.load("bytes", 1).await.expect_err("not UTF-8");
+    let StoreError::Decode {
+        stream_id,
+        version,
+        position,
+        source,
+        ..
+    } = &error
+    else {
+        panic!("expected Decode, got {error:?}");
+    };
+    assert_eq!(
+        (stream_id.as_str(), *version, *position),
+        ("bytes", 1, Some(1))
+    );
+    assert!(
+        matches!(source, DecodeError::Malformed { .. }),
+        "{source:?}"
+    );
+
+    sqlx::query("UPDATE events SET schema_version = 'one' WHERE stream_id = 'typed'")
+        .execute(store.pool())
+        .await
+        .expect("damage the schema version");
+    let error = store
+        .load("typed", 1)
+        .await
+        .expect_err("a text schema version");
+    assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("stream `typed` version 1"),
+        "{error}"
+    );
+    assert!(
+        format!("{error:?}").contains("expected INTEGER, found TEXT"),
+        "{error:?}"
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use orchestrix::prelude::*;
-use orchestrix::sqlite::{SqliteError, SqliteOptions, connect_pool, migrate};
+use orchestrix::sqlite::{SqliteError, SqliteOptions, WriteQueueTimeout, connect_pool, migrate};
 use orchestrix::store::sqlite::{EVENT_STORE_MIGRATIONS, SqliteEventStore};
 use orchestrix_tests::conformance::ConformanceEvent;
 use orchestrix_tests::sqlite::TempDb;
@@ -429,12 +429,95 @@ async fn writers_wait_for_the_lock_and_a_held_lock_is_a_typed_error() {
     assert_eq!(store.stream_version("acc-1").await.expect("version"), 1);
 }
 
+/// A write queued behind another write of the same store waits for its turn
+/// at most the busy timeout, so the queue and SQLite's busy handler together
+/// keep the documented bound: here the write ahead holds the turn for as
+/// long as this test likes (it waits for the pool's only connection, which
+/// the test holds), and the queued append and snapshot fail as a locked file
+/// does (`Locked`, the queue's timeout as its source), nothing written,
+/// instead of waiting their turn and then a whole busy timeout more. The
+/// exact durations are checked on a paused clock in the queue's unit tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_write_waits_for_its_turn_no_longer_than_the_busy_timeout() {
+    let file = TempDb::new("turn-timeout");
+    let store = SqliteEventStore::connect_with(
+        SqliteOptions::builder(file.url(""))
+            .busy_timeout(Duration::from_millis(200))
+            .pool_max_size(1)
+            .build()
+            .expect("valid"),
+    )
+    .await
+    .expect("creates");
+    let held = store.pool().acquire().await.expect("the only connection");
+    let first = [ConformanceEvent::envelope(1, 1)];
+    let mut ahead = Box::pin(store.save("ahead", &first, Some(0)));
+    // Its first poll takes the turn, then waits for the connection.
+    assert!(futures::poll!(ahead.as_mut()).is_pending());
+
+    let queue_timeout = |error: &StoreError| {
+        assert!(matches!(error, StoreError::Unavailable { .. }), "{error}");
+        match sqlite_error(error) {
+            SqliteError::Locked { source, .. } => {
+                assert!(
+                    source.downcast_ref::<WriteQueueTimeout>().is_some(),
+                    "the queue gave up, not SQLite: {source}"
+                );
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+    };
+    let error = store
+        .save("queued", &[ConformanceEvent::envelope(2, 1)], Some(0))
+        .await
+        .expect_err("its turn does not come within the busy timeout");
+    queue_timeout(&error);
+    assert!(
+        error.to_string().contains("append to stream `queued`"),
+        "{error}"
+    );
+    let error = store
+        .save_snapshot(Snapshot {
+            aggregate_id: "queued".to_owned(),
+            aggregate_type: "queued".to_owned(),
+            version: 0,
+            state: serde_json::json!({}),
+            taken_at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+        .expect_err("its turn does not come within the busy timeout");
+    queue_timeout(&error);
+
+    drop(held);
+    ahead
+        .await
+        .expect("the write ahead goes through once it has the connection");
+    assert_eq!(store.stream_version("queued").await.expect("version"), 0);
+    assert_eq!(store.stream_version("ahead").await.expect("version"), 1);
+    assert!(
+        store
+            .load_snapshot("queued")
+            .await
+            .expect("snapshot read")
+            .is_none()
+    );
+    // The queue works on: the next write has its turn at once.
+    store
+        .save("queued", &[ConformanceEvent::envelope(2, 1)], Some(0))
+        .await
+        .expect("appends");
+}
+
 /// The writes of one store's tasks queue in-process instead of racing in
 /// SQLite's busy handler: 16 tasks write through one store (and its pool
-/// of 8 connections) to a file whose busy timeout is 50 ms, shorter than
-/// the handler's sleeps add up to when several connections compete, and
-/// every write goes through: single appends, batches and snapshots.
-/// Without the queue, some of them fail with `Locked`.
+/// of 8 connections), 480 writes taking far longer in all than the file's
+/// busy timeout, and every write goes through: single appends, batches and
+/// snapshots, each waiting only for the (at most 15) writes ahead of it.
+/// The queue counts against the busy timeout (a write waits for its turn
+/// and the file's lock together at most that long), so the timeout is
+/// 500 ms, room for 15 writes ahead on a loaded machine; without the queue,
+/// some writes failed with `Locked` at 50 ms, where the handler's growing
+/// sleeps let others overtake a waiting writer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_writes_of_one_store_take_turns_within_a_short_busy_timeout() {
     const WRITERS: u32 = 16;
@@ -442,7 +525,7 @@ async fn the_writes_of_one_store_take_turns_within_a_short_busy_timeout() {
     let file = TempDb::new("queued");
     let store = SqliteEventStore::connect_with(
         SqliteOptions::builder(file.url(""))
-            .busy_timeout(Duration::from_millis(50))
+            .busy_timeout(Duration::from_millis(500))
             .build()
             .expect("valid"),
     )

@@ -70,7 +70,11 @@ pub enum SqliteError {
         source: BoxError,
     },
     /// Another connection (another process) held the database's write lock
-    /// for longer than the busy timeout while this one tried to `operation`.
+    /// for longer than the busy timeout while this one tried to `operation`;
+    /// or, with a [`WriteQueueTimeout`] as the source, the store's own
+    /// earlier writes did (a write waits for its turn in the store and for
+    /// the file's lock together at most the busy timeout and a hundredth of
+    /// it).
     #[error("SQLite database {} stayed locked past the busy timeout while trying to {operation}: {source}", path.display())]
     Locked {
         /// The file.
@@ -136,6 +140,21 @@ pub enum SqliteError {
         #[source]
         source: BoxError,
     },
+}
+
+/// Why a write of a SQLite store failed before it reached the file: its
+/// turn in the store's in-process write queue (where the writes of a store
+/// and its clones take turns) did not come within the busy timeout. The
+/// source of the [`SqliteError::Locked`] it fails with, as a file locked
+/// past the busy timeout does: the queue and SQLite's busy handler together
+/// wait no longer than the busy timeout and a hundredth of it (a turn that
+/// came within that hundredth leaves SQLite its whole timeout).
+#[derive(Debug, thiserror::Error)]
+#[error("waited {waited:?} (the busy timeout) for earlier writes of this store to finish")]
+#[non_exhaustive]
+pub struct WriteQueueTimeout {
+    /// How long the write waited for its turn.
+    pub waited: std::time::Duration,
 }
 
 impl SqliteError {

@@ -37,7 +37,7 @@ mod migrate;
 mod options;
 mod pool;
 
-pub use error::SqliteError;
+pub use error::{SqliteError, WriteQueueTimeout};
 pub use migrate::migrate;
 pub use options::{SqliteOptions, SqliteOptionsBuilder};
 pub use pool::connect_pool;

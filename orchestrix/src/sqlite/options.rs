@@ -142,7 +142,9 @@ impl SqliteOptionsBuilder {
 
     /// How long a call waits for the database's write lock, held by another
     /// connection or process, before failing with [`SqliteError::Locked`]
-    /// (default 5 s).
+    /// (default 5 s). An event store's write counts its wait for its turn
+    /// behind the store's earlier writes against the same timeout (beyond
+    /// a hundredth of it).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self

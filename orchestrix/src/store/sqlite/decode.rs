@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, Row, Sqlite, TypeInfo as _, ValueRef as _};
 
 use super::time_from_nanos;
 use crate::error::DecodeError;
@@ -93,21 +93,31 @@ impl RowDecoder {
         row: &SqliteRow,
         at: usize,
     ) -> Result<(RowEvents, u64), StoreError> {
-        let version: i64 = row
-            .try_get(at)
-            .map_err(|error| column_error(&stream_id, 0, error))?;
+        let version = integer(row, at).map_err(|error| column_error(&stream_id, 0, error))?;
         let version = u64::try_from(version).unwrap_or(0);
         let columns = (|| {
             Ok::<_, sqlx::Error>((
-                row.try_get::<i64, _>(at + 1)?,
-                row.try_get::<&str, _>(at + 2)?,
-                row.try_get::<i64, _>(at + 3)?,
-                row.try_get::<&str, _>(at + 4)?,
+                // The rowid: SQLite keeps no other type in it.
+                row.try_get_unchecked::<i64, _>(at + 1)?,
+                text_bytes(row, at + 2)?,
+                integer(row, at + 3)?,
+                text_bytes(row, at + 4)?,
                 stored_context(row, at + 5)?,
             ))
         })();
         let (position, event_type, schema_version, payload, context) =
             columns.map_err(|error| column_error(&stream_id, version, error))?;
+        // The stored name, checked as UTF-8 only when it is not the type
+        // of the row before (whose name is known to be text).
+        let same_type = self
+            .last_type
+            .filter(|known| known.name.as_bytes() == event_type);
+        let event_type = match same_type {
+            Some(known) => known.name,
+            None => std::str::from_utf8(event_type).map_err(|error| {
+                column_error(&stream_id, version, sqlx::Error::Decode(error.into()))
+            })?,
+        };
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: stream_id.to_string(),
             version,
@@ -118,11 +128,11 @@ impl RowDecoder {
         let schema_version = u32::try_from(schema_version).unwrap_or(0);
         // One pass over the bytes at the current version; older versions go
         // through the type's upcasters.
-        let messages = match self.last_type {
-            Some(known) if known.name == event_type => known
-                .decode_stored(event_type, schema_version, payload.as_bytes())
+        let messages = match same_type {
+            Some(known) => known
+                .decode_stored(event_type, schema_version, payload)
                 .map_err(fail)?,
-            _ => {
+            None => {
                 let registry = match self.registry {
                     Some(registry) => registry,
                     None => {
@@ -132,7 +142,7 @@ impl RowDecoder {
                     }
                 };
                 let messages = registry
-                    .decode_stored(event_type, schema_version, payload.as_bytes())
+                    .decode_stored(event_type, schema_version, payload)
                     .map_err(fail)?;
                 self.last_type = registry.get(event_type);
                 messages
@@ -141,10 +151,11 @@ impl RowDecoder {
         // The context's texts borrowed from the row, then shared with what
         // this decoder holds (the registered name, the stream's id) where
         // they repeat it: no copy of them per row.
+        let message_type = self
+            .last_type
+            .and_then(|known| known.static_name(event_type));
         let known = KnownTexts {
-            message_type: self
-                .last_type
-                .and_then(|known| known.static_name(event_type)),
+            message_type,
             stream_id: Some(&stream_id),
         };
         let (metadata, recorded_at) =
@@ -166,12 +177,47 @@ impl RowDecoder {
 /// compact context (a BLOB), or `"<recorded_at> <metadata JSON>"` (TEXT)
 /// of a row without one.
 fn stored_context(row: &SqliteRow, index: usize) -> Result<Loaded<'_>, sqlx::Error> {
-    use sqlx::{TypeInfo, ValueRef};
-    let is_text = row.try_get_raw(index)?.type_info().name() == "TEXT";
-    if is_text {
-        Ok(Loaded::Columns(row.try_get::<&str, _>(index)?.as_bytes()))
-    } else {
-        Ok(Loaded::Context(row.try_get(index)?))
+    let value = row.try_get_raw(index)?;
+    match value.type_info().name() {
+        "BLOB" => Ok(Loaded::Context(
+            <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode)?,
+        )),
+        "TEXT" => Ok(Loaded::Columns(
+            <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode)?,
+        )),
+        other => Err(mismatch(index, "BLOB or TEXT", other)),
+    }
+}
+
+// One look at each value's type, then its bytes or integer straight from
+// SQLite's copy: `Row::try_get` asks SQLite for the type twice and checks
+// it against the Rust type's list of compatible types, per column of every
+// row of a load. The checks below are the same (a value of another type is
+// an error, never read as something else), in one look.
+
+/// The INTEGER at `index`.
+fn integer(row: &SqliteRow, index: usize) -> Result<i64, sqlx::Error> {
+    let value = row.try_get_raw(index)?;
+    match value.type_info().name() {
+        "INTEGER" => <i64 as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode),
+        other => Err(mismatch(index, "INTEGER", other)),
+    }
+}
+
+/// The bytes of the TEXT at `index`, not checked as UTF-8: a payload's
+/// JSON parser checks the text it reads (and fails with the row named).
+fn text_bytes(row: &SqliteRow, index: usize) -> Result<&[u8], sqlx::Error> {
+    let value = row.try_get_raw(index)?;
+    match value.type_info().name() {
+        "TEXT" => <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode),
+        other => Err(mismatch(index, "TEXT", other)),
+    }
+}
+
+fn mismatch(index: usize, expected: &str, found: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: index.to_string(),
+        source: format!("expected {expected}, found {found}").into(),
     }
 }
 

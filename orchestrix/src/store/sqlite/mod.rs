@@ -28,6 +28,7 @@ mod decode;
 mod read;
 mod rewrite;
 mod statements;
+mod turn;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use time::OffsetDateTime;
 
 pub use self::blocking::BlockingSqliteEventStore;
 use self::decode::RowDecoder;
+use self::turn::{WriteQueue, WriteTurn};
 use crate::error::ConcurrencyError;
 use crate::evolution::RowEvents;
 use crate::limits::stored_precision;
@@ -80,8 +82,10 @@ pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFA
 /// [`connect`](Self::connect) opens the file (creating it if missing) and
 /// brings its schema up to date. Many tasks, and many processes, may use one
 /// file: the writes of one store and its clones queue in-process, in order;
-/// other stores and processes take turns with them on the file's write lock
-/// (waiting up to the busy timeout); readers never wait (WAL mode).
+/// other stores and processes take turns with them on the file's write lock;
+/// a write waits for its turn and the lock together up to the busy timeout
+/// and a hundredth of it (then [`SqliteError::Locked`], nothing written);
+/// readers never wait (WAL mode).
 ///
 /// ```rust,standalone_crate
 /// use orchestrix::prelude::*;
@@ -112,7 +116,9 @@ pub struct SqliteEventStore {
     /// racing in SQLite's busy handler (which sleeps in growing steps, so a
     /// writer can lose the race for longer than the busy timeout). Only
     /// other stores and processes on the file wait in the busy handler.
-    append_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The queue and the busy handler together wait at most the busy
+    /// timeout and a hundredth of it (see `turn`).
+    append_lock: Arc<WriteQueue>,
     /// The highest position this store (and its clones) appended: wakes
     /// its followers at once (see [`wait_for_append`](Self::wait_for_append)).
     appended: Arc<tokio::sync::watch::Sender<u64>>,
@@ -160,6 +166,10 @@ impl SqliteEventStore {
     pub async fn initialize(&self) -> Result<(), StoreError> {
         crate::registry::validate()?;
         migrate(&self.pool, &self.path, EVENT_STORE_MIGRATIONS).await?;
+        self.append_lock
+            .learn_busy_timeout(&self.pool)
+            .await
+            .map_err(|error| self.failed(error, "read the busy timeout".to_owned()))?;
         Ok(())
     }
 
@@ -329,11 +339,12 @@ impl SqliteEventStore {
     /// `Ok(Err(actual))` is a version conflict, nothing written.
     async fn append_one(
         &self,
+        turn: WriteTurn,
         aggregate_id: &str,
         event: &mut EncodedEvent,
         expected_version: Option<u64>,
     ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
-        let turn = self.append_lock.lock().await;
+        let mut connection = turn.connection(&self.pool).await?;
         // Taken in turn, so `recorded_at` follows the position order.
         event.stamp(nanos(OffsetDateTime::now_utc()));
         // Both statements take the same parameters (`?2`: the expected
@@ -356,7 +367,8 @@ impl SqliteEventStore {
             .bind(&event.context);
         let Some(expected) = expected_version else {
             // Any version will do: the statement always inserts its row.
-            let row = query.fetch_one(&self.pool).await;
+            let row = query.fetch_one(&mut *connection).await;
+            connection.finish().await;
             drop(turn);
             let row = row?;
             return Ok(Ok(AppendOutcome {
@@ -364,7 +376,8 @@ impl SqliteEventStore {
                 positions: vec![to_u64(row.try_get(0)?)],
             }));
         };
-        let inserted = query.execute(&self.pool).await;
+        let inserted = query.execute(&mut *connection).await;
+        connection.finish().await;
         drop(turn);
         match inserted {
             Ok(done) => Ok(Ok(AppendOutcome {
@@ -391,12 +404,30 @@ impl SqliteEventStore {
     /// docs); `Ok(Err(actual))` is a version conflict, nothing written.
     async fn append(
         &self,
+        turn: WriteTurn,
         aggregate_id: &str,
         events: &mut [EncodedEvent],
         expected_version: Option<u64>,
     ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
-        let _turn = self.append_lock.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut connection = turn.connection(&self.pool).await?;
+        let appended = self
+            .append_on(&mut connection, aggregate_id, events, expected_version)
+            .await;
+        connection.finish().await;
+        drop(turn);
+        appended
+    }
+
+    /// [`append`](Self::append)'s transaction, on the turn's connection.
+    async fn append_on(
+        &self,
+        connection: &mut sqlx::SqliteConnection,
+        aggregate_id: &str,
+        events: &mut [EncodedEvent],
+        expected_version: Option<u64>,
+    ) -> Result<Result<AppendOutcome, u64>, sqlx::Error> {
+        use sqlx::Connection as _;
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
         // Taken in turn, so `recorded_at` follows the position order.
         let recorded_at = nanos(OffsetDateTime::now_utc());
         for event in events.iter_mut() {
@@ -554,9 +585,17 @@ impl AsyncEventStore for SqliteEventStore {
                 }),
             };
         }
+        let operation = || format!("append to stream `{aggregate_id}`");
+        let turn = self.append_lock.turn(&self.path, operation).await?;
         let appended = match encoded.as_mut_slice() {
-            [event] => self.append_one(aggregate_id, event, expected_version).await,
-            events => self.append(aggregate_id, events, expected_version).await,
+            [event] => {
+                self.append_one(turn, aggregate_id, event, expected_version)
+                    .await
+            }
+            events => {
+                self.append(turn, aggregate_id, events, expected_version)
+                    .await
+            }
         };
         match appended {
             Ok(Ok(outcome)) => {
@@ -581,7 +620,7 @@ impl AsyncEventStore for SqliteEventStore {
             {
                 Err(conflict(self.stream_version(aggregate_id).await?))
             }
-            Err(error) => Err(self.failed(error, format!("append to stream `{aggregate_id}`"))),
+            Err(error) => Err(self.failed(error, operation())),
         }
     }
 
@@ -659,22 +698,26 @@ impl AsyncEventStore for SqliteEventStore {
                 event_type: format!("snapshot of {}", snapshot.aggregate_type),
                 source,
             })?;
-        let _turn = self.append_lock.lock().await;
-        sqlx::query(statements::SAVE_SNAPSHOT)
-            .bind(&snapshot.aggregate_id)
-            .bind(&snapshot.aggregate_type)
-            .bind(version)
-            .bind(state)
-            .bind(nanos(snapshot.taken_at))
-            .execute(&self.pool)
-            .await
+        let operation = || format!("save the snapshot of stream `{}`", snapshot.aggregate_id);
+        let turn = self.append_lock.turn(&self.path, operation).await?;
+        let saved = async {
+            let mut connection = turn.connection(&self.pool).await?;
+            let saved = sqlx::query(statements::SAVE_SNAPSHOT)
+                .bind(&snapshot.aggregate_id)
+                .bind(&snapshot.aggregate_type)
+                .bind(version)
+                .bind(state)
+                .bind(nanos(snapshot.taken_at))
+                .execute(&mut *connection)
+                .await;
+            connection.finish().await;
+            saved
+        }
+        .await;
+        drop(turn);
+        saved
             .map(drop)
-            .map_err(|error| {
-                self.failed(
-                    error,
-                    format!("save the snapshot of stream `{}`", snapshot.aggregate_id),
-                )
-            })
+            .map_err(|error| self.failed(error, operation()))
     }
 
     async fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {

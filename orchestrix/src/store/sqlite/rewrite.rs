@@ -2,12 +2,10 @@
 //! their current name and schema version (the batch loop is shared with
 //! PostgreSQL: `evolution::sql_rewrite`).
 
-use std::sync::Arc;
-
 use sqlx::{Sqlite, Transaction};
-use tokio::sync::OwnedMutexGuard;
 
 use super::SqliteEventStore;
+use super::turn::WriteTurn;
 use crate::evolution::{
     CurrentForm, RewriteOptions, RewriteReport, RewriteTarget, StoredColumns, StoredRow,
     rewrite_in_batches,
@@ -40,7 +38,7 @@ impl SqliteEventStore {
 /// (held until the batch commits or is dropped; none for a dry run).
 pub(crate) struct Batch {
     tx: Transaction<'static, Sqlite>,
-    _turn: Option<OwnedMutexGuard<()>>,
+    _turn: Option<WriteTurn>,
 }
 
 #[async_trait::async_trait]
@@ -49,11 +47,17 @@ impl RewriteTarget for SqliteEventStore {
 
     async fn begin(&self, dry_run: bool, operation: &str) -> Result<Self::Batch, StoreError> {
         // A dry run only reads; a rewrite queues with the store's other
-        // writes, then takes the file's write lock first.
+        // writes (up to the busy timeout), then takes the file's write lock
+        // first (SQLite waiting up to the whole busy timeout again: the
+        // batch's transaction is the pool's own).
         let turn = if dry_run {
             None
         } else {
-            Some(Arc::clone(&self.append_lock).lock_owned().await)
+            Some(
+                self.append_lock
+                    .turn(&self.path, || operation.to_owned())
+                    .await?,
+            )
         };
         let tx = self
             .pool
