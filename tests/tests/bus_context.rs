@@ -5,7 +5,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use orchestrix::bus::{Dependencies, ExtractError, FromHandlerContext, HandlerContext};
+use orchestrix::bus::{
+    Dep, Dependencies, DependencyKey, ExtractError, FromHandlerContext, HandlerContext,
+};
 use orchestrix::prelude::*;
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
@@ -166,5 +168,30 @@ fn a_bus_missing_several_dependencies_names_each_in_its_message() {
         "2 dependencies are missing: handler `context.async_first` needs `bus_context::Calls`; \
          handler `context.plain_first` needs `bus_context::Calls`; add each with \
          `.dependency(...)` on the bus builder before `.build()`"
+    );
+}
+
+#[test]
+fn a_dependency_and_its_key_show_what_they_name() {
+    assert_eq!(format!("{:?}", Dep::new(Arc::new(42_u32))), "Dep(42)");
+    assert_eq!(
+        format!("{:?}", DependencyKey::of::<Calls>()),
+        "DependencyKey(\"bus_context::Calls\")"
+    );
+}
+
+#[test]
+fn a_bus_and_its_builder_show_their_dependencies_and_handlers() {
+    let builder = InMemoryAsyncMessageBus::builder()
+        .dependency(7_u32)
+        .handler(fails_first);
+    assert_eq!(
+        format!("{builder:?}"),
+        "BusBuilder { dependencies: {\"u32\"}, handlers: [\"context.fails_first\"] }"
+    );
+    let bus = builder.build().expect("bus");
+    assert_eq!(
+        format!("{bus:?}"),
+        "InMemoryAsyncMessageBus { dependencies: {\"u32\"}, .. }"
     );
 }
