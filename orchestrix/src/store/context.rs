@@ -176,21 +176,6 @@ pub(crate) enum Loaded<'a> {
     Columns(&'a [u8]),
 }
 
-impl<'a> Loaded<'a> {
-    /// Tells the two apart by their first byte, for a backend that selects
-    /// both as bytes (PostgreSQL): a stored context starts with its format,
-    /// a control byte ([`COMPACT`]; damaged bytes too, mostly), the text of
-    /// a row without one with a digit or a sign. (SQLite tells them apart
-    /// by the column's type.)
-    #[cfg(feature = "postgres")]
-    pub(crate) fn from_bytes(bytes: &'a [u8]) -> Self {
-        match bytes.first() {
-            Some(first) if first.is_ascii_graphic() => Self::Columns(bytes),
-            _ => Self::Context(bytes),
-        }
-    }
-}
-
 /// The metadata and `recorded_at` of a loaded row of type `event_type`,
 /// its texts shared with `known` where they match. A column that does not
 /// decode is [`DecodeError::Context`] naming it (`context`, `recorded_at`
@@ -377,25 +362,6 @@ mod tests {
         assert_eq!(column(Loaded::Columns(b"1 \xff")), "metadata");
         assert_eq!(column(Loaded::Context(&[1, 2])), "context");
         assert_eq!(column(Loaded::Context(&[])), "context");
-    }
-
-    #[cfg(feature = "postgres")]
-    #[test]
-    fn one_bytes_column_holds_either_form_told_apart_by_its_first_byte() {
-        let bytes = encode(&Metadata::new("orders.Placed"), 7);
-        assert!(matches!(Loaded::from_bytes(&bytes), Loaded::Context(_)));
-        for damaged in [&[][..], &[0], &[9, 1], &[0x7f]] {
-            assert!(
-                matches!(Loaded::from_bytes(damaged), Loaded::Context(_)),
-                "{damaged:?}"
-            );
-        }
-        for text in ["1764 {}", "-1 {}", "Infinity {}"] {
-            assert!(
-                matches!(Loaded::from_bytes(text.as_bytes()), Loaded::Columns(_)),
-                "{text}"
-            );
-        }
     }
 
     #[test]
