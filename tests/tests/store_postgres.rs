@@ -932,3 +932,40 @@ async fn version_2_rows_load_exactly_in_any_session_time_zone() {
     paris_pool.close().await;
     test.cleanup().await;
 }
+
+/// Consecutive rows with one non-default source share one allocation of
+/// it, for loads (from the context, and from a version-2 row's typed
+/// columns) as for raw reads.
+#[tokio::test]
+async fn consecutive_rows_share_their_source() {
+    let Some(test) = TestStore::new("consecutive_rows_share_their_source", 2).await else {
+        return;
+    };
+    let old = Metadata::new("pg-test.Deposited").with_source("urn:teller");
+    insert_typed_row(&test, "acc", &old, None).await;
+    let events: Vec<AnyEnvelope> = (2..4)
+        .map(|amount| {
+            Envelope::new(Deposited { amount })
+                .map_metadata(|m| m.with_source("urn:teller"))
+                .into()
+        })
+        .collect();
+    test.store
+        .save("acc", &events, Some(1))
+        .await
+        .expect("save");
+    let loaded = test.store.load("acc", 1).await.expect("load");
+    let sources: Vec<&str> = loaded
+        .iter()
+        .map(|event| event.metadata().source.as_str())
+        .collect();
+    assert_eq!(sources, ["urn:teller"; 3]);
+    assert!(std::ptr::eq(sources[0], sources[1]), "old row and new row");
+    assert!(std::ptr::eq(sources[1], sources[2]), "two new rows");
+    let page = test.store.read_all(1, 10).await.expect("global read");
+    assert!(std::ptr::eq(
+        page[0].metadata().source.as_str(),
+        page[2].metadata().source.as_str()
+    ));
+    test.cleanup().await;
+}

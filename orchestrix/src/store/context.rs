@@ -41,7 +41,7 @@ use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::error::DecodeError;
-use crate::message::{KnownTexts, Metadata, MetadataFields, SpecVersion, Text};
+use crate::message::{KnownTexts, Metadata, MetadataFields, SharedStr, SpecVersion, Text};
 
 /// The first byte of the compact form.
 pub(crate) const COMPACT: u8 = 1;
@@ -212,6 +212,18 @@ pub(crate) fn decode_loaded(
         context.fields.into_metadata(known),
         time_from_nanos(context.recorded_at),
     ))
+}
+
+/// Keeps `source` as the reader's last source ([`KnownTexts::last_source`])
+/// when it is not the default (static) one and not already kept.
+pub(crate) fn remember_source(last: &mut Option<SharedStr>, source: &SharedStr) {
+    if !source.is_static()
+        && last
+            .as_ref()
+            .is_none_or(|last| !std::ptr::eq(last.as_str(), source.as_str()))
+    {
+        *last = Some(source.clone());
+    }
 }
 
 /// A time from nanoseconds since the Unix epoch (every `i64` is in range).

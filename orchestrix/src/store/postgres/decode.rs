@@ -242,6 +242,7 @@ impl RowDecoder {
                 .last_type
                 .and_then(|known| known.static_name(columns.event_type)),
             stream_id: Some(&columns.stream_id),
+            last_source: self.last_source.as_ref(),
         };
         let (metadata, recorded_at) = match columns.context {
             Selected::Loaded(loaded) => {
@@ -249,6 +250,7 @@ impl RowDecoder {
             }
             Selected::Unbuildable(text) => return Err(fail(unbuildable(text, columns.event_type))),
         };
+        context::remember_source(&mut self.last_source, &metadata.source);
         let metadata = Arc::new(metadata);
         Ok(RowEvents::build(messages, |message| RecordedEvent {
             stream_id: Arc::clone(&columns.stream_id),
@@ -270,6 +272,7 @@ impl RowDecoder {
                 .last_type
                 .and_then(|known| known.static_name(columns.event_type)),
             stream_id: Some(&columns.stream_id),
+            last_source: None,
         }
     }
 

@@ -60,6 +60,10 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
     ),
 ];
 
+/// The oldest server the store runs on, as `server_version_num`:
+/// PostgreSQL 14 (see [`PostgreSQLEventStore::initialize`]).
+pub const MIN_SERVER_VERSION_NUM: u32 = 140_000;
+
 /// An [`AsyncEventStore`] in PostgreSQL: pooled, async, with optimistic
 /// concurrency, a global stream that no reader can skip ahead in,
 /// and snapshots.
@@ -167,11 +171,42 @@ impl PostgreSQLEventStore {
     /// processes at once (they wait for each other on an advisory lock).
     ///
     /// First checks the event registry: two Rust types under one event name
-    /// fail with [`StoreError::Registry`] before anything is stored.
+    /// fail with [`StoreError::Registry`] before anything is stored. Then
+    /// checks the server is PostgreSQL 14 or later
+    /// ([`MIN_SERVER_VERSION_NUM`]): a [`StoreError::Configuration`]
+    /// otherwise.
     pub async fn initialize(&self) -> Result<(), StoreError> {
         crate::registry::validate()?;
+        self.check_server_version().await?;
         migrate(&self.pool, &self.schema, EVENT_STORE_MIGRATIONS).await?;
         Ok(())
+    }
+
+    /// Loads build the context of a row stored without one with exact
+    /// arithmetic on `extract(epoch FROM ...)`, which is `numeric` only
+    /// from PostgreSQL 14 on (before, `double precision`: its text is
+    /// `1.79e+18` and its `bigint` off by up to ~128 ns).
+    async fn check_server_version(&self) -> Result<(), StoreError> {
+        let version: Result<String, _> =
+            sqlx::query_scalar("SELECT current_setting('server_version_num')")
+                .fetch_one(&self.pool)
+                .await;
+        let version = match version {
+            Ok(version) => version,
+            Err(error) => {
+                return Err(self
+                    .failure(error, "read the server's version".to_owned())
+                    .report()
+                    .await);
+            }
+        };
+        match version.trim().parse::<u32>() {
+            Ok(number) if number >= MIN_SERVER_VERSION_NUM => Ok(()),
+            _ => Err(StoreError::Configuration(format!(
+                "the PostgreSQL event store needs PostgreSQL 14 or later \
+                 (server_version_num {MIN_SERVER_VERSION_NUM} or more); the server reports `{version}`"
+            ))),
+        }
     }
 
     /// The pool, e.g. to share it with the saga state store.
