@@ -969,3 +969,94 @@ async fn consecutive_rows_share_their_source() {
     ));
     test.cleanup().await;
 }
+
+/// `backfill_contexts` fills the context of version-2 rows in batches of
+/// positions while appends go on: the rows load exactly as before, a
+/// re-run fills nothing, and a row whose typed columns make no context is
+/// left alone (it still fails alone, named).
+#[tokio::test]
+async fn backfill_contexts_fills_version_2_rows_in_batches_and_reruns_safely() {
+    let Some(test) = TestStore::new(
+        "backfill_contexts_fills_version_2_rows_in_batches_and_reruns_safely",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    use time::macros::datetime;
+    let mut old = Vec::new();
+    for (n, time) in [
+        datetime!(2001-02-03 04:05:06.789_012 UTC),
+        datetime!(0000-01-01 00:00:00 +01:00),
+        datetime!(1850-06-01 12:00:00.123_456 UTC),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let metadata = Metadata {
+            time,
+            ..Metadata::new("pg-test.Deposited").with_source("urn:\"teller\" ü")
+        };
+        insert_typed_row(&test, &format!("old-{n}"), &metadata, None).await;
+        old.push(metadata);
+    }
+    let broken = Metadata::new("pg-test.Deposited");
+    insert_typed_row(&test, "broken", &broken, Some("infinity")).await;
+    let before: Vec<Vec<RecordedEvent>> = {
+        let mut loads = Vec::new();
+        for n in 0..old.len() {
+            loads.push(test.store.load(&format!("old-{n}"), 1).await.expect("load"));
+        }
+        loads
+    };
+    let appends = {
+        let store = test.store.clone();
+        tokio::spawn(async move {
+            for amount in 0..20 {
+                store
+                    .save("new", &[deposit(amount)], Some(amount))
+                    .await
+                    .expect("an append during the backfill");
+            }
+        })
+    };
+    let filled = test.store.backfill_contexts(2).await.expect("backfill");
+    appends.await.expect("appends");
+    assert_eq!(filled, 3, "the three buildable version-2 rows");
+    let without: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{}\".events WHERE context IS NULL",
+        test.schema
+    )))
+    .fetch_one(test.pool())
+    .await
+    .expect("count");
+    assert_eq!(without, 1, "only the broken row");
+    for (n, metadata) in old.iter().enumerate() {
+        let loaded = test.store.load(&format!("old-{n}"), 1).await.expect("load");
+        assert_eq!(loaded[0].metadata(), metadata);
+        let (was, is) = (before[n][0].metadata().time, loaded[0].metadata().time);
+        assert_eq!(
+            (was.date(), was.time(), was.offset()),
+            (is.date(), is.time(), is.offset())
+        );
+        assert_eq!(loaded[0].recorded_at, before[n][0].recorded_at);
+    }
+    assert_eq!(test.store.load("new", 1).await.expect("load").len(), 20);
+    let error = test.store.load("broken", 1).await.expect_err("no context");
+    assert!(
+        matches!(
+            &error,
+            StoreError::Decode {
+                source: DecodeError::Context {
+                    column: "occurred_at",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(test.store.backfill_contexts(1).await.expect("re-run"), 0);
+    test.cleanup().await;
+}

@@ -5,9 +5,10 @@
 //! time the store accepted the event come from one column, the compact
 //! `context` (migration 0003), decoded by the code SQLite's loads use
 //! (`store::context`). A row stored without one (written before it, or by
-//! a program that predates it) is selected as the text
-//! `"<recorded_at> <metadata JSON>"` in that column instead, built by the
-//! server from its other columns (`statements::EVENT_COLUMNS`). A raw read
+//! a program that predates it) gets one built by the server from its other
+//! columns in that column instead (`statements::EVENT_COLUMNS`): the
+//! compact form for a version-2 row, a marked text for a version-1 row or
+//! for a version-2 row whose columns make no context ([`Selected`]). A raw read
 //! never reads the context: it selects the typed columns (or, for rows of
 //! schema version 1, the metadata JSON), which every append still writes.
 

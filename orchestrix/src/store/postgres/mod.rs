@@ -209,6 +209,57 @@ impl PostgreSQLEventStore {
         }
     }
 
+    /// Fills the `context` column of rows stored without one by schema
+    /// version 2 (before migration 0003, or by a process of version 2
+    /// during a rolling upgrade), so they load as fast as new rows: loads
+    /// build the same bytes for such rows on every read (see the design
+    /// notes in docs/postgres.md for the cost). Returns how many rows it
+    /// filled.
+    ///
+    /// Runs in batches of `batch_size` positions (0 counts as 1), one
+    /// `UPDATE` and transaction each, from position 1 to the highest at
+    /// the start: each batch locks only the rows it fills, so appends go on
+    /// meanwhile, and an interrupted run loses at most its current batch.
+    /// Safe to re-run (it fills only rows still without a context; a
+    /// second run fills what a process of version 2 wrote since). Version-1
+    /// rows (the `metadata` JSON) and rows whose typed columns make no
+    /// context (written past the store: they fail alone as
+    /// [`StoreError::Decode`]) are left as they are. A filled row's
+    /// CloudEvents `type` is then frozen as it is now, as for a new row:
+    /// a later `rewrite_to_current` renaming it no longer changes it.
+    pub async fn backfill_contexts(&self, batch_size: usize) -> Result<u64, StoreError> {
+        self.gate.check(&self.pool).await?;
+        let operation = "fill the context of old rows";
+        let last: i64 = match sqlx::query_scalar(self.statements.last_position.clone())
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(last) => last,
+            Err(error) => return Err(self.failure(error, operation.to_owned()).report().await),
+        };
+        let step = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
+        let mut filled = 0;
+        let mut from = 1_i64;
+        while from <= last {
+            let to = from.saturating_add(step - 1);
+            let done = sqlx::query(self.statements.backfill_contexts.clone())
+                .bind(from)
+                .bind(to)
+                .execute(&self.pool)
+                .await;
+            match done {
+                Ok(done) => filled += done.rows_affected(),
+                Err(error) => {
+                    let operation = format!("{operation} at positions {from} to {to}");
+                    return Err(self.failure(error, operation).report().await);
+                }
+            }
+            let Some(next) = to.checked_add(1) else { break };
+            from = next;
+        }
+        Ok(filled)
+    }
+
     /// The pool, e.g. to share it with the saga state store.
     pub fn pool(&self) -> &PgPool {
         &self.pool

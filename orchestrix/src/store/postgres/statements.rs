@@ -26,6 +26,55 @@ pub(super) struct Statements {
     pub(super) notify: SqlStr,
     pub(super) save_snapshot: SqlStr,
     pub(super) load_snapshot: SqlStr,
+    /// The highest position stored (0 for none).
+    pub(super) last_position: SqlStr,
+    /// Fills the context of the version-2 rows without one whose typed
+    /// columns make one, at positions `$1` to `$2`.
+    pub(super) backfill_contexts: SqlStr,
+}
+
+/// The condition under which a row's typed columns (schema version 2)
+/// make a context: every value `built_context!` casts fits its field
+/// (`recorded_at` in nanoseconds in an `i64`, the time within what the
+/// compact form reads, the source set).
+macro_rules! context_buildable {
+    () => {
+        concat!(
+            "recorded_at BETWEEN '1677-09-21 00:12:43.145225+00' AND '2262-04-11 23:47:16.854775+00' ",
+            "AND occurred_at > '-infinity' AND occurred_at < '10000-01-02 01:59:00+00' AND source IS NOT NULL "
+        )
+    };
+}
+
+/// The compact form (`store::context`) of a version-2 row, built from its
+/// typed columns, where `context_buildable!` holds: integers as
+/// `int8send`/`int4send` write them (big-endian), the time as UTC seconds
+/// and nanoseconds with offset 0 from `extract(epoch FROM ...)` (exact
+/// `numeric` from PostgreSQL 14; independent of the session's time zone),
+/// the texts as UTF-8 with their lengths.
+macro_rules! built_context {
+    () => {
+        concat!(
+            "'\\x01'::bytea || int8send((extract(epoch FROM recorded_at) * 1000000000)::bigint) || ",
+            "uuid_send(event_id) || uuid_send(correlation_id) || ",
+            // The time as stored: UTC (offset 0), except past the end of year 9999
+            // in UTC (a local time of 9999-12-31 west of UTC), given as the same
+            // instant at -25:59 so its local year stays 9999.
+            "int8send(floor(extract(epoch FROM occurred_at))::bigint - ",
+            "CASE WHEN occurred_at >= '10000-01-01 00:00:00+00' THEN 93540 ELSE 0 END) || ",
+            "int4send(((extract(epoch FROM occurred_at) - floor(extract(epoch FROM occurred_at))) * 1000000000)::integer) || ",
+            "int4send(CASE WHEN occurred_at >= '10000-01-01 00:00:00+00' THEN -93540 ELSE 0 END) || ",
+            "set_byte('\\x00'::bytea, 0, (causation_id IS NOT NULL)::integer + 2 * (subject IS NOT NULL)::integer ",
+            "+ 4 * (datacontenttype IS NOT NULL)::integer + 8 * (dataschema IS NOT NULL)::integer) || ",
+            "coalesce(uuid_send(causation_id), '\\x'::bytea) || ",
+            "int4send(octet_length(convert_to(coalesce(message_type, event_type), 'UTF8'))) || ",
+            "convert_to(coalesce(message_type, event_type), 'UTF8') || ",
+            "int4send(octet_length(convert_to(source, 'UTF8'))) || convert_to(source, 'UTF8') || ",
+            "coalesce(int4send(octet_length(convert_to(subject, 'UTF8'))) || convert_to(subject, 'UTF8'), '\\x'::bytea) || ",
+            "coalesce(int4send(octet_length(convert_to(datacontenttype, 'UTF8'))) || convert_to(datacontenttype, 'UTF8'), '\\x'::bytea) || ",
+            "coalesce(int4send(octet_length(convert_to(dataschema, 'UTF8'))) || convert_to(dataschema, 'UTF8'), '\\x'::bytea) "
+        )
+    };
 }
 
 /// The columns a decoded event needs, in the order `decode` reads them
@@ -56,27 +105,11 @@ pub(super) const EVENT_COLUMNS: &str = concat!(
     "CASE WHEN context IS NOT NULL THEN context ",
     "WHEN metadata IS NOT NULL THEN '\\x006a736f6e20'::bytea || ",
     "convert_to(trunc(extract(epoch FROM recorded_at) * 1000000000)::text || ' ' || metadata::text, 'UTF8') ",
-    // The guard: every value below fits its field.
-    "WHEN recorded_at BETWEEN '1677-09-21 00:12:43.145225+00' AND '2262-04-11 23:47:16.854775+00' ",
-    "AND occurred_at > '-infinity' AND occurred_at < '10000-01-02 01:59:00+00' AND source IS NOT NULL THEN ",
-    "'\\x01'::bytea || int8send((extract(epoch FROM recorded_at) * 1000000000)::bigint) || ",
-    "uuid_send(event_id) || uuid_send(correlation_id) || ",
-    // The time as stored: UTC (offset 0), except past the end of year 9999
-    // in UTC (a local time of 9999-12-31 west of UTC), given as the same
-    // instant at -25:59 so its local year stays 9999.
-    "int8send(floor(extract(epoch FROM occurred_at))::bigint - ",
-    "CASE WHEN occurred_at >= '10000-01-01 00:00:00+00' THEN 93540 ELSE 0 END) || ",
-    "int4send(((extract(epoch FROM occurred_at) - floor(extract(epoch FROM occurred_at))) * 1000000000)::integer) || ",
-    "int4send(CASE WHEN occurred_at >= '10000-01-01 00:00:00+00' THEN -93540 ELSE 0 END) || ",
-    "set_byte('\\x00'::bytea, 0, (causation_id IS NOT NULL)::integer + 2 * (subject IS NOT NULL)::integer ",
-    "+ 4 * (datacontenttype IS NOT NULL)::integer + 8 * (dataschema IS NOT NULL)::integer) || ",
-    "coalesce(uuid_send(causation_id), '\\x'::bytea) || ",
-    "int4send(octet_length(convert_to(coalesce(message_type, event_type), 'UTF8'))) || ",
-    "convert_to(coalesce(message_type, event_type), 'UTF8') || ",
-    "int4send(octet_length(convert_to(source, 'UTF8'))) || convert_to(source, 'UTF8') || ",
-    "coalesce(int4send(octet_length(convert_to(subject, 'UTF8'))) || convert_to(subject, 'UTF8'), '\\x'::bytea) || ",
-    "coalesce(int4send(octet_length(convert_to(datacontenttype, 'UTF8'))) || convert_to(datacontenttype, 'UTF8'), '\\x'::bytea) || ",
-    "coalesce(int4send(octet_length(convert_to(dataschema, 'UTF8'))) || convert_to(dataschema, 'UTF8'), '\\x'::bytea) ",
+    "WHEN ",
+    context_buildable!(),
+    " THEN ",
+    built_context!(),
+    " ",
     "ELSE '\\x007479706564'::bytea || convert_to(' ' || ",
     "coalesce(trunc(extract(epoch FROM recorded_at) * 1000000000)::text, 'NULL') || ' ' || ",
     "CASE WHEN source IS NULL THEN 'source is NULL' WHEN occurred_at IS NULL THEN 'occurred_at is NULL' ",
@@ -242,6 +275,15 @@ impl Statements {
                  ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, \
                  version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
                  WHERE snapshots.version <= excluded.version"
+            )),
+            last_position: sql(format!(
+                "SELECT coalesce(max(position), 0)::bigint FROM {s}.events"
+            )),
+            backfill_contexts: sql(format!(
+                "UPDATE {s}.events SET context = {} \
+                 WHERE position BETWEEN $1 AND $2 AND context IS NULL AND metadata IS NULL AND {}",
+                built_context!(),
+                context_buildable!()
             )),
             load_snapshot: sql(format!(
                 "SELECT aggregate_type, version, state::text, taken_at FROM {s}.snapshots WHERE aggregate_id = $1"
