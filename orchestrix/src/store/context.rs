@@ -27,7 +27,8 @@
 //!
 //! A row written before the column existed has no context: a load reads
 //! the text `"<recorded_at> <metadata JSON>"` built from its other columns
-//! instead (recorded_at in nanoseconds since the Unix epoch), in the same
+//! instead (SQLite's rows, PostgreSQL's version-1 rows; PostgreSQL builds
+//! the compact form itself for its version-2 rows) (recorded_at in nanoseconds since the Unix epoch), in the same
 //! column of the result ([`Loaded`]). Both decode into the same
 //! [`MetadataFields`], the texts borrowed from the column, and then into
 //! [`Metadata`] through one function, [`decode_loaded`], for every backend.
