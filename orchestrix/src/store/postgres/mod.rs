@@ -200,12 +200,13 @@ impl PostgreSQLEventStore {
                     .await);
             }
         };
-        match version.trim().parse::<u32>() {
-            Ok(number) if number >= MIN_SERVER_VERSION_NUM => Ok(()),
-            _ => Err(StoreError::Configuration(format!(
+        if supported_server(&version) {
+            Ok(())
+        } else {
+            Err(StoreError::Configuration(format!(
                 "the PostgreSQL event store needs PostgreSQL 14 or later \
                  (server_version_num {MIN_SERVER_VERSION_NUM} or more); the server reports `{version}`"
-            ))),
+            )))
         }
     }
 
@@ -429,6 +430,15 @@ impl PostgreSQLEventStore {
     }
 }
 
+/// Whether a server reporting `server_version_num` as `version` is one
+/// the store runs on ([`MIN_SERVER_VERSION_NUM`]).
+fn supported_server(version: &str) -> bool {
+    version
+        .trim()
+        .parse::<u32>()
+        .is_ok_and(|number| number >= MIN_SERVER_VERSION_NUM)
+}
+
 fn default_schema() -> SqlIdentifier {
     SqlIdentifier::trusted(DEFAULT_SCHEMA)
 }
@@ -619,6 +629,16 @@ impl AsyncEventStore for PostgreSQLEventStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_postgresql_14_or_later_is_supported() {
+        for version in ["140000", "150020", "170002", " 160001\n"] {
+            assert!(supported_server(version), "{version}");
+        }
+        for version in ["130018", "90624", "", "15.2", "-1"] {
+            assert!(!supported_server(version), "{version}");
+        }
+    }
 
     #[test]
     fn the_default_schema_is_a_valid_identifier() {
