@@ -11,10 +11,12 @@
 --
 -- Nullable and without a default, so adding it rewrites nothing (a catalog
 -- change only, however big the table). Rows written before it (or by a
--- process of version 2) have no context: a load builds the text
--- "<recorded_at> <metadata JSON>" from their other columns instead and
--- decodes that (see EVENT_COLUMNS in orchestrix/src/store/postgres/
--- statements.rs). Filling the column for them would rewrite every row of
--- the table in one transaction (a copy of each row, its WAL and the
--- table's bloat, under a lock that holds appends back): not done here.
+-- process of version 2) have no context: a load builds it in SQL from
+-- their typed columns (version 2) or hands their `metadata` JSON over
+-- (version 1) instead (see EVENT_COLUMNS in orchestrix/src/store/postgres/
+-- statements.rs), which costs the server more per row than a stored
+-- context. Filling the column here would rewrite every row of the table in
+-- one transaction (a copy of each row, its WAL and the table's bloat,
+-- under a lock that holds appends back); `backfill_contexts` fills it for
+-- version-2 rows in batches instead, when the user chooses.
 ALTER TABLE events ADD COLUMN context bytea;

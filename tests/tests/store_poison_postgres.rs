@@ -262,8 +262,11 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
 /// Rows stored without a context (written before migration 0003) whose
 /// columns do not make a context, written past the store, each fail alone
 /// as `Decode` naming the row and the column, never the whole query: a
-/// time beyond what the store reads, a `recorded_at` past 2262 (beyond
-/// nanoseconds in 64 bits), a JSON context missing its fields. The good
+/// time beyond what the store reads (infinite, or past year 10000), a
+/// `recorded_at` before 1677 or past 2262 (beyond nanoseconds in 64 bits),
+/// a JSON context missing its fields. A version-2 row names the typed
+/// column at fault (`occurred_at`, `recorded_at`), a version-1 row
+/// `metadata`. The good
 /// rows around them still read.
 #[tokio::test]
 async fn old_rows_whose_columns_make_no_context_fail_alone_naming_the_column() {
@@ -289,8 +292,24 @@ async fn old_rows_whose_columns_make_no_context_fail_alone_naming_the_column() {
             Some("infinity"),
             "now()",
             None,
-            "metadata",
-            "could not be parsed",
+            "occurred_at",
+            "out of range",
+        ),
+        (
+            "beyond",
+            Some("20000-01-01 00:00:00+00"),
+            "now()",
+            None,
+            "occurred_at",
+            "out of range",
+        ),
+        (
+            "long-ago",
+            Some("2001-01-01 00:00:00+00"),
+            "'1600-01-01 00:00:00+00'",
+            None,
+            "recorded_at",
+            "too small",
         ),
         (
             "far",

@@ -173,9 +173,14 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
         return;
     };
     let command = Metadata::new("Deposit");
+    // A time the typed column cannot hold (nanoseconds, an offset): a load
+    // that gives it back read the context.
     let event = Envelope::with_metadata(
         Deposited { amount: 7 },
-        Metadata::new("pg-test.Deposited").caused_by(&command),
+        Metadata {
+            time: time::macros::datetime!(2030-06-07 08:09:10.123_456_789 +05:45),
+            ..Metadata::new("pg-test.Deposited").caused_by(&command)
+        },
     )
     .map_metadata(|m| m.with_subject("acc-1"));
     test.store
@@ -217,10 +222,13 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
     // keeps the time exactly; the typed column keeps it to the microsecond
     // in UTC (what timestamptz holds).
     assert_eq!(loaded[0].metadata(), event.metadata());
+    let loaded_time = loaded[0].metadata().time;
     assert_eq!(
-        loaded[0].metadata().time.offset(),
-        event.metadata().time.offset()
+        (loaded_time.nanosecond(), loaded_time.offset()),
+        (123_456_789, time::macros::offset!(+05:45)),
+        "the exact time, which only the context holds"
     );
+    assert_ne!(time, loaded_time, "the typed column keeps less");
     let context: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT context FROM \"{}\".events WHERE stream_id = 'acc-1'",
         test.schema
@@ -771,5 +779,284 @@ async fn an_append_in_a_transaction_checks_the_limits() {
     );
     transaction.commit().await.expect("commit");
     assert_eq!(test.store.stream_version("acc").await.expect("version"), 0);
+    test.cleanup().await;
+}
+
+/// Inserts `metadata` as a row of schema version 2 writes it (typed
+/// columns, no `context`) at version 1 of `stream`, its `occurred_at` the
+/// SQL literal `occurred_at` (`None`: `metadata.time`), its CloudEvents type
+/// in `message_type` only when it is not the event type.
+async fn insert_typed_row(
+    test: &TestStore,
+    stream: &str,
+    metadata: &Metadata,
+    occurred_at: Option<&str>,
+) {
+    let message_type =
+        (metadata.message_type != "pg-test.Deposited").then(|| metadata.message_type.as_str());
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{0}\".events (position, stream_id, version, event_id, event_type, \
+         schema_version, payload, message_type, source, occurred_at, subject, datacontenttype, \
+         dataschema, correlation_id, causation_id) \
+         VALUES (nextval('\"{0}\".event_positions'), $1, 1, $2, 'pg-test.Deposited', 2, \
+         '{{\"amount\":1}}'::jsonb, $3, $4, coalesce($5::text::timestamptz, $6), $7, $8, $9, \
+         $10, $11)",
+        test.schema
+    )))
+    .bind(stream)
+    .bind(metadata.id)
+    .bind(message_type)
+    .bind(metadata.source.as_str())
+    .bind(occurred_at)
+    .bind(occurred_at.is_none().then_some(metadata.time))
+    .bind(metadata.subject.as_deref())
+    .bind(metadata.datacontenttype.as_deref())
+    .bind(metadata.dataschema.as_deref())
+    .bind(metadata.correlation_id)
+    .bind(metadata.causation_id)
+    .execute(test.pool())
+    .await
+    .expect("a version-2 row");
+}
+
+/// Rows of schema version 2 (no context) load their typed columns
+/// exactly, whatever the session's time zone: the context is built from
+/// them in SQL with integer arithmetic, never through the session's
+/// rendering of a time. Every optional field NULL, texts JSON would escape,
+/// a local year 0 (a UTC year before 1), a time whose Paris offset had
+/// seconds (LMT, 1850), a local 9999-12-31 west of UTC (UTC year 10000):
+/// a store whose sessions `SET TIME ZONE 'Europe/Paris'` loads each as a
+/// UTC session does, with the UTC offset (or, past year 9999 in UTC, the
+/// same instant at -25:59, its local year 9999).
+#[tokio::test]
+async fn version_2_rows_load_exactly_in_any_session_time_zone() {
+    let Some(test) =
+        TestStore::new("version_2_rows_load_exactly_in_any_session_time_zone", 2).await
+    else {
+        return;
+    };
+    use time::macros::{datetime, offset};
+    let plain = Metadata {
+        subject: None,
+        datacontenttype: None,
+        dataschema: None,
+        causation_id: None,
+        time: datetime!(2001-02-03 04:05:06.789_012 UTC),
+        ..Metadata::new("pg-test.Deposited").with_source("urn:plain")
+    };
+    let command = Metadata::new("Deposit");
+    let escaped = Metadata {
+        dataschema: Some("https://example.com/ü?a=\"b\"&c=\\d".into()),
+        datacontenttype: Some("text/plain; charset=\"utf-8\"".into()),
+        time: datetime!(1999-12-31 23:59:59.999_999 UTC),
+        ..Metadata::new("type \"quoted\" \\ ✓ {}")
+            .caused_by(&command)
+            .with_subject("subject\n\t\"ü\" 😀 </script>")
+            .with_source("urn:\"quoted\"\\back\u{7f}")
+    };
+    let year_0 = Metadata {
+        time: datetime!(0000-01-01 00:00:00 +01:00),
+        ..Metadata::new("pg-test.Deposited")
+    };
+    let lmt = Metadata {
+        time: datetime!(1850-06-01 12:00:00.123_456 UTC),
+        ..Metadata::new("pg-test.Deposited")
+    };
+    let year_10000 = Metadata {
+        time: datetime!(9999-12-31 23:30:00 -01:00),
+        ..Metadata::new("pg-test.Deposited")
+    };
+    let rows = [
+        ("plain", &plain, None),
+        ("escaped", &escaped, None),
+        ("year-0", &year_0, None),
+        ("lmt", &lmt, None),
+        // timestamptz holds it, but not `OffsetDateTime` in UTC.
+        ("year-10000", &year_10000, Some("10000-01-01 00:30:00+00")),
+    ];
+    for (stream, metadata, occurred_at) in rows {
+        insert_typed_row(&test, stream, metadata, occurred_at).await;
+    }
+    let paris_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                sqlx::raw_sql("SET TIME ZONE 'Europe/Paris'")
+                    .execute(connection)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect(&test.url)
+        .await
+        .expect("a pool in Paris time");
+    let paris = PostgreSQLEventStore::from_pool_with_schema(paris_pool.clone(), &test.schema)
+        .expect("schema");
+    let zone: String = sqlx::query_scalar("SHOW TIME ZONE")
+        .fetch_one(&paris_pool)
+        .await
+        .expect("time zone");
+    assert_eq!(zone, "Europe/Paris");
+    for (stream, metadata, _) in rows {
+        let utc = test
+            .store
+            .load(stream, 1)
+            .await
+            .expect("a UTC session loads");
+        let local = paris.load(stream, 1).await.expect("a Paris session loads");
+        assert_eq!(utc[0].metadata(), metadata, "{stream}");
+        assert_eq!(local[0].metadata(), metadata, "{stream}");
+        let (utc, local) = (utc[0].metadata().time, local[0].metadata().time);
+        let expected_offset = if stream == "year-10000" {
+            offset!(-25:59)
+        } else {
+            offset!(UTC)
+        };
+        assert_eq!(utc.offset(), expected_offset, "{stream}");
+        assert_eq!(
+            (local.date(), local.time(), local.offset()),
+            (utc.date(), utc.time(), utc.offset()),
+            "{stream}"
+        );
+        assert_eq!(local, metadata.time, "{stream}");
+    }
+    // The texts were stored in the typed columns, and read back from them.
+    let loaded = paris.load("escaped", 1).await.expect("load");
+    assert_eq!(loaded[0].metadata().message_type, escaped.message_type);
+    assert_eq!(loaded[0].metadata().subject, escaped.subject);
+    // The global stream decodes the same, in both sessions.
+    let all = paris.read_all(1, 10).await.expect("global read");
+    let expected: Vec<&Metadata> = rows.iter().map(|(_, metadata, _)| *metadata).collect();
+    let got: Vec<&Metadata> = all.iter().map(RecordedEvent::metadata).collect();
+    assert_eq!(got, expected);
+    paris_pool.close().await;
+    test.cleanup().await;
+}
+
+/// Consecutive rows with one non-default source share one allocation of
+/// it, for loads (from the context, and from a version-2 row's typed
+/// columns) as for raw reads.
+#[tokio::test]
+async fn consecutive_rows_share_their_source() {
+    let Some(test) = TestStore::new("consecutive_rows_share_their_source", 2).await else {
+        return;
+    };
+    let old = Metadata::new("pg-test.Deposited").with_source("urn:teller");
+    insert_typed_row(&test, "acc", &old, None).await;
+    let events: Vec<AnyEnvelope> = (2..4)
+        .map(|amount| {
+            Envelope::new(Deposited { amount })
+                .map_metadata(|m| m.with_source("urn:teller"))
+                .into()
+        })
+        .collect();
+    test.store
+        .save("acc", &events, Some(1))
+        .await
+        .expect("save");
+    let loaded = test.store.load("acc", 1).await.expect("load");
+    let sources: Vec<&str> = loaded
+        .iter()
+        .map(|event| event.metadata().source.as_str())
+        .collect();
+    assert_eq!(sources, ["urn:teller"; 3]);
+    assert!(std::ptr::eq(sources[0], sources[1]), "old row and new row");
+    assert!(std::ptr::eq(sources[1], sources[2]), "two new rows");
+    let page = test.store.read_all(1, 10).await.expect("global read");
+    assert!(std::ptr::eq(
+        page[0].metadata().source.as_str(),
+        page[2].metadata().source.as_str()
+    ));
+    test.cleanup().await;
+}
+
+/// `backfill_contexts` fills the context of version-2 rows in batches of
+/// positions while appends go on: the rows load exactly as before, a
+/// re-run fills nothing, and a row whose typed columns make no context is
+/// left alone (it still fails alone, named).
+#[tokio::test]
+async fn backfill_contexts_fills_version_2_rows_in_batches_and_reruns_safely() {
+    let Some(test) = TestStore::new(
+        "backfill_contexts_fills_version_2_rows_in_batches_and_reruns_safely",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    use time::macros::datetime;
+    let mut old = Vec::new();
+    for (n, time) in [
+        datetime!(2001-02-03 04:05:06.789_012 UTC),
+        datetime!(0000-01-01 00:00:00 +01:00),
+        datetime!(1850-06-01 12:00:00.123_456 UTC),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let metadata = Metadata {
+            time,
+            ..Metadata::new("pg-test.Deposited").with_source("urn:\"teller\" ü")
+        };
+        insert_typed_row(&test, &format!("old-{n}"), &metadata, None).await;
+        old.push(metadata);
+    }
+    let broken = Metadata::new("pg-test.Deposited");
+    insert_typed_row(&test, "broken", &broken, Some("infinity")).await;
+    let before: Vec<Vec<RecordedEvent>> = {
+        let mut loads = Vec::new();
+        for n in 0..old.len() {
+            loads.push(test.store.load(&format!("old-{n}"), 1).await.expect("load"));
+        }
+        loads
+    };
+    let appends = {
+        let store = test.store.clone();
+        tokio::spawn(async move {
+            for amount in 0..20 {
+                store
+                    .save("new", &[deposit(amount)], Some(amount))
+                    .await
+                    .expect("an append during the backfill");
+            }
+        })
+    };
+    let filled = test.store.backfill_contexts(2).await.expect("backfill");
+    appends.await.expect("appends");
+    assert_eq!(filled, 3, "the three buildable version-2 rows");
+    let without: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{}\".events WHERE context IS NULL",
+        test.schema
+    )))
+    .fetch_one(test.pool())
+    .await
+    .expect("count");
+    assert_eq!(without, 1, "only the broken row");
+    for (n, metadata) in old.iter().enumerate() {
+        let loaded = test.store.load(&format!("old-{n}"), 1).await.expect("load");
+        assert_eq!(loaded[0].metadata(), metadata);
+        let (was, is) = (before[n][0].metadata().time, loaded[0].metadata().time);
+        assert_eq!(
+            (was.date(), was.time(), was.offset()),
+            (is.date(), is.time(), is.offset())
+        );
+        assert_eq!(loaded[0].recorded_at, before[n][0].recorded_at);
+    }
+    assert_eq!(test.store.load("new", 1).await.expect("load").len(), 20);
+    let error = test.store.load("broken", 1).await.expect_err("no context");
+    assert!(
+        matches!(
+            &error,
+            StoreError::Decode {
+                source: DecodeError::Context {
+                    column: "occurred_at",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(test.store.backfill_contexts(1).await.expect("re-run"), 0);
     test.cleanup().await;
 }

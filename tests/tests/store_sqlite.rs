@@ -586,7 +586,8 @@ async fn the_writes_of_one_store_take_turns_within_a_short_busy_timeout() {
 /// A loaded event's context is its saved context, and the texts it repeats
 /// are shared rather than copied per row: the registered name, the default
 /// source and content type are static texts, and the subject is the
-/// stream's id the load already holds. A stored context with an escaped
+/// stream's id the load already holds, and a non-default source repeated
+/// by consecutive rows is one allocation. A stored context with an escaped
 /// text (which cannot be borrowed from the row) reads back as written.
 #[tokio::test]
 async fn a_loaded_context_shares_the_texts_it_repeats() {
@@ -622,7 +623,13 @@ async fn a_loaded_context_shares_the_texts_it_repeats() {
     assert_eq!(
         loaded[1].metadata().subject.as_deref(),
         Some("a \"quoted\" subject")
-    );
+    ); // A non-default source repeated by consecutive rows: one allocation.
+    let sources: Vec<&str> = loaded
+        .iter()
+        .map(|e| e.metadata().source.as_str())
+        .collect();
+    assert_eq!(sources, ["urn:test:source"; 2]);
+    assert!(std::ptr::eq(sources[0], sources[1]), "the source is shared");
 }
 
 /// An append waiting in the store's write queue takes its `recorded_at`

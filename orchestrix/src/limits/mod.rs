@@ -20,9 +20,11 @@
 //!   (while an in-memory store would hand the NaN back).
 //! * **Text** kept outside JSON (saga types and error texts, snapshot
 //!   aggregate types; see [`check_text`]): no NUL character.
-//! * **Time**: stores keep timestamps at whole microseconds (PostgreSQL's
-//!   `timestamptz` precision); [`stored_precision`] cuts a time to that, so
-//!   what is saved reads back equal from every backend.
+//! * **Time**: stores keep `recorded_at`, snapshot and saga times at whole
+//!   microseconds (PostgreSQL's `timestamptz` precision); [`stored_precision`]
+//!   cuts a time to that, so what is saved reads back equal from every
+//!   backend. (PostgreSQL and SQLite loads return an event's metadata time
+//!   exactly, from the stored context.)
 //!
 //! A violation names the rule and the value, shortened ([`shorten`]): an
 //! error never repeats a multi-kilobyte id.

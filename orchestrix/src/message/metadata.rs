@@ -221,14 +221,17 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for TextVisitor<'a> {
 }
 
 /// Which texts a reader already holds, so a decoded [`Metadata`] points at
-/// them instead of copying: the stored type's registered name and the
-/// stream's id (the usual subject).
+/// them instead of copying: the stored type's registered name, the
+/// stream's id (the usual subject) and the last non-default source it
+/// decoded (rows from one producer usually come together).
 #[derive(Debug, Default)]
 pub(crate) struct KnownTexts<'k> {
     /// The registered name (or alias) the row is stored under.
     pub(crate) message_type: Option<&'static str>,
     /// The stream's id.
     pub(crate) stream_id: Option<&'k std::sync::Arc<str>>,
+    /// The source of the reader's previous row, when not the default one.
+    pub(crate) last_source: Option<&'k SharedStr>,
 }
 
 impl KnownTexts<'_> {
@@ -243,6 +246,11 @@ impl KnownTexts<'_> {
             && **stream_id == *text
         {
             return SharedStr::from(stream_id);
+        }
+        if let Some(source) = self.last_source
+            && source.as_str() == text
+        {
+            return source.clone();
         }
         SharedStr::from(text)
     }
@@ -410,6 +418,7 @@ mod tests {
         let known = KnownTexts {
             message_type: Some("OrderPlaced"),
             stream_id: Some(&stream),
+            last_source: None,
         };
         let fields: MetadataFields<'_> = serde_json::from_str(&json).expect("reads");
         let decoded = fields.into_metadata(&known);

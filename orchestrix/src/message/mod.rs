@@ -32,6 +32,7 @@ pub use envelope::{AnyEnvelope, Envelope};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use metadata::Text;
 pub use metadata::{DEFAULT_SOURCE, JSON_CONTENT_TYPE, Metadata, SPEC_VERSION, SpecVersion};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) use metadata::{KnownTexts, MetadataFields};
 pub use shared_str::SharedStr;
 

@@ -27,7 +27,8 @@
 //!
 //! A row written before the column existed has no context: a load reads
 //! the text `"<recorded_at> <metadata JSON>"` built from its other columns
-//! instead (recorded_at in nanoseconds since the Unix epoch), in the same
+//! instead (SQLite's rows, PostgreSQL's version-1 rows; PostgreSQL builds
+//! the compact form itself for its version-2 rows) (recorded_at in nanoseconds since the Unix epoch), in the same
 //! column of the result ([`Loaded`]). Both decode into the same
 //! [`MetadataFields`], the texts borrowed from the column, and then into
 //! [`Metadata`] through one function, [`decode_loaded`], for every backend.
@@ -42,7 +43,8 @@ use uuid::Uuid;
 
 use crate::error::DecodeError;
 use crate::message::{
-    DEFAULT_SOURCE, JSON_CONTENT_TYPE, KnownTexts, Metadata, MetadataFields, SpecVersion, Text,
+    DEFAULT_SOURCE, JSON_CONTENT_TYPE, KnownTexts, Metadata, MetadataFields, SharedStr,
+    SpecVersion, Text,
 };
 
 /// The first byte of the compact form.
@@ -190,21 +192,6 @@ pub(crate) enum Loaded<'a> {
     Columns(&'a [u8]),
 }
 
-impl<'a> Loaded<'a> {
-    /// Tells the two apart by their first byte, for a backend that selects
-    /// both as bytes (PostgreSQL): a stored context starts with its format,
-    /// a control byte ([`COMPACT`]; damaged bytes too, mostly), the text of
-    /// a row without one with a digit or a sign. (SQLite tells them apart
-    /// by the column's type.)
-    #[cfg(feature = "postgres")]
-    pub(crate) fn from_bytes(bytes: &'a [u8]) -> Self {
-        match bytes.first() {
-            Some(first) if first.is_ascii_graphic() => Self::Columns(bytes),
-            _ => Self::Context(bytes),
-        }
-    }
-}
-
 /// The metadata and `recorded_at` of a loaded row of type `event_type`,
 /// its texts shared with `known` where they match. A column that does not
 /// decode is [`DecodeError::Context`] naming it (`context`, `recorded_at`
@@ -252,6 +239,18 @@ pub(crate) fn decode_loaded(
         context.fields.into_metadata(known),
         time_from_nanos(context.recorded_at),
     ))
+}
+
+/// Keeps `source` as the reader's last source ([`KnownTexts::last_source`])
+/// when it is not the default (static) one and not already kept.
+pub(crate) fn remember_source(last: &mut Option<SharedStr>, source: &SharedStr) {
+    if !source.is_static()
+        && last
+            .as_ref()
+            .is_none_or(|last| !std::ptr::eq(last.as_str(), source.as_str()))
+    {
+        *last = Some(source.clone());
+    }
 }
 
 /// A time from nanoseconds since the Unix epoch (every `i64` is in range).
@@ -441,25 +440,6 @@ mod tests {
         assert_eq!(column(Loaded::Columns(b"1 \xff")), "metadata");
         assert_eq!(column(Loaded::Context(&[1, 2])), "context");
         assert_eq!(column(Loaded::Context(&[])), "context");
-    }
-
-    #[cfg(feature = "postgres")]
-    #[test]
-    fn one_bytes_column_holds_either_form_told_apart_by_its_first_byte() {
-        let bytes = encode(&Metadata::new("orders.Placed"), 7);
-        assert!(matches!(Loaded::from_bytes(&bytes), Loaded::Context(_)));
-        for damaged in [&[][..], &[0], &[9, 1], &[0x7f]] {
-            assert!(
-                matches!(Loaded::from_bytes(damaged), Loaded::Context(_)),
-                "{damaged:?}"
-            );
-        }
-        for text in ["1764 {}", "-1 {}", "Infinity {}"] {
-            assert!(
-                matches!(Loaded::from_bytes(text.as_bytes()), Loaded::Columns(_)),
-                "{text}"
-            );
-        }
     }
 
     #[test]

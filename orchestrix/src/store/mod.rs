@@ -27,8 +27,10 @@
 //! * what a store accepts, it reads back equal; what it could not read back
 //!   is refused before anything is written, with the same
 //!   [`StoreError::Limit`] on every store (ids, JSON depth, NUL characters:
-//!   see [`crate::limits`] and [`checks`]); timestamps are kept at whole
-//!   microseconds ([`crate::limits::stored_precision`]);
+//!   see [`crate::limits`] and [`checks`]); `recorded_at`, snapshot and saga
+//!   times are kept at whole microseconds
+//!   ([`crate::limits::stored_precision`]), while PostgreSQL and SQLite
+//!   loads return an event's metadata time exactly;
 //! * a stored event that does not decode is a [`StoreError::Decode`] naming
 //!   its stream, version, global position and type; `read_all_raw` reads
 //!   it undecoded, so a reader of the global stream can get past it (see

@@ -5,9 +5,10 @@
 //! time the store accepted the event come from one column, the compact
 //! `context` (migration 0003), decoded by the code SQLite's loads use
 //! (`store::context`). A row stored without one (written before it, or by
-//! a program that predates it) is selected as the text
-//! `"<recorded_at> <metadata JSON>"` in that column instead, built by the
-//! server from its other columns (`statements::EVENT_COLUMNS`). A raw read
+//! a program that predates it) gets one built by the server from its other
+//! columns in that column instead (`statements::EVENT_COLUMNS`): the
+//! compact form for a version-2 row, a marked text for a version-1 row or
+//! for a version-2 row whose columns make no context ([`Selected`]). A raw read
 //! never reads the context: it selects the typed columns (or, for rows of
 //! schema version 1, the metadata JSON), which every append still writes.
 
@@ -23,6 +24,7 @@ use crate::evolution::RowEvents;
 use crate::message::{AnyEnvelope, KnownTexts, Metadata, SharedStr, SpecVersion};
 use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::context::{self, Loaded};
+use crate::store::postgres::statements;
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
 /// Decodes event rows (columns: `statements::EVENT_COLUMNS`, or
@@ -52,7 +54,58 @@ struct EventRow<'r> {
     event_type: &'r str,
     schema_version: u32,
     payload: &'r str,
-    context: Loaded<'r>,
+    context: Selected<'r>,
+}
+
+/// What a load selected in the context's place (see
+/// `statements::EVENT_COLUMNS`), told apart by its first bytes.
+#[derive(Clone, Copy, Debug)]
+enum Selected<'r> {
+    /// A context (stored, or built from a version-2 row's typed columns),
+    /// or `"<recorded_at> <metadata JSON>"` of a version-1 row.
+    Loaded(Loaded<'r>),
+    /// `"<recorded_at> <column> <why>"` of a version-2 row whose typed
+    /// columns make no context.
+    Unbuildable(&'r [u8]),
+}
+
+impl<'r> Selected<'r> {
+    fn from_bytes(bytes: &'r [u8]) -> Self {
+        if let Some(text) = bytes.strip_prefix(statements::JSON_MARKER) {
+            Self::Loaded(Loaded::Columns(text))
+        } else if let Some(text) = bytes.strip_prefix(statements::UNBUILDABLE_MARKER) {
+            Self::Unbuildable(text)
+        } else {
+            Self::Loaded(Loaded::Context(bytes))
+        }
+    }
+}
+
+/// The error of a version-2 row whose typed columns make no context:
+/// `text` is `"<recorded_at in ns> <column> <why>"`. A `recorded_at` that
+/// is not nanoseconds in an `i64` is named first, as for a version-1 row.
+fn unbuildable(text: &[u8], event_type: &str) -> DecodeError {
+    let text = String::from_utf8_lossy(text);
+    let (recorded_at, why) = text.split_once(' ').unwrap_or((&text, ""));
+    let (column, source): (&'static str, Box<dyn std::error::Error + Send + Sync>) =
+        match recorded_at.parse::<i64>() {
+            Err(error) => ("recorded_at", Box::new(error)),
+            Ok(_) => {
+                let column = match why.split_once(' ').map_or(why, |(first, _)| first) {
+                    "source" => "source",
+                    "occurred_at" => "occurred_at",
+                    "recorded_at" => "recorded_at",
+                    _ => "typed metadata",
+                };
+                let why = format!("the typed metadata columns make no context: {why}");
+                (column, why.into())
+            }
+        };
+    DecodeError::Context {
+        event_type: event_type.to_owned(),
+        column,
+        source,
+    }
 }
 
 /// One row of a raw read (`statements::RAW_COLUMNS`), borrowed from the
@@ -190,9 +243,15 @@ impl RowDecoder {
                 .last_type
                 .and_then(|known| known.static_name(columns.event_type)),
             stream_id: Some(&columns.stream_id),
+            last_source: self.last_source.as_ref(),
         };
-        let (metadata, recorded_at) =
-            context::decode_loaded(columns.context, columns.event_type, &known).map_err(fail)?;
+        let (metadata, recorded_at) = match columns.context {
+            Selected::Loaded(loaded) => {
+                context::decode_loaded(loaded, columns.event_type, &known).map_err(fail)?
+            }
+            Selected::Unbuildable(text) => return Err(fail(unbuildable(text, columns.event_type))),
+        };
+        context::remember_source(&mut self.last_source, &metadata.source);
         let metadata = Arc::new(metadata);
         Ok(RowEvents::build(messages, |message| RecordedEvent {
             stream_id: Arc::clone(&columns.stream_id),
@@ -214,6 +273,7 @@ impl RowDecoder {
                 .last_type
                 .and_then(|known| known.static_name(columns.event_type)),
             stream_id: Some(&columns.stream_id),
+            last_source: None,
         }
     }
 
@@ -270,7 +330,7 @@ impl<'r> EventRow<'r> {
                 event_type: column(row, at + 2)?,
                 schema_version: u32::try_from(column::<i32>(row, at + 3)?).unwrap_or(0),
                 payload: json_text(row, at + 4)?.unwrap_or("null"),
-                context: Loaded::from_bytes(column(row, at + 5)?),
+                context: Selected::from_bytes(column(row, at + 5)?),
             })
         };
         read().map_err(|error| column_error(&stream_id, version, error))
@@ -365,5 +425,57 @@ fn column_error(stream_id: &str, version: u64, error: sqlx::Error) -> StoreError
     StoreError::Backend {
         operation: format!("read the stored event at stream `{stream_id}` version {version}"),
         source: Box::new(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Metadata;
+
+    #[test]
+    fn one_bytes_column_holds_every_form_told_apart_by_its_marker() {
+        let bytes = context::encode(&Metadata::new("orders.Placed"), 7);
+        assert!(matches!(
+            Selected::from_bytes(&bytes),
+            Selected::Loaded(Loaded::Context(_))
+        ));
+        // Damaged contexts, printable or not, stay contexts.
+        for damaged in [&b""[..], b"\0", b"\x09\x01", b"\x7f", b"1764 {}", b"\0jso"] {
+            assert!(
+                matches!(
+                    Selected::from_bytes(damaged),
+                    Selected::Loaded(Loaded::Context(_))
+                ),
+                "{damaged:?}"
+            );
+        }
+        assert!(matches!(
+            Selected::from_bytes(b"\0json 1764 {}"),
+            Selected::Loaded(Loaded::Columns(b"1764 {}"))
+        ));
+        assert!(matches!(
+            Selected::from_bytes(b"\0typed 1 source is NULL"),
+            Selected::Unbuildable(b"1 source is NULL")
+        ));
+    }
+
+    #[test]
+    fn an_unbuildable_row_names_its_column() {
+        let column = |text: &[u8]| match unbuildable(text, "orders.Placed") {
+            DecodeError::Context { column, .. } => column,
+            other => panic!("expected a damaged column, got {other:?}"),
+        };
+        assert_eq!(column(b"Infinity source is NULL"), "recorded_at");
+        assert_eq!(column(b"1 source is NULL"), "source");
+        assert_eq!(
+            column(b"1 occurred_at infinity is out of range"),
+            "occurred_at"
+        );
+        assert_eq!(
+            column(b"1 recorded_at 3000-01-01 is out of range"),
+            "recorded_at"
+        );
+        assert_eq!(column(b"1"), "typed metadata");
     }
 }

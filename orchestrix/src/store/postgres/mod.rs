@@ -60,6 +60,10 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
     ),
 ];
 
+/// The oldest server the store runs on, as `server_version_num`:
+/// PostgreSQL 14 (see [`PostgreSQLEventStore::initialize`]).
+pub const MIN_SERVER_VERSION_NUM: u32 = 140_000;
+
 /// An [`AsyncEventStore`] in PostgreSQL: pooled, async, with optimistic
 /// concurrency, a global stream that no reader can skip ahead in,
 /// and snapshots.
@@ -167,11 +171,94 @@ impl PostgreSQLEventStore {
     /// processes at once (they wait for each other on an advisory lock).
     ///
     /// First checks the event registry: two Rust types under one event name
-    /// fail with [`StoreError::Registry`] before anything is stored.
+    /// fail with [`StoreError::Registry`] before anything is stored. Then
+    /// checks the server is PostgreSQL 14 or later
+    /// ([`MIN_SERVER_VERSION_NUM`]): a [`StoreError::Configuration`]
+    /// otherwise.
     pub async fn initialize(&self) -> Result<(), StoreError> {
         crate::registry::validate()?;
+        self.check_server_version().await?;
         migrate(&self.pool, &self.schema, EVENT_STORE_MIGRATIONS).await?;
         Ok(())
+    }
+
+    /// Loads build the context of a row stored without one with exact
+    /// arithmetic on `extract(epoch FROM ...)`, which is `numeric` only
+    /// from PostgreSQL 14 on (before, `double precision`: its text is
+    /// `1.79e+18` and its `bigint` off by up to ~128 ns).
+    async fn check_server_version(&self) -> Result<(), StoreError> {
+        let version: Result<String, _> =
+            sqlx::query_scalar("SELECT current_setting('server_version_num')")
+                .fetch_one(&self.pool)
+                .await;
+        let version = match version {
+            Ok(version) => version,
+            Err(error) => {
+                return Err(self
+                    .failure(error, "read the server's version".to_owned())
+                    .report()
+                    .await);
+            }
+        };
+        if supported_server(&version) {
+            Ok(())
+        } else {
+            Err(StoreError::Configuration(format!(
+                "the PostgreSQL event store needs PostgreSQL 14 or later \
+                 (server_version_num {MIN_SERVER_VERSION_NUM} or more); the server reports `{version}`"
+            )))
+        }
+    }
+
+    /// Fills the `context` column of rows stored without one by schema
+    /// version 2 (before migration 0003, or by a process of version 2
+    /// during a rolling upgrade), so they load as fast as new rows: loads
+    /// build the same bytes for such rows on every read (see the design
+    /// notes in docs/postgres.md for the cost). Returns how many rows it
+    /// filled.
+    ///
+    /// Runs in batches of `batch_size` positions (0 counts as 1), one
+    /// `UPDATE` and transaction each, from position 1 to the highest at
+    /// the start: each batch locks only the rows it fills, so appends go on
+    /// meanwhile, and an interrupted run loses at most its current batch.
+    /// Safe to re-run (it fills only rows still without a context; a
+    /// second run fills what a process of version 2 wrote since). Version-1
+    /// rows (the `metadata` JSON) and rows whose typed columns make no
+    /// context (written past the store: they fail alone as
+    /// [`StoreError::Decode`]) are left as they are. A filled row's
+    /// CloudEvents `type` is then frozen as it is now, as for a new row:
+    /// a later `rewrite_to_current` renaming it no longer changes it.
+    pub async fn backfill_contexts(&self, batch_size: usize) -> Result<u64, StoreError> {
+        self.gate.check(&self.pool).await?;
+        let operation = "fill the context of old rows";
+        let last: i64 = match sqlx::query_scalar(self.statements.last_position.clone())
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(last) => last,
+            Err(error) => return Err(self.failure(error, operation.to_owned()).report().await),
+        };
+        let step = i64::try_from(batch_size.max(1)).unwrap_or(i64::MAX);
+        let mut filled = 0;
+        let mut from = 1_i64;
+        while from <= last {
+            let to = from.saturating_add(step - 1);
+            let done = sqlx::query(self.statements.backfill_contexts.clone())
+                .bind(from)
+                .bind(to)
+                .execute(&self.pool)
+                .await;
+            match done {
+                Ok(done) => filled += done.rows_affected(),
+                Err(error) => {
+                    let operation = format!("{operation} at positions {from} to {to}");
+                    return Err(self.failure(error, operation).report().await);
+                }
+            }
+            let Some(next) = to.checked_add(1) else { break };
+            from = next;
+        }
+        Ok(filled)
     }
 
     /// The pool, e.g. to share it with the saga state store.
@@ -341,6 +428,15 @@ impl PostgreSQLEventStore {
     fn failure(&self, error: sqlx::Error, operation: String) -> Failure<'_> {
         Failure::new(&self.pool, &self.gate, &self.target, error, operation)
     }
+}
+
+/// Whether a server reporting `server_version_num` as `version` is one
+/// the store runs on ([`MIN_SERVER_VERSION_NUM`]).
+fn supported_server(version: &str) -> bool {
+    version
+        .trim()
+        .parse::<u32>()
+        .is_ok_and(|number| number >= MIN_SERVER_VERSION_NUM)
 }
 
 fn default_schema() -> SqlIdentifier {
@@ -533,6 +629,16 @@ impl AsyncEventStore for PostgreSQLEventStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_postgresql_14_or_later_is_supported() {
+        for version in ["140000", "150020", "170002", " 160001\n"] {
+            assert!(supported_server(version), "{version}");
+        }
+        for version in ["130018", "90624", "", "15.2", "-1"] {
+            assert!(!supported_server(version), "{version}");
+        }
+    }
 
     #[test]
     fn the_default_schema_is_a_valid_identifier() {

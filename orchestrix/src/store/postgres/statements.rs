@@ -26,6 +26,55 @@ pub(super) struct Statements {
     pub(super) notify: SqlStr,
     pub(super) save_snapshot: SqlStr,
     pub(super) load_snapshot: SqlStr,
+    /// The highest position stored (0 for none).
+    pub(super) last_position: SqlStr,
+    /// Fills the context of the version-2 rows without one whose typed
+    /// columns make one, at positions `$1` to `$2`.
+    pub(super) backfill_contexts: SqlStr,
+}
+
+/// The condition under which a row's typed columns (schema version 2)
+/// make a context: every value `built_context!` casts fits its field
+/// (`recorded_at` in nanoseconds in an `i64`, the time within what the
+/// compact form reads, the source set).
+macro_rules! context_buildable {
+    () => {
+        concat!(
+            "recorded_at BETWEEN '1677-09-21 00:12:43.145225+00' AND '2262-04-11 23:47:16.854775+00' ",
+            "AND occurred_at > '-infinity' AND occurred_at < '10000-01-02 01:59:00+00' AND source IS NOT NULL "
+        )
+    };
+}
+
+/// The compact form (`store::context`) of a version-2 row, built from its
+/// typed columns, where `context_buildable!` holds: integers as
+/// `int8send`/`int4send` write them (big-endian), the time as UTC seconds
+/// and nanoseconds with offset 0 from `extract(epoch FROM ...)` (exact
+/// `numeric` from PostgreSQL 14; independent of the session's time zone),
+/// the texts as UTF-8 with their lengths.
+macro_rules! built_context {
+    () => {
+        concat!(
+            "'\\x01'::bytea || int8send((extract(epoch FROM recorded_at) * 1000000000)::bigint) || ",
+            "uuid_send(event_id) || uuid_send(correlation_id) || ",
+            // The time as stored: UTC (offset 0), except past the end of year 9999
+            // in UTC (a local time of 9999-12-31 west of UTC), given as the same
+            // instant at -25:59 so its local year stays 9999.
+            "int8send(floor(extract(epoch FROM occurred_at))::bigint - ",
+            "CASE WHEN occurred_at >= '10000-01-01 00:00:00+00' THEN 93540 ELSE 0 END) || ",
+            "int4send(((extract(epoch FROM occurred_at) - floor(extract(epoch FROM occurred_at))) * 1000000000)::integer) || ",
+            "int4send(CASE WHEN occurred_at >= '10000-01-01 00:00:00+00' THEN -93540 ELSE 0 END) || ",
+            "set_byte('\\x00'::bytea, 0, (causation_id IS NOT NULL)::integer + 2 * (subject IS NOT NULL)::integer ",
+            "+ 4 * (datacontenttype IS NOT NULL)::integer + 8 * (dataschema IS NOT NULL)::integer) || ",
+            "coalesce(uuid_send(causation_id), '\\x'::bytea) || ",
+            "int4send(octet_length(convert_to(coalesce(message_type, event_type), 'UTF8'))) || ",
+            "convert_to(coalesce(message_type, event_type), 'UTF8') || ",
+            "int4send(octet_length(convert_to(source, 'UTF8'))) || convert_to(source, 'UTF8') || ",
+            "coalesce(int4send(octet_length(convert_to(subject, 'UTF8'))) || convert_to(subject, 'UTF8'), '\\x'::bytea) || ",
+            "coalesce(int4send(octet_length(convert_to(datacontenttype, 'UTF8'))) || convert_to(datacontenttype, 'UTF8'), '\\x'::bytea) || ",
+            "coalesce(int4send(octet_length(convert_to(dataschema, 'UTF8'))) || convert_to(dataschema, 'UTF8'), '\\x'::bytea) "
+        )
+    };
 }
 
 /// The columns a decoded event needs, in the order `decode` reads them
@@ -35,20 +84,51 @@ pub(super) struct Statements {
 /// is kept narrow.
 ///
 /// A row stored without a context (written before migration 0003, or by a
-/// program that predates it) gets the text `"<recorded_at> <metadata
-/// JSON>"` there instead, as bytes (`decode` tells the two apart by their
-/// first byte): its `metadata` JSON (schema version 1) or that JSON built
-/// from its typed columns (version 2), decoded by the same code. Built in
-/// text, never in a form that could overflow: a row whose values are out
-/// of range (written past the store) fails alone, as a `Decode` error
-/// naming it, never the whole load. `coalesce` computes none of this for
-/// a row that has a context.
-pub(super) const EVENT_COLUMNS: &str = "version, position, event_type, schema_version, payload, \
-     coalesce(context, convert_to(trunc(extract(epoch FROM recorded_at) * 1000000000)::text || ' ' || \
-       coalesce(metadata::text, json_build_object('id', event_id, 'specversion', '1.0', \
-         'type', coalesce(message_type, event_type), 'source', source, 'time', occurred_at, \
-         'subject', subject, 'datacontenttype', datacontenttype, 'dataschema', dataschema, \
-         'correlationid', correlation_id, 'causationid', causation_id)::text), 'UTF8'))";
+/// program that predates it) gets one built from its other columns:
+///
+/// * schema version 2 (typed columns): the compact form itself, built in
+///   SQL, with exact integer arithmetic that does not
+///   depend on the session's time zone;
+/// * schema version 1 (the `metadata` JSON Orchestrix wrote): the bytes
+///   [`JSON_MARKER`] then the text `"<recorded_at in ns> <metadata JSON>"`;
+/// * a version-2 row whose values make no context (an infinite or
+///   NULL time, a `recorded_at` outside the nanoseconds an `i64` holds,
+///   years 1677 to 2262, a NULL source; only writable past the store):
+///   [`UNBUILDABLE_MARKER`] then `"<recorded_at in ns> <column> <why>"`,
+///   which the decoder turns into the row's `Decode` error.
+///
+/// Nothing is cast to a type it could overflow unless the guard before it
+/// holds, so a bad row fails alone, never the whole query. `CASE` computes
+/// none of this for a row that has a context.
+pub(super) const EVENT_COLUMNS: &str = concat!(
+    "version, position, event_type, schema_version, payload, ",
+    "CASE WHEN context IS NOT NULL THEN context ",
+    "WHEN metadata IS NOT NULL THEN '\\x006a736f6e20'::bytea || ",
+    "convert_to(trunc(extract(epoch FROM recorded_at) * 1000000000)::text || ' ' || metadata::text, 'UTF8') ",
+    "WHEN ",
+    context_buildable!(),
+    " THEN ",
+    built_context!(),
+    " ",
+    "ELSE '\\x007479706564'::bytea || convert_to(' ' || ",
+    "coalesce(trunc(extract(epoch FROM recorded_at) * 1000000000)::text, 'NULL') || ' ' || ",
+    "CASE WHEN source IS NULL THEN 'source is NULL' WHEN occurred_at IS NULL THEN 'occurred_at is NULL' ",
+    "WHEN NOT (occurred_at > '-infinity' AND occurred_at < '10000-01-02 01:59:00+00') ",
+    "THEN 'occurred_at ' || occurred_at::text || ' is out of range' ",
+    "ELSE 'recorded_at ' || recorded_at::text || ' is out of range' END, 'UTF8') ",
+    "END"
+);
+
+/// The start of what [`EVENT_COLUMNS`] selects for a version-1 row without
+/// a context (a NUL byte, then `json `): no stored context starts with it
+/// (the compact form starts with its format byte, 1; a damaged context
+/// starting with these bytes would be read as that text, and still fail
+/// as a `Decode` error naming the row).
+pub(super) const JSON_MARKER: &[u8] = b"\0json ";
+
+/// The start of what [`EVENT_COLUMNS`] selects for a version-2 row whose
+/// typed columns make no context (a NUL byte, then `typed `).
+pub(super) const UNBUILDABLE_MARKER: &[u8] = b"\0typed ";
 
 /// The columns of a raw read, in the order `decode` reads them (after
 /// `stream_id`): the typed metadata columns, or the `metadata` JSON of a
@@ -71,7 +151,7 @@ const APPEND_COLUMNS: &str = "event_id, event_type, schema_version, payload, mes
 /// transaction's `now()`, the `recorded_at` column's default, in
 /// nanoseconds (the compact form's bytes 2 to 9, as `int8send` writes
 /// them).
-fn accepted(context: &str) -> String {
+fn with_recorded_at(context: &str) -> String {
     format!(
         "overlay({context} placing int8send(trunc(extract(epoch FROM now()) * 1000000000)::bigint) \
          from 2 for 8)"
@@ -132,7 +212,7 @@ impl Statements {
             "e.event_id, e.event_type, e.schema_version, e.payload::jsonb, e.message_type, \
              e.source, e.occurred_at, e.subject, e.datacontenttype, e.dataschema, \
              e.correlation_id, e.causation_id, {}",
-            accepted("e.context")
+            with_recorded_at("e.context")
         );
         Self {
             append_one: sql(format!(
@@ -141,7 +221,7 @@ impl Statements {
                         $10, $11, $12, $13, $14, {} \
                    FROM {registered} WHERE {reached} \
                  RETURNING position",
-                accepted("$15::bytea")
+                with_recorded_at("$15::bytea")
             )),
             append_many: sql(format!(
                 "INSERT INTO {s}.events (position, stream_id, version, {APPEND_COLUMNS}) \
@@ -195,6 +275,15 @@ impl Statements {
                  ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type, \
                  version = excluded.version, state = excluded.state, taken_at = excluded.taken_at \
                  WHERE snapshots.version <= excluded.version"
+            )),
+            last_position: sql(format!(
+                "SELECT coalesce(max(position), 0)::bigint FROM {s}.events"
+            )),
+            backfill_contexts: sql(format!(
+                "UPDATE {s}.events SET context = {} \
+                 WHERE position BETWEEN $1 AND $2 AND context IS NULL AND metadata IS NULL AND {}",
+                built_context!(),
+                context_buildable!()
             )),
             load_snapshot: sql(format!(
                 "SELECT aggregate_type, version, state::text, taken_at FROM {s}.snapshots WHERE aggregate_id = $1"

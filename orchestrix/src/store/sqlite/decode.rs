@@ -8,7 +8,7 @@ use sqlx::{Decode, Row, Sqlite, TypeInfo as _, ValueRef as _};
 use super::time_from_nanos;
 use crate::error::DecodeError;
 use crate::evolution::RowEvents;
-use crate::message::{AnyEnvelope, KnownTexts};
+use crate::message::{AnyEnvelope, KnownTexts, SharedStr};
 use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::context::{self, Loaded};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
@@ -23,6 +23,9 @@ pub(super) struct RowDecoder {
     /// The id of the last stream seen: consecutive rows of one stream share
     /// one allocation of it.
     last_stream: Option<Arc<str>>,
+    /// The last source that is not the default one: rows from one
+    /// producer share one allocation of it.
+    last_source: Option<SharedStr>,
 }
 
 impl RowDecoder {
@@ -157,9 +160,11 @@ impl RowDecoder {
         let known = KnownTexts {
             message_type,
             stream_id: Some(&stream_id),
+            last_source: self.last_source.as_ref(),
         };
         let (metadata, recorded_at) =
             context::decode_loaded(context, event_type, &known).map_err(fail)?;
+        context::remember_source(&mut self.last_source, &metadata.source);
         let metadata = Arc::new(metadata);
         let position = u64::try_from(position).unwrap_or(0);
         let events = RowEvents::build(messages, |message| RecordedEvent {
