@@ -36,6 +36,7 @@ pub fn append(stream_id: &str, events: &[AnyEnvelope]) -> Result<(), StoreError>
 /// As [`append`], for a store that keeps each payload as JSON text: the
 /// payloads come back serialized, each checked in the same pass that
 /// wrote it (no second serialization).
+#[cfg(any(feature = "postgres", test))]
 pub(crate) fn encode_append(
     stream_id: &str,
     events: &[AnyEnvelope],

@@ -206,35 +206,35 @@ pub(crate) fn decode_loaded(
         column,
         source,
     };
-    let context =
-        match loaded {
-            Loaded::Context(bytes) => {
-                // The texts a context usually repeats, in the order its
-                // fields come: the type, the default source and content
-                // type, the stream's id as subject.
-                let stream_id = known.stream_id.map_or(DEFAULT_SOURCE, |id| &**id);
-                let texts = [
-                    known.message_type.unwrap_or(DEFAULT_SOURCE),
-                    DEFAULT_SOURCE,
-                    JSON_CONTENT_TYPE,
-                    stream_id,
-                ];
-                decode_with_known(bytes, &texts)
-                    .map_err(|source| damaged("context", source.into()))?
+    let context = match loaded {
+        Loaded::Context(bytes) => {
+            // The texts a context usually repeats, in the order its
+            // fields come: the type, the default source and content
+            // type, the stream's id as subject.
+            let stream_id = known.stream_id.map_or(DEFAULT_SOURCE, |id| &**id);
+            let texts = [
+                known.message_type.unwrap_or(DEFAULT_SOURCE),
+                DEFAULT_SOURCE,
+                JSON_CONTENT_TYPE,
+                stream_id,
+            ];
+            decode_with_known(bytes, &texts).map_err(|source| damaged("context", source.into()))?
+        }
+        Loaded::Columns(bytes) => {
+            let text =
+                std::str::from_utf8(bytes).map_err(|source| damaged("metadata", source.into()))?;
+            let (recorded_at, metadata) = text.split_once(' ').unwrap_or(("", text));
+            StoredContext {
+                recorded_at: recorded_at
+                    .parse()
+                    .map_err(|source: std::num::ParseIntError| {
+                        damaged("recorded_at", source.into())
+                    })?,
+                fields: serde_json::from_str(metadata)
+                    .map_err(|source| damaged("metadata", source.into()))?,
             }
-            Loaded::Columns(bytes) => {
-                let text = std::str::from_utf8(bytes)
-                    .map_err(|source| damaged("metadata", source.into()))?;
-                let (recorded_at, metadata) = text.split_once(' ').unwrap_or(("", text));
-                StoredContext {
-                    recorded_at: recorded_at.parse().map_err(
-                        |source: std::num::ParseIntError| damaged("recorded_at", source.into()),
-                    )?,
-                    fields: serde_json::from_str(metadata)
-                        .map_err(|source| damaged("metadata", source.into()))?,
-                }
-            }
-        };
+        }
+    };
     Ok((
         context.fields.into_metadata(known),
         time_from_nanos(context.recorded_at),
