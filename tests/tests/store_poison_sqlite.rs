@@ -373,7 +373,8 @@ async fn a_payload_not_utf8_or_a_column_of_another_type_is_an_error_naming_the_r
         "{error}"
     );
     assert!(
-        format!("{error:?}").contains("expected INTEGER, found TEXT"),
+        format!("{error:?}").contains("expected INTEGER, found TEXT")
+            && format!("{error:?}").contains("schema_version"),
         "{error:?}"
     );
 }

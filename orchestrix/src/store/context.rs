@@ -149,10 +149,8 @@ pub(crate) fn set_recorded_at(bytes: &mut [u8], recorded_at: i64) {
 }
 
 /// Decodes the compact form (see the module docs), no text known ahead.
-#[allow(
-    dead_code,
-    reason = "the plain entry for a decoder without known texts; SQLite's passes its own"
-)]
+/// (SQLite's decoder passes its known texts; kept for the tests.)
+#[cfg(test)]
 pub(crate) fn decode(bytes: &[u8]) -> Result<StoredContext<'_>, ContextError> {
     decode_with_known(bytes, &[])
 }
