@@ -164,12 +164,7 @@ impl WriteTurn {
             restore_ms: None,
         };
         if let Some(left) = self.left {
-            // Set before the PRAGMA is sent: SQLite's worker runs it even
-            // when this call is cancelled or fails while waiting for it, so
-            // from here the connection is set back or closed.
-            connection.restore_ms = Some(millis(self.full));
-            // Rounded down: SQLite never waits longer than what is left.
-            connection.set_busy_timeout(millis(left)).await?;
+            connection.shorten(left, self.full).await?;
         }
         Ok(connection)
     }
@@ -195,6 +190,17 @@ impl WriteConnection {
             .execute(&mut *self.connection)
             .await
             .map(drop)
+    }
+
+    /// Sets the busy timeout to `left` until [`finish`](Self::finish) sets
+    /// it back to `full`.
+    async fn shorten(&mut self, left: Duration, full: Duration) -> Result<(), sqlx::Error> {
+        // Set before the PRAGMA is sent: SQLite's worker runs it even when
+        // this call is cancelled or fails while waiting for it, so from here
+        // the connection is set back or closed.
+        self.restore_ms = Some(millis(full));
+        // Rounded down: SQLite never waits longer than what is left.
+        self.set_busy_timeout(millis(left)).await
     }
 
     /// Gives the connection back to the pool as it was taken.
@@ -270,38 +276,29 @@ mod tests {
 
     /// A write cancelled right after it sent the PRAGMA that shortens its
     /// busy timeout (SQLite's worker still runs it) does not hand the
-    /// connection back with the short timeout: it is closed.
+    /// connection back with the short timeout: it is marked to be set back
+    /// or closed before the PRAGMA is sent, and closed when dropped.
     #[tokio::test]
     async fn a_write_cancelled_while_shortening_never_leaves_a_short_timeout() {
         let (pool, dir) = file_pool(Duration::from_millis(4_000)).await;
-        // The same file and options, without the ping before a connection
-        // is handed out: the first poll takes the idle connection and sends
-        // the PRAGMA.
-        let options = pool.connect_options().as_ref().clone();
-        pool.close().await;
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .expect("pool");
-        let queue = WriteQueue::default();
-        queue.learn_busy_timeout(&pool).await.expect("pragma");
-        let mut turn = queue
-            .turn(Path::new("t.db"), String::new)
-            .await
-            .expect("at once");
-        turn.left = Some(Duration::from_millis(1_234));
+        let mut connection = WriteConnection {
+            connection: pool.acquire().await.expect("connection"),
+            restore_ms: None,
+        };
         {
-            let mut connecting = Box::pin(turn.connection(&pool));
-            assert!(futures::poll!(connecting.as_mut()).is_pending());
+            let mut shortening = Box::pin(
+                connection.shorten(Duration::from_millis(1_234), Duration::from_millis(4_000)),
+            );
+            // The first poll sends the PRAGMA; the call is then cancelled.
+            assert!(futures::poll!(shortening.as_mut()).is_pending());
         }
-        // Let the worker run the PRAGMA.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut connection = pool.acquire().await.expect("a connection");
+        assert_eq!(connection.restore_ms, Some(4_000));
+        // The worker runs the PRAGMA; the connection is closed, not reused.
+        assert_eq!(busy_timeout_of(&mut connection).await, 1_234);
+        drop(connection);
+        let mut connection = pool.acquire().await.expect("a new connection");
         assert_eq!(busy_timeout_of(&mut connection).await, 4_000);
         drop(connection);
-        drop(turn);
         pool.close().await;
         std::fs::remove_dir_all(&dir).ok();
     }
