@@ -260,43 +260,103 @@ async fn an_old_row_with_malformed_metadata_is_a_decode_error_naming_it() {
     assert_eq!(store.read_all(3, 10).await.expect("the row after").len(), 1);
 }
 
-/// The load reads each column with one look at its type: a payload whose
-/// bytes are not UTF-8 is a `Decode` error naming the row (its JSON parser
-/// checks the text), and a column of another type than the table's (a
-/// schema version stored as text, past the store) is an error naming the
-/// stream and version, never read as something else.
-#[tokio::test]
-async fn a_payload_not_utf8_or_a_column_of_another_type_is_an_error_naming_the_row() {
-    let db = TempDb::new("column-types");
-    let store = store(&db).await;
-    for stream in ["bytes", "typed"] {
-        store
-            .save(stream, &[ConformanceEvent::envelope(1, 1)], Some(0))
-            .await
-            .expect("save");
-    }
-    sqlx::query("UPDATE events SET payload = CAST(x'7b22777269746572223aff7d' AS TEXT) WHERE stream_id = 'bytes'")
+/// An event with a text field, to put bytes that are not UTF-8 in a field
+/// the type reads and in one it ignores.
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
+#[event(name = "tests.poison.Named")]
+struct Named {
+    name: String,
+}
+
+/// Replaces the payload of `stream`'s rows with `bytes` as TEXT, past
+/// every check (SQLite does not check a text's encoding).
+async fn damage_payload(store: &SqliteEventStore, stream: &str, bytes: &[u8]) {
+    sqlx::query("UPDATE events SET payload = CAST(?1 AS TEXT) WHERE stream_id = ?2")
+        .bind(bytes)
+        .bind(stream)
         .execute(store.pool())
         .await
         .expect("damage the payload");
-    let error = store.load("bytes", 1).await.expect_err("not UTF-8");
+}
+
+fn assert_decode_error(error: &StoreError, stream: &str, at: u64) {
     let StoreError::Decode {
         stream_id,
         version,
         position,
-        source,
         ..
-    } = &error
+    } = error
     else {
         panic!("expected Decode, got {error:?}");
     };
     assert_eq!(
         (stream_id.as_str(), *version, *position),
-        ("bytes", 1, Some(1))
+        (stream, 1, Some(at))
     );
+}
+
+/// The load reads each column with one look at its type: bytes that are
+/// not UTF-8 in a text field the event type reads are a `Decode` error
+/// naming the row (its JSON parser checks the strings it reads); in a field
+/// the type ignores they are skipped unchecked, and the event loads
+/// (serde_json skips an ignored string without a UTF-8 check; `read_all_raw`,
+/// which hands out the payload as text, fails on that row). A type name that
+/// is not UTF-8 on a load's first row is an error naming the row. A column
+/// of another type than the table's (a schema version stored as text, past
+/// the store) is an error naming the stream and version, never read as
+/// something else.
+#[tokio::test]
+async fn a_payload_not_utf8_or_a_column_of_another_type_is_an_error_naming_the_row() {
+    let db = TempDb::new("column-types");
+    let store = store(&db).await;
+    for stream in ["bytes", "ignored", "type-name"] {
+        let named = Envelope::new(Named {
+            name: "Ada".to_owned(),
+        })
+        .into_any();
+        store.save(stream, &[named], Some(0)).await.expect("save");
+    }
+    store
+        .save("typed", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("save");
+
+    damage_payload(&store, "bytes", b"{\"name\":\"\xff\"}").await;
+    let error = store.load("bytes", 1).await.expect_err("not UTF-8");
+    assert_decode_error(&error, "bytes", 1);
+    let StoreError::Decode { source, .. } = &error else {
+        unreachable!("checked above")
+    };
     assert!(
         matches!(source, DecodeError::Malformed { .. }),
         "{source:?}"
+    );
+
+    damage_payload(&store, "ignored", b"{\"name\":\"Ada\",\"extra\":\"\xff\"}").await;
+    let loaded = store
+        .load("ignored", 1)
+        .await
+        .expect("an ignored field is skipped");
+    assert_eq!(
+        loaded[0].downcast_ref::<Named>().map(|n| n.name.as_str()),
+        Some("Ada")
+    );
+    store
+        .read_all_raw(2, 1)
+        .await
+        .expect_err("the raw payload is handed out as text");
+
+    sqlx::query("UPDATE events SET event_type = CAST(x'ff' AS TEXT) WHERE stream_id = 'type-name'")
+        .execute(store.pool())
+        .await
+        .expect("damage the type name");
+    let error = store
+        .load("type-name", 1)
+        .await
+        .expect_err("a type name that is not UTF-8");
+    assert!(
+        error.to_string().contains("type-name"),
+        "names the stream: {error:?}"
     );
 
     sqlx::query("UPDATE events SET schema_version = 'one' WHERE stream_id = 'typed'")
@@ -313,7 +373,8 @@ async fn a_payload_not_utf8_or_a_column_of_another_type_is_an_error_naming_the_r
         "{error}"
     );
     assert!(
-        format!("{error:?}").contains("expected INTEGER, found TEXT"),
+        format!("{error:?}").contains("expected INTEGER, found TEXT")
+            && format!("{error:?}").contains("schema_version"),
         "{error:?}"
     );
 }

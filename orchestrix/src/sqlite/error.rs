@@ -74,7 +74,9 @@ pub enum SqliteError {
     /// or, with a [`WriteQueueTimeout`] as the source, the store's own
     /// earlier writes did (a write waits for its turn in the store and for
     /// the file's lock together at most the busy timeout and a hundredth of
-    /// it).
+    /// it, not counting a wait for a free pooled connection once its turn
+    /// came; with a busy timeout of 0 the turn is waited for without a
+    /// bound).
     #[error("SQLite database {} stayed locked past the busy timeout while trying to {operation}: {source}", path.display())]
     Locked {
         /// The file.

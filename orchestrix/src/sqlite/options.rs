@@ -144,7 +144,14 @@ impl SqliteOptionsBuilder {
     /// connection or process, before failing with [`SqliteError::Locked`]
     /// (default 5 s). An event store's write counts its wait for its turn
     /// behind the store's earlier writes against the same timeout (beyond
-    /// a hundredth of it).
+    /// a hundredth of it; not a wait for a free pooled connection), so the
+    /// writes queued in one store must fit in one busy timeout together:
+    /// one that does not fails `Locked` with a
+    /// [`WriteQueueTimeout`](crate::sqlite::WriteQueueTimeout) source rather
+    /// than wait. `Duration::ZERO`: SQLite fails at once on another
+    /// connection's or process's lock, while the store's queue waits for
+    /// its turn without a bound. A memory database's busy timeout is never
+    /// shortened (see the event store's docs).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self

@@ -162,6 +162,7 @@ pub(crate) fn set_recorded_at(bytes: &mut [u8], recorded_at: i64) {
 }
 
 /// Decodes the compact form (see the module docs), no text known ahead.
+/// (The loads pass their known texts through `decode_loaded`; kept for the tests.)
 #[cfg(test)]
 pub(crate) fn decode(bytes: &[u8]) -> Result<StoredContext<'_>, ContextError> {
     decode_with_known(bytes, &[])

@@ -96,16 +96,17 @@ impl RowDecoder {
         row: &SqliteRow,
         at: usize,
     ) -> Result<(RowEvents, u64), StoreError> {
-        let version = integer(row, at).map_err(|error| column_error(&stream_id, 0, error))?;
+        let version =
+            integer(row, at, "version").map_err(|error| column_error(&stream_id, 0, error))?;
         let version = u64::try_from(version).unwrap_or(0);
         let columns = (|| {
             Ok::<_, sqlx::Error>((
                 // The rowid: SQLite keeps no other type in it.
                 row.try_get_unchecked::<i64, _>(at + 1)?,
-                text_bytes(row, at + 2)?,
-                integer(row, at + 3)?,
-                text_bytes(row, at + 4)?,
-                stored_context(row, at + 5)?,
+                text_bytes(row, at + 2, "event_type")?,
+                integer(row, at + 3, "schema_version")?,
+                text_bytes(row, at + 4, "payload")?,
+                stored_context(row, at + 5, "context")?,
             ))
         })();
         let (position, event_type, schema_version, payload, context) =
@@ -181,7 +182,11 @@ impl RowDecoder {
 /// The last column of `event_columns!`, told apart by its type: the
 /// compact context (a BLOB), or `"<recorded_at> <metadata JSON>"` (TEXT)
 /// of a row without one.
-fn stored_context(row: &SqliteRow, index: usize) -> Result<Loaded<'_>, sqlx::Error> {
+fn stored_context<'row>(
+    row: &'row SqliteRow,
+    index: usize,
+    name: &'static str,
+) -> Result<Loaded<'row>, sqlx::Error> {
     let value = row.try_get_raw(index)?;
     match value.type_info().name() {
         "BLOB" => Ok(Loaded::Context(
@@ -190,7 +195,7 @@ fn stored_context(row: &SqliteRow, index: usize) -> Result<Loaded<'_>, sqlx::Err
         "TEXT" => Ok(Loaded::Columns(
             <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode)?,
         )),
-        other => Err(mismatch(index, "BLOB or TEXT", other)),
+        other => Err(mismatch(name, "BLOB or TEXT", other)),
     }
 }
 
@@ -201,27 +206,33 @@ fn stored_context(row: &SqliteRow, index: usize) -> Result<Loaded<'_>, sqlx::Err
 // an error, never read as something else), in one look.
 
 /// The INTEGER at `index`.
-fn integer(row: &SqliteRow, index: usize) -> Result<i64, sqlx::Error> {
+fn integer(row: &SqliteRow, index: usize, name: &'static str) -> Result<i64, sqlx::Error> {
     let value = row.try_get_raw(index)?;
     match value.type_info().name() {
         "INTEGER" => <i64 as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode),
-        other => Err(mismatch(index, "INTEGER", other)),
+        other => Err(mismatch(name, "INTEGER", other)),
     }
 }
 
 /// The bytes of the TEXT at `index`, not checked as UTF-8: a payload's
 /// JSON parser checks the text it reads (and fails with the row named).
-fn text_bytes(row: &SqliteRow, index: usize) -> Result<&[u8], sqlx::Error> {
+fn text_bytes<'row>(
+    row: &'row SqliteRow,
+    index: usize,
+    name: &'static str,
+) -> Result<&'row [u8], sqlx::Error> {
     let value = row.try_get_raw(index)?;
     match value.type_info().name() {
         "TEXT" => <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode),
-        other => Err(mismatch(index, "TEXT", other)),
+        other => Err(mismatch(name, "TEXT", other)),
     }
 }
 
-fn mismatch(index: usize, expected: &str, found: &str) -> sqlx::Error {
+/// A value of another type than `name`'s column holds, the column named
+/// (its index differs between a load and a read of the global stream).
+fn mismatch(name: &str, expected: &str, found: &str) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
-        index: index.to_string(),
+        index: name.to_owned(),
         source: format!("expected {expected}, found {found}").into(),
     }
 }

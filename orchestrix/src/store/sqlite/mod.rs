@@ -84,8 +84,12 @@ pub const APPEND_POLL_INTERVAL: std::time::Duration = crate::store::global::DEFA
 /// file: the writes of one store and its clones queue in-process, in order;
 /// other stores and processes take turns with them on the file's write lock;
 /// a write waits for its turn and the lock together up to the busy timeout
-/// and a hundredth of it (then [`SqliteError::Locked`], nothing written);
-/// readers never wait (WAL mode).
+/// and a hundredth of it (then [`SqliteError::Locked`], nothing written),
+/// not counting a wait for a free pooled connection once its turn came
+/// (all of them busy reading; sqlx's acquire timeout bounds it). So a
+/// store's queued writes must fit in one busy timeout together; with a busy
+/// timeout of 0 the queue waits without a bound (SQLite still fails at once
+/// on another connection's lock). Readers never wait (WAL mode).
 ///
 /// ```rust,standalone_crate
 /// use orchestrix::prelude::*;

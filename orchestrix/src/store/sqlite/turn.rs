@@ -11,14 +11,28 @@
 //! the busy timeout gets from SQLite only what is left of it (`PRAGMA
 //! busy_timeout` on its connection, set back when it is done). A shorter
 //! wait is not passed on: the two statements cost a queued append about a
-//! sixth of its time (W2, 8 tasks appending through one store, went from
-//! 0.95 to 0.80 of raw), and a turn behind this store's own writes, which
+//! sixth of its time (W2, 8 tasks appending through one store: 0.96 and
+//! 0.94 of raw before, 0.83 and 0.78 with them), and a turn behind this store's own writes, which
 //! hold the lock for milliseconds, is short. So the bound is the busy
-//! timeout plus at most a hundredth of it.
+//! timeout plus at most a hundredth of it, plus any wait for a pooled
+//! connection once the turn came (the pool's connections are all busy only
+//! with reads, which never wait for a lock).
+//!
+//! The busy timeout is never shortened (the queue still waits up to it):
+//! - before `initialize` read it from the pool: the pool's value is not
+//!   known, so it could not be set back; the queue waits up to the default
+//!   5 s then;
+//! - on a memory database: its one connection holds the data, so a write
+//!   cancelled with a short timeout could not close it, and no other
+//!   connection can hold its lock for SQLite's busy handler to wait on.
+//!
+//! A busy timeout of 0 makes SQLite fail at once on another connection's
+//! lock, but the queue then waits for its turn without a bound: the store's
+//! own writes always take turns.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -37,6 +51,10 @@ pub(super) struct WriteQueue {
     /// The connections' busy timeout, in milliseconds (SQLite's unit): the
     /// options' until `initialize` reads it from the pool.
     busy_timeout_ms: AtomicU64,
+    /// Whether a waited turn may shorten a connection's busy timeout: set
+    /// by `initialize` once it read the pool's busy timeout, on a file
+    /// (see the module docs).
+    shortens: AtomicBool,
 }
 
 /// A wait for the turn up to the busy timeout divided by this is not
@@ -51,6 +69,7 @@ impl Default for WriteQueue {
         Self {
             lock: Arc::default(),
             busy_timeout_ms: AtomicU64::new(DEFAULT_BUSY_TIMEOUT_MS),
+            shortens: AtomicBool::new(false),
         }
     }
 }
@@ -58,7 +77,7 @@ impl Default for WriteQueue {
 /// A write's place at the head of the queue, and what is left of its busy
 /// timeout for SQLite.
 #[derive(Debug)]
-pub(crate) struct WriteTurn {
+pub(super) struct WriteTurn {
     _guard: OwnedMutexGuard<()>,
     /// `None` when the turn came at once: SQLite may wait the whole busy
     /// timeout.
@@ -67,13 +86,21 @@ pub(crate) struct WriteTurn {
 }
 
 impl WriteQueue {
-    /// Reads the busy timeout the pool's connections were opened with.
+    /// Reads the busy timeout the pool's connections were opened with, and
+    /// whether the database is a file (a memory database's file name is
+    /// empty).
     pub(super) async fn learn_busy_timeout(&self, pool: &SqlitePool) -> Result<(), sqlx::Error> {
+        let mut connection = pool.acquire().await?;
         let ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-            .fetch_one(pool)
+            .fetch_one(&mut *connection)
             .await?;
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&mut *connection)
+                .await?;
         self.busy_timeout_ms
             .store(u64::try_from(ms).unwrap_or(0), Ordering::Relaxed);
+        self.shortens.store(!file.is_empty(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -93,13 +120,23 @@ impl WriteQueue {
                 full,
             });
         }
+        if full.is_zero() {
+            // No bound on the queue (see the module docs).
+            return Ok(WriteTurn {
+                _guard: Arc::clone(&self.lock).lock_owned().await,
+                left: None,
+                full,
+            });
+        }
+        let shortens = self.shortens.load(Ordering::Relaxed);
         let started = Instant::now();
         match tokio::time::timeout(full, Arc::clone(&self.lock).lock_owned()).await {
             Ok(guard) => {
                 let waited = started.elapsed();
                 Ok(WriteTurn {
                     _guard: guard,
-                    left: (waited > full / SLACK_DIVISOR).then(|| full.saturating_sub(waited)),
+                    left: (shortens && waited > full / SLACK_DIVISOR)
+                        .then(|| full.saturating_sub(waited)),
                     full,
                 })
             }
@@ -127,9 +164,7 @@ impl WriteTurn {
             restore_ms: None,
         };
         if let Some(left) = self.left {
-            // Rounded down: SQLite never waits longer than what is left.
-            connection.set_busy_timeout(millis(left)).await?;
-            connection.restore_ms = Some(millis(self.full));
+            connection.shorten(left, self.full).await?;
         }
         Ok(connection)
     }
@@ -155,6 +190,17 @@ impl WriteConnection {
             .execute(&mut *self.connection)
             .await
             .map(drop)
+    }
+
+    /// Sets the busy timeout to `left` until [`finish`](Self::finish) sets
+    /// it back to `full`.
+    async fn shorten(&mut self, left: Duration, full: Duration) -> Result<(), sqlx::Error> {
+        // Set before the PRAGMA is sent: SQLite's worker runs it even when
+        // this call is cancelled or fails while waiting for it, so from here
+        // the connection is set back or closed.
+        self.restore_ms = Some(millis(full));
+        // Rounded down: SQLite never waits longer than what is left.
+        self.set_busy_timeout(millis(left)).await
     }
 
     /// Gives the connection back to the pool as it was taken.
@@ -201,7 +247,123 @@ mod tests {
         queue
             .busy_timeout_ms
             .store(millis(busy_timeout), Ordering::Relaxed);
+        queue.shortens.store(true, Ordering::Relaxed);
         queue
+    }
+
+    /// A second turn that waits `wait` behind a first (real time).
+    async fn waited_turn(queue: &WriteQueue, wait: Duration) -> WriteTurn {
+        let path = Path::new("t.db");
+        let first = queue.turn(path, String::new).await.expect("at once");
+        let mut second = Box::pin(queue.turn(path, String::new));
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        tokio::time::sleep(wait).await;
+        drop(first);
+        second.await.expect("its turn came in time")
+    }
+
+    async fn file_pool(busy_timeout: Duration) -> (SqlitePool, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("orchestrix-turn-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let options = SqliteOptions::builder(format!("sqlite://{}", dir.join("t.db").display()))
+            .busy_timeout(busy_timeout)
+            .pool_max_size(1)
+            .build()
+            .expect("valid");
+        (connect_pool(&options).await.expect("pool"), dir)
+    }
+
+    /// A write cancelled right after it sent the PRAGMA that shortens its
+    /// busy timeout (SQLite's worker still runs it) does not hand the
+    /// connection back with the short timeout: it is marked to be set back
+    /// or closed before the PRAGMA is sent, and closed when dropped.
+    #[tokio::test]
+    async fn a_write_cancelled_while_shortening_never_leaves_a_short_timeout() {
+        let (pool, dir) = file_pool(Duration::from_millis(4_000)).await;
+        let mut connection = WriteConnection {
+            connection: pool.acquire().await.expect("connection"),
+            restore_ms: None,
+        };
+        {
+            let mut shortening = Box::pin(
+                connection.shorten(Duration::from_millis(1_234), Duration::from_millis(4_000)),
+            );
+            // The first poll sends the PRAGMA; the call is then cancelled.
+            assert!(futures::poll!(shortening.as_mut()).is_pending());
+        }
+        assert_eq!(connection.restore_ms, Some(4_000));
+        // The worker runs the PRAGMA; the connection is closed, not reused.
+        assert_eq!(busy_timeout_of(&mut connection).await, 1_234);
+        drop(connection);
+        let mut connection = pool.acquire().await.expect("a new connection");
+        assert_eq!(busy_timeout_of(&mut connection).await, 4_000);
+        drop(connection);
+        pool.close().await;
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A memory database's one connection holds its data: a write whose
+    /// turn waited never shortens its busy timeout, so a cancelled write
+    /// does not close the connection, and the data stays.
+    #[tokio::test]
+    async fn a_cancelled_waited_write_keeps_a_memory_database() {
+        let options = SqliteOptions::builder("sqlite::memory:")
+            .busy_timeout(Duration::from_millis(1_000))
+            .build()
+            .expect("valid");
+        let pool = connect_pool(&options).await.expect("pool");
+        sqlx::raw_sql("CREATE TABLE kept (n INTEGER); INSERT INTO kept VALUES (1);")
+            .execute(&pool)
+            .await
+            .expect("schema");
+        let queue = WriteQueue::default();
+        queue.learn_busy_timeout(&pool).await.expect("pragma");
+
+        let turn = waited_turn(&queue, Duration::from_millis(50)).await;
+        assert_eq!(turn.left, None, "a memory database is never shortened");
+        // Cancelled: dropped before `finish`.
+        drop(turn.connection(&pool).await.expect("connection"));
+        drop(turn);
+        let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM kept")
+            .fetch_one(&pool)
+            .await
+            .expect("the table is still there");
+        assert_eq!(kept, 1);
+    }
+
+    /// Before `initialize` read the pool's busy timeout, a waited turn
+    /// leaves SQLite the connection's own (a pool set to 30 s is never
+    /// changed to the default 5 s); after, a file's is shortened.
+    #[tokio::test]
+    async fn a_busy_timeout_not_read_from_the_pool_is_never_changed() {
+        let (pool, dir) = file_pool(Duration::from_millis(30_000)).await;
+        let queue = WriteQueue::default();
+        let turn = waited_turn(&queue, Duration::from_millis(80)).await;
+        assert_eq!(turn.left, None);
+        drop(turn);
+
+        queue.learn_busy_timeout(&pool).await.expect("pragma");
+        let turn = waited_turn(&queue, Duration::from_millis(400)).await;
+        assert!(turn.left.is_some_and(|left| left < Duration::from_secs(30)));
+        drop(turn);
+        pool.close().await;
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// With a busy timeout of 0 the queue still waits for its turn (only
+    /// SQLite fails at once, on another connection's lock).
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_busy_timeout_still_queues() {
+        let queue = queue(Duration::ZERO);
+        let path = Path::new("t.db");
+        let first = queue.turn(path, String::new).await.expect("at once");
+        let mut second = Box::pin(queue.turn(path, String::new));
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        drop(first);
+        assert_eq!(second.await.expect("its turn").left, None);
     }
 
     /// On a paused clock: a turn that comes at once leaves SQLite the whole
