@@ -122,7 +122,7 @@ pub struct SqliteEventStore {
     /// other stores and processes on the file wait in the busy handler.
     /// The queue and the busy handler together wait at most the busy
     /// timeout and a hundredth of it (see `turn`).
-    append_lock: Arc<WriteQueue>,
+    write_queue: Arc<WriteQueue>,
     /// The highest position this store (and its clones) appended: wakes
     /// its followers at once (see [`wait_for_append`](Self::wait_for_append)).
     appended: Arc<tokio::sync::watch::Sender<u64>>,
@@ -156,7 +156,7 @@ impl SqliteEventStore {
         Self {
             pool,
             path,
-            append_lock: Arc::default(),
+            write_queue: Arc::default(),
             appended: Arc::new(tokio::sync::watch::Sender::new(0)),
             append_poll_interval: APPEND_POLL_INTERVAL,
         }
@@ -170,7 +170,7 @@ impl SqliteEventStore {
     pub async fn initialize(&self) -> Result<(), StoreError> {
         crate::registry::validate()?;
         migrate(&self.pool, &self.path, EVENT_STORE_MIGRATIONS).await?;
-        self.append_lock
+        self.write_queue
             .learn_busy_timeout(&self.pool)
             .await
             .map_err(|error| self.failed(error, "read the busy timeout".to_owned()))?;
@@ -590,7 +590,7 @@ impl AsyncEventStore for SqliteEventStore {
             };
         }
         let operation = || format!("append to stream `{aggregate_id}`");
-        let turn = self.append_lock.turn(&self.path, operation).await?;
+        let turn = self.write_queue.turn(&self.path, operation).await?;
         let appended = match encoded.as_mut_slice() {
             [event] => {
                 self.append_one(turn, aggregate_id, event, expected_version)
@@ -703,7 +703,7 @@ impl AsyncEventStore for SqliteEventStore {
                 source,
             })?;
         let operation = || format!("save the snapshot of stream `{}`", snapshot.aggregate_id);
-        let turn = self.append_lock.turn(&self.path, operation).await?;
+        let turn = self.write_queue.turn(&self.path, operation).await?;
         let saved = async {
             let mut connection = turn.connection(&self.pool).await?;
             let saved = sqlx::query(statements::SAVE_SNAPSHOT)

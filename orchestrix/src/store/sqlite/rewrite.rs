@@ -54,7 +54,7 @@ impl RewriteTarget for SqliteEventStore {
             None
         } else {
             Some(
-                self.append_lock
+                self.write_queue
                     .turn(&self.path, || operation.to_owned())
                     .await?,
             )

@@ -1,7 +1,7 @@
 //! A write's turn: the store's in-process queue, then the file's write lock,
 //! together waiting no longer than the busy timeout.
 //!
-//! Every write of a store and its clones queues on `append_lock` before it
+//! Every write of a store and its clones queues on `write_queue` before it
 //! asks SQLite for the file's write lock, which SQLite's busy handler waits
 //! for up to the connection's busy timeout. Waited one after the other, the
 //! two would add up: the k-th queued write could wait its turn and then a
