@@ -170,6 +170,26 @@ async fn broken_row(test: &TestStore) {
     .expect("raw insert");
 }
 
+/// A dispatcher of `journal_deposits` on the test's store that resumes a
+/// stopped group after 5 ms.
+fn journal_group(test: &TestStore, journal: &Arc<Journal>) -> Dispatcher {
+    journal_dispatcher(test, journal)
+        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
+        .handler(journal_deposits)
+        .build()
+        .expect("dispatcher")
+}
+
+/// Runs `dispatcher` until it has handled everything up to `position`
+/// (failing with `what` if that takes longer than `PATIENCE`), then stops it.
+async fn run_until(dispatcher: &Dispatcher, position: u64, what: &str) {
+    let running = dispatcher.start();
+    tokio::time::timeout(PATIENCE, dispatcher.caught_up(position))
+        .await
+        .expect(what);
+    running.stop().await.expect("stops");
+}
+
 /// A dispatcher builder with `journal_deposits` on the test's store.
 fn journal_dispatcher(test: &TestStore, journal: &Arc<Journal>) -> DispatcherBuilder {
     let delivery =
@@ -192,29 +212,17 @@ async fn the_events_between_a_checkpoint_and_a_broken_row_are_each_handled_once(
         return;
     };
     let journal = Arc::new(Journal::new());
-    let dispatcher = journal_dispatcher(&test, &journal)
-        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
-        .handler(journal_deposits)
-        .build()
-        .expect("dispatcher");
+    let dispatcher = journal_group(&test, &journal);
     deposit(&test.store, 1).await;
     let checkpoint = deposit(&test.store, 2).await;
-    let running = dispatcher.start();
-    tokio::time::timeout(PATIENCE, dispatcher.caught_up(checkpoint))
-        .await
-        .expect("catches up");
-    running.stop().await.expect("stops");
+    run_until(&dispatcher, checkpoint, "catches up").await;
     // While it is stopped: three events, the broken row, one more.
     for n in 3..=5 {
         deposit(&test.store, n).await;
     }
     broken_row(&test).await;
     let last = deposit(&test.store, 7).await;
-    let running = dispatcher.start();
-    tokio::time::timeout(PATIENCE, dispatcher.caught_up(last))
-        .await
-        .expect("catches up past the broken row");
-    running.stop().await.expect("stops");
+    run_until(&dispatcher, last, "catches up past the broken row").await;
     assert_eq!(journal.of("pg.journal"), vec![1, 2, 3, 4, 5, 7]);
     let parked = dispatcher.parked(Some("pg.journal")).await.expect("list");
     assert_eq!(parked.len(), 1, "{parked:?}");
@@ -245,17 +253,9 @@ async fn other_types_between_a_checkpoint_and_a_broken_row_do_not_move_the_group
         return;
     };
     let journal = Arc::new(Journal::new());
-    let dispatcher = journal_dispatcher(&test, &journal)
-        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
-        .handler(journal_deposits)
-        .build()
-        .expect("dispatcher");
+    let dispatcher = journal_group(&test, &journal);
     let checkpoint = deposit(&test.store, 1).await;
-    let running = dispatcher.start();
-    tokio::time::timeout(PATIENCE, dispatcher.caught_up(checkpoint))
-        .await
-        .expect("catches up");
-    running.stop().await.expect("stops");
+    run_until(&dispatcher, checkpoint, "catches up").await;
     // While it is stopped: three events of another type, deposit 2, the
     // broken row, deposits 4 and 5.
     for n in 0..3 {
@@ -272,11 +272,7 @@ async fn other_types_between_a_checkpoint_and_a_broken_row_do_not_move_the_group
     broken_row(&test).await;
     deposit(&test.store, 4).await;
     let last = deposit(&test.store, 5).await;
-    let running = dispatcher.start();
-    tokio::time::timeout(PATIENCE, dispatcher.caught_up(last))
-        .await
-        .expect("catches up past the broken row");
-    running.stop().await.expect("stops");
+    run_until(&dispatcher, last, "catches up past the broken row").await;
     assert_eq!(journal.of("pg.journal"), vec![1, 2, 4, 5]);
     let parked = dispatcher.parked(Some("pg.journal")).await.expect("list");
     assert_eq!(parked.len(), 1, "{parked:?}");
@@ -296,16 +292,8 @@ async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_r
     };
     let last = deposits_around_a_broken_row(&test).await;
     let journal = Arc::new(Journal::new());
-    let dispatcher = journal_dispatcher(&test, &journal)
-        .restart_backoff(RetryPolicy::fixed(Duration::from_millis(5), u32::MAX))
-        .handler(journal_deposits)
-        .build()
-        .expect("dispatcher");
-    let running = dispatcher.start();
-    tokio::time::timeout(PATIENCE, dispatcher.caught_up(last))
-        .await
-        .expect("catches up past the broken row");
-    running.stop().await.expect("stops");
+    let dispatcher = journal_group(&test, &journal);
+    run_until(&dispatcher, last, "catches up past the broken row").await;
     assert_eq!(journal.of("pg.journal"), vec![1, 3, 4]);
     let parked = dispatcher.parked(Some("pg.journal")).await.expect("list");
     assert_eq!(parked.len(), 1, "{parked:?}");
