@@ -401,8 +401,19 @@ impl PostgreSQLEventStore {
         }
     }
 
-    /// Runs a query for one stream's events and decodes its rows, in
-    /// order.
+    /// Runs a query for one stream's events and decodes its rows, then
+    /// returns the events in version order.
+    ///
+    /// The load statements have no `ORDER BY`: sorting in the server holds
+    /// every row back until the last one is read (the client decodes
+    /// nothing meanwhile) and, with the statistics of a young table, sorts
+    /// the whole stream's rows, payloads and contexts included, on every
+    /// load. The rows arrive in the order the plan reads them: the index's
+    /// (version order) or the table's (the order they were written in,
+    /// which is version order too unless a row was rewritten since, by
+    /// `backfill_contexts` or by hand). So the events are checked here, in
+    /// one pass, and sorted only when they are out of order. The sort is
+    /// stable: the events an upcaster split one row into keep their order.
     async fn fetch_stream<'q>(
         &self,
         aggregate_id: &str,
@@ -421,6 +432,9 @@ impl PostgreSQLEventStore {
                     return Err(self.failure(error, operation()).report().await);
                 }
             }
+        }
+        if !events.is_sorted_by_key(|event| event.version) {
+            events.sort_by_key(|event| event.version);
         }
         Ok(events)
     }

@@ -239,13 +239,14 @@ impl Statements {
                  RETURNING position, version",
                 unnest(2)
             )),
+            // No `ORDER BY`: the rows come in the order the plan reads them
+            // and `fetch_stream` puts them in version order (see there).
             load: sql(format!(
-                "SELECT {EVENT_COLUMNS} FROM {s}.events \
-                 WHERE stream_id = $1 AND version >= $2 ORDER BY version"
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 AND version >= $2"
             )),
             load_range: sql(format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events \
-                 WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version"
+                 WHERE stream_id = $1 AND version BETWEEN $2 AND $3"
             )),
             global_horizon: sql(format!("SELECT {s}.global_horizon()")),
             read_all: sql(format!(
