@@ -1,3 +1,4 @@
 //! Benchmark support shared by the bench targets.
+pub mod postgres_raw;
 pub mod sqlite_raw;
 pub mod store_workloads;

@@ -366,3 +366,45 @@ async fn a_terminated_listener_reconnects_and_waiters_still_wake() {
         .expect("wait");
     test.cleanup().await;
 }
+
+/// The store announces appends at most one notification per interval
+/// (`NOTIFY_INTERVAL` in the notifier), so a burst of appends faster than
+/// that shares notifications: whatever the timing, the positions heard
+/// only grow, and the last one heard is the burst's last position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_appends_is_announced_up_to_its_last_position() {
+    let Some(test) =
+        TestStore::new("a_burst_of_appends_is_announced_up_to_its_last_position", 4).await
+    else {
+        return;
+    };
+    let mut listener = sqlx::postgres::PgListener::connect(&test.url)
+        .await
+        .expect("listener");
+    listener
+        .listen(test.store.notification_channel())
+        .await
+        .expect("listen");
+    let mut last = 0;
+    for version in 0..40 {
+        let outcome = test
+            .store
+            .save("burst", &[deposit(version)], Some(version))
+            .await
+            .expect("append");
+        last = *outcome.positions.last().expect("one position");
+    }
+    let mut heard = Vec::new();
+    while heard.last() != Some(&last) {
+        let notification = tokio::time::timeout(PROMPTLY, listener.recv())
+            .await
+            .expect("the last position is announced")
+            .expect("notification");
+        heard.push(notification.payload().parse::<u64>().expect("a position"));
+    }
+    assert!(
+        heard.windows(2).all(|pair| pair[0] < pair[1]),
+        "positions only grow: {heard:?}"
+    );
+    test.cleanup().await;
+}
