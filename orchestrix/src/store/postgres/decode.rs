@@ -53,7 +53,9 @@ struct EventRow<'r> {
     position: u64,
     event_type: &'r str,
     schema_version: u32,
-    payload: &'r str,
+    /// The JSON text's bytes, not checked as UTF-8 here: the JSON parser
+    /// checks the strings it reads.
+    payload: &'r [u8],
     context: Selected<'r>,
 }
 
@@ -145,7 +147,7 @@ impl RowDecoder {
         out: &mut Vec<RecordedEvent>,
     ) -> Result<(), StoreError> {
         let stream_id = self.shared_stream_id(stream_id);
-        let columns = EventRow::read(stream_id, row, 0)?;
+        let columns = EventRow::read(stream_id, row, 0, self.last_type_name())?;
         self.decode(&columns)?.push_into(out);
         Ok(())
     }
@@ -153,7 +155,7 @@ impl RowDecoder {
     /// A row of the global stream, with its position.
     pub(super) fn global_row(&mut self, row: &PgRow) -> Result<(RowEvents, u64), StoreError> {
         let stream_id = self.global_stream_id(row)?;
-        let columns = EventRow::read(stream_id, row, 1)?;
+        let columns = EventRow::read(stream_id, row, 1, self.last_type_name())?;
         Ok((self.decode(&columns)?, columns.position))
     }
 
@@ -190,6 +192,12 @@ impl RowDecoder {
         Ok(self.shared_stream_id(stream_id))
     }
 
+    /// The name of the last event type decoded, which the next row most
+    /// likely has too.
+    fn last_type_name(&self) -> Option<&'static str> {
+        self.last_type.map(|known| known.name)
+    }
+
     fn shared_stream_id(&mut self, stream_id: &str) -> Arc<str> {
         match &self.last_stream {
             Some(last) if &**last == stream_id => Arc::clone(last),
@@ -209,11 +217,7 @@ impl RowDecoder {
         // Rust type; older versions go through the type's upcasters.
         let messages = match self.last_type {
             Some(known) if known.name == columns.event_type => known
-                .decode_stored(
-                    columns.event_type,
-                    columns.schema_version,
-                    columns.payload.as_bytes(),
-                )
+                .decode_stored(columns.event_type, columns.schema_version, columns.payload)
                 .map_err(fail)?,
             _ => {
                 let registry = match self.registry {
@@ -225,11 +229,7 @@ impl RowDecoder {
                     }
                 };
                 let messages = registry
-                    .decode_stored(
-                        columns.event_type,
-                        columns.schema_version,
-                        columns.payload.as_bytes(),
-                    )
+                    .decode_stored(columns.event_type, columns.schema_version, columns.payload)
                     .map_err(fail)?;
                 self.last_type = registry.get(columns.event_type);
                 messages
@@ -318,8 +318,15 @@ impl RowDecoder {
 }
 
 impl<'r> EventRow<'r> {
-    /// The row's columns, each decoded as [`Columns::read`] does.
-    fn read(stream_id: Arc<str>, row: &'r PgRow, at: usize) -> Result<Self, StoreError> {
+    /// The row's columns, each decoded as [`Columns::read`] does; an event
+    /// type equal to `last_type` (compared byte for byte) is that text,
+    /// with no UTF-8 check of its own.
+    fn read(
+        stream_id: Arc<str>,
+        row: &'r PgRow,
+        at: usize,
+        last_type: Option<&'static str>,
+    ) -> Result<Self, StoreError> {
         let version: i64 = column(row, at).map_err(|error| column_error(&stream_id, 0, error))?;
         let version = u64::try_from(version).unwrap_or(0);
         let read = || -> Result<Self, sqlx::Error> {
@@ -327,9 +334,9 @@ impl<'r> EventRow<'r> {
                 stream_id: Arc::clone(&stream_id),
                 version,
                 position: u64::try_from(column::<i64>(row, at + 1)?).unwrap_or(0),
-                event_type: column(row, at + 2)?,
+                event_type: known_text(row, at + 2, last_type)?,
                 schema_version: u32::try_from(column::<i32>(row, at + 3)?).unwrap_or(0),
-                payload: json_text(row, at + 4)?.unwrap_or("null"),
+                payload: json_bytes(row, at + 4)?.unwrap_or(b"null"),
                 context: Selected::from_bytes(column(row, at + 5)?),
             })
         };
@@ -398,27 +405,55 @@ fn nullable<'r, T: sqlx::Decode<'r, sqlx::Postgres>>(
     row.try_get_unchecked(index).map(Some)
 }
 
-/// The JSON text of a `json`/`jsonb` column, borrowed from the row (in the
-/// binary format, `jsonb` is a version byte, 1, and the text).
-fn json_text(row: &PgRow, index: usize) -> Result<Option<&str>, sqlx::Error> {
+/// A non-null text column of the store's schema that usually equals
+/// `known`: compared byte for byte first, checked as UTF-8 only when it
+/// differs.
+fn known_text<'r>(
+    row: &'r PgRow,
+    index: usize,
+    known: Option<&'static str>,
+) -> Result<&'r str, sqlx::Error> {
+    let value = row.try_get_raw(index)?;
+    if let (Some(known), Ok(bytes)) = (known, value.as_bytes())
+        && bytes == known.as_bytes()
+    {
+        return Ok(known);
+    }
+    row.try_get_unchecked(index)
+}
+
+/// The JSON text's bytes of a `json`/`jsonb` column, borrowed from the row
+/// (in the binary format, `jsonb` is a version byte, 1, and the text), not
+/// checked as UTF-8.
+fn json_bytes(row: &PgRow, index: usize) -> Result<Option<&[u8]>, sqlx::Error> {
     let value = row.try_get_raw(index)?;
     if value.is_null() {
         return Ok(None);
     }
-    let malformed = |source: Box<dyn std::error::Error + Send + Sync>| sqlx::Error::ColumnDecode {
-        index: index.to_string(),
-        source,
-    };
     let format = value.format();
-    let bytes = value.as_bytes().map_err(malformed)?;
-    let text = match (format, bytes.split_first()) {
+    let bytes = value
+        .as_bytes()
+        .map_err(|source| malformed(index, source))?;
+    Ok(Some(match (format, bytes.split_first()) {
         // JSON text never starts with the control character 1.
         (PgValueFormat::Binary, Some((1, text))) => text,
         _ => bytes,
-    };
-    std::str::from_utf8(text)
-        .map(Some)
-        .map_err(|error| malformed(Box::new(error)))
+    }))
+}
+
+/// The JSON text of a `json`/`jsonb` column, borrowed from the row.
+fn json_text(row: &PgRow, index: usize) -> Result<Option<&str>, sqlx::Error> {
+    json_bytes(row, index)?
+        .map(std::str::from_utf8)
+        .transpose()
+        .map_err(|error| malformed(index, Box::new(error)))
+}
+
+fn malformed(index: usize, source: Box<dyn std::error::Error + Send + Sync>) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: index.to_string(),
+        source,
+    }
 }
 
 fn column_error(stream_id: &str, version: u64, error: sqlx::Error) -> StoreError {
