@@ -238,18 +238,21 @@ async fn stored_without_lease(store: &dyn SagaStateStore, id: &str) -> SagaState
     }
 }
 
+/// A change a run makes to one step, at a given time.
+type Transition = fn(&mut StepState, OffsetDateTime);
+
 /// `save_change`, fed the changes a run makes (one step at a time, then the
 /// saga's own fields), leaves stored exactly the state it was handed, keeps
 /// the lease, and refuses what `save` refuses, changing nothing.
 pub async fn save_change_writes_the_changed_state(store: &dyn SagaStateStore, prefix: &str) {
     let id = format!("{prefix}-change");
+    let mut current = state(&id);
     store
-        .create(&state(&id), "owner-a", TTL)
+        .create(&current, "owner-a", TTL)
         .await
         .expect("create");
-    let mut current = state(&id);
     let at = micros(OffsetDateTime::now_utc());
-    let steps: [(usize, fn(&mut StepState, OffsetDateTime)); 4] = [
+    let steps: [(usize, Transition); 4] = [
         (0, |step, at| {
             step.status = StepStatus::Running;
             step.attempts = 1;
