@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Workloads: `async-publish`, `sync-publish` (one envelope to 5 no-op
-//! handlers), `saga` (5 no-op async steps, in-memory store),
+//! handlers), `saga` (5 no-op async steps, in-memory store; `saga-setup`
+//! makes and drops the same sagas without running them),
 //! `store-save` (one-event saves to the in-memory store), and `none` (the
 //! set-up alone, to subtract). Run each with two counts and divide the
 //! difference of the instruction totals by the difference of the counts
@@ -53,6 +54,24 @@ async fn noop_step(_: &()) -> Result<(), StepFailure> {
     Ok(())
 }
 
+/// `count` sagas of 5 no-op async steps, each on an in-memory store of its
+/// own.
+fn fresh_sagas(count: u64) -> Vec<Saga<()>> {
+    (0..count)
+        .map(|_| {
+            let steps = (1..=5)
+                .map(|n| {
+                    SagaStep::builder(format!("step-{n}"), noop_step)
+                        .build()
+                        .expect("valid step")
+                })
+                .collect();
+            Saga::new("bench", steps, Arc::new(InMemorySagaStateStore::new()))
+                .expect("a valid saga")
+        })
+        .collect()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let workload = args.next().unwrap_or_else(|| "none".to_owned());
@@ -94,24 +113,14 @@ fn main() {
             }
         }
         "saga" => runtime.block_on(async {
-            let sagas: Vec<Saga<()>> = (0..count)
-                .map(|_| {
-                    let steps = (1..=5)
-                        .map(|n| {
-                            SagaStep::builder(format!("step-{n}"), noop_step)
-                                .build()
-                                .expect("valid step")
-                        })
-                        .collect();
-                    Saga::new("bench", steps, Arc::new(InMemorySagaStateStore::new()))
-                        .expect("a valid saga")
-                })
-                .collect();
-            for saga in &sagas {
+            for saga in &fresh_sagas(count) {
                 let state = saga.execute(()).await.expect("runs");
                 assert_eq!(state.status, SagaStatus::Completed);
             }
         }),
+        "saga-setup" => {
+            black_box(fresh_sagas(count));
+        }
         "store-save" => {
             let store = InMemoryEventStore::new();
             let events: Vec<AnyEnvelope> = (0..count)

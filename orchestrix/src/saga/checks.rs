@@ -5,8 +5,9 @@
 
 use time::OffsetDateTime;
 
+use super::change::SagaChange;
 use super::error::SagaStoreError;
-use super::state::SagaState;
+use super::state::{SagaState, StepState};
 use crate::limits::{self, IdKind, JsonCheckError, shorten, stored_precision};
 
 /// A saga id: see [`limits::check_id`].
@@ -45,15 +46,56 @@ pub(crate) fn texts(state: &SagaState, lease_owner: &str) -> Result<(), SagaStor
     limits::check_text(&state.saga_type, || what("type"))?;
     errors(&state.error, &state.compensation_error, what)?;
     for step in &state.steps {
-        let step_part = |part: &str| {
-            format!(
-                "the {part} of step `{}` of saga `{}`",
-                shorten(&step.name),
-                id()
-            )
-        };
-        limits::check_text(&step.name, || what("step names"))?;
-        errors(&step.error, &step.compensation_error, step_part)?;
+        step_texts(state, step)?;
+    }
+    Ok(())
+}
+
+/// The texts of one step of `state`: its name and error texts.
+fn step_texts(state: &SagaState, step: &StepState) -> Result<(), SagaStoreError> {
+    let step_part = |part: &str| {
+        format!(
+            "the {part} of step `{}` of saga `{}`",
+            shorten(&step.name),
+            shorten(&state.saga_id)
+        )
+    };
+    limits::check_text(&step.name, || {
+        format!("the step names of saga `{}`", shorten(&state.saga_id))
+    })?;
+    errors(&step.error, &step.compensation_error, step_part)
+}
+
+/// The texts [`texts`] checks that `change` may have changed: the saga's
+/// error texts and the changed steps' texts (the id and the owner are the
+/// caller's to check).
+pub(crate) fn changed_texts(change: &SagaChange<'_>) -> Result<(), SagaStoreError> {
+    let state = change.state();
+    errors(&state.error, &state.compensation_error, |part: &str| {
+        format!("the {part} of saga `{}`", shorten(&state.saga_id))
+    })?;
+    for (_, step) in change.changed_steps() {
+        step_texts(state, step)?;
+    }
+    Ok(())
+}
+
+/// The JSON [`state_json`] checks that `change` may have changed: the
+/// outputs of the changed steps that differ from those of `checked` (the
+/// state the change is written over, whose JSON passed the checks).
+pub(crate) fn changed_json(
+    change: &SagaChange<'_>,
+    checked: &SagaState,
+) -> Result<(), SagaStoreError> {
+    let state = change.state();
+    for (index, step) in change.changed_steps() {
+        let unchanged = checked
+            .steps
+            .get(index)
+            .is_some_and(|kept| kept.output == step.output);
+        if !unchanged {
+            output(state, step)?;
+        }
     }
     Ok(())
 }
@@ -77,18 +119,28 @@ pub(crate) fn state_json(
         let unchanged = checked
             .and_then(|checked| checked.steps.get(index))
             .is_some_and(|kept| kept.output == step.output);
-        if step.output.is_none() || unchanged {
-            continue;
+        if !unchanged {
+            output(state, step)?;
         }
-        json(state, &step.output, || {
+    }
+    Ok(())
+}
+
+/// A step's output within the limits. A value without strings, arrays or
+/// objects (`null`, a boolean, a number: serde_json's numbers are finite)
+/// breaks none, so it is not walked.
+fn output(state: &SagaState, step: &StepState) -> Result<(), SagaStoreError> {
+    use serde_json::Value;
+    match &step.output {
+        None | Some(Value::Null | Value::Bool(_) | Value::Number(_)) => Ok(()),
+        Some(output) => json(state, output, || {
             format!(
                 "the output of step `{}` of saga `{}`",
                 shorten(&step.name),
-                id()
+                shorten(&state.saga_id)
             )
-        })?;
+        }),
     }
-    Ok(())
 }
 
 /// The error texts of a saga or a step; `what` names a part.

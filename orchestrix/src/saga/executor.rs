@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use super::change::SagaChange;
 use super::error::{SagaError, SagaStoreError};
 use super::failure::PermanentFailure;
 use super::lease::{DEFAULT_LEASE_SAFETY_MARGIN, RunLease};
@@ -20,6 +21,7 @@ use super::state::{SagaState, SagaStatus, StepState, StepStatus};
 use super::step::{ActionFn, CompensationFn, SagaStep, StepContext};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
 use crate::error::BoxError;
+use crate::limits::now;
 
 /// How long a lease lasts unless renewed; see [`Saga::with_lease_ttl`].
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
@@ -152,10 +154,15 @@ impl<D> Copy for Work<'_, D> {}
 
 /// Records an attempt's outcome in the step's state; the error text if it
 /// failed.
-fn record<D>(entry: &mut StepState, work: &Work<'_, D>, attempt: Attempt) -> Option<String> {
+fn record<D>(
+    entry: &mut StepState,
+    work: &Work<'_, D>,
+    attempt: Attempt,
+    now: OffsetDateTime,
+) -> Option<String> {
     match work {
         Work::Action(_) => {
-            entry.finished_at = Some(OffsetDateTime::now_utc());
+            entry.finished_at = Some(now);
             let (status, error) = match attempt {
                 Attempt::Succeeded(output) => {
                     entry.status = StepStatus::Completed;
@@ -177,7 +184,7 @@ fn record<D>(entry: &mut StepState, work: &Work<'_, D>, attempt: Attempt) -> Opt
             Attempt::Succeeded(_) => {
                 entry.status = StepStatus::Compensated;
                 entry.compensation_error = None;
-                entry.compensated_at = Some(OffsetDateTime::now_utc());
+                entry.compensated_at = Some(now);
                 None
             }
             Attempt::Failed(error, _) | Attempt::TimedOut(error) => {
@@ -552,12 +559,12 @@ where
             {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
-                self.persist(state, lease).await?;
+                self.persist(state, lease, Some(index), now()).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Completed;
-        self.persist(state, lease).await
+        self.persist(state, lease, None, now()).await
     }
 
     async fn compensate(
@@ -595,12 +602,12 @@ where
                     "compensation of step `{}` failed: {error}",
                     step.name
                 ));
-                self.persist(state, lease).await?;
+                self.persist(state, lease, Some(index), now()).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Compensated;
-        self.persist(state, lease).await
+        self.persist(state, lease, None, now()).await
     }
 
     /// Runs the action or the compensation of step `index` under its retry
@@ -626,6 +633,7 @@ where
         let mut tries = 0;
         loop {
             tries += 1;
+            let started = now();
             let entry = &mut state.steps[index];
             let attempt = match work {
                 Work::Action(action) => {
@@ -636,7 +644,7 @@ where
                     }
                     entry.status = StepStatus::Running;
                     entry.attempts += 1;
-                    entry.started_at = Some(OffsetDateTime::now_utc());
+                    entry.started_at = Some(started);
                     entry.finished_at = None;
                     let context = StepContext::shared(
                         &run.saga_id,
@@ -644,7 +652,7 @@ where
                         &step.name,
                         entry.attempts,
                     );
-                    self.persist(state, lease).await?;
+                    self.persist(state, lease, Some(index), started).await?;
                     self.attempt(lease, step.timeout, || action(Arc::clone(data), context))
                         .await?
                 }
@@ -659,7 +667,7 @@ where
                     )
                     .for_compensation(entry.compensation_attempts);
                     let output = entry.output.clone();
-                    self.persist(state, lease).await?;
+                    self.persist(state, lease, Some(index), started).await?;
                     self.attempt(lease, step.timeout, || {
                         compensation(Arc::clone(data), output, context)
                             .map(|r| r.map(|()| serde_json::Value::Null))
@@ -668,14 +676,16 @@ where
                 }
             };
             let permanent = matches!(attempt, Attempt::Failed(_, true));
-            let Some(error) = record(&mut state.steps[index], &work, attempt) else {
-                self.persist(state, lease).await?;
+            let ended = now();
+            let Some(error) = record(&mut state.steps[index], &work, attempt, ended) else {
+                self.persist(state, lease, Some(index), ended).await?;
                 return Ok(None);
             };
             if permanent || !step.retry.allows_another(tries) {
+                // Saved by the caller, with the saga's new status.
                 return Ok(Some(error));
             }
-            self.persist(state, lease).await?;
+            self.persist(state, lease, Some(index), ended).await?;
             self.wait_keeping_lease(lease, step.retry.delay_after(tries))
                 .await?;
         }
@@ -747,9 +757,21 @@ where
         }
     }
 
-    async fn persist(&self, state: &mut SagaState, lease: &RunLease) -> Result<(), SagaError> {
-        state.updated_at = crate::limits::now();
-        lease.save(state).await?;
+    /// Saves `state` as written at `at`: its own fields and step `step`
+    /// changed since the last save (or since it was read), nothing else.
+    async fn persist(
+        &self,
+        state: &mut SagaState,
+        lease: &RunLease,
+        step: Option<usize>,
+        at: OffsetDateTime,
+    ) -> Result<(), SagaError> {
+        state.updated_at = at;
+        let change = match step {
+            Some(index) => SagaChange::of_step(state, index),
+            None => SagaChange::of_saga(state),
+        };
+        lease.save(change).await?;
         Ok(())
     }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::change::SagaChange;
 use super::error::SagaStoreError;
-use super::state::SagaState;
 use super::store::SagaStateStore;
 
 /// The default safety margin of a lease; see
@@ -82,10 +82,10 @@ impl RunLease {
         *confirmed = (*confirmed).max(asked);
     }
 
-    /// Saves `state` under the lease (which renews it), waiting at most
+    /// Saves `change` under the lease (which renews it), waiting at most
     /// until the deadline.
-    pub(crate) async fn save(&self, state: &SagaState) -> Result<(), SagaStoreError> {
-        self.bounded(self.store.save(state, &self.token, self.ttl))
+    pub(crate) async fn save(&self, change: SagaChange<'_>) -> Result<(), SagaStoreError> {
+        self.bounded(self.store.save_change(change, &self.token, self.ttl))
             .await
     }
 

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::limits::stored_precision;
 
+use super::change::SagaChange;
 use super::checks::{self, at_stored_precision};
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState};
@@ -71,6 +72,46 @@ impl InMemorySagaStateStore {
             .collect();
         states.sort_by(|a, b| (a.created_at, &a.saga_id).cmp(&(b.created_at, &b.saga_id)));
         states
+    }
+
+    /// `save`: the whole state written over the kept one.
+    fn save_whole(
+        &self,
+        state: &SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        // The texts first, then the JSON that differs from what is kept (a
+        // saga's data and completed outputs were checked when first
+        // written): the same calls are refused, with the same errors, as
+        // by a store that checks everything on every save.
+        checks::texts(state, owner)?;
+        let mut sagas = self.lock();
+        let kept = sagas.get_mut(&state.saga_id);
+        let checked = kept
+            .as_ref()
+            .filter(|kept| kept.checked)
+            .map(|kept| &kept.state);
+        checks::state_json(state, checked)?;
+        let Some(kept) = kept else {
+            return Err(SagaStoreError::NotFound {
+                saga_id: state.saga_id.clone(),
+            });
+        };
+        if !held_by(&kept.state, owner) {
+            return Err(lease_lost(&state.saga_id, owner));
+        }
+        // Written over the kept state in place, reusing its allocations.
+        kept.state.assign_from(state);
+        kept.checked = true;
+        let expires_at = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+        let stored = &mut kept.state;
+        stored.created_at = stored_precision(stored.created_at);
+        stored.updated_at = stored_precision(stored.updated_at);
+        if let Some(lease) = &mut stored.lease {
+            lease.expires_at = expires_at;
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
@@ -166,35 +207,50 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
-        // The texts first, then the JSON that differs from what is kept (a
-        // saga's data and completed outputs were checked when first
-        // written): the same calls are refused, with the same errors, as
-        // by a store that checks everything on every save.
-        checks::texts(state, owner)?;
+        self.save_whole(state, owner, ttl)
+    }
+
+    async fn save_change(
+        &self,
+        change: SagaChange<'_>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        let state = change.state();
         let mut sagas = self.lock();
-        let kept = sagas.get_mut(&state.saga_id);
-        let checked = kept
-            .as_ref()
-            .filter(|kept| kept.checked)
-            .map(|kept| &kept.state);
-        checks::state_json(state, checked)?;
-        let Some(kept) = kept else {
-            return Err(SagaStoreError::NotFound {
-                saga_id: state.saga_id.clone(),
-            });
+        let kept = match sagas.get_mut(&state.saga_id) {
+            // The change is written over a state this store checked, whose
+            // lease `owner` holds, so the id and the owner equal ones
+            // checked before (the id when the saga was created, the owner
+            // when it took the lease), and what the change leaves out is
+            // as checked.
+            Some(kept)
+                if !change.is_whole()
+                    && kept.checked
+                    && kept.state.steps.len() == state.steps.len()
+                    && held_by(&kept.state, owner) =>
+            {
+                kept
+            }
+            _ => {
+                drop(sagas);
+                return self.save_whole(state, owner, ttl);
+            }
         };
-        if !held_by(&kept.state, owner) {
-            return Err(lease_lost(&state.saga_id, owner));
-        }
-        // Written over the kept state in place, reusing its allocations.
-        kept.state.assign_from(state);
-        kept.checked = true;
-        let expires_at = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+        checks::changed_texts(&change)?;
+        checks::changed_json(&change, &kept.state)?;
         let stored = &mut kept.state;
-        stored.created_at = stored_precision(stored.created_at);
-        stored.updated_at = stored_precision(stored.updated_at);
+        stored.status = state.status;
+        stored.error.clone_from(&state.error);
+        stored
+            .compensation_error
+            .clone_from(&state.compensation_error);
+        stored.updated_at = stored_precision(state.updated_at);
+        for (index, step) in change.changed_steps() {
+            stored.steps[index].assign_from(step);
+        }
         if let Some(lease) = &mut stored.lease {
-            lease.expires_at = expires_at;
+            lease.expires_at = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
         }
         Ok(())
     }
@@ -331,5 +387,95 @@ mod tests {
             store.save(&fine, "me", TTL).await.is_err(),
             "a changed output is checked"
         );
+        assert!(
+            store
+                .save_change(SagaChange::of_step(&fine, 0), "me", TTL)
+                .await
+                .is_err(),
+            "and so is a changed step's output"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_over_unchecked_json_checks_the_whole_state() {
+        // Kept without checks: a change naming one step must not let the
+        // data through unchecked.
+        let mut deep = SagaState::new("s-3", "orders", nested(MAX_JSON_DEPTH + 1), ["one"]);
+        deep.lease = Some(Lease {
+            owner: "me".into(),
+            expires_at: OffsetDateTime::now_utc() + Duration::from_secs(60),
+        });
+        let store = InMemorySagaStateStore::with_states([deep.clone()]);
+        deep.steps[0].status = StepStatus::Running;
+        let error = store
+            .save_change(SagaChange::of_step(&deep, 0), "me", TTL)
+            .await
+            .expect_err("the data was never checked");
+        assert!(
+            matches!(error, SagaStoreError::Limit(LimitError::JsonTooDeep { .. })),
+            "{error:?}"
+        );
+        assert_eq!(
+            store.load("s-3").await.expect("load").expect("kept").steps[0].status,
+            StepStatus::Pending,
+            "nothing was written"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_writes_its_step_and_the_sagas_fields_and_keeps_the_lease() {
+        let store = InMemorySagaStateStore::new();
+        let state = SagaState::new("s-4", "orders", serde_json::json!({"a": 1}), ["one", "two"]);
+        let CreateOutcome::Created(mut current) =
+            store.create(&state, "me", TTL).await.expect("create")
+        else {
+            panic!("a new saga");
+        };
+        let lease = current.lease.take();
+        current.status = SagaStatus::Compensating;
+        current.error = Some("step `two` failed".into());
+        current.steps[1].status = StepStatus::Failed;
+        current.steps[1].output = Some(serde_json::json!(["partial", {"n": 1}]));
+        current.steps[1].error = Some("broke".into());
+        store
+            .save_change(SagaChange::of_step(&current, 1), "me", TTL)
+            .await
+            .expect("save");
+        let loaded = store.load("s-4").await.expect("load").expect("kept");
+        assert_eq!(
+            loaded.lease.as_ref().map(|lease| &lease.owner),
+            lease.as_ref().map(|lease| &lease.owner)
+        );
+        assert_eq!(
+            SagaState {
+                lease: None,
+                ..loaded
+            },
+            current
+        );
+        // A change of a state with another number of steps is written
+        // whole.
+        let mut shorter = current.clone();
+        shorter.steps.pop();
+        store
+            .save_change(SagaChange::of_saga(&shorter), "me", TTL)
+            .await
+            .expect("save");
+        let loaded = store.load("s-4").await.expect("load").expect("kept");
+        assert_eq!(loaded.steps, shorter.steps);
+        // Refused for anyone but the lease holder, and for an unknown saga.
+        assert!(matches!(
+            store
+                .save_change(SagaChange::of_saga(&shorter), "other", TTL)
+                .await,
+            Err(SagaStoreError::LeaseLost { .. })
+        ));
+        shorter.saga_id = "s-unknown".into();
+        assert!(matches!(
+            store
+                .save_change(SagaChange::of_saga(&shorter), "me", TTL)
+                .await,
+            Err(SagaStoreError::NotFound { .. })
+        ));
     }
 }

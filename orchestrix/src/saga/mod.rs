@@ -18,6 +18,7 @@
 //!
 //! The guide is `docs/sagas.md`.
 
+mod change;
 pub mod checks;
 mod error;
 mod executor;
@@ -36,6 +37,7 @@ mod state;
 mod step;
 mod store;
 
+pub use change::SagaChange;
 pub use error::{SagaError, SagaStoreError};
 pub use executor::{DEFAULT_LEASE_TTL, Saga};
 pub use failure::PermanentFailure;

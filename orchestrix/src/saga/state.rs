@@ -96,7 +96,7 @@ impl StepState {
     /// Makes `self` equal to `source`, reusing its allocations (a save
     /// rewrites a kept state that differs from the new one in a field or
     /// two).
-    fn assign_from(&mut self, source: &Self) {
+    pub(crate) fn assign_from(&mut self, source: &Self) {
         self.name.clone_from(&source.name);
         self.status = source.status;
         self.attempts = source.attempts;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::change::SagaChange;
 use super::error::SagaStoreError;
 use super::state::SagaState;
 
@@ -48,9 +49,10 @@ pub enum LeaseOutcome {
 ///   token per run as the owner, so that is the same run), or it has
 ///   expired, and
 ///   is atomic (of two concurrent acquirers at most one wins);
-/// * `save` and `renew_lease` only succeed for the current lease holder
+/// * `save`, `save_change` and `renew_lease` only succeed for the current lease holder
 ///   (else [`SagaStoreError::LeaseLost`]) and push the expiry to now + `ttl`;
-///   `save` replaces everything but the lease;
+///   `save` replaces everything but the lease, `save_change` too (it may
+///   write only the parts the change names);
 /// * a `ttl` longer than [`MAX_LEASE_TTL`] counts as [`MAX_LEASE_TTL`];
 /// * `unfinished` lists the sagas whose status is running or compensating.
 #[async_trait::async_trait]
@@ -94,6 +96,26 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError>;
+
+    /// Saves `change`'s state as [`save`](Self::save) does (the same
+    /// checks, errors and lease rule), knowing which parts changed since the
+    /// state the lease holder last saved or found stored when it took the
+    /// lease (see [`SagaChange`]). This is how the executor writes after
+    /// every transition.
+    ///
+    /// The default writes the whole state with [`save`](Self::save): right
+    /// for a store that writes a row per saga anyway. A store that keeps
+    /// states in memory overrides it to write just the changed parts over
+    /// the state it keeps, so a transition costs what changed, not the
+    /// size of the saga.
+    async fn save_change(
+        &self,
+        change: SagaChange<'_>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        self.save(change.state(), owner, ttl).await
+    }
 
     /// Renews `owner`'s lease.
     async fn renew_lease(

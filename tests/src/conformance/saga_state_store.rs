@@ -15,8 +15,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orchestrix::limits::LimitError;
 use orchestrix::saga::{
-    CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaState, SagaStateStore, SagaStatus,
+    CreateOutcome, LeaseOutcome, MAX_LEASE_TTL, SagaChange, SagaState, SagaStateStore, SagaStatus,
     SagaStoreError, StepState, StepStatus,
 };
 use time::OffsetDateTime;
@@ -84,6 +85,7 @@ pub async fn run_all(store: Arc<dyn SagaStateStore>, prefix: &str) {
     create_is_insert_if_absent(&*store, prefix).await;
     concurrent_creates_make_one_saga(Arc::clone(&store), prefix).await;
     save_round_trips_the_state(&*store, prefix).await;
+    save_change_writes_the_changed_state(&*store, prefix).await;
     only_the_lease_holder_writes(&*store, prefix).await;
     an_expired_lease_can_be_taken_over(&*store, prefix).await;
     concurrent_acquirers_one_wins(Arc::clone(&store), prefix).await;
@@ -226,6 +228,109 @@ pub async fn save_round_trips_the_state(store: &dyn SagaStateStore, prefix: &str
         Some("owner-a".to_owned()),
         "save keeps the lease"
     );
+}
+
+/// The stored state, without its lease, as `load` returns it.
+async fn stored_without_lease(store: &dyn SagaStateStore, id: &str) -> SagaState {
+    SagaState {
+        lease: None,
+        ..store.load(id).await.expect("load").expect("stored")
+    }
+}
+
+/// A change a run makes to one step, at a given time.
+type Transition = fn(&mut StepState, OffsetDateTime);
+
+/// `save_change`, fed the changes a run makes (one step at a time, then the
+/// saga's own fields), leaves stored exactly the state it was handed, keeps
+/// the lease, and refuses what `save` refuses, changing nothing.
+pub async fn save_change_writes_the_changed_state(store: &dyn SagaStateStore, prefix: &str) {
+    let id = format!("{prefix}-change");
+    let mut current = state(&id);
+    store
+        .create(&current, "owner-a", TTL)
+        .await
+        .expect("create");
+    let at = micros(OffsetDateTime::now_utc());
+    let steps: [(usize, Transition); 4] = [
+        (0, |step, at| {
+            step.status = StepStatus::Running;
+            step.attempts = 1;
+            step.started_at = Some(at);
+        }),
+        (0, |step, at| {
+            step.status = StepStatus::Completed;
+            step.output = Some(serde_json::json!({ "reservation": "R-1", "lines": [1, 2] }));
+            step.finished_at = Some(at);
+        }),
+        (1, |step, _| {
+            step.status = StepStatus::Failed;
+            step.attempts = 2;
+            step.error = Some("card declined".into());
+        }),
+        (0, |step, at| {
+            step.status = StepStatus::Compensated;
+            step.compensation_attempts = 1;
+            step.compensated_at = Some(at);
+        }),
+    ];
+    for (index, change) in steps {
+        change(&mut current.steps[index], at);
+        current.updated_at = at;
+        if index == 1 {
+            current.status = SagaStatus::Compensating;
+            current.error = Some("step `charge` failed: card declined".into());
+        }
+        store
+            .save_change(SagaChange::of_step(&current, index), "owner-a", TTL)
+            .await
+            .expect("save a change");
+        assert_eq!(stored_without_lease(store, &id).await, current);
+    }
+    current.status = SagaStatus::Compensated;
+    store
+        .save_change(SagaChange::of_saga(&current), "owner-a", TTL)
+        .await
+        .expect("save the saga's fields");
+    assert_eq!(stored_without_lease(store, &id).await, current);
+    assert_eq!(
+        store
+            .load(&id)
+            .await
+            .expect("load")
+            .and_then(|s| s.lease)
+            .map(|l| l.owner),
+        Some("owner-a".to_owned()),
+        "save_change keeps the lease"
+    );
+
+    // Refused as `save` refuses it, and nothing changes.
+    let mut refused = current.clone();
+    refused.status = SagaStatus::Failed;
+    let error = store
+        .save_change(SagaChange::of_saga(&refused), "owner-b", TTL)
+        .await
+        .expect_err("b holds no lease");
+    assert!(
+        matches!(error, SagaStoreError::LeaseLost { ref owner, .. } if owner == "owner-b"),
+        "{error}"
+    );
+    refused.steps[2].error = Some("nul \0 inside".into());
+    let error = store
+        .save_change(SagaChange::of_step(&refused, 2), "owner-a", TTL)
+        .await
+        .expect_err("a NUL in a changed step's error");
+    assert!(
+        matches!(error, SagaStoreError::Limit(LimitError::NulInText { .. })),
+        "{error}"
+    );
+    assert_eq!(stored_without_lease(store, &id).await, current);
+    let missing = state(&format!("{id}-missing"));
+    let error = store
+        .save_change(SagaChange::of_step(&missing, 0), "owner-a", TTL)
+        .await
+        .expect_err("no such saga");
+    assert!(matches!(error, SagaStoreError::NotFound { .. }), "{error}");
 }
 
 /// `save` and `renew_lease` by anyone but the lease holder fail with

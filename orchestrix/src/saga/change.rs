@@ -1,0 +1,102 @@
+//! [`SagaChange`]: a state to save, and which of its steps changed since
+//! the state its writer saved last.
+
+use super::state::{SagaState, StepState};
+
+/// A saga state handed to [`SagaStateStore::save_change`], with what
+/// changed since the last state its writer (the run holding the lease)
+/// saved or found stored.
+///
+/// What may change between two saves of one run: the saga's own fields
+/// ([`status`](SagaState::status), [`error`](SagaState::error),
+/// [`compensation_error`](SagaState::compensation_error),
+/// [`updated_at`](SagaState::updated_at)) and the steps the change names.
+/// The saga's id, type, data, creation time, its number of steps and every
+/// step the change does not name are as the writer last saved them.
+///
+/// A store that keeps states in memory writes just these parts over the
+/// state it keeps; a store that writes whole rows reads
+/// [`state`](Self::state) and ignores the rest.
+///
+/// ```
+/// use orchestrix::saga::{SagaChange, SagaState, StepStatus};
+///
+/// let mut state = SagaState::new("s-1", "orders", serde_json::Value::Null, ["reserve", "charge"]);
+/// state.steps[1].status = StepStatus::Running;
+/// let change = SagaChange::of_step(&state, 1);
+/// assert_eq!(change.changed_steps().map(|(index, _)| index).collect::<Vec<_>>(), [1]);
+/// assert!(!change.is_whole());
+/// assert!(SagaChange::whole(&state).is_whole());
+/// ```
+///
+/// [`SagaStateStore::save_change`]: super::SagaStateStore::save_change
+#[derive(Clone, Copy, Debug)]
+pub struct SagaChange<'a> {
+    state: &'a SagaState,
+    steps: ChangedSteps,
+}
+
+/// Which steps a [`SagaChange`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ChangedSteps {
+    /// None: only the saga's own fields changed.
+    None,
+    /// The step at this index.
+    One(usize),
+    /// Anything may have changed (the whole state is written).
+    Whole,
+}
+
+impl<'a> SagaChange<'a> {
+    /// `state`, any part of which may have changed.
+    pub fn whole(state: &'a SagaState) -> Self {
+        Self {
+            state,
+            steps: ChangedSteps::Whole,
+        }
+    }
+
+    /// `state`, of which the saga's own fields changed and no step did.
+    pub fn of_saga(state: &'a SagaState) -> Self {
+        Self {
+            state,
+            steps: ChangedSteps::None,
+        }
+    }
+
+    /// `state`, of which the saga's own fields and step `index` changed.
+    /// An index past the last step makes the change [`whole`](Self::whole).
+    pub fn of_step(state: &'a SagaState, index: usize) -> Self {
+        Self {
+            state,
+            steps: if index < state.steps.len() {
+                ChangedSteps::One(index)
+            } else {
+                ChangedSteps::Whole
+            },
+        }
+    }
+
+    /// The state after the change, complete.
+    pub fn state(&self) -> &'a SagaState {
+        self.state
+    }
+
+    /// Whether anything may have changed: the state is to be written
+    /// whole.
+    pub fn is_whole(&self) -> bool {
+        self.steps == ChangedSteps::Whole
+    }
+
+    /// The steps that changed, with their index, in order (every step when
+    /// the change is [`whole`](Self::is_whole)).
+    pub fn changed_steps(&self) -> impl Iterator<Item = (usize, &'a StepState)> + use<'a> {
+        let range = match self.steps {
+            ChangedSteps::None => 0..0,
+            ChangedSteps::One(index) => index..index + 1,
+            ChangedSteps::Whole => 0..self.state.steps.len(),
+        };
+        let steps = &self.state.steps;
+        range.filter_map(move |index| steps.get(index).map(|step| (index, step)))
+    }
+}
