@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use time::PrimitiveDateTime;
 use tokio::sync::watch;
 
+use super::kept::{Kept, Wholes};
 use crate::error::ConcurrencyError;
 use crate::limits::{self, stored_precision};
 use crate::message::AnyEnvelope;
@@ -18,11 +20,13 @@ use crate::store::{
 
 /// Everything an in-memory store holds.
 ///
-/// The global log owns the recorded events in position order (position
-/// `p` sits at index `p - 1`); a stream is the list of its events' indexes
-/// in the log. One `RwLock` guards it all, so an append is checked and
-/// written under one write lock: all-or-nothing, and the global order is the
-/// commit order (no reader can see position `p + 1` before `p`).
+/// The global log owns the kept events in position order (position `p`
+/// sits at index `p - 1`), each in the compact form of [`Kept`], built
+/// back into a [`RecordedEvent`] when read; a stream is the list of its
+/// events' indexes in the log. One `RwLock` guards it all, so an append is
+/// checked and written under one write lock: all-or-nothing, and the global
+/// order is the commit order (no reader can see position `p + 1` before
+/// `p`).
 ///
 /// `head` publishes the last position after every append, so followers
 /// waiting in [`wait_for_append`](Self::wait_for_append) wake at once.
@@ -43,12 +47,34 @@ impl Default for MemoryState {
 
 #[derive(Debug, Default)]
 struct Inner {
-    log: Vec<RecordedEvent>,
-    streams: HashMap<String, Vec<usize>>,
+    log: Vec<Kept>,
+    streams: HashMap<String, Stream>,
+    /// Each stream's id, by stream number: every event of a stream shares
+    /// this one allocation of its id.
+    ids: Vec<Arc<str>>,
+    /// The metadata of the events whose metadata is not compact.
+    wholes: Wholes,
     snapshots: HashMap<String, Snapshot>,
     /// Whether any event was imported in its stored form: only then do
     /// reads look for events to decode.
     imported: bool,
+}
+
+/// One stream: its number (its id's index in `Inner::ids`) and its events'
+/// indexes in the log.
+#[derive(Debug)]
+struct Stream {
+    number: u32,
+    events: Vec<u32>,
+}
+
+impl Inner {
+    /// The event at `index` of the log, as a store hands it out.
+    fn recorded(&self, index: usize) -> Option<RecordedEvent> {
+        let kept = self.log.get(index)?;
+        let stream_id = self.ids.get(kept.stream as usize)?;
+        kept.recorded(stream_id, index, &self.wholes)
+    }
 }
 
 impl MemoryState {
@@ -62,54 +88,73 @@ impl MemoryState {
         // here too, with the same error.
         checks::append(aggregate_id, events)?;
         let mut inner = self.write();
-        let Inner { log, streams, .. } = &mut *inner;
-        let current = streams.get(aggregate_id).map_or(0, |s| s.len() as u64);
-        if let Some(expected) = expected_version
-            && expected != current
-        {
-            return Err(ConcurrencyError {
-                aggregate_id: aggregate_id.to_owned(),
-                expected,
-                actual: current,
+        let Inner {
+            log,
+            streams,
+            ids,
+            wholes,
+            ..
+        } = &mut *inner;
+        let stream = match streams.get_mut(aggregate_id) {
+            Some(stream) => {
+                check_version(aggregate_id, expected_version, stream.events.len() as u64)?;
+                if events.is_empty() {
+                    return Ok(AppendOutcome {
+                        new_version: stream.events.len() as u64,
+                        positions: Vec::new(),
+                    });
+                }
+                stream
             }
-            .into());
-        }
-        if events.is_empty() {
-            return Ok(AppendOutcome {
-                new_version: current,
-                positions: Vec::new(),
-            });
-        }
-        let recorded_at = limits::now();
-        // The key is allocated only for a new stream (an empty append
-        // creates none, so an existing stream has version >= 1).
-        let stream = match current {
-            0 => streams.entry(aggregate_id.to_owned()).or_default(),
-            _ => streams
-                .get_mut(aggregate_id)
-                .ok_or_else(|| StoreError::Backend {
-                    operation: format!("append to stream `{aggregate_id}`"),
-                    source: "the in-memory stream vanished while locked".into(),
-                })?,
+            None => {
+                check_version(aggregate_id, expected_version, 0)?;
+                // An empty append creates no stream.
+                if events.is_empty() {
+                    return Ok(AppendOutcome {
+                        new_version: 0,
+                        positions: Vec::new(),
+                    });
+                }
+                let number = u32::try_from(ids.len()).map_err(|_| StoreError::Backend {
+                    operation: format!("create stream `{}`", limits::shorten(aggregate_id)),
+                    source: "the in-memory store holds at most 2^32 streams".into(),
+                })?;
+                ids.push(Arc::from(aggregate_id));
+                streams.entry(aggregate_id.to_owned()).or_insert(Stream {
+                    number,
+                    events: Vec::new(),
+                })
+            }
         };
-        // Every event of a stream shares one allocation of its id.
-        let stream_id: Arc<str> = match stream.first() {
-            Some(&first) => Arc::clone(&log[first].stream_id),
-            None => Arc::from(aggregate_id),
+        // Versions and log indexes are kept as `u32`s: refused beyond
+        // (more than 4 billion events, far more than memory holds).
+        let current = stream.events.len();
+        let too_many = |what: &str| StoreError::Backend {
+            operation: format!("append to stream `{}`", limits::shorten(aggregate_id)),
+            source: format!("the in-memory store keeps at most 2^32 - 1 events {what}").into(),
         };
+        u32::try_from(current + events.len()).map_err(|_| too_many("per stream"))?;
+        u32::try_from(log.len() + events.len()).map_err(|_| too_many("in all"))?;
+        let now = limits::now();
+        let recorded_at = PrimitiveDateTime::new(now.date(), now.time());
         let mut positions = Vec::with_capacity(events.len());
-        for (offset, envelope) in events.iter().enumerate() {
+        log.reserve(events.len());
+        stream.events.reserve(events.len());
+        for (offset, envelope) in (current + 1..).zip(events) {
             let index = log.len();
-            let position = index as u64 + 1;
-            log.push(RecordedEvent {
-                stream_id: Arc::clone(&stream_id),
-                version: current + offset as u64 + 1,
-                position,
+            let (kept, whole) = Kept::new(
+                envelope,
+                aggregate_id,
+                stream.number,
+                offset as u32,
                 recorded_at,
-                envelope: envelope.clone(),
-            });
-            stream.push(index);
-            positions.push(position);
+            );
+            log.push(kept);
+            if let Some(whole) = whole {
+                wholes.insert(index, whole);
+            }
+            stream.events.push(index as u32);
+            positions.push(index as u64 + 1);
         }
         // Published while the write lock is held, so the head only grows.
         // With no follower waiting, the value is only stored: waking
@@ -127,7 +172,7 @@ impl MemoryState {
             self.head.send_replace(head);
         }
         Ok(AppendOutcome {
-            new_version: stream.len() as u64,
+            new_version: stream.events.len() as u64,
             positions,
         })
     }
@@ -153,18 +198,22 @@ impl MemoryState {
         let Some(stream) = inner.streams.get(aggregate_id) else {
             return Ok(Vec::new());
         };
+        let stream_id = inner
+            .ids
+            .get(stream.number as usize)
+            .ok_or_else(|| vanished(aggregate_id))?;
         // Version v sits at index v - 1 of the stream.
         let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
         let end = usize::try_from(to_version)
             .unwrap_or(usize::MAX)
-            .min(stream.len());
-        let wanted = stream.get(skip..end).unwrap_or_default();
+            .min(stream.events.len());
+        let wanted = stream.events.get(skip..end).unwrap_or_default();
         let mut events = Vec::with_capacity(wanted.len());
-        events.extend(
-            wanted
-                .iter()
-                .filter_map(|&index| inner.log.get(index).cloned()),
-        );
+        events.extend(wanted.iter().filter_map(|&index| {
+            let index = index as usize;
+            let kept = inner.log.get(index)?;
+            kept.recorded(stream_id, index, &inner.wholes)
+        }));
         let imported = inner.imported;
         drop(inner);
         decode_imported(imported, events, None)
@@ -184,7 +233,10 @@ impl MemoryState {
     fn read_all_as_kept(&self, from_position: u64, limit: usize) -> (Vec<RecordedEvent>, bool) {
         let inner = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
-        let events = inner.log.iter().skip(start).take(limit).cloned().collect();
+        let end = start.saturating_add(limit).min(inner.log.len());
+        let events = (start..end)
+            .filter_map(|index| inner.recorded(index))
+            .collect();
         (events, inner.imported)
     }
 
@@ -239,10 +291,12 @@ impl MemoryState {
         };
         let fetch = stored.as_ref().unwrap_or(filter);
         if limit > 0 {
-            for event in inner.log.iter().skip(start) {
-                scanned_through = event.position;
-                if fetch.matches(event.event_type()) {
-                    events.push(event.clone());
+            for index in start..inner.log.len() {
+                scanned_through = index as u64 + 1;
+                if fetch.matches(inner.log[index].event_type())
+                    && let Some(event) = inner.recorded(index)
+                {
+                    events.push(event);
                     if events.len() == limit {
                         break;
                     }
@@ -290,7 +344,7 @@ impl MemoryState {
             .read()
             .streams
             .get(aggregate_id)
-            .map_or(0, |stream| stream.len() as u64))
+            .map_or(0, |stream| stream.events.len() as u64))
     }
 
     /// Keeps `snapshot` unless the stream already has a newer one: a slow
@@ -330,6 +384,33 @@ impl MemoryState {
         self.inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Refuses an append whose expected version is not the stream's `current`
+/// one.
+fn check_version(
+    aggregate_id: &str,
+    expected_version: Option<u64>,
+    current: u64,
+) -> Result<(), StoreError> {
+    match expected_version {
+        Some(expected) if expected != current => Err(ConcurrencyError {
+            aggregate_id: aggregate_id.to_owned(),
+            expected,
+            actual: current,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The error for a stream whose id is missing from the store: it cannot
+/// happen (ids are only ever added), but is an error, not a panic.
+fn vanished(aggregate_id: &str) -> StoreError {
+    StoreError::Backend {
+        operation: format!("read stream `{}`", limits::shorten(aggregate_id)),
+        source: "the in-memory stream's id vanished".into(),
     }
 }
 
