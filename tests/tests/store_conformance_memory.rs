@@ -52,3 +52,71 @@ async fn a_follower_of_the_in_memory_store_waits_for_an_append() {
         "woken by the append"
     );
 }
+
+/// The in-memory store keeps metadata compactly and builds it back: every
+/// read (a stream, a range, the global stream, a filtered page) gives
+/// metadata equal to what was saved, to the offset of its time, whether it
+/// was compact (the defaults, the stream's id as subject, a cause) or kept
+/// whole (another source, subject or schema); and the message is the very
+/// `Arc` that was saved.
+#[test]
+fn every_read_gives_back_the_saved_metadata_and_message() {
+    use orchestrix::message::Metadata;
+    use orchestrix::prelude::*;
+    use orchestrix::store::{EventStore, EventTypeFilter};
+    use orchestrix_tests::conformance::ConformanceEvent;
+
+    let store = InMemoryEventStore::new();
+    let cause = Metadata::new("PlaceOrder");
+    let event = |seq: u32, metadata: Metadata| -> AnyEnvelope {
+        Envelope::with_metadata(ConformanceEvent { writer: 1, seq }, metadata).into()
+    };
+    let fresh = || Metadata::new("orchestrix.conformance.Event");
+    let saved = vec![
+        event(1, fresh()),
+        event(2, fresh().with_subject("order-7").caused_by(&cause)),
+        event(
+            3,
+            Metadata {
+                time: fresh().time.to_offset(time::macros::offset!(-3:00)),
+                datacontenttype: None,
+                ..fresh()
+            },
+        ),
+        event(4, fresh().with_source("urn:elsewhere").caused_by(&cause)),
+        event(5, fresh().with_subject("order-8")),
+        event(6, fresh().with_dataschema("urn:schema:1")),
+    ];
+    store.save("other", &[event(0, fresh())], None).expect("save");
+    // Saved one by one and in a batch: both paths keep the same way.
+    store.save("order-7", &saved[..2], Some(0)).expect("save");
+    store.save("order-7", &saved[2..], Some(2)).expect("save");
+
+    let filter = EventTypeFilter::only(["orchestrix.conformance.Event"]);
+    let reads = [
+        store.load("order-7", 0).expect("load"),
+        store.load_range("order-7", 1, 6).expect("range"),
+        store.read_all(2, 100).expect("read_all"),
+        store
+            .read_all_filtered(2, 100, &filter)
+            .expect("filtered")
+            .events,
+    ];
+    for read in reads {
+        assert_eq!(read.len(), saved.len());
+        for (index, (recorded, saved)) in read.iter().zip(&saved).enumerate() {
+            assert_eq!(recorded.metadata(), saved.metadata(), "event {index}");
+            assert_eq!(
+                recorded.metadata().time.offset(),
+                saved.metadata().time.offset()
+            );
+            assert!(
+                std::sync::Arc::ptr_eq(recorded.envelope.message_arc(), saved.message_arc()),
+                "event {index}: the saved message itself"
+            );
+            assert_eq!(recorded.version, index as u64 + 1);
+            assert_eq!(recorded.position, index as u64 + 2);
+            assert_eq!(&*recorded.stream_id, "order-7");
+        }
+    }
+}
