@@ -87,7 +87,9 @@ fn every_read_gives_back_the_saved_metadata_and_message() {
         event(5, fresh().with_subject("order-8")),
         event(6, fresh().with_dataschema("urn:schema:1")),
     ];
-    store.save("other", &[event(0, fresh())], None).expect("save");
+    store
+        .save("other", &[event(0, fresh())], None)
+        .expect("save");
     // Saved one by one and in a batch: both paths keep the same way.
     store.save("order-7", &saved[..2], Some(0)).expect("save");
     store.save("order-7", &saved[2..], Some(2)).expect("save");
@@ -119,4 +121,58 @@ fn every_read_gives_back_the_saved_metadata_and_message() {
             assert_eq!(&*recorded.stream_id, "order-7");
         }
     }
+}
+
+/// Saves made while no follower waits do not publish the head, so a
+/// follower that starts waiting later must still see them: it returns at
+/// once for a position already appended, and waits for the next one.
+#[tokio::test(start_paused = true)]
+async fn a_follower_sees_appends_made_while_nobody_waited() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use orchestrix::store::AsyncEventStore;
+    use orchestrix_tests::conformance::ConformanceEvent;
+
+    let store = Arc::new(InMemoryAsyncEventStore::new());
+    for seq in 1..=3 {
+        store
+            .save("quiet-1", &[ConformanceEvent::envelope(1, seq)], None)
+            .await
+            .expect("append");
+    }
+    let started = tokio::time::Instant::now();
+    for after in 0..3 {
+        store
+            .wait_for_append(after, Duration::from_secs(3600))
+            .await
+            .expect("wait");
+    }
+    assert_eq!(started.elapsed(), Duration::ZERO, "already appended");
+
+    store
+        .wait_for_append(3, Duration::from_secs(5))
+        .await
+        .expect("wait");
+    assert_eq!(started.elapsed(), Duration::from_secs(5), "nothing newer");
+
+    // Another quiet append, then a follower waiting past it: woken by the
+    // append after, not before.
+    store
+        .save("quiet-1", &[ConformanceEvent::envelope(1, 4)], None)
+        .await
+        .expect("append");
+    let waiter = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.wait_for_append(4, Duration::from_secs(3600)).await })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiter.is_finished(), "position 4 is not past 4");
+    let started = tokio::time::Instant::now();
+    store
+        .save("quiet-2", &[ConformanceEvent::envelope(2, 1)], None)
+        .await
+        .expect("append");
+    waiter.await.expect("task").expect("wait");
+    assert_eq!(started.elapsed(), Duration::ZERO, "woken by the append");
 }

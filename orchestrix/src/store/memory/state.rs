@@ -28,8 +28,8 @@ use crate::store::{
 /// order is the commit order (no reader can see position `p + 1` before
 /// `p`).
 ///
-/// `head` publishes the last position after every append, so followers
-/// waiting in [`wait_for_append`](Self::wait_for_append) wake at once.
+/// `head` publishes the last position after every append while a follower
+/// waits in [`wait_for_append`](Self::wait_for_append), so it wakes at once.
 #[derive(Debug)]
 pub(super) struct MemoryState {
     inner: RwLock<Inner>,
@@ -156,20 +156,14 @@ impl MemoryState {
             stream.events.push(index as u32);
             positions.push(index as u64 + 1);
         }
-        // Published while the write lock is held, so the head only grows.
-        // With no follower waiting, the value is only stored: waking
-        // nobody still costs a lock per shard of the watch's notifier,
-        // more than the rest of a one-event save. A follower subscribes
-        // under the read lock (see `wait_for_append`), so it either counts
-        // here or sees this head when it looks.
-        let head = log.len() as u64;
-        if self.head.receiver_count() == 0 {
-            self.head.send_if_modified(|current| {
-                *current = head;
-                false
-            });
-        } else {
-            self.head.send_replace(head);
+        // Published while the write lock is held, so the head only grows,
+        // and only to followers waiting: with none, even storing the value
+        // costs the watch's own lock, a good part of a one-event save. A
+        // follower brings the head up to date and subscribes under the
+        // read lock (see `wait_for_append`), so it either counts here or
+        // sees this append when it looks.
+        if self.head.receiver_count() > 0 {
+            self.head.send_replace(log.len() as u64);
         }
         Ok(AppendOutcome {
             new_version: stream.events.len() as u64,
@@ -313,10 +307,19 @@ impl MemoryState {
 
     /// Waits until the head passes `after_position`, or `max_wait` elapsed.
     pub(super) async fn wait_for_append(&self, after_position: u64, max_wait: Duration) {
-        // Subscribed under the read lock: no save is between counting the
-        // receivers and storing its head (see `save`).
+        // Under the read lock no save runs: the head is brought up to the
+        // log (saves with no follower waiting do not publish it), and the
+        // follower subscribes before any later save counts the receivers.
         let mut head = {
-            let _appends_wait = self.read();
+            let inner = self.read();
+            let last = inner.log.len() as u64;
+            self.head.send_if_modified(|head| {
+                let behind = *head < last;
+                if behind {
+                    *head = last;
+                }
+                behind
+            });
             self.head.subscribe()
         };
         // `wait_for` looks at the current head first, so an append between
