@@ -95,6 +95,14 @@ impl MemoryState {
             wholes,
             ..
         } = &mut *inner;
+        // Versions and log indexes are kept as `u32`s: refused beyond
+        // (more than 4 billion events, far more than memory holds), before
+        // anything is written.
+        let too_many = |what: &str| StoreError::Backend {
+            operation: format!("append to stream `{}`", limits::shorten(aggregate_id)),
+            source: format!("the in-memory store keeps at most 2^32 - 1 events {what}").into(),
+        };
+        u32::try_from(log.len() + events.len()).map_err(|_| too_many("in all"))?;
         let stream = match streams.get_mut(aggregate_id) {
             Some(stream) => {
                 check_version(aggregate_id, expected_version, stream.events.len() as u64)?;
@@ -126,15 +134,8 @@ impl MemoryState {
                 })
             }
         };
-        // Versions and log indexes are kept as `u32`s: refused beyond
-        // (more than 4 billion events, far more than memory holds).
+        // Never more than the whole log, checked above: fits a `u32`.
         let current = stream.events.len();
-        let too_many = |what: &str| StoreError::Backend {
-            operation: format!("append to stream `{}`", limits::shorten(aggregate_id)),
-            source: format!("the in-memory store keeps at most 2^32 - 1 events {what}").into(),
-        };
-        u32::try_from(current + events.len()).map_err(|_| too_many("per stream"))?;
-        u32::try_from(log.len() + events.len()).map_err(|_| too_many("in all"))?;
         let now = limits::now();
         let recorded_at = PrimitiveDateTime::new(now.date(), now.time());
         let mut positions = Vec::with_capacity(events.len());
