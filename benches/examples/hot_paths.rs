@@ -11,8 +11,10 @@
 //! handlers), `saga` (5 no-op async steps, in-memory store),
 //! `store-save` (one-event saves to the in-memory store), `store-load`
 //! (`repo.load` + replay of a 1,000-event in-memory stream, filled in one
-//! batch in the set-up; divide by 1,000 for a figure per event), and
-//! `none` (the set-up alone, to subtract). Run each with two counts and divide the
+//! batch in the set-up; divide by 1,000 for a figure per event),
+//! `store-save-setup` (the envelopes `store-save` saves, built and
+//! dropped, no store: subtract it from `store-save`), and `none` (the
+//! set-up alone, to subtract). Run each with two counts and divide the
 //! difference of the instruction totals by the difference of the counts
 //! to get the cost of one operation without the set-up.
 
@@ -162,6 +164,17 @@ fn main() {
                 let tally = repo.load::<Tally>("bench-tally").expect("load");
                 black_box(tally.sum);
             }
+        }
+        "store-save-setup" => {
+            let events: Vec<AnyEnvelope> = (0..count)
+                .map(|index| {
+                    Envelope::new(NoopEvent {
+                        index: index as usize,
+                    })
+                    .into_any()
+                })
+                .collect();
+            black_box(&events);
         }
         "none" => {}
         other => panic!("unknown workload `{other}`"),
