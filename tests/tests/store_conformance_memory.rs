@@ -56,9 +56,9 @@ async fn a_follower_of_the_in_memory_store_waits_for_an_append() {
 /// The in-memory store keeps metadata compactly and builds it back: every
 /// read (a stream, a range, the global stream, a filtered page) gives
 /// metadata equal to what was saved, to the offset of its time, whether it
-/// was compact (the defaults, the stream's id as subject, a cause) or kept
-/// whole (another source, subject or schema); and the message is the very
-/// `Arc` that was saved.
+/// was compact (the defaults, the stream's id as subject, a cause, another
+/// source) or kept whole (another type, subject or schema); and the message
+/// is the very `Arc` that was saved.
 #[test]
 fn every_read_gives_back_the_saved_metadata_and_message() {
     use orchestrix::message::Metadata;
@@ -86,6 +86,13 @@ fn every_read_gives_back_the_saved_metadata_and_message() {
         event(4, fresh().with_source("urn:elsewhere").caused_by(&cause)),
         event(5, fresh().with_subject("order-8")),
         event(6, fresh().with_dataschema("urn:schema:1")),
+        // A type other than the message's name: only an envelope built from
+        // its parts says so (`Envelope::with_metadata` sets the name).
+        AnyEnvelope::from_parts(
+            std::sync::Arc::new(ConformanceEvent { writer: 1, seq: 7 }),
+            std::sync::Arc::new(Metadata::new("orchestrix.conformance.Former")),
+        ),
+        event(8, fresh().with_source("urn:elsewhere")),
     ];
     store
         .save("other", &[event(0, fresh())], None)
@@ -97,7 +104,7 @@ fn every_read_gives_back_the_saved_metadata_and_message() {
     let filter = EventTypeFilter::only(["orchestrix.conformance.Event"]);
     let reads = [
         store.load("order-7", 0).expect("load"),
-        store.load_range("order-7", 1, 6).expect("range"),
+        store.load_range("order-7", 1, 8).expect("range"),
         store.read_all(2, 100).expect("read_all"),
         store
             .read_all_filtered(2, 100, &filter)

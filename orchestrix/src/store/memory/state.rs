@@ -9,7 +9,7 @@ use std::time::Duration;
 use time::PrimitiveDateTime;
 use tokio::sync::watch;
 
-use super::kept::{Kept, Wholes};
+use super::kept::{Kept, Lost, Tables};
 use crate::error::ConcurrencyError;
 use crate::limits::{self, stored_precision};
 use crate::message::AnyEnvelope;
@@ -33,6 +33,10 @@ use crate::store::{
 #[derive(Debug)]
 pub(super) struct MemoryState {
     inner: RwLock<Inner>,
+    /// The last position: equal to the log's length while any receiver
+    /// exists (every save publishes it then). With none it may lag behind;
+    /// `wait_for_append` brings it up to the log under the read lock
+    /// before subscribing.
     head: watch::Sender<u64>,
 }
 
@@ -52,8 +56,9 @@ struct Inner {
     /// Each stream's id, by stream number: every event of a stream shares
     /// this one allocation of its id.
     ids: Vec<Arc<str>>,
-    /// The metadata of the events whose metadata is not compact.
-    wholes: Wholes,
+    /// The sources other than the default one, and the metadata of the
+    /// events whose metadata is not compact.
+    tables: Tables,
     snapshots: HashMap<String, Snapshot>,
     /// Whether any event was imported in its stored form: only then do
     /// reads look for events to decode.
@@ -70,10 +75,15 @@ struct Stream {
 
 impl Inner {
     /// The event at `index` of the log, as a store hands it out.
-    fn recorded(&self, index: usize) -> Option<RecordedEvent> {
-        let kept = self.log.get(index)?;
-        let stream_id = self.ids.get(kept.stream as usize)?;
-        kept.recorded(stream_id, index, &self.wholes)
+    fn recorded(&self, index: usize) -> Result<RecordedEvent, StoreError> {
+        let position = index as u64 + 1;
+        let lost = |what: Lost| what.while_doing(format!("read global position {position}"));
+        let kept = self.log.get(index).ok_or_else(|| lost(Lost::Event))?;
+        let stream_id = self
+            .ids
+            .get(kept.stream as usize)
+            .ok_or_else(|| lost(Lost::StreamId))?;
+        kept.recorded(stream_id, index, &self.tables)
     }
 }
 
@@ -92,17 +102,10 @@ impl MemoryState {
             log,
             streams,
             ids,
-            wholes,
+            tables,
             ..
         } = &mut *inner;
-        // Versions and log indexes are kept as `u32`s: refused beyond
-        // (more than 4 billion events, far more than memory holds), before
-        // anything is written.
-        let too_many = |what: &str| StoreError::Backend {
-            operation: format!("append to stream `{}`", limits::shorten(aggregate_id)),
-            source: format!("the in-memory store keeps at most 2^32 - 1 events {what}").into(),
-        };
-        u32::try_from(log.len() + events.len()).map_err(|_| too_many("in all"))?;
+        room_for(aggregate_id, log.len(), events.len())?;
         let stream = match streams.get_mut(aggregate_id) {
             Some(stream) => {
                 check_version(aggregate_id, expected_version, stream.events.len() as u64)?;
@@ -123,10 +126,9 @@ impl MemoryState {
                         positions: Vec::new(),
                     });
                 }
-                let number = u32::try_from(ids.len()).map_err(|_| StoreError::Backend {
-                    operation: format!("create stream `{}`", limits::shorten(aggregate_id)),
-                    source: "the in-memory store holds at most 2^32 streams".into(),
-                })?;
+                // Every stream holds an event, so there are fewer streams
+                // than events, which `room_for` bounded: fits a `u32`.
+                let number = ids.len() as u32;
                 ids.push(Arc::from(aggregate_id));
                 streams.entry(aggregate_id.to_owned()).or_insert(Stream {
                     number,
@@ -143,17 +145,15 @@ impl MemoryState {
         stream.events.reserve(events.len());
         for (offset, envelope) in (current + 1..).zip(events) {
             let index = log.len();
-            let (kept, whole) = Kept::new(
+            log.push(Kept::new(
                 envelope,
                 aggregate_id,
                 stream.number,
                 offset as u32,
+                index,
                 recorded_at,
-            );
-            log.push(kept);
-            if let Some(whole) = whole {
-                wholes.insert(index, whole);
-            }
+                tables,
+            ));
             stream.events.push(index as u32);
             positions.push(index as u64 + 1);
         }
@@ -181,7 +181,7 @@ impl MemoryState {
     }
 
     /// The events with `from_version <= version <= to_version`: only those
-    /// are cloned.
+    /// are built.
     pub(super) fn load_range(
         &self,
         aggregate_id: &str,
@@ -204,11 +204,14 @@ impl MemoryState {
             .min(stream.events.len());
         let wanted = stream.events.get(skip..end).unwrap_or_default();
         let mut events = Vec::with_capacity(wanted.len());
-        events.extend(wanted.iter().filter_map(|&index| {
+        for &index in wanted {
             let index = index as usize;
-            let kept = inner.log.get(index)?;
-            kept.recorded(stream_id, index, &inner.wholes)
-        }));
+            let kept = inner
+                .log
+                .get(index)
+                .ok_or_else(|| Lost::Event.reading(aggregate_id, index as u64 + 1))?;
+            events.push(kept.recorded(stream_id, index, &inner.tables)?);
+        }
         let imported = inner.imported;
         drop(inner);
         decode_imported(imported, events, None)
@@ -219,20 +222,24 @@ impl MemoryState {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let (events, imported) = self.read_all_as_kept(from_position, limit);
+        let (events, imported) = self.read_all_as_kept(from_position, limit)?;
         decode_imported(imported, events, None)
     }
 
     /// The events as kept (imported ones undecoded), and whether any event
     /// was imported.
-    fn read_all_as_kept(&self, from_position: u64, limit: usize) -> (Vec<RecordedEvent>, bool) {
+    fn read_all_as_kept(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<(Vec<RecordedEvent>, bool), StoreError> {
         let inner = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
         let end = start.saturating_add(limit).min(inner.log.len());
         let events = (start..end)
-            .filter_map(|index| inner.recorded(index))
-            .collect();
-        (events, inner.imported)
+            .map(|index| inner.recorded(index))
+            .collect::<Result<_, _>>()?;
+        Ok((events, inner.imported))
     }
 
     /// Appends events in their stored form, decoded when read.
@@ -265,7 +272,7 @@ impl MemoryState {
 
     /// At most `limit` events of types `filter` lets through, from
     /// `from_position` on. Events of other types are looked at by name only,
-    /// never cloned.
+    /// never built.
     pub(super) fn read_all_filtered(
         &self,
         from_position: u64,
@@ -288,10 +295,8 @@ impl MemoryState {
         if limit > 0 {
             for index in start..inner.log.len() {
                 scanned_through = index as u64 + 1;
-                if fetch.matches(inner.log[index].event_type())
-                    && let Some(event) = inner.recorded(index)
-                {
-                    events.push(event);
+                if fetch.matches(inner.log[index].event_type()) {
+                    events.push(inner.recorded(index)?);
                     if events.len() == limit {
                         break;
                     }
@@ -335,7 +340,7 @@ impl MemoryState {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RawRecordedEvent>, StoreError> {
-        self.read_all_as_kept(from_position, limit)
+        self.read_all_as_kept(from_position, limit)?
             .0
             .iter()
             .map(RawRecordedEvent::from_recorded)
@@ -409,13 +414,24 @@ fn check_version(
     }
 }
 
+/// Refuses an append of `adding` events to a log of `log_len` that would
+/// hold more than `u32::MAX` events: versions and log indexes are kept as
+/// `u32`s (4 billion events, far more than memory holds). Checked before
+/// anything is written.
+fn room_for(aggregate_id: &str, log_len: usize, adding: usize) -> Result<(), StoreError> {
+    match log_len.checked_add(adding).map(u32::try_from) {
+        Some(Ok(_)) => Ok(()),
+        _ => Err(StoreError::Backend {
+            operation: format!("append to stream `{}`", limits::shorten(aggregate_id)),
+            source: "the in-memory store keeps at most 2^32 - 1 events in all".into(),
+        }),
+    }
+}
+
 /// The error for a stream whose id is missing from the store: it cannot
 /// happen (ids are only ever added), but is an error, not a panic.
 fn vanished(aggregate_id: &str) -> StoreError {
-    StoreError::Backend {
-        operation: format!("read stream `{}`", limits::shorten(aggregate_id)),
-        source: "the in-memory stream's id vanished".into(),
-    }
+    Lost::StreamId.while_doing(format!("read stream `{}`", limits::shorten(aggregate_id)))
 }
 
 /// `events` with imported (stored-form) ones decoded; untouched when the
@@ -429,5 +445,25 @@ fn decode_imported(
         crate::evolution::expand_stored(events, filter)
     } else {
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = u32::MAX as usize;
+
+    /// The log may hold up to `u32::MAX` events, not one more, and an
+    /// overflowing count is refused too.
+    #[test]
+    fn the_log_has_room_for_u32_max_events_and_no_more() {
+        assert!(room_for("s", MAX - 2, 1).is_ok(), "u32::MAX - 1 in all");
+        assert!(room_for("s", MAX - 1, 1).is_ok(), "u32::MAX in all");
+        assert!(room_for("s", MAX, 0).is_ok(), "an empty append");
+        let refused = room_for("s", MAX, 1).expect_err("u32::MAX + 1 in all");
+        assert!(refused.to_string().contains("stream `s`"), "{refused}");
+        assert!(room_for("s", 1, MAX).is_err());
+        assert!(room_for("s", usize::MAX, 1).is_err(), "no overflow");
     }
 }
