@@ -183,3 +183,80 @@ async fn a_follower_sees_appends_made_while_nobody_waited() {
     waiter.await.expect("task").expect("wait");
     assert_eq!(started.elapsed(), Duration::ZERO, "woken by the append");
 }
+
+/// Followers waiting for positions while writers on other threads save
+/// (one event per save, released together with the followers once each
+/// follower found its position missing) all return,
+/// each seeing its position in the log: no append slips between a
+/// follower's look at the head and its subscription. The timeout only
+/// bounds a failure; nothing here is timed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn followers_waiting_while_writers_save_on_other_threads_all_return() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use orchestrix::store::AsyncEventStore;
+    use orchestrix_tests::conformance::ConformanceEvent;
+    use tokio::sync::Barrier;
+
+    const WRITERS: u32 = 4;
+    const SAVES: u32 = 250;
+    const FOLLOWERS: u64 = 8;
+    let last = u64::from(WRITERS * SAVES);
+
+    let store = Arc::new(InMemoryAsyncEventStore::new());
+    let start = Arc::new(Barrier::new((WRITERS as usize) + (FOLLOWERS as usize)));
+    let mut followers = Vec::new();
+    for follower in 1..=FOLLOWERS {
+        // Positions spread over the run, the last one among them.
+        let wanted = last * follower / FOLLOWERS;
+        let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+        followers.push(tokio::spawn(async move {
+            // Every follower has found its position missing before any
+            // writer starts: the saves overlap its wait.
+            let before = store.read_all(wanted, 1).await.expect("read").len();
+            start.wait().await;
+            assert_eq!(before, 0, "nothing written yet");
+            store
+                .wait_for_append(wanted - 1, Duration::from_secs(3600))
+                .await
+                .expect("wait");
+            store.read_all(wanted, 1).await.expect("read").len()
+        }));
+    }
+    let mut writers = Vec::new();
+    for writer in 1..=WRITERS {
+        let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+        writers.push(tokio::spawn(async move {
+            start.wait().await;
+            for seq in 1..=SAVES {
+                store
+                    .save(
+                        &format!("racing-{writer}"),
+                        &[ConformanceEvent::envelope(writer, seq)],
+                        None,
+                    )
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    let all = async {
+        for writer in writers {
+            writer.await.expect("writer");
+        }
+        let mut seen = Vec::new();
+        for follower in followers {
+            seen.push(follower.await.expect("follower"));
+        }
+        seen
+    };
+    let seen = tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .expect("every follower returned");
+    assert_eq!(seen, vec![1; FOLLOWERS as usize], "each saw its position");
+    assert_eq!(
+        store.read_all(1, usize::MAX).await.expect("read").len() as u64,
+        last
+    );
+}
