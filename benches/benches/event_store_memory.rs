@@ -15,6 +15,9 @@
 //! * framework: `InMemoryEventStore`, each event `Envelope::new(event)`
 //!   (fresh CloudEvents metadata: id, time, type, source, content type,
 //!   correlation id);
+//! * framework, own source: the same, each event's metadata naming one
+//!   source of its own (`with_source`, as CloudEvents producers do) instead
+//!   of the default;
 //! * baseline: the least a typed store with streams and a global order
 //!   keeps, `HashMap<String, Vec<(u64, Event)>>` (version and event) plus a
 //!   global index `Vec<(u32, u32)>` (stream number and version), no
@@ -30,7 +33,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::process::Command;
 
-use orchestrix::message::AnyEnvelope;
+use orchestrix::message::{AnyEnvelope, Message, Metadata};
 use orchestrix::prelude::*;
 use orchestrix::store::InMemoryEventStore;
 
@@ -85,13 +88,23 @@ fn appends() -> impl Iterator<Item = (u64, u64)> {
     (0..EVENTS).map(|n| (n, n % STREAMS))
 }
 
-fn framework() -> u64 {
+/// The source of the events of the "framework, own source" side.
+const OWN_SOURCE: &str = "urn:bench:ledger";
+
+/// The framework side; each event's metadata names [`OWN_SOURCE`] when
+/// `own_source`.
+fn framework(own_source: bool) -> u64 {
     let names: Vec<String> = (0..STREAMS).map(stream_name).collect();
     let before = resident_bytes();
     let store = InMemoryEventStore::new();
     for (n, stream) in appends() {
         let version = n / STREAMS;
-        let envelope: AnyEnvelope = Envelope::new(event(n)).into();
+        let envelope: AnyEnvelope = if own_source {
+            let metadata = Metadata::new(MemoDeposited::NAME).with_source(OWN_SOURCE);
+            Envelope::with_metadata(event(n), metadata).into()
+        } else {
+            Envelope::new(event(n)).into()
+        };
         store
             .save(
                 &names[stream as usize],
@@ -171,7 +184,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|arg| arg == "--side") {
         let grown = match args.get(at + 1).map(String::as_str) {
-            Some("framework") => framework(),
+            Some("framework") => framework(false),
+            Some("sourced") => framework(true),
             Some("baseline") => baseline(),
             other => panic!("unknown side {other:?}"),
         };
@@ -184,6 +198,7 @@ fn main() {
     );
     let per_event = |bytes: u64| bytes as f64 / EVENTS as f64;
     let mut framework_runs = Vec::new();
+    let mut sourced_runs = Vec::new();
     let mut baseline_runs = Vec::new();
     println!(
         "event_store_memory: {EVENTS} events ({PAYLOAD_BYTES}-byte JSON payloads) in {STREAMS} \
@@ -192,23 +207,28 @@ fn main() {
     for round in 0..ROUNDS {
         // The sides take turns going first.
         let order = if round % 2 == 0 {
-            ["framework", "baseline"]
+            ["framework", "sourced", "baseline"]
         } else {
-            ["baseline", "framework"]
+            ["baseline", "sourced", "framework"]
         };
         for side in order {
             let bytes = per_event(measure(side));
             println!("  round {}: {side:<9} {bytes:>7.1} bytes/event", round + 1);
-            if side == "framework" {
-                framework_runs.push(bytes);
-            } else {
-                baseline_runs.push(bytes);
+            match side {
+                "framework" => framework_runs.push(bytes),
+                "sourced" => sourced_runs.push(bytes),
+                _ => baseline_runs.push(bytes),
             }
         }
     }
-    let (framework, baseline) = (median(framework_runs), median(baseline_runs));
+    let (framework, sourced, baseline) = (
+        median(framework_runs),
+        median(sourced_runs),
+        median(baseline_runs),
+    );
     println!("medians of {ROUNDS} rounds:");
     println!("  InMemoryEventStore                      {framework:>7.1} bytes/event");
+    println!("  InMemoryEventStore, own source          {sourced:>7.1} bytes/event");
     println!("  typed HashMap<String, Vec<(u64, E)>>    {baseline:>7.1} bytes/event");
     println!(
         "  ratio framework ÷ baseline              {:>7.2}",

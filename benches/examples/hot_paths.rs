@@ -10,7 +10,11 @@
 //! Workloads: `async-publish`, `sync-publish` (one envelope to 5 no-op
 //! handlers), `saga` (5 no-op async steps, in-memory store; `saga-setup`
 //! makes and drops the same sagas without running them),
-//! `store-save` (one-event saves to the in-memory store), and `none` (the
+//! `store-save` (one-event saves to the in-memory store), `store-load`
+//! (`repo.load` + replay of a 1,000-event in-memory stream, filled in one
+//! batch in the set-up; divide by 1,000 for a figure per event),
+//! `store-save-setup` (the envelopes `store-save` saves, built and
+//! dropped, no store: subtract it from `store-save`), and `none` (the
 //! set-up alone, to subtract). Run each with two counts and divide the
 //! difference of the instruction totals by the difference of the counts
 //! to get the cost of one operation without the set-up.
@@ -49,6 +53,23 @@ noop_handlers! {
     noop_d, noop_d_sync;
     noop_e, noop_e_sync;
 }
+
+/// The aggregate `store-load` replays.
+#[derive(Default, Debug, Serialize, Deserialize)]
+struct Tally {
+    sum: usize,
+}
+
+#[aggregate]
+impl Tally {
+    #[apply]
+    fn noop_event(&mut self, event: &NoopEvent) {
+        self.sum += event.index;
+    }
+}
+
+/// Events in the stream `store-load` replays.
+const LOADED_EVENTS: usize = 1_000;
 
 async fn noop_step(_: &()) -> Result<(), StepFailure> {
     Ok(())
@@ -140,6 +161,29 @@ fn main() {
                     )
                     .expect("append");
             }
+        }
+        "store-load" => {
+            let store = InMemoryEventStore::new();
+            let events: Vec<AnyEnvelope> = (0..LOADED_EVENTS)
+                .map(|index| Envelope::new(NoopEvent { index }).into_any())
+                .collect();
+            store.save("bench-tally", &events, Some(0)).expect("fill");
+            let repo = AggregateRepository::new(store);
+            for _ in 0..count {
+                let tally = repo.load::<Tally>("bench-tally").expect("load");
+                black_box(tally.sum);
+            }
+        }
+        "store-save-setup" => {
+            let events: Vec<AnyEnvelope> = (0..count)
+                .map(|index| {
+                    Envelope::new(NoopEvent {
+                        index: index as usize,
+                    })
+                    .into_any()
+                })
+                .collect();
+            black_box(&events);
         }
         "none" => {}
         other => panic!("unknown workload `{other}`"),

@@ -37,6 +37,26 @@ fn v1_and_v2_rows_load_as_v3_through_two_upcasters() {
     );
 }
 
+/// An imported row whose metadata names a type other than its stored one
+/// (kept whole, not compact) reads back with that metadata, as imported.
+#[test]
+fn an_imported_rows_metadata_reads_back_as_imported_even_under_another_type() {
+    let store = InMemoryEventStore::new();
+    let mut rows = stored(order_rows());
+    rows[1].metadata = orchestrix::message::Metadata::new("evo.SomethingElse")
+        .with_source("urn:importer")
+        .with_subject("order-1");
+    let imported: Vec<_> = rows.iter().map(|row| row.metadata.clone()).collect();
+    store.import("order-1", &rows, Some(0)).expect("import");
+    let loaded = store.load("order-1", 1).expect("load");
+    assert_eq!(orders(&loaded), expected_orders());
+    let all = store.read_all(1, 10).expect("read_all");
+    for read in [loaded, all] {
+        let metadata: Vec<_> = read.iter().map(|event| event.metadata().clone()).collect();
+        assert_eq!(metadata, imported);
+    }
+}
+
 #[tokio::test]
 async fn a_renamed_events_rows_load_and_a_filter_on_the_new_name_finds_them() {
     let store = InMemoryAsyncEventStore::new();

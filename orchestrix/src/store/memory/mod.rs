@@ -2,9 +2,10 @@
 //! [`InMemoryAsyncEventStore`] (async).
 //!
 //! Both are thin faces over one shared core, so their rules cannot drift
-//! apart: the events stay as the [`AnyEnvelope`](crate::message::AnyEnvelope)s
-//! they were saved as (shared `Arc`s, no serialization on the hot path), a
-//! single lock makes every append atomic and gives the global order.
+//! apart: nothing is serialized (each event's message stays behind the
+//! `Arc` it was saved in, its metadata is kept in a compact form and built
+//! back, equal, when read), a single lock makes every append atomic and
+//! gives the global order.
 //!
 //! ```
 //! use orchestrix::prelude::*;
@@ -24,6 +25,7 @@
 //! ```
 
 mod async_store;
+mod kept;
 mod state;
 mod sync_store;
 

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use time::PrimitiveDateTime;
 use tokio::sync::watch;
 
+use super::kept::{Kept, Lost, Tables};
 use crate::error::ConcurrencyError;
 use crate::limits::{self, stored_precision};
 use crate::message::AnyEnvelope;
@@ -18,17 +20,23 @@ use crate::store::{
 
 /// Everything an in-memory store holds.
 ///
-/// The global log owns the recorded events in position order (position
-/// `p` sits at index `p - 1`); a stream is the list of its events' indexes
-/// in the log. One `RwLock` guards it all, so an append is checked and
-/// written under one write lock: all-or-nothing, and the global order is the
-/// commit order (no reader can see position `p + 1` before `p`).
+/// The global log owns the kept events in position order (position `p`
+/// sits at index `p - 1`), each in the compact form of [`Kept`], built
+/// back into a [`RecordedEvent`] when read; a stream is the list of its
+/// events' indexes in the log. One `RwLock` guards it all, so an append is
+/// checked and written under one write lock: all-or-nothing, and the global
+/// order is the commit order (no reader can see position `p + 1` before
+/// `p`).
 ///
-/// `head` publishes the last position after every append, so followers
-/// waiting in [`wait_for_append`](Self::wait_for_append) wake at once.
+/// `head` publishes the last position after every append while a follower
+/// waits in [`wait_for_append`](Self::wait_for_append), so it wakes at once.
 #[derive(Debug)]
 pub(super) struct MemoryState {
     inner: RwLock<Inner>,
+    /// The last position: equal to the log's length while any receiver
+    /// exists (every save publishes it then). With none it may lag behind;
+    /// `wait_for_append` brings it up to the log under the read lock
+    /// before subscribing.
     head: watch::Sender<u64>,
 }
 
@@ -43,12 +51,40 @@ impl Default for MemoryState {
 
 #[derive(Debug, Default)]
 struct Inner {
-    log: Vec<RecordedEvent>,
-    streams: HashMap<String, Vec<usize>>,
+    log: Vec<Kept>,
+    streams: HashMap<String, Stream>,
+    /// Each stream's id, by stream number: every event of a stream shares
+    /// this one allocation of its id.
+    ids: Vec<Arc<str>>,
+    /// The sources other than the default one, and the metadata of the
+    /// events whose metadata is not compact.
+    tables: Tables,
     snapshots: HashMap<String, Snapshot>,
     /// Whether any event was imported in its stored form: only then do
     /// reads look for events to decode.
     imported: bool,
+}
+
+/// One stream: its number (its id's index in `Inner::ids`) and its events'
+/// indexes in the log.
+#[derive(Debug)]
+struct Stream {
+    number: u32,
+    events: Vec<u32>,
+}
+
+impl Inner {
+    /// The event at `index` of the log, as a store hands it out.
+    fn recorded(&self, index: usize) -> Result<RecordedEvent, StoreError> {
+        let position = index as u64 + 1;
+        let lost = |what: Lost| what.while_doing(format!("read global position {position}"));
+        let kept = self.log.get(index).ok_or_else(|| lost(Lost::Event))?;
+        let stream_id = self
+            .ids
+            .get(kept.stream as usize)
+            .ok_or_else(|| lost(Lost::StreamId))?;
+        kept.recorded(stream_id, index, &self.tables)
+    }
 }
 
 impl MemoryState {
@@ -62,72 +98,76 @@ impl MemoryState {
         // here too, with the same error.
         checks::append(aggregate_id, events)?;
         let mut inner = self.write();
-        let Inner { log, streams, .. } = &mut *inner;
-        let current = streams.get(aggregate_id).map_or(0, |s| s.len() as u64);
-        if let Some(expected) = expected_version
-            && expected != current
-        {
-            return Err(ConcurrencyError {
-                aggregate_id: aggregate_id.to_owned(),
-                expected,
-                actual: current,
+        let Inner {
+            log,
+            streams,
+            ids,
+            tables,
+            ..
+        } = &mut *inner;
+        room_for(aggregate_id, log.len(), events.len())?;
+        let stream = match streams.get_mut(aggregate_id) {
+            Some(stream) => {
+                check_version(aggregate_id, expected_version, stream.events.len() as u64)?;
+                if events.is_empty() {
+                    return Ok(AppendOutcome {
+                        new_version: stream.events.len() as u64,
+                        positions: Vec::new(),
+                    });
+                }
+                stream
             }
-            .into());
-        }
-        if events.is_empty() {
-            return Ok(AppendOutcome {
-                new_version: current,
-                positions: Vec::new(),
-            });
-        }
-        let recorded_at = limits::now();
-        // The key is allocated only for a new stream (an empty append
-        // creates none, so an existing stream has version >= 1).
-        let stream = match current {
-            0 => streams.entry(aggregate_id.to_owned()).or_default(),
-            _ => streams
-                .get_mut(aggregate_id)
-                .ok_or_else(|| StoreError::Backend {
-                    operation: format!("append to stream `{aggregate_id}`"),
-                    source: "the in-memory stream vanished while locked".into(),
-                })?,
+            None => {
+                check_version(aggregate_id, expected_version, 0)?;
+                // An empty append creates no stream.
+                if events.is_empty() {
+                    return Ok(AppendOutcome {
+                        new_version: 0,
+                        positions: Vec::new(),
+                    });
+                }
+                // Every stream holds an event, so there are fewer streams
+                // than events, which `room_for` bounded: fits a `u32`.
+                let number = ids.len() as u32;
+                ids.push(Arc::from(aggregate_id));
+                streams.entry(aggregate_id.to_owned()).or_insert(Stream {
+                    number,
+                    events: Vec::new(),
+                })
+            }
         };
-        // Every event of a stream shares one allocation of its id.
-        let stream_id: Arc<str> = match stream.first() {
-            Some(&first) => Arc::clone(&log[first].stream_id),
-            None => Arc::from(aggregate_id),
-        };
+        // Never more than the whole log, checked above: fits a `u32`.
+        let current = stream.events.len();
+        let now = limits::now();
+        let recorded_at = PrimitiveDateTime::new(now.date(), now.time());
         let mut positions = Vec::with_capacity(events.len());
-        for (offset, envelope) in events.iter().enumerate() {
+        log.reserve(events.len());
+        stream.events.reserve(events.len());
+        for (offset, envelope) in (current + 1..).zip(events) {
             let index = log.len();
-            let position = index as u64 + 1;
-            log.push(RecordedEvent {
-                stream_id: Arc::clone(&stream_id),
-                version: current + offset as u64 + 1,
-                position,
+            log.push(Kept::new(
+                envelope,
+                aggregate_id,
+                stream.number,
+                offset as u32,
+                index,
                 recorded_at,
-                envelope: envelope.clone(),
-            });
-            stream.push(index);
-            positions.push(position);
+                tables,
+            ));
+            stream.events.push(index as u32);
+            positions.push(index as u64 + 1);
         }
-        // Published while the write lock is held, so the head only grows.
-        // With no follower waiting, the value is only stored: waking
-        // nobody still costs a lock per shard of the watch's notifier,
-        // more than the rest of a one-event save. A follower subscribes
-        // under the read lock (see `wait_for_append`), so it either counts
-        // here or sees this head when it looks.
-        let head = log.len() as u64;
-        if self.head.receiver_count() == 0 {
-            self.head.send_if_modified(|current| {
-                *current = head;
-                false
-            });
-        } else {
-            self.head.send_replace(head);
+        // Published while the write lock is held, so the head only grows,
+        // and only to followers waiting: with none, even storing the value
+        // costs the watch's own lock, a good part of a one-event save. A
+        // follower brings the head up to date and subscribes under the
+        // read lock (see `wait_for_append`), so it either counts here or
+        // sees this append when it looks.
+        if self.head.receiver_count() > 0 {
+            self.head.send_replace(log.len() as u64);
         }
         Ok(AppendOutcome {
-            new_version: stream.len() as u64,
+            new_version: stream.events.len() as u64,
             positions,
         })
     }
@@ -141,7 +181,7 @@ impl MemoryState {
     }
 
     /// The events with `from_version <= version <= to_version`: only those
-    /// are cloned.
+    /// are built.
     pub(super) fn load_range(
         &self,
         aggregate_id: &str,
@@ -153,18 +193,25 @@ impl MemoryState {
         let Some(stream) = inner.streams.get(aggregate_id) else {
             return Ok(Vec::new());
         };
+        let stream_id = inner
+            .ids
+            .get(stream.number as usize)
+            .ok_or_else(|| vanished(aggregate_id))?;
         // Version v sits at index v - 1 of the stream.
         let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
         let end = usize::try_from(to_version)
             .unwrap_or(usize::MAX)
-            .min(stream.len());
-        let wanted = stream.get(skip..end).unwrap_or_default();
+            .min(stream.events.len());
+        let wanted = stream.events.get(skip..end).unwrap_or_default();
         let mut events = Vec::with_capacity(wanted.len());
-        events.extend(
-            wanted
-                .iter()
-                .filter_map(|&index| inner.log.get(index).cloned()),
-        );
+        for &index in wanted {
+            let index = index as usize;
+            let kept = inner
+                .log
+                .get(index)
+                .ok_or_else(|| Lost::Event.reading(aggregate_id, index as u64 + 1))?;
+            events.push(kept.recorded(stream_id, index, &inner.tables)?);
+        }
         let imported = inner.imported;
         drop(inner);
         decode_imported(imported, events, None)
@@ -175,17 +222,24 @@ impl MemoryState {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let (events, imported) = self.read_all_as_kept(from_position, limit);
+        let (events, imported) = self.read_all_as_kept(from_position, limit)?;
         decode_imported(imported, events, None)
     }
 
     /// The events as kept (imported ones undecoded), and whether any event
     /// was imported.
-    fn read_all_as_kept(&self, from_position: u64, limit: usize) -> (Vec<RecordedEvent>, bool) {
+    fn read_all_as_kept(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<(Vec<RecordedEvent>, bool), StoreError> {
         let inner = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
-        let events = inner.log.iter().skip(start).take(limit).cloned().collect();
-        (events, inner.imported)
+        let end = start.saturating_add(limit).min(inner.log.len());
+        let events = (start..end)
+            .map(|index| inner.recorded(index))
+            .collect::<Result<_, _>>()?;
+        Ok((events, inner.imported))
     }
 
     /// Appends events in their stored form, decoded when read.
@@ -218,7 +272,7 @@ impl MemoryState {
 
     /// At most `limit` events of types `filter` lets through, from
     /// `from_position` on. Events of other types are looked at by name only,
-    /// never cloned.
+    /// never built.
     pub(super) fn read_all_filtered(
         &self,
         from_position: u64,
@@ -239,10 +293,10 @@ impl MemoryState {
         };
         let fetch = stored.as_ref().unwrap_or(filter);
         if limit > 0 {
-            for event in inner.log.iter().skip(start) {
-                scanned_through = event.position;
-                if fetch.matches(event.event_type()) {
-                    events.push(event.clone());
+            for index in start..inner.log.len() {
+                scanned_through = index as u64 + 1;
+                if fetch.matches(inner.log[index].event_type()) {
+                    events.push(inner.recorded(index)?);
                     if events.len() == limit {
                         break;
                     }
@@ -259,10 +313,19 @@ impl MemoryState {
 
     /// Waits until the head passes `after_position`, or `max_wait` elapsed.
     pub(super) async fn wait_for_append(&self, after_position: u64, max_wait: Duration) {
-        // Subscribed under the read lock: no save is between counting the
-        // receivers and storing its head (see `save`).
+        // Under the read lock no save runs: the head is brought up to the
+        // log (saves with no follower waiting do not publish it), and the
+        // follower subscribes before any later save counts the receivers.
         let mut head = {
-            let _appends_wait = self.read();
+            let inner = self.read();
+            let last = inner.log.len() as u64;
+            self.head.send_if_modified(|head| {
+                let behind = *head < last;
+                if behind {
+                    *head = last;
+                }
+                behind
+            });
             self.head.subscribe()
         };
         // `wait_for` looks at the current head first, so an append between
@@ -277,7 +340,7 @@ impl MemoryState {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RawRecordedEvent>, StoreError> {
-        self.read_all_as_kept(from_position, limit)
+        self.read_all_as_kept(from_position, limit)?
             .0
             .iter()
             .map(RawRecordedEvent::from_recorded)
@@ -290,7 +353,7 @@ impl MemoryState {
             .read()
             .streams
             .get(aggregate_id)
-            .map_or(0, |stream| stream.len() as u64))
+            .map_or(0, |stream| stream.events.len() as u64))
     }
 
     /// Keeps `snapshot` unless the stream already has a newer one: a slow
@@ -333,6 +396,44 @@ impl MemoryState {
     }
 }
 
+/// Refuses an append whose expected version is not the stream's `current`
+/// one.
+fn check_version(
+    aggregate_id: &str,
+    expected_version: Option<u64>,
+    current: u64,
+) -> Result<(), StoreError> {
+    match expected_version {
+        Some(expected) if expected != current => Err(ConcurrencyError {
+            aggregate_id: aggregate_id.to_owned(),
+            expected,
+            actual: current,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an append of `adding` events to a log of `log_len` that would
+/// hold more than `u32::MAX` events: versions and log indexes are kept as
+/// `u32`s (4 billion events, far more than memory holds). Checked before
+/// anything is written.
+fn room_for(aggregate_id: &str, log_len: usize, adding: usize) -> Result<(), StoreError> {
+    match log_len.checked_add(adding).map(u32::try_from) {
+        Some(Ok(_)) => Ok(()),
+        _ => Err(StoreError::Backend {
+            operation: format!("append to stream `{}`", limits::shorten(aggregate_id)),
+            source: "the in-memory store keeps at most 2^32 - 1 events in all".into(),
+        }),
+    }
+}
+
+/// The error for a stream whose id is missing from the store: it cannot
+/// happen (ids are only ever added), but is an error, not a panic.
+fn vanished(aggregate_id: &str) -> StoreError {
+    Lost::StreamId.while_doing(format!("read stream `{}`", limits::shorten(aggregate_id)))
+}
+
 /// `events` with imported (stored-form) ones decoded; untouched when the
 /// store never imported anything.
 fn decode_imported(
@@ -344,5 +445,25 @@ fn decode_imported(
         crate::evolution::expand_stored(events, filter)
     } else {
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = u32::MAX as usize;
+
+    /// The log may hold up to `u32::MAX` events, not one more, and an
+    /// overflowing count is refused too.
+    #[test]
+    fn the_log_has_room_for_u32_max_events_and_no_more() {
+        assert!(room_for("s", MAX - 2, 1).is_ok(), "u32::MAX - 1 in all");
+        assert!(room_for("s", MAX - 1, 1).is_ok(), "u32::MAX in all");
+        assert!(room_for("s", MAX, 0).is_ok(), "an empty append");
+        let refused = room_for("s", MAX, 1).expect_err("u32::MAX + 1 in all");
+        assert!(refused.to_string().contains("stream `s`"), "{refused}");
+        assert!(room_for("s", 1, MAX).is_err());
+        assert!(room_for("s", usize::MAX, 1).is_err(), "no overflow");
     }
 }

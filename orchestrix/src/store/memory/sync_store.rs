@@ -11,9 +11,11 @@ use crate::store::{
 
 /// A thread-safe, blocking [`EventStore`] that keeps everything in memory.
 ///
-/// For tests, prototypes and single-process programs. Events are kept as
-/// the envelopes they were saved as (no serialization), so `load` gives
-/// back the very same `Arc`s. Cloning the store shares its contents.
+/// For tests, prototypes and single-process programs. Nothing is
+/// serialized: `load` gives back the very same message `Arc`s that were
+/// saved, with metadata equal to the saved metadata (kept compactly and
+/// built back, so not the same `Arc`). Cloning the store shares its
+/// contents.
 ///
 /// ```
 /// use orchestrix::prelude::*;
