@@ -194,10 +194,12 @@ impl Kept {
     ) -> Result<RecordedEvent, StoreError> {
         let position = index as u64 + 1;
         let metadata = match self.has(WHOLE) {
-            false => Arc::new(
-                self.metadata(stream_id, tables)
-                    .ok_or_else(|| Lost::Source.reading(stream_id, position))?,
-            ),
+            false => {
+                let source = tables
+                    .source(self.source)
+                    .ok_or_else(|| Lost::Source.reading(stream_id, position))?;
+                Arc::new(self.metadata(stream_id, source))
+            }
             true => Arc::clone(
                 tables
                     .wholes
@@ -218,14 +220,13 @@ impl Kept {
         self.flags & flag != 0
     }
 
-    /// The compact metadata built back; `None` if its source is missing
-    /// from `tables`.
-    fn metadata(&self, stream_id: &Arc<str>, tables: &Tables) -> Option<Metadata> {
-        Some(Metadata {
+    /// The compact metadata built back, its source being `source`.
+    fn metadata(&self, stream_id: &Arc<str>, source: SharedStr) -> Metadata {
+        Metadata {
             id: self.id,
             specversion: SpecVersion,
             message_type: SharedStr::from_static(self.message.message_name()),
-            source: tables.source(self.source)?,
+            source,
             time: self.time,
             subject: self
                 .has(SUBJECT_IS_STREAM)
@@ -236,7 +237,7 @@ impl Kept {
             dataschema: None,
             correlation_id: self.correlation_id,
             causation_id: self.has(CAUSATION).then_some(self.causation_id),
-        })
+        }
     }
 }
 
