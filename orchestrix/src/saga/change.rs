@@ -18,6 +18,16 @@ use super::state::{SagaState, StepState};
 /// state it keeps; a store that writes whole rows reads
 /// [`state`](Self::state) and ignores the rest.
 ///
+/// # Correctness
+///
+/// The change is a promise by its writer, not something a store checks: if
+/// a part of the state the change does not name (the saga's type, data or
+/// creation time, or a step it does not name) differs from what the writer
+/// last saved or found stored, a store may keep its old value and skip the
+/// checks [`save`](super::SagaStateStore::save) would apply to it. The
+/// in-memory store does both (debug builds assert the promise). When unsure
+/// what changed, hand over [`SagaChange::whole`].
+///
 /// ```
 /// use orchestrix::saga::{SagaChange, SagaState, StepStatus};
 ///
@@ -49,6 +59,7 @@ enum ChangedSteps {
 
 impl<'a> SagaChange<'a> {
     /// `state`, any part of which may have changed.
+    #[must_use]
     pub fn whole(state: &'a SagaState) -> Self {
         Self {
             state,
@@ -57,6 +68,7 @@ impl<'a> SagaChange<'a> {
     }
 
     /// `state`, of which the saga's own fields changed and no step did.
+    #[must_use]
     pub fn of_saga(state: &'a SagaState) -> Self {
         Self {
             state,
@@ -66,6 +78,7 @@ impl<'a> SagaChange<'a> {
 
     /// `state`, of which the saga's own fields and step `index` changed.
     /// An index past the last step makes the change [`whole`](Self::whole).
+    #[must_use]
     pub fn of_step(state: &'a SagaState, index: usize) -> Self {
         Self {
             state,

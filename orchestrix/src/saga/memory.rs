@@ -28,6 +28,11 @@ use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry};
 #[derive(Debug, Default)]
 pub struct InMemorySagaStateStore {
     sagas: Mutex<HashMap<String, Kept>>,
+    /// How many `save_change` calls took the fast path (wrote only the
+    /// named parts), so a test fails if every change falls back to a
+    /// whole write.
+    #[cfg(test)]
+    fast_writes: std::sync::atomic::AtomicUsize,
 }
 
 /// A stored state, and whether its JSON passed the checks every store
@@ -60,6 +65,8 @@ impl InMemorySagaStateStore {
                     })
                     .collect(),
             ),
+            #[cfg(test)]
+            fast_writes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -126,6 +133,30 @@ fn held_by(state: &SagaState, owner: &str) -> bool {
         .lease
         .as_ref()
         .is_some_and(|lease| lease.owner == owner)
+}
+
+/// Whether what `change` leaves out (the saga's type, data, creation time
+/// and the steps it does not name) equals `kept`: the contract of
+/// [`SagaChange`], checked in debug builds only.
+fn keeps_the_unnamed_parts(change: &SagaChange<'_>, kept: &SagaState) -> bool {
+    let state = change.state();
+    let mut named = change.changed_steps().map(|(index, _)| index).peekable();
+    state.saga_type == kept.saga_type
+        && state.data == kept.data
+        && stored_precision(state.created_at) == kept.created_at
+        && state
+            .steps
+            .iter()
+            .zip(&kept.steps)
+            .enumerate()
+            .all(|(index, (step, kept))| {
+                if named.peek() == Some(&index) {
+                    named.next();
+                    true
+                } else {
+                    step == kept
+                }
+            })
 }
 
 fn lease_lost(saga_id: &str, owner: &str) -> SagaStoreError {
@@ -239,13 +270,17 @@ impl SagaStateStore for InMemorySagaStateStore {
         };
         checks::changed_texts(&change)?;
         checks::changed_json(&change, &kept.state)?;
+        debug_assert!(
+            keeps_the_unnamed_parts(&change, &kept.state),
+            "a SagaChange of saga `{}` changed a part it does not name",
+            state.saga_id
+        );
+        #[cfg(test)]
+        self.fast_writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stored = &mut kept.state;
-        stored.status = state.status;
-        stored.error.clone_from(&state.error);
-        stored
-            .compensation_error
-            .clone_from(&state.compensation_error);
-        stored.updated_at = stored_precision(state.updated_at);
+        stored.assign_own_fields_from(state);
+        stored.updated_at = stored_precision(stored.updated_at);
         for (index, step) in change.changed_steps() {
             stored.steps[index].assign_from(step);
         }
@@ -477,5 +512,46 @@ mod tests {
                 .await,
             Err(SagaStoreError::NotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn an_executor_run_writes_its_transitions_through_the_fast_path() {
+        use std::sync::Arc;
+        use std::sync::atomic::Ordering;
+
+        use crate::error::BoxError;
+        use crate::saga::{Saga, SagaStep, StepContext};
+
+        let store = Arc::new(InMemorySagaStateStore::new());
+        let steps = ["one", "two", "three"].map(|name| {
+            SagaStep::builder(name, |_: Arc<()>, _: StepContext| async {
+                Ok::<(), BoxError>(())
+            })
+            .build()
+            .expect("step")
+        });
+        let saga = Saga::new(
+            "fast",
+            steps.into(),
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga");
+        let state = saga.execute_with_id("s-5", ()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+        // Every transition after the create is a change naming one step or
+        // none, over a state this store checked: none falls back to a
+        // whole write (two per step, then the final status).
+        assert_eq!(store.fast_writes.load(Ordering::Relaxed), 2 * 3 + 1);
+        let loaded = store.load("s-5").await.expect("load").expect("kept");
+        assert_eq!(
+            SagaState {
+                lease: None,
+                ..loaded
+            },
+            SagaState {
+                lease: None,
+                ..state
+            }
+        );
     }
 }

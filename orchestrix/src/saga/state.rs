@@ -97,20 +97,34 @@ impl StepState {
     /// rewrites a kept state that differs from the new one in a field or
     /// two).
     pub(crate) fn assign_from(&mut self, source: &Self) {
-        self.name.clone_from(&source.name);
-        self.status = source.status;
-        self.attempts = source.attempts;
-        self.compensation_attempts = source.compensation_attempts;
-        if self.output != source.output {
-            self.output.clone_from(&source.output);
+        // Every field named, without `..`: a field added to `StepState`
+        // fails to compile here until it is copied too.
+        let Self {
+            name,
+            status,
+            attempts,
+            compensation_attempts,
+            output,
+            error,
+            compensation_error,
+            outcome_unknown,
+            started_at,
+            finished_at,
+            compensated_at,
+        } = self;
+        name.clone_from(&source.name);
+        *status = source.status;
+        *attempts = source.attempts;
+        *compensation_attempts = source.compensation_attempts;
+        if *output != source.output {
+            output.clone_from(&source.output);
         }
-        self.error.clone_from(&source.error);
-        self.compensation_error
-            .clone_from(&source.compensation_error);
-        self.outcome_unknown = source.outcome_unknown;
-        self.started_at = source.started_at;
-        self.finished_at = source.finished_at;
-        self.compensated_at = source.compensated_at;
+        error.clone_from(&source.error);
+        compensation_error.clone_from(&source.compensation_error);
+        *outcome_unknown = source.outcome_unknown;
+        *started_at = source.started_at;
+        *finished_at = source.finished_at;
+        *compensated_at = source.compensated_at;
     }
 
     /// A step that has not run.
@@ -195,24 +209,63 @@ impl SagaState {
     /// it is, reusing `self`'s allocations: how a store that keeps states
     /// in memory saves one.
     pub(crate) fn assign_from(&mut self, source: &Self) {
-        self.saga_id.clone_from(&source.saga_id);
-        self.saga_type.clone_from(&source.saga_type);
-        self.status = source.status;
-        if self.data != source.data {
-            self.data.clone_from(&source.data);
+        // Every field named, without `..`: a field added to `SagaState`
+        // fails to compile here until it is copied (or left out on
+        // purpose, as the lease is).
+        let Self {
+            saga_id,
+            saga_type,
+            status: _,
+            data,
+            steps,
+            error: _,
+            compensation_error: _,
+            lease: _,
+            created_at,
+            updated_at: _,
+        } = self;
+        saga_id.clone_from(&source.saga_id);
+        saga_type.clone_from(&source.saga_type);
+        if *data != source.data {
+            data.clone_from(&source.data);
         }
-        if self.steps.len() == source.steps.len() {
-            for (step, source) in self.steps.iter_mut().zip(&source.steps) {
+        if steps.len() == source.steps.len() {
+            for (step, source) in steps.iter_mut().zip(&source.steps) {
                 step.assign_from(source);
             }
         } else {
-            self.steps.clone_from(&source.steps);
+            steps.clone_from(&source.steps);
         }
-        self.error.clone_from(&source.error);
-        self.compensation_error
-            .clone_from(&source.compensation_error);
-        self.created_at = source.created_at;
-        self.updated_at = source.updated_at;
+        *created_at = source.created_at;
+        self.assign_own_fields_from(source);
+    }
+
+    /// Makes the saga's own fields (those a [`SagaChange`] may always
+    /// change: status, error texts, `updated_at`) equal to `source`'s,
+    /// leaving its id, type, data, steps, lease and creation time as they
+    /// are: how a store that keeps states in memory writes a change.
+    ///
+    /// [`SagaChange`]: super::SagaChange
+    pub(crate) fn assign_own_fields_from(&mut self, source: &Self) {
+        // Every field named, without `..`: a field added to `SagaState`
+        // fails to compile here until it is sorted into the saga's own
+        // fields or the ones a change leaves as they are.
+        let Self {
+            saga_id: _,
+            saga_type: _,
+            status,
+            data: _,
+            steps: _,
+            error,
+            compensation_error,
+            lease: _,
+            created_at: _,
+            updated_at,
+        } = self;
+        *status = source.status;
+        error.clone_from(&source.error);
+        compensation_error.clone_from(&source.compensation_error);
+        *updated_at = source.updated_at;
     }
 
     /// The state of the step called `name`.

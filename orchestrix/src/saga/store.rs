@@ -51,8 +51,10 @@ pub enum LeaseOutcome {
 ///   is atomic (of two concurrent acquirers at most one wins);
 /// * `save`, `save_change` and `renew_lease` only succeed for the current lease holder
 ///   (else [`SagaStoreError::LeaseLost`]) and push the expiry to now + `ttl`;
-///   `save` replaces everything but the lease, `save_change` too (it may
-///   write only the parts the change names);
+///   `save` replaces everything but the lease; `save_change` stores exactly
+///   `change.state()` except the lease, provided the change keeps
+///   [`SagaChange`]'s contract (it may write only the parts the change
+///   names);
 /// * a `ttl` longer than [`MAX_LEASE_TTL`] counts as [`MAX_LEASE_TTL`];
 /// * `unfinished` lists the sagas whose status is running or compensating.
 #[async_trait::async_trait]
@@ -108,6 +110,13 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
     /// states in memory overrides it to write just the changed parts over
     /// the state it keeps, so a transition costs what changed, not the
     /// size of the saga.
+    ///
+    /// # Correctness
+    ///
+    /// If a part of the state `change` does not name has changed since the
+    /// lease holder's last save (or the state it found stored), a store may
+    /// keep its old value and skip its checks: the in-memory store does.
+    /// Use [`SagaChange::whole`] when unsure what changed.
     async fn save_change(
         &self,
         change: SagaChange<'_>,
