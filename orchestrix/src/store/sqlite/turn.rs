@@ -281,17 +281,32 @@ mod tests {
     #[tokio::test]
     async fn a_write_cancelled_while_shortening_never_leaves_a_short_timeout() {
         let (pool, dir) = file_pool(Duration::from_millis(4_000)).await;
-        let mut connection = WriteConnection {
-            connection: pool.acquire().await.expect("connection"),
-            restore_ms: None,
-        };
-        {
-            let mut shortening = Box::pin(
-                connection.shorten(Duration::from_millis(1_234), Duration::from_millis(4_000)),
+        // The first poll sends the PRAGMA; the call is then cancelled. The
+        // worker thread may answer before that poll looks for the answer
+        // (the call is then not cancelled but done): such a try is dropped
+        // (its connection is closed, as marked) and made again, so the
+        // cancelled case is the one checked.
+        let mut tries = 0;
+        let mut connection = loop {
+            tries += 1;
+            let mut connection = WriteConnection {
+                connection: pool.acquire().await.expect("connection"),
+                restore_ms: None,
+            };
+            let cancelled = {
+                let mut shortening = Box::pin(
+                    connection.shorten(Duration::from_millis(1_234), Duration::from_millis(4_000)),
+                );
+                futures::poll!(shortening.as_mut()).is_pending()
+            };
+            if cancelled {
+                break connection;
+            }
+            assert!(
+                tries < 100,
+                "SQLite's worker answered the PRAGMA before its first poll in {tries} tries"
             );
-            // The first poll sends the PRAGMA; the call is then cancelled.
-            assert!(futures::poll!(shortening.as_mut()).is_pending());
-        }
+        };
         assert_eq!(connection.restore_ms, Some(4_000));
         // The worker runs the PRAGMA; the connection is closed, not reused.
         assert_eq!(busy_timeout_of(&mut connection).await, 1_234);
