@@ -113,3 +113,41 @@ impl<'a> SagaChange<'a> {
         range.filter_map(move |index| steps.get(index).map(|step| (index, step)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> SagaState {
+        SagaState::new("s-1", "orders", serde_json::Value::Null, ["a", "b", "c"])
+    }
+
+    fn indexes(change: &SagaChange<'_>) -> Vec<usize> {
+        change.changed_steps().map(|(index, _)| index).collect()
+    }
+
+    #[test]
+    fn a_step_past_the_last_makes_the_change_whole() {
+        let state = state();
+        let last = SagaChange::of_step(&state, 2);
+        assert!(!last.is_whole());
+        assert_eq!(indexes(&last), [2]);
+        for past in [3, 4, usize::MAX] {
+            let change = SagaChange::of_step(&state, past);
+            assert!(change.is_whole(), "step {past}");
+            assert_eq!(indexes(&change), [0, 1, 2], "step {past}");
+        }
+    }
+
+    #[test]
+    fn the_sagas_own_fields_name_no_step_and_whole_names_every_step() {
+        let state = state();
+        let own = SagaChange::of_saga(&state);
+        assert!(!own.is_whole());
+        assert_eq!(indexes(&own), Vec::<usize>::new());
+        let whole = SagaChange::whole(&state);
+        assert!(whole.is_whole());
+        assert_eq!(indexes(&whole), [0, 1, 2]);
+        assert!(std::ptr::eq(whole.state(), &state));
+    }
+}
