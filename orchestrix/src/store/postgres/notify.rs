@@ -18,8 +18,9 @@
 //! notification it lets [`NOTIFY_INTERVAL`] pass before the next one: the
 //! first append after a quiet spell is announced at once, and under a
 //! steady stream of appends one notification covers every append of its
-//! interval (each notification is a transaction of the server's, which
-//! would otherwise cost the server about as much as the append itself).
+//! interval (each notification is a transaction of the server's: one per
+//! append added about a third to the server's CPU time per single append,
+//! measured from its backends' CPU times).
 //!
 //! A lost notification (the appending process stops between commit and
 //! notification, the listener's connection drops) costs a follower at most
