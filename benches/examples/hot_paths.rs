@@ -93,6 +93,13 @@ fn fresh_sagas(count: u64) -> Vec<Saga<()>> {
         .collect()
 }
 
+/// `count` events to save, one `NoopEvent` each, numbered from 0.
+fn noop_events(count: usize) -> Vec<AnyEnvelope> {
+    (0..count)
+        .map(|index| Envelope::new(NoopEvent { index }).into_any())
+        .collect()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let workload = args.next().unwrap_or_else(|| "none".to_owned());
@@ -144,14 +151,7 @@ fn main() {
         }
         "store-save" => {
             let store = InMemoryEventStore::new();
-            let events: Vec<AnyEnvelope> = (0..count)
-                .map(|index| {
-                    Envelope::new(NoopEvent {
-                        index: index as usize,
-                    })
-                    .into_any()
-                })
-                .collect();
+            let events = noop_events(count as usize);
             for (version, event) in events.iter().enumerate() {
                 store
                     .save(
@@ -164,9 +164,7 @@ fn main() {
         }
         "store-load" => {
             let store = InMemoryEventStore::new();
-            let events: Vec<AnyEnvelope> = (0..LOADED_EVENTS)
-                .map(|index| Envelope::new(NoopEvent { index }).into_any())
-                .collect();
+            let events = noop_events(LOADED_EVENTS);
             store.save("bench-tally", &events, Some(0)).expect("fill");
             let repo = AggregateRepository::new(store);
             for _ in 0..count {
@@ -175,14 +173,7 @@ fn main() {
             }
         }
         "store-save-setup" => {
-            let events: Vec<AnyEnvelope> = (0..count)
-                .map(|index| {
-                    Envelope::new(NoopEvent {
-                        index: index as usize,
-                    })
-                    .into_any()
-                })
-                .collect();
+            let events = noop_events(count as usize);
             black_box(&events);
         }
         "none" => {}

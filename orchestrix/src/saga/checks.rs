@@ -87,17 +87,7 @@ pub(crate) fn changed_json(
     change: &SagaChange<'_>,
     checked: &SagaState,
 ) -> Result<(), SagaStoreError> {
-    let state = change.state();
-    for (index, step) in change.changed_steps() {
-        let unchanged = checked
-            .steps
-            .get(index)
-            .is_some_and(|kept| kept.output == step.output);
-        if !unchanged {
-            output(state, step)?;
-        }
-    }
-    Ok(())
+    outputs(change.state(), change.changed_steps(), Some(checked))
 }
 
 /// The JSON of a state (its data, every step's output) within the limits.
@@ -115,7 +105,17 @@ pub(crate) fn state_json(
             format!("the data of saga `{}`", id())
         })?;
     }
-    for (index, step) in state.steps.iter().enumerate() {
+    outputs(state, state.steps.iter().enumerate(), checked)
+}
+
+/// The outputs of `steps` (with their indexes) of `state` within the
+/// limits, but for those equal to the same step's output in `checked`.
+fn outputs<'s>(
+    state: &SagaState,
+    steps: impl Iterator<Item = (usize, &'s StepState)>,
+    checked: Option<&SagaState>,
+) -> Result<(), SagaStoreError> {
+    for (index, step) in steps {
         let unchanged = checked
             .and_then(|checked| checked.steps.get(index))
             .is_some_and(|kept| kept.output == step.output);
