@@ -286,7 +286,7 @@ async fn soak_many_writers_and_followers() {
     // Count the rows: nothing lost, nothing twice, no gaps in any stream.
     let (rows, distinct_versions, distinct_ids): (i64, i64, i64) =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*), count(DISTINCT (stream_id, version)), count(DISTINCT event_id) FROM \"{schema}\".events"
+            "SELECT count(*), count(DISTINCT (stream_id, version)), count(DISTINCT \"{schema}\".context_event_id(context)) FROM \"{schema}\".events"
         )))
         .fetch_one(store.pool())
         .await

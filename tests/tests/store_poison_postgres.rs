@@ -214,8 +214,9 @@ fn assert_damaged(error: &StoreError, row: (&str, u64, u64), column: &str, why: 
 
 /// A damaged context column (written past the store) is a typed error that
 /// names the row, for a load and for a read of the global stream, never a
-/// failed query or a panic; a raw read, which does not read the context,
-/// still gives the row as stored.
+/// failed query or a panic. A raw read of a row whose only metadata is its
+/// context (schema version 4) fails the same way; a row that also has the
+/// typed columns (version 3) is raw-read from them, context or not.
 #[tokio::test]
 async fn a_damaged_context_is_a_typed_error_naming_the_row() {
     let Some(test) = TestStore::new("a_damaged_context_is_a_typed_error_naming_the_row", 2).await
@@ -245,17 +246,31 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
         .expect("damage");
         let load = store.load("acc-1", 1).await.expect_err("damaged");
         let read = store.read_all(position, 10).await.expect_err("damaged");
-        for error in [load, read] {
+        let raw = store.read_all_raw(position, 10).await.expect_err("damaged");
+        for error in [load, read, raw] {
             assert_damaged(&error, ("acc-1", 1, position), "context", why);
         }
-        let raw = store
-            .read_all_raw(position, 10)
-            .await
-            .expect("raw reads skip the context");
-        assert_eq!(raw.len(), 1);
-        let metadata: Metadata = serde_json::from_str(&raw[0].metadata).expect("JSON");
-        assert_eq!(metadata.message_type, "orchestrix.conformance.Event");
     }
+    // The typed columns a version-3 append also wrote.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE \"{}\".events SET event_id = gen_random_uuid(), source = 'urn:elsewhere', \
+         occurred_at = now(), correlation_id = gen_random_uuid() WHERE position = $1",
+        test.schema
+    )))
+    .bind(i64::try_from(position).expect("small"))
+    .execute(test.pool())
+    .await
+    .expect("typed columns");
+    let load = store.load("acc-1", 1).await.expect_err("damaged");
+    assert_damaged(&load, ("acc-1", 1, position), "context", "is empty");
+    let raw = store
+        .read_all_raw(position, 10)
+        .await
+        .expect("raw reads prefer the typed columns");
+    assert_eq!(raw.len(), 1);
+    let metadata: Metadata = serde_json::from_str(&raw[0].metadata).expect("JSON");
+    assert_eq!(metadata.message_type, "orchestrix.conformance.Event");
+    assert_eq!(metadata.source, "urn:elsewhere");
     test.cleanup().await;
 }
 

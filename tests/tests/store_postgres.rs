@@ -188,9 +188,9 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
         .await
         .expect("save");
 
-    let row: (String, i32, String, String, uuid::Uuid, uuid::Uuid, Option<uuid::Uuid>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT event_type, schema_version, payload->>'amount', subject, event_id, correlation_id, causation_id \
-         FROM \"{}\".events WHERE stream_id = 'acc-1'",
+    let row: (String, i32, String, Option<uuid::Uuid>, Option<uuid::Uuid>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT event_type, schema_version, payload->>'amount', \"{0}\".context_event_id(context), \
+         \"{0}\".context_correlation_id(context) FROM \"{0}\".events WHERE stream_id = 'acc-1'",
         test.schema
     )))
     .fetch_one(test.pool())
@@ -199,28 +199,35 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
     assert_eq!(row.0, "pg-test.Deposited");
     assert_eq!(row.1, 2);
     assert_eq!(row.2, "7");
-    assert_eq!(row.3, "acc-1");
-    assert_eq!(row.4, event.metadata().id);
-    assert_eq!(row.5, command.correlation_id);
-    assert_eq!(row.6, Some(command.id));
-    // The context is in typed columns, not in a JSON document.
-    let (json, source, message_type, time): (Option<String>, String, Option<String>, time::OffsetDateTime) =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT metadata::text, source, message_type, occurred_at FROM \"{}\".events WHERE stream_id = 'acc-1'",
-            test.schema
-        )))
-        .fetch_one(test.pool())
-        .await
-        .expect("the row");
-    assert_eq!(json, None);
-    assert_eq!(source, event.metadata().source);
-    assert_eq!(message_type, None, "the CloudEvents type is the event type");
-    assert!((time - event.metadata().time).abs() < time::Duration::microseconds(1));
+    assert_eq!(row.3, Some(event.metadata().id), "the id, read in SQL");
+    assert_eq!(row.4, Some(command.correlation_id));
+    // The metadata is written once, in the context (migration 0004): the
+    // JSON of version 1 and the typed columns of version 2 stay NULL.
+    let written: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT num_nonnulls(metadata, event_id, source, occurred_at, subject, datacontenttype, \
+         dataschema, message_type, correlation_id, causation_id)::bigint \
+         FROM \"{}\".events WHERE stream_id = 'acc-1'",
+        test.schema
+    )))
+    .fetch_one(test.pool())
+    .await
+    .expect("the row");
+    assert_eq!(written, 0, "no metadata outside the context");
+    // The id functions read nothing but the compact form.
+    let (short, other): (Option<uuid::Uuid>, Option<uuid::Uuid>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT \"{0}\".context_event_id('\\x01'::bytea), \
+         \"{0}\".context_correlation_id(overlay(context placing '\\x09'::bytea from 1 for 1)) \
+         FROM \"{0}\".events WHERE stream_id = 'acc-1'",
+        test.schema
+    )))
+    .fetch_one(test.pool())
+    .await
+    .expect("the functions");
+    assert_eq!((short, other), (None, None));
 
     let loaded = test.store.load("acc-1", 1).await.expect("load");
     // As saved: a load reads the compact context (migration 0003), which
-    // keeps the time exactly; the typed column keeps it to the microsecond
-    // in UTC (what timestamptz holds).
+    // keeps the time exactly.
     assert_eq!(loaded[0].metadata(), event.metadata());
     let loaded_time = loaded[0].metadata().time;
     assert_eq!(
@@ -228,7 +235,10 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
         (123_456_789, time::macros::offset!(+05:45)),
         "the exact time, which only the context holds"
     );
-    assert_ne!(time, loaded_time, "the typed column keeps less");
+    // A raw read gives the same metadata, from the context.
+    let raw = test.store.read_all_raw(1, 10).await.expect("raw read");
+    let metadata: Metadata = serde_json::from_str(&raw[0].metadata).expect("JSON");
+    assert_eq!(&metadata, event.metadata());
     let context: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT context FROM \"{}\".events WHERE stream_id = 'acc-1'",
         test.schema
@@ -625,7 +635,8 @@ async fn a_version_1_schema_upgrades_in_place_and_its_events_stay_readable() {
 /// version 2 (its context in typed columns, no `context`) loads as it did
 /// (its time in UTC, to the microsecond, its `recorded_at` the column's),
 /// beside a new row, whose context keeps the time exactly (nanoseconds and
-/// UTC offset); raw reads give both from their typed columns.
+/// UTC offset); raw reads give the old row from its typed columns and the
+/// new one from its context.
 #[tokio::test]
 async fn a_version_2_schema_upgrades_in_place_and_its_rows_load_as_before() {
     let Some(url) =
@@ -717,20 +728,143 @@ async fn a_version_2_schema_upgrades_in_place_and_its_rows_load_as_before() {
         "the global stream decodes the same"
     );
 
-    // Raw reads: the typed columns (timestamptz: UTC, microseconds).
+    // Raw reads: the old row's typed columns, the new row's context (the
+    // only copy of its metadata since migration 0004: exact too).
     let raw = store.read_all_raw(1, 10).await.expect("raw read");
     let metadata: Vec<Metadata> = raw
         .iter()
         .map(|event| serde_json::from_str(&event.metadata).expect("JSON"))
         .collect();
-    assert_eq!(metadata[0], old);
+    assert_eq!(metadata, [old, exact]);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&pool)
+    .await
+    .expect("drop schema");
+}
+
+/// Migration 0004 upgrades a version-3 schema in place, rows present: a
+/// row as version 3 wrote it (typed columns and a context) and rows as
+/// version 4 writes them (the context only) read side by side in one
+/// stream, the same through a load, the global stream and a raw read. The
+/// version-3 row keeps its typed columns; the new rows leave them NULL;
+/// a row with no metadata in any form is still refused.
+#[tokio::test]
+async fn a_version_3_schema_upgrades_in_place_and_its_rows_read_beside_context_only_rows() {
+    let Some(url) = database_url(
+        "a_version_3_schema_upgrades_in_place_and_its_rows_read_beside_context_only_rows",
+    ) else {
+        return;
+    };
+    let schema = unique_schema("upgrade3");
+    let pool = pool(&url, 2).await;
+    let identifier = SqlIdentifier::new(&schema).expect("valid");
+    migrate(&pool, &identifier, &EVENT_STORE_MIGRATIONS[..3])
+        .await
+        .expect("version 3 only");
+    // A row as version 3 wrote it: the typed columns, and the same
+    // metadata in the context. Its context is built here from the typed
+    // columns by `backfill_contexts` (schema version 3 has it); with a
+    // time in UTC to the microsecond, it is the context a version-3
+    // append wrote.
+    let command = Metadata::new("Deposit");
+    let old = Metadata {
+        time: time::macros::datetime!(2001-02-03 04:05:06.789_012 UTC),
+        dataschema: Some("https://example.com/deposited".into()),
+        ..Metadata::new("pg-test.Deposited.v0")
+            .caused_by(&command)
+            .with_subject("acc")
+            .with_source("urn:teller")
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".events (position, stream_id, version, event_id, event_type, \
+         schema_version, payload, message_type, source, occurred_at, subject, datacontenttype, \
+         dataschema, correlation_id, causation_id) \
+         VALUES (nextval('\"{schema}\".event_positions'), 'acc', 1, $1, 'pg-test.Deposited', 2, \
+         '{{\"amount\":1}}'::jsonb, $2, $3, $4, $5, $6, $7, $8, $9)"
+    )))
+    .bind(old.id)
+    .bind(old.message_type.as_str())
+    .bind(old.source.as_str())
+    .bind(old.time)
+    .bind(old.subject.as_deref())
+    .bind(old.datacontenttype.as_deref())
+    .bind(old.dataschema.as_deref())
+    .bind(old.correlation_id)
+    .bind(old.causation_id)
+    .execute(&pool)
+    .await
+    .expect("the row's typed columns");
+    let store = PostgreSQLEventStore::from_pool_with_schema(pool.clone(), &schema).expect("schema");
+    assert_eq!(store.backfill_contexts(10).await.expect("its context"), 1);
+
+    store
+        .initialize()
+        .await
+        .expect("upgrades to the current version");
+    let applied: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT max(version) FROM \"{schema}\".orchestrix_migrations"
+    )))
+    .fetch_one(&pool)
+    .await
+    .expect("applied migrations");
+    assert_eq!(applied, 4);
+    let exact = Metadata {
+        time: time::macros::datetime!(2030-06-07 08:09:10.123_456_789 -07:30),
+        ..Metadata::new("pg-test.Deposited").caused_by(&old)
+    };
+    let new: AnyEnvelope = Envelope::with_metadata(Deposited { amount: 2 }, exact.clone()).into();
+    let plain = Envelope::new(Deposited { amount: 3 });
+    store
+        .save("acc", &[new, plain.clone().into()], Some(1))
+        .await
+        .expect("new appends after the old one");
+    let expected = [&old, &exact, plain.metadata()];
+
+    // What each row holds: the old row its typed columns and context, the
+    // new rows their context only.
+    let columns: Vec<(i64, i64, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT version, num_nonnulls(event_id, source, occurred_at, subject, dataschema, \
+         message_type, correlation_id, causation_id)::bigint, context IS NOT NULL \
+         FROM \"{schema}\".events ORDER BY version"
+    )))
+    .fetch_all(&pool)
+    .await
+    .expect("the rows");
+    assert_eq!(columns, [(1, 8, true), (2, 0, true), (3, 0, true)]);
+
+    let loaded = store.load("acc", 1).await.expect("load");
+    let loaded: Vec<&Metadata> = loaded.iter().map(RecordedEvent::metadata).collect();
+    assert_eq!(loaded, expected, "a load reads every row's context");
+    let page = store.read_all(1, 10).await.expect("global read");
+    let page: Vec<&Metadata> = page.iter().map(RecordedEvent::metadata).collect();
+    assert_eq!(page, expected, "so does the global stream");
+    let raw = store.read_all_raw(1, 10).await.expect("raw read");
+    let raw: Vec<Metadata> = raw
+        .iter()
+        .map(|event| serde_json::from_str(&event.metadata).expect("JSON"))
+        .collect();
     assert_eq!(
-        metadata[1],
-        Metadata {
-            time: time::macros::datetime!(2030-06-07 15:39:10.123_456 UTC),
-            ..exact
-        }
+        raw.iter().collect::<Vec<_>>(),
+        expected,
+        "a raw read: the old row's typed columns, the new rows' context"
     );
+
+    // Every row still has its metadata in one form or another.
+    let error = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".events (position, stream_id, version, event_type, \
+         schema_version, payload) \
+         VALUES (nextval('\"{schema}\".event_positions'), 'bare', 1, 'pg-test.Deposited', 2, \
+         '{{}}'::jsonb)"
+    )))
+    .execute(&pool)
+    .await
+    .expect_err("a row without metadata");
+    let constraint = error
+        .as_database_error()
+        .and_then(|error| error.constraint().map(str::to_owned));
+    assert_eq!(constraint.as_deref(), Some("events_context_present"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA \"{schema}\" CASCADE"
     )))

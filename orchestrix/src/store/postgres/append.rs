@@ -28,7 +28,7 @@ impl PostgreSQLEventStore {
         &self,
         executor: impl PgExecutor<'e>,
         aggregate_id: &str,
-        batch: &EventBatch<'_>,
+        batch: &EventBatch,
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         let rows = match expected_version {
@@ -56,7 +56,7 @@ impl PostgreSQLEventStore {
             .into());
         };
         let new_version = match expected_version {
-            Some(expected) => expected + batch.event_ids.len() as u64,
+            Some(expected) => expected + batch.len() as u64,
             None => to_u64(last.try_get::<i64, _>(1).unwrap_or(0)),
         };
         let positions: Vec<u64> = rows
@@ -74,7 +74,7 @@ impl PostgreSQLEventStore {
     pub(super) async fn append_at_any_version(
         &self,
         aggregate_id: &str,
-        batch: &EventBatch<'_>,
+        batch: &EventBatch,
     ) -> Result<AppendOutcome, StoreError> {
         let mut attempt = 1;
         loop {
@@ -93,24 +93,15 @@ impl PostgreSQLEventStore {
         executor: impl PgExecutor<'e>,
         aggregate_id: &str,
         expected: u64,
-        batch: &EventBatch<'_>,
+        batch: &EventBatch,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
-        if batch.event_ids.len() == 1 {
+        if batch.len() == 1 {
             return sqlx::query(self.statements.append_one.clone())
                 .bind(aggregate_id)
                 .bind(to_i64(expected))
-                .bind(batch.event_ids[0])
                 .bind(batch.event_types[0])
                 .bind(batch.schema_versions[0])
                 .bind(&batch.payloads[0])
-                .bind(batch.message_types[0])
-                .bind(batch.sources[0])
-                .bind(batch.times[0])
-                .bind(batch.subjects[0])
-                .bind(batch.datacontenttypes[0])
-                .bind(batch.dataschemas[0])
-                .bind(batch.correlation_ids[0])
-                .bind(batch.causation_ids[0])
                 .bind(&batch.contexts[0])
                 .fetch_all(executor)
                 .await;
@@ -125,7 +116,7 @@ impl PostgreSQLEventStore {
         &self,
         executor: impl PgExecutor<'e>,
         aggregate_id: &str,
-        batch: &EventBatch<'_>,
+        batch: &EventBatch,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
         let query = sqlx::query(self.statements.append_any.clone()).bind(aggregate_id);
         bind_columns(query, batch).fetch_all(executor).await
@@ -136,20 +127,11 @@ impl PostgreSQLEventStore {
 /// order.
 fn bind_columns<'q>(
     query: Query<'q, Postgres, PgArguments>,
-    batch: &'q EventBatch<'_>,
+    batch: &'q EventBatch,
 ) -> Query<'q, Postgres, PgArguments> {
     query
-        .bind(&batch.event_ids)
         .bind(&batch.event_types)
         .bind(&batch.schema_versions)
         .bind(&batch.payloads)
-        .bind(&batch.message_types)
-        .bind(&batch.sources)
-        .bind(&batch.times)
-        .bind(&batch.subjects)
-        .bind(&batch.datacontenttypes)
-        .bind(&batch.dataschemas)
-        .bind(&batch.correlation_ids)
-        .bind(&batch.causation_ids)
         .bind(&batch.contexts)
 }

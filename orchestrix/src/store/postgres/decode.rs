@@ -9,8 +9,10 @@
 //! columns in that column instead (`statements::EVENT_COLUMNS`): the
 //! compact form for a version-2 row, a marked text for a version-1 row or
 //! for a version-2 row whose columns make no context ([`Selected`]). A raw read
-//! never reads the context: it selects the typed columns (or, for rows of
-//! schema version 1, the metadata JSON), which every append still writes.
+//! gives the metadata as JSON from what the row has: its `metadata` JSON
+//! (schema version 1), its typed columns (versions 2 and 3, which wrote
+//! them), or else its context (version 4 on, whose appends write only the
+//! context).
 
 use std::sync::Arc;
 
@@ -122,15 +124,18 @@ struct Columns<'r> {
     payload: &'r str,
     /// The whole context as JSON (rows of schema version 1 only).
     metadata: Option<&'r str>,
-    event_id: Uuid,
+    /// The typed columns (rows of schema versions 2 and 3 only).
+    event_id: Option<Uuid>,
     source: Option<&'r str>,
     occurred_at: Option<OffsetDateTime>,
     subject: Option<&'r str>,
     datacontenttype: Option<&'r str>,
     dataschema: Option<&'r str>,
     message_type: Option<&'r str>,
-    correlation_id: Uuid,
+    correlation_id: Option<Uuid>,
     causation_id: Option<Uuid>,
+    /// The compact context (rows of schema version 3 on).
+    context: Option<&'r [u8]>,
 }
 
 impl RowDecoder {
@@ -163,16 +168,7 @@ impl RowDecoder {
     pub(super) fn raw_row(&mut self, row: &PgRow) -> Result<RawRecordedEvent, StoreError> {
         let stream_id = self.global_stream_id(row)?;
         let columns = Columns::read(stream_id, row, 1)?;
-        let metadata = match columns.metadata {
-            Some(json) => json.to_owned(),
-            None => {
-                let metadata = self.typed_metadata(&columns)?;
-                serde_json::to_string(&metadata).map_err(|source| StoreError::Backend {
-                    operation: columns.describe(),
-                    source: Box::new(source),
-                })?
-            }
-        };
+        let metadata = self.raw_metadata(&columns)?;
         Ok(RawRecordedEvent {
             stream_id: columns.stream_id.clone(),
             version: columns.version,
@@ -277,17 +273,69 @@ impl RowDecoder {
         }
     }
 
-    /// The context from the typed columns (rows of schema version 2 on),
-    /// for a raw read.
+    /// A raw read's metadata as JSON: the row's `metadata` JSON (schema
+    /// version 1) as it is, else its typed columns (versions 2 and 3),
+    /// else its context (version 4 on). A context that does not decode is
+    /// the [`StoreError::Decode`] a load of the row gives.
+    fn raw_metadata(&mut self, columns: &Columns<'_>) -> Result<String, StoreError> {
+        if let Some(json) = columns.metadata {
+            return Ok(json.to_owned());
+        }
+        let metadata = match (
+            self.typed_metadata(columns),
+            columns.context,
+        ) {
+            (Some(metadata), _) => metadata,
+            (None, Some(context)) => self.context_metadata(columns, context)?,
+            (None, None) => {
+                return Err(StoreError::Backend {
+                    operation: columns.describe(),
+                    source: "the row has neither JSON metadata, nor its typed metadata columns, \
+                             nor a context"
+                        .into(),
+                });
+            }
+        };
+        serde_json::to_string(&metadata).map_err(|source| StoreError::Backend {
+            operation: columns.describe(),
+            source: Box::new(source),
+        })
+    }
+
+    /// The metadata of a row's stored context (rows of schema version 3
+    /// on), for a raw read.
+    fn context_metadata(
+        &mut self,
+        columns: &Columns<'_>,
+        context: &[u8],
+    ) -> Result<Metadata, StoreError> {
+        let known = self.known_texts(columns);
+        let (metadata, _) =
+            context::decode_loaded(Loaded::Context(context), columns.event_type, &known).map_err(
+                |source| StoreError::Decode {
+                    stream_id: columns.stream_id.to_string(),
+                    version: columns.version,
+                    position: Some(columns.position),
+                    event_type: columns.event_type.to_owned(),
+                    source,
+                },
+            )?;
+        Ok(metadata)
+    }
+
+    /// The metadata from the typed columns (rows of schema versions 2 and
+    /// 3), for a raw read; `None` for a row without them.
     /// Texts the context repeats (the type, the default source and
     /// content type, the stream's id as subject, the last source) are
     /// shared, not copied.
-    fn typed_metadata(&mut self, columns: &Columns<'_>) -> Result<Metadata, StoreError> {
-        let (Some(source), Some(time)) = (columns.source, columns.occurred_at) else {
-            return Err(StoreError::Backend {
-                operation: columns.describe(),
-                source: "the row has neither JSON metadata nor its source and time columns".into(),
-            });
+    fn typed_metadata(&mut self, columns: &Columns<'_>) -> Option<Metadata> {
+        let (Some(id), Some(correlation_id), Some(source), Some(time)) = (
+            columns.event_id,
+            columns.correlation_id,
+            columns.source,
+            columns.occurred_at,
+        ) else {
+            return None;
         };
         let known = self.known_texts(columns);
         let message_type = known.share(columns.message_type.unwrap_or(columns.event_type));
@@ -302,8 +350,8 @@ impl RowDecoder {
                 source
             }
         };
-        Ok(Metadata {
-            id: columns.event_id,
+        Some(Metadata {
+            id,
             specversion: SpecVersion,
             message_type,
             source,
@@ -311,7 +359,7 @@ impl RowDecoder {
             subject,
             datacontenttype: columns.datacontenttype.map(SharedStr::from),
             dataschema: columns.dataschema.map(SharedStr::from),
-            correlation_id: columns.correlation_id,
+            correlation_id,
             causation_id: columns.causation_id,
         })
     }
@@ -363,15 +411,16 @@ impl<'r> Columns<'r> {
                 schema_version: u32::try_from(column::<i32>(row, at + 4)?).unwrap_or(0),
                 payload: json_text(row, at + 5)?.unwrap_or("null"),
                 metadata: json_text(row, at + 6)?,
-                event_id: column(row, at + 7)?,
+                event_id: nullable(row, at + 7)?,
                 source: nullable(row, at + 8)?,
                 occurred_at: nullable(row, at + 9)?,
                 subject: nullable(row, at + 10)?,
                 datacontenttype: nullable(row, at + 11)?,
                 dataschema: nullable(row, at + 12)?,
                 message_type: nullable(row, at + 13)?,
-                correlation_id: column(row, at + 14)?,
+                correlation_id: nullable(row, at + 14)?,
                 causation_id: nullable(row, at + 15)?,
+                context: nullable(row, at + 16)?,
             })
         };
         read().map_err(|error| column_error(&stream_id, version, error))

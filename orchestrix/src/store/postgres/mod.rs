@@ -1,8 +1,9 @@
 //! The PostgreSQL event store (feature `postgres`): [`PostgreSQLEventStore`].
 //!
 //! Events live in one table per schema: the payload as JSONB with its type
-//! name and schema version, the CloudEvents context in typed columns and,
-//! for loads, in one compact binary column (`store::context`). Each
+//! name and schema version, the CloudEvents context in one compact binary
+//! column (`store::context`; rows written before schema version 4 also
+//! have it, or only have it, in typed columns or as JSON). Each
 //! append is one round trip of one plain statement (`INSERT ... SELECT`)
 //! that registers the append as in flight, checks the expected version and
 //! inserts every event; the `(stream_id, version)` unique constraint settles
@@ -57,6 +58,11 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
         3,
         "event context column",
         include_str!("../../../migrations/0003_event_context.sql"),
+    ),
+    Migration::new(
+        4,
+        "context-only appends",
+        include_str!("../../../migrations/0004_context_only_appends.sql"),
     ),
 ];
 

@@ -131,20 +131,20 @@ pub(super) const JSON_MARKER: &[u8] = b"\0json ";
 pub(super) const UNBUILDABLE_MARKER: &[u8] = b"\0typed ";
 
 /// The columns of a raw read, in the order `decode` reads them (after
-/// `stream_id`): the typed metadata columns, or the `metadata` JSON of a
-/// row of schema version 1. Never the context: a damaged one does not stop
-/// a raw read.
+/// `stream_id`): the `metadata` JSON of a row of schema version 1, the
+/// typed metadata columns of a row of version 2 or 3, the context of a row
+/// of version 4 (its only copy of the metadata; a row that has the typed
+/// columns is read from them, so a damaged context of such a row does not
+/// stop a raw read).
 pub(super) const RAW_COLUMNS: &str = "version, position, recorded_at, event_type, schema_version, \
      payload, metadata, event_id, source, occurred_at, subject, datacontenttype, dataschema, \
-     message_type, correlation_id, causation_id";
+     message_type, correlation_id, causation_id, context";
 
 /// The columns an append writes, in the order the append statements bind
 /// them (from `$3` on; `$1` is the stream, `$2` the expected version). The
-/// typed metadata columns and the context hold the same metadata: the
-/// typed columns for SQL, filters, raw reads and processes of an earlier
-/// version during a rolling upgrade, the context for loads.
-const APPEND_COLUMNS: &str = "event_id, event_type, schema_version, payload, message_type, source, \
-     occurred_at, subject, datacontenttype, dataschema, correlation_id, causation_id, context";
+/// metadata is in the context only (migration 0004): the typed columns of
+/// migration 0002 stay NULL, `recorded_at` takes its default.
+const APPEND_COLUMNS: &str = "event_type, schema_version, payload, context";
 
 /// The context an append binds (`context::encode`, its `recorded_at`
 /// left 0) with the time the store accepts the event put in: the
@@ -182,46 +182,27 @@ impl Statements {
         );
         // The events' columns as arrays, from parameter `$first` on.
         let unnest = |first: usize| {
-            let types = [
-                "uuid",
-                "text",
-                "integer",
-                "text",
-                "text",
-                "text",
-                "timestamptz",
-                "text",
-                "text",
-                "text",
-                "uuid",
-                "uuid",
-                "bytea",
-            ];
+            let types = ["text", "integer", "text", "bytea"];
             let arrays: Vec<String> = (first..)
                 .zip(types)
                 .map(|(n, ty)| format!("${n}::{ty}[]"))
                 .collect();
             format!(
-                "unnest({}) WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, \
-                 message_type, source, occurred_at, subject, datacontenttype, dataschema, \
-                 correlation_id, causation_id, context, n)",
+                "unnest({}) WITH ORDINALITY AS e(event_type, schema_version, payload, context, n)",
                 arrays.join(", ")
             )
         };
         let from_unnest = format!(
-            "e.event_id, e.event_type, e.schema_version, e.payload::jsonb, e.message_type, \
-             e.source, e.occurred_at, e.subject, e.datacontenttype, e.dataschema, \
-             e.correlation_id, e.causation_id, {}",
+            "e.event_type, e.schema_version, e.payload::jsonb, {}",
             with_recorded_at("e.context")
         );
         Self {
             append_one: sql(format!(
                 "INSERT INTO {s}.events (position, stream_id, version, {APPEND_COLUMNS}) \
-                 SELECT nextval('{s}.event_positions'), $1, $2 + 1, $3, $4, $5, $6::jsonb, $7, $8, $9, \
-                        $10, $11, $12, $13, $14, {} \
+                 SELECT nextval('{s}.event_positions'), $1, $2 + 1, $3, $4, $5::jsonb, {} \
                    FROM {registered} WHERE {reached} \
                  RETURNING position",
-                with_recorded_at("$15::bytea")
+                with_recorded_at("$6::bytea")
             )),
             append_many: sql(format!(
                 "INSERT INTO {s}.events (position, stream_id, version, {APPEND_COLUMNS}) \
