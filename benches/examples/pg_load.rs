@@ -18,7 +18,9 @@
 //! 100 events. Run each with two counts and divide the difference of the
 //! instruction totals by the difference of the counts to get the cost of
 //! one operation without the set-up. Every run works in fresh schemas,
-//! dropped at the end.
+//! dropped at the end, unless `PG_LOAD_KEEP` is set: then they are kept
+//! and their names printed, for measuring what the rows cost (their WAL
+//! with `pg_waldump`, their size with `pg_relation_size`).
 
 use orchestrix::postgres::{PostgresOptions, connect_pool};
 use orchestrix::store::postgres::PostgreSQLEventStore;
@@ -80,6 +82,10 @@ fn main() {
                 "none" => {}
                 other => panic!("unknown workload `{other}`"),
             }
+        }
+        if std::env::var_os("PG_LOAD_KEEP").is_some() {
+            println!("kept schemas: {store_schema} {raw_schema}");
+            return;
         }
         for schema in [&store_schema, &raw_schema] {
             sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
