@@ -214,15 +214,16 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
     .expect("the row");
     assert_eq!(written, 0, "no metadata outside the context");
     // The id functions read nothing but the compact form.
-    let (short, other): (Option<uuid::Uuid>, Option<uuid::Uuid>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT \"{0}\".context_event_id('\\x01'::bytea), \
+    let (short, other): (Option<uuid::Uuid>, Option<uuid::Uuid>) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT \"{0}\".context_event_id('\\x01'::bytea), \
          \"{0}\".context_correlation_id(overlay(context placing '\\x09'::bytea from 1 for 1)) \
          FROM \"{0}\".events WHERE stream_id = 'acc-1'",
-        test.schema
-    )))
-    .fetch_one(test.pool())
-    .await
-    .expect("the functions");
+            test.schema
+        )))
+        .fetch_one(test.pool())
+        .await
+        .expect("the functions");
     assert_eq!((short, other), (None, None));
 
     let loaded = test.store.load("acc-1", 1).await.expect("load");

@@ -281,10 +281,7 @@ impl RowDecoder {
         if let Some(json) = columns.metadata {
             return Ok(json.to_owned());
         }
-        let metadata = match (
-            self.typed_metadata(columns),
-            columns.context,
-        ) {
+        let metadata = match (self.typed_metadata(columns), columns.context) {
             (Some(metadata), _) => metadata,
             (None, Some(context)) => self.context_metadata(columns, context)?,
             (None, None) => {

@@ -32,13 +32,11 @@ impl EventBatch {
         };
         for (envelope, payload) in events.iter().zip(payloads) {
             batch.event_types.push(envelope.message_name());
-            batch.schema_versions.push(
-                i32::try_from(envelope.message().message_version()).unwrap_or(i32::MAX),
-            );
-            batch.payloads.push(into_text(payload));
             batch
-                .contexts
-                .push(context::encode(envelope.metadata(), 0));
+                .schema_versions
+                .push(i32::try_from(envelope.message().message_version()).unwrap_or(i32::MAX));
+            batch.payloads.push(into_text(payload));
+            batch.contexts.push(context::encode(envelope.metadata(), 0));
         }
         Ok(batch)
     }
