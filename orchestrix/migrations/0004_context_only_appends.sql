@@ -40,17 +40,19 @@ ALTER TABLE events
 --    26 to 41; see orchestrix/src/store/context.rs); NULL for a row
 --    without one or a context that is not the compact form. A row of any
 --    version: coalesce(event_id, context_event_id(context),
---    (metadata->>'id')::uuid). Plain SQL, so the planner inlines them:
---    usable in WHERE clauses and expression indexes.
+--    (metadata->>'id')::uuid). Plain SQL, and not STRICT (a STRICT
+--    function whose body is a CASE is never inlined; NULL gives NULL all
+--    the same), so the planner inlines them: usable in WHERE clauses and,
+--    being IMMUTABLE, in expression indexes.
 CREATE FUNCTION context_event_id(p_context bytea) RETURNS uuid
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN octet_length(p_context) < 42 THEN NULL
                 WHEN get_byte(p_context, 0) = 1
                 THEN encode(substring(p_context FROM 10 FOR 16), 'hex')::uuid END
 $$;
 
 CREATE FUNCTION context_correlation_id(p_context bytea) RETURNS uuid
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN octet_length(p_context) < 42 THEN NULL
                 WHEN get_byte(p_context, 0) = 1
                 THEN encode(substring(p_context FROM 26 FOR 16), 'hex')::uuid END

@@ -225,6 +225,21 @@ async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
         .await
         .expect("the functions");
     assert_eq!((short, other), (None, None));
+    // Inlined by the planner (what makes them cheap in a WHERE clause):
+    // the plan holds their body, not a call.
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (VERBOSE) SELECT \"{0}\".context_event_id(context), \
+         \"{0}\".context_correlation_id(context) FROM \"{0}\".events",
+        test.schema
+    )))
+    .fetch_all(test.pool())
+    .await
+    .expect("the plan");
+    let plan = plan.join("\n");
+    assert!(
+        !plan.contains("context_event_id") && !plan.contains("context_correlation_id"),
+        "{plan}"
+    );
 
     let loaded = test.store.load("acc-1", 1).await.expect("load");
     // As saved: a load reads the compact context (migration 0003), which
