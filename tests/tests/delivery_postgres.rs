@@ -280,6 +280,56 @@ async fn other_types_between_a_checkpoint_and_a_broken_row_do_not_move_the_group
     test.cleanup().await;
 }
 
+/// A group meets a row whose context (the only copy of its metadata since
+/// schema version 4) is damaged, with a position burnt (a lost race)
+/// between its checkpoint and the row: parking reads the rows between raw,
+/// and that read, which counts rows, not positions, reaches the damaged
+/// row itself. Raw reads read it all the same, so the row is parked and
+/// the group goes on, rather than restarting on it for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_context_after_a_burnt_position_is_parked_and_the_rest_delivered() {
+    let Some(test) = TestStore::new(
+        "a_damaged_context_after_a_burnt_position_is_parked_and_the_rest_delivered",
+        4,
+    )
+    .await
+    else {
+        return;
+    };
+    let journal = Arc::new(Journal::new());
+    let dispatcher = journal_group(&test, &journal);
+    let checkpoint = deposit(&test.store, 1).await;
+    run_until(&dispatcher, checkpoint, "catches up").await;
+    // While it is stopped: a burnt position, deposit 3, deposit 4 with its
+    // context damaged, deposit 5.
+    let burnt: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT nextval('\"{}\".event_positions')",
+        test.schema
+    )))
+    .fetch_one(test.pool())
+    .await
+    .expect("burn a position");
+    assert_eq!(burnt, 2);
+    deposit(&test.store, 3).await;
+    let damaged = deposit(&test.store, 4).await;
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE \"{}\".events SET context = '\\x01'::bytea WHERE position = $1",
+        test.schema
+    )))
+    .bind(i64::try_from(damaged).expect("small"))
+    .execute(test.pool())
+    .await
+    .expect("damage the context");
+    let last = deposit(&test.store, 5).await;
+    run_until(&dispatcher, last, "catches up past the damaged row").await;
+    assert_eq!(journal.of("pg.journal"), vec![1, 3, 5]);
+    let parked = dispatcher.parked(Some("pg.journal")).await.expect("list");
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].position, damaged);
+    assert!(parked[0].error.contains("context"), "{}", parked[0].error);
+    test.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_that_does_not_decode_is_parked_with_the_decode_error_and_the_rest_delivered() {
     let Some(test) = TestStore::new(

@@ -214,9 +214,11 @@ fn assert_damaged(error: &StoreError, row: (&str, u64, u64), column: &str, why: 
 
 /// A damaged context column (written past the store) is a typed error that
 /// names the row, for a load and for a read of the global stream, never a
-/// failed query or a panic. A raw read of a row whose only metadata is its
-/// context (schema version 4) fails the same way; a row that also has the
-/// typed columns (version 3) is raw-read from them, context or not.
+/// failed query or a panic. A raw read still reads the row (how a reader
+/// gets past it): a row whose only metadata is its context (schema version
+/// 4) gives metadata that says the context does not decode, with its bytes
+/// and why; a row that also has the typed columns (version 3) is raw-read
+/// from them, context or not.
 #[tokio::test]
 async fn a_damaged_context_is_a_typed_error_naming_the_row() {
     let Some(test) = TestStore::new("a_damaged_context_is_a_typed_error_naming_the_row", 2).await
@@ -230,11 +232,11 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
         .expect("save");
     let position = saved.positions[0];
     let damages = [
-        ("\\x01ff", "ends early"),
-        ("\\x09", "unknown format"),
-        ("\\x", "is empty"),
+        ("\\x01ff", "01ff", "ends early"),
+        ("\\x09", "09", "unknown format"),
+        ("\\x", "", "is empty"),
     ];
-    for (bytes, why) in damages {
+    for (bytes, hex, why) in damages {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE \"{}\".events SET context = $1::bytea WHERE position = $2",
             test.schema
@@ -246,10 +248,25 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
         .expect("damage");
         let load = store.load("acc-1", 1).await.expect_err("damaged");
         let read = store.read_all(position, 10).await.expect_err("damaged");
-        let raw = store.read_all_raw(position, 10).await.expect_err("damaged");
-        for error in [load, read, raw] {
+        for error in [load, read] {
             assert_damaged(&error, ("acc-1", 1, position), "context", why);
         }
+        let raw = store
+            .read_all_raw(position, 10)
+            .await
+            .expect("raw reads still read it");
+        assert_eq!(raw.len(), 1);
+        assert_eq!((raw[0].position, raw[0].version), (position, 1));
+        assert_eq!(raw[0].event_type, "orchestrix.conformance.Event");
+        let metadata: serde_json::Value =
+            serde_json::from_str(&raw[0].metadata).expect("JSON");
+        assert_eq!(metadata["undecodable_context"], hex, "{metadata}");
+        let error = metadata["error"].as_str().expect("the error, as text");
+        assert!(error.contains("stored context column") && error.contains(why), "{error}");
+        assert!(
+            serde_json::from_str::<Metadata>(&raw[0].metadata).is_err(),
+            "not a CloudEvents context"
+        );
     }
     // The typed columns a version-3 append also wrote.
     sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -693,6 +693,10 @@ impl Dispatcher {
             let filter = group.engine.event_types();
             let from = state.position + 1;
             let gap = usize::try_from(decode.position - from).unwrap_or(usize::MAX);
+            // A count, not a bound: with positions burnt between (lost
+            // races), this reads on to the undecodable event itself and
+            // past it, which a raw read reads all the same (stores keep
+            // raw reads total); the events past it are not counted.
             let before = self.inner.store.read_all_raw(from, gap).await?;
             let wanted = before
                 .iter()

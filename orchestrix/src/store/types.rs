@@ -76,7 +76,18 @@ pub struct RawRecordedEvent {
     pub schema_version: u32,
     /// The stored JSON text of the event.
     pub payload: String,
-    /// The stored JSON text of its metadata (a CloudEvents context).
+    /// The stored JSON text of its metadata (a CloudEvents context), as
+    /// [`Metadata`] serializes it.
+    ///
+    /// A store that keeps the metadata in a binary form (PostgreSQL's
+    /// `context` column, the only copy of it in rows appended since schema
+    /// version 4) gives it as that JSON. When those bytes do not decode,
+    /// the row is still read (raw reads are how a reader gets past a
+    /// poison event): its metadata is then the JSON object
+    /// `{"undecodable_context": "<the stored bytes in hex>", "error":
+    /// "<why they do not decode>"}`, which is not a CloudEvents context;
+    /// a load or [`read_all`](crate::store::AsyncEventStore::read_all) of the
+    /// row fails with [`StoreError::Decode`].
     pub metadata: String,
 }
 

@@ -275,15 +275,21 @@ impl RowDecoder {
 
     /// A raw read's metadata as JSON: the row's `metadata` JSON (schema
     /// version 1) as it is, else its typed columns (versions 2 and 3),
-    /// else its context (version 4 on). A context that does not decode is
-    /// the [`StoreError::Decode`] a load of the row gives.
+    /// else its context (version 4 on).
+    ///
+    /// Total, as raw reads promise (a reader gets past a poison event
+    /// with them): a context that does not decode gives the JSON object
+    /// [`undecodable_context`] describes instead of an error.
     fn raw_metadata(&mut self, columns: &Columns<'_>) -> Result<String, StoreError> {
         if let Some(json) = columns.metadata {
             return Ok(json.to_owned());
         }
-        let metadata = match (self.typed_metadata(columns), columns.context) {
-            (Some(metadata), _) => metadata,
-            (None, Some(context)) => self.context_metadata(columns, context)?,
+        let serialized = match (self.typed_metadata(columns), columns.context) {
+            (Some(metadata), _) => serde_json::to_string(&metadata),
+            (None, Some(context)) => match self.context_metadata(columns, context) {
+                Ok(metadata) => serde_json::to_string(&metadata),
+                Err(error) => serde_json::to_string(&undecodable_context(context, &error)),
+            },
             (None, None) => {
                 return Err(StoreError::Backend {
                     operation: columns.describe(),
@@ -293,7 +299,7 @@ impl RowDecoder {
                 });
             }
         };
-        serde_json::to_string(&metadata).map_err(|source| StoreError::Backend {
+        serialized.map_err(|source| StoreError::Backend {
             operation: columns.describe(),
             source: Box::new(source),
         })
@@ -305,23 +311,16 @@ impl RowDecoder {
         &mut self,
         columns: &Columns<'_>,
         context: &[u8],
-    ) -> Result<Metadata, StoreError> {
+    ) -> Result<Metadata, DecodeError> {
         let known = self.known_texts(columns);
         let (metadata, _) =
-            context::decode_loaded(Loaded::Context(context), columns.event_type, &known).map_err(
-                |source| StoreError::Decode {
-                    stream_id: columns.stream_id.to_string(),
-                    version: columns.version,
-                    position: Some(columns.position),
-                    event_type: columns.event_type.to_owned(),
-                    source,
-                },
-            )?;
+            context::decode_loaded(Loaded::Context(context), columns.event_type, &known)?;
         Ok(metadata)
     }
 
     /// The metadata from the typed columns (rows of schema versions 2 and
     /// 3), for a raw read; `None` for a row without them.
+    ///
     /// Texts the context repeats (the type, the default source and
     /// content type, the stream's id as subject, the last source) are
     /// shared, not copied.
@@ -360,6 +359,26 @@ impl RowDecoder {
             causation_id: columns.causation_id,
         })
     }
+}
+
+/// A raw read's metadata for a row whose only metadata is a context that
+/// does not decode: `{"undecodable_context": "<the stored bytes in hex>",
+/// "error": "<why they do not decode>"}` (documented on
+/// [`RawRecordedEvent::metadata`]), so the row is still read, e.g. to park
+/// it.
+fn undecodable_context(context: &[u8], error: &DecodeError) -> serde_json::Value {
+    let hex = context.iter().fold(
+        String::with_capacity(context.len() * 2),
+        |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        },
+    );
+    serde_json::json!({
+        "undecodable_context": hex,
+        "error": error.to_string(),
+    })
 }
 
 impl<'r> EventRow<'r> {

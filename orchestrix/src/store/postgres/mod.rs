@@ -320,9 +320,10 @@ impl PostgreSQLEventStore {
     }
 
     /// Reads the global stream like [`read_all`](AsyncEventStore::read_all)
-    /// (same promise), without decoding anything: the stored JSON text of
-    /// each event and its metadata, e.g. for events whose type this process
-    /// does not know.
+    /// (same promise), without decoding the events: the stored JSON text of
+    /// each event and its metadata as JSON, e.g. for events whose type this
+    /// process does not know. Total: a row whose stored context does not
+    /// decode is read too (see [`RawRecordedEvent::metadata`]).
     pub async fn read_all_raw(
         &self,
         from_position: u64,
