@@ -258,11 +258,13 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
         assert_eq!(raw.len(), 1);
         assert_eq!((raw[0].position, raw[0].version), (position, 1));
         assert_eq!(raw[0].event_type, "orchestrix.conformance.Event");
-        let metadata: serde_json::Value =
-            serde_json::from_str(&raw[0].metadata).expect("JSON");
+        let metadata: serde_json::Value = serde_json::from_str(&raw[0].metadata).expect("JSON");
         assert_eq!(metadata["undecodable_context"], hex, "{metadata}");
         let error = metadata["error"].as_str().expect("the error, as text");
-        assert!(error.contains("stored context column") && error.contains(why), "{error}");
+        assert!(
+            error.contains("stored context column") && error.contains(why),
+            "{error}"
+        );
         assert!(
             serde_json::from_str::<Metadata>(&raw[0].metadata).is_err(),
             "not a CloudEvents context"

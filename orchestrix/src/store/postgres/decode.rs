@@ -367,14 +367,13 @@ impl RowDecoder {
 /// [`RawRecordedEvent::metadata`]), so the row is still read, e.g. to park
 /// it.
 fn undecodable_context(context: &[u8], error: &DecodeError) -> serde_json::Value {
-    let hex = context.iter().fold(
-        String::with_capacity(context.len() * 2),
-        |mut hex, byte| {
+    let hex = context
+        .iter()
+        .fold(String::with_capacity(context.len() * 2), |mut hex, byte| {
             use std::fmt::Write as _;
             let _ = write!(hex, "{byte:02x}");
             hex
-        },
-    );
+        });
     serde_json::json!({
         "undecodable_context": hex,
         "error": error.to_string(),
