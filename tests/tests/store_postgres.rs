@@ -162,6 +162,143 @@ async fn a_changed_migration_is_refused() {
     drop_schema(&pool, schema.as_str()).await;
 }
 
+/// With `write_typed_metadata_columns(true)` (for a rolling upgrade from
+/// version 3 or earlier), every append path (one event, several at an
+/// expected version, several at any version) writes the typed metadata
+/// columns as version 3 did, beside the context: a version-3 process's
+/// raw read, which selects them as non-null, reads the rows, and the
+/// store's raw read gives what version 3's gave (the time to the
+/// microsecond in UTC), while a load keeps the time exactly. A store
+/// with the setting off (the default) beside it writes the context only.
+#[tokio::test]
+async fn typed_metadata_columns_are_written_when_asked_as_version_3_wrote_them() {
+    let Some(test) = TestStore::new(
+        "typed_metadata_columns_are_written_when_asked_as_version_3_wrote_them",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let typed = test.store.clone().write_typed_metadata_columns(true);
+    let command = Metadata::new("Deposit");
+    // A time the typed column cannot hold exactly (nanoseconds, an offset).
+    let exact = || Metadata {
+        time: time::macros::datetime!(2030-06-07 08:09:10.123_456_789 -07:30),
+        dataschema: Some("https://example.com/deposited".into()),
+        ..Metadata::new("pg-test.Deposited")
+            .caused_by(&command)
+            .with_subject("acc")
+            .with_source("urn:teller")
+    };
+    let metadata: [Metadata; 6] = std::array::from_fn(|_| exact());
+    let events: Vec<AnyEnvelope> = (0_u64..)
+        .zip(&metadata)
+        .map(|(amount, metadata)| {
+            Envelope::with_metadata(Deposited { amount }, metadata.clone()).into()
+        })
+        .collect();
+    typed
+        .save("acc", &events[..1], Some(0))
+        .await
+        .expect("one event");
+    typed
+        .save("acc", &events[1..3], Some(1))
+        .await
+        .expect("several at an expected version");
+    typed
+        .save("acc", &events[3..5], None)
+        .await
+        .expect("several at any version");
+    test.store
+        .save("acc", &events[5..], Some(5))
+        .await
+        .expect("the default: the context only");
+
+    // What a version-3 process's raw read selects, as non-null where
+    // version 3 declared the columns so: the typed columns are there.
+    type Typed = (
+        uuid::Uuid,
+        uuid::Uuid,
+        String,
+        time::OffsetDateTime,
+        Option<uuid::Uuid>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Typed> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT event_id, correlation_id, source, occurred_at, causation_id, subject, \
+         datacontenttype, dataschema, message_type FROM \"{}\".events \
+         WHERE version <= 5 ORDER BY version",
+        test.schema
+    )))
+    .fetch_all(test.pool())
+    .await
+    .expect("a version-3 raw read's columns");
+    // As version 3 kept it: the time to the microsecond, in UTC.
+    let in_columns = |metadata: &Metadata| Metadata {
+        time: time::macros::datetime!(2030-06-07 15:39:10.123_456 UTC),
+        ..metadata.clone()
+    };
+    let expected: Vec<Typed> = metadata[..5]
+        .iter()
+        .map(|m| {
+            (
+                m.id,
+                m.correlation_id,
+                m.source.to_string(),
+                in_columns(m).time,
+                m.causation_id,
+                m.subject.as_deref().map(str::to_owned),
+                m.datacontenttype.as_deref().map(str::to_owned),
+                m.dataschema.as_deref().map(str::to_owned),
+                // The CloudEvents type only where it is not the event type.
+                None,
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    let narrow: Vec<(i64, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT num_nonnulls(metadata, event_id, source, occurred_at, subject, datacontenttype, \
+         dataschema, message_type, correlation_id, causation_id)::bigint, context IS NOT NULL \
+         FROM \"{}\".events ORDER BY version",
+        test.schema
+    )))
+    .fetch_all(test.pool())
+    .await
+    .expect("the rows");
+    assert_eq!(
+        narrow,
+        [
+            (8, true),
+            (8, true),
+            (8, true),
+            (8, true),
+            (8, true),
+            (0, true)
+        ],
+        "the typed columns beside the context when asked, the context only by default"
+    );
+
+    let loaded = test.store.load("acc", 1).await.expect("load");
+    let loaded: Vec<&Metadata> = loaded.iter().map(RecordedEvent::metadata).collect();
+    assert_eq!(loaded, metadata.iter().collect::<Vec<_>>(), "loads: exact");
+    let raw = typed.read_all_raw(1, 10).await.expect("raw read");
+    let raw: Vec<Metadata> = raw
+        .iter()
+        .map(|event| serde_json::from_str(&event.metadata).expect("JSON"))
+        .collect();
+    let mut as_version_3: Vec<Metadata> = metadata[..5].iter().map(in_columns).collect();
+    as_version_3.push(metadata[5].clone());
+    assert_eq!(
+        raw, as_version_3,
+        "raw reads: the typed columns where written, as version 3 gave them"
+    );
+    test.cleanup().await;
+}
+
 #[tokio::test]
 async fn events_are_stored_as_jsonb_with_type_version_and_metadata_columns() {
     let Some(test) = TestStore::new(

@@ -28,7 +28,7 @@ impl PostgreSQLEventStore {
         &self,
         executor: impl PgExecutor<'e>,
         aggregate_id: &str,
-        batch: &EventBatch,
+        batch: &EventBatch<'_>,
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
         let rows = match expected_version {
@@ -74,7 +74,7 @@ impl PostgreSQLEventStore {
     pub(super) async fn append_at_any_version(
         &self,
         aggregate_id: &str,
-        batch: &EventBatch,
+        batch: &EventBatch<'_>,
     ) -> Result<AppendOutcome, StoreError> {
         let mut attempt = 1;
         loop {
@@ -93,18 +93,30 @@ impl PostgreSQLEventStore {
         executor: impl PgExecutor<'e>,
         aggregate_id: &str,
         expected: u64,
-        batch: &EventBatch,
+        batch: &EventBatch<'_>,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
         if batch.len() == 1 {
-            return sqlx::query(self.statements.append_one.clone())
+            let query = sqlx::query(self.statements.append_one.clone())
                 .bind(aggregate_id)
                 .bind(to_i64(expected))
                 .bind(batch.event_types[0])
                 .bind(batch.schema_versions[0])
                 .bind(&batch.payloads[0])
-                .bind(&batch.contexts[0])
-                .fetch_all(executor)
-                .await;
+                .bind(&batch.contexts[0]);
+            let query = match &batch.typed {
+                Some(typed) => query
+                    .bind(typed.event_ids[0])
+                    .bind(typed.message_types[0])
+                    .bind(typed.sources[0])
+                    .bind(typed.times[0])
+                    .bind(typed.subjects[0])
+                    .bind(typed.datacontenttypes[0])
+                    .bind(typed.dataschemas[0])
+                    .bind(typed.correlation_ids[0])
+                    .bind(typed.causation_ids[0]),
+                None => query,
+            };
+            return query.fetch_all(executor).await;
         }
         let query = sqlx::query(self.statements.append_many.clone())
             .bind(aggregate_id)
@@ -116,7 +128,7 @@ impl PostgreSQLEventStore {
         &self,
         executor: impl PgExecutor<'e>,
         aggregate_id: &str,
-        batch: &EventBatch,
+        batch: &EventBatch<'_>,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
         let query = sqlx::query(self.statements.append_any.clone()).bind(aggregate_id);
         bind_columns(query, batch).fetch_all(executor).await
@@ -124,14 +136,28 @@ impl PostgreSQLEventStore {
 }
 
 /// Binds the batch's columns as arrays, in `statements::APPEND_COLUMNS`
+/// order, then its typed columns, if any, in `statements::TYPED_COLUMNS`
 /// order.
 fn bind_columns<'q>(
     query: Query<'q, Postgres, PgArguments>,
-    batch: &'q EventBatch,
+    batch: &'q EventBatch<'_>,
 ) -> Query<'q, Postgres, PgArguments> {
-    query
+    let query = query
         .bind(&batch.event_types)
         .bind(&batch.schema_versions)
         .bind(&batch.payloads)
-        .bind(&batch.contexts)
+        .bind(&batch.contexts);
+    match &batch.typed {
+        Some(typed) => query
+            .bind(&typed.event_ids)
+            .bind(&typed.message_types)
+            .bind(&typed.sources)
+            .bind(&typed.times)
+            .bind(&typed.subjects)
+            .bind(&typed.datacontenttypes)
+            .bind(&typed.dataschemas)
+            .bind(&typed.correlation_ids)
+            .bind(&typed.causation_ids),
+        None => query,
+    }
 }

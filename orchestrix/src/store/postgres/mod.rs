@@ -147,7 +147,7 @@ impl PostgreSQLEventStore {
 
     fn from_pool_in(pool: PgPool, schema: SqlIdentifier) -> Self {
         let target = describe_target(&pool.connect_options()).into();
-        let statements = Statements::new(&schema);
+        let statements = Statements::new(&schema, false);
         let notifications = Notifications::new(pool.clone(), &schema, statements.notify.clone());
         Self {
             statements: Arc::new(statements),
@@ -168,6 +168,46 @@ impl PostgreSQLEventStore {
         let connect = (*self.pool.connect_options()).clone();
         Self {
             gate: Arc::new(ConnectGate::for_server(connect, timeout)),
+            ..self
+        }
+    }
+
+    /// Whether appends also write each event's metadata into the typed
+    /// columns of schema version 2 (`event_id`, `source`, `occurred_at`,
+    /// `correlation_id`, ...), as appends of versions 2 and 3 did, beside
+    /// the compact `context`. Off by default: since version 4 the context
+    /// is the only copy (the typed columns cost about 73 WAL and 79 heap
+    /// bytes per event; see `docs/postgres.md`).
+    ///
+    /// Turn it on for a rolling upgrade, while processes of version 3 or
+    /// earlier still run against the same schema: they read the typed
+    /// columns of the rows they read raw, and a `Dispatcher` reads raw
+    /// when it parks an event that does not decode (the default), so
+    /// without them such a process fails on every row this one appends
+    /// (a version-2 process cannot load them at all). SQL that reads the
+    /// typed columns keeps working too. Turn it off once every process
+    /// runs this version; the rows written meanwhile keep their typed
+    /// columns and read as version 3's do.
+    ///
+    /// ```no_run
+    /// use orchestrix::postgres::PostgresOptions;
+    /// use orchestrix::store::StoreError;
+    /// use orchestrix::store::postgres::PostgreSQLEventStore;
+    ///
+    /// # async fn run() -> Result<(), StoreError> {
+    /// let options = PostgresOptions::new("postgres://postgres@127.0.0.1:5432/bank")?;
+    /// // Processes of version 3 still run their Dispatchers on this schema.
+    /// let store = PostgreSQLEventStore::connect_with(options)
+    ///     .await?
+    ///     .write_typed_metadata_columns(true);
+    /// store.initialize().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn write_typed_metadata_columns(self, write: bool) -> Self {
+        Self {
+            statements: Arc::new(Statements::new(&self.schema, write)),
             ..self
         }
     }
@@ -382,7 +422,7 @@ impl PostgreSQLEventStore {
             checks::stream_id(aggregate_id)?;
             return self.empty_append(aggregate_id, expected_version).await;
         }
-        let batch = EventBatch::encode(aggregate_id, events)?;
+        let batch = EventBatch::encode(aggregate_id, events, self.statements.typed_columns)?;
         self.append_once(transaction, aggregate_id, &batch, expected_version)
             .await
     }
@@ -486,7 +526,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
             return self.empty_append(aggregate_id, expected_version).await;
         }
         // Checks the limits and serializes each payload, in one pass.
-        let batch = EventBatch::encode(aggregate_id, events)?;
+        let batch = EventBatch::encode(aggregate_id, events, self.statements.typed_columns)?;
         self.gate.check(&self.pool).await?;
         let outcome = match expected_version {
             Some(_) => {

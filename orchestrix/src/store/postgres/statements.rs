@@ -8,6 +8,9 @@ use crate::postgres::SqlIdentifier;
 /// in place. Cloning a statement clones an `Arc`.
 #[derive(Debug)]
 pub(super) struct Statements {
+    /// Whether the append statements also write the typed metadata
+    /// columns ([`TYPED_COLUMNS`], bound after [`APPEND_COLUMNS`]).
+    pub(super) typed_columns: bool,
     /// One event at an expected version (scalars: no arrays to encode).
     pub(super) append_one: SqlStr,
     /// Several events at an expected version.
@@ -140,11 +143,45 @@ pub(super) const RAW_COLUMNS: &str = "version, position, recorded_at, event_type
      payload, metadata, event_id, source, occurred_at, subject, datacontenttype, dataschema, \
      message_type, correlation_id, causation_id, context";
 
-/// The columns an append writes, in the order the append statements bind
-/// them (from `$3` on; `$1` is the stream, `$2` the expected version). The
-/// metadata is in the context only (migration 0004): the typed columns of
-/// migration 0002 stay NULL, `recorded_at` takes its default.
-const APPEND_COLUMNS: &str = "event_type, schema_version, payload, context";
+/// The columns an append writes, with the type of the parameter that
+/// binds each, in the order the append statements bind them (from `$3`
+/// on; `$1` is the stream, `$2` the expected version). The metadata is in
+/// the context only (migration 0004): the typed columns of migration 0002
+/// stay NULL, `recorded_at` takes its default.
+const APPEND_COLUMNS: [(&str, &str); 4] = [
+    ("event_type", "text"),
+    ("schema_version", "integer"),
+    ("payload", "text"),
+    ("context", "bytea"),
+];
+
+/// The typed metadata columns of migration 0002, bound after
+/// [`APPEND_COLUMNS`] by a store told to write them too
+/// (`write_typed_metadata_columns`): the same metadata as the context, as
+/// appends of schema versions 2 and 3 wrote it, for processes of those
+/// versions and SQL that read these columns.
+const TYPED_COLUMNS: [(&str, &str); 9] = [
+    ("event_id", "uuid"),
+    ("message_type", "text"),
+    ("source", "text"),
+    ("occurred_at", "timestamptz"),
+    ("subject", "text"),
+    ("datacontenttype", "text"),
+    ("dataschema", "text"),
+    ("correlation_id", "uuid"),
+    ("causation_id", "uuid"),
+];
+
+/// The value an append inserts into `column` from `value` (a parameter or
+/// an `unnest` column): the payload's text as `jsonb`, the context with
+/// the time the store accepts the event put in.
+fn inserted(column: &str, value: &str) -> String {
+    match column {
+        "payload" => format!("{value}::jsonb"),
+        "context" => with_recorded_at(&format!("{value}::bytea")),
+        _ => value.to_owned(),
+    }
+}
 
 /// The context an append binds (`context::encode`, its `recorded_at`
 /// left 0) with the time the store accepts the event put in: the
@@ -159,7 +196,9 @@ fn with_recorded_at(context: &str) -> String {
 }
 
 impl Statements {
-    pub(super) fn new(schema: &SqlIdentifier) -> Self {
+    /// The statements for `schema`; appends also write the typed metadata
+    /// columns when `typed_columns` is set.
+    pub(super) fn new(schema: &SqlIdentifier, typed_columns: bool) -> Self {
         let s = schema.quoted();
         let sql = |text: String| AssertSqlSafe(text).into_sql_str();
         // The append's registration as in flight (see migration 0002,
@@ -180,39 +219,61 @@ impl Statements {
         let reached = format!(
             "($2 = 0 OR EXISTS (SELECT 1 FROM {s}.events c WHERE c.stream_id = $1 AND c.version = $2))"
         );
+        // The columns an append writes: with the typed metadata columns
+        // too when asked.
+        let columns: Vec<(&str, &str)> = if typed_columns {
+            APPEND_COLUMNS
+                .iter()
+                .chain(&TYPED_COLUMNS)
+                .copied()
+                .collect()
+        } else {
+            APPEND_COLUMNS.to_vec()
+        };
+        let names = columns
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        // One event's values, as scalars from parameter `$3` on.
+        let scalars = (3..)
+            .zip(&columns)
+            .map(|(n, (name, _))| inserted(name, &format!("${n}")))
+            .collect::<Vec<_>>()
+            .join(", ");
         // The events' columns as arrays, from parameter `$first` on.
         let unnest = |first: usize| {
-            let types = ["text", "integer", "text", "bytea"];
             let arrays: Vec<String> = (first..)
-                .zip(types)
-                .map(|(n, ty)| format!("${n}::{ty}[]"))
+                .zip(&columns)
+                .map(|(n, (_, ty))| format!("${n}::{ty}[]"))
                 .collect();
             format!(
-                "unnest({}) WITH ORDINALITY AS e(event_type, schema_version, payload, context, n)",
+                "unnest({}) WITH ORDINALITY AS e({names}, n)",
                 arrays.join(", ")
             )
         };
-        let from_unnest = format!(
-            "e.event_type, e.schema_version, e.payload::jsonb, {}",
-            with_recorded_at("e.context")
-        );
+        let from_unnest = columns
+            .iter()
+            .map(|(name, _)| inserted(name, &format!("e.{name}")))
+            .collect::<Vec<_>>()
+            .join(", ");
         Self {
+            typed_columns,
             append_one: sql(format!(
-                "INSERT INTO {s}.events (position, stream_id, version, {APPEND_COLUMNS}) \
-                 SELECT nextval('{s}.event_positions'), $1, $2 + 1, $3, $4, $5::jsonb, {} \
+                "INSERT INTO {s}.events (position, stream_id, version, {names}) \
+                 SELECT nextval('{s}.event_positions'), $1, $2 + 1, {scalars} \
                    FROM {registered} WHERE {reached} \
-                 RETURNING position",
-                with_recorded_at("$6::bytea")
+                 RETURNING position"
             )),
             append_many: sql(format!(
-                "INSERT INTO {s}.events (position, stream_id, version, {APPEND_COLUMNS}) \
+                "INSERT INTO {s}.events (position, stream_id, version, {names}) \
                  SELECT nextval('{s}.event_positions'), $1, $2 + e.n, {from_unnest} \
                    FROM {registered}, {} WHERE {reached} ORDER BY e.n \
                  RETURNING position",
                 unnest(3)
             )),
             append_any: sql(format!(
-                "INSERT INTO {s}.events (position, stream_id, version, {APPEND_COLUMNS}) \
+                "INSERT INTO {s}.events (position, stream_id, version, {names}) \
                  SELECT nextval('{s}.event_positions'), $1, current.version + e.n, {from_unnest} \
                    FROM (SELECT coalesce(max(c.version), 0) AS version FROM {s}.events c \
                           WHERE c.stream_id = $1) current, \
