@@ -25,13 +25,15 @@ ALTER TABLE events
     ALTER COLUMN correlation_id DROP NOT NULL;
 
 -- 2. Every row still has its metadata one way or the other, now one of
---    three: the JSON of version 1, the context (versions 3 and 4), or the
---    typed columns of version 2 (their id, correlation id, source and
---    time: what a context built from them needs).
+--    three: the JSON of version 1, the context (versions 3 and 4; an
+--    empty one holds nothing), or the typed columns of version 2 (their
+--    id, correlation id, source and time: what a context built from them
+--    needs). Every operand is true or false, never NULL: a CHECK that
+--    comes out NULL passes.
 ALTER TABLE events DROP CONSTRAINT events_context_present;
 ALTER TABLE events
     ADD CONSTRAINT events_context_present
-    CHECK (metadata IS NOT NULL OR context IS NOT NULL
+    CHECK (metadata IS NOT NULL OR (context IS NOT NULL AND octet_length(context) > 0)
            OR (event_id IS NOT NULL AND correlation_id IS NOT NULL
                AND source IS NOT NULL AND occurred_at IS NOT NULL)) NOT VALID;
 

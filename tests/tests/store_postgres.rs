@@ -897,12 +897,16 @@ async fn a_version_2_schema_upgrades_in_place_and_its_rows_load_as_before() {
     .expect("drop schema");
 }
 
-/// Migration 0004 upgrades a version-3 schema in place, rows present: a
-/// row as version 3 wrote it (typed columns and a context) and rows as
-/// version 4 writes them (the context only) read side by side in one
-/// stream, the same through a load, the global stream and a raw read. The
-/// version-3 row keeps its typed columns; the new rows leave them NULL;
-/// a row with no metadata in any form is still refused.
+/// Migration 0004 upgrades a version-3 schema in place, rows present, as
+/// a catalog change (the table not rewritten, the new check not
+/// validated): a row as version 3 wrote it (typed columns and a context)
+/// and rows as version 4 writes them (the context only) read side by side
+/// in one stream, through a load and the global stream from every row's
+/// context (the old row's time exact), through a raw read from the old
+/// row's typed columns (its time to the microsecond in UTC) and the new
+/// rows' context. The version-3 row keeps its typed columns; the new rows
+/// leave them NULL; a row with no metadata in any form (nor an empty
+/// context) is refused.
 #[tokio::test]
 async fn a_version_3_schema_upgrades_in_place_and_its_rows_read_beside_context_only_rows() {
     let Some(url) = database_url(
@@ -916,46 +920,66 @@ async fn a_version_3_schema_upgrades_in_place_and_its_rows_read_beside_context_o
     migrate(&pool, &identifier, &EVENT_STORE_MIGRATIONS[..3])
         .await
         .expect("version 3 only");
-    // A row as version 3 wrote it: the typed columns, and the same
-    // metadata in the context. Its context is built here from the typed
-    // columns by `backfill_contexts` (schema version 3 has it); with a
-    // time in UTC to the microsecond, it is the context a version-3
-    // append wrote.
+    // A row as version 3 wrote it, by the statement it used: this
+    // version's append with the typed columns too
+    // (`write_typed_metadata_columns`), on the version-3 schema. Its time
+    // is one the typed column cannot hold (nanoseconds, an offset): the
+    // context keeps it exactly, `occurred_at` to the microsecond in UTC,
+    // so each read shows which of the two it read.
     let command = Metadata::new("Deposit");
     let old = Metadata {
-        time: time::macros::datetime!(2001-02-03 04:05:06.789_012 UTC),
+        time: time::macros::datetime!(2001-02-03 04:05:06.789_012_345 +05:45),
         dataschema: Some("https://example.com/deposited".into()),
-        ..Metadata::new("pg-test.Deposited.v0")
+        ..Metadata::new("pg-test.Deposited")
             .caused_by(&command)
             .with_subject("acc")
             .with_source("urn:teller")
     };
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO \"{schema}\".events (position, stream_id, version, event_id, event_type, \
-         schema_version, payload, message_type, source, occurred_at, subject, datacontenttype, \
-         dataschema, correlation_id, causation_id) \
-         VALUES (nextval('\"{schema}\".event_positions'), 'acc', 1, $1, 'pg-test.Deposited', 2, \
-         '{{\"amount\":1}}'::jsonb, $2, $3, $4, $5, $6, $7, $8, $9)"
-    )))
-    .bind(old.id)
-    .bind(old.message_type.as_str())
-    .bind(old.source.as_str())
-    .bind(old.time)
-    .bind(old.subject.as_deref())
-    .bind(old.datacontenttype.as_deref())
-    .bind(old.dataschema.as_deref())
-    .bind(old.correlation_id)
-    .bind(old.causation_id)
-    .execute(&pool)
-    .await
-    .expect("the row's typed columns");
+    let old_in_columns = Metadata {
+        time: time::macros::datetime!(2001-02-02 22:20:06.789_012 UTC),
+        ..old.clone()
+    };
     let store = PostgreSQLEventStore::from_pool_with_schema(pool.clone(), &schema).expect("schema");
-    assert_eq!(store.backfill_contexts(10).await.expect("its context"), 1);
+    store
+        .clone()
+        .write_typed_metadata_columns(true)
+        .save(
+            "acc",
+            &[Envelope::with_metadata(Deposited { amount: 1 }, old.clone()).into()],
+            Some(0),
+        )
+        .await
+        .expect("a version-3 append");
+    let filenode = |pool: PgPool| {
+        let query = format!("SELECT pg_relation_filenode('\"{schema}\".events')::bigint");
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(query))
+                .fetch_one(&pool)
+                .await
+                .expect("the table's file")
+        }
+    };
+    let before = filenode(pool.clone()).await;
 
     store
         .initialize()
         .await
         .expect("upgrades to the current version");
+    // A catalog change only: the table was not rewritten, and the new
+    // check was not validated against the rows already there.
+    assert_eq!(
+        filenode(pool.clone()).await,
+        before,
+        "the table not rewritten"
+    );
+    let validated: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT convalidated FROM pg_constraint WHERE conname = 'events_context_present' \
+         AND conrelid = '\"{schema}\".events'::regclass"
+    )))
+    .fetch_one(&pool)
+    .await
+    .expect("the check");
+    assert!(!validated, "NOT VALID: no scan of the rows");
     let applied: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT max(version) FROM \"{schema}\".orchestrix_migrations"
     )))
@@ -985,7 +1009,7 @@ async fn a_version_3_schema_upgrades_in_place_and_its_rows_read_beside_context_o
     .fetch_all(&pool)
     .await
     .expect("the rows");
-    assert_eq!(columns, [(1, 8, true), (2, 0, true), (3, 0, true)]);
+    assert_eq!(columns, [(1, 7, true), (2, 0, true), (3, 0, true)]);
 
     let loaded = store.load("acc", 1).await.expect("load");
     let loaded: Vec<&Metadata> = loaded.iter().map(RecordedEvent::metadata).collect();
@@ -1000,24 +1024,32 @@ async fn a_version_3_schema_upgrades_in_place_and_its_rows_read_beside_context_o
         .collect();
     assert_eq!(
         raw.iter().collect::<Vec<_>>(),
-        expected,
-        "a raw read: the old row's typed columns, the new rows' context"
+        [&old_in_columns, &exact, plain.metadata()],
+        "a raw read: the old row's typed columns (its time to the microsecond, in UTC), \
+         the new rows' context"
     );
 
-    // Every row still has its metadata in one form or another.
-    let error = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO \"{schema}\".events (position, stream_id, version, event_type, \
-         schema_version, payload) \
-         VALUES (nextval('\"{schema}\".event_positions'), 'bare', 1, 'pg-test.Deposited', 2, \
-         '{{}}'::jsonb)"
-    )))
-    .execute(&pool)
-    .await
-    .expect_err("a row without metadata");
-    let constraint = error
-        .as_database_error()
-        .and_then(|error| error.constraint().map(str::to_owned));
-    assert_eq!(constraint.as_deref(), Some("events_context_present"));
+    // Every row still has its metadata in one form or another: an empty
+    // context is none.
+    for context in ["NULL", "'\\x'::bytea"] {
+        let error = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO \"{schema}\".events (position, stream_id, version, event_type, \
+             schema_version, payload, context) \
+             VALUES (nextval('\"{schema}\".event_positions'), 'bare', 1, 'pg-test.Deposited', 2, \
+             '{{}}'::jsonb, {context})"
+        )))
+        .execute(&pool)
+        .await
+        .expect_err("a row without metadata");
+        let constraint = error
+            .as_database_error()
+            .and_then(|error| error.constraint().map(str::to_owned));
+        assert_eq!(
+            constraint.as_deref(),
+            Some("events_context_present"),
+            "context {context}"
+        );
+    }
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA \"{schema}\" CASCADE"
     )))
