@@ -319,7 +319,8 @@ impl RowDecoder {
     }
 
     /// The metadata from the typed columns (rows of schema versions 2 and
-    /// 3), for a raw read; `None` for a row without them.
+    /// 3), for a raw read; `None` for a row without them (the condition
+    /// under which `statements::RAW_COLUMNS` sends the context instead).
     ///
     /// Texts the context repeats (the type, the default source and
     /// content type, the stream's id as subject, the last source) are

@@ -138,10 +138,15 @@ pub(super) const UNBUILDABLE_MARKER: &[u8] = b"\0typed ";
 /// typed metadata columns of a row of version 2 or 3, the context of a row
 /// of version 4 (its only copy of the metadata; a row that has the typed
 /// columns is read from them, so a damaged context of such a row does not
-/// stop a raw read).
+/// stop a raw read). The context is sent only for a row whose metadata
+/// the decoder takes from it (no JSON, and not the typed columns it needs,
+/// as `decode`'s `typed_metadata` checks them): a version-3 row's would
+/// go unread.
 pub(super) const RAW_COLUMNS: &str = "version, position, recorded_at, event_type, schema_version, \
      payload, metadata, event_id, source, occurred_at, subject, datacontenttype, dataschema, \
-     message_type, correlation_id, causation_id, context";
+     message_type, correlation_id, causation_id, \
+     CASE WHEN metadata IS NULL AND (event_id IS NULL OR correlation_id IS NULL \
+          OR source IS NULL OR occurred_at IS NULL) THEN context END";
 
 /// The columns an append writes, with the type of the parameter that
 /// binds each, in the order the append statements bind them (from `$3`
