@@ -607,6 +607,19 @@ async fn a_hundred_event_append_is_one_contiguous_block() {
     test.cleanup().await;
 }
 
+/// A fresh schema (named from `prefix`) at event-store schema version
+/// `version` (the first `version` migrations applied, as a process of that
+/// version left it), and a pool: the set-up of the upgrade tests.
+async fn schema_at_version(url: &str, prefix: &str, version: usize) -> (String, PgPool) {
+    let schema = unique_schema(prefix);
+    let pool = pool(url, 2).await;
+    let identifier = SqlIdentifier::new(&schema).expect("valid");
+    migrate(&pool, &identifier, &EVENT_STORE_MIGRATIONS[..version])
+        .await
+        .expect("the older version's migrations");
+    (schema, pool)
+}
+
 async fn drop_schema(pool: &sqlx::PgPool, schema: &str) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA \"{schema}\" CASCADE"
@@ -731,12 +744,7 @@ async fn a_version_1_schema_upgrades_in_place_and_its_events_stay_readable() {
     else {
         return;
     };
-    let schema = unique_schema("upgrade");
-    let pool = pool(&url, 2).await;
-    let identifier = SqlIdentifier::new(&schema).expect("valid");
-    migrate(&pool, &identifier, &EVENT_STORE_MIGRATIONS[..1])
-        .await
-        .expect("version 1 only");
+    let (schema, pool) = schema_at_version(&url, "upgrade", 1).await;
     // An append as version 1 made it: its server-side function.
     let old = Envelope::new(Deposited { amount: 1 });
     let (applied,): (bool,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -776,12 +784,7 @@ async fn a_version_1_schema_upgrades_in_place_and_its_events_stay_readable() {
     assert_eq!(raw.len(), 2);
     let metadata: Metadata = serde_json::from_str(&raw[0].metadata).expect("JSON");
     assert_eq!(&metadata, old.metadata());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA \"{schema}\" CASCADE"
-    )))
-    .execute(&pool)
-    .await
-    .expect("drop schema");
+    drop_schema(&pool, &schema).await;
 }
 
 /// Migration 0003 upgrades a version-2 schema in place: a row appended by
@@ -797,12 +800,7 @@ async fn a_version_2_schema_upgrades_in_place_and_its_rows_load_as_before() {
     else {
         return;
     };
-    let schema = unique_schema("upgrade2");
-    let pool = pool(&url, 2).await;
-    let identifier = SqlIdentifier::new(&schema).expect("valid");
-    migrate(&pool, &identifier, &EVENT_STORE_MIGRATIONS[..2])
-        .await
-        .expect("version 2 only");
+    let (schema, pool) = schema_at_version(&url, "upgrade2", 2).await;
     // A row as version 2 wrote it: typed columns, the CloudEvents type
     // apart from the event type, every optional field set.
     let command = Metadata::new("Deposit");
@@ -889,12 +887,7 @@ async fn a_version_2_schema_upgrades_in_place_and_its_rows_load_as_before() {
         .map(|event| serde_json::from_str(&event.metadata).expect("JSON"))
         .collect();
     assert_eq!(metadata, [old, exact]);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA \"{schema}\" CASCADE"
-    )))
-    .execute(&pool)
-    .await
-    .expect("drop schema");
+    drop_schema(&pool, &schema).await;
 }
 
 /// Migration 0004 upgrades a version-3 schema in place, rows present, as
@@ -914,12 +907,7 @@ async fn a_version_3_schema_upgrades_in_place_and_its_rows_read_beside_context_o
     ) else {
         return;
     };
-    let schema = unique_schema("upgrade3");
-    let pool = pool(&url, 2).await;
-    let identifier = SqlIdentifier::new(&schema).expect("valid");
-    migrate(&pool, &identifier, &EVENT_STORE_MIGRATIONS[..3])
-        .await
-        .expect("version 3 only");
+    let (schema, pool) = schema_at_version(&url, "upgrade3", 3).await;
     // A row as version 3 wrote it, by the statement it used: this
     // version's append with the typed columns too
     // (`write_typed_metadata_columns`), on the version-3 schema. Its time
@@ -1050,12 +1038,7 @@ async fn a_version_3_schema_upgrades_in_place_and_its_rows_read_beside_context_o
             "context {context}"
         );
     }
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA \"{schema}\" CASCADE"
-    )))
-    .execute(&pool)
-    .await
-    .expect("drop schema");
+    drop_schema(&pool, &schema).await;
 }
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
