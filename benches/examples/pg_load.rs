@@ -20,7 +20,10 @@
 //! one operation without the set-up. Every run works in fresh schemas,
 //! dropped at the end, unless `PG_LOAD_KEEP` is set: then they are kept
 //! and their names printed, for measuring what the rows cost (their WAL
-//! with `pg_waldump`, their size with `pg_relation_size`).
+//! with `pg_waldump`, their size with `pg_relation_size`). With
+//! `PG_LOAD_TYPED_COLUMNS` set, the store also writes the typed metadata
+//! columns (`write_typed_metadata_columns(true)`), as for a rolling
+//! upgrade.
 
 use orchestrix::postgres::{PostgresOptions, connect_pool};
 use orchestrix::store::postgres::PostgreSQLEventStore;
@@ -55,11 +58,11 @@ fn main() {
             .expect("valid options")
     };
     runtime.block_on(async {
-        let store = Framework(
-            PostgreSQLEventStore::connect_with(options(&store_schema))
-                .await
-                .expect("connect"),
-        );
+        let store = PostgreSQLEventStore::connect_with(options(&store_schema))
+            .await
+            .expect("connect")
+            .write_typed_metadata_columns(std::env::var_os("PG_LOAD_TYPED_COLUMNS").is_some());
+        let store = Framework(store);
         store.0.initialize().await.expect("initialize");
         let raw = Raw::new(
             connect_pool(&options(&raw_schema)).await.expect("connect"),
