@@ -152,7 +152,8 @@ pub(super) const RAW_COLUMNS: &str = "version, position, recorded_at, event_type
 /// binds each, in the order the append statements bind them (from `$3`
 /// on; `$1` is the stream, `$2` the expected version). The metadata is in
 /// the context only (migration 0004): the typed columns of migration 0002
-/// stay NULL, `recorded_at` takes its default.
+/// stay NULL (unless [`TYPED_COLUMNS`] are written too), `recorded_at`
+/// takes its default.
 const APPEND_COLUMNS: [(&str, &str); 4] = [
     ("event_type", "text"),
     ("schema_version", "integer"),
