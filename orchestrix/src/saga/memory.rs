@@ -2,6 +2,7 @@
 //! single-process programs.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use super::change::SagaChange;
 use super::checks::{self, at_stored_precision};
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState};
-use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry};
+use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry, expiry_from_now};
 
 /// A [`SagaStateStore`] in memory. Every operation takes one lock, so
 /// creates and lease changes are atomic.
@@ -111,7 +112,7 @@ impl InMemorySagaStateStore {
         // Written over the kept state in place, reusing its allocations.
         kept.state.assign_from(state);
         kept.checked = true;
-        let expires_at = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+        let expires_at = expiry_from_now(ttl);
         let stored = &mut kept.state;
         stored.created_at = stored_precision(stored.created_at);
         stored.updated_at = stored_precision(stored.updated_at);
@@ -178,23 +179,33 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
-        checks::state(state, owner)?;
+        self.create_owned(state.clone(), owner, ttl).await
+    }
+
+    async fn create_owned(
+        &self,
+        state: SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError> {
+        checks::state(&state, owner)?;
         let mut sagas = self.lock();
-        if let Some(existing) = sagas.get(&state.saga_id) {
-            return Ok(CreateOutcome::Existing(existing.state.clone()));
-        }
-        let mut stored = state.clone();
-        let now = OffsetDateTime::now_utc();
+        let vacant = match sagas.entry(state.saga_id.clone()) {
+            Entry::Occupied(existing) => {
+                return Ok(CreateOutcome::Existing(existing.get().state.clone()));
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
+        let mut stored = state;
         stored.lease = Some(Lease {
             owner: owner.to_owned(),
-            expires_at: expiry(now, ttl),
+            expires_at: expiry_from_now(ttl),
         });
         let stored = at_stored_precision(stored);
-        let kept = Kept {
+        vacant.insert(Kept {
             state: stored.clone(),
             checked: true,
-        };
-        sagas.insert(stored.saga_id.clone(), kept);
+        });
         Ok(CreateOutcome::Created(stored))
     }
 
@@ -285,7 +296,7 @@ impl SagaStateStore for InMemorySagaStateStore {
             stored.steps[index].assign_from(step);
         }
         if let Some(lease) = &mut stored.lease {
-            lease.expires_at = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+            lease.expires_at = expiry_from_now(ttl);
         }
         Ok(())
     }
@@ -303,7 +314,7 @@ impl SagaStateStore for InMemorySagaStateStore {
             Some(stored) if held_by(stored, owner) => {
                 stored.lease = Some(Lease {
                     owner: owner.to_owned(),
-                    expires_at: stored_precision(expiry(OffsetDateTime::now_utc(), ttl)),
+                    expires_at: expiry_from_now(ttl),
                 });
                 Ok(())
             }

@@ -78,6 +78,19 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError>;
 
+    /// [`create`](Self::create), handed the state by value, as the
+    /// executor does: a store that keeps states in memory can keep this
+    /// one instead of a copy. The same rules and outcomes as `create`; the
+    /// default calls it.
+    async fn create_owned(
+        &self,
+        state: SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError> {
+        self.create(&state, owner, ttl).await
+    }
+
     /// The saga's state, if stored.
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError>;
 
@@ -151,8 +164,41 @@ pub(crate) fn clamp_ttl(ttl: Duration) -> Duration {
     ttl.min(MAX_LEASE_TTL)
 }
 
+/// A lease's expiry for a write made now: [`expiry`] of the current time,
+/// at the stored precision, computed without `OffsetDateTime` arithmetic
+/// (the in-memory store sets one at every state write).
+pub(crate) fn expiry_from_now(ttl: Duration) -> OffsetDateTime {
+    crate::limits::now_plus(clamp_ttl(ttl))
+}
+
 /// `now + ttl` (clamped to [`MAX_LEASE_TTL`]), saturating.
 pub(crate) fn expiry(now: OffsetDateTime, ttl: Duration) -> OffsetDateTime {
     now.checked_add(time::Duration::try_from(clamp_ttl(ttl)).unwrap_or(time::Duration::MAX))
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::stored_precision;
+
+    /// The in-memory store's expiry equals `expiry` of the current time at
+    /// the stored precision, the TTL clamped the same way.
+    #[test]
+    fn expiry_from_now_is_expiry_of_the_current_time() {
+        for ttl in [
+            Duration::from_millis(1),
+            Duration::from_secs(30),
+            MAX_LEASE_TTL,
+            MAX_LEASE_TTL * 4,
+        ] {
+            let before = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+            let at = expiry_from_now(ttl);
+            let later = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+            assert!(
+                before <= at && at <= later,
+                "{before} <= {at} <= {later} for {ttl:?}"
+            );
+        }
+    }
 }
