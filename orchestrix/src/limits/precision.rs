@@ -34,18 +34,19 @@ pub(crate) fn now_plus(after: Duration) -> OffsetDateTime {
     system_time_at_stored_precision(now.checked_add(after).unwrap_or(now))
 }
 
-/// `stored_precision(OffsetDateTime::from(at))`, with the cut made on the
-/// clock's count of nanoseconds since the epoch: cutting an
-/// `OffsetDateTime` checks and rebuilds its time of day, which costs more
-/// than reading the clock, and a saga reads it at every state write.
+/// `stored_precision(OffsetDateTime::from(at))`, made from the clock's
+/// count of seconds and microseconds since the epoch: cutting an
+/// `OffsetDateTime` to microseconds after building it costs more than
+/// reading the clock, and a saga reads it at every state write.
 fn system_time_at_stored_precision(at: SystemTime) -> OffsetDateTime {
-    let whole_seconds = at
+    let second = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()
-        .and_then(|since| Some((i64::try_from(since.as_secs()).ok()?, since)));
-    match whole_seconds.and_then(|(seconds, since)| {
-        Some((OffsetDateTime::from_unix_timestamp(seconds).ok()?, since))
-    }) {
+        .and_then(|since| {
+            let seconds = i64::try_from(since.as_secs()).ok()?;
+            Some((OffsetDateTime::from_unix_timestamp(seconds).ok()?, since))
+        });
+    match second {
         Some((second, since)) => second
             .replace_nanosecond(since.subsec_micros() * 1_000)
             .unwrap_or(second),
@@ -91,6 +92,30 @@ mod tests {
         let later = stored_precision(OffsetDateTime::now_utc());
         assert!(before <= at && at <= later, "{before} <= {at} <= {later}");
         assert_eq!(at.nanosecond() % 1_000, 0, "{at}");
+    }
+
+    /// Times within a second, across seconds and days apart read the same
+    /// as `stored_precision` of the time.
+    #[test]
+    fn clock_times_read_as_stored_precision_reads_them() {
+        let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_460_800);
+        for offset in [
+            Duration::from_nanos(123_456_789),
+            Duration::from_nanos(999_999_999),
+            Duration::from_nanos(1_000_000_001),
+            Duration::from_nanos(5),
+            Duration::from_secs(86_400 * 400) + Duration::from_nanos(7_654),
+            Duration::from_secs(86_400 * 400) + Duration::from_nanos(7_654),
+            Duration::from_nanos(1_999),
+            Duration::ZERO,
+        ] {
+            let at = base + offset;
+            assert_eq!(
+                system_time_at_stored_precision(at),
+                stored_precision(OffsetDateTime::from(at)),
+                "{offset:?}"
+            );
+        }
     }
 
     /// A time before the epoch is cut toward the past, as
