@@ -516,7 +516,7 @@ where
         lease: &RunLease,
     ) -> Result<SagaState, SagaError> {
         let run = RunIds {
-            saga_id: Arc::from(state.saga_id.as_str()),
+            saga_id: Arc::clone(lease.saga_id()),
         };
         let result = self.run(&mut state, &data, lease, &run).await;
         match &result {
