@@ -173,7 +173,8 @@ pub async fn create_is_insert_if_absent(store: &dyn SagaStateStore, prefix: &str
 
 /// `create_owned` keeps `create`'s rules: it stores the state it is
 /// handed (what `load` returns next is what it returned), leased to the
-/// caller for at most the maximum TTL, leaves an existing saga untouched,
+/// caller (a live lease: another owner cannot take it) for the TTL cut to
+/// the maximum, leaves an existing saga untouched,
 /// refuses what `create` refuses (storing nothing), and of concurrent
 /// calls one creates.
 pub async fn create_owned_is_create(store: Arc<dyn SagaStateStore>, prefix: &str) {
@@ -191,6 +192,20 @@ pub async fn create_owned_is_create(store: Arc<dyn SagaStateStore>, prefix: &str
     let lease = created.lease.clone().expect("leased");
     assert_eq!(lease.owner, "owner-a");
     assert!(lease.expires_at <= latest, "the TTL is cut to the maximum");
+    assert!(
+        lease.expires_at > OffsetDateTime::now_utc() + time::Duration::hours(23),
+        "a huge TTL grants the maximum, not less: {lease:?}"
+    );
+    match store
+        .acquire_lease(&id, "owner-b", TTL)
+        .await
+        .expect("acquire")
+    {
+        LeaseOutcome::Held { owner, .. } => {
+            assert_eq!(owner, "owner-a", "the creator holds the lease");
+        }
+        other => panic!("the new saga's lease is live, got {other:?}"),
+    }
     assert_eq!(
         SagaState {
             lease: None,
