@@ -8,7 +8,8 @@ use super::change::SagaChange;
 use super::error::SagaStoreError;
 use super::state::SagaState;
 
-/// What [`SagaStateStore::create`] found.
+/// What [`SagaStateStore::create`] (or
+/// [`create_owned`](SagaStateStore::create_owned)) found.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum CreateOutcome {
@@ -41,8 +42,9 @@ pub enum LeaseOutcome {
 /// The rules every implementation keeps (checked by the conformance suite in
 /// `orchestrix-tests`):
 ///
-/// * `create` is insert-if-absent, atomically: of two concurrent creates of
-///   one id, one gets [`CreateOutcome::Created`] and the other
+/// * `create` and `create_owned` (which the executor calls) are
+///   insert-if-absent, atomically: of two concurrent creates of one id, one
+///   gets [`CreateOutcome::Created`] and the other
 ///   [`CreateOutcome::Existing`];
 /// * a lease has an owner and an expiry; `acquire_lease` succeeds when the
 ///   saga has no lease, the lease is the caller's (the executor uses a
@@ -70,7 +72,9 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
-    /// Stores `state` if no saga has its id, leased to `owner` for `ttl`.
+    /// Stores `state` if no saga has its id, leased to `owner` for `ttl`
+    /// (the executor calls [`create_owned`](Self::create_owned), whose
+    /// default calls this).
     async fn create(
         &self,
         state: &SagaState,
@@ -78,10 +82,15 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError>;
 
-    /// [`create`](Self::create), handed the state by value, as the
-    /// executor does: a store that keeps states in memory can keep this
-    /// one instead of a copy. The same rules and outcomes as `create`; the
-    /// default calls it.
+    /// [`create`](Self::create), handed the state by value: the executor
+    /// starts every saga with this, and a store that keeps states in memory
+    /// can keep this one instead of a copy. The same rules and outcomes as
+    /// `create`, atomicity included (of concurrent calls for one id, one
+    /// creates).
+    ///
+    /// The default calls `create`. So a store whose `create` calls
+    /// `create_owned` must override `create_owned` too: with the default,
+    /// each would call the other without end.
     async fn create_owned(
         &self,
         state: SagaState,
