@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// `at` cut to whole microseconds: the precision of PostgreSQL's
 /// `timestamptz`, and so the precision every store keeps, so a value saved
@@ -23,41 +23,69 @@ pub fn stored_precision(at: OffsetDateTime) -> OffsetDateTime {
 
 /// The current time at [`stored_precision`].
 pub(crate) fn now() -> OffsetDateTime {
-    system_time_at_stored_precision(SystemTime::now())
+    clock_reading(SystemTime::now())
 }
 
 /// The current time plus `after`, at [`stored_precision`] (a lease's
-/// expiry); the current time when the sum is past what the system clock
-/// can hold.
+/// expiry).
 pub(crate) fn now_plus(after: Duration) -> OffsetDateTime {
-    let now = SystemTime::now();
-    system_time_at_stored_precision(now.checked_add(after).unwrap_or(now))
+    plus_at_stored_precision(SystemTime::now(), after)
+}
+
+/// `now + after` at [`stored_precision`]; `now` when the sum is past what
+/// `OffsetDateTime` holds (the end of year 9999), as the saga store's
+/// `expiry` does.
+fn plus_at_stored_precision(now: SystemTime, after: Duration) -> OffsetDateTime {
+    now.checked_add(after)
+        .and_then(system_time_at_stored_precision)
+        .unwrap_or_else(|| clock_reading(now))
+}
+
+/// `at` at [`stored_precision`]; a time outside what `OffsetDateTime`
+/// holds (years -9999 to 9999) reads as the nearest time it holds rather
+/// than panicking, as `OffsetDateTime::from` would.
+fn clock_reading(at: SystemTime) -> OffsetDateTime {
+    system_time_at_stored_precision(at).unwrap_or_else(|| {
+        let nearest = if at > SystemTime::UNIX_EPOCH {
+            PrimitiveDateTime::new(Date::MAX, Time::MAX)
+        } else {
+            PrimitiveDateTime::new(Date::MIN, Time::MIDNIGHT)
+        };
+        stored_precision(nearest.assume_utc())
+    })
 }
 
 /// `stored_precision(OffsetDateTime::from(at))`, made from the clock's
 /// count of seconds and microseconds since the epoch: cutting an
 /// `OffsetDateTime` to microseconds after building it costs more than
-/// reading the clock, and a saga reads it at every state write.
-fn system_time_at_stored_precision(at: SystemTime) -> OffsetDateTime {
-    let second = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .ok()
-        .and_then(|since| {
+/// reading the clock, and a saga reads it at every state write. `None`
+/// for a time `OffsetDateTime` cannot hold.
+fn system_time_at_stored_precision(at: SystemTime) -> Option<OffsetDateTime> {
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) => {
             let seconds = i64::try_from(since.as_secs()).ok()?;
-            Some((OffsetDateTime::from_unix_timestamp(seconds).ok()?, since))
-        });
-    match second {
-        Some((second, since)) => second
-            .replace_nanosecond(since.subsec_micros() * 1_000)
-            .unwrap_or(second),
-        // Before 1970 (the cut goes the other way) or past what
-        // `OffsetDateTime` holds: left to `stored_precision`.
-        None => stored_precision(OffsetDateTime::from(at)),
+            let second = OffsetDateTime::from_unix_timestamp(seconds).ok()?;
+            Some(
+                second
+                    .replace_nanosecond(since.subsec_micros() * 1_000)
+                    .unwrap_or(second),
+            )
+        }
+        // Before 1970 the cut goes the other way (toward the past): left
+        // to `stored_precision`.
+        Err(before) => {
+            let before = time::Duration::try_from(before.duration()).ok()?;
+            OffsetDateTime::UNIX_EPOCH
+                .checked_sub(before)
+                .map(stored_precision)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use time::macros::datetime;
+
     use super::*;
 
     /// `now_plus(after)` lies between `stored_precision(t + after)` for a
@@ -112,7 +140,7 @@ mod tests {
             let at = base + offset;
             assert_eq!(
                 system_time_at_stored_precision(at),
-                stored_precision(OffsetDateTime::from(at)),
+                Some(stored_precision(OffsetDateTime::from(at))),
                 "{offset:?}"
             );
         }
@@ -125,12 +153,53 @@ mod tests {
         let at = SystemTime::UNIX_EPOCH - Duration::from_nanos(1_500_700);
         assert_eq!(
             system_time_at_stored_precision(at),
-            stored_precision(OffsetDateTime::from(at))
+            Some(stored_precision(OffsetDateTime::from(at)))
         );
         let after = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_500_700);
         assert_eq!(
             system_time_at_stored_precision(after),
-            stored_precision(OffsetDateTime::from(after))
+            Some(stored_precision(OffsetDateTime::from(after)))
+        );
+    }
+
+    /// Seconds from the epoch to 9999-12-31 23:00:00 UTC, an hour before
+    /// the end of what `OffsetDateTime` holds.
+    const HOUR_BEFORE_THE_END: u64 = 253_402_297_200;
+
+    /// A lease's expiry past year 9999 is the current time (as `expiry`
+    /// gives it), not a panic.
+    #[test]
+    fn a_sum_past_year_9999_is_the_time_it_was_added_to() {
+        let now = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(HOUR_BEFORE_THE_END)
+            + Duration::from_nanos(123_456_789);
+        let read = datetime!(9999-12-31 23:00:00.123_456 UTC);
+        assert_eq!(
+            plus_at_stored_precision(now, Duration::from_secs(30 * 60)),
+            datetime!(9999-12-31 23:30:00.123_456 UTC),
+            "within year 9999: the sum"
+        );
+        for after in [Duration::from_secs(2 * 60 * 60), Duration::MAX] {
+            assert_eq!(plus_at_stored_precision(now, after), read, "{after:?}");
+        }
+    }
+
+    /// A clock outside what `OffsetDateTime` holds reads as the nearest
+    /// time it holds, at the stored precision, not a panic.
+    #[test]
+    fn a_clock_outside_years_9999_reads_as_the_nearest_time_held() {
+        let years = Duration::from_secs(20_000 * 366 * 86_400);
+        assert_eq!(
+            clock_reading(SystemTime::UNIX_EPOCH + years),
+            datetime!(9999-12-31 23:59:59.999_999 UTC)
+        );
+        assert_eq!(
+            clock_reading(SystemTime::UNIX_EPOCH - years),
+            datetime!(-9999-01-01 00:00 UTC)
+        );
+        assert_eq!(
+            system_time_at_stored_precision(SystemTime::UNIX_EPOCH + years),
+            None
         );
     }
 }
