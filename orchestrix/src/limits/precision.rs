@@ -133,7 +133,8 @@ mod tests {
             Duration::from_nanos(1_000_000_001),
             Duration::from_nanos(5),
             Duration::from_secs(86_400 * 400) + Duration::from_nanos(7_654),
-            Duration::from_secs(86_400 * 400) + Duration::from_nanos(7_654),
+            // The last nanosecond of a day: 999,999 µs, not the next day.
+            Duration::from_secs(86_400 * 400) - Duration::from_nanos(1),
             Duration::from_nanos(1_999),
             Duration::ZERO,
         ] {
