@@ -83,8 +83,9 @@ pub async fn run_all(store: Arc<dyn SagaStateStore>, prefix: &str) {
     store.initialize().await.expect("initialize");
     store.initialize().await.expect("initialize twice");
     create_is_insert_if_absent(&*store, prefix).await;
-    create_owned_is_create(Arc::clone(&store), prefix).await;
+    create_owned_is_create(&*store, prefix).await;
     concurrent_creates_make_one_saga(Arc::clone(&store), prefix).await;
+    concurrent_create_owned_make_one_saga(Arc::clone(&store), prefix).await;
     save_round_trips_the_state(&*store, prefix).await;
     save_change_writes_the_changed_state(&*store, prefix).await;
     only_the_lease_holder_writes(&*store, prefix).await;
@@ -174,10 +175,10 @@ pub async fn create_is_insert_if_absent(store: &dyn SagaStateStore, prefix: &str
 /// `create_owned` keeps `create`'s rules: it stores the state it is
 /// handed (what `load` returns next is what it returned), leased to the
 /// caller (a live lease: another owner cannot take it) for the TTL cut to
-/// the maximum, leaves an existing saga untouched,
-/// refuses what `create` refuses (storing nothing), and of concurrent
-/// calls one creates.
-pub async fn create_owned_is_create(store: Arc<dyn SagaStateStore>, prefix: &str) {
+/// the maximum, leaves an existing saga untouched, and refuses what
+/// `create` refuses (storing nothing). Its atomicity is checked by
+/// [`concurrent_create_owned_make_one_saga`].
+pub async fn create_owned_is_create(store: &dyn SagaStateStore, prefix: &str) {
     let id = format!("{prefix}-create-owned");
     let latest = OffsetDateTime::now_utc() + MAX_LEASE_TTL + time::Duration::minutes(5);
     let handed = state(&id);
@@ -244,11 +245,14 @@ pub async fn create_owned_is_create(store: Arc<dyn SagaStateStore>, prefix: &str
         .expect_err("a NUL in the saga type");
     assert!(matches!(error, SagaStoreError::Limit(_)), "{error:?}");
     assert_eq!(store.load(&refused_id).await.expect("load"), None);
+}
 
-    let racers = format!("{prefix}-create-owned-racers");
+/// Of concurrent `create_owned` calls for one id exactly one creates.
+pub async fn concurrent_create_owned_make_one_saga(store: Arc<dyn SagaStateStore>, prefix: &str) {
+    let id = format!("{prefix}-concurrent-create-owned");
     let outcomes = all_at_once(|n| {
         let store = Arc::clone(&store);
-        let id = racers.clone();
+        let id = id.clone();
         async move {
             store
                 .create_owned(state(&id), &format!("owner-{n}"), TTL)
