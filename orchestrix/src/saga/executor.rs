@@ -523,7 +523,7 @@ where
             Err(SagaError::Store(
                 SagaStoreError::LeaseLost { .. } | SagaStoreError::LeaseNotRenewed { .. },
             )) => {}
-            _ => self.release(&state.saga_id, lease.token()).await,
+            _ => self.release(lease.saga_id(), lease.token()).await,
         }
         result.map(|()| {
             state.lease = None;

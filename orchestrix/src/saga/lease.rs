@@ -27,7 +27,9 @@ pub const DEFAULT_LEASE_SAFETY_MARGIN: Duration = Duration::from_secs(1);
 /// One run's lease on one saga: its token, and until when the run may work.
 pub(crate) struct RunLease {
     store: Arc<dyn SagaStateStore>,
-    /// Shared with the run's step contexts.
+    /// The id the run works under: renewals use it, its step contexts
+    /// share it, and the run gives the lease back on it (one source,
+    /// whatever state the store hands back).
     saga_id: Arc<str>,
     token: String,
     ttl: Duration,
