@@ -875,6 +875,11 @@ mod tests {
         let id = uuid::Uuid::new_v4();
         assert_eq!(uuid_text(&[], id), id.to_string());
         assert_eq!(uuid_text(&["owner", "#"], id), format!("owner#{id}"));
+        let fixed = uuid::Uuid::from_u128(0x0192_AB3C_DEF0_7A1B_8C2D_3E4F_5A6B_7C8D);
+        assert_eq!(
+            uuid_text(&["w-1", "#"], fixed),
+            "w-1#0192ab3c-def0-7a1b-8c2d-3e4f5a6b7c8d"
+        );
     }
 
     /// A run's token is the owner, `#`, and an id of its own; `execute`'s
