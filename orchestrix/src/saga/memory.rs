@@ -1,6 +1,7 @@
 //! [`InMemorySagaStateStore`]: sagas kept in a map, for tests and
 //! single-process programs.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Mutex;
@@ -80,6 +81,36 @@ impl InMemorySagaStateStore {
             .collect();
         states.sort_by(|a, b| (a.created_at, &a.saga_id).cmp(&(b.created_at, &b.saga_id)));
         states
+    }
+
+    /// `create` and `create_owned`: stores `state` leased to `owner` if no
+    /// saga has its id. A borrowed state is copied only when it is stored,
+    /// so a refused state or a repeated start costs no copy of it.
+    fn insert_if_absent(
+        &self,
+        state: Cow<'_, SagaState>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError> {
+        checks::state(&state, owner)?;
+        let mut sagas = self.lock();
+        let vacant = match sagas.entry(state.saga_id.clone()) {
+            Entry::Occupied(existing) => {
+                return Ok(CreateOutcome::Existing(existing.get().state.clone()));
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
+        let mut stored = state.into_owned();
+        stored.lease = Some(Lease {
+            owner: owner.to_owned(),
+            expires_at: expiry_from_now(ttl),
+        });
+        let stored = at_stored_precision(stored);
+        vacant.insert(Kept {
+            state: stored.clone(),
+            checked: true,
+        });
+        Ok(CreateOutcome::Created(stored))
     }
 
     /// `save`: the whole state written over the kept one.
@@ -179,7 +210,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
-        self.create_owned(state.clone(), owner, ttl).await
+        self.insert_if_absent(Cow::Borrowed(state), owner, ttl)
     }
 
     async fn create_owned(
@@ -188,25 +219,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
-        checks::state(&state, owner)?;
-        let mut sagas = self.lock();
-        let vacant = match sagas.entry(state.saga_id.clone()) {
-            Entry::Occupied(existing) => {
-                return Ok(CreateOutcome::Existing(existing.get().state.clone()));
-            }
-            Entry::Vacant(vacant) => vacant,
-        };
-        let mut stored = state;
-        stored.lease = Some(Lease {
-            owner: owner.to_owned(),
-            expires_at: expiry_from_now(ttl),
-        });
-        let stored = at_stored_precision(stored);
-        vacant.insert(Kept {
-            state: stored.clone(),
-            checked: true,
-        });
-        Ok(CreateOutcome::Created(stored))
+        self.insert_if_absent(Cow::Owned(state), owner, ttl)
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
