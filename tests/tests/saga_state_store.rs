@@ -168,6 +168,21 @@ async fn the_suite_fails_a_store_whose_create_is_not_atomic() {
     );
 }
 
+/// `NotAtomic` keeps the default `create_owned`, which calls its racy
+/// `create`: a store taking the default is as atomic as its `create`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_suite_fails_a_store_whose_create_owned_is_not_atomic() {
+    let message = panic_of(saga_state_store::concurrent_create_owned_make_one_saga(
+        NotAtomic::new(Racy::Create),
+        "not-atomic",
+    ))
+    .await;
+    assert!(
+        message.contains("exactly one concurrent create_owned wins"),
+        "{message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_suite_fails_a_store_whose_lease_taking_is_not_atomic() {
     let message = panic_of(saga_state_store::concurrent_acquirers_one_wins(

@@ -2,6 +2,7 @@
 //! persists its state after every transition.
 
 use std::any::Any;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -101,11 +102,12 @@ impl Drop for RunClaim {
     fn drop(&mut self) {
         drop(self.guard.take());
         let mut runs = lock_runs(&self.runs);
-        if runs
-            .get(&self.saga_id)
-            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        // One lookup (the id is not needed after this): the entry goes
+        // when no other run of this value holds or waits for its lock.
+        if let Entry::Occupied(entry) = runs.entry(std::mem::take(&mut self.saga_id))
+            && Arc::strong_count(entry.get()) == 1
         {
-            runs.remove(&self.saga_id);
+            entry.remove();
         }
     }
 }
@@ -316,7 +318,7 @@ where
 
     /// Runs a new saga over `data` under a fresh id (a UUIDv7).
     pub async fn execute(&self, data: D) -> Result<SagaState, SagaError> {
-        self.execute_with_id(uuid::Uuid::now_v7().to_string(), data)
+        self.execute_with_id(uuid_text(&[], uuid::Uuid::now_v7()), data)
             .await
     }
 
@@ -345,7 +347,11 @@ where
         let _claim = self.claim(&saga_id).await;
         let token = self.run_token();
         let asked = tokio::time::Instant::now();
-        match self.store.create(&state, &token, self.lease_ttl).await? {
+        match self
+            .store
+            .create_owned(state, &token, self.lease_ttl)
+            .await?
+        {
             CreateOutcome::Created(state) => {
                 let lease = self.run_lease(&saga_id, token, asked);
                 self.drive(state, Arc::new(data), &lease).await
@@ -375,7 +381,7 @@ where
 
     /// A lease token of its own for one run.
     fn run_token(&self) -> String {
-        format!("{}#{}", self.owner, uuid::Uuid::new_v4())
+        uuid_text(&[&self.owner, "#"], uuid::Uuid::new_v4())
     }
 
     /// The lease of the run `token`, confirmed by a write sent at `asked`.
@@ -510,14 +516,14 @@ where
         lease: &RunLease,
     ) -> Result<SagaState, SagaError> {
         let run = RunIds {
-            saga_id: Arc::from(state.saga_id.as_str()),
+            saga_id: Arc::clone(lease.saga_id()),
         };
         let result = self.run(&mut state, &data, lease, &run).await;
         match &result {
             Err(SagaError::Store(
                 SagaStoreError::LeaseLost { .. } | SagaStoreError::LeaseNotRenewed { .. },
             )) => {}
-            _ => self.release(&state.saga_id, lease.token()).await,
+            _ => self.release(lease.saga_id(), lease.token()).await,
         }
         result.map(|()| {
             state.lease = None;
@@ -776,6 +782,21 @@ where
     }
 }
 
+/// The `prefix` texts followed by `id` in its hyphenated lower-case form
+/// (what `to_string` gives), written without the formatting machinery,
+/// which costs more than making the id.
+fn uuid_text(prefix: &[&str], id: uuid::Uuid) -> String {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = id.hyphenated().encode_lower(&mut buffer);
+    let length = prefix.iter().map(|part| part.len()).sum::<usize>() + id.len();
+    let mut text = String::with_capacity(length);
+    for part in prefix {
+        text.push_str(part);
+    }
+    text.push_str(id);
+    text
+}
+
 /// The error and its sources, joined with ": ".
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -847,6 +868,39 @@ mod tests {
             Arc::new(InMemorySagaStateStore::new()),
         )
         .expect("a valid saga")
+    }
+
+    #[test]
+    fn uuid_text_is_the_prefix_then_the_id_as_to_string_writes_it() {
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(uuid_text(&[], id), id.to_string());
+        assert_eq!(uuid_text(&["owner", "#"], id), format!("owner#{id}"));
+        let fixed = uuid::Uuid::from_u128(0x0192_AB3C_DEF0_7A1B_8C2D_3E4F_5A6B_7C8D);
+        assert_eq!(
+            uuid_text(&["w-1", "#"], fixed),
+            "w-1#0192ab3c-def0-7a1b-8c2d-3e4f5a6b7c8d"
+        );
+    }
+
+    /// A run's token is the owner, `#`, and an id of its own; `execute`'s
+    /// saga id is a UUIDv7.
+    #[tokio::test]
+    async fn run_tokens_and_saga_ids_are_fresh_uuids() {
+        let attempts = Arc::new(Attempts::default());
+        let saga = counted(&attempts).with_owner("the-owner");
+        let tokens: Vec<String> = (0..2).map(|_| saga.run_token()).collect();
+        for token in &tokens {
+            let id = token.strip_prefix("the-owner#").expect("owner first");
+            assert_eq!(
+                uuid::Uuid::parse_str(id).expect("a uuid").get_version_num(),
+                4
+            );
+        }
+        assert_ne!(tokens[0], tokens[1]);
+        let state = saga.execute(()).await.expect("runs");
+        let id = uuid::Uuid::parse_str(&state.saga_id).expect("a uuid");
+        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(state.saga_id, id.to_string());
     }
 
     #[tokio::test(start_paused = true)]

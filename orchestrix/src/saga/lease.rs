@@ -27,7 +27,10 @@ pub const DEFAULT_LEASE_SAFETY_MARGIN: Duration = Duration::from_secs(1);
 /// One run's lease on one saga: its token, and until when the run may work.
 pub(crate) struct RunLease {
     store: Arc<dyn SagaStateStore>,
-    saga_id: String,
+    /// The id the run works under: renewals use it, its step contexts
+    /// share it, and the run gives the lease back on it (one source,
+    /// whatever state the store hands back).
+    saga_id: Arc<str>,
     token: String,
     ttl: Duration,
     margin: Duration,
@@ -48,12 +51,17 @@ impl RunLease {
     ) -> Self {
         Self {
             store,
-            saga_id: saga_id.to_owned(),
+            saga_id: Arc::from(saga_id),
             token,
             ttl,
             margin: margin.min(ttl / 2),
             confirmed_at: Mutex::new(asked),
         }
+    }
+
+    /// The saga this lease is on.
+    pub(crate) fn saga_id(&self) -> &Arc<str> {
+        &self.saga_id
     }
 
     /// The lease owner the store knows this run by.
@@ -123,7 +131,7 @@ impl RunLease {
 
     fn not_renewed(&self, last_error: Option<SagaStoreError>) -> SagaStoreError {
         SagaStoreError::LeaseNotRenewed {
-            saga_id: self.saga_id.clone(),
+            saga_id: self.saga_id.to_string(),
             owner: self.token.clone(),
             source: last_error.map(Box::new),
         }
@@ -169,7 +177,7 @@ impl RunLease {
                     error @ (SagaStoreError::LeaseLost { .. } | SagaStoreError::NotFound { .. }),
                 ) => return error,
                 Err(error) => {
-                    tracing::warn!(saga_id = self.saga_id, %error, "could not renew the saga's lease; retrying");
+                    tracing::warn!(saga_id = &*self.saga_id, %error, "could not renew the saga's lease; retrying");
                     next = Instant::now() + period / 4;
                     last_error = Some(error);
                 }

@@ -1,7 +1,9 @@
 //! [`InMemorySagaStateStore`]: sagas kept in a map, for tests and
 //! single-process programs.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use super::change::SagaChange;
 use super::checks::{self, at_stored_precision};
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState};
-use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry};
+use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry, expiry_from_now};
 
 /// A [`SagaStateStore`] in memory. Every operation takes one lock, so
 /// creates and lease changes are atomic.
@@ -81,6 +83,36 @@ impl InMemorySagaStateStore {
         states
     }
 
+    /// `create` and `create_owned`: stores `state` leased to `owner` if no
+    /// saga has its id. A borrowed state is copied only when it is stored,
+    /// so a refused state or a repeated start costs no copy of it.
+    fn insert_if_absent(
+        &self,
+        state: Cow<'_, SagaState>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError> {
+        checks::state(&state, owner)?;
+        let mut sagas = self.lock();
+        let vacant = match sagas.entry(state.saga_id.clone()) {
+            Entry::Occupied(existing) => {
+                return Ok(CreateOutcome::Existing(existing.get().state.clone()));
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
+        let mut stored = state.into_owned();
+        stored.lease = Some(Lease {
+            owner: owner.to_owned(),
+            expires_at: expiry_from_now(ttl),
+        });
+        let stored = at_stored_precision(stored);
+        vacant.insert(Kept {
+            state: stored.clone(),
+            checked: true,
+        });
+        Ok(CreateOutcome::Created(stored))
+    }
+
     /// `save`: the whole state written over the kept one.
     fn save_whole(
         &self,
@@ -111,7 +143,7 @@ impl InMemorySagaStateStore {
         // Written over the kept state in place, reusing its allocations.
         kept.state.assign_from(state);
         kept.checked = true;
-        let expires_at = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+        let expires_at = expiry_from_now(ttl);
         let stored = &mut kept.state;
         stored.created_at = stored_precision(stored.created_at);
         stored.updated_at = stored_precision(stored.updated_at);
@@ -178,24 +210,16 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError> {
-        checks::state(state, owner)?;
-        let mut sagas = self.lock();
-        if let Some(existing) = sagas.get(&state.saga_id) {
-            return Ok(CreateOutcome::Existing(existing.state.clone()));
-        }
-        let mut stored = state.clone();
-        let now = OffsetDateTime::now_utc();
-        stored.lease = Some(Lease {
-            owner: owner.to_owned(),
-            expires_at: expiry(now, ttl),
-        });
-        let stored = at_stored_precision(stored);
-        let kept = Kept {
-            state: stored.clone(),
-            checked: true,
-        };
-        sagas.insert(stored.saga_id.clone(), kept);
-        Ok(CreateOutcome::Created(stored))
+        self.insert_if_absent(Cow::Borrowed(state), owner, ttl)
+    }
+
+    async fn create_owned(
+        &self,
+        state: SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError> {
+        self.insert_if_absent(Cow::Owned(state), owner, ttl)
     }
 
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
@@ -285,7 +309,7 @@ impl SagaStateStore for InMemorySagaStateStore {
             stored.steps[index].assign_from(step);
         }
         if let Some(lease) = &mut stored.lease {
-            lease.expires_at = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+            lease.expires_at = expiry_from_now(ttl);
         }
         Ok(())
     }
@@ -303,7 +327,7 @@ impl SagaStateStore for InMemorySagaStateStore {
             Some(stored) if held_by(stored, owner) => {
                 stored.lease = Some(Lease {
                     owner: owner.to_owned(),
-                    expires_at: stored_precision(expiry(OffsetDateTime::now_utc(), ttl)),
+                    expires_at: expiry_from_now(ttl),
                 });
                 Ok(())
             }

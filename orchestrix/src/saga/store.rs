@@ -8,7 +8,8 @@ use super::change::SagaChange;
 use super::error::SagaStoreError;
 use super::state::SagaState;
 
-/// What [`SagaStateStore::create`] found.
+/// What [`SagaStateStore::create`] (or
+/// [`create_owned`](SagaStateStore::create_owned)) found.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum CreateOutcome {
@@ -41,8 +42,9 @@ pub enum LeaseOutcome {
 /// The rules every implementation keeps (checked by the conformance suite in
 /// `orchestrix-tests`):
 ///
-/// * `create` is insert-if-absent, atomically: of two concurrent creates of
-///   one id, one gets [`CreateOutcome::Created`] and the other
+/// * `create` and `create_owned` (which the executor calls) are
+///   insert-if-absent, atomically: of two concurrent creates of one id, one
+///   gets [`CreateOutcome::Created`] and the other
 ///   [`CreateOutcome::Existing`];
 /// * a lease has an owner and an expiry; `acquire_lease` succeeds when the
 ///   saga has no lease, the lease is the caller's (the executor uses a
@@ -70,13 +72,33 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
-    /// Stores `state` if no saga has its id, leased to `owner` for `ttl`.
+    /// Stores `state` if no saga has its id, leased to `owner` for `ttl`
+    /// (the executor calls [`create_owned`](Self::create_owned), whose
+    /// default calls this).
     async fn create(
         &self,
         state: &SagaState,
         owner: &str,
         ttl: Duration,
     ) -> Result<CreateOutcome, SagaStoreError>;
+
+    /// [`create`](Self::create), handed the state by value: the executor
+    /// starts every saga with this, and a store that keeps states in memory
+    /// can keep this one instead of a copy. The same rules and outcomes as
+    /// `create`, atomicity included (of concurrent calls for one id, one
+    /// creates).
+    ///
+    /// The default calls `create`. So a store whose `create` calls
+    /// `create_owned` must override `create_owned` too: with the default,
+    /// each would call the other without end.
+    async fn create_owned(
+        &self,
+        state: SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<CreateOutcome, SagaStoreError> {
+        self.create(&state, owner, ttl).await
+    }
 
     /// The saga's state, if stored.
     async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError>;
@@ -151,8 +173,41 @@ pub(crate) fn clamp_ttl(ttl: Duration) -> Duration {
     ttl.min(MAX_LEASE_TTL)
 }
 
+/// A lease's expiry for a write made now: [`expiry`] of the current time,
+/// at the stored precision, computed without `OffsetDateTime` arithmetic
+/// (the in-memory store sets one at every state write).
+pub(crate) fn expiry_from_now(ttl: Duration) -> OffsetDateTime {
+    crate::limits::now_plus(clamp_ttl(ttl))
+}
+
 /// `now + ttl` (clamped to [`MAX_LEASE_TTL`]), saturating.
 pub(crate) fn expiry(now: OffsetDateTime, ttl: Duration) -> OffsetDateTime {
     now.checked_add(time::Duration::try_from(clamp_ttl(ttl)).unwrap_or(time::Duration::MAX))
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::stored_precision;
+
+    /// The in-memory store's expiry equals `expiry` of the current time at
+    /// the stored precision, the TTL clamped the same way.
+    #[test]
+    fn expiry_from_now_is_expiry_of_the_current_time() {
+        for ttl in [
+            Duration::from_millis(1),
+            Duration::from_secs(30),
+            MAX_LEASE_TTL,
+            MAX_LEASE_TTL * 4,
+        ] {
+            let before = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+            let at = expiry_from_now(ttl);
+            let later = stored_precision(expiry(OffsetDateTime::now_utc(), ttl));
+            assert!(
+                before <= at && at <= later,
+                "{before} <= {at} <= {later} for {ttl:?}"
+            );
+        }
+    }
 }

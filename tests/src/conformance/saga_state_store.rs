@@ -83,7 +83,9 @@ pub async fn run_all(store: Arc<dyn SagaStateStore>, prefix: &str) {
     store.initialize().await.expect("initialize");
     store.initialize().await.expect("initialize twice");
     create_is_insert_if_absent(&*store, prefix).await;
+    create_owned_is_create(&*store, prefix).await;
     concurrent_creates_make_one_saga(Arc::clone(&store), prefix).await;
+    concurrent_create_owned_make_one_saga(Arc::clone(&store), prefix).await;
     save_round_trips_the_state(&*store, prefix).await;
     save_change_writes_the_changed_state(&*store, prefix).await;
     only_the_lease_holder_writes(&*store, prefix).await;
@@ -168,6 +170,106 @@ pub async fn create_is_insert_if_absent(store: &dyn SagaStateStore, prefix: &str
         }
         other => panic!("second create must find the first, got {other:?}"),
     }
+}
+
+/// `create_owned` keeps `create`'s rules: it stores the state it is
+/// handed (what `load` returns next is what it returned), leased to the
+/// caller (a live lease: another owner cannot take it) for the TTL cut to
+/// the maximum, leaves an existing saga untouched, and refuses what
+/// `create` refuses (storing nothing). Its atomicity is checked by
+/// [`concurrent_create_owned_make_one_saga`].
+pub async fn create_owned_is_create(store: &dyn SagaStateStore, prefix: &str) {
+    let id = format!("{prefix}-create-owned");
+    let latest = OffsetDateTime::now_utc() + MAX_LEASE_TTL + time::Duration::minutes(5);
+    let handed = state(&id);
+    let created = match store
+        .create_owned(handed.clone(), "owner-a", Duration::MAX)
+        .await
+        .expect("create_owned")
+    {
+        CreateOutcome::Created(created) => created,
+        other => panic!("first create_owned must create, got {other:?}"),
+    };
+    let lease = created.lease.clone().expect("leased");
+    assert_eq!(lease.owner, "owner-a");
+    assert!(lease.expires_at <= latest, "the TTL is cut to the maximum");
+    assert!(
+        lease.expires_at > OffsetDateTime::now_utc() + time::Duration::hours(23),
+        "a huge TTL grants the maximum, not less: {lease:?}"
+    );
+    match store
+        .acquire_lease(&id, "owner-b", TTL)
+        .await
+        .expect("acquire")
+    {
+        LeaseOutcome::Held { owner, .. } => {
+            assert_eq!(owner, "owner-a", "the creator holds the lease");
+        }
+        other => panic!("the new saga's lease is live, got {other:?}"),
+    }
+    assert_eq!(
+        SagaState {
+            lease: None,
+            created_at: micros(handed.created_at),
+            updated_at: micros(handed.updated_at),
+            ..handed
+        },
+        SagaState {
+            lease: None,
+            ..created.clone()
+        },
+        "the handed state is stored"
+    );
+    assert_eq!(
+        store.load(&id).await.expect("load").as_ref(),
+        Some(&created),
+        "what was returned is what is stored"
+    );
+    let mut other = state(&id);
+    other.data = serde_json::json!("different");
+    match store
+        .create_owned(other, "owner-b", TTL)
+        .await
+        .expect("create_owned again")
+    {
+        CreateOutcome::Existing(existing) => assert_eq!(existing, created, "left untouched"),
+        other => panic!("second create_owned must find the first, got {other:?}"),
+    }
+
+    let refused_id = format!("{prefix}-create-owned-refused");
+    let mut refused = state(&refused_id);
+    refused.saga_type = "nul\0inside".into();
+    let error = store
+        .create_owned(refused, "owner-a", TTL)
+        .await
+        .expect_err("a NUL in the saga type");
+    assert!(matches!(error, SagaStoreError::Limit(_)), "{error:?}");
+    assert_eq!(store.load(&refused_id).await.expect("load"), None);
+}
+
+/// Of concurrent `create_owned` calls for one id exactly one creates.
+pub async fn concurrent_create_owned_make_one_saga(store: Arc<dyn SagaStateStore>, prefix: &str) {
+    let id = format!("{prefix}-concurrent-create-owned");
+    let outcomes = all_at_once(|n| {
+        let store = Arc::clone(&store);
+        let id = id.clone();
+        async move {
+            store
+                .create_owned(state(&id), &format!("owner-{n}"), TTL)
+                .await
+        }
+    })
+    .await;
+    let created = outcomes
+        .into_iter()
+        .filter(|outcome| {
+            matches!(
+                outcome.as_ref().expect("create_owned"),
+                CreateOutcome::Created(_)
+            )
+        })
+        .count();
+    assert_eq!(created, 1, "exactly one concurrent create_owned wins");
 }
 
 /// Of concurrent creates of one id exactly one creates.
