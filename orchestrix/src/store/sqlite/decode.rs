@@ -5,11 +5,14 @@ use std::sync::Arc;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, TypeInfo as _, ValueRef as _};
 
+use time::OffsetDateTime;
+
 use super::time_from_nanos;
 use crate::error::DecodeError;
 use crate::evolution::RowEvents;
-use crate::message::{AnyEnvelope, KnownTexts, SharedStr};
+use crate::message::{AnyEnvelope, KnownTexts, Metadata, SharedStr};
 use crate::registry::{EventRegistration, EventRegistry};
+use crate::store::context::record::{self, LoadRecord, RowHead};
 use crate::store::context::{self, Loaded};
 use crate::store::{RawRecordedEvent, RecordedEvent, StoreError};
 
@@ -90,6 +93,50 @@ impl RowDecoder {
         }
     }
 
+    /// A row of a stream load by load record (`statements::LOAD_RECORDS`:
+    /// payload, record), pushed onto `out`. `Ok(false)`, nothing pushed,
+    /// when the row has no record or one that does not decode or is not
+    /// the row `cursor` expects next: the caller reads on from
+    /// `cursor.next_version` with the rows' own columns, which decode
+    /// every older form and name a damaged row.
+    pub(super) fn record_row(
+        &mut self,
+        stream_id: &str,
+        row: &SqliteRow,
+        cursor: &mut StreamCursor,
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<bool, StoreError> {
+        let stream_id = self.shared_stream_id(stream_id);
+        let Ok(bytes) = blob(row, 1, "load_record") else {
+            return Ok(false);
+        };
+        // The texts a record usually repeats; the type of the row before
+        // stands for this row's (it is compared, never trusted).
+        let previous_type = self.last_type.map(|known| known.name);
+        let texts = context::usual_texts(&KnownTexts {
+            message_type: previous_type,
+            stream_id: Some(&stream_id),
+            last_source: None,
+        });
+        let Ok(LoadRecord { head, context }) = record::decode(bytes, &texts) else {
+            return Ok(false);
+        };
+        if head.version != cursor.next_version || head.position <= cursor.last_position {
+            return Ok(false);
+        }
+        let payload = text_bytes(row, 0, "payload")
+            .map_err(|error| column_error(&stream_id, head.version, error))?;
+        let events = self.decode_event(Arc::clone(&stream_id), head, payload, |known| {
+            Ok(context::into_loaded(context, known))
+        })?;
+        events.push_into(out);
+        cursor.next_version = head.version + 1;
+        cursor.last_position = head.position;
+        Ok(true)
+    }
+
+    /// A row of the older columns (`statements::event_columns!`, from
+    /// `at`).
     fn decode(
         &mut self,
         stream_id: Arc<str>,
@@ -109,27 +156,65 @@ impl RowDecoder {
                 stored_context(row, at + 5, "context")?,
             ))
         })();
-        let (position, event_type, schema_version, payload, context) =
+        let (position, event_type, schema_version, payload, stored) =
             columns.map_err(|error| column_error(&stream_id, version, error))?;
         // The stored name, checked as UTF-8 only when it is not the type
         // of the row before (whose name is known to be text).
-        let same_type = self
+        let event_type = match self
             .last_type
-            .filter(|known| known.name.as_bytes() == event_type);
-        let event_type = match same_type {
+            .filter(|known| known.name.as_bytes() == event_type)
+        {
             Some(known) => known.name,
             None => std::str::from_utf8(event_type).map_err(|error| {
                 column_error(&stream_id, version, sqlx::Error::Decode(error.into()))
             })?,
         };
+        let head = RowHead {
+            version,
+            position: u64::try_from(position).unwrap_or(0),
+            schema_version: u32::try_from(schema_version).unwrap_or(0),
+            event_type,
+        };
+        // A BLOB is a compact context only by its first byte: anything
+        // else is a load record (the form appends write now), so a damaged
+        // one is named as such.
+        let loaded = match stored {
+            Stored::Blob(bytes) if bytes.first() == Some(&context::COMPACT) => {
+                Loaded::Context(bytes)
+            }
+            Stored::Blob(bytes) => Loaded::Record { bytes, row: head },
+            Stored::Text(bytes) => Loaded::Columns(bytes),
+        };
+        let events = self.decode_event(stream_id, head, payload, |known| {
+            context::decode_loaded(loaded, event_type, known)
+        })?;
+        Ok((events, head.position))
+    }
+
+    /// The events of a row (`head` from its record or its columns): the
+    /// payload decoded as its type (through the type's upcasters when
+    /// older), the metadata and time from `context`.
+    fn decode_event(
+        &mut self,
+        stream_id: Arc<str>,
+        head: RowHead<'_>,
+        payload: &[u8],
+        context: impl FnOnce(&KnownTexts<'_>) -> Result<(Metadata, OffsetDateTime), DecodeError>,
+    ) -> Result<RowEvents, StoreError> {
+        let RowHead {
+            version,
+            position,
+            schema_version,
+            event_type,
+        } = head;
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: stream_id.to_string(),
             version,
-            position: u64::try_from(position).ok(),
+            position: Some(position),
             event_type: event_type.to_owned(),
             source,
         };
-        let schema_version = u32::try_from(schema_version).unwrap_or(0);
+        let same_type = self.last_type.filter(|known| known.name == event_type);
         // One pass over the bytes at the current version; older versions go
         // through the type's upcasters.
         let messages = match same_type {
@@ -163,39 +248,75 @@ impl RowDecoder {
             stream_id: Some(&stream_id),
             last_source: self.last_source.as_ref(),
         };
-        let (metadata, recorded_at) =
-            context::decode_loaded(context, event_type, &known).map_err(fail)?;
+        let (metadata, recorded_at) = context(&known).map_err(fail)?;
         context::remember_source(&mut self.last_source, &metadata.source);
         let metadata = Arc::new(metadata);
-        let position = u64::try_from(position).unwrap_or(0);
-        let events = RowEvents::build(messages, |message| RecordedEvent {
+        Ok(RowEvents::build(messages, |message| RecordedEvent {
             stream_id: Arc::clone(&stream_id),
             version,
             position,
             recorded_at,
             envelope: AnyEnvelope::from_parts(message, Arc::clone(&metadata)),
-        });
-        Ok((events, position))
+        }))
     }
 }
 
-/// The last column of `event_columns!`, told apart by its type: the
-/// compact context (a BLOB), or `"<recorded_at> <metadata JSON>"` (TEXT)
-/// of a row without one.
+/// Where a stream load by record stands.
+#[derive(Debug)]
+pub(super) struct StreamCursor {
+    /// The version the next row must have.
+    pub(super) next_version: u64,
+    /// The position of the last row loaded: the next one's is greater.
+    pub(super) last_position: u64,
+}
+
+impl StreamCursor {
+    /// A load from `from_version` (versions start at 1).
+    pub(super) fn from_version(from_version: u64) -> Self {
+        Self {
+            next_version: from_version.max(1),
+            last_position: 0,
+        }
+    }
+}
+
+/// The last column of `event_columns!`, as stored: a BLOB (a load record
+/// or a compact context, told apart by the first byte) or a TEXT.
+enum Stored<'row> {
+    Blob(&'row [u8]),
+    Text(&'row [u8]),
+}
+
+/// The last column of `event_columns!`, told apart by its type: a load
+/// record or compact context (a BLOB), or `"<recorded_at> <metadata
+/// JSON>"` (TEXT) of a row without either.
 fn stored_context<'row>(
     row: &'row SqliteRow,
     index: usize,
     name: &'static str,
-) -> Result<Loaded<'row>, sqlx::Error> {
+) -> Result<Stored<'row>, sqlx::Error> {
     let value = row.try_get_raw(index)?;
     match value.type_info().name() {
-        "BLOB" => Ok(Loaded::Context(
+        "BLOB" => Ok(Stored::Blob(
             <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode)?,
         )),
-        "TEXT" => Ok(Loaded::Columns(
+        "TEXT" => Ok(Stored::Text(
             <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode)?,
         )),
         other => Err(mismatch(name, "BLOB or TEXT", other)),
+    }
+}
+
+/// The bytes of the BLOB at `index`.
+fn blob<'row>(
+    row: &'row SqliteRow,
+    index: usize,
+    name: &'static str,
+) -> Result<&'row [u8], sqlx::Error> {
+    let value = row.try_get_raw(index)?;
+    match value.type_info().name() {
+        "BLOB" => <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode),
+        other => Err(mismatch(name, "BLOB", other)),
     }
 }
 
