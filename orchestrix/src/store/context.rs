@@ -33,8 +33,12 @@
 //! [`MetadataFields`], the texts borrowed from the column, and then into
 //! [`Metadata`] through one function, [`decode_loaded`], for every backend.
 //!
-//! Written by the SQLite store (migration 3) and the PostgreSQL store
-//! (migration 3), each with [`encode`].
+//! Written by the PostgreSQL store (migration 3) with [`encode`]. The
+//! SQLite store wrote it from its migration 3 on; since its migration 4 it
+//! writes the context inside each row's load record ([`record`]: the same
+//! fields, beside what else a load needs), and the context column holds
+//! the context only of rows written before, or turned back into that form
+//! when their columns are updated.
 
 use std::borrow::Cow;
 
@@ -90,6 +94,7 @@ pub(crate) enum ContextError {
     #[error("the stored context's flags byte {0:#04x} has unknown bits")]
     UnknownFlags(u8),
     /// A load record's version or position is not a row's (0 or negative).
+    #[cfg(feature = "sqlite")]
     #[error("the stored load record's {field} {value} is out of range")]
     OutOfRange {
         /// The field.
@@ -99,6 +104,7 @@ pub(crate) enum ContextError {
     },
     /// A load record says another `field` than its row's column holds:
     /// it is not this row's.
+    #[cfg(feature = "sqlite")]
     #[error("the stored load record's {field} differs from the row's {field} column")]
     OtherRow {
         /// The field.
