@@ -247,8 +247,9 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
 /// naming the row and the `load_record` column, for a load (from the first
 /// version, from the damaged one, a range) and a read of the global stream,
 /// never a panic or another event: bytes cut short, bytes after its end, an
-/// unknown format, a version of 0, and the intact record of another row of
-/// the stream (which the row's own columns contradict). The rows before it
+/// unknown format, a version of 0, a position that fails its check, and the
+/// intact record of another row of the stream (which the row's own columns
+/// contradict). The rows before it
 /// still load; a raw read, which does not read the record, gives the row as
 /// stored.
 #[tokio::test]
@@ -267,12 +268,20 @@ async fn a_damaged_load_record_is_a_typed_error_naming_the_row() {
             "unknown format",
         ),
         (
-            "CAST(substr(load_record, 1, length(load_record) - 16) || zeroblob(16) AS BLOB)",
+            "CAST(substr(load_record, 1, length(load_record) - 24) || zeroblob(8) \
+             || substr(load_record, -16) AS BLOB)",
             "version 0 is out of range",
         ),
         (
             "(SELECT load_record FROM events WHERE position = 3)",
             "differs from the row's version column",
+        ),
+        // The right version, the position of the row before (a load from
+        // this row on cannot know which position comes: the check tells).
+        (
+            "CAST(substr(load_record, 1, length(load_record) - 16) \
+             || unhex('0000000000000001') || substr(load_record, -8) AS BLOB)",
+            "position fails its check",
         ),
     ];
     for (damage, why) in damages {

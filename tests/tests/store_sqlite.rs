@@ -481,6 +481,39 @@ async fn a_stream_loads_from_its_load_records_alone() {
         .expect_err("the global stream reads the contradicted columns");
 }
 
+/// A load that meets a row without a record halfway reads on with a second
+/// statement: on an in-memory database, whose pool holds its one
+/// connection, the first statement's connection is back in the pool by
+/// then (a single-threaded runtime, as a plain `#[tokio::test]`).
+#[tokio::test]
+async fn a_memory_database_reads_on_from_a_row_without_a_record() {
+    let store = SqliteEventStore::connect("sqlite::memory:")
+        .await
+        .expect("opens");
+    let events: Vec<_> = (1..=4)
+        .map(|seq| ConformanceEvent::envelope(1, seq))
+        .collect();
+    store.save("acc-1", &events, Some(0)).await.expect("save");
+    sqlx::query("UPDATE events SET version = version WHERE position = 3")
+        .execute(store.pool())
+        .await
+        .expect("the older form");
+    for _ in 0..3 {
+        let loaded = store.load("acc-1", 1).await.expect("loads");
+        assert_eq!(
+            loaded
+                .iter()
+                .map(|e| (e.version, e.metadata().clone()))
+                .collect::<Vec<_>>(),
+            events
+                .iter()
+                .zip(1..)
+                .map(|(e, version)| (version, e.metadata().clone()))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
 /// A migration whose recorded checksum differs from the shipped text is
 /// refused with a typed error.
 #[tokio::test]

@@ -19,7 +19,7 @@ FOR EACH ROW WHEN NEW.load_record IS NOT NULL
 BEGIN
     UPDATE events SET
         context = coalesce(NEW.context, CAST(x'01' || substr(NEW.load_record, 2,
-            length(NEW.load_record) - 25 - length(CAST(OLD.event_type AS BLOB))) AS BLOB)),
+            length(NEW.load_record) - 33 - length(CAST(OLD.event_type AS BLOB))) AS BLOB)),
         load_record = NULL
     WHERE position = NEW.position;
 END;

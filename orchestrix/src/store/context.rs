@@ -102,6 +102,13 @@ pub(crate) enum ContextError {
         /// Its value.
         value: i64,
     },
+    /// A load record's `field` does not match its check: damaged.
+    #[cfg(feature = "sqlite")]
+    #[error("the stored load record's {field} fails its check")]
+    FailsCheck {
+        /// The field.
+        field: &'static str,
+    },
     /// A load record says another `field` than its row's column holds:
     /// it is not this row's.
     #[cfg(feature = "sqlite")]

@@ -13,11 +13,15 @@
 //! | 4 + n | the stored event type: length (`u32`) and UTF-8 text |
 //! | 8 | the row's version (`i64`) |
 //! | 8 | the row's position (`i64`) |
+//! | 8 | the position's bitwise complement (`!position`): its check |
 //!
-//! Integers big-endian, nothing after the position. The version and the
+//! Integers big-endian, nothing after the check. The version and the
 //! position come last because a one-event append assigns them in SQL: it
-//! binds the record without them ([`start`]) and appends the 16 bytes in
-//! the statement; a batch knows them and adds them with [`finish`].
+//! binds the record without them ([`start`]) and appends the 24 bytes in
+//! the statement; a batch knows them and adds them with [`finish`]. A
+//! load checks the version against the one it expects next; the position
+//! it cannot know ahead (a load from a later version starts anywhere), so
+//! it carries its own check.
 //!
 //! The record repeats the row's `version`, `position`, `event_type` and
 //! `schema_version` columns, which stay the truth for SQL: a trigger of
@@ -25,7 +29,8 @@
 //! hand) back into the older form (its context in the `context` column, no
 //! record), so a record never disagrees with its row. A load checks what it
 //! can without the columns (the form, lengths, UTF-8, nothing left over,
-//! the version it expects next, positions that grow); a load that reads the
+//! the version it expects next, the position's check, positions that
+//! grow); a load that reads the
 //! columns beside a record checks the record against them ([`check_row`]).
 
 use super::{ContextError, Metadata, Reader, StoredContext, read_fields};
@@ -33,8 +38,8 @@ use super::{ContextError, Metadata, Reader, StoredContext, read_fields};
 /// The first byte of a load record.
 pub(crate) const LOAD_RECORD: u8 = 2;
 
-/// The version and position at the record's end.
-const TAIL: usize = 16;
+/// The version, position and position check at the record's end.
+const TAIL: usize = 24;
 
 /// What a load record says about its row, besides the context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +75,14 @@ pub(crate) fn start(metadata: &Metadata, schema_version: u32, event_type: &str) 
     out
 }
 
-/// Ends a record [`start`] wrote with the row's version and position
-/// (replacing any a previous call added, past `started` bytes).
+/// Ends a record [`start`] wrote with the row's version and position and
+/// the position's check (replacing any a previous call added, past
+/// `started` bytes).
 pub(crate) fn finish(record: &mut Vec<u8>, started: usize, version: i64, position: i64) {
     record.truncate(started);
     record.extend_from_slice(&version.to_be_bytes());
     record.extend_from_slice(&position.to_be_bytes());
+    record.extend_from_slice(&(!position).to_be_bytes());
 }
 
 /// Decodes a load record, a text equal to one of `known` given as that
@@ -99,7 +106,11 @@ pub(crate) fn decode<'a>(
     let event_type = reader.str("event_type")?;
     let version = i64::from_be_bytes(reader.take::<8>("version")?);
     let position = i64::from_be_bytes(reader.take::<8>("position")?);
+    let check = i64::from_be_bytes(reader.take::<8>("position check")?);
     reader.end()?;
+    if check != !position {
+        return Err(ContextError::FailsCheck { field: "position" });
+    }
     let positive = |value: i64, field| {
         u64::try_from(value)
             .ok()
@@ -199,10 +210,13 @@ mod tests {
             Err(ContextError::UnknownFormat(1))
         ));
         let len = bytes.len();
-        for (at, field) in [(len - 16, "version"), (len - 8, "position")] {
+        for (at, field) in [(len - 24, "version"), (len - 16, "position")] {
             for value in [0_i64, -1] {
                 let mut crafted = bytes.clone();
                 crafted[at..at + 8].copy_from_slice(&value.to_be_bytes());
+                if field == "position" {
+                    crafted[len - 8..].copy_from_slice(&(!value).to_be_bytes());
+                }
                 assert!(
                     matches!(
                         decode(&crafted, &[]),
@@ -212,8 +226,20 @@ mod tests {
                 );
             }
         }
+        // Any bit of the position or its check flipped.
+        for bit in 0..128 {
+            let mut flipped = bytes.clone();
+            flipped[len - 16 + bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                matches!(
+                    decode(&flipped, &[]),
+                    Err(ContextError::FailsCheck { field: "position" })
+                ),
+                "bit {bit}"
+            );
+        }
         let mut not_utf8 = bytes.clone();
-        not_utf8[len - 17] = 0xff;
+        not_utf8[len - 25] = 0xff;
         assert!(matches!(
             decode(&not_utf8, &[]),
             Err(ContextError::NotUtf8 {

@@ -25,17 +25,20 @@ macro_rules! record_columns {
 }
 
 /// A load record (`?11`, see `context::record::start`) ended in SQL with
-/// the row's version and position: two big-endian `i64`s, from 16
-/// upper-case hex digits each (`||` makes text of the bytes, unchanged;
-/// the cast makes them a BLOB again).
+/// the row's version, position and the position's complement (its check):
+/// three big-endian `i64`s, from 16 upper-case hex digits each (`%X`
+/// prints a negative value's 64 bits; `||` makes text of the bytes,
+/// unchanged; the cast makes them a BLOB again).
 macro_rules! record_tail {
     ($record:literal, $version:literal, $position:literal) => {
         concat!(
             "CAST(",
             $record,
-            " || unhex(printf('%016X%016X', ",
+            " || unhex(printf('%016X%016X%016X', ",
             $version,
             ", ",
+            $position,
+            ", ~",
             $position,
             ")) AS BLOB)"
         )
@@ -65,8 +68,9 @@ pub(super) const APPEND_HEAD: &str = "SELECT \
 /// appends without an expected version (see [`APPEND_ONE_EXPECTED`]).
 ///
 /// `?11` is the load record without its version and position
-/// (`context::record::start`): the statement adds them, as the record's
-/// last 16 bytes, once it has them (`record_tail!`).
+/// (`context::record::start`): the statement adds them (and the
+/// position's check), as the record's last 24 bytes, once it has them
+/// (`record_tail!`).
 pub(super) const APPEND_ONE: &str = concat!(
     "INSERT INTO events (position, stream_id, version, event_id, \
      event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at, \
