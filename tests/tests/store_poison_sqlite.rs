@@ -247,9 +247,9 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
 /// naming the row and the `load_record` column, for a load (from the first
 /// version, from the damaged one, a range) and a read of the global stream,
 /// never a panic or another event: bytes cut short, bytes after its end, an
-/// unknown format, a version of 0, a position that fails its check, and the
-/// intact record of another row of the stream (which the row's own columns
-/// contradict). The rows before it
+/// unknown format, a version of 0 and a position of the row before (each
+/// fails the check of the record's tail), and the intact record of another
+/// row of the stream (which the row's own columns contradict). The rows before it
 /// still load; a raw read, which does not read the record, gives the row as
 /// stored.
 #[tokio::test]
@@ -262,7 +262,7 @@ async fn a_damaged_load_record_is_a_typed_error_naming_the_row() {
     store.save("acc-1", &events, Some(0)).await.expect("save");
     let damages = [
         ("substr(load_record, 1, 20)", "ends early"),
-        ("CAST(load_record || x'00' AS BLOB)", "after its last field"),
+        ("CAST(load_record || x'00' AS BLOB)", "fails its checksum"),
         (
             "CAST(x'07' || substr(load_record, 2) AS BLOB)",
             "unknown format",
@@ -270,7 +270,7 @@ async fn a_damaged_load_record_is_a_typed_error_naming_the_row() {
         (
             "CAST(substr(load_record, 1, length(load_record) - 24) || zeroblob(8) \
              || substr(load_record, -16) AS BLOB)",
-            "version 0 is out of range",
+            "fails its version and position check",
         ),
         (
             "(SELECT load_record FROM events WHERE position = 3)",
@@ -281,7 +281,7 @@ async fn a_damaged_load_record_is_a_typed_error_naming_the_row() {
         (
             "CAST(substr(load_record, 1, length(load_record) - 16) \
              || unhex('0000000000000001') || substr(load_record, -8) AS BLOB)",
-            "position fails its check",
+            "fails its version and position check",
         ),
     ];
     for (damage, why) in damages {
@@ -316,6 +316,78 @@ async fn a_damaged_load_record_is_a_typed_error_naming_the_row() {
         assert_eq!(store.read_all_raw(1, 10).await.expect("raw").len(), 3);
         sqlx::query("UPDATE events SET load_record = ?1 WHERE position = 2")
             .bind(original)
+            .execute(store.pool())
+            .await
+            .expect("repair");
+        assert_eq!(store.load("acc-1", 1).await.expect("repaired").len(), 3);
+    }
+}
+
+/// Any one byte of a load record damaged (each bit flipped, and each byte
+/// inverted): the form, the context, the schema version, the type, the
+/// checksum, the version, the position or their check. A load from the
+/// first version and from the damaged row, a range and a read of the
+/// global stream each fail with a typed `Decode` error naming the row and
+/// its `load_record` column: never an event that is not the row's (another
+/// id, schema version or version), never a row left out.
+#[tokio::test]
+async fn any_damaged_byte_of_a_load_record_is_a_typed_error_naming_the_row() {
+    let db = TempDb::new("flipped-record");
+    let store = store(&db).await;
+    // One event per append (its record's tail written in SQL) and a batch
+    // (written in Rust).
+    store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("save");
+    store
+        .save(
+            "acc-1",
+            &[
+                ConformanceEvent::envelope(1, 2),
+                ConformanceEvent::envelope(1, 3),
+            ],
+            Some(1),
+        )
+        .await
+        .expect("save");
+    for position in [1_i64, 2] {
+        let original: Vec<u8> =
+            sqlx::query_scalar("SELECT load_record FROM events WHERE position = ?1")
+                .bind(position)
+                .fetch_one(store.pool())
+                .await
+                .expect("the record");
+        let row = ("acc-1", position.unsigned_abs(), position.unsigned_abs());
+        for at in 0..original.len() {
+            for mask in [1_u8, 2, 4, 8, 16, 32, 64, 128, 0xff] {
+                let mut damaged = original.clone();
+                damaged[at] ^= mask;
+                sqlx::query("UPDATE events SET load_record = ?1 WHERE position = ?2")
+                    .bind(&damaged)
+                    .bind(position)
+                    .execute(store.pool())
+                    .await
+                    .expect("damage");
+                let why = if at == 0 {
+                    "unknown format"
+                } else {
+                    "fails its"
+                };
+                let what = format!("row {position} byte {at} ^ {mask:#04x}");
+                for from in [1, row.1] {
+                    let load = store.load("acc-1", from).await.expect_err(&what);
+                    assert_damaged(&load, row, "load_record", why);
+                }
+                let range = store.load_range("acc-1", 1, 3).await.expect_err(&what);
+                assert_damaged(&range, row, "load_record", why);
+                let read = store.read_all(1, 10).await.expect_err(&what);
+                assert_damaged(&read, row, "load_record", why);
+            }
+        }
+        sqlx::query("UPDATE events SET load_record = ?1 WHERE position = ?2")
+            .bind(&original)
+            .bind(position)
             .execute(store.pool())
             .await
             .expect("repair");

@@ -102,12 +102,12 @@ pub(crate) enum ContextError {
         /// Its value.
         value: i64,
     },
-    /// A load record's `field` does not match its check: damaged.
+    /// A load record does not match its `check`: damaged.
     #[cfg(feature = "sqlite")]
-    #[error("the stored load record's {field} fails its check")]
+    #[error("the stored load record fails its {check}")]
     FailsCheck {
-        /// The field.
-        field: &'static str,
+        /// The check: its checksum, or its version and position check.
+        check: &'static str,
     },
     /// A load record says another `field` than its row's column holds:
     /// it is not this row's.

@@ -530,7 +530,7 @@ struct EncodedEvent {
     /// by [`EncodedEvent::stamp`] once the append has its turn.
     recorded_at: i64,
     /// The load record (`store::context::record`): metadata and
-    /// `recorded_at`, type and schema version, then (past
+    /// `recorded_at`, type and schema version, checksum, then (past
     /// `record_started`) the version and position, which a one-event
     /// append adds in SQL.
     record: Vec<u8>,
@@ -564,10 +564,11 @@ impl EncodedEvent {
         })
     }
 
-    /// Sets when the store accepted the event, in its row and its record.
+    /// Sets when the store accepted the event, in its row and its record
+    /// (which it seals with the record's checksum).
     fn stamp(&mut self, recorded_at: i64) {
         self.recorded_at = recorded_at;
-        context::set_recorded_at(&mut self.record, recorded_at);
+        context::record::stamp(&mut self.record, self.record_started, recorded_at);
     }
 
     /// Ends the load record with the row's version and position (a batch

@@ -25,10 +25,12 @@ macro_rules! record_columns {
 }
 
 /// A load record (`?11`, see `context::record::start`) ended in SQL with
-/// the row's version, position and the position's complement (its check):
+/// the row's version, position and their check (`!(version ^ position)`,
+/// `context::record::tail_check`, in the bitwise operators SQLite has):
 /// three big-endian `i64`s, from 16 upper-case hex digits each (`%X`
 /// prints a negative value's 64 bits; `||` makes text of the bytes,
-/// unchanged; the cast makes them a BLOB again).
+/// unchanged; the cast makes them a BLOB again). `$position` is written
+/// three times: each is evaluated.
 macro_rules! record_tail {
     ($record:literal, $version:literal, $position:literal) => {
         concat!(
@@ -38,8 +40,15 @@ macro_rules! record_tail {
             $version,
             ", ",
             $position,
-            ", ~",
+            ", ~((",
+            $version,
+            " | ",
             $position,
+            ") & ~(",
+            $version,
+            " & ",
+            $position,
+            "))",
             ")) AS BLOB)"
         )
     };
@@ -91,9 +100,11 @@ pub(super) const APPEND_ONE: &str = concat!(
 /// `?2 + 1` when the stream is at `?2` and NULL otherwise, so a conflict is
 /// the `version` column's NOT NULL violation (nothing written); the
 /// position is the row's rowid.
-/// The record's position is the same `max + 1` (read again: the last
-/// entry of the rowid tree), its version `?2 + 1` (on a conflict nothing
-/// is written).
+/// The record's position is the same `max + 1`, its version `?2 + 1` (on
+/// a conflict nothing is written). The subquery is written four times (the
+/// column, and three times in `record_tail!`): SQLite evaluates each once
+/// per statement, a look at the last entry of the rowid tree, all inside
+/// the statement's write transaction, so all four agree.
 pub(super) const APPEND_ONE_EXPECTED: &str = concat!(
     "INSERT INTO events (position, stream_id, version, \
      event_id, event_type, schema_version, payload, metadata, correlation_id, causation_id, \
