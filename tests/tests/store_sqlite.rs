@@ -481,6 +481,72 @@ async fn a_stream_loads_from_its_load_records_alone() {
         .expect_err("the global stream reads the contradicted columns");
 }
 
+/// An update by hand of what a load record repeats of a row's context (its
+/// metadata JSON, or its context column) makes the row's columns the truth
+/// again: a load, a range and a read of the global stream return what the
+/// columns now say, as a raw read does, and the row keeps no record.
+#[tokio::test]
+async fn an_update_of_a_rows_metadata_or_context_makes_the_columns_the_truth() {
+    let file = TempDb::new("records-follow-context");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
+    let events: Vec<_> = (1..=3)
+        .map(|seq| ConformanceEvent::envelope(1, seq))
+        .collect();
+    store.save("acc-1", &events, Some(0)).await.expect("save");
+    sqlx::query(
+        "UPDATE events SET metadata = json_set(metadata, '$.subject', 'fixed') \
+         WHERE position = 2",
+    )
+    .execute(store.pool())
+    .await
+    .expect("fix the metadata");
+    // Row 1 in the older form (its compact context in the context
+    // column), then that context given to row 3.
+    sqlx::query("UPDATE events SET version = version WHERE position = 1")
+        .execute(store.pool())
+        .await
+        .expect("the older form");
+    sqlx::query(
+        "UPDATE events SET context = (SELECT context FROM events WHERE position = 1) \
+         WHERE position = 3",
+    )
+    .execute(store.pool())
+    .await
+    .expect("replace the context");
+    let kinds: Vec<(bool, bool)> = sqlx::query_as(
+        "SELECT load_record IS NOT NULL, context IS NOT NULL FROM events ORDER BY position",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("rows");
+    assert_eq!(kinds, [(false, true), (false, false), (false, true)]);
+    let subjects_and_ids = |events: &[RecordedEvent]| {
+        events
+            .iter()
+            .map(|e| (e.metadata().subject.clone(), e.metadata().id))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![
+        (None, events[0].metadata().id),
+        (Some("fixed".into()), events[1].metadata().id),
+        (None, events[0].metadata().id),
+    ];
+    let loaded = store.load("acc-1", 1).await.expect("loads");
+    assert_eq!(subjects_and_ids(&loaded), expected);
+    let range = store.load_range("acc-1", 2, 3).await.expect("a range");
+    assert_eq!(subjects_and_ids(&range), expected[1..]);
+    let all = store.read_all(1, 10).await.expect("reads");
+    assert_eq!(subjects_and_ids(&all), expected);
+    let raw = store.read_all_raw(1, 10).await.expect("raw");
+    assert!(
+        raw[1].metadata.contains("\"subject\":\"fixed\""),
+        "{}",
+        raw[1].metadata
+    );
+}
+
 /// A load that meets a row without a record halfway reads on with a second
 /// statement: on an in-memory database, whose pool holds its one
 /// connection, the first statement's connection is back in the pool by

@@ -175,16 +175,7 @@ impl RowDecoder {
             schema_version: u32::try_from(schema_version).unwrap_or(0),
             event_type,
         };
-        // A BLOB is a compact context only by its first byte: anything
-        // else is a load record (the form appends write now), so a damaged
-        // one is named as such.
-        let loaded = match stored {
-            Stored::Blob(bytes) if bytes.first() == Some(&context::COMPACT) => {
-                Loaded::Context(bytes)
-            }
-            Stored::Blob(bytes) => Loaded::Record { bytes, row: head },
-            Stored::Text(bytes) => Loaded::Columns(bytes),
-        };
+        let loaded = stored.loaded(head);
         let events = self.decode_event(stream_id, head, payload, |known| {
             context::decode_loaded(loaded, event_type, known)
         })?;
@@ -285,6 +276,49 @@ impl StreamCursor {
 enum Stored<'row> {
     Blob(&'row [u8]),
     Text(&'row [u8]),
+}
+
+impl<'row> Stored<'row> {
+    /// What the row stores, for `context::decode_loaded`. A BLOB is a
+    /// compact context only by its first byte: anything else is taken for
+    /// a load record (the form appends write now), and a damaged one is
+    /// named as such.
+    fn loaded(self, row: RowHead<'row>) -> Loaded<'row> {
+        match self {
+            Stored::Blob(bytes) if bytes.first() == Some(&context::COMPACT) => {
+                Loaded::Context(bytes)
+            }
+            Stored::Blob(bytes) => Loaded::Record { bytes, row },
+            Stored::Text(bytes) => Loaded::Columns(bytes),
+        }
+    }
+}
+
+/// A new load record for a row whose columns say `row`, at
+/// `schema_version` under `event_type` (a rewrite to the current form):
+/// its metadata and time from what the row stores (`stored`, the one
+/// column of `coalesce(load_record, context, recorded_at || ' ' ||
+/// metadata)`), checked as a load checks it. `None` when that does not
+/// decode: the row is left to fail, named, when it is loaded.
+pub(super) fn rebuilt_record(
+    stored: &SqliteRow,
+    row: RowHead<'_>,
+    schema_version: u32,
+    event_type: &str,
+) -> Option<Vec<u8>> {
+    let loaded = stored_context(stored, 0, "context").ok()?.loaded(row);
+    let (metadata, recorded_at) =
+        context::decode_loaded(loaded, row.event_type, &KnownTexts::default()).ok()?;
+    let mut record = record::start(&metadata, schema_version, event_type);
+    let started = record.len();
+    record::stamp(&mut record, started, super::nanos(recorded_at));
+    record::finish(
+        &mut record,
+        started,
+        i64::try_from(row.version).ok()?,
+        i64::try_from(row.position).ok()?,
+    );
+    Some(record)
 }
 
 /// The last column of `event_columns!`, told apart by its type: a load
