@@ -285,6 +285,11 @@ async fn a_damaged_load_record_is_a_typed_error_naming_the_row() {
         ),
     ];
     for (damage, why) in damages {
+        let column = if why == "unknown format" {
+            "load_record or context"
+        } else {
+            "load_record"
+        };
         let original: Vec<u8> =
             sqlx::query_scalar("SELECT load_record FROM events WHERE position = 2")
                 .fetch_one(store.pool())
@@ -299,12 +304,12 @@ async fn a_damaged_load_record_is_a_typed_error_naming_the_row() {
         .expect("damage");
         for from in [1, 2] {
             let load = store.load("acc-1", from).await.expect_err(damage);
-            assert_damaged(&load, ("acc-1", 2, 2), "load_record", why);
+            assert_damaged(&load, ("acc-1", 2, 2), column, why);
         }
         let range = store.load_range("acc-1", 1, 2).await.expect_err(damage);
-        assert_damaged(&range, ("acc-1", 2, 2), "load_record", why);
+        assert_damaged(&range, ("acc-1", 2, 2), column, why);
         let read = store.read_all(1, 10).await.expect_err(damage);
-        assert_damaged(&read, ("acc-1", 2, 2), "load_record", why);
+        assert_damaged(&read, ("acc-1", 2, 2), column, why);
         assert_eq!(
             store
                 .load_range("acc-1", 1, 1)
@@ -369,20 +374,22 @@ async fn any_damaged_byte_of_a_load_record_is_a_typed_error_naming_the_row() {
                     .execute(store.pool())
                     .await
                     .expect("damage");
-                let why = if at == 0 {
-                    "unknown format"
+                // A damaged first byte says neither form: the error names
+                // both columns the one value selected could come from.
+                let (column, why) = if at == 0 {
+                    ("load_record or context", "unknown format")
                 } else {
-                    "fails its"
+                    ("load_record", "fails its")
                 };
                 let what = format!("row {position} byte {at} ^ {mask:#04x}");
                 for from in [1, row.1] {
                     let load = store.load("acc-1", from).await.expect_err(&what);
-                    assert_damaged(&load, row, "load_record", why);
+                    assert_damaged(&load, row, column, why);
                 }
                 let range = store.load_range("acc-1", 1, 3).await.expect_err(&what);
-                assert_damaged(&range, row, "load_record", why);
+                assert_damaged(&range, row, column, why);
                 let read = store.read_all(1, 10).await.expect_err(&what);
-                assert_damaged(&read, row, "load_record", why);
+                assert_damaged(&read, row, column, why);
             }
         }
         sqlx::query("UPDATE events SET load_record = ?1 WHERE position = ?2")

@@ -147,10 +147,26 @@ async fn eight_tasks_append_to_one_file_nothing_lost_or_duplicated() {
         })
         .collect();
     assert_eq!(distinct.len(), shared.len(), "no event twice");
+    assert_eq!(
+        version_and_position(&shared),
+        version_and_position(
+            &everything
+                .iter()
+                .filter(|e| &*e.stream_id == "shared")
+                .cloned()
+                .collect::<Vec<_>>()
+        ),
+        "a load gives each event the position the global stream gives it"
+    );
     for writer in 0..TASKS {
         let own = store.load(&format!("own-{writer}"), 1).await.expect("load");
         assert_eq!(own.len() as u32, APPENDS_PER_TASK);
     }
+}
+
+/// (version, position) of each event.
+fn version_and_position(events: &[RecordedEvent]) -> Vec<(u64, u64)> {
+    events.iter().map(|e| (e.version, e.position)).collect()
 }
 
 /// A row as a program that predates the context column writes it (the
@@ -545,6 +561,63 @@ async fn an_update_of_a_rows_metadata_or_context_makes_the_columns_the_truth() {
         "{}",
         raw[1].metadata
     );
+}
+
+/// Positions past 32 bits (the statements print the version and position
+/// into the record as 16 hex digits each, in SQL): after a row at position
+/// 2^40, single appends with and without an expected version and a batch
+/// load by record with the positions the global stream gives them.
+#[tokio::test]
+async fn records_keep_positions_past_32_bits() {
+    let file = TempDb::new("records-far");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
+    let far = 1_i64 << 40;
+    sqlx::query(
+        "INSERT INTO events (position, stream_id, version, event_id, event_type, \
+         schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
+         VALUES (?1, 'far', 1, randomblob(16), 'orchestrix.conformance.Event', 1, '{}', '{}', \
+         randomblob(16), NULL, 0)",
+    )
+    .bind(far)
+    .execute(store.pool())
+    .await
+    .expect("a row far out");
+    store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("expected");
+    store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 2)], None)
+        .await
+        .expect("any version");
+    store
+        .save(
+            "acc-1",
+            &[
+                ConformanceEvent::envelope(1, 3),
+                ConformanceEvent::envelope(1, 4),
+            ],
+            Some(2),
+        )
+        .await
+        .expect("a batch");
+    let records: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE stream_id = 'acc-1' AND load_record IS NOT NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("count");
+    assert_eq!(records, 4);
+    let far = u64::try_from(far).expect("positive");
+    let expected: Vec<(u64, u64)> = (1..=4).map(|n| (n, far + n)).collect();
+    let loaded = store.load("acc-1", 1).await.expect("loads");
+    assert_eq!(version_and_position(&loaded), expected);
+    let from_two = store.load("acc-1", 2).await.expect("loads");
+    assert_eq!(version_and_position(&from_two), expected[1..]);
+    let read = store.read_all(far + 1, 10).await.expect("reads");
+    assert_eq!(version_and_position(&read), expected);
 }
 
 /// A load that meets a row without a record halfway reads on with a second

@@ -231,6 +231,11 @@ pub(crate) enum Loaded<'a> {
         /// What the row's columns hold.
         row: record::RowHead<'a>,
     },
+    /// A SQLite BLOB of neither form (its first byte neither a record's
+    /// nor a context's, or none): a damaged record or context, which one
+    /// the one value a load selects for both does not say.
+    #[cfg(feature = "sqlite")]
+    Unknown(&'a [u8]),
 }
 
 /// The texts a context usually repeats, in the order its fields come: the
@@ -281,6 +286,14 @@ pub(crate) fn decode_loaded(
                     .and_then(|record| record::check_row(&record.head, &row).map(|()| record))
                     .map_err(|source| damaged("load_record", source.into()))?;
                 record.context
+            }
+            #[cfg(feature = "sqlite")]
+            Loaded::Unknown(bytes) => {
+                let source = match bytes.first() {
+                    None => ContextError::Empty,
+                    Some(&first) => ContextError::UnknownFormat(first),
+                };
+                return Err(damaged("load_record or context", source.into()));
             }
             Loaded::Columns(bytes) => {
                 let text = std::str::from_utf8(bytes)
@@ -516,6 +529,10 @@ mod tests {
         assert_eq!(column(Loaded::Columns(b"1 \xff")), "metadata");
         assert_eq!(column(Loaded::Context(&[1, 2])), "context");
         assert_eq!(column(Loaded::Context(&[])), "context");
+        #[cfg(feature = "sqlite")]
+        for unknown in [&[][..], &[0], &[7, 1]] {
+            assert_eq!(column(Loaded::Unknown(unknown)), "load_record or context");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteRow, SqliteValueRef};
 use sqlx::{Decode, Row, Sqlite, TypeInfo as _, ValueRef as _};
 
 use time::OffsetDateTime;
@@ -279,16 +279,17 @@ enum Stored<'row> {
 }
 
 impl<'row> Stored<'row> {
-    /// What the row stores, for `context::decode_loaded`. A BLOB is a
-    /// compact context only by its first byte: anything else is taken for
-    /// a load record (the form appends write now), and a damaged one is
-    /// named as such.
+    /// What the row stores, for `context::decode_loaded`, a BLOB told
+    /// apart by its first byte: a load record, a compact context, or a
+    /// damaged one of the two (the one value selected for both does not
+    /// say which column it came from, and the error says so).
     fn loaded(self, row: RowHead<'row>) -> Loaded<'row> {
         match self {
-            Stored::Blob(bytes) if bytes.first() == Some(&context::COMPACT) => {
-                Loaded::Context(bytes)
-            }
-            Stored::Blob(bytes) => Loaded::Record { bytes, row },
+            Stored::Blob(bytes) => match bytes.first() {
+                Some(&record::LOAD_RECORD) => Loaded::Record { bytes, row },
+                Some(&context::COMPACT) => Loaded::Context(bytes),
+                _ => Loaded::Unknown(bytes),
+            },
             Stored::Text(bytes) => Loaded::Columns(bytes),
         }
     }
@@ -330,15 +331,12 @@ fn stored_context<'row>(
     name: &'static str,
 ) -> Result<Stored<'row>, sqlx::Error> {
     let value = row.try_get_raw(index)?;
-    match value.type_info().name() {
-        "BLOB" => Ok(Stored::Blob(
-            <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode)?,
-        )),
-        "TEXT" => Ok(Stored::Text(
-            <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode)?,
-        )),
-        other => Err(mismatch(name, "BLOB or TEXT", other)),
+    if value.type_info().name() == "TEXT" {
+        return <&[u8] as Decode<'_, Sqlite>>::decode(value)
+            .map(Stored::Text)
+            .map_err(sqlx::Error::Decode);
     }
+    blob_of(value, name, "BLOB or TEXT").map(Stored::Blob)
 }
 
 /// The bytes of the BLOB at `index`.
@@ -347,10 +345,19 @@ fn blob<'row>(
     index: usize,
     name: &'static str,
 ) -> Result<&'row [u8], sqlx::Error> {
-    let value = row.try_get_raw(index)?;
+    blob_of(row.try_get_raw(index)?, name, "BLOB")
+}
+
+/// The bytes of `value`, a BLOB (else an error saying the column held
+/// another type than `expected`).
+fn blob_of<'row>(
+    value: SqliteValueRef<'row>,
+    name: &'static str,
+    expected: &str,
+) -> Result<&'row [u8], sqlx::Error> {
     match value.type_info().name() {
         "BLOB" => <&[u8] as Decode<'_, Sqlite>>::decode(value).map_err(sqlx::Error::Decode),
-        other => Err(mismatch(name, "BLOB", other)),
+        other => Err(mismatch(name, expected, other)),
     }
 }
 
