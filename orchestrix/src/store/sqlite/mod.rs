@@ -358,6 +358,11 @@ impl SqliteEventStore {
             }
         }
         drop(rows);
+        // A second statement, so a second read of the file: it may see
+        // events appended since the first began. Harmless: it starts at
+        // the version the first stopped before, so the result is still
+        // the stream's rows in order without a gap, a prefix of it as of
+        // this read.
         let by_columns = match to_version {
             None => sqlx::query(statements::LOAD),
             Some(_) => sqlx::query(statements::LOAD_RANGE),
