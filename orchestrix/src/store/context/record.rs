@@ -35,9 +35,10 @@
 //! `schema_version` columns and what the `metadata`, `recorded_at`,
 //! `event_id`, `correlation_id`, `causation_id` and `context` columns
 //! hold, which stay the truth for SQL: the triggers of migration 4 drop
-//! the record of a row whose columns are updated (a rewrite, a fix by
-//! hand), so a record never disagrees with its row; a load that reads the
-//! columns beside a record checks the record against them ([`check_row`]).
+//! the record of a row whose columns are updated by hand, unless the update
+//! writes a new record itself (`rewrite_to_current` does), so a record
+//! never disagrees with its row; a load that reads the columns beside a
+//! record checks the record against them ([`check_row`]).
 
 use crc::{CRC_32_ISCSI, Crc, Table};
 
