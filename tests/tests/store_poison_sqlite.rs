@@ -196,6 +196,25 @@ fn assert_damaged(error: &StoreError, row: (&str, u64, u64), column: &str, why: 
     assert!(cause.to_string().contains(why), "{cause}");
 }
 
+/// Turns the row at `position` back into the form rows had before the load
+/// record (migration 4): an update of one of its columns makes the
+/// migration's trigger move its context to the context column and drop
+/// its record.
+async fn without_load_record(store: &SqliteEventStore, position: u64) {
+    sqlx::query("UPDATE events SET version = version WHERE position = ?1")
+        .bind(i64::try_from(position).expect("small"))
+        .execute(store.pool())
+        .await
+        .expect("update a column");
+    let (context, record): (Option<Vec<u8>>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT context, load_record FROM events WHERE position = ?1")
+            .bind(i64::try_from(position).expect("small"))
+            .fetch_one(store.pool())
+            .await
+            .expect("the row");
+    assert!(context.is_some() && record.is_none(), "the older form");
+}
+
 /// A damaged context column (written past the store) is a typed error that
 /// names the row, for a load and for a read of the global stream; a raw
 /// read, which does not read the context, still gives the row as stored.
@@ -207,6 +226,7 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
         .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
         .await
         .expect("save");
+    without_load_record(&store, 1).await;
     sqlx::query("UPDATE events SET context = x'01ff' WHERE position = 1")
         .execute(store.pool())
         .await
@@ -221,6 +241,165 @@ async fn a_damaged_context_is_a_typed_error_naming_the_row() {
         .await
         .expect("raw reads skip the context");
     assert_eq!(raw.len(), 1);
+}
+
+/// A damaged load record (written past the store) is a typed `Decode` error
+/// naming the row and the `load_record` column, for a load (from the first
+/// version, from the damaged one, a range) and a read of the global stream,
+/// never a panic or another event: bytes cut short, bytes after its end, an
+/// unknown format, a version of 0 and a position of the row before (each
+/// fails the check of the record's tail), and the intact record of another
+/// row of the stream (which the row's own columns contradict). The rows before it
+/// still load; a raw read, which does not read the record, gives the row as
+/// stored.
+#[tokio::test]
+async fn a_damaged_load_record_is_a_typed_error_naming_the_row() {
+    let db = TempDb::new("damaged-record");
+    let store = store(&db).await;
+    let events: Vec<_> = (1..=3)
+        .map(|seq| ConformanceEvent::envelope(1, seq))
+        .collect();
+    store.save("acc-1", &events, Some(0)).await.expect("save");
+    let damages = [
+        ("substr(load_record, 1, 20)", "ends early"),
+        ("CAST(load_record || x'00' AS BLOB)", "fails its checksum"),
+        (
+            "CAST(x'07' || substr(load_record, 2) AS BLOB)",
+            "unknown format",
+        ),
+        (
+            "CAST(substr(load_record, 1, length(load_record) - 24) || zeroblob(8) \
+             || substr(load_record, -16) AS BLOB)",
+            "fails its version and position check",
+        ),
+        (
+            "(SELECT load_record FROM events WHERE position = 3)",
+            "differs from the row's version column",
+        ),
+        // The right version, the position of the row before (a load from
+        // this row on cannot know which position comes: the check tells).
+        (
+            "CAST(substr(load_record, 1, length(load_record) - 16) \
+             || unhex('0000000000000001') || substr(load_record, -8) AS BLOB)",
+            "fails its version and position check",
+        ),
+    ];
+    for (damage, why) in damages {
+        let column = if why == "unknown format" {
+            "load_record or context"
+        } else {
+            "load_record"
+        };
+        let original: Vec<u8> =
+            sqlx::query_scalar("SELECT load_record FROM events WHERE position = 2")
+                .fetch_one(store.pool())
+                .await
+                .expect("the record");
+        // The damages are the constants above.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE events SET load_record = {damage} WHERE position = 2"
+        )))
+        .execute(store.pool())
+        .await
+        .expect("damage");
+        for from in [1, 2] {
+            let load = store.load("acc-1", from).await.expect_err(damage);
+            assert_damaged(&load, ("acc-1", 2, 2), column, why);
+        }
+        let range = store.load_range("acc-1", 1, 2).await.expect_err(damage);
+        assert_damaged(&range, ("acc-1", 2, 2), column, why);
+        let read = store.read_all(1, 10).await.expect_err(damage);
+        assert_damaged(&read, ("acc-1", 2, 2), column, why);
+        assert_eq!(
+            store
+                .load_range("acc-1", 1, 1)
+                .await
+                .expect("the row before")
+                .len(),
+            1
+        );
+        assert_eq!(store.read_all_raw(1, 10).await.expect("raw").len(), 3);
+        sqlx::query("UPDATE events SET load_record = ?1 WHERE position = 2")
+            .bind(original)
+            .execute(store.pool())
+            .await
+            .expect("repair");
+        assert_eq!(store.load("acc-1", 1).await.expect("repaired").len(), 3);
+    }
+}
+
+/// Any one byte of a load record damaged (each bit flipped, and each byte
+/// inverted): the form, the context, the schema version, the type, the
+/// checksum, the version, the position or their check. A load from the
+/// first version and from the damaged row, a range and a read of the
+/// global stream each fail with a typed `Decode` error naming the row and
+/// its `load_record` column: never an event that is not the row's (another
+/// id, schema version or version), never a row left out.
+#[tokio::test]
+async fn any_damaged_byte_of_a_load_record_is_a_typed_error_naming_the_row() {
+    let db = TempDb::new("flipped-record");
+    let store = store(&db).await;
+    // One event per append (its record's tail written in SQL) and a batch
+    // (written in Rust).
+    store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("save");
+    store
+        .save(
+            "acc-1",
+            &[
+                ConformanceEvent::envelope(1, 2),
+                ConformanceEvent::envelope(1, 3),
+            ],
+            Some(1),
+        )
+        .await
+        .expect("save");
+    for position in [1_i64, 2] {
+        let original: Vec<u8> =
+            sqlx::query_scalar("SELECT load_record FROM events WHERE position = ?1")
+                .bind(position)
+                .fetch_one(store.pool())
+                .await
+                .expect("the record");
+        let row = ("acc-1", position.unsigned_abs(), position.unsigned_abs());
+        for at in 0..original.len() {
+            for mask in [1_u8, 2, 4, 8, 16, 32, 64, 128, 0xff] {
+                let mut damaged = original.clone();
+                damaged[at] ^= mask;
+                sqlx::query("UPDATE events SET load_record = ?1 WHERE position = ?2")
+                    .bind(&damaged)
+                    .bind(position)
+                    .execute(store.pool())
+                    .await
+                    .expect("damage");
+                // A damaged first byte says neither form: the error names
+                // both columns the one value selected could come from.
+                let (column, why) = if at == 0 {
+                    ("load_record or context", "unknown format")
+                } else {
+                    ("load_record", "fails its")
+                };
+                let what = format!("row {position} byte {at} ^ {mask:#04x}");
+                for from in [1, row.1] {
+                    let load = store.load("acc-1", from).await.expect_err(&what);
+                    assert_damaged(&load, row, column, why);
+                }
+                let range = store.load_range("acc-1", 1, 3).await.expect_err(&what);
+                assert_damaged(&range, row, column, why);
+                let read = store.read_all(1, 10).await.expect_err(&what);
+                assert_damaged(&read, row, column, why);
+            }
+        }
+        sqlx::query("UPDATE events SET load_record = ?1 WHERE position = ?2")
+            .bind(&original)
+            .bind(position)
+            .execute(store.pool())
+            .await
+            .expect("repair");
+        assert_eq!(store.load("acc-1", 1).await.expect("repaired").len(), 3);
+    }
 }
 
 /// A row written before the context column (context NULL) whose metadata

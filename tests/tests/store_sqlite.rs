@@ -147,10 +147,26 @@ async fn eight_tasks_append_to_one_file_nothing_lost_or_duplicated() {
         })
         .collect();
     assert_eq!(distinct.len(), shared.len(), "no event twice");
+    assert_eq!(
+        version_and_position(&shared),
+        version_and_position(
+            &everything
+                .iter()
+                .filter(|e| &*e.stream_id == "shared")
+                .cloned()
+                .collect::<Vec<_>>()
+        ),
+        "a load gives each event the position the global stream gives it"
+    );
     for writer in 0..TASKS {
         let own = store.load(&format!("own-{writer}"), 1).await.expect("load");
         assert_eq!(own.len() as u32, APPENDS_PER_TASK);
     }
+}
+
+/// (version, position) of each event.
+fn version_and_position(events: &[RecordedEvent]) -> Vec<(u64, u64)> {
+    events.iter().map(|e| (e.version, e.position)).collect()
 }
 
 /// A row as a program that predates the context column writes it (the
@@ -214,7 +230,7 @@ async fn a_file_from_an_older_migration_is_migrated_on_open() {
     let store = SqliteEventStore::connect(&file.url(""))
         .await
         .expect("opens");
-    assert_eq!(versions(store.pool().clone()).await, [1, 2, 3]);
+    assert_eq!(versions(store.pool().clone()).await, [1, 2, 3, 4]);
     let index: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'events_event_type_position'",
     )
@@ -229,15 +245,16 @@ async fn a_file_from_an_older_migration_is_migrated_on_open() {
         .save("acc-1", std::slice::from_ref(&third), Some(2))
         .await
         .expect("append on version 3");
-    let contexts: Vec<Option<Vec<u8>>> =
-        sqlx::query_scalar("SELECT context FROM events ORDER BY position")
-            .fetch_all(store.pool())
-            .await
-            .expect("contexts");
+    let forms: Vec<(bool, bool)> = sqlx::query_as(
+        "SELECT context IS NOT NULL, load_record IS NOT NULL FROM events ORDER BY position",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("contexts and records");
     assert_eq!(
-        contexts.iter().map(Option::is_some).collect::<Vec<_>>(),
-        [false, false, true],
-        "old rows are not rewritten; new ones carry their context"
+        forms,
+        [(false, false), (false, false), (false, true)],
+        "old rows are not rewritten; new ones carry their load record (and their context in it)"
     );
 
     let events = store.load("acc-1", 1).await.expect("load");
@@ -277,6 +294,363 @@ async fn a_file_from_an_older_migration_is_migrated_on_open() {
         *third.metadata()
     );
     assert_eq!(raw[2].recorded_at, events[2].recorded_at);
+}
+
+/// Loaded events as (version, position, seq, metadata).
+fn loaded(
+    events: Result<Vec<RecordedEvent>, StoreError>,
+) -> Vec<(u64, u64, Option<u32>, Metadata)> {
+    events
+        .expect("loads")
+        .iter()
+        .map(|e| {
+            (
+                e.version,
+                e.position,
+                e.downcast_ref::<ConformanceEvent>().map(|e| e.seq),
+                e.metadata().clone(),
+            )
+        })
+        .collect()
+}
+
+/// A file at migration 3 (rows with a context column, and older rows
+/// without one) is migrated on open; a stream whose rows mix every form
+/// (no context, a context, a load record: a row from before migration 4 in
+/// the middle of rows with records, at its start and at its end) loads the
+/// same as the events saved, in full, from any version and as a range, and
+/// the global stream reads them the same.
+#[tokio::test]
+async fn a_file_from_migration_3_loads_rows_of_every_form() {
+    let file = TempDb::new("v3-file");
+    let options = SqliteOptions::new(file.url("")).expect("valid");
+    let pool = connect_pool(&options).await.expect("creates");
+    migrate(&pool, file.path(), &EVENT_STORE_MIGRATIONS[..3])
+        .await
+        .expect("versions 1 to 3");
+    let (first, _) = insert_old_row(&pool, "acc-1", 1, 1).await;
+    pool.close().await;
+
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("opens");
+    let mut saved = vec![(1, 1, Some(1), first)];
+    for seq in 2..=6 {
+        let event = ConformanceEvent::envelope(1, seq);
+        store
+            .save(
+                "acc-1",
+                std::slice::from_ref(&event),
+                Some(u64::from(seq) - 1),
+            )
+            .await
+            .expect("append");
+        saved.push((
+            u64::from(seq),
+            u64::from(seq),
+            Some(seq),
+            event.metadata().clone(),
+        ));
+    }
+    // Rows 2 and 5 as migration 3's code wrote them: their context in the
+    // context column, no record (an update of a column makes the
+    // trigger of migration 4 turn a row back into that form).
+    sqlx::query("UPDATE events SET schema_version = schema_version WHERE position IN (2, 5)")
+        .execute(store.pool())
+        .await
+        .expect("update");
+    let forms: Vec<(bool, bool)> = sqlx::query_as(
+        "SELECT context IS NOT NULL, load_record IS NOT NULL FROM events ORDER BY position",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("forms");
+    assert_eq!(
+        forms,
+        [
+            (false, false),
+            (true, false),
+            (false, true),
+            (false, true),
+            (true, false),
+            (false, true)
+        ]
+    );
+    assert_eq!(loaded(store.load("acc-1", 0).await), saved);
+    for from in 1..=6 {
+        assert_eq!(
+            loaded(store.load("acc-1", from).await),
+            saved[usize::try_from(from).expect("small") - 1..],
+            "from version {from}"
+        );
+        for to in from..=7 {
+            let end = usize::try_from(to.min(6)).expect("small");
+            assert_eq!(
+                loaded(store.load_range("acc-1", from, to).await),
+                saved[usize::try_from(from).expect("small") - 1..end],
+                "versions {from}..={to}"
+            );
+        }
+    }
+    let global: Vec<_> = store
+        .read_all(1, 10)
+        .await
+        .expect("read_all")
+        .iter()
+        .map(|e| e.metadata().clone())
+        .collect();
+    assert_eq!(
+        global,
+        saved.iter().map(|row| row.3.clone()).collect::<Vec<_>>()
+    );
+}
+
+/// A stream load reads each row's payload and load record alone, for rows
+/// written by every kind of append (one event with and without an expected
+/// version, each a statement that ends the record in SQL, and batches of
+/// more than one `INSERT`): with the trigger that keeps records in step
+/// with their columns dropped, columns a load by record does not read are
+/// contradicted (a schema version that is not a number, another type), and
+/// the stream still loads, every version and position as appended; a read
+/// of the global stream, which reads those columns, fails.
+#[tokio::test]
+async fn a_stream_loads_from_its_load_records_alone() {
+    let file = TempDb::new("records");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
+    let mut seq = 0;
+    let mut next = |count: u32| -> Vec<AnyEnvelope> {
+        (0..count)
+            .map(|_| {
+                seq += 1;
+                ConformanceEvent::envelope(1, seq)
+            })
+            .collect()
+    };
+    store
+        .save("acc-1", &next(1), Some(0))
+        .await
+        .expect("expected");
+    store.save("other", &next(1), None).await.expect("other");
+    store
+        .save("acc-1", &next(1), None)
+        .await
+        .expect("any version");
+    store
+        .save("acc-1", &next(70), Some(2))
+        .await
+        .expect("a batch");
+    store.save("other", &next(2), None).await.expect("other");
+    store
+        .save("acc-1", &next(1), Some(72))
+        .await
+        .expect("expected");
+    let expected: Vec<(u64, u64)> = sqlx::query_as::<_, (i64, i64)>(
+        "SELECT version, position FROM events WHERE stream_id = 'acc-1' ORDER BY version",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("columns")
+    .into_iter()
+    .map(|(version, position)| (version as u64, position as u64))
+    .collect();
+    assert_eq!(expected.len(), 73);
+    assert_eq!(expected[1], (2, 3), "another stream's append in between");
+
+    sqlx::query("DROP TRIGGER events_load_record_follows_columns")
+        .execute(store.pool())
+        .await
+        .expect("drop the trigger");
+    sqlx::query("UPDATE events SET schema_version = 'one', event_type = 'not.Registered'")
+        .execute(store.pool())
+        .await
+        .expect("contradict the columns");
+    let events = store
+        .load("acc-1", 1)
+        .await
+        .expect("loads from its records");
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.version, e.position))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.downcast_ref::<ConformanceEvent>().map(|e| e.seq))
+            .collect::<Vec<_>>(),
+        [1, 3]
+            .into_iter()
+            .chain(4..=73)
+            .chain([76])
+            .map(Some)
+            .collect::<Vec<_>>()
+    );
+    let range = store.load_range("acc-1", 2, 40).await.expect("a range");
+    assert_eq!(range.len(), 39);
+    store
+        .read_all(1, 10)
+        .await
+        .expect_err("the global stream reads the contradicted columns");
+}
+
+/// An update by hand of what a load record repeats of a row's context (its
+/// metadata JSON, or its context column) makes the row's columns the truth
+/// again: a load, a range and a read of the global stream return what the
+/// columns now say, as a raw read does, and the row keeps no record.
+#[tokio::test]
+async fn an_update_of_a_rows_metadata_or_context_makes_the_columns_the_truth() {
+    let file = TempDb::new("records-follow-context");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
+    let events: Vec<_> = (1..=3)
+        .map(|seq| ConformanceEvent::envelope(1, seq))
+        .collect();
+    store.save("acc-1", &events, Some(0)).await.expect("save");
+    sqlx::query(
+        "UPDATE events SET metadata = json_set(metadata, '$.subject', 'fixed') \
+         WHERE position = 2",
+    )
+    .execute(store.pool())
+    .await
+    .expect("fix the metadata");
+    // Row 1 in the older form (its compact context in the context
+    // column), then that context given to row 3.
+    sqlx::query("UPDATE events SET version = version WHERE position = 1")
+        .execute(store.pool())
+        .await
+        .expect("the older form");
+    sqlx::query(
+        "UPDATE events SET context = (SELECT context FROM events WHERE position = 1) \
+         WHERE position = 3",
+    )
+    .execute(store.pool())
+    .await
+    .expect("replace the context");
+    let kinds: Vec<(bool, bool)> = sqlx::query_as(
+        "SELECT load_record IS NOT NULL, context IS NOT NULL FROM events ORDER BY position",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("rows");
+    assert_eq!(kinds, [(false, true), (false, false), (false, true)]);
+    let subjects_and_ids = |events: &[RecordedEvent]| {
+        events
+            .iter()
+            .map(|e| (e.metadata().subject.clone(), e.metadata().id))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![
+        (None, events[0].metadata().id),
+        (Some("fixed".into()), events[1].metadata().id),
+        (None, events[0].metadata().id),
+    ];
+    let loaded = store.load("acc-1", 1).await.expect("loads");
+    assert_eq!(subjects_and_ids(&loaded), expected);
+    let range = store.load_range("acc-1", 2, 3).await.expect("a range");
+    assert_eq!(subjects_and_ids(&range), expected[1..]);
+    let all = store.read_all(1, 10).await.expect("reads");
+    assert_eq!(subjects_and_ids(&all), expected);
+    let raw = store.read_all_raw(1, 10).await.expect("raw");
+    assert!(
+        raw[1].metadata.contains("\"subject\":\"fixed\""),
+        "{}",
+        raw[1].metadata
+    );
+}
+
+/// Positions past 32 bits (the statements print the version and position
+/// into the record as 16 hex digits each, in SQL): after a row at position
+/// 2^40, single appends with and without an expected version and a batch
+/// load by record with the positions the global stream gives them.
+#[tokio::test]
+async fn records_keep_positions_past_32_bits() {
+    let file = TempDb::new("records-far");
+    let store = SqliteEventStore::connect(&file.url(""))
+        .await
+        .expect("creates");
+    let far = 1_i64 << 40;
+    sqlx::query(
+        "INSERT INTO events (position, stream_id, version, event_id, event_type, \
+         schema_version, payload, metadata, correlation_id, causation_id, recorded_at) \
+         VALUES (?1, 'far', 1, randomblob(16), 'orchestrix.conformance.Event', 1, '{}', '{}', \
+         randomblob(16), NULL, 0)",
+    )
+    .bind(far)
+    .execute(store.pool())
+    .await
+    .expect("a row far out");
+    store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("expected");
+    store
+        .save("acc-1", &[ConformanceEvent::envelope(1, 2)], None)
+        .await
+        .expect("any version");
+    store
+        .save(
+            "acc-1",
+            &[
+                ConformanceEvent::envelope(1, 3),
+                ConformanceEvent::envelope(1, 4),
+            ],
+            Some(2),
+        )
+        .await
+        .expect("a batch");
+    let records: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE stream_id = 'acc-1' AND load_record IS NOT NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("count");
+    assert_eq!(records, 4);
+    let far = u64::try_from(far).expect("positive");
+    let expected: Vec<(u64, u64)> = (1..=4).map(|n| (n, far + n)).collect();
+    let loaded = store.load("acc-1", 1).await.expect("loads");
+    assert_eq!(version_and_position(&loaded), expected);
+    let from_two = store.load("acc-1", 2).await.expect("loads");
+    assert_eq!(version_and_position(&from_two), expected[1..]);
+    let read = store.read_all(far + 1, 10).await.expect("reads");
+    assert_eq!(version_and_position(&read), expected);
+}
+
+/// A load that meets a row without a record halfway reads on with a second
+/// statement: on an in-memory database, whose pool holds its one
+/// connection, the first statement's connection is back in the pool by
+/// then (a single-threaded runtime, as a plain `#[tokio::test]`).
+#[tokio::test]
+async fn a_memory_database_reads_on_from_a_row_without_a_record() {
+    let store = SqliteEventStore::connect("sqlite::memory:")
+        .await
+        .expect("opens");
+    let events: Vec<_> = (1..=4)
+        .map(|seq| ConformanceEvent::envelope(1, seq))
+        .collect();
+    store.save("acc-1", &events, Some(0)).await.expect("save");
+    sqlx::query("UPDATE events SET version = version WHERE position = 3")
+        .execute(store.pool())
+        .await
+        .expect("the older form");
+    for _ in 0..3 {
+        let loaded = store.load("acc-1", 1).await.expect("loads");
+        assert_eq!(
+            loaded
+                .iter()
+                .map(|e| (e.version, e.metadata().clone()))
+                .collect::<Vec<_>>(),
+            events
+                .iter()
+                .zip(1..)
+                .map(|(e, version)| (version, e.metadata().clone()))
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 /// A migration whose recorded checksum differs from the shipped text is

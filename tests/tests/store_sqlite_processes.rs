@@ -187,6 +187,18 @@ async fn two_processes_append_to_one_file_nothing_lost_or_duplicated() {
         shared.iter().map(|e| e.version).collect::<Vec<_>>(),
         (1..=u64::from(2 * SHARED_APPENDS)).collect::<Vec<_>>()
     );
+    let read = store.read_all(1, usize::MAX).await.expect("read all");
+    assert_eq!(
+        shared
+            .iter()
+            .map(|e| (e.version, e.position))
+            .collect::<Vec<_>>(),
+        read.iter()
+            .filter(|e| &*e.stream_id == "shared")
+            .map(|e| (e.version, e.position))
+            .collect::<Vec<_>>(),
+        "a load gives each event the position the global stream gives it"
+    );
     let writers: Vec<u32> = shared
         .iter()
         .map(|e| {

@@ -33,8 +33,12 @@
 //! [`MetadataFields`], the texts borrowed from the column, and then into
 //! [`Metadata`] through one function, [`decode_loaded`], for every backend.
 //!
-//! Written by the SQLite store (migration 3) and the PostgreSQL store
-//! (migration 3), each with [`encode`].
+//! Written by the PostgreSQL store (migration 3) with [`encode`]. The
+//! SQLite store wrote it from its migration 3 on; since its migration 4 it
+//! writes the context inside each row's load record ([`record`]: the same
+//! fields, beside what else a load needs), and the context column holds
+//! the context only of rows written before, or turned back into that form
+//! when their columns are updated.
 
 use std::borrow::Cow;
 
@@ -46,6 +50,9 @@ use crate::message::{
     DEFAULT_SOURCE, JSON_CONTENT_TYPE, KnownTexts, Metadata, MetadataFields, SharedStr,
     SpecVersion, Text,
 };
+
+#[cfg(feature = "sqlite")]
+pub(crate) mod record;
 
 /// The first byte of the compact form.
 pub(crate) const COMPACT: u8 = 1;
@@ -86,6 +93,30 @@ pub(crate) enum ContextError {
     /// The flags byte has bits no version of the form defines.
     #[error("the stored context's flags byte {0:#04x} has unknown bits")]
     UnknownFlags(u8),
+    /// A load record's version or position is not a row's (0 or negative).
+    #[cfg(feature = "sqlite")]
+    #[error("the stored load record's {field} {value} is out of range")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// A load record does not match its `check`: damaged.
+    #[cfg(feature = "sqlite")]
+    #[error("the stored load record fails its {check}")]
+    FailsCheck {
+        /// The check: its checksum, or its version and position check.
+        check: &'static str,
+    },
+    /// A load record says another `field` than its row's column holds:
+    /// it is not this row's.
+    #[cfg(feature = "sqlite")]
+    #[error("the stored load record's {field} differs from the row's {field} column")]
+    OtherRow {
+        /// The field.
+        field: &'static str,
+    },
     /// Bytes follow the last field.
     #[error("the stored context has {extra} bytes after its last field (at byte {at})")]
     TrailingBytes {
@@ -191,6 +222,43 @@ pub(crate) enum Loaded<'a> {
     /// A row stored without one: `"<recorded_at> <metadata JSON>"`,
     /// recorded_at in nanoseconds since the Unix epoch.
     Columns(&'a [u8]),
+    /// A SQLite row's load record ([`record`]), read beside the row's own
+    /// columns (`row`), which it must repeat.
+    #[cfg(feature = "sqlite")]
+    Record {
+        /// The record's bytes.
+        bytes: &'a [u8],
+        /// What the row's columns hold.
+        row: record::RowHead<'a>,
+    },
+    /// A SQLite BLOB of neither form (its first byte neither a record's
+    /// nor a context's, or none): a damaged record or context, which one
+    /// the one value a load selects for both does not say.
+    #[cfg(feature = "sqlite")]
+    Unknown(&'a [u8]),
+}
+
+/// The texts a context usually repeats, in the order its fields come: the
+/// type, the default source and content type, the stream's id as subject.
+pub(crate) fn usual_texts<'k>(known: &KnownTexts<'k>) -> [&'k str; 4] {
+    [
+        known.message_type.unwrap_or(DEFAULT_SOURCE),
+        DEFAULT_SOURCE,
+        JSON_CONTENT_TYPE,
+        known.stream_id.map_or(DEFAULT_SOURCE, |id| &**id),
+    ]
+}
+
+/// A decoded context's metadata (its texts shared with `known` where they
+/// match) and time.
+pub(crate) fn into_loaded(
+    context: StoredContext<'_>,
+    known: &KnownTexts<'_>,
+) -> (Metadata, OffsetDateTime) {
+    (
+        context.fields.into_metadata(known),
+        time_from_nanos(context.recorded_at),
+    )
 }
 
 /// The metadata and `recorded_at` of a loaded row of type `event_type`,
@@ -207,39 +275,40 @@ pub(crate) fn decode_loaded(
         column,
         source,
     };
-    let context = match loaded {
-        Loaded::Context(bytes) => {
-            // The texts a context usually repeats, in the order its
-            // fields come: the type, the default source and content
-            // type, the stream's id as subject.
-            let stream_id = known.stream_id.map_or(DEFAULT_SOURCE, |id| &**id);
-            let texts = [
-                known.message_type.unwrap_or(DEFAULT_SOURCE),
-                DEFAULT_SOURCE,
-                JSON_CONTENT_TYPE,
-                stream_id,
-            ];
-            decode_with_known(bytes, &texts).map_err(|source| damaged("context", source.into()))?
-        }
-        Loaded::Columns(bytes) => {
-            let text =
-                std::str::from_utf8(bytes).map_err(|source| damaged("metadata", source.into()))?;
-            let (recorded_at, metadata) = text.split_once(' ').unwrap_or(("", text));
-            StoredContext {
-                recorded_at: recorded_at
-                    .parse()
-                    .map_err(|source: std::num::ParseIntError| {
-                        damaged("recorded_at", source.into())
-                    })?,
-                fields: serde_json::from_str(metadata)
-                    .map_err(|source| damaged("metadata", source.into()))?,
+    let context =
+        match loaded {
+            Loaded::Context(bytes) => decode_with_known(bytes, &usual_texts(known))
+                .map_err(|source| damaged("context", source.into()))?,
+            #[cfg(feature = "sqlite")]
+            Loaded::Record { bytes, row } => {
+                let texts = usual_texts(known);
+                let record = record::decode(bytes, &texts)
+                    .and_then(|record| record::check_row(&record.head, &row).map(|()| record))
+                    .map_err(|source| damaged("load_record", source.into()))?;
+                record.context
             }
-        }
-    };
-    Ok((
-        context.fields.into_metadata(known),
-        time_from_nanos(context.recorded_at),
-    ))
+            #[cfg(feature = "sqlite")]
+            Loaded::Unknown(bytes) => {
+                let source = match bytes.first() {
+                    None => ContextError::Empty,
+                    Some(&first) => ContextError::UnknownFormat(first),
+                };
+                return Err(damaged("load_record or context", source.into()));
+            }
+            Loaded::Columns(bytes) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|source| damaged("metadata", source.into()))?;
+                let (recorded_at, metadata) = text.split_once(' ').unwrap_or(("", text));
+                StoredContext {
+                    recorded_at: recorded_at.parse().map_err(
+                        |source: std::num::ParseIntError| damaged("recorded_at", source.into()),
+                    )?,
+                    fields: serde_json::from_str(metadata)
+                        .map_err(|source| damaged("metadata", source.into()))?,
+                }
+            }
+        };
+    Ok(into_loaded(context, known))
 }
 
 /// Keeps `source` as the reader's last source ([`KnownTexts::last_source`])
@@ -284,6 +353,12 @@ impl<'a> Reader<'a, '_> {
     }
 
     fn text(&mut self, field: &'static str) -> Result<Text<'a>, ContextError> {
+        self.str(field).map(|text| Text(Cow::Borrowed(text)))
+    }
+
+    /// A text (length, then UTF-8), borrowed from the bytes or, when it
+    /// equals one, from a known text.
+    fn str(&mut self, field: &'static str) -> Result<&'a str, ContextError> {
         let len = u32::from_be_bytes(self.take::<4>(field)?) as usize;
         let start = self.at;
         let slice = start
@@ -292,11 +367,9 @@ impl<'a> Reader<'a, '_> {
             .ok_or(ContextError::Truncated { field, at: start })?;
         self.at = start + len;
         if let Some(known) = self.known.iter().find(|known| known.as_bytes() == slice) {
-            return Ok(Text(Cow::Borrowed(known)));
+            return Ok(known);
         }
-        std::str::from_utf8(slice)
-            .map(|text| Text(Cow::Borrowed(text)))
-            .map_err(|_| ContextError::NotUtf8 { field })
+        std::str::from_utf8(slice).map_err(|_| ContextError::NotUtf8 { field })
     }
 }
 
@@ -309,6 +382,27 @@ fn decode_compact<'a>(
         at: 1,
         known,
     };
+    let context = read_fields(&mut reader)?;
+    reader.end()?;
+    Ok(context)
+}
+
+impl Reader<'_, '_> {
+    /// Fails unless every byte was read.
+    fn end(&self) -> Result<(), ContextError> {
+        if self.at != self.bytes.len() {
+            return Err(ContextError::TrailingBytes {
+                at: self.at,
+                extra: self.bytes.len() - self.at,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The compact form's fields after its first byte, from where `reader`
+/// stands (a load record holds them too, see [`record`]).
+fn read_fields<'a>(reader: &mut Reader<'a, '_>) -> Result<StoredContext<'a>, ContextError> {
     let recorded_at = i64::from_be_bytes(reader.take::<8>("recorded_at")?);
     let id = reader.uuid("id")?;
     let correlation_id = reader.uuid("correlationid")?;
@@ -335,12 +429,6 @@ fn decode_compact<'a>(
     let subject = optional(SUBJECT, "subject")?;
     let datacontenttype = optional(CONTENT_TYPE, "datacontenttype")?;
     let dataschema = optional(SCHEMA, "dataschema")?;
-    if reader.at != bytes.len() {
-        return Err(ContextError::TrailingBytes {
-            at: reader.at,
-            extra: bytes.len() - reader.at,
-        });
-    }
     Ok(StoredContext {
         fields: MetadataFields {
             id,
@@ -441,6 +529,10 @@ mod tests {
         assert_eq!(column(Loaded::Columns(b"1 \xff")), "metadata");
         assert_eq!(column(Loaded::Context(&[1, 2])), "context");
         assert_eq!(column(Loaded::Context(&[])), "context");
+        #[cfg(feature = "sqlite")]
+        for unknown in [&[][..], &[0], &[7, 1]] {
+            assert_eq!(column(Loaded::Unknown(unknown)), "load_record or context");
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ use sqlx::{Row as _, SqlitePool};
 use time::OffsetDateTime;
 
 pub use self::blocking::BlockingSqliteEventStore;
-use self::decode::RowDecoder;
+use self::decode::{RowDecoder, StreamCursor};
 use self::turn::{WriteQueue, WriteTurn};
 use crate::error::ConcurrencyError;
 use crate::evolution::RowEvents;
@@ -68,6 +68,11 @@ pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
         3,
         "event context column",
         include_str!("../../../migrations/sqlite/0003_event_context.sql"),
+    ),
+    Migration::new(
+        4,
+        "event load record",
+        include_str!("../../../migrations/sqlite/0004_load_record.sql"),
     ),
 ];
 
@@ -320,16 +325,50 @@ impl SqliteEventStore {
             .map_err(|error| self.failed(error, "read the last position".to_owned()))
     }
 
-    /// Runs a query for one stream's events and decodes its rows, in order.
-    async fn fetch_stream<'q>(
+    /// Loads one stream's events from `from_version` (up to `to_version`),
+    /// in order: by load record (two values per row), and from the first
+    /// row without a usable record on (written before migration 4, updated
+    /// since, or damaged) with the rows' own columns, which decode every
+    /// form and name a damaged row.
+    async fn fetch_stream(
         &self,
         aggregate_id: &str,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-        operation: impl FnOnce() -> String,
+        from_version: u64,
+        to_version: Option<u64>,
+        operation: impl Fn() -> String,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut rows = query.fetch(&self.pool);
+        let by_record = match to_version {
+            None => sqlx::query(statements::LOAD_RECORDS),
+            Some(_) => sqlx::query(statements::LOAD_RANGE_RECORDS),
+        };
         let mut decoder = RowDecoder::default();
         let mut events = Vec::new();
+        let mut cursor = StreamCursor::from_version(from_version);
+        let mut rows =
+            bind_versions(by_record, aggregate_id, from_version, to_version).fetch(&self.pool);
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => {
+                    if !decoder.record_row(aggregate_id, &row, &mut cursor, &mut events)? {
+                        break;
+                    }
+                }
+                Ok(None) => return Ok(events),
+                Err(error) => return Err(self.failed(error, operation())),
+            }
+        }
+        drop(rows);
+        // A second statement, so a second read of the file: it may see
+        // events appended since the first began. Harmless: it starts at
+        // the version the first stopped before, so the result is still
+        // the stream's rows in order without a gap, a prefix of it as of
+        // this read.
+        let by_columns = match to_version {
+            None => sqlx::query(statements::LOAD),
+            Some(_) => sqlx::query(statements::LOAD_RANGE),
+        };
+        let mut rows = bind_versions(by_columns, aggregate_id, cursor.next_version, to_version)
+            .fetch(&self.pool);
         loop {
             match rows.try_next().await {
                 Ok(Some(row)) => decoder.stream_row(aggregate_id, &row, &mut events)?,
@@ -368,7 +407,7 @@ impl SqliteEventStore {
             .bind(event.correlation_id)
             .bind(event.causation_id)
             .bind(event.recorded_at)
-            .bind(&event.context);
+            .bind(&event.record);
         let Some(expected) = expected_version else {
             // Any version will do: the statement always inserts its row.
             let row = query.fetch_one(&mut *connection).await;
@@ -447,10 +486,11 @@ impl SqliteEventStore {
             return Ok(Err(current));
         }
         let mut offset = 0_i64;
-        for chunk in events.chunks(statements::MAX_ROWS_PER_INSERT) {
+        for chunk in events.chunks_mut(statements::MAX_ROWS_PER_INSERT) {
             let mut insert = sqlx::query(statements::insert_events(chunk.len()));
-            for event in chunk {
+            for event in chunk.iter_mut() {
                 offset += 1;
+                event.finish_record(to_i64(current) + offset, last_position + offset);
                 insert = insert
                     .bind(last_position + offset)
                     .bind(aggregate_id)
@@ -463,7 +503,7 @@ impl SqliteEventStore {
                     .bind(event.correlation_id)
                     .bind(event.causation_id)
                     .bind(event.recorded_at)
-                    .bind(&event.context);
+                    .bind(&event.record);
             }
             insert.execute(&mut *tx).await?;
         }
@@ -494,8 +534,12 @@ struct EncodedEvent {
     /// When the store accepted it (nanoseconds since the Unix epoch): set
     /// by [`EncodedEvent::stamp`] once the append has its turn.
     recorded_at: i64,
-    /// The compact context (`store::context`): metadata and `recorded_at`.
-    context: Vec<u8>,
+    /// The load record (`store::context::record`): metadata and
+    /// `recorded_at`, type and schema version, checksum, then (past
+    /// `record_started`) the version and position, which a one-event
+    /// append adds in SQL.
+    record: Vec<u8>,
+    record_started: usize,
 }
 
 impl EncodedEvent {
@@ -509,23 +553,47 @@ impl EncodedEvent {
             source,
         };
         let metadata = envelope.metadata();
+        let schema_version = message.message_version();
+        let record = context::record::start(metadata, schema_version, event_type);
         Ok(Self {
             event_id: metadata.id,
             event_type,
-            schema_version: i64::from(message.message_version()),
+            schema_version: i64::from(schema_version),
             payload: into_text(message.to_json_bytes().map_err(failed)?),
             metadata: serde_json::to_string(metadata).map_err(failed)?,
             correlation_id: metadata.correlation_id,
             causation_id: metadata.causation_id,
             recorded_at: 0,
-            context: context::encode(metadata, 0),
+            record_started: record.len(),
+            record,
         })
     }
 
-    /// Sets when the store accepted the event, in its row and its context.
+    /// Sets when the store accepted the event, in its row and its record
+    /// (which it seals with the record's checksum).
     fn stamp(&mut self, recorded_at: i64) {
         self.recorded_at = recorded_at;
-        context::set_recorded_at(&mut self.context, recorded_at);
+        context::record::stamp(&mut self.record, self.record_started, recorded_at);
+    }
+
+    /// Ends the load record with the row's version and position (a batch
+    /// knows them before its insert).
+    fn finish_record(&mut self, version: i64, position: i64) {
+        context::record::finish(&mut self.record, self.record_started, version, position);
+    }
+}
+
+/// A stream load's query with its stream and versions bound.
+fn bind_versions<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    aggregate_id: &'q str,
+    from_version: u64,
+    to_version: Option<u64>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    let query = query.bind(aggregate_id).bind(to_i64(from_version));
+    match to_version {
+        None => query,
+        Some(to_version) => query.bind(to_i64(to_version)),
     }
 }
 
@@ -634,10 +702,7 @@ impl AsyncEventStore for SqliteEventStore {
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         checks::stream_id(aggregate_id)?;
-        let query = sqlx::query(statements::LOAD)
-            .bind(aggregate_id)
-            .bind(to_i64(from_version));
-        self.fetch_stream(aggregate_id, query, || {
+        self.fetch_stream(aggregate_id, from_version, None, || {
             format!("load stream `{aggregate_id}` from version {from_version}")
         })
         .await
@@ -650,11 +715,7 @@ impl AsyncEventStore for SqliteEventStore {
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         checks::stream_id(aggregate_id)?;
-        let query = sqlx::query(statements::LOAD_RANGE)
-            .bind(aggregate_id)
-            .bind(to_i64(from_version))
-            .bind(to_i64(to_version));
-        self.fetch_stream(aggregate_id, query, || {
+        self.fetch_stream(aggregate_id, from_version, Some(to_version), || {
             format!("load stream `{aggregate_id}` versions {from_version}..={to_version}")
         })
         .await

@@ -5,17 +5,30 @@
 use sqlx::{Sqlite, Transaction};
 
 use super::SqliteEventStore;
+use super::decode;
 use super::turn::WriteTurn;
 use crate::evolution::{
     CurrentForm, RewriteOptions, RewriteReport, RewriteTarget, StoredColumns, StoredRow,
     rewrite_in_batches,
 };
 use crate::store::StoreError;
+use crate::store::context::record::RowHead;
 
 const SELECT: &str = "SELECT position, stream_id, version, event_type, schema_version, payload \
                       FROM events WHERE position > ?1 ORDER BY position LIMIT ?2";
 
-const UPDATE: &str = "UPDATE events SET event_type = ?1, schema_version = ?2, payload = ?3 \
+/// What a row stores of its metadata and time, in the one column a load
+/// reads it from (`statements::event_columns!`'s last).
+const STORED_CONTEXT: &str = "SELECT coalesce(load_record, context, recorded_at || ' ' || metadata) \
+     FROM events WHERE position = ?1";
+
+/// The row in its current form, with a new load record (`?7`) when one
+/// could be built, which the context column then no longer repeats; with
+/// `?7` NULL the record is kept, and the trigger of migration 4 drops it
+/// (the row is left in the older form).
+const UPDATE: &str = "UPDATE events SET event_type = ?1, schema_version = ?2, payload = ?3, \
+                      load_record = coalesce(?7, load_record), \
+                      context = CASE WHEN ?7 IS NULL THEN context END \
                       WHERE position = ?4 AND event_type = ?5 AND schema_version = ?6";
 
 impl SqliteEventStore {
@@ -90,6 +103,25 @@ impl RewriteTarget for SqliteEventStore {
         current: CurrentForm,
         operation: &str,
     ) -> Result<(), StoreError> {
+        // The row's load record, rebuilt for its new form: a rewritten
+        // row loads by record as it did before (from any of the forms it
+        // may be stored in).
+        let stored = sqlx::query(STORED_CONTEXT)
+            .bind(row.position)
+            .fetch_one(&mut *batch.tx)
+            .await
+            .map_err(|error| self.failed(error, operation.to_owned()))?;
+        let record = decode::rebuilt_record(
+            &stored,
+            RowHead {
+                version: u64::try_from(row.version).unwrap_or(0),
+                position: u64::try_from(row.position).unwrap_or(0),
+                schema_version: u32::try_from(row.schema_version).unwrap_or(0),
+                event_type: &row.event_type,
+            },
+            current.schema_version,
+            current.event_type,
+        );
         sqlx::query(UPDATE)
             .bind(current.event_type)
             .bind(i64::from(current.schema_version))
@@ -97,6 +129,7 @@ impl RewriteTarget for SqliteEventStore {
             .bind(row.position)
             .bind(&row.event_type)
             .bind(row.schema_version)
+            .bind(record)
             .execute(&mut *batch.tx)
             .await
             .map_err(|error| self.failed(error, operation.to_owned()))?;

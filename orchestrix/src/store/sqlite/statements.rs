@@ -2,15 +2,55 @@
 
 /// The columns a decoded event needs, in the order `decode` reads them
 /// (after `stream_id` when reading the global stream). The last is the
-/// compact context (a BLOB), or for a row without one (written before
-/// migration 3, or by a program that predates it) the text
-/// `"<recorded_at> <metadata JSON>"`, decoded in Rust (see
-/// `store::context`), so a damaged row fails alone, named. One column
-/// either way: a load copies each column of every row.
+/// load record (a BLOB: `store::context::record`, checked against the
+/// columns before it), or the compact context (a BLOB) of a row without
+/// one (written before migration 4, or updated since), or for a row
+/// without either (written before migration 3, or by a program that
+/// predates it) the text `"<recorded_at> <metadata JSON>"`, decoded in
+/// Rust (see `store::context`), so a damaged row fails alone, named. One
+/// column in every case: a load copies each column of every row.
 macro_rules! event_columns {
     () => {
         "version, position, event_type, schema_version, payload, \
-         coalesce(context, recorded_at || ' ' || metadata)"
+         coalesce(load_record, context, recorded_at || ' ' || metadata)"
+    };
+}
+
+/// The columns of a stream load by load record: the payload and the
+/// record, two values per row (see `store::context::record`).
+macro_rules! record_columns {
+    () => {
+        "payload, load_record"
+    };
+}
+
+/// A load record (`?11`, see `context::record::start`) ended in SQL with
+/// the row's version, position and their check (`!(version ^ position)`,
+/// `context::record::tail_check`, in the bitwise operators SQLite has):
+/// three big-endian `i64`s, from 16 upper-case hex digits each (`%X`
+/// prints a negative value's 64 bits; `||` makes text of the bytes,
+/// unchanged; the cast makes them a BLOB again). `$position` is written
+/// three times: each is evaluated.
+macro_rules! record_tail {
+    ($record:literal, $version:literal, $position:literal) => {
+        concat!(
+            "CAST(",
+            $record,
+            " || unhex(printf('%016X%016X%016X', ",
+            $version,
+            ", ",
+            $position,
+            ", ~((",
+            $version,
+            " | ",
+            $position,
+            ") & ~(",
+            $version,
+            " & ",
+            $position,
+            "))",
+            ")) AS BLOB)"
+        )
     };
 }
 
@@ -35,14 +75,23 @@ pub(super) const APPEND_HEAD: &str = "SELECT \
 /// (`?2`: expected version, NULL for any), the position (`max + 1`) and the
 /// insert happen under it. No row back means a version conflict. Used for
 /// appends without an expected version (see [`APPEND_ONE_EXPECTED`]).
-pub(super) const APPEND_ONE: &str = "INSERT INTO events (position, stream_id, version, event_id, \
+///
+/// `?11` is the load record without its version and position
+/// (`context::record::start`): the statement adds them (and the
+/// position's check), as the record's last 24 bytes, once it has them
+/// (`record_tail!`).
+pub(super) const APPEND_ONE: &str = concat!(
+    "INSERT INTO events (position, stream_id, version, event_id, \
      event_type, schema_version, payload, metadata, correlation_id, causation_id, recorded_at, \
-     context) \
-     SELECT coalesce((SELECT max(position) FROM events), 0) + 1, ?1, head.version + 1, \
-     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-     FROM (SELECT coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0) AS version) AS head \
+     load_record) \
+     SELECT next.position, ?1, head.version + 1, \
+     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ",
+    record_tail!("?11", "head.version + 1", "next.position"),
+    " FROM (SELECT coalesce((SELECT max(version) FROM events WHERE stream_id = ?1), 0) AS version) AS head, \
+     (SELECT coalesce(max(position), 0) + 1 AS position FROM events) AS next \
      WHERE ?2 IS NULL OR head.version = ?2 \
-     RETURNING position, version";
+     RETURNING position, version"
+);
 
 /// [`APPEND_ONE`] for an append with an expected version (`?2`), without
 /// `INSERT ... SELECT` and `RETURNING`: each makes SQLite build a temporary
@@ -51,13 +100,26 @@ pub(super) const APPEND_ONE: &str = "INSERT INTO events (position, stream_id, ve
 /// `?2 + 1` when the stream is at `?2` and NULL otherwise, so a conflict is
 /// the `version` column's NOT NULL violation (nothing written); the
 /// position is the row's rowid.
-pub(super) const APPEND_ONE_EXPECTED: &str = "INSERT INTO events (position, stream_id, version, \
+/// The record's position is the same `max + 1`, its version `?2 + 1` (on
+/// a conflict nothing is written). The subquery is written four times (the
+/// column, and three times in `record_tail!`): SQLite evaluates each once
+/// per statement, a look at the last entry of the rowid tree, all inside
+/// the statement's write transaction, so all four agree.
+pub(super) const APPEND_ONE_EXPECTED: &str = concat!(
+    "INSERT INTO events (position, stream_id, version, \
      event_id, event_type, schema_version, payload, metadata, correlation_id, causation_id, \
-     recorded_at, context) \
+     recorded_at, load_record) \
      VALUES ((SELECT coalesce(max(position), 0) + 1 FROM events), ?1, \
      (SELECT CASE WHEN head = ?2 THEN head + 1 END \
       FROM (SELECT coalesce(max(version), 0) AS head FROM events WHERE stream_id = ?1)), \
-     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ",
+    record_tail!(
+        "?11",
+        "?2 + 1",
+        "(SELECT coalesce(max(position), 0) + 1 FROM events)"
+    ),
+    ")"
+);
 
 /// The most events one `INSERT` statement writes (12 parameters each, far
 /// below SQLite's limit of 32,766): a batch goes in as few statements as
@@ -75,7 +137,7 @@ pub(super) fn insert_events(rows: usize) -> &'static str {
                 format!(
                     "INSERT INTO events (position, stream_id, version, event_id, event_type, \
                      schema_version, payload, metadata, correlation_id, causation_id, \
-                     recorded_at, context) VALUES {values}"
+                     recorded_at, load_record) VALUES {values}"
                 )
             })
             .collect()
@@ -90,6 +152,20 @@ pub(super) const LOAD: &str = concat!(
     "SELECT ",
     event_columns!(),
     " FROM events WHERE stream_id = ? AND version >= ? ORDER BY version"
+);
+
+/// [`LOAD`] by load record: the rows of `?1` from version `?2` on.
+pub(super) const LOAD_RECORDS: &str = concat!(
+    "SELECT ",
+    record_columns!(),
+    " FROM events WHERE stream_id = ? AND version >= ? ORDER BY version"
+);
+
+/// [`LOAD_RANGE`] by load record.
+pub(super) const LOAD_RANGE_RECORDS: &str = concat!(
+    "SELECT ",
+    record_columns!(),
+    " FROM events WHERE stream_id = ? AND version BETWEEN ? AND ? ORDER BY version"
 );
 
 pub(super) const LOAD_RANGE: &str = concat!(
