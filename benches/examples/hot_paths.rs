@@ -7,8 +7,11 @@
 //! valgrind --tool=callgrind target/release/examples/hot_paths async-publish 10000
 //! ```
 //!
-//! Workloads: `async-publish`, `sync-publish` (one envelope to 5 no-op
-//! handlers), `saga` (5 no-op async steps, in-memory store; `saga-setup`
+//! Workloads: `async-publish`, `sync-publish` (one ready envelope to 5
+//! no-op handlers; `async-publish-new` publishes a bare message, so each
+//! publish also makes fresh metadata), their baselines `async-direct`,
+//! `sync-direct` (the 5 fns called in turn) and `async-join-all` (a
+//! `join_all` of the 5 calls' futures, each boxed), `saga` (5 no-op async steps, in-memory store; `saga-setup`
 //! makes and drops the same sagas without running them),
 //! `store-save` (one-event saves to the in-memory store), `store-load`
 //! (`repo.load` + replay of a 1,000-event in-memory stream, filled in one
@@ -19,7 +22,9 @@
 //! difference of the instruction totals by the difference of the counts
 //! to get the cost of one operation without the set-up.
 
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use orchestrix::prelude::*;
@@ -100,6 +105,18 @@ fn noop_events(count: usize) -> Vec<AnyEnvelope> {
         .collect()
 }
 
+/// The 5 no-op async handlers' futures, each boxed: the `join_all`
+/// baseline (what type-erased handlers cost at least).
+fn boxed_noop_calls(event: &NoopEvent) -> Vec<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+    vec![
+        Box::pin(noop_a(event)),
+        Box::pin(noop_b(event)),
+        Box::pin(noop_c(event)),
+        Box::pin(noop_d(event)),
+        Box::pin(noop_e(event)),
+    ]
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let workload = args.next().unwrap_or_else(|| "none".to_owned());
@@ -133,6 +150,45 @@ fn main() {
                     .expect("no failure");
             }
         }),
+        "async-publish-new" => runtime.block_on(async {
+            for index in 0..count {
+                async_bus
+                    .publish(NoopEvent {
+                        index: index as usize,
+                    })
+                    .await
+                    .expect("no failure");
+            }
+        }),
+        "async-direct" => runtime.block_on(async {
+            let event = NoopEvent { index: 7 };
+            for _ in 0..count {
+                let event = black_box(&event);
+                noop_a(event).await;
+                noop_b(event).await;
+                noop_c(event).await;
+                noop_d(event).await;
+                noop_e(event).await;
+            }
+        }),
+        "async-join-all" => runtime.block_on(async {
+            let event = NoopEvent { index: 7 };
+            for _ in 0..count {
+                let event = black_box(&event);
+                futures::future::join_all(boxed_noop_calls(event)).await;
+            }
+        }),
+        "sync-direct" => {
+            let event = NoopEvent { index: 7 };
+            for _ in 0..count {
+                let event = black_box(&event);
+                noop_a_sync(event);
+                noop_b_sync(event);
+                noop_c_sync(event);
+                noop_d_sync(event);
+                noop_e_sync(event);
+            }
+        }
         "sync-publish" => {
             for _ in 0..count {
                 sync_bus

@@ -493,6 +493,78 @@ async fn a_handler_panicking_in_its_call_or_at_its_first_poll_is_isolated() {
     assert_eq!(messages, ["in the call", "at once"]);
 }
 
+/// More handlers than a publish keeps inline (8): the ones past them run
+/// as concurrently, and failures and panics are named in subscription
+/// order wherever the handler sits.
+#[tokio::test]
+async fn handlers_past_the_eighth_run_concurrently_and_fail_in_subscription_order() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for index in 0..11 {
+        let log = Arc::clone(&log);
+        bus.subscribe(format!("h{index}"), move |_: Envelope<OrderCreated>| {
+            let log = Arc::clone(&log);
+            async move {
+                log.lock().expect("log").push(format!("start {index}"));
+                tokio::task::yield_now().await;
+                log.lock().expect("log").push(format!("end {index}"));
+                match index {
+                    9 => panic!("nine"),
+                    2 | 10 => Err(format!("broke {index}")),
+                    _ => Ok(()),
+                }
+            }
+        });
+    }
+    let error = bus.publish(order("ORD-11")).await.expect_err("three fail");
+    assert_eq!(
+        error.failed_handlers().collect::<Vec<_>>(),
+        ["h2", "h9", "h10"]
+    );
+    assert_eq!(error.failures[2].error.to_string(), "broke 10");
+    let log = log.lock().expect("log");
+    assert_eq!(log.len(), 22);
+    assert!(
+        log[..11].iter().all(|entry| entry.starts_with("start")),
+        "every handler starts before any ends: {log:?}"
+    );
+}
+
+/// A handler whose future is too large to be kept inline is boxed, and
+/// runs beside small ones as any other.
+#[tokio::test]
+async fn a_handler_with_a_large_future_runs_beside_small_ones() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let sum = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sum);
+    bus.subscribe("large", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            // Held across the `.await`: part of the future.
+            let buffer = [1u8; 4 * orchestrix::bus::INLINE_FUTURE_BYTES];
+            tokio::task::yield_now().await;
+            let total: usize = std::hint::black_box(&buffer)
+                .iter()
+                .map(|&b| usize::from(b))
+                .sum();
+            counter.fetch_add(total, Ordering::SeqCst);
+        }
+    });
+    let counter = Arc::clone(&sum);
+    bus.subscribe("small", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            tokio::task::yield_now().await;
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    bus.publish(order("ORD-12")).await.expect("both succeed");
+    assert_eq!(
+        sum.load(Ordering::SeqCst),
+        4 * orchestrix::bus::INLINE_FUTURE_BYTES + 1
+    );
+}
+
 type Log = Mutex<Vec<&'static str>>;
 
 /// A plain fn handler, registered by hand: records that it ran.
@@ -505,7 +577,7 @@ fn plain_records(context: &HandlerContext<'_>) -> Result<(), orchestrix::error::
 /// An async handler, registered by hand: records when its body runs.
 fn async_records(context: &HandlerContext<'_>) -> orchestrix::bus::HandlerFuture {
     let log = context.dependencies().get::<Log>();
-    Box::pin(async move {
+    orchestrix::bus::HandlerFuture::new(async move {
         let log = log.ok_or("no log")?;
         log.lock().expect("log").push("async handler entered");
         Ok(())

@@ -145,7 +145,7 @@ async fn a_missing_dependency_at_dispatch_is_reported_as_that_handlers_failure()
         let extracted = context
             .typed_envelope::<Paid>()
             .and_then(|envelope| Ok((envelope, Undeclared::from_context(context)?)));
-        Box::pin(async move {
+        orchestrix::bus::HandlerFuture::new(async move {
             let (envelope, ledger) = extracted?;
             sneaky(envelope.message(), ledger).await;
             Ok(())

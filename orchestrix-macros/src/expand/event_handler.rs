@@ -439,7 +439,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
                     }
                 };
                 #(let #args = #extract;)*
-                ::std::boxed::Box::pin(async move {
+                ::orchestrix::__private::HandlerFuture::new(async move {
                     let #returned = #handler_fn(&*__orchestrix_event, #(#args),*).await;
                     #into_result
                 })

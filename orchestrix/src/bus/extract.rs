@@ -204,5 +204,5 @@ fn unexpected<E>(context: &HandlerContext<'_>) -> ExtractError {
 /// The future of a generated handler whose arguments could not be extracted.
 #[doc(hidden)]
 pub fn extraction_failed(error: ExtractError) -> super::HandlerFuture {
-    Box::pin(std::future::ready(Err(error.into())))
+    super::HandlerFuture::ready(Err(error.into()))
 }

@@ -14,8 +14,68 @@ use super::error::FailedHandler;
 use crate::error::BoxError;
 use crate::retry::RetryPolicy;
 
-/// What an async handler call returns once type-erased.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
+/// Bytes a handler's future may take and still be kept inside a
+/// [`HandlerFuture`], not on the heap. A generated handler that awaits a
+/// call holding a few `Arc`s fits; larger futures are boxed.
+pub const INLINE_FUTURE_BYTES: usize = 128;
+
+pin_project_lite::pin_project! {
+    /// What an async handler call returns once type-erased: the handler's
+    /// future, kept inline when it takes at most [`INLINE_FUTURE_BYTES`]
+    /// (so a publish to small handlers allocates nothing for them), boxed
+    /// otherwise.
+    ///
+    /// ```
+    /// use orchestrix::bus::HandlerFuture;
+    ///
+    /// let future = HandlerFuture::new(async { Ok(()) });
+    /// # let _ = future;
+    /// ```
+    pub struct HandlerFuture {
+        #[pin]
+        future: stackfuture::StackFuture<'static, Result<(), BoxError>, INLINE_FUTURE_BYTES>,
+    }
+}
+
+impl HandlerFuture {
+    /// `future`, type-erased: kept inline if it fits, boxed if not.
+    pub fn new<F>(future: F) -> Self
+    where
+        F: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        Self {
+            future: stackfuture::StackFuture::from_or_box(future),
+        }
+    }
+
+    /// A handler that ends at once with `outcome`.
+    pub fn ready(outcome: Result<(), BoxError>) -> Self {
+        Self::new(std::future::ready(outcome))
+    }
+}
+
+impl From<Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>> for HandlerFuture {
+    fn from(future: Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>) -> Self {
+        Self::new(future)
+    }
+}
+
+impl Future for HandlerFuture {
+    type Output = Result<(), BoxError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project().future.poll(cx)
+    }
+}
+
+impl std::fmt::Debug for HandlerFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandlerFuture").finish_non_exhaustive()
+    }
+}
 
 /// The return types a handler may have: `()` (cannot fail) or
 /// `Result<(), E>` where `E` converts into a [`BoxError`].
@@ -207,10 +267,10 @@ fn start(call: &AsyncHandlerCall, context: &HandlerContext<'_>) -> Try {
 
 /// Polls a handler's future once; a panic while polling is its failure.
 pub(crate) fn poll_guarded(
-    future: &mut HandlerFuture,
+    future: Pin<&mut HandlerFuture>,
     cx: &mut std::task::Context<'_>,
 ) -> std::task::Poll<Result<(), BoxError>> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+    std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
         .unwrap_or_else(|panic| std::task::Poll::Ready(Err(panicked(panic))))
 }
 

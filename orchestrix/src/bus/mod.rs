@@ -34,7 +34,7 @@ pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError, UnmetD
 pub use ext::{AsyncMessageBusExt, MessageBusExt};
 pub use extract::{Dep, DependencyKey, FromHandlerContext};
 pub(crate) use handler::panic_message;
-pub use handler::{HandlerFuture, HandlerPanicked, IntoHandlerResult};
+pub use handler::{HandlerFuture, HandlerPanicked, INLINE_FUTURE_BYTES, IntoHandlerResult};
 pub use memory::{BusBuilder, InMemoryAsyncMessageBus, InMemoryMessageBus};
 
 use crate::message::AnyEnvelope;

@@ -103,9 +103,9 @@ impl InMemoryAsyncMessageBus {
             match context.typed_envelope::<M>() {
                 Ok(envelope) => {
                     let running = handler(envelope);
-                    Box::pin(async move { running.await.into_handler_result() })
+                    HandlerFuture::new(async move { running.await.into_handler_result() })
                 }
-                Err(error) => Box::pin(std::future::ready(Err(error.into()))),
+                Err(error) => HandlerFuture::ready(Err(error.into())),
             }
         };
         let name = HandlerName::from(name.into());

@@ -3,67 +3,83 @@
 //!
 //! It does what `join_all` over the handlers' futures would, without what
 //! `join_all` allocates (its list of futures, its list of outputs): up to
-//! [`INLINE`] handlers are kept in the join itself, outcomes are kept only
-//! for failures, and a handler settled by its call (a plain fn run inline,
-//! a panic or a failed extraction) takes no slot's polling at all. A
-//! publish to handlers that succeed thus allocates nothing but what the
-//! handlers' own futures need (one box each, for `async fn`s).
+//! [`INLINE`] handlers' futures are kept in the join itself, and a
+//! [`HandlerFuture`] keeps a small future inline, so the join holds the
+//! handlers' futures without boxing them. Outcomes are kept only for
+//! failures, and a handler settled by its call (a plain fn run inline, a
+//! panic or a failed extraction) takes no slot's polling at all. A publish
+//! to up to [`INLINE`] handlers whose futures are small, that all succeed,
+//! thus allocates nothing.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use tracing::Instrument;
+
 use crate::bus::HandlerContext;
 use crate::bus::error::FailedHandler;
 use crate::bus::handler::{AsyncHandler, HandlerFuture, Try, failed, poll_guarded};
 
-/// Handlers a join keeps without allocating; more take one `Vec`.
+/// Handlers a join keeps without allocating; each one past them takes a
+/// box of its own.
 const INLINE: usize = 8;
 
-/// One handler of the join.
-enum Slot {
-    /// Its future, polled until it ends.
-    Running(HandlerFuture),
-    /// Its future, polled inside the handler's span (only when a
-    /// subscriber listens).
-    Traced(Box<(HandlerFuture, tracing::Span)>),
-    /// A handler with a retry policy: its tries as one future.
-    Retrying(Pin<Box<dyn Future<Output = Result<(), FailedHandler>> + Send>>),
-    /// Ended (or settled by its call).
-    Ended,
-}
+/// One handler of the join: its future until it ends, then nothing.
+type Slot = Option<HandlerFuture>;
 
-enum Slots {
-    Inline([Slot; INLINE]),
-    Heap(Vec<Slot>),
-}
-
-impl Slots {
-    fn for_handlers(count: usize) -> Self {
-        if count <= INLINE {
-            Self::Inline(std::array::from_fn(|_| Slot::Ended))
-        } else {
-            Self::Heap((0..count).map(|_| Slot::Ended).collect())
-        }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [Slot] {
-        match self {
-            Self::Inline(slots) => slots,
-            Self::Heap(slots) => slots,
-        }
+pin_project_lite::pin_project! {
+    /// The first [`INLINE`] slots, each pinned where it is (named fields,
+    /// so each can be reached pinned without unsafe code).
+    struct InlineSlots {
+        #[pin] s0: Slot,
+        #[pin] s1: Slot,
+        #[pin] s2: Slot,
+        #[pin] s3: Slot,
+        #[pin] s4: Slot,
+        #[pin] s5: Slot,
+        #[pin] s6: Slot,
+        #[pin] s7: Slot,
     }
 }
 
-/// Every handler of a publish, started; resolves to the failures, in
-/// subscription order, once every handler has ended.
-pub(super) struct HandlerJoin<'h> {
-    handlers: &'h [AsyncHandler],
-    slots: Slots,
-    /// How many slots still run.
-    running: usize,
-    /// The failures so far, with the handler's index.
-    failures: Vec<(usize, FailedHandler)>,
+impl InlineSlots {
+    fn new([s0, s1, s2, s3, s4, s5, s6, s7]: [Slot; INLINE]) -> Self {
+        Self {
+            s0,
+            s1,
+            s2,
+            s3,
+            s4,
+            s5,
+            s6,
+            s7,
+        }
+    }
+
+    /// Every slot, pinned, in order.
+    fn each(self: Pin<&mut Self>) -> [Pin<&mut Slot>; INLINE] {
+        let slots = self.project();
+        [
+            slots.s0, slots.s1, slots.s2, slots.s3, slots.s4, slots.s5, slots.s6, slots.s7,
+        ]
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Every handler of a publish, started; resolves to the failures, in
+    /// subscription order, once every handler has ended.
+    pub(super) struct HandlerJoin<'h> {
+        handlers: &'h [AsyncHandler],
+        #[pin]
+        inline: InlineSlots,
+        // The slots of the handlers past the first `INLINE`.
+        heap: Vec<Pin<Box<Slot>>>,
+        // How many slots still run.
+        running: usize,
+        // The failures so far, with the handler's index.
+        failures: Vec<(usize, FailedHandler)>,
+    }
 }
 
 impl<'h> HandlerJoin<'h> {
@@ -74,87 +90,114 @@ impl<'h> HandlerJoin<'h> {
     where
         'h: 'c,
     {
-        let mut slots = Slots::for_handlers(handlers.len());
+        let mut inline: [Slot; INLINE] = Default::default();
+        let mut heap = Vec::new();
         let mut running = 0;
         let mut failures = Vec::new();
-        for (index, (handler, slot)) in handlers.iter().zip(slots.as_mut_slice()).enumerate() {
+        for (index, handler) in handlers.iter().enumerate() {
             context.set_handler(&handler.name);
-            if handler.retries() {
-                *slot = Slot::Retrying(Box::pin(handler.run(context)));
-                running += 1;
-                continue;
-            }
-            // A span only when a subscriber listens: making and dropping
-            // even a disabled one costs more than the rest of a no-op
-            // handler's call.
-            let span = tracing::enabled!(tracing::Level::INFO)
-                .then(|| tracing::info_span!("handler", handler = %handler.name));
-            let entered = span.as_ref().map(tracing::Span::enter);
-            match handler.start(context) {
-                Try::Done(Ok(())) => {}
-                Try::Done(Err(error)) => {
-                    failures.push((index, failed(handler.name.as_str(), error)));
+            let slot = match handler_slot(handler, context) {
+                Ok(slot) => slot,
+                Err(failure) => {
+                    failures.push((index, failure));
+                    None
                 }
-                Try::Running(future) => {
-                    drop(entered);
-                    *slot = match span {
-                        None => Slot::Running(future),
-                        Some(span) => Slot::Traced(Box::new((future, span))),
-                    };
-                    running += 1;
-                }
+            };
+            running += usize::from(slot.is_some());
+            match inline.get_mut(index) {
+                Some(inline) => *inline = slot,
+                None => heap.push(Box::pin(slot)),
             }
         }
         Self {
             handlers,
-            slots,
+            inline: InlineSlots::new(inline),
+            heap,
             running,
             failures,
         }
     }
 }
 
+/// Calls `handler` once: its future to poll, nothing if the call settled
+/// it, or its failure.
+fn handler_slot(
+    handler: &AsyncHandler,
+    context: &HandlerContext<'_>,
+) -> Result<Slot, FailedHandler> {
+    if handler.retries() {
+        // Its tries as one future; a failure is reported when the last
+        // try fails, so it ends here as already reported.
+        let tries = handler.run(context);
+        return Ok(Some(HandlerFuture::new(async move {
+            tries
+                .await
+                .map_err(|failure| crate::error::BoxError::from(Reported(failure)))
+        })));
+    }
+    // A span only when a subscriber listens: making and dropping even a
+    // disabled one costs more than the rest of a no-op handler's call.
+    if tracing::enabled!(tracing::Level::INFO) {
+        let span = tracing::info_span!("handler", handler = %handler.name);
+        let started = span.in_scope(|| handler.start(context));
+        return settle(handler, started, |future| {
+            HandlerFuture::new(future.instrument(span))
+        });
+    }
+    settle(handler, handler.start(context), |future| future)
+}
+
+/// The slot of a handler just called.
+fn settle(
+    handler: &AsyncHandler,
+    started: Try,
+    keep: impl FnOnce(HandlerFuture) -> HandlerFuture,
+) -> Result<Slot, FailedHandler> {
+    match started {
+        Try::Done(Ok(())) => Ok(None),
+        Try::Done(Err(error)) => Err(failed(handler.name.as_str(), error)),
+        Try::Running(future) => Ok(Some(keep(future))),
+    }
+}
+
+/// The failure of a retrying handler, already reported when its last try
+/// failed: carried through the handler's future as its error.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.error)]
+struct Reported(FailedHandler);
+
 impl Future for HandlerJoin<'_> {
     type Output = Vec<FailedHandler>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if this.running > 0 {
-            for (index, slot) in this.slots.as_mut_slice().iter_mut().enumerate() {
-                let name = || this.handlers[index].name.as_str();
-                let outcome = match slot {
-                    Slot::Ended => continue,
-                    Slot::Running(future) => match poll_guarded(future, cx) {
-                        Poll::Ready(outcome) => outcome.map_err(|error| failed(name(), error)),
-                        Poll::Pending => continue,
-                    },
-                    Slot::Traced(traced) => {
-                        let (future, span) = &mut **traced;
-                        let _entered = span.enter();
-                        match poll_guarded(future, cx) {
-                            Poll::Ready(outcome) => outcome.map_err(|error| failed(name(), error)),
-                            Poll::Pending => continue,
-                        }
-                    }
-                    Slot::Retrying(future) => match future.as_mut().poll(cx) {
-                        Poll::Ready(outcome) => outcome,
-                        Poll::Pending => continue,
-                    },
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if *this.running > 0 {
+            let heap = this.heap.iter_mut().map(|slot| slot.as_mut());
+            for (index, mut slot) in this.inline.each().into_iter().chain(heap).enumerate() {
+                let Some(future) = slot.as_mut().as_pin_mut() else {
+                    continue;
                 };
-                *slot = Slot::Ended;
-                this.running -= 1;
-                if let Err(failure) = outcome {
+                let Poll::Ready(outcome) = poll_guarded(future, cx) else {
+                    continue;
+                };
+                slot.set(None);
+                *this.running -= 1;
+                if let Err(error) = outcome {
+                    let failure = match error.downcast::<Reported>() {
+                        Ok(reported) => reported.0,
+                        Err(error) => failed(this.handlers[index].name.as_str(), error),
+                    };
                     this.failures.push((index, failure));
                 }
             }
         }
-        if this.running > 0 {
+        if *this.running > 0 {
             return Poll::Pending;
         }
         if this.failures.is_empty() {
             return Poll::Ready(Vec::new());
         }
-        let mut failures = std::mem::take(&mut this.failures);
+        let mut failures = std::mem::take(this.failures);
         failures.sort_by_key(|(index, _)| *index);
         Poll::Ready(failures.into_iter().map(|(_, failure)| failure).collect())
     }
