@@ -17,7 +17,7 @@ use crate::retry::RetryPolicy;
 /// Bytes a handler's future may take and still be kept inside a
 /// [`HandlerFuture`], not on the heap. A generated handler that awaits a
 /// call holding a few `Arc`s fits; larger futures are boxed.
-pub const INLINE_FUTURE_BYTES: usize = 128;
+pub const INLINE_FUTURE_BYTES: usize = 64;
 
 pin_project_lite::pin_project! {
     /// What an async handler call returns once type-erased: the handler's
@@ -110,6 +110,54 @@ pub fn into_handler_result<R: IntoHandlerResult>(returned: R) -> Result<(), BoxE
 
 type AsyncCall = dyn Fn(&HandlerContext<'_>) -> HandlerFuture + Send + Sync;
 type SyncCall = dyn Fn(&HandlerContext<'_>) -> Result<(), BoxError> + Send + Sync;
+type AsyncFn = fn(&HandlerContext<'_>) -> HandlerFuture;
+type SyncFn = fn(&HandlerContext<'_>) -> Result<(), BoxError>;
+
+/// How an async handler is called: the fn an `#[event_handler]`
+/// registration generated, called directly, or a closure given to
+/// `subscribe`, behind its `Arc` (one more indirection).
+#[derive(Clone)]
+pub(crate) enum AsyncCallOf {
+    Generated(AsyncFn),
+    Closure(Arc<AsyncCall>),
+}
+
+/// How a plain fn handler is called; see [`AsyncCallOf`].
+#[derive(Clone)]
+pub(crate) enum SyncCallOf {
+    Generated(SyncFn),
+    Closure(Arc<SyncCall>),
+}
+
+impl AsyncCallOf {
+    fn call(&self, context: &HandlerContext<'_>) -> HandlerFuture {
+        match self {
+            Self::Generated(call) => call(context),
+            Self::Closure(call) => call(context),
+        }
+    }
+}
+
+impl SyncCallOf {
+    fn call(&self, context: &HandlerContext<'_>) -> Result<(), BoxError> {
+        match self {
+            Self::Generated(call) => call(context),
+            Self::Closure(call) => call(context),
+        }
+    }
+}
+
+impl From<AsyncFn> for AsyncCallOf {
+    fn from(call: AsyncFn) -> Self {
+        Self::Generated(call)
+    }
+}
+
+impl From<SyncFn> for SyncCallOf {
+    fn from(call: SyncFn) -> Self {
+        Self::Generated(call)
+    }
+}
 
 /// How a handler's tries ended: how many there were, when the first one
 /// failed, and the outcome of the last.
@@ -124,10 +172,10 @@ pub(crate) struct Attempts {
 enum AsyncHandlerCall {
     /// An `async fn` handler (or a subscribed closure): the call returns
     /// its future.
-    Future(Arc<AsyncCall>),
+    Future(AsyncCallOf),
     /// A plain fn handler the async bus runs inline: its outcome is known
     /// when the call returns, so no future is made (nor boxed) for it.
-    Inline(Arc<SyncCall>),
+    Inline(SyncCallOf),
 }
 
 /// An async handler as the async bus stores it.
@@ -149,7 +197,7 @@ pub(crate) enum Try {
 }
 
 impl AsyncHandler {
-    pub(crate) fn new(name: HandlerName, call: Arc<AsyncCall>) -> Self {
+    pub(crate) fn new(name: HandlerName, call: AsyncCallOf) -> Self {
         Self {
             name,
             call: AsyncHandlerCall::Future(call),
@@ -159,7 +207,7 @@ impl AsyncHandler {
 
     /// A plain fn handler that the async bus calls inline, on the
     /// publishing task, when the publish names it.
-    pub(crate) fn inline(name: HandlerName, call: Arc<SyncCall>) -> Self {
+    pub(crate) fn inline(name: HandlerName, call: SyncCallOf) -> Self {
         Self {
             name,
             call: AsyncHandlerCall::Inline(call),
@@ -182,6 +230,25 @@ impl AsyncHandler {
     /// entirely); a panic in the call is this try's failure.
     pub(crate) fn start(&self, context: &HandlerContext<'_>) -> Try {
         start(&self.call, context)
+    }
+
+    /// Calls the handler once, as [`start`](Self::start) does, but puts
+    /// its future (if the call makes one) straight into `slot`, where it
+    /// will be polled: not moved through the caller. `Err` if the call
+    /// settled it as failed (a panic in the call, a plain fn's error).
+    pub(crate) fn start_in(
+        &self,
+        context: &HandlerContext<'_>,
+        mut slot: Pin<&mut Option<HandlerFuture>>,
+    ) -> Result<(), BoxError> {
+        let called = std::panic::catch_unwind(AssertUnwindSafe(|| match &self.call {
+            AsyncHandlerCall::Future(call) => {
+                slot.set(Some(call.call(context)));
+                Ok(())
+            }
+            AsyncHandlerCall::Inline(call) => call.call(context),
+        }));
+        called.unwrap_or_else(|panic| Err(panicked(panic)))
     }
 
     /// As [`run_attempts`](Self::run_attempts), saying only how the last
@@ -259,8 +326,8 @@ impl AsyncHandler {
 /// is the try's failure.
 fn start(call: &AsyncHandlerCall, context: &HandlerContext<'_>) -> Try {
     let called = std::panic::catch_unwind(AssertUnwindSafe(|| match call {
-        AsyncHandlerCall::Future(call) => Try::Running(call(context)),
-        AsyncHandlerCall::Inline(call) => Try::Done(call(context)),
+        AsyncHandlerCall::Future(call) => Try::Running(call.call(context)),
+        AsyncHandlerCall::Inline(call) => Try::Done(call.call(context)),
     }));
     called.unwrap_or_else(|panic| Try::Done(Err(panicked(panic))))
 }
@@ -293,12 +360,12 @@ fn attempt(
 #[derive(Clone)]
 pub(crate) struct SyncHandler {
     pub(crate) name: HandlerName,
-    call: Arc<SyncCall>,
+    call: SyncCallOf,
     retry: RetryPolicy,
 }
 
 impl SyncHandler {
-    pub(crate) fn new(name: HandlerName, call: Arc<SyncCall>) -> Self {
+    pub(crate) fn new(name: HandlerName, call: SyncCallOf) -> Self {
         Self {
             name,
             call,
@@ -319,7 +386,7 @@ impl SyncHandler {
         let _entered = listened_span!("handler", handler = %self.name).entered();
         let mut attempts = 1;
         loop {
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| (self.call)(context)));
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.call.call(context)));
             let error = match flatten(outcome) {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
@@ -335,16 +402,21 @@ impl SyncHandler {
 
     /// As [`run`](Self::run), but a panic of a handler without retries is
     /// left to the caller's guard ([`run_in_turn`] catches it).
-    fn run_in_guard(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
+    /// `traced`: whether a subscriber listens (asked once per publish).
+    fn run_in_guard(
+        &self,
+        context: &HandlerContext<'_>,
+        traced: bool,
+    ) -> Result<(), FailedHandler> {
         if self.retry.max_attempts() > 1 {
             return self.run(context);
         }
         let failed = |error| failed(self.name.as_str(), error);
-        if tracing::enabled!(tracing::Level::INFO) {
+        if traced {
             let _entered = tracing::info_span!("handler", handler = %self.name).entered();
-            (self.call)(context).map_err(failed)
+            self.call.call(context).map_err(failed)
         } else {
-            (self.call)(context).map_err(failed)
+            self.call.call(context).map_err(failed)
         }
     }
 }
@@ -363,12 +435,14 @@ pub(crate) fn run_in_turn<'a>(
 ) -> Vec<FailedHandler> {
     let mut failures = Vec::new();
     let mut next = 0;
+    // Asked once per publish, not once per handler.
+    let traced = tracing::enabled!(tracing::Level::INFO);
     while next < handlers.len() {
         let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
             while let Some(handler) = handlers.get(next) {
                 next += 1;
                 context.set_handler(&handler.name);
-                if let Err(failure) = handler.run_in_guard(context) {
+                if let Err(failure) = handler.run_in_guard(context, traced) {
                     failures.push(failure);
                 }
             }

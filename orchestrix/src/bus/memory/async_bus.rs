@@ -14,7 +14,7 @@ use super::join::HandlerJoin;
 use crate::bus::AsyncMessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
-use crate::bus::handler::{AsyncHandler, HandlerFuture, IntoHandlerResult};
+use crate::bus::handler::{AsyncCallOf, AsyncHandler, HandlerFuture, IntoHandlerResult};
 use crate::command::{CommandError, CommandOutcome, CommandRun};
 use crate::message::{AnyEnvelope, Command, Envelope, Message};
 use crate::registry::AsyncHandlerRegistration;
@@ -109,8 +109,10 @@ impl InMemoryAsyncMessageBus {
             }
         };
         let name = HandlerName::from(name.into());
-        self.core
-            .add(TypeId::of::<M>(), AsyncHandler::new(name, Arc::new(call)));
+        self.core.add(
+            TypeId::of::<M>(),
+            AsyncHandler::new(name, AsyncCallOf::Closure(Arc::new(call))),
+        );
     }
 
     /// Subscribes an `#[event_handler]` registration to a running bus;
@@ -157,16 +159,19 @@ impl InMemoryAsyncMessageBus {
                 handlers = handlers.len(),
             )
         });
-        // The handler spans are created here, so make them children of the
-        // publish span.
-        let all_handlers = {
+        // Pinned here, where it is polled, so each handler's future is made
+        // in its slot and never moved.
+        let mut all_handlers = std::pin::pin!(HandlerJoin::new(&handlers));
+        {
+            // The handler spans are created here, so make them children of
+            // the publish span.
             let _entered = span.as_ref().map(tracing::Span::enter);
             // One context serves every handler: each call extracts what its
             // future needs before the next handler is named in it.
             let mut context =
                 HandlerContext::shared(&envelope, self.core.shared_dependencies(), "");
-            HandlerJoin::start(&handlers, &mut context)
-        };
+            all_handlers.as_mut().start(&mut context);
+        }
         let failures = match span {
             None => all_handlers.await,
             Some(span) => all_handlers.instrument(span).await,

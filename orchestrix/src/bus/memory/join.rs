@@ -5,11 +5,13 @@
 //! `join_all` allocates (its list of futures, its list of outputs): up to
 //! [`INLINE`] handlers' futures are kept in the join itself, and a
 //! [`HandlerFuture`] keeps a small future inline, so the join holds the
-//! handlers' futures without boxing them. Outcomes are kept only for
-//! failures, and a handler settled by its call (a plain fn run inline, a
-//! panic or a failed extraction) takes no slot's polling at all. A publish
-//! to up to [`INLINE`] handlers whose futures are small, that all succeed,
-//! thus allocates nothing.
+//! handlers' futures without boxing them. The join is pinned where the
+//! publish keeps it before any handler is called, and each call puts its
+//! future straight into its slot: a future is not moved on its way there.
+//! Outcomes are kept only for failures, and a handler settled by its call
+//! (a plain fn run inline, a panic or a failed extraction) takes no slot's
+//! polling at all. A publish to up to [`INLINE`] handlers whose futures are
+//! small, that all succeed, thus allocates nothing.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +22,7 @@ use tracing::Instrument;
 use crate::bus::HandlerContext;
 use crate::bus::error::FailedHandler;
 use crate::bus::handler::{AsyncHandler, HandlerFuture, Try, failed, poll_guarded};
+use crate::error::BoxError;
 
 /// Handlers a join keeps without allocating; each one past them takes a
 /// box of its own.
@@ -44,16 +47,16 @@ pin_project_lite::pin_project! {
 }
 
 impl InlineSlots {
-    fn new([s0, s1, s2, s3, s4, s5, s6, s7]: [Slot; INLINE]) -> Self {
+    fn empty() -> Self {
         Self {
-            s0,
-            s1,
-            s2,
-            s3,
-            s4,
-            s5,
-            s6,
-            s7,
+            s0: None,
+            s1: None,
+            s2: None,
+            s3: None,
+            s4: None,
+            s5: None,
+            s6: None,
+            s7: None,
         }
     }
 
@@ -67,8 +70,9 @@ impl InlineSlots {
 }
 
 pin_project_lite::pin_project! {
-    /// Every handler of a publish, started; resolves to the failures, in
-    /// subscription order, once every handler has ended.
+    /// Every handler of a publish; once [`start`](Self::start)ed, resolves
+    /// to the failures, in subscription order, when every handler has
+    /// ended.
     pub(super) struct HandlerJoin<'h> {
         handlers: &'h [AsyncHandler],
         #[pin]
@@ -83,81 +87,77 @@ pin_project_lite::pin_project! {
 }
 
 impl<'h> HandlerJoin<'h> {
+    /// The join of `handlers`, none called yet.
+    pub(super) fn new(handlers: &'h [AsyncHandler]) -> Self {
+        Self {
+            handlers,
+            inline: InlineSlots::empty(),
+            heap: Vec::new(),
+            running: 0,
+            failures: Vec::new(),
+        }
+    }
+
     /// Calls every handler in subscription order, naming each in `context`
     /// (their extractors run now, a plain fn runs entirely); none is polled
     /// yet.
-    pub(super) fn start<'c>(handlers: &'h [AsyncHandler], context: &mut HandlerContext<'c>) -> Self
+    pub(super) fn start<'c>(self: Pin<&mut Self>, context: &mut HandlerContext<'c>)
     where
         'h: 'c,
     {
-        let mut inline: [Slot; INLINE] = Default::default();
-        let mut heap = Vec::new();
-        let mut running = 0;
-        let mut failures = Vec::new();
-        for (index, handler) in handlers.iter().enumerate() {
+        let this = self.project();
+        let handlers = *this.handlers;
+        this.heap
+            .extend((INLINE..handlers.len()).map(|_| Box::pin(None)));
+        // A span only when a subscriber listens: making and dropping even a
+        // disabled one costs more than the rest of a no-op handler's call.
+        let traced = tracing::enabled!(tracing::Level::INFO);
+        let heap = this.heap.iter_mut().map(|slot| slot.as_mut());
+        let slots = this.inline.each().into_iter().chain(heap);
+        for ((index, handler), slot) in handlers.iter().enumerate().zip(slots) {
             context.set_handler(&handler.name);
-            let slot = match handler_slot(handler, context) {
-                Ok(slot) => slot,
-                Err(failure) => {
-                    failures.push((index, failure));
-                    None
-                }
-            };
-            running += usize::from(slot.is_some());
-            match inline.get_mut(index) {
-                Some(inline) => *inline = slot,
-                None => heap.push(Box::pin(slot)),
+            match start_in(handler, context, slot, traced) {
+                Ok(true) => *this.running += 1,
+                Ok(false) => {}
+                Err(error) => this
+                    .failures
+                    .push((index, failed(handler.name.as_str(), error))),
             }
-        }
-        Self {
-            handlers,
-            inline: InlineSlots::new(inline),
-            heap,
-            running,
-            failures,
         }
     }
 }
 
-/// Calls `handler` once: its future to poll, nothing if the call settled
-/// it, or its failure.
-fn handler_slot(
+/// Calls `handler` once, its future (if any) put into `slot`: whether it
+/// runs on, or its error if the call settled it as failed.
+fn start_in(
     handler: &AsyncHandler,
     context: &HandlerContext<'_>,
-) -> Result<Slot, FailedHandler> {
+    mut slot: Pin<&mut Slot>,
+    traced: bool,
+) -> Result<bool, BoxError> {
     if handler.retries() {
         // Its tries as one future; a failure is reported when the last
         // try fails, so it ends here as already reported.
         let tries = handler.run(context);
-        return Ok(Some(HandlerFuture::new(async move {
+        slot.set(Some(HandlerFuture::new(async move {
             tries
                 .await
-                .map_err(|failure| crate::error::BoxError::from(Reported(failure)))
+                .map_err(|failure| BoxError::from(Reported(failure)))
         })));
+        return Ok(true);
     }
-    // A span only when a subscriber listens: making and dropping even a
-    // disabled one costs more than the rest of a no-op handler's call.
-    if tracing::enabled!(tracing::Level::INFO) {
+    if traced {
         let span = tracing::info_span!("handler", handler = %handler.name);
-        let started = span.in_scope(|| handler.start(context));
-        return settle(handler, started, |future| {
-            HandlerFuture::new(future.instrument(span))
-        });
+        return match span.in_scope(|| handler.start(context)) {
+            Try::Done(outcome) => outcome.map(|()| false),
+            Try::Running(future) => {
+                slot.set(Some(HandlerFuture::new(future.instrument(span))));
+                Ok(true)
+            }
+        };
     }
-    settle(handler, handler.start(context), |future| future)
-}
-
-/// The slot of a handler just called.
-fn settle(
-    handler: &AsyncHandler,
-    started: Try,
-    keep: impl FnOnce(HandlerFuture) -> HandlerFuture,
-) -> Result<Slot, FailedHandler> {
-    match started {
-        Try::Done(Ok(())) => Ok(None),
-        Try::Done(Err(error)) => Err(failed(handler.name.as_str(), error)),
-        Try::Running(future) => Ok(Some(keep(future))),
-    }
+    handler.start_in(context, slot.as_mut())?;
+    Ok(slot.is_some())
 }
 
 /// The failure of a retrying handler, already reported when its last try
