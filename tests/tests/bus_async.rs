@@ -575,7 +575,7 @@ fn plain_records(context: &HandlerContext<'_>) -> Result<(), orchestrix::error::
 }
 
 /// An async handler, registered by hand: records when its body runs.
-fn async_records(context: &HandlerContext<'_>) -> orchestrix::bus::HandlerFuture {
+fn async_records<'a>(context: &HandlerContext<'a>) -> orchestrix::bus::HandlerFuture<'a> {
     let log = context.dependencies().get::<Log>();
     orchestrix::bus::HandlerFuture::new(async move {
         let log = log.ok_or("no log")?;

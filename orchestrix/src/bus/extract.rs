@@ -182,8 +182,12 @@ pub fn event_arc<E: std::any::Any + Send + Sync>(
         .map_err(|_| unexpected::<E>(context))
 }
 
-/// The event a generated sync handler takes, borrowed; see [`event_arc`].
+/// The event a generated handler takes, borrowed for as long as the
+/// context lends the envelope; see [`event_arc`]. Always inlined: every
+/// handler call goes through it, and a call out of line (returning the
+/// large error through memory) cost more than the check itself.
 #[doc(hidden)]
+#[inline(always)]
 pub fn event_ref<'a, E: std::any::Any>(
     context: &HandlerContext<'a>,
 ) -> Result<&'a E, ExtractError> {
@@ -193,6 +197,8 @@ pub fn event_ref<'a, E: std::any::Any>(
         .ok_or_else(|| unexpected::<E>(context))
 }
 
+#[cold]
+#[inline(never)]
 fn unexpected<E>(context: &HandlerContext<'_>) -> ExtractError {
     ExtractError::UnexpectedMessage {
         handler: context.handler().to_owned(),
@@ -203,6 +209,6 @@ fn unexpected<E>(context: &HandlerContext<'_>) -> ExtractError {
 
 /// The future of a generated handler whose arguments could not be extracted.
 #[doc(hidden)]
-pub fn extraction_failed(error: ExtractError) -> super::HandlerFuture {
+pub fn extraction_failed<'a>(error: ExtractError) -> super::HandlerFuture<'a> {
     super::HandlerFuture::ready(Err(error.into()))
 }

@@ -31,17 +31,19 @@ pin_project_lite::pin_project! {
     /// let future = HandlerFuture::new(async { Ok(()) });
     /// # let _ = future;
     /// ```
-    pub struct HandlerFuture {
+    pub struct HandlerFuture<'a> {
         #[pin]
-        future: stackfuture::StackFuture<'static, Result<(), BoxError>, INLINE_FUTURE_BYTES>,
+        future: stackfuture::StackFuture<'a, Result<(), BoxError>, INLINE_FUTURE_BYTES>,
     }
 }
 
-impl HandlerFuture {
-    /// `future`, type-erased: kept inline if it fits, boxed if not.
+impl<'a> HandlerFuture<'a> {
+    /// `future`, type-erased: kept inline if it fits, boxed if not. It may
+    /// borrow what the handler context lends for `'a` (the published
+    /// message, the dependencies): the bus keeps those while it runs.
     pub fn new<F>(future: F) -> Self
     where
-        F: Future<Output = Result<(), BoxError>> + Send + 'static,
+        F: Future<Output = Result<(), BoxError>> + Send + 'a,
     {
         Self {
             future: stackfuture::StackFuture::from_or_box(future),
@@ -54,13 +56,15 @@ impl HandlerFuture {
     }
 }
 
-impl From<Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>> for HandlerFuture {
-    fn from(future: Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>) -> Self {
+impl<'a> From<Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>>
+    for HandlerFuture<'a>
+{
+    fn from(future: Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>) -> Self {
         Self::new(future)
     }
 }
 
-impl Future for HandlerFuture {
+impl Future for HandlerFuture<'_> {
     type Output = Result<(), BoxError>;
 
     fn poll(
@@ -71,7 +75,7 @@ impl Future for HandlerFuture {
     }
 }
 
-impl std::fmt::Debug for HandlerFuture {
+impl std::fmt::Debug for HandlerFuture<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HandlerFuture").finish_non_exhaustive()
     }
@@ -108,9 +112,9 @@ pub fn into_handler_result<R: IntoHandlerResult>(returned: R) -> Result<(), BoxE
     returned.into_handler_result()
 }
 
-type AsyncCall = dyn Fn(&HandlerContext<'_>) -> HandlerFuture + Send + Sync;
+type AsyncCall = dyn for<'a> Fn(&HandlerContext<'a>) -> HandlerFuture<'a> + Send + Sync;
 type SyncCall = dyn Fn(&HandlerContext<'_>) -> Result<(), BoxError> + Send + Sync;
-type AsyncFn = fn(&HandlerContext<'_>) -> HandlerFuture;
+type AsyncFn = for<'a> fn(&HandlerContext<'a>) -> HandlerFuture<'a>;
 type SyncFn = fn(&HandlerContext<'_>) -> Result<(), BoxError>;
 
 /// How an async handler is called: the fn an `#[event_handler]`
@@ -130,7 +134,7 @@ pub(crate) enum SyncCallOf {
 }
 
 impl AsyncCallOf {
-    fn call(&self, context: &HandlerContext<'_>) -> HandlerFuture {
+    fn call<'a>(&self, context: &HandlerContext<'a>) -> HandlerFuture<'a> {
         match self {
             Self::Generated(call) => call(context),
             Self::Closure(call) => call(context),
@@ -145,6 +149,15 @@ impl SyncCallOf {
             Self::Closure(call) => call(context),
         }
     }
+}
+
+/// `call`, its signature stated as the bus stores it (a closure's own
+/// would name no lifetime shared by its context and its future).
+pub(crate) fn async_call<F>(call: F) -> F
+where
+    F: for<'a> Fn(&HandlerContext<'a>) -> HandlerFuture<'a> + Send + Sync + 'static,
+{
+    call
 }
 
 impl From<AsyncFn> for AsyncCallOf {
@@ -189,11 +202,11 @@ pub(crate) struct AsyncHandler {
 /// One try of a handler, just called: its outcome when the call already
 /// settled it (a plain fn, a panic in the call, a failed extraction is
 /// still a future), else the future to poll.
-pub(crate) enum Try {
+pub(crate) enum Try<'a> {
     /// The outcome is known.
     Done(Result<(), BoxError>),
     /// The handler's future, not polled yet.
-    Running(HandlerFuture),
+    Running(HandlerFuture<'a>),
 }
 
 impl AsyncHandler {
@@ -228,7 +241,7 @@ impl AsyncHandler {
 
     /// Calls the handler once: its extractors run now (a plain fn runs
     /// entirely); a panic in the call is this try's failure.
-    pub(crate) fn start(&self, context: &HandlerContext<'_>) -> Try {
+    pub(crate) fn start<'a>(&self, context: &HandlerContext<'a>) -> Try<'a> {
         start(&self.call, context)
     }
 
@@ -236,10 +249,10 @@ impl AsyncHandler {
     /// its future (if the call makes one) straight into `slot`, where it
     /// will be polled: not moved through the caller. `Err` if the call
     /// settled it as failed (a panic in the call, a plain fn's error).
-    pub(crate) fn start_in(
+    pub(crate) fn start_in<'a>(
         &self,
-        context: &HandlerContext<'_>,
-        mut slot: Pin<&mut Option<HandlerFuture>>,
+        context: &HandlerContext<'a>,
+        mut slot: Pin<&mut Option<HandlerFuture<'a>>>,
     ) -> Result<(), BoxError> {
         let called = std::panic::catch_unwind(AssertUnwindSafe(|| match &self.call {
             AsyncHandlerCall::Future(call) => {
@@ -253,25 +266,26 @@ impl AsyncHandler {
 
     /// As [`run_attempts`](Self::run_attempts), saying only how the last
     /// try ended.
-    pub(crate) fn run(
+    pub(crate) fn run<'a>(
         &self,
-        context: &HandlerContext<'_>,
-    ) -> impl Future<Output = Result<(), FailedHandler>> + Send + use<> {
+        context: &HandlerContext<'a>,
+    ) -> impl Future<Output = Result<(), FailedHandler>> + Send + use<'a> {
         let attempts = self.run_attempts(context);
         async move { attempts.await.result }
     }
 
     /// Runs the handler to its end inside a span named after it; a panic is
     /// caught and reported as this handler's failure. The handler's
-    /// extractors run now, from `context`; the future owns what it needs.
+    /// extractors run now, from `context`; the future owns what it needs
+    /// but the message and dependencies `context` lends for `'a`.
     /// It is tried again as the handler's retry policy says after an error
     /// or a panic (each later try extracts its arguments afresh from a
     /// context of its own, when `context` shares its dependencies), and the
     /// outcome says how many tries there were.
-    pub(crate) fn run_attempts(
+    pub(crate) fn run_attempts<'a>(
         &self,
-        context: &HandlerContext<'_>,
-    ) -> impl Future<Output = Attempts> + Send + use<> {
+        context: &HandlerContext<'a>,
+    ) -> impl Future<Output = Attempts> + Send + use<'a> {
         let span = listened_span!("handler", handler = %self.name);
         let name = self.name.clone();
         let first = attempt(&self.call, context);
@@ -324,7 +338,7 @@ impl AsyncHandler {
 
 /// One call of a handler: a panic in the call (before any future exists)
 /// is the try's failure.
-fn start(call: &AsyncHandlerCall, context: &HandlerContext<'_>) -> Try {
+fn start<'a>(call: &AsyncHandlerCall, context: &HandlerContext<'a>) -> Try<'a> {
     let called = std::panic::catch_unwind(AssertUnwindSafe(|| match call {
         AsyncHandlerCall::Future(call) => Try::Running(call.call(context)),
         AsyncHandlerCall::Inline(call) => Try::Done(call.call(context)),
@@ -334,7 +348,7 @@ fn start(call: &AsyncHandlerCall, context: &HandlerContext<'_>) -> Try {
 
 /// Polls a handler's future once; a panic while polling is its failure.
 pub(crate) fn poll_guarded(
-    future: Pin<&mut HandlerFuture>,
+    future: Pin<&mut HandlerFuture<'_>>,
     cx: &mut std::task::Context<'_>,
 ) -> std::task::Poll<Result<(), BoxError>> {
     std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
@@ -343,10 +357,10 @@ pub(crate) fn poll_guarded(
 
 /// One try of an async handler: its extractors run now, a panic (in the
 /// call or in the future) is an error.
-fn attempt(
+fn attempt<'a>(
     call: &AsyncHandlerCall,
-    context: &HandlerContext<'_>,
-) -> impl Future<Output = Result<(), BoxError>> + Send + use<> {
+    context: &HandlerContext<'a>,
+) -> impl Future<Output = Result<(), BoxError>> + Send + use<'a> {
     let started = start(call, context);
     async move {
         match started {

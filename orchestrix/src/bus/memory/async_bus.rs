@@ -14,7 +14,9 @@ use super::join::HandlerJoin;
 use crate::bus::AsyncMessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
-use crate::bus::handler::{AsyncCallOf, AsyncHandler, HandlerFuture, IntoHandlerResult};
+use crate::bus::handler::{
+    AsyncCallOf, AsyncHandler, HandlerFuture, IntoHandlerResult, async_call,
+};
 use crate::command::{CommandError, CommandOutcome, CommandRun};
 use crate::message::{AnyEnvelope, Command, Envelope, Message};
 use crate::registry::AsyncHandlerRegistration;
@@ -99,15 +101,16 @@ impl InMemoryAsyncMessageBus {
         Fut: Future + Send + 'static,
         Fut::Output: IntoHandlerResult,
     {
-        let call = move |context: &HandlerContext<'_>| -> HandlerFuture {
-            match context.typed_envelope::<M>() {
-                Ok(envelope) => {
-                    let running = handler(envelope);
-                    HandlerFuture::new(async move { running.await.into_handler_result() })
-                }
-                Err(error) => HandlerFuture::ready(Err(error.into())),
-            }
-        };
+        let call =
+            async_call(
+                move |context: &HandlerContext<'_>| match context.typed_envelope::<M>() {
+                    Ok(envelope) => {
+                        let running = handler(envelope);
+                        HandlerFuture::new(async move { running.await.into_handler_result() })
+                    }
+                    Err(error) => HandlerFuture::ready(Err(error.into())),
+                },
+            );
         let name = HandlerName::from(name.into());
         self.core.add(
             TypeId::of::<M>(),

@@ -29,24 +29,24 @@ use crate::error::BoxError;
 const INLINE: usize = 8;
 
 /// One handler of the join: its future until it ends, then nothing.
-type Slot = Option<HandlerFuture>;
+type Slot<'a> = Option<HandlerFuture<'a>>;
 
 pin_project_lite::pin_project! {
     /// The first [`INLINE`] slots, each pinned where it is (named fields,
     /// so each can be reached pinned without unsafe code).
-    struct InlineSlots {
-        #[pin] s0: Slot,
-        #[pin] s1: Slot,
-        #[pin] s2: Slot,
-        #[pin] s3: Slot,
-        #[pin] s4: Slot,
-        #[pin] s5: Slot,
-        #[pin] s6: Slot,
-        #[pin] s7: Slot,
+    struct InlineSlots<'a> {
+        #[pin] s0: Slot<'a>,
+        #[pin] s1: Slot<'a>,
+        #[pin] s2: Slot<'a>,
+        #[pin] s3: Slot<'a>,
+        #[pin] s4: Slot<'a>,
+        #[pin] s5: Slot<'a>,
+        #[pin] s6: Slot<'a>,
+        #[pin] s7: Slot<'a>,
     }
 }
 
-impl InlineSlots {
+impl<'a> InlineSlots<'a> {
     fn empty() -> Self {
         Self {
             s0: None,
@@ -61,7 +61,7 @@ impl InlineSlots {
     }
 
     /// Every slot, pinned, in order.
-    fn each(self: Pin<&mut Self>) -> [Pin<&mut Slot>; INLINE] {
+    fn each(self: Pin<&mut Self>) -> [Pin<&mut Slot<'a>>; INLINE] {
         let slots = self.project();
         [
             slots.s0, slots.s1, slots.s2, slots.s3, slots.s4, slots.s5, slots.s6, slots.s7,
@@ -73,12 +73,12 @@ pin_project_lite::pin_project! {
     /// Every handler of a publish; once [`start`](Self::start)ed, resolves
     /// to the failures, in subscription order, when every handler has
     /// ended.
-    pub(super) struct HandlerJoin<'h> {
-        handlers: &'h [AsyncHandler],
+    pub(super) struct HandlerJoin<'a> {
+        handlers: &'a [AsyncHandler],
         #[pin]
-        inline: InlineSlots,
+        inline: InlineSlots<'a>,
         // The slots of the handlers past the first `INLINE`.
-        heap: Vec<Pin<Box<Slot>>>,
+        heap: Vec<Pin<Box<Slot<'a>>>>,
         // How many slots still run.
         running: usize,
         // The failures so far, with the handler's index.
@@ -86,9 +86,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'h> HandlerJoin<'h> {
+impl<'a> HandlerJoin<'a> {
     /// The join of `handlers`, none called yet.
-    pub(super) fn new(handlers: &'h [AsyncHandler]) -> Self {
+    pub(super) fn new(handlers: &'a [AsyncHandler]) -> Self {
         Self {
             handlers,
             inline: InlineSlots::empty(),
@@ -101,10 +101,7 @@ impl<'h> HandlerJoin<'h> {
     /// Calls every handler in subscription order, naming each in `context`
     /// (their extractors run now, a plain fn runs entirely); none is polled
     /// yet.
-    pub(super) fn start<'c>(self: Pin<&mut Self>, context: &mut HandlerContext<'c>)
-    where
-        'h: 'c,
-    {
+    pub(super) fn start(self: Pin<&mut Self>, context: &mut HandlerContext<'a>) {
         let this = self.project();
         let handlers = *this.handlers;
         this.heap
@@ -129,10 +126,10 @@ impl<'h> HandlerJoin<'h> {
 
 /// Calls `handler` once, its future (if any) put into `slot`: whether it
 /// runs on, or its error if the call settled it as failed.
-fn start_in(
+fn start_in<'a>(
     handler: &AsyncHandler,
-    context: &HandlerContext<'_>,
-    mut slot: Pin<&mut Slot>,
+    context: &HandlerContext<'a>,
+    mut slot: Pin<&mut Slot<'a>>,
     traced: bool,
 ) -> Result<bool, BoxError> {
     if handler.retries() {
