@@ -162,8 +162,8 @@ impl InMemoryAsyncMessageBus {
                 handlers = handlers.len(),
             )
         });
-        // Pinned here, where it is polled, so each handler's future is made
-        // in its slot and never moved.
+        // Pinned here, where it is polled, so each handler's future is
+        // pinned in its slot before its first poll and stays there.
         let mut all_handlers = std::pin::pin!(HandlerJoin::new(&handlers));
         {
             // The handler spans are created here, so make them children of

@@ -6,12 +6,17 @@
 //! [`INLINE`] handlers' futures are kept in the join itself, and a
 //! [`HandlerFuture`] keeps a small future inline, so the join holds the
 //! handlers' futures without boxing them. The join is pinned where the
-//! publish keeps it before any handler is called, and each call puts its
-//! future straight into its slot: a future is not moved on its way there.
-//! Outcomes are kept only for failures, and a handler settled by its call
-//! (a plain fn run inline, a panic or a failed extraction) takes no slot's
-//! polling at all. A publish to up to [`INLINE`] handlers whose futures are
-//! small, that all succeed, thus allocates nothing.
+//! publish keeps it before any handler is called, and each call's future
+//! is pinned in its slot before its first poll (it is moved there from the
+//! call, not afterwards). Outcomes are kept only for failures, and a
+//! handler settled by its call (a plain fn run inline, a panic or a failed
+//! extraction) takes no slot's polling at all. A publish to up to
+//! [`INLINE`] handlers whose futures fit in a [`HandlerFuture`], that all
+//! succeed, thus allocates nothing.
+//!
+//! Past the first [`INLINE`] handlers, each handler's slot is a box of its
+//! own (one allocation per handler per publish, plus the list of those
+//! boxes), and its future takes one more box if it does not fit inline.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -100,9 +105,14 @@ impl<'a> HandlerJoin<'a> {
 
     /// Calls every handler in subscription order, naming each in `context`
     /// (their extractors run now, a plain fn runs entirely); none is polled
-    /// yet.
+    /// yet. Called once per join: a second call would replace the futures
+    /// of handlers still running.
     pub(super) fn start(self: Pin<&mut Self>, context: &mut HandlerContext<'a>) {
         let this = self.project();
+        debug_assert!(
+            this.heap.is_empty() && *this.running == 0 && this.failures.is_empty(),
+            "a HandlerJoin is started once"
+        );
         let handlers = *this.handlers;
         this.heap
             .extend((INLINE..handlers.len()).map(|_| Box::pin(None)));
