@@ -167,23 +167,11 @@ impl FromHandlerContext for Arc<Metadata> {
     }
 }
 
-/// The event a generated async handler takes, shared; used by
-/// `#[event_handler]` expansions. It asks nothing of `E` but `Any`, so a
-/// non-event parameter type is reported once, by the registration, as "not
-/// an Orchestrix event" on the user's type.
-#[doc(hidden)]
-pub fn event_arc<E: std::any::Any + Send + Sync>(
-    context: &HandlerContext<'_>,
-) -> Result<Arc<E>, ExtractError> {
-    let message: Arc<dyn std::any::Any + Send + Sync> =
-        Arc::clone(context.envelope().message_arc()) as _;
-    message
-        .downcast::<E>()
-        .map_err(|_| unexpected::<E>(context))
-}
-
 /// The event a generated handler takes, borrowed for as long as the
-/// context lends the envelope; see [`event_arc`]. Always inlined: every
+/// context lends the envelope; used by `#[event_handler]` expansions. It
+/// asks nothing of `E` but `Any`, so a non-event parameter type is reported
+/// once, by the registration, as "not an Orchestrix event" on the user's
+/// type. Always inlined: every
 /// handler call goes through it, and a call out of line (returning the
 /// large error through memory) cost more than the check itself.
 #[doc(hidden)]
