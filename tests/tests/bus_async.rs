@@ -419,6 +419,73 @@ async fn dropping_a_publish_cancels_its_handlers_in_flight() {
     assert_eq!(finished.load(Ordering::SeqCst), 0);
 }
 
+/// What the handlers of the many-handler cancellation test share: how
+/// many started, were dropped, finished, and the gate they wait at.
+#[derive(Default)]
+struct CancelProbe {
+    started: AtomicUsize,
+    dropped: AtomicUsize,
+    finished: AtomicUsize,
+    gate: tokio::sync::Notify,
+}
+
+/// Counts a drop in its probe.
+struct ProbeDrop<'p>(&'p CancelProbe);
+
+impl Drop for ProbeDrop<'_> {
+    fn drop(&mut self) {
+        self.0.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits at the probe's gate, the event borrowed across the wait.
+async fn wait_at_gate(event: &OrderCreated, probe: &CancelProbe) {
+    let _flag = ProbeDrop(probe);
+    probe.started.fetch_add(1, Ordering::SeqCst);
+    probe.gate.notified().await;
+    std::hint::black_box(&event.order_id);
+    probe.finished.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A generated handler that borrows the published event across an await.
+#[event_handler]
+async fn waits_borrowing_the_event(event: &OrderCreated, probe: Dep<CancelProbe>) {
+    wait_at_gate(event, &probe).await;
+}
+
+/// Cancelling reaches every handler: a generated one borrowing the event,
+/// and closures past the eighth (in slots of their own on the heap).
+#[tokio::test]
+async fn dropping_a_publish_cancels_eleven_handlers_in_flight_inline_or_not() {
+    let bus = InMemoryAsyncMessageBus::builder()
+        .dependency(CancelProbe::default())
+        .handler(waits_borrowing_the_event)
+        .build()
+        .expect("bus");
+    let probe = bus.dependencies().get::<CancelProbe>().expect("probe");
+    for index in 0..10 {
+        let probe = Arc::clone(&probe);
+        bus.subscribe(
+            format!("waits-{index}"),
+            move |event: Envelope<OrderCreated>| {
+                let probe = Arc::clone(&probe);
+                async move { wait_at_gate(event.message(), &probe).await }
+            },
+        );
+    }
+    assert_eq!(bus.handler_count::<OrderCreated>(), 11);
+
+    let mut publish = Box::pin(bus.publish(order("ORD-11")));
+    assert!(futures::poll!(publish.as_mut()).is_pending());
+    assert_eq!(probe.started.load(Ordering::SeqCst), 11);
+    drop(publish);
+    // Every handler was dropped at its `.await`, none left running.
+    assert_eq!(probe.dropped.load(Ordering::SeqCst), 11);
+    probe.gate.notify_waiters();
+    tokio::task::yield_now().await;
+    assert_eq!(probe.finished.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test]
 async fn failures_are_named_in_subscription_order_whatever_order_they_end_in() {
     let bus = InMemoryAsyncMessageBus::new();
