@@ -9,10 +9,12 @@
 //!
 //! Workloads: `async-publish`, `sync-publish` (one ready envelope to 5
 //! no-op handlers; `async-publish-new` publishes a bare message, so each
-//! publish also makes fresh metadata), their baselines `async-direct`,
+//! publish also makes fresh metadata; `async-publish-lock` publishes to 5
+//! handlers that each await an uncontended tokio `Mutex` lock), their baselines `async-direct`,
 //! `sync-direct` (the 5 fns called in turn) and `async-join-all` (a
-//! `join_all` of the 5 calls' futures, each boxed), `saga` (5 no-op async steps, in-memory store; `saga-setup`
-//! makes and drops the same sagas without running them),
+//! `join_all` of the 5 calls' futures, each boxed), `saga` (5 no-op async
+//! steps, in-memory store; `saga-setup` makes and drops the same sagas
+//! without running them),
 //! `store-save` (one-event saves to the in-memory store), `store-load`
 //! (`repo.load` + replay of a 1,000-event in-memory stream, filled in one
 //! batch in the set-up; divide by 1,000 for a figure per event),
@@ -58,6 +60,29 @@ noop_handlers! {
     noop_d, noop_d_sync;
     noop_e, noop_e_sync;
 }
+
+/// The event of `async-publish-lock`.
+#[derive(Event, Debug, Serialize, Deserialize)]
+struct CountedEvent {
+    amount: u64,
+}
+
+/// The running total the `async-publish-lock` handlers add to.
+type LockedTotal = tokio::sync::Mutex<u64>;
+
+macro_rules! locking_handlers {
+    ($($name:ident),*) => {$(
+        /// A handler of a common shape: awaits a lock (never contended
+        /// here), with the event and a `Dep`.
+        #[event_handler]
+        #[inline(never)]
+        async fn $name(event: &CountedEvent, total: Dep<LockedTotal>) {
+            *total.lock().await += event.amount;
+        }
+    )*};
+}
+
+locking_handlers!(lock_a, lock_b, lock_c, lock_d, lock_e);
 
 /// The aggregate `store-load` replays.
 #[derive(Default, Debug, Serialize, Deserialize)]
@@ -131,7 +156,7 @@ fn main() {
     let async_bus = orchestrix::registry::async_handlers()
         .into_iter()
         .fold(
-            InMemoryAsyncMessageBus::builder(),
+            InMemoryAsyncMessageBus::builder().dependency(LockedTotal::new(0)),
             |builder, registration| builder.registration(*registration),
         )
         .build()
@@ -143,6 +168,15 @@ fn main() {
     let envelope = Envelope::new(NoopEvent { index: 7 }).into_any();
     match workload.as_str() {
         "async-publish" => runtime.block_on(async {
+            for _ in 0..count {
+                async_bus
+                    .publish_envelope(black_box(envelope.clone()))
+                    .await
+                    .expect("no failure");
+            }
+        }),
+        "async-publish-lock" => runtime.block_on(async {
+            let envelope = Envelope::new(CountedEvent { amount: 1 }).into_any();
             for _ in 0..count {
                 async_bus
                     .publish_envelope(black_box(envelope.clone()))

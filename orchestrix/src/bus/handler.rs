@@ -15,21 +15,64 @@ use crate::error::BoxError;
 use crate::retry::RetryPolicy;
 
 /// Bytes a handler's future may take and still be kept inside a
-/// [`HandlerFuture`], not on the heap. A generated handler that awaits a
-/// call holding a few `Arc`s fits; larger futures are boxed.
-pub const INLINE_FUTURE_BYTES: usize = 64;
+/// [`HandlerFuture`], not on the heap.
+///
+/// Chosen from the futures `#[event_handler]` makes for handlers that
+/// await one thing (`tests/bus_future_sizes.rs` prints them): awaiting a
+/// tokio `Mutex` lock takes 184 bytes, a bounded `mpsc` send 224, a
+/// `yield_now` 80 (each with the event and one `Dep`). A handler that holds
+/// state across two such awaits (a lock held across a send: 264 bytes), or
+/// awaits a client call, a query or a nested publish, is usually larger and
+/// is boxed: one allocation per call, as before this limit existed. The
+/// price is paid by every publish: its future holds eight slots of
+/// `INLINE_FUTURE_BYTES` and a little more (about 2.4 KiB in all), on the
+/// caller's stack under `block_on`, in the caller's task otherwise.
+///
+/// The value may change between versions; it is no promise of the API.
+pub const INLINE_FUTURE_BYTES: usize = 256;
 
 pin_project_lite::pin_project! {
     /// What an async handler call returns once type-erased: the handler's
     /// future, kept inline when it takes at most [`INLINE_FUTURE_BYTES`]
-    /// (so a publish to small handlers allocates nothing for them), boxed
+    /// (so a publish to such handlers allocates nothing for them), boxed
     /// otherwise.
     ///
+    /// A handler the bus stores is a fn from the [`HandlerContext`] to a
+    /// `HandlerFuture` with the context's lifetime `'a`, exactly: the
+    /// future may borrow the published message and the dependencies for
+    /// `'a`, and the bus keeps them while it runs. It used to be a
+    /// `Pin<Box<dyn Future>>` alias; it is a struct now (issue 12's
+    /// dispatch rework, see "Migrating hand-written handlers" in the
+    /// messaging guide): wrap the `async` block in [`HandlerFuture::new`]
+    /// (`Box::pin(async { .. })` no longer compiles where a
+    /// `HandlerFuture` is expected; an already boxed future converts with
+    /// `.into()`, and is not boxed again).
+    ///
     /// ```
+    /// use orchestrix::bus::{HandlerContext, HandlerFuture};
+    ///
+    /// fn call<'a>(context: &HandlerContext<'a>) -> HandlerFuture<'a> {
+    ///     let handler = context.handler().to_owned();
+    ///     HandlerFuture::new(async move {
+    ///         println!("{handler} ran");
+    ///         Ok(())
+    ///     })
+    /// }
+    /// # let _ = call;
+    /// ```
+    ///
+    /// It is not `Unpin` (an inline future may borrow itself): to poll
+    /// one by hand, pin it first, e.g. with [`std::pin::pin!`]; `.await`
+    /// needs nothing.
+    ///
+    /// ```
+    /// use std::pin::pin;
+    /// use std::task::{Context, Poll, Waker};
     /// use orchestrix::bus::HandlerFuture;
     ///
-    /// let future = HandlerFuture::new(async { Ok(()) });
-    /// # let _ = future;
+    /// let mut future = pin!(HandlerFuture::new(async { Ok(()) }));
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(matches!(future.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
     /// ```
     pub struct HandlerFuture<'a> {
         #[pin]
@@ -202,6 +245,10 @@ pub(crate) struct AsyncHandler {
 /// One try of a handler, just called: its outcome when the call already
 /// settled it (a plain fn, a panic in the call, a failed extraction is
 /// still a future), else the future to poll.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned and matched at once; boxing the future would cost the allocation an inline one saves"
+)]
 pub(crate) enum Try<'a> {
     /// The outcome is known.
     Done(Result<(), BoxError>),
@@ -246,8 +293,8 @@ impl AsyncHandler {
     }
 
     /// Calls the handler once, as [`start`](Self::start) does, but puts
-    /// its future (if the call makes one) straight into `slot`, where it
-    /// will be polled: not moved through the caller. `Err` if the call
+    /// its future (if the call makes one) into `slot`, where it is pinned
+    /// before its first poll. `Err` if the call
     /// settled it as failed (a panic in the call, a plain fn's error).
     pub(crate) fn start_in<'a>(
         &self,
