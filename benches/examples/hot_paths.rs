@@ -7,9 +7,14 @@
 //! valgrind --tool=callgrind target/release/examples/hot_paths async-publish 10000
 //! ```
 //!
-//! Workloads: `async-publish`, `sync-publish` (one envelope to 5 no-op
-//! handlers), `saga` (5 no-op async steps, in-memory store; `saga-setup`
-//! makes and drops the same sagas without running them),
+//! Workloads: `async-publish`, `sync-publish` (one ready envelope to 5
+//! no-op handlers; `async-publish-new` publishes a bare message, so each
+//! publish also makes fresh metadata; `async-publish-lock` publishes to 5
+//! handlers that each await an uncontended tokio `Mutex` lock), their baselines `async-direct`,
+//! `sync-direct` (the 5 fns called in turn) and `async-join-all` (a
+//! `join_all` of the 5 calls' futures, each boxed), `saga` (5 no-op async
+//! steps, in-memory store; `saga-setup` makes and drops the same sagas
+//! without running them),
 //! `store-save` (one-event saves to the in-memory store), `store-load`
 //! (`repo.load` + replay of a 1,000-event in-memory stream, filled in one
 //! batch in the set-up; divide by 1,000 for a figure per event),
@@ -19,7 +24,9 @@
 //! difference of the instruction totals by the difference of the counts
 //! to get the cost of one operation without the set-up.
 
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use orchestrix::prelude::*;
@@ -53,6 +60,29 @@ noop_handlers! {
     noop_d, noop_d_sync;
     noop_e, noop_e_sync;
 }
+
+/// The event of `async-publish-lock`.
+#[derive(Event, Debug, Serialize, Deserialize)]
+struct CountedEvent {
+    amount: u64,
+}
+
+/// The running total the `async-publish-lock` handlers add to.
+type LockedTotal = tokio::sync::Mutex<u64>;
+
+macro_rules! locking_handlers {
+    ($($name:ident),*) => {$(
+        /// A handler of a common shape: awaits a lock (never contended
+        /// here), with the event and a `Dep`.
+        #[event_handler]
+        #[inline(never)]
+        async fn $name(event: &CountedEvent, total: Dep<LockedTotal>) {
+            *total.lock().await += event.amount;
+        }
+    )*};
+}
+
+locking_handlers!(lock_a, lock_b, lock_c, lock_d, lock_e);
 
 /// The aggregate `store-load` replays.
 #[derive(Default, Debug, Serialize, Deserialize)]
@@ -100,6 +130,18 @@ fn noop_events(count: usize) -> Vec<AnyEnvelope> {
         .collect()
 }
 
+/// The 5 no-op async handlers' futures, each boxed: the `join_all`
+/// baseline (what type-erased handlers cost at least).
+fn boxed_noop_calls(event: &NoopEvent) -> Vec<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+    vec![
+        Box::pin(noop_a(event)),
+        Box::pin(noop_b(event)),
+        Box::pin(noop_c(event)),
+        Box::pin(noop_d(event)),
+        Box::pin(noop_e(event)),
+    ]
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let workload = args.next().unwrap_or_else(|| "none".to_owned());
@@ -114,7 +156,7 @@ fn main() {
     let async_bus = orchestrix::registry::async_handlers()
         .into_iter()
         .fold(
-            InMemoryAsyncMessageBus::builder(),
+            InMemoryAsyncMessageBus::builder().dependency(LockedTotal::new(0)),
             |builder, registration| builder.registration(*registration),
         )
         .build()
@@ -133,6 +175,54 @@ fn main() {
                     .expect("no failure");
             }
         }),
+        "async-publish-lock" => runtime.block_on(async {
+            let envelope = Envelope::new(CountedEvent { amount: 1 }).into_any();
+            for _ in 0..count {
+                async_bus
+                    .publish_envelope(black_box(envelope.clone()))
+                    .await
+                    .expect("no failure");
+            }
+        }),
+        "async-publish-new" => runtime.block_on(async {
+            for index in 0..count {
+                async_bus
+                    .publish(NoopEvent {
+                        index: index as usize,
+                    })
+                    .await
+                    .expect("no failure");
+            }
+        }),
+        "async-direct" => runtime.block_on(async {
+            let event = NoopEvent { index: 7 };
+            for _ in 0..count {
+                let event = black_box(&event);
+                noop_a(event).await;
+                noop_b(event).await;
+                noop_c(event).await;
+                noop_d(event).await;
+                noop_e(event).await;
+            }
+        }),
+        "async-join-all" => runtime.block_on(async {
+            let event = NoopEvent { index: 7 };
+            for _ in 0..count {
+                let event = black_box(&event);
+                futures::future::join_all(boxed_noop_calls(event)).await;
+            }
+        }),
+        "sync-direct" => {
+            let event = NoopEvent { index: 7 };
+            for _ in 0..count {
+                let event = black_box(&event);
+                noop_a_sync(event);
+                noop_b_sync(event);
+                noop_c_sync(event);
+                noop_d_sync(event);
+                noop_e_sync(event);
+            }
+        }
         "sync-publish" => {
             for _ in 0..count {
                 sync_bus

@@ -419,6 +419,73 @@ async fn dropping_a_publish_cancels_its_handlers_in_flight() {
     assert_eq!(finished.load(Ordering::SeqCst), 0);
 }
 
+/// What the handlers of the many-handler cancellation test share: how
+/// many started, were dropped, finished, and the gate they wait at.
+#[derive(Default)]
+struct CancelProbe {
+    started: AtomicUsize,
+    dropped: AtomicUsize,
+    finished: AtomicUsize,
+    gate: tokio::sync::Notify,
+}
+
+/// Counts a drop in its probe.
+struct ProbeDrop<'p>(&'p CancelProbe);
+
+impl Drop for ProbeDrop<'_> {
+    fn drop(&mut self) {
+        self.0.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits at the probe's gate, the event borrowed across the wait.
+async fn wait_at_gate(event: &OrderCreated, probe: &CancelProbe) {
+    let _flag = ProbeDrop(probe);
+    probe.started.fetch_add(1, Ordering::SeqCst);
+    probe.gate.notified().await;
+    std::hint::black_box(&event.order_id);
+    probe.finished.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A generated handler that borrows the published event across an await.
+#[event_handler]
+async fn waits_borrowing_the_event(event: &OrderCreated, probe: Dep<CancelProbe>) {
+    wait_at_gate(event, &probe).await;
+}
+
+/// Cancelling reaches every handler: a generated one borrowing the event,
+/// and closures past the eighth (in slots of their own on the heap).
+#[tokio::test]
+async fn dropping_a_publish_cancels_eleven_handlers_in_flight_inline_or_not() {
+    let bus = InMemoryAsyncMessageBus::builder()
+        .dependency(CancelProbe::default())
+        .handler(waits_borrowing_the_event)
+        .build()
+        .expect("bus");
+    let probe = bus.dependencies().get::<CancelProbe>().expect("probe");
+    for index in 0..10 {
+        let probe = Arc::clone(&probe);
+        bus.subscribe(
+            format!("waits-{index}"),
+            move |event: Envelope<OrderCreated>| {
+                let probe = Arc::clone(&probe);
+                async move { wait_at_gate(event.message(), &probe).await }
+            },
+        );
+    }
+    assert_eq!(bus.handler_count::<OrderCreated>(), 11);
+
+    let mut publish = Box::pin(bus.publish(order("ORD-11")));
+    assert!(futures::poll!(publish.as_mut()).is_pending());
+    assert_eq!(probe.started.load(Ordering::SeqCst), 11);
+    drop(publish);
+    // Every handler was dropped at its `.await`, none left running.
+    assert_eq!(probe.dropped.load(Ordering::SeqCst), 11);
+    probe.gate.notify_waiters();
+    tokio::task::yield_now().await;
+    assert_eq!(probe.finished.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test]
 async fn failures_are_named_in_subscription_order_whatever_order_they_end_in() {
     let bus = InMemoryAsyncMessageBus::new();
@@ -493,6 +560,78 @@ async fn a_handler_panicking_in_its_call_or_at_its_first_poll_is_isolated() {
     assert_eq!(messages, ["in the call", "at once"]);
 }
 
+/// More handlers than a publish keeps inline (8): the ones past them run
+/// as concurrently, and failures and panics are named in subscription
+/// order wherever the handler sits.
+#[tokio::test]
+async fn handlers_past_the_eighth_run_concurrently_and_fail_in_subscription_order() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for index in 0..11 {
+        let log = Arc::clone(&log);
+        bus.subscribe(format!("h{index}"), move |_: Envelope<OrderCreated>| {
+            let log = Arc::clone(&log);
+            async move {
+                log.lock().expect("log").push(format!("start {index}"));
+                tokio::task::yield_now().await;
+                log.lock().expect("log").push(format!("end {index}"));
+                match index {
+                    9 => panic!("nine"),
+                    2 | 10 => Err(format!("broke {index}")),
+                    _ => Ok(()),
+                }
+            }
+        });
+    }
+    let error = bus.publish(order("ORD-11")).await.expect_err("three fail");
+    assert_eq!(
+        error.failed_handlers().collect::<Vec<_>>(),
+        ["h2", "h9", "h10"]
+    );
+    assert_eq!(error.failures[2].error.to_string(), "broke 10");
+    let log = log.lock().expect("log");
+    assert_eq!(log.len(), 22);
+    assert!(
+        log[..11].iter().all(|entry| entry.starts_with("start")),
+        "every handler starts before any ends: {log:?}"
+    );
+}
+
+/// A handler whose future is too large to be kept inline is boxed, and
+/// runs beside small ones as any other.
+#[tokio::test]
+async fn a_handler_with_a_large_future_runs_beside_small_ones() {
+    let bus = InMemoryAsyncMessageBus::new();
+    let sum = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sum);
+    bus.subscribe("large", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            // Held across the `.await`: part of the future.
+            let buffer = [1u8; 4 * orchestrix::bus::INLINE_FUTURE_BYTES];
+            tokio::task::yield_now().await;
+            let total: usize = std::hint::black_box(&buffer)
+                .iter()
+                .map(|&b| usize::from(b))
+                .sum();
+            counter.fetch_add(total, Ordering::SeqCst);
+        }
+    });
+    let counter = Arc::clone(&sum);
+    bus.subscribe("small", move |_: Envelope<OrderCreated>| {
+        let counter = Arc::clone(&counter);
+        async move {
+            tokio::task::yield_now().await;
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    bus.publish(order("ORD-12")).await.expect("both succeed");
+    assert_eq!(
+        sum.load(Ordering::SeqCst),
+        4 * orchestrix::bus::INLINE_FUTURE_BYTES + 1
+    );
+}
+
 type Log = Mutex<Vec<&'static str>>;
 
 /// A plain fn handler, registered by hand: records that it ran.
@@ -503,9 +642,9 @@ fn plain_records(context: &HandlerContext<'_>) -> Result<(), orchestrix::error::
 }
 
 /// An async handler, registered by hand: records when its body runs.
-fn async_records(context: &HandlerContext<'_>) -> orchestrix::bus::HandlerFuture {
+fn async_records<'a>(context: &HandlerContext<'a>) -> orchestrix::bus::HandlerFuture<'a> {
     let log = context.dependencies().get::<Log>();
-    Box::pin(async move {
+    orchestrix::bus::HandlerFuture::new(async move {
         let log = log.ok_or("no log")?;
         log.lock().expect("log").push("async handler entered");
         Ok(())

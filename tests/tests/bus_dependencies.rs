@@ -141,11 +141,11 @@ async fn a_missing_dependency_at_dispatch_is_reported_as_that_handlers_failure()
 
     async fn sneaky(_event: &Paid, _ledger: Undeclared) {}
 
-    fn call(context: &HandlerContext<'_>) -> orchestrix::bus::HandlerFuture {
+    fn call<'a>(context: &HandlerContext<'a>) -> orchestrix::bus::HandlerFuture<'a> {
         let extracted = context
             .typed_envelope::<Paid>()
             .and_then(|envelope| Ok((envelope, Undeclared::from_context(context)?)));
-        Box::pin(async move {
+        orchestrix::bus::HandlerFuture::new(async move {
             let (envelope, ledger) = extracted?;
             sneaky(envelope.message(), ledger).await;
             Ok(())

@@ -117,6 +117,12 @@ async fn an_inline_handler_that_panics_uses_up_its_attempts_and_fails_the_publis
     assert_eq!(faults.attempts.load(Ordering::SeqCst), 2);
     assert_eq!(error.failures[0].handler, "inline_panics");
     assert!(error.to_string().contains("panicked"), "{error}");
+    // The last try's own error, not a wrapper of the bus's.
+    let panicked = error.failures[0]
+        .error
+        .downcast_ref::<orchestrix::bus::HandlerPanicked>()
+        .expect("a HandlerPanicked");
+    assert_eq!(panicked.message, "inline handler panicked");
 }
 
 #[event_handler(name = "inline_blocking_flaky", retry = fixed(delay_ms = 1, max_attempts = 4))]

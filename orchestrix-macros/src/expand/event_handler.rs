@@ -412,7 +412,6 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
     let into_result_fn =
         quote_spanned!(handler.return_span=> ::orchestrix::__private::into_handler_result);
     let into_result = quote!(#into_result_fn(#returned));
-    let event_arc = quote_spanned!(event.span()=> ::orchestrix::__private::event_arc::<#event>);
     let event_ref = quote_spanned!(event.span()=> ::orchestrix::__private::event_ref::<#event>);
 
     // One fn per handler: it takes the event and each extractor from the
@@ -429,18 +428,18 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
             }
         });
         quote! {
-            fn __orchestrix_call(
-                __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
-            ) -> ::orchestrix::__private::HandlerFuture {
-                let __orchestrix_event = match #event_arc(__orchestrix_context) {
+            fn __orchestrix_call<'__orchestrix_a>(
+                __orchestrix_context: &::orchestrix::__private::HandlerContext<'__orchestrix_a>,
+            ) -> ::orchestrix::__private::HandlerFuture<'__orchestrix_a> {
+                let __orchestrix_event = match #event_ref(__orchestrix_context) {
                     ::core::result::Result::Ok(__orchestrix_event) => __orchestrix_event,
                     ::core::result::Result::Err(__orchestrix_error) => {
                         return ::orchestrix::__private::extraction_failed(__orchestrix_error);
                     }
                 };
                 #(let #args = #extract;)*
-                ::std::boxed::Box::pin(async move {
-                    let #returned = #handler_fn(&*__orchestrix_event, #(#args),*).await;
+                ::orchestrix::__private::HandlerFuture::new(async move {
+                    let #returned = #handler_fn(__orchestrix_event, #(#args),*).await;
                     #into_result
                 })
             }

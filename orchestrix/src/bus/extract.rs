@@ -167,23 +167,15 @@ impl FromHandlerContext for Arc<Metadata> {
     }
 }
 
-/// The event a generated async handler takes, shared; used by
-/// `#[event_handler]` expansions. It asks nothing of `E` but `Any`, so a
-/// non-event parameter type is reported once, by the registration, as "not
-/// an Orchestrix event" on the user's type.
+/// The event a generated handler takes, borrowed for as long as the
+/// context lends the envelope; used by `#[event_handler]` expansions. It
+/// asks nothing of `E` but `Any`, so a non-event parameter type is reported
+/// once, by the registration, as "not an Orchestrix event" on the user's
+/// type. Always inlined: every
+/// handler call goes through it, and a call out of line (returning the
+/// large error through memory) cost more than the check itself.
 #[doc(hidden)]
-pub fn event_arc<E: std::any::Any + Send + Sync>(
-    context: &HandlerContext<'_>,
-) -> Result<Arc<E>, ExtractError> {
-    let message: Arc<dyn std::any::Any + Send + Sync> =
-        Arc::clone(context.envelope().message_arc()) as _;
-    message
-        .downcast::<E>()
-        .map_err(|_| unexpected::<E>(context))
-}
-
-/// The event a generated sync handler takes, borrowed; see [`event_arc`].
-#[doc(hidden)]
+#[inline(always)]
 pub fn event_ref<'a, E: std::any::Any>(
     context: &HandlerContext<'a>,
 ) -> Result<&'a E, ExtractError> {
@@ -193,6 +185,8 @@ pub fn event_ref<'a, E: std::any::Any>(
         .ok_or_else(|| unexpected::<E>(context))
 }
 
+#[cold]
+#[inline(never)]
 fn unexpected<E>(context: &HandlerContext<'_>) -> ExtractError {
     ExtractError::UnexpectedMessage {
         handler: context.handler().to_owned(),
@@ -203,6 +197,6 @@ fn unexpected<E>(context: &HandlerContext<'_>) -> ExtractError {
 
 /// The future of a generated handler whose arguments could not be extracted.
 #[doc(hidden)]
-pub fn extraction_failed(error: ExtractError) -> super::HandlerFuture {
-    Box::pin(std::future::ready(Err(error.into())))
+pub fn extraction_failed<'a>(error: ExtractError) -> super::HandlerFuture<'a> {
+    super::HandlerFuture::ready(Err(error.into()))
 }

@@ -34,7 +34,7 @@ pub use error::{BusBuildError, ExtractError, FailedHandler, HandlerError, UnmetD
 pub use ext::{AsyncMessageBusExt, MessageBusExt};
 pub use extract::{Dep, DependencyKey, FromHandlerContext};
 pub(crate) use handler::panic_message;
-pub use handler::{HandlerFuture, HandlerPanicked, IntoHandlerResult};
+pub use handler::{HandlerFuture, HandlerPanicked, INLINE_FUTURE_BYTES, IntoHandlerResult};
 pub use memory::{BusBuilder, InMemoryAsyncMessageBus, InMemoryMessageBus};
 
 use crate::message::AnyEnvelope;
@@ -72,7 +72,7 @@ pub mod prelude {
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
 pub mod __private {
-    pub use super::extract::{event_arc, event_ref, extraction_failed};
+    pub use super::extract::{event_ref, extraction_failed};
     pub use super::handler::into_handler_result;
     pub use super::{ExtractError, FromHandlerContext, HandlerContext, HandlerFuture};
     pub use crate::error::BoxError;

@@ -23,7 +23,7 @@ pub struct AsyncHandlerRegistration {
     /// slice for those that need nothing).
     pub requires: &'static [&'static [DependencyKey]],
     /// Calls the handler fn.
-    pub call: fn(&HandlerContext<'_>) -> HandlerFuture,
+    pub call: for<'a> fn(&HandlerContext<'a>) -> HandlerFuture<'a>,
     /// `TypeId` of what stands for the handler (for `#[event_handler]`,
     /// the fn item's type): what `.handler(f)` looks the registration up by,
     /// and what tells two handlers apart when they share a name and an
@@ -44,7 +44,7 @@ impl AsyncHandlerRegistration {
     pub const fn new<E: HandledEvent>(
         name: &'static str,
         requires: &'static [&'static [DependencyKey]],
-        call: fn(&HandlerContext<'_>) -> HandlerFuture,
+        call: for<'a> fn(&HandlerContext<'a>) -> HandlerFuture<'a>,
         handler_type: fn() -> TypeId,
         handler_path: fn() -> &'static str,
     ) -> Self {

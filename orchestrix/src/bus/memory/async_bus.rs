@@ -14,7 +14,9 @@ use super::join::HandlerJoin;
 use crate::bus::AsyncMessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
-use crate::bus::handler::{AsyncHandler, HandlerFuture, IntoHandlerResult};
+use crate::bus::handler::{
+    AsyncCallOf, AsyncHandler, HandlerFuture, IntoHandlerResult, async_call,
+};
 use crate::command::{CommandError, CommandOutcome, CommandRun};
 use crate::message::{AnyEnvelope, Command, Envelope, Message};
 use crate::registry::AsyncHandlerRegistration;
@@ -99,18 +101,21 @@ impl InMemoryAsyncMessageBus {
         Fut: Future + Send + 'static,
         Fut::Output: IntoHandlerResult,
     {
-        let call = move |context: &HandlerContext<'_>| -> HandlerFuture {
-            match context.typed_envelope::<M>() {
-                Ok(envelope) => {
-                    let running = handler(envelope);
-                    Box::pin(async move { running.await.into_handler_result() })
-                }
-                Err(error) => Box::pin(std::future::ready(Err(error.into()))),
-            }
-        };
+        let call =
+            async_call(
+                move |context: &HandlerContext<'_>| match context.typed_envelope::<M>() {
+                    Ok(envelope) => {
+                        let running = handler(envelope);
+                        HandlerFuture::new(async move { running.await.into_handler_result() })
+                    }
+                    Err(error) => HandlerFuture::ready(Err(error.into())),
+                },
+            );
         let name = HandlerName::from(name.into());
-        self.core
-            .add(TypeId::of::<M>(), AsyncHandler::new(name, Arc::new(call)));
+        self.core.add(
+            TypeId::of::<M>(),
+            AsyncHandler::new(name, AsyncCallOf::Closure(Arc::new(call))),
+        );
     }
 
     /// Subscribes an `#[event_handler]` registration to a running bus;
@@ -157,16 +162,19 @@ impl InMemoryAsyncMessageBus {
                 handlers = handlers.len(),
             )
         });
-        // The handler spans are created here, so make them children of the
-        // publish span.
-        let all_handlers = {
+        // Pinned here, where it is polled, so each handler's future is
+        // pinned in its slot before its first poll and stays there.
+        let mut all_handlers = std::pin::pin!(HandlerJoin::new(&handlers));
+        {
+            // The handler spans are created here, so make them children of
+            // the publish span.
             let _entered = span.as_ref().map(tracing::Span::enter);
             // One context serves every handler: each call extracts what its
             // future needs before the next handler is named in it.
             let mut context =
                 HandlerContext::shared(&envelope, self.core.shared_dependencies(), "");
-            HandlerJoin::start(&handlers, &mut context)
-        };
+            all_handlers.as_mut().start(&mut context);
+        }
         let failures = match span {
             None => all_handlers.await,
             Some(span) => all_handlers.instrument(span).await,

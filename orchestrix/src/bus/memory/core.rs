@@ -145,7 +145,7 @@ macro_rules! registration {
             }
 
             fn handler(&self) -> $handler {
-                $handler::new(HandlerName::Static(self.name), Arc::new(self.call))
+                $handler::new(HandlerName::Static(self.name), self.call.into())
                     .with_retry(self.delivery.retry())
             }
 
@@ -215,7 +215,7 @@ impl Registration for AsyncBusRegistration {
             // handler is polled; no future is made for it.
             Self::Blocking(registration) => AsyncHandler::inline(
                 HandlerName::Static(registration.name),
-                Arc::new(registration.call),
+                registration.call.into(),
             )
             .with_retry(registration.delivery.retry()),
         }

@@ -3,158 +3,208 @@
 //!
 //! It does what `join_all` over the handlers' futures would, without what
 //! `join_all` allocates (its list of futures, its list of outputs): up to
-//! [`INLINE`] handlers are kept in the join itself, outcomes are kept only
-//! for failures, and a handler settled by its call (a plain fn run inline,
-//! a panic or a failed extraction) takes no slot's polling at all. A
-//! publish to handlers that succeed thus allocates nothing but what the
-//! handlers' own futures need (one box each, for `async fn`s).
+//! [`INLINE`] handlers' futures are kept in the join itself, and a
+//! [`HandlerFuture`] keeps a small future inline, so the join holds the
+//! handlers' futures without boxing them. The join is pinned where the
+//! publish keeps it before any handler is called, and each call's future
+//! is pinned in its slot before its first poll (it is moved there from the
+//! call, not afterwards). Outcomes are kept only for failures, and a
+//! handler settled by its call (a plain fn run inline, a panic or a failed
+//! extraction) takes no slot's polling at all. A publish to up to
+//! [`INLINE`] handlers whose futures fit in a [`HandlerFuture`], that all
+//! succeed, thus allocates nothing.
+//!
+//! Past the first [`INLINE`] handlers, each handler's slot is a box of its
+//! own (one allocation per handler per publish, plus the list of those
+//! boxes), and its future takes one more box if it does not fit inline.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use tracing::Instrument;
+
 use crate::bus::HandlerContext;
 use crate::bus::error::FailedHandler;
 use crate::bus::handler::{AsyncHandler, HandlerFuture, Try, failed, poll_guarded};
+use crate::error::BoxError;
 
-/// Handlers a join keeps without allocating; more take one `Vec`.
+/// Handlers a join keeps without allocating; each one past them takes a
+/// box of its own.
 const INLINE: usize = 8;
 
-/// One handler of the join.
-enum Slot {
-    /// Its future, polled until it ends.
-    Running(HandlerFuture),
-    /// Its future, polled inside the handler's span (only when a
-    /// subscriber listens).
-    Traced(Box<(HandlerFuture, tracing::Span)>),
-    /// A handler with a retry policy: its tries as one future.
-    Retrying(Pin<Box<dyn Future<Output = Result<(), FailedHandler>> + Send>>),
-    /// Ended (or settled by its call).
-    Ended,
-}
+/// One handler of the join: its future until it ends, then nothing.
+type Slot<'a> = Option<HandlerFuture<'a>>;
 
-enum Slots {
-    Inline([Slot; INLINE]),
-    Heap(Vec<Slot>),
-}
-
-impl Slots {
-    fn for_handlers(count: usize) -> Self {
-        if count <= INLINE {
-            Self::Inline(std::array::from_fn(|_| Slot::Ended))
-        } else {
-            Self::Heap((0..count).map(|_| Slot::Ended).collect())
-        }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [Slot] {
-        match self {
-            Self::Inline(slots) => slots,
-            Self::Heap(slots) => slots,
-        }
+pin_project_lite::pin_project! {
+    /// The first [`INLINE`] slots, each pinned where it is (named fields,
+    /// so each can be reached pinned without unsafe code).
+    struct InlineSlots<'a> {
+        #[pin] s0: Slot<'a>,
+        #[pin] s1: Slot<'a>,
+        #[pin] s2: Slot<'a>,
+        #[pin] s3: Slot<'a>,
+        #[pin] s4: Slot<'a>,
+        #[pin] s5: Slot<'a>,
+        #[pin] s6: Slot<'a>,
+        #[pin] s7: Slot<'a>,
     }
 }
 
-/// Every handler of a publish, started; resolves to the failures, in
-/// subscription order, once every handler has ended.
-pub(super) struct HandlerJoin<'h> {
-    handlers: &'h [AsyncHandler],
-    slots: Slots,
-    /// How many slots still run.
-    running: usize,
-    /// The failures so far, with the handler's index.
-    failures: Vec<(usize, FailedHandler)>,
+impl<'a> InlineSlots<'a> {
+    fn empty() -> Self {
+        Self {
+            s0: None,
+            s1: None,
+            s2: None,
+            s3: None,
+            s4: None,
+            s5: None,
+            s6: None,
+            s7: None,
+        }
+    }
+
+    /// Every slot, pinned, in order.
+    fn each(self: Pin<&mut Self>) -> [Pin<&mut Slot<'a>>; INLINE] {
+        let slots = self.project();
+        [
+            slots.s0, slots.s1, slots.s2, slots.s3, slots.s4, slots.s5, slots.s6, slots.s7,
+        ]
+    }
 }
 
-impl<'h> HandlerJoin<'h> {
-    /// Calls every handler in subscription order, naming each in `context`
-    /// (their extractors run now, a plain fn runs entirely); none is polled
-    /// yet.
-    pub(super) fn start<'c>(handlers: &'h [AsyncHandler], context: &mut HandlerContext<'c>) -> Self
-    where
-        'h: 'c,
-    {
-        let mut slots = Slots::for_handlers(handlers.len());
-        let mut running = 0;
-        let mut failures = Vec::new();
-        for (index, (handler, slot)) in handlers.iter().zip(slots.as_mut_slice()).enumerate() {
-            context.set_handler(&handler.name);
-            if handler.retries() {
-                *slot = Slot::Retrying(Box::pin(handler.run(context)));
-                running += 1;
-                continue;
-            }
-            // A span only when a subscriber listens: making and dropping
-            // even a disabled one costs more than the rest of a no-op
-            // handler's call.
-            let span = tracing::enabled!(tracing::Level::INFO)
-                .then(|| tracing::info_span!("handler", handler = %handler.name));
-            let entered = span.as_ref().map(tracing::Span::enter);
-            match handler.start(context) {
-                Try::Done(Ok(())) => {}
-                Try::Done(Err(error)) => {
-                    failures.push((index, failed(handler.name.as_str(), error)));
-                }
-                Try::Running(future) => {
-                    drop(entered);
-                    *slot = match span {
-                        None => Slot::Running(future),
-                        Some(span) => Slot::Traced(Box::new((future, span))),
-                    };
-                    running += 1;
-                }
-            }
-        }
+pin_project_lite::pin_project! {
+    /// Every handler of a publish; once [`start`](Self::start)ed, resolves
+    /// to the failures, in subscription order, when every handler has
+    /// ended.
+    pub(super) struct HandlerJoin<'a> {
+        handlers: &'a [AsyncHandler],
+        #[pin]
+        inline: InlineSlots<'a>,
+        // The slots of the handlers past the first `INLINE`.
+        heap: Vec<Pin<Box<Slot<'a>>>>,
+        // How many slots still run.
+        running: usize,
+        // The failures so far, with the handler's index.
+        failures: Vec<(usize, FailedHandler)>,
+    }
+}
+
+impl<'a> HandlerJoin<'a> {
+    /// The join of `handlers`, none called yet.
+    pub(super) fn new(handlers: &'a [AsyncHandler]) -> Self {
         Self {
             handlers,
-            slots,
-            running,
-            failures,
+            inline: InlineSlots::empty(),
+            heap: Vec::new(),
+            running: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Calls every handler in subscription order, naming each in `context`
+    /// (their extractors run now, a plain fn runs entirely); none is polled
+    /// yet. Called once per join: a second call would replace the futures
+    /// of handlers still running.
+    pub(super) fn start(self: Pin<&mut Self>, context: &mut HandlerContext<'a>) {
+        let this = self.project();
+        debug_assert!(
+            this.heap.is_empty() && *this.running == 0 && this.failures.is_empty(),
+            "a HandlerJoin is started once"
+        );
+        let handlers = *this.handlers;
+        this.heap
+            .extend((INLINE..handlers.len()).map(|_| Box::pin(None)));
+        // A span only when a subscriber listens: making and dropping even a
+        // disabled one costs more than the rest of a no-op handler's call.
+        let traced = tracing::enabled!(tracing::Level::INFO);
+        let heap = this.heap.iter_mut().map(|slot| slot.as_mut());
+        let slots = this.inline.each().into_iter().chain(heap);
+        for ((index, handler), slot) in handlers.iter().enumerate().zip(slots) {
+            context.set_handler(&handler.name);
+            match start_in(handler, context, slot, traced) {
+                Ok(true) => *this.running += 1,
+                Ok(false) => {}
+                Err(error) => this
+                    .failures
+                    .push((index, failed(handler.name.as_str(), error))),
+            }
         }
     }
 }
+
+/// Calls `handler` once, its future (if any) put into `slot`: whether it
+/// runs on, or its error if the call settled it as failed.
+fn start_in<'a>(
+    handler: &AsyncHandler,
+    context: &HandlerContext<'a>,
+    mut slot: Pin<&mut Slot<'a>>,
+    traced: bool,
+) -> Result<bool, BoxError> {
+    if handler.retries() {
+        // Its tries as one future; a failure is reported when the last
+        // try fails, so it ends here as already reported.
+        let tries = handler.run(context);
+        slot.set(Some(HandlerFuture::new(async move {
+            tries
+                .await
+                .map_err(|failure| BoxError::from(Reported(failure)))
+        })));
+        return Ok(true);
+    }
+    if traced {
+        let span = tracing::info_span!("handler", handler = %handler.name);
+        return match span.in_scope(|| handler.start(context)) {
+            Try::Done(outcome) => outcome.map(|()| false),
+            Try::Running(future) => {
+                slot.set(Some(HandlerFuture::new(future.instrument(span))));
+                Ok(true)
+            }
+        };
+    }
+    handler.start_in(context, slot.as_mut())?;
+    Ok(slot.is_some())
+}
+
+/// The failure of a retrying handler, already reported when its last try
+/// failed: carried through the handler's future as its error.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.error)]
+struct Reported(FailedHandler);
 
 impl Future for HandlerJoin<'_> {
     type Output = Vec<FailedHandler>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if this.running > 0 {
-            for (index, slot) in this.slots.as_mut_slice().iter_mut().enumerate() {
-                let name = || this.handlers[index].name.as_str();
-                let outcome = match slot {
-                    Slot::Ended => continue,
-                    Slot::Running(future) => match poll_guarded(future, cx) {
-                        Poll::Ready(outcome) => outcome.map_err(|error| failed(name(), error)),
-                        Poll::Pending => continue,
-                    },
-                    Slot::Traced(traced) => {
-                        let (future, span) = &mut **traced;
-                        let _entered = span.enter();
-                        match poll_guarded(future, cx) {
-                            Poll::Ready(outcome) => outcome.map_err(|error| failed(name(), error)),
-                            Poll::Pending => continue,
-                        }
-                    }
-                    Slot::Retrying(future) => match future.as_mut().poll(cx) {
-                        Poll::Ready(outcome) => outcome,
-                        Poll::Pending => continue,
-                    },
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if *this.running > 0 {
+            let heap = this.heap.iter_mut().map(|slot| slot.as_mut());
+            for (index, mut slot) in this.inline.each().into_iter().chain(heap).enumerate() {
+                let Some(future) = slot.as_mut().as_pin_mut() else {
+                    continue;
                 };
-                *slot = Slot::Ended;
-                this.running -= 1;
-                if let Err(failure) = outcome {
+                let Poll::Ready(outcome) = poll_guarded(future, cx) else {
+                    continue;
+                };
+                slot.set(None);
+                *this.running -= 1;
+                if let Err(error) = outcome {
+                    let failure = match error.downcast::<Reported>() {
+                        Ok(reported) => reported.0,
+                        Err(error) => failed(this.handlers[index].name.as_str(), error),
+                    };
                     this.failures.push((index, failure));
                 }
             }
         }
-        if this.running > 0 {
+        if *this.running > 0 {
             return Poll::Pending;
         }
         if this.failures.is_empty() {
             return Poll::Ready(Vec::new());
         }
-        let mut failures = std::mem::take(&mut this.failures);
+        let mut failures = std::mem::take(this.failures);
         failures.sort_by_key(|(index, _)| *index);
         Poll::Ready(failures.into_iter().map(|(_, failure)| failure).collect())
     }

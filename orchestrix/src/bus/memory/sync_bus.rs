@@ -10,7 +10,7 @@ use super::core::{BusCore, publish_outcome};
 use crate::bus::MessageBus;
 use crate::bus::context::{Dependencies, HandlerContext, HandlerName};
 use crate::bus::error::{BusBuildError, HandlerError};
-use crate::bus::handler::{IntoHandlerResult, SyncHandler, run_in_turn};
+use crate::bus::handler::{IntoHandlerResult, SyncCallOf, SyncHandler, run_in_turn};
 use crate::command::{CommandError, CommandOutcome, CommandRun};
 use crate::message::{AnyEnvelope, Command, Envelope, Message};
 use crate::registry::SyncHandlerRegistration;
@@ -81,8 +81,10 @@ impl InMemoryMessageBus {
             handler(&envelope).into_handler_result()
         };
         let name = HandlerName::from(name.into());
-        self.core
-            .add(TypeId::of::<M>(), SyncHandler::new(name, Arc::new(call)));
+        self.core.add(
+            TypeId::of::<M>(),
+            SyncHandler::new(name, SyncCallOf::Closure(Arc::new(call))),
+        );
     }
 
     /// Subscribes an `#[event_handler]` registration to a running bus;
