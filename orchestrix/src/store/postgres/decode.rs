@@ -391,17 +391,19 @@ impl<'r> EventRow<'r> {
         at: usize,
         last_type: Option<&'static str>,
     ) -> Result<Self, StoreError> {
-        let version: i64 = column(row, at).map_err(|error| column_error(&stream_id, 0, error))?;
+        let version = big_endian(row, at, i64::from_be_bytes)
+            .map_err(|error| column_error(&stream_id, 0, error))?;
         let version = u64::try_from(version).unwrap_or(0);
         let read = || -> Result<Self, sqlx::Error> {
             Ok(Self {
                 stream_id: Arc::clone(&stream_id),
                 version,
-                position: u64::try_from(column::<i64>(row, at + 1)?).unwrap_or(0),
+                position: u64::try_from(big_endian(row, at + 1, i64::from_be_bytes)?).unwrap_or(0),
                 event_type: known_text(row, at + 2, last_type)?,
-                schema_version: u32::try_from(column::<i32>(row, at + 3)?).unwrap_or(0),
+                schema_version: u32::try_from(big_endian(row, at + 3, i32::from_be_bytes)?)
+                    .unwrap_or(0),
                 payload: json_bytes(row, at + 4)?.unwrap_or(b"null"),
-                context: Selected::from_bytes(column(row, at + 5)?),
+                context: Selected::from_bytes(binary_bytes(row, at + 5)?),
             })
         };
         read().map_err(|error| column_error(&stream_id, version, error))
@@ -456,6 +458,43 @@ fn column<'r, T: sqlx::Decode<'r, sqlx::Postgres>>(
     index: usize,
 ) -> Result<T, sqlx::Error> {
     row.try_get_unchecked(index)
+}
+
+/// A non-null integer column of the store's schema (`bigint`, `integer`)
+/// read from its bytes: in the binary format, which sqlx asks for every
+/// column of a prepared statement's result, exactly `N` big-endian bytes.
+/// Anything else (the text format, another width) goes through sqlx's
+/// decode, which reads it or fails as it always did: only the common case
+/// skips its format and width dispatch, on every row of a load.
+fn big_endian<'r, T, const N: usize>(
+    row: &'r PgRow,
+    index: usize,
+    from_bytes: fn([u8; N]) -> T,
+) -> Result<T, sqlx::Error>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres>,
+{
+    let value = row.try_get_raw(index)?;
+    if value.format() == PgValueFormat::Binary
+        && let Ok(bytes) = value.as_bytes()
+        && let Ok(bytes) = <[u8; N]>::try_from(bytes)
+    {
+        return Ok(from_bytes(bytes));
+    }
+    column(row, index)
+}
+
+/// A non-null `bytea` column of the store's schema, borrowed from the row:
+/// its bytes as sent in the binary format; anything else through sqlx's
+/// decode (as [`big_endian`]).
+fn binary_bytes(row: &PgRow, index: usize) -> Result<&[u8], sqlx::Error> {
+    let value = row.try_get_raw(index)?;
+    if value.format() == PgValueFormat::Binary
+        && let Ok(bytes) = value.as_bytes()
+    {
+        return Ok(bytes);
+    }
+    column(row, index)
 }
 
 /// A column that is usually NULL: NULL is seen before anything is
