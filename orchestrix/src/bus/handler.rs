@@ -137,6 +137,7 @@ pub trait IntoHandlerResult {
 }
 
 impl IntoHandlerResult for () {
+    #[inline]
     fn into_handler_result(self) -> Result<(), BoxError> {
         Ok(())
     }
@@ -186,6 +187,7 @@ impl AsyncCallOf {
 }
 
 impl SyncCallOf {
+    #[inline]
     fn call(&self, context: &HandlerContext<'_>) -> Result<(), BoxError> {
         match self {
             Self::Generated(call) => call(context),
@@ -464,6 +466,11 @@ impl SyncHandler {
     /// As [`run`](Self::run), but a panic of a handler without retries is
     /// left to the caller's guard ([`run_in_turn`] catches it).
     /// `traced`: whether a subscriber listens (asked once per publish).
+    ///
+    /// Inlined into the publish's loop with only the plain call in it: the
+    /// span and the retries are out of line, so they cost the loop nothing
+    /// (no registers spilled for them) when they are not needed.
+    #[inline]
     fn run_in_guard(
         &self,
         context: &HandlerContext<'_>,
@@ -472,13 +479,23 @@ impl SyncHandler {
         if self.retry.max_attempts() > 1 {
             return self.run(context);
         }
-        let failed = |error| failed(self.name.as_str(), error);
         if traced {
-            let _entered = tracing::info_span!("handler", handler = %self.name).entered();
-            self.call.call(context).map_err(failed)
-        } else {
-            self.call.call(context).map_err(failed)
+            return self.run_in_span(context);
         }
+        match self.call.call(context) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(failed(self.name.as_str(), error)),
+        }
+    }
+
+    /// One try of the handler in a span named after it (a panic is left to
+    /// the caller's guard).
+    #[inline(never)]
+    fn run_in_span(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
+        let _entered = tracing::info_span!("handler", handler = %self.name).entered();
+        self.call
+            .call(context)
+            .map_err(|error| failed(self.name.as_str(), error))
     }
 }
 
@@ -533,6 +550,7 @@ fn panicked(panic: Box<dyn Any + Send>) -> BoxError {
 }
 
 /// A handler's error as the publish reports it (logged once, here).
+#[cold]
 pub(crate) fn failed(name: &str, error: BoxError) -> FailedHandler {
     tracing::warn!(handler = name, %error, "handler failed");
     FailedHandler {
