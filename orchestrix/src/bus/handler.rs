@@ -444,7 +444,9 @@ impl SyncHandler {
 
     /// Runs the handler inside a span named after it (when a subscriber
     /// listens), tried again as its retry policy says; a panic is caught
-    /// and reported as this handler's failure.
+    /// and reported as this handler's failure. Never inlined: a publish's
+    /// loop calls it only for a handler with retries.
+    #[inline(never)]
     pub(crate) fn run(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
         let _entered = listened_span!("handler", handler = %self.name).entered();
         let mut attempts = 1;
@@ -526,15 +528,22 @@ pub(crate) fn run_in_turn<'a>(
             }
         }));
         if let Err(panic) = run {
-            // `next` was moved past the handler before it was called. The
-            // unwinding left its span: the failure is logged in it again,
-            // as any other handler failure is.
-            let name = &handlers[next - 1].name;
-            let _entered = listened_span!("handler", handler = %name).entered();
-            failures.push(failed(name.as_str(), panicked(panic)));
+            // `next` was moved past the handler before it was called.
+            failures.push(panicked_in_turn(&handlers[next - 1].name, panic));
         }
     }
     failures
+}
+
+/// The failure of a handler whose panic ended [`run_in_turn`]'s guarded
+/// loop. The unwinding left its span: the failure is logged in it again,
+/// as any other handler failure is. Out of line, so the loop keeps no
+/// room for its span.
+#[cold]
+#[inline(never)]
+fn panicked_in_turn(name: &HandlerName, panic: Box<dyn Any + Send>) -> FailedHandler {
+    let _entered = listened_span!("handler", handler = %name).entered();
+    failed(name.as_str(), panicked(panic))
 }
 
 /// A handler's outcome with a panic turned into [`HandlerPanicked`].
