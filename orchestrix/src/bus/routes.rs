@@ -180,9 +180,10 @@ mod tests {
         assert_eq!(routes.count(TypeId::of::<u32>()), 0);
     }
 
-    /// The first subscription after the build moves every frozen route to
-    /// the late table, before the new handler; what a publish already
-    /// borrowed stays as it was.
+    /// The first subscription after the build copies every frozen route to
+    /// the late table, before the new handler; a second one keeps the
+    /// first (the frozen routes are copied only once); what a publish
+    /// already borrowed stays as it was.
     #[test]
     fn a_late_subscription_runs_after_the_built_handlers_of_every_type() {
         let mut routes = Routes::<u8>::new();
@@ -194,6 +195,11 @@ mod tests {
         let after = routes.snapshot(TypeId::of::<u8>()).expect("two handlers");
         assert!(matches!(&after, Handlers::Snapshot(_)));
         assert_eq!(&*after, &[1, 2]);
+        routes.add(TypeId::of::<u8>(), 3);
+        assert_eq!(
+            routes.snapshot(TypeId::of::<u8>()).as_deref(),
+            Some(&[1, 2, 3][..])
+        );
         assert_eq!(
             routes.snapshot(TypeId::of::<u16>()).as_deref(),
             Some(&[5][..])
