@@ -78,8 +78,8 @@ impl<H: Clone> Routes<H> {
     pub(crate) fn add(&self, message_type: TypeId, handler: H) {
         let mut late = self.late.write().unwrap_or_else(PoisonError::into_inner);
         if !self.subscribed_late.load(Ordering::Relaxed) {
-            // The first late subscription: the frozen routes move over
-            // first, so they keep running before the new handler.
+            // The first late subscription: the frozen routes are copied
+            // over first, so they keep running before the new handler.
             late.extend(
                 self.built
                     .iter()
@@ -90,8 +90,9 @@ impl<H: Clone> Routes<H> {
             .entry(message_type)
             .or_insert_with(|| Arc::from(Vec::new()));
         *handlers = Arc::from(extended(handlers, handler));
-        // Published (Release) after `late` holds every route: a publish
-        // that sees the flag set finds them there.
+        // Set under the write lock, after `late` holds every route: a
+        // publish that sees it set takes the read lock, which waits for
+        // this writer, so it finds every route there.
         self.subscribed_late.store(true, Ordering::Release);
     }
 
