@@ -1,5 +1,6 @@
 //! `InMemoryAsyncMessageBus`: concurrency, the error rule, routing by type.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -257,18 +258,59 @@ fn the_buses_are_send_and_sync() {
     send_sync::<InMemoryMessageBus>();
 }
 
+/// What the concurrent test's built handler records and waits on.
+#[derive(Default)]
+struct HandoverProbe {
+    /// How many times each message reached the built handler, by order id.
+    calls: Mutex<HashMap<String, usize>>,
+    /// The built handler is inside the publish of "0-0".
+    entered: tokio::sync::Notify,
+    /// The first late subscription is done: "0-0"'s handler may end.
+    subscribed: tokio::sync::Notify,
+}
+
+/// The handler the concurrent test's bus is built with. It holds the
+/// publish of "0-0" open until the first late subscription is done.
+#[event_handler]
+async fn counts_every_order(event: &OrderCreated, probe: Dep<HandoverProbe>) {
+    *probe
+        .calls
+        .lock()
+        .expect("built calls")
+        .entry(event.order_id.clone())
+        .or_default() += 1;
+    if event.order_id == "0-0" {
+        probe.entered.notify_one();
+        probe.subscribed.notified().await;
+    }
+}
+
+/// Publishes race subscriptions to a bus that was built with a handler.
+/// The first late subscription (the handover from the built routes to the
+/// locked table) happens while a publish that took the built routes is in
+/// flight, and while other publishers run. The built handler runs exactly
+/// once per publish throughout, and no subscription is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribing_while_other_tasks_publish_is_safe() {
     const PUBLISHERS: usize = 8;
     const MESSAGES: usize = 50;
     const HANDLERS: usize = 20;
 
-    let bus = Arc::new(InMemoryAsyncMessageBus::new());
+    let bus = Arc::new(
+        InMemoryAsyncMessageBus::builder()
+            .dependency(HandoverProbe::default())
+            .handler(counts_every_order)
+            .build()
+            .expect("bus"),
+    );
+    let probe = bus.dependencies().get::<HandoverProbe>().expect("probe");
     let calls: Arc<Vec<AtomicUsize>> =
         Arc::new((0..HANDLERS).map(|_| AtomicUsize::new(0)).collect());
 
-    // Publishers publish half their messages, then wait for half of the
-    // handlers; the other half is subscribed while they publish the rest.
+    // The first handler is subscribed while "0-0" is being published.
+    // Then publishers publish half their messages, and wait for half of
+    // the handlers; the other half is subscribed while they publish the
+    // rest.
     let first_halves_published = Arc::new(tokio::sync::Barrier::new(PUBLISHERS + 1));
     let half_subscribed = Arc::new(tokio::sync::Barrier::new(PUBLISHERS + 1));
     let mut tasks = Vec::new();
@@ -292,9 +334,14 @@ async fn subscribing_while_other_tasks_publish_is_safe() {
     let subscriber = {
         let bus = Arc::clone(&bus);
         let calls = Arc::clone(&calls);
+        let probe = Arc::clone(&probe);
         tokio::spawn(async move {
-            first_halves_published.wait().await;
+            probe.entered.notified().await;
             for index in 0..HANDLERS {
+                if index == 1 {
+                    probe.subscribed.notify_one();
+                    first_halves_published.wait().await;
+                }
                 if index == HANDLERS / 2 {
                     half_subscribed.wait().await;
                 }
@@ -314,7 +361,12 @@ async fn subscribing_while_other_tasks_publish_is_safe() {
     }
     subscriber.await.expect("subscriber finished");
 
-    assert_eq!(bus.handler_count::<OrderCreated>(), HANDLERS);
+    assert_eq!(bus.handler_count::<OrderCreated>(), 1 + HANDLERS);
+    // The built handler ran exactly once per publish, before, during and
+    // after the handover.
+    let built = probe.calls.lock().expect("built calls").clone();
+    assert_eq!(built.len(), PUBLISHERS * MESSAGES, "{built:?}");
+    assert!(built.values().all(|&count| count == 1), "{built:?}");
     // A handler subscribed earlier saw at least as many messages as a later one.
     let counts: Vec<usize> = calls
         .iter()
@@ -324,11 +376,17 @@ async fn subscribing_while_other_tasks_publish_is_safe() {
         counts.windows(2).all(|pair| pair[0] >= pair[1]),
         "{counts:?}"
     );
-    // The first half of the handlers saw every second-half message; the
-    // second half missed every first-half one.
+    // The first handler missed "0-0" (whose publish had already taken the
+    // built routes) and saw every second-half message. The rest of the
+    // first half of the handlers saw every second-half message; the second
+    // half missed every first-half one.
     let half = PUBLISHERS * MESSAGES / 2;
     assert!(
-        counts[..HANDLERS / 2].iter().all(|&count| count == half),
+        (half..PUBLISHERS * MESSAGES).contains(&counts[0]),
+        "{counts:?}"
+    );
+    assert!(
+        counts[1..HANDLERS / 2].iter().all(|&count| count == half),
         "{counts:?}"
     );
     assert!(
@@ -347,6 +405,10 @@ async fn subscribing_while_other_tasks_publish_is_safe() {
             .zip(&counts)
             .all(|(after, before)| after == &(before + 1)),
         "{after:?}"
+    );
+    assert_eq!(
+        probe.calls.lock().expect("built calls").get("last"),
+        Some(&1)
     );
 }
 

@@ -40,12 +40,18 @@ impl Calls {
             .push(called.0);
     }
 
-    fn names(&self) -> Vec<String> {
-        let mut names = self
-            .0
+    /// The names, in the order the handlers were called.
+    fn in_call_order(&self) -> Vec<String> {
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+            .clone()
+    }
+
+    /// The names, sorted: for a publish whose handlers may run in any
+    /// order.
+    fn names(&self) -> Vec<String> {
+        let mut names = self.in_call_order();
         names.sort();
         names
     }
@@ -117,6 +123,62 @@ fn every_handler_of_a_blocking_publish_is_called_under_its_own_name() {
     assert_eq!(
         calls.names(),
         ["context.plain_first", "context.plain_second"]
+    );
+}
+
+/// A bus publishes to the handlers it was built with without a lock; a
+/// handler subscribed afterwards runs after them, and they keep running.
+#[test]
+fn a_handler_subscribed_to_a_built_blocking_bus_runs_after_its_built_handlers() {
+    let calls = Arc::new(Calls::default());
+    let bus = InMemoryMessageBus::builder()
+        .dependency_arc(Arc::clone(&calls))
+        .handler(plain_first)
+        .build()
+        .expect("bus");
+    bus.publish(Named).expect("publish");
+    let second =
+        orchestrix::registry::find_sync_handler(orchestrix::registry::HandlerFn::of(&plain_second))
+            .expect("registered");
+    bus.subscribe_registration(second)
+        .expect("its dependency is there");
+    assert_eq!(bus.handler_count::<Named>(), 2);
+    bus.publish(Named).expect("publish");
+    assert_eq!(
+        calls.in_call_order(),
+        [
+            "context.plain_first",
+            "context.plain_first",
+            "context.plain_second"
+        ]
+    );
+}
+
+/// As above, on the async bus.
+#[tokio::test]
+async fn a_handler_subscribed_to_a_built_async_bus_runs_after_its_built_handlers() {
+    let calls = Arc::new(Calls::default());
+    let bus = InMemoryAsyncMessageBus::builder()
+        .dependency_arc(Arc::clone(&calls))
+        .handler(async_first)
+        .build()
+        .expect("bus");
+    bus.publish(Named).await.expect("publish");
+    let second = orchestrix::registry::find_async_handler(orchestrix::registry::HandlerFn::of(
+        &async_second,
+    ))
+    .expect("registered");
+    bus.subscribe_registration(second)
+        .expect("its dependency is there");
+    assert_eq!(bus.handler_count::<Named>(), 2);
+    bus.publish(Named).await.expect("publish");
+    assert_eq!(
+        calls.in_call_order(),
+        [
+            "context.async_first",
+            "context.async_first",
+            "context.async_second"
+        ]
     );
 }
 

@@ -153,18 +153,61 @@ fn a_handler_can_publish_on_the_same_bus() {
     assert_eq!(created.load(Ordering::SeqCst), 1);
 }
 
+/// How many times each message reached the handler a bus was built with,
+/// keyed by order id.
+#[derive(Default)]
+struct BuiltCalls(Mutex<HashMap<String, usize>>);
+
+impl BuiltCalls {
+    fn record(&self, order_id: &str) {
+        *self
+            .0
+            .lock()
+            .expect("built calls")
+            .entry(order_id.to_owned())
+            .or_default() += 1;
+    }
+}
+
+/// The handler the concurrent test's bus is built with.
+#[event_handler]
+fn counts_every_order(event: &OrderCreated, calls: Dep<BuiltCalls>) {
+    calls.record(&event.order_id);
+}
+
+/// Publishes race subscriptions to a bus that was built with a handler:
+/// the first late subscription copies the built routes to the locked
+/// table while other threads publish (the handover). The built handler
+/// runs exactly once per publish throughout, and no racing subscription
+/// is lost.
 #[test]
 fn subscribing_while_other_threads_publish_is_safe() {
     const THREADS: usize = 4;
     const PUBLISHES: usize = 200;
-    let bus = Arc::new(InMemoryMessageBus::new());
-    // How many handlers ran for each message, keyed by "thread-index".
+    const SUBSCRIBERS: usize = 2;
+    const LATE: usize = 10;
+    let bus = Arc::new(
+        InMemoryMessageBus::builder()
+            .dependency(BuiltCalls::default())
+            .handler(counts_every_order)
+            .build()
+            .expect("bus"),
+    );
+    let built_calls = bus.dependencies().get::<BuiltCalls>().expect("built calls");
+    // How many late handlers ran for each message, keyed by "thread-index".
     let calls: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    // Publishers publish half their messages before anything is subscribed
+    // late; the subscriptions then race the other half.
+    let first_halves_published = std::sync::Barrier::new(THREADS + SUBSCRIBERS);
     std::thread::scope(|scope| {
         for thread in 0..THREADS {
             let bus = Arc::clone(&bus);
+            let first_halves_published = &first_halves_published;
             scope.spawn(move || {
                 for index in 0..PUBLISHES {
+                    if index == PUBLISHES / 2 {
+                        first_halves_published.wait();
+                    }
                     bus.publish(OrderCreated {
                         order_id: format!("{thread}-{index}"),
                     })
@@ -172,28 +215,38 @@ fn subscribing_while_other_threads_publish_is_safe() {
                 }
             });
         }
-        let bus = Arc::clone(&bus);
-        let calls = Arc::clone(&calls);
-        scope.spawn(move || {
-            for index in 0..10 {
-                let calls = Arc::clone(&calls);
-                bus.subscribe(
-                    format!("h{index}"),
-                    move |event: &Envelope<OrderCreated>| {
-                        *calls
-                            .lock()
-                            .expect("calls")
-                            .entry(event.message().order_id.clone())
-                            .or_default() += 1;
-                    },
-                );
-            }
-        });
+        for subscriber in 0..SUBSCRIBERS {
+            let bus = Arc::clone(&bus);
+            let calls = Arc::clone(&calls);
+            let first_halves_published = &first_halves_published;
+            scope.spawn(move || {
+                first_halves_published.wait();
+                for index in 0..LATE / SUBSCRIBERS {
+                    let calls = Arc::clone(&calls);
+                    bus.subscribe(
+                        format!("h{subscriber}-{index}"),
+                        move |event: &Envelope<OrderCreated>| {
+                            *calls
+                                .lock()
+                                .expect("calls")
+                                .entry(event.message().order_id.clone())
+                                .or_default() += 1;
+                        },
+                    );
+                }
+            });
+        }
     });
-    assert_eq!(bus.handler_count::<OrderCreated>(), 10);
+    // No racing subscription was lost.
+    assert_eq!(bus.handler_count::<OrderCreated>(), 1 + LATE);
+    // The built handler ran exactly once per publish, before, during and
+    // after the handover.
+    let built = built_calls.0.lock().expect("built calls").clone();
+    assert_eq!(built.len(), THREADS * PUBLISHES, "{built:?}");
+    assert!(built.values().all(|&count| count == 1), "{built:?}");
     // Each publish runs the handlers subscribed before it started, and a
     // handler once seen is never lost: per thread, the count per message
-    // never goes down and never exceeds 10.
+    // is 0 for the first half, never goes down and never exceeds LATE.
     let counts = calls.lock().expect("calls").clone();
     for thread in 0..THREADS {
         let per_message: Vec<usize> = (0..PUBLISHES)
@@ -205,14 +258,22 @@ fn subscribing_while_other_threads_publish_is_safe() {
             })
             .collect();
         assert!(
+            per_message[..PUBLISHES / 2].iter().all(|&count| count == 0),
+            "thread {thread}: {per_message:?}"
+        );
+        assert!(
             per_message.windows(2).all(|pair| pair[0] <= pair[1]),
             "thread {thread}: {per_message:?}"
         );
-        assert!(per_message.iter().all(|&count| count <= 10));
+        assert!(per_message.iter().all(|&count| count <= LATE));
     }
     bus.publish(OrderCreated {
         order_id: "last".into(),
     })
     .expect("handled");
-    assert_eq!(calls.lock().expect("calls").get("last"), Some(&10));
+    assert_eq!(calls.lock().expect("calls").get("last"), Some(&LATE));
+    assert_eq!(
+        built_calls.0.lock().expect("built calls").get("last"),
+        Some(&1)
+    );
 }

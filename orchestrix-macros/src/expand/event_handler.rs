@@ -413,6 +413,8 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
         quote_spanned!(handler.return_span=> ::orchestrix::__private::into_handler_result);
     let into_result = quote!(#into_result_fn(#returned));
     let event_ref = quote_spanned!(event.span()=> ::orchestrix::__private::event_ref::<#event>);
+    let event_ref_boxed =
+        quote_spanned!(event.span()=> ::orchestrix::__private::event_ref_boxed::<#event>);
 
     // One fn per handler: it takes the event and each extractor from the
     // context (the first that fails ends the call) and calls the user's fn.
@@ -449,7 +451,7 @@ fn generate(handler: &Handler<'_>, name: Option<LitStr>, delivery: &Delivery) ->
             fn __orchestrix_call(
                 __orchestrix_context: &::orchestrix::__private::HandlerContext<'_>,
             ) -> ::core::result::Result<(), ::orchestrix::__private::BoxError> {
-                let __orchestrix_event = #event_ref(__orchestrix_context)?;
+                let __orchestrix_event = #event_ref_boxed(__orchestrix_context)?;
                 let #returned = #handler_fn(__orchestrix_event, #(#extract(__orchestrix_context)?),*);
                 #into_result
             }

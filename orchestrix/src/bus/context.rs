@@ -195,11 +195,13 @@ impl<'a> HandlerContext<'a> {
 
     /// Points the context at the next handler of the same publish, so one
     /// context serves them all.
+    #[inline]
     pub(crate) fn set_handler(&mut self, handler: &'a HandlerName) {
         self.handler = NameOf::Borrowed(handler);
     }
 
     /// The published envelope, type-erased.
+    #[inline]
     pub fn envelope(&self) -> &'a AnyEnvelope {
         self.envelope
     }

@@ -185,6 +185,28 @@ pub fn event_ref<'a, E: std::any::Any>(
         .ok_or_else(|| unexpected::<E>(context))
 }
 
+/// As [`event_ref`], its error already boxed, as a plain fn handler
+/// returns it; used by `#[event_handler]` expansions of plain fns. The
+/// boxing is out of line: inlined, it made every such call save registers
+/// and keep stack room for an error that routing by type rules out.
+#[doc(hidden)]
+#[inline(always)]
+pub fn event_ref_boxed<'a, E: std::any::Any>(
+    context: &HandlerContext<'a>,
+) -> Result<&'a E, crate::error::BoxError> {
+    let message: &dyn std::any::Any = context.envelope().message();
+    match message.downcast_ref::<E>() {
+        Some(event) => Ok(event),
+        None => Err(unexpected_boxed::<E>(context)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unexpected_boxed<E>(context: &HandlerContext<'_>) -> crate::error::BoxError {
+    unexpected::<E>(context).into()
+}
+
 #[cold]
 #[inline(never)]
 fn unexpected<E>(context: &HandlerContext<'_>) -> ExtractError {

@@ -137,6 +137,7 @@ pub trait IntoHandlerResult {
 }
 
 impl IntoHandlerResult for () {
+    #[inline]
     fn into_handler_result(self) -> Result<(), BoxError> {
         Ok(())
     }
@@ -186,6 +187,7 @@ impl AsyncCallOf {
 }
 
 impl SyncCallOf {
+    #[inline]
     fn call(&self, context: &HandlerContext<'_>) -> Result<(), BoxError> {
         match self {
             Self::Generated(call) => call(context),
@@ -442,7 +444,9 @@ impl SyncHandler {
 
     /// Runs the handler inside a span named after it (when a subscriber
     /// listens), tried again as its retry policy says; a panic is caught
-    /// and reported as this handler's failure.
+    /// and reported as this handler's failure. Never inlined: a publish's
+    /// loop calls it only for a handler with retries.
+    #[inline(never)]
     pub(crate) fn run(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
         let _entered = listened_span!("handler", handler = %self.name).entered();
         let mut attempts = 1;
@@ -464,6 +468,11 @@ impl SyncHandler {
     /// As [`run`](Self::run), but a panic of a handler without retries is
     /// left to the caller's guard ([`run_in_turn`] catches it).
     /// `traced`: whether a subscriber listens (asked once per publish).
+    ///
+    /// Inlined into the publish's loop with only the plain call in it: the
+    /// span and the retries are out of line, so they cost the loop nothing
+    /// (no registers spilled for them) when they are not needed.
+    #[inline]
     fn run_in_guard(
         &self,
         context: &HandlerContext<'_>,
@@ -472,13 +481,23 @@ impl SyncHandler {
         if self.retry.max_attempts() > 1 {
             return self.run(context);
         }
-        let failed = |error| failed(self.name.as_str(), error);
         if traced {
-            let _entered = tracing::info_span!("handler", handler = %self.name).entered();
-            self.call.call(context).map_err(failed)
-        } else {
-            self.call.call(context).map_err(failed)
+            return self.run_in_span(context);
         }
+        match self.call.call(context) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(failed(self.name.as_str(), error)),
+        }
+    }
+
+    /// One try of the handler in a span named after it (a panic is left to
+    /// the caller's guard).
+    #[inline(never)]
+    fn run_in_span(&self, context: &HandlerContext<'_>) -> Result<(), FailedHandler> {
+        let _entered = tracing::info_span!("handler", handler = %self.name).entered();
+        self.call
+            .call(context)
+            .map_err(|error| failed(self.name.as_str(), error))
     }
 }
 
@@ -509,15 +528,22 @@ pub(crate) fn run_in_turn<'a>(
             }
         }));
         if let Err(panic) = run {
-            // `next` was moved past the handler before it was called. The
-            // unwinding left its span: the failure is logged in it again,
-            // as any other handler failure is.
-            let name = &handlers[next - 1].name;
-            let _entered = listened_span!("handler", handler = %name).entered();
-            failures.push(failed(name.as_str(), panicked(panic)));
+            // `next` was moved past the handler before it was called.
+            failures.push(panicked_in_turn(&handlers[next - 1].name, panic));
         }
     }
     failures
+}
+
+/// The failure of a handler whose panic ended [`run_in_turn`]'s guarded
+/// loop. The unwinding left its span: the failure is logged in it again,
+/// as any other handler failure is. Out of line, so the loop keeps no
+/// room for its span.
+#[cold]
+#[inline(never)]
+fn panicked_in_turn(name: &HandlerName, panic: Box<dyn Any + Send>) -> FailedHandler {
+    let _entered = listened_span!("handler", handler = %name).entered();
+    failed(name.as_str(), panicked(panic))
 }
 
 /// A handler's outcome with a panic turned into [`HandlerPanicked`].
@@ -533,6 +559,7 @@ fn panicked(panic: Box<dyn Any + Send>) -> BoxError {
 }
 
 /// A handler's error as the publish reports it (logged once, here).
+#[cold]
 pub(crate) fn failed(name: &str, error: BoxError) -> FailedHandler {
     tracing::warn!(handler = name, %error, "handler failed");
     FailedHandler {

@@ -72,7 +72,7 @@ pub mod prelude {
 /// Names this module's macro expansions reach (see `orchestrix::__private`).
 #[doc(hidden)]
 pub mod __private {
-    pub use super::extract::{event_ref, extraction_failed};
+    pub use super::extract::{event_ref, event_ref_boxed, extraction_failed};
     pub use super::handler::into_handler_result;
     pub use super::{ExtractError, FromHandlerContext, HandlerContext, HandlerFuture};
     pub use crate::error::BoxError;

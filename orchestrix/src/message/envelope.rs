@@ -55,6 +55,7 @@ impl<M: ?Sized> Envelope<M> {
     }
 
     /// The message.
+    #[inline]
     pub fn message(&self) -> &M {
         &self.message
     }

@@ -503,9 +503,9 @@ fn assemble<R: Registration>(
     registrations: &[R],
     commands: CommandRoutes,
 ) -> BusCore<R::Handler> {
-    let core = BusCore::new(dependencies).with_commands(commands);
+    let mut core = BusCore::new(dependencies).with_commands(commands);
     for registration in registrations {
-        core.add_registration(registration);
+        core.build_registration(registration);
     }
     core
 }

@@ -11,7 +11,7 @@ use crate::bus::context::{Dependencies, HandlerName};
 use crate::bus::error::{BusBuildError, FailedHandler, HandlerError};
 use crate::bus::extract::DependencyKey;
 use crate::bus::handler::{AsyncHandler, SyncHandler};
-use crate::bus::routes::Routes;
+use crate::bus::routes::{Handlers, Routes};
 use crate::command::CommandHandlerRegistration;
 use crate::message::AnyEnvelope;
 use crate::registry::{AsyncHandlerRegistration, SyncHandlerRegistration};
@@ -81,7 +81,7 @@ impl<H: Clone> BusCore<H> {
     }
 
     /// The handlers of `message_type` as they are now.
-    pub(crate) fn snapshot(&self, message_type: TypeId) -> Option<Arc<[H]>> {
+    pub(crate) fn snapshot(&self, message_type: TypeId) -> Option<Handlers<'_, H>> {
         self.routes.snapshot(message_type)
     }
 
@@ -89,9 +89,11 @@ impl<H: Clone> BusCore<H> {
         self.routes.count(message_type)
     }
 
-    /// Adds a registration whose dependencies were already checked.
-    pub(crate) fn add_registration<R: Registration<Handler = H>>(&self, registration: &R) {
-        self.add(registration.event_type(), registration.handler());
+    /// Adds a registration whose dependencies were already checked, while
+    /// the bus is built: to the routes publishes read without a lock.
+    pub(crate) fn build_registration<R: Registration<Handler = H>>(&mut self, registration: &R) {
+        self.routes
+            .add_built(registration.event_type(), registration.handler());
     }
 
     /// Adds a registration to a running bus; refused, naming every missing
@@ -105,7 +107,7 @@ impl<H: Clone> BusCore<H> {
             registration.identity().name,
             registration.requires(),
         )?;
-        self.add_registration(registration);
+        self.add(registration.event_type(), registration.handler());
         Ok(())
     }
 }
