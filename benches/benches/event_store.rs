@@ -15,15 +15,14 @@
 //! again (median of several runs) and prints ns per event and the ratio to
 //! the raw baseline.
 
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
 use orchestrix::message::AnyEnvelope;
 use orchestrix::prelude::*;
 use orchestrix::store::{InMemoryAsyncEventStore, InMemoryEventStore};
+use orchestrix_benches::hand_written::HandWritten;
 use tokio::runtime::Runtime;
 
 const EVENTS: usize = 10_000;
@@ -76,52 +75,10 @@ fn raw_push(events: &[Deposited]) -> Vec<Deposited> {
     log
 }
 
-/// The fair baseline: the least a thread-safe in-memory event store with
-/// streams, versions and a global order does.
-#[derive(Default)]
-struct HandWritten {
-    inner: Mutex<HandWrittenInner>,
-}
+/// The fair baseline (see [`HandWritten`]).
+type HandWrittenStore = HandWritten<Deposited>;
 
-#[derive(Default)]
-struct HandWrittenInner {
-    streams: HashMap<String, Vec<Deposited>>,
-    /// Every event's (stream, version), in global order.
-    log: Vec<(String, u64)>,
-}
-
-impl HandWritten {
-    fn save(&self, stream: &str, events: &[Deposited], expected: u64) -> Result<u64, u64> {
-        let mut inner = self.inner.lock().expect("lock");
-        let HandWrittenInner { streams, log } = &mut *inner;
-        let current = streams.get(stream).map_or(0, Vec::len) as u64;
-        if current != expected {
-            return Err(current);
-        }
-        let kept = match streams.get_mut(stream) {
-            Some(kept) => kept,
-            None => streams.entry(stream.to_owned()).or_default(),
-        };
-        for (offset, event) in events.iter().enumerate() {
-            kept.push(event.clone());
-            log.push((stream.to_owned(), current + offset as u64 + 1));
-        }
-        Ok(kept.len() as u64)
-    }
-
-    fn load(&self, stream: &str) -> Vec<Deposited> {
-        let inner = self.inner.lock().expect("lock");
-        inner.streams.get(stream).cloned().unwrap_or_default()
-    }
-
-    /// Folds the stream's events where the store keeps them.
-    fn fold(&self, stream: &str) -> u64 {
-        let inner = self.inner.lock().expect("lock");
-        raw_fold(inner.streams.get(stream).map_or(&[], Vec::as_slice))
-    }
-}
-
-fn hand_written_append(store: &HandWritten, events: &[Deposited]) {
+fn hand_written_append(store: &HandWrittenStore, events: &[Deposited]) {
     for (version, event) in events.iter().enumerate() {
         store
             .save(STREAM, std::slice::from_ref(event), version as u64)
@@ -130,17 +87,17 @@ fn hand_written_append(store: &HandWritten, events: &[Deposited]) {
 }
 
 /// The load baseline: a fold over the hand-written store's `Vec`.
-fn hand_written_fold(store: &HandWritten) -> u64 {
-    store.fold(STREAM)
+fn hand_written_fold(store: &HandWrittenStore) -> u64 {
+    store.fold(STREAM, raw_fold)
 }
 
 /// The hand-written store's load (a clone of the stream's events), folded.
-fn hand_written_replay(store: &HandWritten) -> u64 {
+fn hand_written_replay(store: &HandWrittenStore) -> u64 {
     raw_fold(&store.load(STREAM))
 }
 
-fn filled_hand_written() -> HandWritten {
-    let store = HandWritten::default();
+fn filled_hand_written() -> HandWrittenStore {
+    let store = HandWrittenStore::default();
     store.save(STREAM, &raw_events(), 0).expect("fill");
     store
 }
@@ -216,7 +173,7 @@ fn bench_append(c: &mut Criterion, rt: &Runtime) {
     });
     group.bench_function("hand_written_mutex_hashmap", |b| {
         b.iter_batched(
-            HandWritten::default,
+            HandWrittenStore::default,
             |store| {
                 hand_written_append(&store, &raw);
                 store
@@ -329,7 +286,7 @@ fn closing_note(rt: &Runtime) {
     let events = envelopes();
 
     let raw_push_time = median(RUNS, || (), |()| raw_push(&raw));
-    let fair_append = median(RUNS, HandWritten::default, |store| {
+    let fair_append = median(RUNS, HandWrittenStore::default, |store| {
         hand_written_append(store, &raw)
     });
     let sync_append = median(RUNS, InMemoryEventStore::new, |store| {

@@ -19,7 +19,12 @@
 //! (`repo.load` + replay of a 1,000-event in-memory stream, filled in one
 //! batch in the set-up; divide by 1,000 for a figure per event),
 //! `store-save-setup` (the envelopes `store-save` saves, built and
-//! dropped, no store: subtract it from `store-save`), and `none` (the
+//! dropped, no store: subtract it from `store-save`), their fair baselines
+//! on the hand-written store of the `event_store` bench
+//! (`orchestrix_benches::hand_written`): `store-save-fair` (one-event
+//! saves of the bare events; `store-save-fair-setup` builds and drops
+//! them) and `store-load-fair` (a fold of the same 1,000-event stream where
+//! that store keeps it, under its lock), and `none` (the
 //! set-up alone, to subtract). Run each with two counts and divide the
 //! difference of the instruction totals by the difference of the counts
 //! to get the cost of one operation without the set-up.
@@ -31,8 +36,9 @@ use std::sync::Arc;
 
 use orchestrix::prelude::*;
 use orchestrix::store::InMemoryEventStore;
+use orchestrix_benches::hand_written::HandWritten;
 
-#[derive(Event, Debug, Serialize, Deserialize)]
+#[derive(Event, Clone, Debug, Serialize, Deserialize)]
 struct NoopEvent {
     index: usize,
 }
@@ -128,6 +134,11 @@ fn noop_events(count: usize) -> Vec<AnyEnvelope> {
     (0..count)
         .map(|index| Envelope::new(NoopEvent { index }).into_any())
         .collect()
+}
+
+/// `count` bare events, numbered from 0: what the fair baseline saves.
+fn bare_noop_events(count: usize) -> Vec<NoopEvent> {
+    (0..count).map(|index| NoopEvent { index }).collect()
 }
 
 /// The 5 no-op async handlers' futures, each boxed: the `join_all`
@@ -260,6 +271,33 @@ fn main() {
             for _ in 0..count {
                 let tally = repo.load::<Tally>("bench-tally").expect("load");
                 black_box(tally.sum);
+            }
+        }
+        "store-save-fair" => {
+            let store = HandWritten::default();
+            let events = bare_noop_events(count as usize);
+            for (version, event) in events.iter().enumerate() {
+                store
+                    .save("bench-account", std::slice::from_ref(event), version as u64)
+                    .expect("append");
+            }
+        }
+        "store-save-fair-setup" => {
+            black_box(bare_noop_events(count as usize));
+        }
+        "store-load-fair" => {
+            let store = HandWritten::default();
+            store
+                .save("bench-tally", &bare_noop_events(LOADED_EVENTS), 0)
+                .expect("fill");
+            for _ in 0..count {
+                let sum = store.fold("bench-tally", |events| {
+                    events.iter().fold(Tally::default(), |mut tally, event| {
+                        tally.noop_event(event);
+                        tally
+                    })
+                });
+                black_box(sum.sum);
             }
         }
         "store-save-setup" => {
