@@ -153,33 +153,40 @@ fn a_handler_can_publish_on_the_same_bus() {
     assert_eq!(created.load(Ordering::SeqCst), 1);
 }
 
-/// How many times each message reached the handler a bus was built with,
-/// keyed by order id.
-#[derive(Default)]
-struct BuiltCalls(Mutex<HashMap<String, usize>>);
-
-impl BuiltCalls {
-    fn record(&self, order_id: &str) {
-        *self
-            .0
-            .lock()
-            .expect("built calls")
-            .entry(order_id.to_owned())
-            .or_default() += 1;
-    }
+/// What the concurrent test's built handler records and waits on.
+struct HandoverProbe {
+    /// How many times each message reached the built handler, by order id.
+    calls: Mutex<HashMap<String, usize>>,
+    /// The built handler is inside the publish of `HELD_OPEN`.
+    entered: std::sync::Barrier,
+    /// The first late subscription is done: `HELD_OPEN`'s handler may end.
+    subscribed: std::sync::Barrier,
 }
+
+/// The message whose publish the built handler holds open across the
+/// first late subscription: thread 0's first second-half message.
+const HELD_OPEN: &str = "0-100";
 
 /// The handler the concurrent test's bus is built with.
 #[event_handler]
-fn counts_every_order(event: &OrderCreated, calls: Dep<BuiltCalls>) {
-    calls.record(&event.order_id);
+fn counts_every_order(event: &OrderCreated, probe: Dep<HandoverProbe>) {
+    *probe
+        .calls
+        .lock()
+        .expect("built calls")
+        .entry(event.order_id.clone())
+        .or_default() += 1;
+    if event.order_id == HELD_OPEN {
+        probe.entered.wait();
+        probe.subscribed.wait();
+    }
 }
 
-/// Publishes race subscriptions to a bus that was built with a handler:
-/// the first late subscription copies the built routes to the locked
-/// table while other threads publish (the handover). The built handler
-/// runs exactly once per publish throughout, and no racing subscription
-/// is lost.
+/// Publishes race subscriptions to a bus that was built with a handler.
+/// The first late subscription (the handover from the built routes to the
+/// locked table) happens while a publish that took the built routes is in
+/// flight, and while other threads publish. The built handler runs exactly
+/// once per publish throughout, and no racing subscription is lost.
 #[test]
 fn subscribing_while_other_threads_publish_is_safe() {
     const THREADS: usize = 4;
@@ -188,16 +195,21 @@ fn subscribing_while_other_threads_publish_is_safe() {
     const LATE: usize = 10;
     let bus = Arc::new(
         InMemoryMessageBus::builder()
-            .dependency(BuiltCalls::default())
+            .dependency(HandoverProbe {
+                calls: Mutex::default(),
+                entered: std::sync::Barrier::new(1 + SUBSCRIBERS),
+                subscribed: std::sync::Barrier::new(1 + SUBSCRIBERS),
+            })
             .handler(counts_every_order)
             .build()
             .expect("bus"),
     );
-    let built_calls = bus.dependencies().get::<BuiltCalls>().expect("built calls");
+    let probe = bus.dependencies().get::<HandoverProbe>().expect("probe");
     // How many late handlers ran for each message, keyed by "thread-index".
     let calls: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     // Publishers publish half their messages before anything is subscribed
-    // late; the subscriptions then race the other half.
+    // late. Subscriber 0 subscribes its first handler while `HELD_OPEN` is
+    // being published; then both subscribers race the other publishes.
     let first_halves_published = std::sync::Barrier::new(THREADS + SUBSCRIBERS);
     std::thread::scope(|scope| {
         for thread in 0..THREADS {
@@ -218,10 +230,15 @@ fn subscribing_while_other_threads_publish_is_safe() {
         for subscriber in 0..SUBSCRIBERS {
             let bus = Arc::clone(&bus);
             let calls = Arc::clone(&calls);
+            let probe = Arc::clone(&probe);
             let first_halves_published = &first_halves_published;
             scope.spawn(move || {
                 first_halves_published.wait();
+                probe.entered.wait();
                 for index in 0..LATE / SUBSCRIBERS {
+                    if index == usize::from(subscriber == 0) {
+                        probe.subscribed.wait();
+                    }
                     let calls = Arc::clone(&calls);
                     bus.subscribe(
                         format!("h{subscriber}-{index}"),
@@ -241,12 +258,15 @@ fn subscribing_while_other_threads_publish_is_safe() {
     assert_eq!(bus.handler_count::<OrderCreated>(), 1 + LATE);
     // The built handler ran exactly once per publish, before, during and
     // after the handover.
-    let built = built_calls.0.lock().expect("built calls").clone();
+    let built = probe.calls.lock().expect("built calls").clone();
     assert_eq!(built.len(), THREADS * PUBLISHES, "{built:?}");
     assert!(built.values().all(|&count| count == 1), "{built:?}");
     // Each publish runs the handlers subscribed before it started, and a
     // handler once seen is never lost: per thread, the count per message
     // is 0 for the first half, never goes down and never exceeds LATE.
+    // `HELD_OPEN` took the built routes before the first late subscription
+    // and ran none of the late handlers; thread 0's next message, published
+    // after it, ran the first one at least.
     let counts = calls.lock().expect("calls").clone();
     for thread in 0..THREADS {
         let per_message: Vec<usize> = (0..PUBLISHES)
@@ -267,13 +287,15 @@ fn subscribing_while_other_threads_publish_is_safe() {
         );
         assert!(per_message.iter().all(|&count| count <= LATE));
     }
+    assert_eq!(counts.get(HELD_OPEN), None);
+    assert!(counts.get("0-101").is_some_and(|&count| count >= 1));
     bus.publish(OrderCreated {
         order_id: "last".into(),
     })
     .expect("handled");
     assert_eq!(calls.lock().expect("calls").get("last"), Some(&LATE));
     assert_eq!(
-        built_calls.0.lock().expect("built calls").get("last"),
+        probe.calls.lock().expect("built calls").get("last"),
         Some(&1)
     );
 }
