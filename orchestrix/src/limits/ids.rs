@@ -107,16 +107,16 @@ fn nul_flags(word: u64) -> u64 {
 }
 
 /// `0x01` in every byte of a word.
-const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const ONES: u64 = 0x0101_0101_0101_0101;
 /// The high bit of every byte of a word.
-const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Whether `flag` sets the high bit of any byte of any word of `bytes`,
 /// read as 8-byte words: a few instructions per 8 bytes and no early exit,
 /// where a byte at a time costs a few per byte (ids and metadata texts are
 /// mostly 10 to 40 bytes). The bytes past the last whole word are read as
 /// the last 8 bytes (again in part); a text shorter than a word is padded
-/// with spaces, which neither test flags. `flag` may also set bits at or
+/// with spaces (0x20), which neither test flags. `flag` may also set bits at or
 /// above a flagged byte (a borrow or a carry past it); only whether any is
 /// set counts.
 fn any_byte(bytes: &[u8], flag: fn(u64) -> u64) -> bool {
@@ -125,7 +125,7 @@ fn any_byte(bytes: &[u8], flag: fn(u64) -> u64) -> bool {
         None => bytes
             .iter()
             .rev()
-            .fold(u64::from_ne_bytes([b' '; 8]), |word, &byte| {
+            .fold(0x2020_2020_2020_2020, |word, &byte| {
                 word << 8 | u64::from(byte)
             }),
     };
