@@ -107,16 +107,16 @@ fn nul_flags(word: u64) -> u64 {
 }
 
 /// `0x01` in every byte of a word.
-const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const ONES: u64 = 0x0101_0101_0101_0101;
 /// The high bit of every byte of a word.
-const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Whether `flag` sets the high bit of any byte of any word of `bytes`,
 /// read as 8-byte words: a few instructions per 8 bytes and no early exit,
 /// where a byte at a time costs a few per byte (ids and metadata texts are
 /// mostly 10 to 40 bytes). The bytes past the last whole word are read as
 /// the last 8 bytes (again in part); a text shorter than a word is padded
-/// with spaces, which neither test flags. `flag` may also set bits at or
+/// with spaces (0x20), which neither test flags. `flag` may also set bits at or
 /// above a flagged byte (a borrow or a carry past it); only whether any is
 /// set counts.
 fn any_byte(bytes: &[u8], flag: fn(u64) -> u64) -> bool {
@@ -125,7 +125,7 @@ fn any_byte(bytes: &[u8], flag: fn(u64) -> u64) -> bool {
         None => bytes
             .iter()
             .rev()
-            .fold(u64::from_ne_bytes([b' '; 8]), |word, &byte| {
+            .fold(0x2020_2020_2020_2020, |word, &byte| {
                 word << 8 | u64::from(byte)
             }),
     };
@@ -186,27 +186,55 @@ mod tests {
 
     /// The word-at-a-time tests agree with a byte-at-a-time reading for
     /// every byte value, at every position of texts of 0 to 24 bytes
-    /// (across word edges and padded tails), beside printable bytes.
+    /// (across word edges and padded tails), beside printable bytes on the
+    /// borrow and carry edges (' ', '~') and between them ('a'). In texts of
+    /// up to 9 bytes (padded, one word, one word and its re-read tail) a
+    /// second byte from the edges of both tests sits at every other
+    /// position: a bad byte beside another, or beside a good one it could
+    /// borrow from or carry into. Borrows and carries stay inside a word, so
+    /// longer texts add no new pair; they would make the test slow.
     #[test]
     fn word_tests_agree_with_each_byte() {
+        const EDGES: [u8; 7] = [0x00, 0x1F, 0x20, 0x7E, 0x7F, 0x80, 0xFF];
+        const PAIRED_LEN: usize = 9;
         let printable = |byte: &u8| (b' '..=b'~').contains(byte);
-        for len in 1..=24 {
-            for at in 0..len {
-                for byte in 0..=u8::MAX {
-                    let mut bytes = vec![b'a'; len];
-                    bytes[at] = byte;
-                    let nul = any_byte(&bytes, nul_flags);
-                    assert_eq!(nul, byte == 0, "NUL: {byte:#x} at {at} of {len}");
-                    let not_printable = any_byte(&bytes, unprintable_flags);
-                    assert_eq!(
-                        not_printable,
-                        !bytes.iter().all(printable),
-                        "printable: {byte:#x} at {at} of {len}"
-                    );
-                    if let Ok(text) = std::str::from_utf8(&bytes) {
-                        assert_eq!(has_nul(text), byte == 0);
-                        assert_eq!(printable_ascii(text), printable(&byte));
+        // `nul` and `all_printable`: what a byte-at-a-time reading of the
+        // changed bytes says (the fillers are printable, not NUL).
+        let agree = |bytes: &[u8], nul: bool, all_printable: bool, case: &dyn Fn() -> String| {
+            assert_eq!(any_byte(bytes, nul_flags), nul, "NUL: {}", case());
+            assert_eq!(
+                !any_byte(bytes, unprintable_flags),
+                all_printable,
+                "printable: {}",
+                case()
+            );
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                assert_eq!(has_nul(text), nul, "has_nul: {}", case());
+                assert_eq!(printable_ascii(text), all_printable, "{}", case());
+            }
+        };
+        for filler in [b' ', b'a', b'~'] {
+            assert!(filler != 0 && printable(&filler));
+            for len in 1..=24 {
+                let mut bytes = vec![filler; len];
+                for at in 0..len {
+                    for byte in 0..=u8::MAX {
+                        bytes[at] = byte;
+                        let case = || format!("{byte:#x} at {at} of {len}, filler {filler:#x}");
+                        agree(&bytes, byte == 0, printable(&byte), &case);
+                        let others = if len <= PAIRED_LEN { 0..len } else { 0..0 };
+                        for other in others.filter(|&other| other != at) {
+                            for edge in EDGES {
+                                bytes[other] = edge;
+                                let nul = byte == 0 || edge == 0;
+                                let all_printable = printable(&byte) && printable(&edge);
+                                let case = || format!("{}, {edge:#x} at {other}", case());
+                                agree(&bytes, nul, all_printable, &case);
+                            }
+                            bytes[other] = filler;
+                        }
                     }
+                    bytes[at] = filler;
                 }
             }
         }
