@@ -321,6 +321,17 @@ mod tests {
     }
 
     #[test]
+    fn shorten_shows_a_text_of_the_shown_length_whole() {
+        let whole = "x".repeat(SHOWN_BYTES);
+        assert_eq!(shorten(&whole), whole);
+        let longer = "x".repeat(SHOWN_BYTES + 1);
+        assert_eq!(
+            shorten(&longer),
+            format!("{whole}… ({} bytes)", SHOWN_BYTES + 1)
+        );
+    }
+
+    #[test]
     fn shorten_cuts_at_a_character_boundary() {
         let value = format!("{}流流", "a".repeat(SHOWN_BYTES - 1));
         let shown = shorten(&value);
