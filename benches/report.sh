@@ -17,9 +17,10 @@
 #
 # The criterion groups of the saga and event_store benches are skipped (the
 # filter matches none of them): their closing notes time the same work
-# themselves. It takes about five minutes; figures from a machine that runs
-# other work at the same time are noise (the load average is printed at the
-# start and at the end of each bench).
+# themselves. It takes a few minutes (about two on a quiet machine, after the
+# build); figures from a machine that runs other work at the same time are
+# noise (the load average is printed at the start and at the end of each
+# bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/perf-report
