@@ -639,11 +639,13 @@ mod tests {
                 "bit {bit}"
             );
         }
+        // More than one byte after the last field: the error counts them
+        // all and says where the fields end.
         let mut longer = bytes.clone();
-        longer.push(0);
+        longer.extend_from_slice(&[0, 0, 0]);
         assert!(matches!(
             decode(&longer),
-            Err(ContextError::TrailingBytes { extra: 1, .. })
+            Err(ContextError::TrailingBytes { at, extra: 3 }) if at == bytes.len()
         ));
     }
 }
