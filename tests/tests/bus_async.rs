@@ -749,3 +749,10 @@ async fn the_async_bus_runs_plain_fn_handlers_before_it_polls_the_async_ones() {
         ["plain fn ran", "async handler entered"]
     );
 }
+
+#[test]
+fn a_handler_future_names_its_type_when_debug_printed() {
+    // Its future is opaque: the output names the type and hides the rest.
+    let future = orchestrix::bus::HandlerFuture::ready(Ok(()));
+    assert_eq!(format!("{future:?}"), "HandlerFuture { .. }");
+}
