@@ -583,6 +583,68 @@ async fn a_version_conflict_is_never_a_raw_database_error() {
     test.cleanup().await;
 }
 
+/// An append without an expected version that keeps losing its race (here
+/// a trigger refuses each insert as the stream-version constraint would,
+/// counting the attempts in a sequence, which a failed statement does not
+/// roll back) retries, but only so often: after 32 attempts it gives up
+/// with a `ConcurrencyError` and writes nothing, even though the 41st
+/// attempt would have won (`docs/postgres.md`: 32 attempts in all).
+#[tokio::test]
+async fn an_append_at_any_version_that_keeps_losing_gives_up_after_32_attempts() {
+    let Some(test) = TestStore::new(
+        "an_append_at_any_version_that_keeps_losing_gives_up_after_32_attempts",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let schema = &test.schema;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SEQUENCE \"{schema}\".lost_attempts; \
+         CREATE FUNCTION \"{schema}\".lose_race() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+           IF NEW.stream_id = 'contested' \
+              AND nextval('\"{schema}\".lost_attempts') <= 40 THEN \
+             RAISE EXCEPTION 'another append took the version' \
+               USING ERRCODE = 'unique_violation', CONSTRAINT = 'events_stream_version_key'; \
+           END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER lose_race BEFORE INSERT ON \"{schema}\".events \
+           FOR EACH ROW EXECUTE FUNCTION \"{schema}\".lose_race();"
+    )))
+    .execute(test.pool())
+    .await
+    .expect("the trigger");
+
+    let error = test
+        .store
+        .save("contested", &[deposit(1)], None)
+        .await
+        .expect_err("every attempt lost");
+    let StoreError::Concurrency(conflict) = error else {
+        panic!("expected a ConcurrencyError, got {error:?}");
+    };
+    assert_eq!(conflict.aggregate_id, "contested");
+    let (attempts,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT last_value FROM \"{schema}\".lost_attempts"
+    )))
+    .fetch_one(test.pool())
+    .await
+    .expect("the attempts");
+    assert_eq!(attempts, 32, "retried, and gave up after 32 attempts");
+    assert_eq!(
+        test.store
+            .stream_version("contested")
+            .await
+            .expect("version"),
+        0,
+        "nothing was written"
+    );
+    test.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_hundred_event_append_is_one_contiguous_block() {
     let Some(test) = TestStore::new("a_hundred_event_append_is_one_contiguous_block", 2).await
