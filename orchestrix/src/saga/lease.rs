@@ -92,9 +92,37 @@ impl RunLease {
 
     /// Saves `change` under the lease (which renews it), waiting at most
     /// until the deadline.
+    ///
+    /// A store that writes at once
+    /// ([`save_change_at_once`](SagaStateStore::save_change_at_once)) is
+    /// not given a future: its answer is the one the bounded write would
+    /// give, as that polls the write first and a write done at its first
+    /// poll is never timed out.
     pub(crate) async fn save(&self, change: SagaChange<'_>) -> Result<(), SagaStoreError> {
-        self.bounded(self.store.save_change(change, &self.token, self.ttl))
-            .await
+        let asked = Instant::now();
+        match self
+            .store
+            .save_change_at_once(change, &self.token, self.ttl)
+        {
+            Some(outcome) => self.confirmed_by(asked, outcome),
+            None => {
+                self.bounded(self.store.save_change(change, &self.token, self.ttl))
+                    .await
+            }
+        }
+    }
+
+    /// `outcome` of a write sent at `asked`, which confirms the lease if
+    /// it succeeded.
+    fn confirmed_by(
+        &self,
+        asked: Instant,
+        outcome: Result<(), SagaStoreError>,
+    ) -> Result<(), SagaStoreError> {
+        if outcome.is_ok() {
+            self.confirm(asked);
+        }
+        outcome
     }
 
     /// Renews the lease, waiting at most until the deadline.
@@ -120,11 +148,7 @@ impl RunLease {
             std::task::Poll::Pending => tokio::time::timeout_at(self.deadline(), write).await,
         };
         match outcome {
-            Ok(Ok(())) => {
-                self.confirm(asked);
-                Ok(())
-            }
-            Ok(Err(error)) => Err(error),
+            Ok(outcome) => self.confirmed_by(asked, outcome),
             Err(_elapsed) => Err(self.not_renewed(None)),
         }
     }

@@ -29,12 +29,91 @@ use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry, expiry_f
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemorySagaStateStore {
-    sagas: Mutex<HashMap<String, Kept>>,
+    sagas: Mutex<Sagas>,
     /// How many `save_change` calls took the fast path (wrote only the
     /// named parts), so a test fails if every change falls back to a
     /// whole write.
     #[cfg(test)]
     fast_writes: std::sync::atomic::AtomicUsize,
+    /// How many writes came through `save_change_at_once`, so a test fails
+    /// if the executor stops using it.
+    #[cfg(test)]
+    at_once_writes: std::sync::atomic::AtomicUsize,
+}
+
+/// The kept states, each in a slot of its own, found by id; and the slot
+/// found last. A run writes its saga's state after every transition, so
+/// the next write is most often to the slot found last: comparing its id
+/// costs less than hashing the id.
+#[derive(Debug, Default)]
+struct Sagas {
+    /// The slot of each id.
+    index: HashMap<String, usize>,
+    /// The states, never removed, so a slot's position does not change.
+    slots: Vec<Kept>,
+    /// The slot found last (`0` when there is none: an id compare then
+    /// fails on an empty `slots` or finds slot 0's own id).
+    last: usize,
+}
+
+impl Sagas {
+    /// The slot of `id`, trying the slot found last first.
+    fn slot(&mut self, id: &str) -> Option<usize> {
+        if self
+            .slots
+            .get(self.last)
+            .is_some_and(|kept| kept.state.saga_id == id)
+        {
+            return Some(self.last);
+        }
+        let slot = *self.index.get(id)?;
+        self.last = slot;
+        Some(slot)
+    }
+
+    fn get(&mut self, id: &str) -> Option<&Kept> {
+        let slot = self.slot(id)?;
+        self.slots.get(slot)
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Kept> {
+        let slot = self.slot(id)?;
+        self.slots.get_mut(slot)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Kept> {
+        self.slots.iter()
+    }
+
+    /// Keeps what `make` gives under `id` if no state has that id: the
+    /// new kept state, or the existing one as the error.
+    fn insert_if_absent(
+        &mut self,
+        id: String,
+        make: impl FnOnce() -> Kept,
+    ) -> Result<&Kept, &Kept> {
+        match self.index.entry(id) {
+            Entry::Occupied(existing) => Err(&self.slots[*existing.get()]),
+            Entry::Vacant(vacant) => {
+                let slot = self.slots.len();
+                vacant.insert(slot);
+                self.slots.push(make());
+                self.last = slot;
+                Ok(&self.slots[slot])
+            }
+        }
+    }
+
+    /// Keeps `kept`, in place of a state with its id.
+    fn put(&mut self, kept: Kept) {
+        match self.index.entry(kept.state.saga_id.clone()) {
+            Entry::Occupied(existing) => self.slots[*existing.get()] = kept,
+            Entry::Vacant(vacant) => {
+                vacant.insert(self.slots.len());
+                self.slots.push(kept);
+            }
+        }
+    }
 }
 
 /// A stored state, and whether its JSON passed the checks every store
@@ -54,21 +133,19 @@ impl InMemorySagaStateStore {
 
     /// A store holding `states` (e.g. read back from a file).
     pub fn with_states(states: impl IntoIterator<Item = SagaState>) -> Self {
+        let mut sagas = Sagas::default();
+        for state in states {
+            sagas.put(Kept {
+                state,
+                checked: false,
+            });
+        }
         Self {
-            sagas: Mutex::new(
-                states
-                    .into_iter()
-                    .map(|state| {
-                        let kept = Kept {
-                            state,
-                            checked: false,
-                        };
-                        (kept.state.saga_id.clone(), kept)
-                    })
-                    .collect(),
-            ),
+            sagas: Mutex::new(sagas),
             #[cfg(test)]
             fast_writes: std::sync::atomic::AtomicUsize::new(0),
+            #[cfg(test)]
+            at_once_writes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -94,23 +171,21 @@ impl InMemorySagaStateStore {
     ) -> Result<CreateOutcome, SagaStoreError> {
         checks::state(&state, owner)?;
         let mut sagas = self.lock();
-        let vacant = match sagas.entry(state.saga_id.clone()) {
-            Entry::Occupied(existing) => {
-                return Ok(CreateOutcome::Existing(existing.get().state.clone()));
+        let made = sagas.insert_if_absent(state.saga_id.clone(), || {
+            let mut stored = state.into_owned();
+            stored.lease = Some(Lease {
+                owner: owner.to_owned(),
+                expires_at: expiry_from_now(ttl),
+            });
+            Kept {
+                state: at_stored_precision(stored),
+                checked: true,
             }
-            Entry::Vacant(vacant) => vacant,
-        };
-        let mut stored = state.into_owned();
-        stored.lease = Some(Lease {
-            owner: owner.to_owned(),
-            expires_at: expiry_from_now(ttl),
         });
-        let stored = at_stored_precision(stored);
-        vacant.insert(Kept {
-            state: stored.clone(),
-            checked: true,
-        });
-        Ok(CreateOutcome::Created(stored))
+        Ok(match made {
+            Ok(created) => CreateOutcome::Created(created.state.clone()),
+            Err(existing) => CreateOutcome::Existing(existing.state.clone()),
+        })
     }
 
     /// `save`: the whole state written over the kept one.
@@ -153,7 +228,59 @@ impl InMemorySagaStateStore {
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+    /// `save_change` (and `save_change_at_once`): the parts `change`
+    /// names written over the kept state, or the whole state when the
+    /// change is whole or the kept state cannot take a part.
+    fn write_change(
+        &self,
+        change: SagaChange<'_>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        let state = change.state();
+        let mut sagas = self.lock();
+        let kept = match sagas.get_mut(&state.saga_id) {
+            // The change is written over a state this store checked, whose
+            // lease `owner` holds, so the id and the owner equal ones
+            // checked before (the id when the saga was created, the owner
+            // when it took the lease), and what the change leaves out is
+            // as checked.
+            Some(kept)
+                if !change.is_whole()
+                    && kept.checked
+                    && kept.state.steps.len() == state.steps.len()
+                    && held_by(&kept.state, owner) =>
+            {
+                kept
+            }
+            _ => {
+                drop(sagas);
+                return self.save_whole(state, owner, ttl);
+            }
+        };
+        checks::changed_texts(&change)?;
+        checks::changed_json(&change, &kept.state)?;
+        debug_assert!(
+            keeps_the_unnamed_parts(&change, &kept.state),
+            "a SagaChange of saga `{}` changed a part it does not name",
+            state.saga_id
+        );
+        #[cfg(test)]
+        self.fast_writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stored = &mut kept.state;
+        stored.assign_own_fields_from(state);
+        stored.updated_at = stored_precision(stored.updated_at);
+        for (index, step) in change.changed_steps() {
+            stored.steps[index].assign_from(step);
+        }
+        if let Some(lease) = &mut stored.lease {
+            lease.expires_at = expiry_from_now(ttl);
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sagas> {
         self.sagas
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -271,47 +398,19 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
-        let state = change.state();
-        let mut sagas = self.lock();
-        let kept = match sagas.get_mut(&state.saga_id) {
-            // The change is written over a state this store checked, whose
-            // lease `owner` holds, so the id and the owner equal ones
-            // checked before (the id when the saga was created, the owner
-            // when it took the lease), and what the change leaves out is
-            // as checked.
-            Some(kept)
-                if !change.is_whole()
-                    && kept.checked
-                    && kept.state.steps.len() == state.steps.len()
-                    && held_by(&kept.state, owner) =>
-            {
-                kept
-            }
-            _ => {
-                drop(sagas);
-                return self.save_whole(state, owner, ttl);
-            }
-        };
-        checks::changed_texts(&change)?;
-        checks::changed_json(&change, &kept.state)?;
-        debug_assert!(
-            keeps_the_unnamed_parts(&change, &kept.state),
-            "a SagaChange of saga `{}` changed a part it does not name",
-            state.saga_id
-        );
+        self.write_change(change, owner, ttl)
+    }
+
+    fn save_change_at_once(
+        &self,
+        change: SagaChange<'_>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Option<Result<(), SagaStoreError>> {
         #[cfg(test)]
-        self.fast_writes
+        self.at_once_writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let stored = &mut kept.state;
-        stored.assign_own_fields_from(state);
-        stored.updated_at = stored_precision(stored.updated_at);
-        for (index, step) in change.changed_steps() {
-            stored.steps[index].assign_from(step);
-        }
-        if let Some(lease) = &mut stored.lease {
-            lease.expires_at = expiry_from_now(ttl);
-        }
-        Ok(())
+        Some(self.write_change(change, owner, ttl))
     }
 
     async fn renew_lease(
@@ -566,6 +665,8 @@ mod tests {
         // none, over a state this store checked: none falls back to a
         // whole write (two per step, then the final status).
         assert_eq!(store.fast_writes.load(Ordering::Relaxed), 2 * 3 + 1);
+        // And each is written at once, without a future.
+        assert_eq!(store.at_once_writes.load(Ordering::Relaxed), 2 * 3 + 1);
         let loaded = store.load("s-5").await.expect("load").expect("kept");
         assert_eq!(
             SagaState {
@@ -576,6 +677,126 @@ mod tests {
                 lease: None,
                 ..state
             }
+        );
+    }
+
+    /// What `save_change_at_once` answers, and what it leaves stored, is
+    /// what `save_change` answers and leaves, call for call: a write, a
+    /// write of another saga in between, a refused text, another owner,
+    /// an unknown saga, a whole change.
+    #[tokio::test]
+    async fn a_change_written_at_once_is_the_change_save_change_writes() {
+        let stores = [InMemorySagaStateStore::new(), InMemorySagaStateStore::new()];
+        let mut answers: [Vec<String>; 2] = Default::default();
+        for (at_once, store) in stores.iter().enumerate() {
+            let write = |change: SagaChange<'_>, owner: &str| {
+                if at_once == 1 {
+                    store
+                        .save_change_at_once(change, owner, TTL)
+                        .expect("the in-memory store writes at once")
+                } else {
+                    futures::executor::block_on(store.save_change(change, owner, TTL))
+                }
+            };
+            let mut first = SagaState::new("s-1", "orders", serde_json::json!(1), ["a", "b"]);
+            let second = SagaState::new("s-2", "orders", serde_json::json!(2), ["a"]);
+            for state in [&first, &second] {
+                store.create(state, "me", TTL).await.expect("create");
+            }
+            let answers = &mut answers[at_once];
+            let mut note = |outcome: Result<(), SagaStoreError>| {
+                answers.push(format!("{outcome:?}"));
+            };
+            first.steps[0].status = StepStatus::Completed;
+            first.steps[0].output = Some(serde_json::json!({"n": 1}));
+            note(write(SagaChange::of_step(&first, 0), "me"));
+            note(write(SagaChange::of_saga(&second), "me"));
+            first.steps[1].error = Some("a\0b".into());
+            note(write(SagaChange::of_step(&first, 1), "me"));
+            first.steps[1].error = Some("broke".into());
+            first.status = SagaStatus::Compensating;
+            note(write(SagaChange::of_step(&first, 1), "other"));
+            note(write(SagaChange::of_step(&first, 1), "me"));
+            let mut unknown = first.clone();
+            unknown.saga_id = "s-unknown".into();
+            note(write(SagaChange::of_saga(&unknown), "me"));
+            first.saga_type = "orders-v2".into();
+            note(write(SagaChange::whole(&first), "me"));
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[1].iter().filter(|a| a.starts_with("Ok")).count(), 4);
+        let [by_future, at_once] = stores.map(|store| {
+            store
+                .states()
+                .into_iter()
+                .map(|state| SagaState {
+                    lease: None,
+                    updated_at: state.created_at,
+                    ..state
+                })
+                .collect::<Vec<_>>()
+        });
+        let ids = |states: &[SagaState]| {
+            states
+                .iter()
+                .map(|state| (state.saga_id.clone(), state.steps.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&by_future), ids(&at_once));
+        assert_eq!(at_once[0].saga_type, "orders-v2");
+        assert_eq!(at_once[0].steps[1].error.as_deref(), Some("broke"));
+    }
+
+    /// Writes that alternate between sagas (the slot found last is then
+    /// another saga's) land in the right saga; ids that share the slot
+    /// found last's prefix are told apart.
+    #[tokio::test]
+    async fn alternating_writes_each_land_in_their_own_saga() {
+        let store = InMemorySagaStateStore::new();
+        let ids = ["s-1", "s-10", "s-2"];
+        let mut states = ids.map(|id| SagaState::new(id, "orders", serde_json::Value::Null, ["a"]));
+        for state in &states {
+            store.create(state, "me", TTL).await.expect("create");
+        }
+        for round in 1..=3u32 {
+            for state in states.iter_mut().rev() {
+                state.steps[0].attempts = round * 10 + u32::from(state.saga_id.len() as u8);
+                store
+                    .save_change(SagaChange::of_step(state, 0), "me", TTL)
+                    .await
+                    .expect("save");
+            }
+        }
+        for state in &states {
+            let loaded = store
+                .load(&state.saga_id)
+                .await
+                .expect("load")
+                .expect("kept");
+            assert_eq!(loaded.steps[0].attempts, state.steps[0].attempts);
+        }
+        assert_eq!(store.load("s-3").await.expect("load"), None);
+    }
+
+    /// `with_states` keeps the last of two states with one id, as a map
+    /// built from them would.
+    #[tokio::test]
+    async fn with_states_keeps_the_last_state_of_an_id() {
+        let first = SagaState::new("s-1", "first", serde_json::Value::Null, ["a"]);
+        let other = SagaState::new("s-2", "other", serde_json::Value::Null, ["a"]);
+        let last = SagaState::new("s-1", "last", serde_json::Value::Null, ["a"]);
+        let store = InMemorySagaStateStore::with_states([first, other, last]);
+        assert_eq!(store.states().len(), 2);
+        let kept = store.load("s-1").await.expect("load").expect("kept");
+        assert_eq!(kept.saga_type, "last");
+        assert_eq!(
+            store
+                .load("s-2")
+                .await
+                .expect("load")
+                .expect("kept")
+                .saga_type,
+            "other"
         );
     }
 }

@@ -148,6 +148,26 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
         self.save(change.state(), owner, ttl).await
     }
 
+    /// [`save_change`](Self::save_change) done before returning, for a
+    /// store that needs no I/O to write (one that keeps states in memory):
+    /// `Some` with the outcome `save_change` would give, or `None` when the
+    /// store must wait for its backend. The executor tries this first at
+    /// every transition and calls `save_change` on `None`, so a store that
+    /// can answer at once skips making (and boxing) a future per write.
+    ///
+    /// The default answers `None`. A store that answers `Some` must keep
+    /// every rule of `save_change` (checks, errors, lease rule, renewal)
+    /// and must not block on anything but a short lock.
+    fn save_change_at_once(
+        &self,
+        change: SagaChange<'_>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Option<Result<(), SagaStoreError>> {
+        let _ = (change, owner, ttl);
+        None
+    }
+
     /// Renews `owner`'s lease.
     async fn renew_lease(
         &self,
