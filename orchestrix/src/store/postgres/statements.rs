@@ -189,16 +189,22 @@ fn inserted(column: &str, value: &str) -> String {
     }
 }
 
-/// The context an append binds (`context::encode`, its `recorded_at`
-/// left 0) with the time the store accepts the event put in: the
-/// transaction's `now()`, the `recorded_at` column's default, in
+/// The time the store accepts an append's events, as the context holds it:
+/// the transaction's `now()`, the `recorded_at` column's default, in
 /// nanoseconds (the compact form's bytes 2 to 9, as `int8send` writes
-/// them).
+/// them). Computed once per statement, in the `registered` subquery (its
+/// column [`RECORDED_AT`]): per row, its `numeric` arithmetic cost more
+/// than the rest of the context's handling.
+const RECORDED_AT_BYTES: &str = "int8send(trunc(extract(epoch FROM now()) * 1000000000)::bigint)";
+
+/// The `registered` subquery's column holding [`RECORDED_AT_BYTES`].
+const RECORDED_AT: &str = "registered.recorded_at";
+
+/// The context an append binds (`context::encode`, its `recorded_at`
+/// left 0) with the time the store accepts the event put in
+/// ([`RECORDED_AT`]).
 fn with_recorded_at(context: &str) -> String {
-    format!(
-        "overlay({context} placing int8send(trunc(extract(epoch FROM now()) * 1000000000)::bigint) \
-         from 2 for 8)"
-    )
+    format!("overlay({context} placing {RECORDED_AT} from 2 for 8)")
 }
 
 impl Statements {
@@ -211,11 +217,13 @@ impl Statements {
         // `global_horizon`): a shared advisory lock on the next position,
         // taken before any position is drawn. Every inserted row joins this
         // one-row subquery, so no `nextval` runs before it; OFFSET 0 keeps
-        // it from being flattened.
+        // it from being flattened (and so computed once, not per row, as
+        // is the time the contexts get, `RECORDED_AT`).
         let registered = format!(
             "(SELECT pg_advisory_xact_lock_shared({s}.in_flight_tag() | \
                  (SELECT CASE WHEN q.is_called THEN q.last_value + 1 ELSE q.last_value END \
-                    FROM {s}.event_positions q)) OFFSET 0) registered"
+                    FROM {s}.event_positions q)) AS locked, \
+                 {RECORDED_AT_BYTES} AS recorded_at OFFSET 0) registered"
         );
         // The expected version $2 must be the stream's version: here the
         // stream must have reached it (a one-time filter: when it fails,
