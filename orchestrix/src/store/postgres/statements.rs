@@ -11,12 +11,17 @@ pub(super) struct Statements {
     /// Whether the append statements also write the typed metadata
     /// columns ([`TYPED_COLUMNS`], bound after [`APPEND_COLUMNS`]).
     pub(super) typed_columns: bool,
-    /// One event at an expected version (scalars: no arrays to encode).
+    /// One event at an expected version (scalars: no arrays to encode);
+    /// returns its position (no row when the stream has not reached the
+    /// expected version).
     pub(super) append_one: SqlStr,
-    /// Several events at an expected version.
+    /// Several events at an expected version; returns one row: the
+    /// positions in version order (NULL when the stream has not reached
+    /// the expected version).
     pub(super) append_many: SqlStr,
     /// Several events at whatever the stream's version is (no `$2`: the
-    /// arrays start at `$2`).
+    /// arrays start at `$2`); returns one row: the positions in version
+    /// order and the stream's new version.
     pub(super) append_any: SqlStr,
     pub(super) load: SqlStr,
     pub(super) load_range: SqlStr,
@@ -279,20 +284,29 @@ impl Statements {
                    FROM {registered} WHERE {reached} \
                  RETURNING position"
             )),
+            // A batch returns one row, its positions in one array (NULL when
+            // nothing was inserted): one value for the client to decode
+            // instead of a row per event. The positions are drawn in
+            // version order (`ORDER BY e.n`), so in position order they are
+            // in version order too.
             append_many: sql(format!(
-                "INSERT INTO {s}.events (position, stream_id, version, {names}) \
+                "WITH appended AS (\
+                 INSERT INTO {s}.events (position, stream_id, version, {names}) \
                  SELECT nextval('{s}.event_positions'), $1, $2 + e.n, {from_unnest} \
                    FROM {registered}, {} WHERE {reached} ORDER BY e.n \
-                 RETURNING position",
+                 RETURNING position) \
+                 SELECT array_agg(position ORDER BY position) FROM appended",
                 unnest(3)
             )),
             append_any: sql(format!(
-                "INSERT INTO {s}.events (position, stream_id, version, {names}) \
+                "WITH appended AS (\
+                 INSERT INTO {s}.events (position, stream_id, version, {names}) \
                  SELECT nextval('{s}.event_positions'), $1, current.version + e.n, {from_unnest} \
                    FROM (SELECT coalesce(max(c.version), 0) AS version FROM {s}.events c \
                           WHERE c.stream_id = $1) current, \
                         {registered}, {} ORDER BY e.n \
-                 RETURNING position, version",
+                 RETURNING position, version) \
+                 SELECT array_agg(position ORDER BY position), max(version) FROM appended",
                 unnest(2)
             )),
             // No `ORDER BY`: the rows come in the order the plan reads them
