@@ -624,7 +624,10 @@ async fn every_event_of_an_append_is_recorded_at_its_transactions_time() {
     let batch: Vec<_> = (0..3).map(deposit).collect();
     let store = &test.store;
     store.save("timed", &batch, Some(0)).await.expect("batch");
-    store.save("timed", &batch, None).await.expect("any version");
+    store
+        .save("timed", &batch, None)
+        .await
+        .expect("any version");
     store
         .save("timed", &[deposit(6)], Some(6))
         .await

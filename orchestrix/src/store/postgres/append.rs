@@ -157,11 +157,7 @@ impl Appended {
     /// `append_any`): `None` when it inserted nothing (NULL positions).
     fn from_row(row: &PgRow) -> Result<Option<Self>, sqlx::Error> {
         let positions: Option<Vec<i64>> = row.try_get(0)?;
-        let new_version = if row.len() > 1 {
-            row.try_get(1)?
-        } else {
-            None
-        };
+        let new_version = if row.len() > 1 { row.try_get(1)? } else { None };
         Ok(positions.map(|positions| Self {
             positions,
             new_version,
