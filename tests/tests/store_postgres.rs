@@ -669,6 +669,50 @@ async fn a_hundred_event_append_is_one_contiguous_block() {
     test.cleanup().await;
 }
 
+/// Every event of an append is recorded at its transaction's time: the
+/// `recorded_at` in each row's context (what a load returns) is the row's
+/// `recorded_at` column (the transaction's `now()`), for a batch at an
+/// expected version, a batch at any version and a single event alike.
+#[tokio::test]
+async fn every_event_of_an_append_is_recorded_at_its_transactions_time() {
+    let Some(test) = TestStore::new(
+        "every_event_of_an_append_is_recorded_at_its_transactions_time",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let batch: Vec<_> = (0..3).map(deposit).collect();
+    let store = &test.store;
+    store.save("timed", &batch, Some(0)).await.expect("batch");
+    store
+        .save("timed", &batch, None)
+        .await
+        .expect("any version");
+    store
+        .save("timed", &[deposit(6)], Some(6))
+        .await
+        .expect("single");
+    let loaded = store.load("timed", 1).await.expect("load");
+    let columns: Vec<time::OffsetDateTime> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT recorded_at FROM \"{}\".events WHERE stream_id = 'timed' ORDER BY version",
+        test.schema
+    )))
+    .fetch_all(test.pool())
+    .await
+    .expect("recorded_at columns");
+    let contexts: Vec<_> = loaded.iter().map(|event| event.recorded_at).collect();
+    assert_eq!(contexts, columns, "each context's time is its row's");
+    for append in [&columns[0..3], &columns[3..6]] {
+        assert!(
+            append.iter().all(|at| *at == append[0]),
+            "one time per append: {append:?}"
+        );
+    }
+    test.cleanup().await;
+}
+
 /// A fresh schema (named from `prefix`) at event-store schema version
 /// `version` (the first `version` migrations applied, as a process of that
 /// version left it), and a pool: the set-up of the upgrade tests.

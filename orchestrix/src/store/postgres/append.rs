@@ -31,21 +31,25 @@ impl PostgreSQLEventStore {
         batch: &EventBatch<'_>,
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome, StoreError> {
-        let rows = match expected_version {
+        let appended = match expected_version {
             Some(expected) => {
                 self.insert_at(executor, aggregate_id, expected, batch)
                     .await
             }
             None => self.insert_any(executor, aggregate_id, batch).await,
         };
-        let rows = match rows {
-            Ok(rows) => rows,
+        let appended = match appended {
+            Ok(appended) => appended,
             Err(error) => {
                 let failure = self.failure(error, format!("append to stream `{aggregate_id}`"));
                 return Err(failure.resolve(self, aggregate_id, expected_version).await);
             }
         };
-        let Some(last) = rows.last() else {
+        let Some(Appended {
+            positions,
+            new_version,
+        }) = appended
+        else {
             // The stream has not reached the expected version.
             let expected = expected_version.unwrap_or(0);
             return Err(ConcurrencyError {
@@ -57,15 +61,11 @@ impl PostgreSQLEventStore {
         };
         let new_version = match expected_version {
             Some(expected) => expected + batch.len() as u64,
-            None => to_u64(last.try_get::<i64, _>(1).unwrap_or(0)),
+            None => to_u64(new_version.unwrap_or(0)),
         };
-        let positions: Vec<u64> = rows
-            .iter()
-            .map(|row| to_u64(row.try_get::<i64, _>(0).unwrap_or(0)))
-            .collect();
         Ok(AppendOutcome {
             new_version,
-            positions,
+            positions: positions.into_iter().map(to_u64).collect(),
         })
     }
 
@@ -94,7 +94,7 @@ impl PostgreSQLEventStore {
         aggregate_id: &str,
         expected: u64,
         batch: &EventBatch<'_>,
-    ) -> Result<Vec<PgRow>, sqlx::Error> {
+    ) -> Result<Option<Appended>, sqlx::Error> {
         if batch.len() == 1 {
             let query = sqlx::query(self.statements.append_one.clone())
                 .bind(aggregate_id)
@@ -116,12 +116,21 @@ impl PostgreSQLEventStore {
                     .bind(typed.causation_ids[0]),
                 None => query,
             };
-            return query.fetch_all(executor).await;
+            let row = query.fetch_optional(executor).await?;
+            return row
+                .map(|row| {
+                    Ok(Appended {
+                        positions: vec![row.try_get(0)?],
+                        new_version: None,
+                    })
+                })
+                .transpose();
         }
         let query = sqlx::query(self.statements.append_many.clone())
             .bind(aggregate_id)
             .bind(to_i64(expected));
-        bind_columns(query, batch).fetch_all(executor).await
+        let row = bind_columns(query, batch).fetch_one(executor).await?;
+        Appended::from_row(&row)
     }
 
     async fn insert_any<'e>(
@@ -129,9 +138,30 @@ impl PostgreSQLEventStore {
         executor: impl PgExecutor<'e>,
         aggregate_id: &str,
         batch: &EventBatch<'_>,
-    ) -> Result<Vec<PgRow>, sqlx::Error> {
+    ) -> Result<Option<Appended>, sqlx::Error> {
         let query = sqlx::query(self.statements.append_any.clone()).bind(aggregate_id);
-        bind_columns(query, batch).fetch_all(executor).await
+        let row = bind_columns(query, batch).fetch_one(executor).await?;
+        Appended::from_row(&row)
+    }
+}
+
+/// What an append statement inserted: the positions, in version order, and
+/// (for an append at any version) the stream's new version.
+struct Appended {
+    positions: Vec<i64>,
+    new_version: Option<i64>,
+}
+
+impl Appended {
+    /// The one row a batch's statement returns (`append_many`,
+    /// `append_any`): `None` when it inserted nothing (NULL positions).
+    fn from_row(row: &PgRow) -> Result<Option<Self>, sqlx::Error> {
+        let positions: Option<Vec<i64>> = row.try_get(0)?;
+        let new_version = if row.len() > 1 { row.try_get(1)? } else { None };
+        Ok(positions.map(|positions| Self {
+            positions,
+            new_version,
+        }))
     }
 }
 

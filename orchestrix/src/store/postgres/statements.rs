@@ -11,12 +11,17 @@ pub(super) struct Statements {
     /// Whether the append statements also write the typed metadata
     /// columns ([`TYPED_COLUMNS`], bound after [`APPEND_COLUMNS`]).
     pub(super) typed_columns: bool,
-    /// One event at an expected version (scalars: no arrays to encode).
+    /// One event at an expected version (scalars: no arrays to encode);
+    /// returns its position (no row when the stream has not reached the
+    /// expected version).
     pub(super) append_one: SqlStr,
-    /// Several events at an expected version.
+    /// Several events at an expected version; returns one row: the
+    /// positions in version order (NULL when the stream has not reached
+    /// the expected version).
     pub(super) append_many: SqlStr,
     /// Several events at whatever the stream's version is (no `$2`: the
-    /// arrays start at `$2`).
+    /// arrays start at `$2`); returns one row: the positions in version
+    /// order and the stream's new version.
     pub(super) append_any: SqlStr,
     pub(super) load: SqlStr,
     pub(super) load_range: SqlStr,
@@ -189,16 +194,22 @@ fn inserted(column: &str, value: &str) -> String {
     }
 }
 
-/// The context an append binds (`context::encode`, its `recorded_at`
-/// left 0) with the time the store accepts the event put in: the
-/// transaction's `now()`, the `recorded_at` column's default, in
+/// The time the store accepts an append's events, as the context holds it:
+/// the transaction's `now()`, the `recorded_at` column's default, in
 /// nanoseconds (the compact form's bytes 2 to 9, as `int8send` writes
-/// them).
+/// them). Computed once per statement, in the `registered` subquery (its
+/// column [`RECORDED_AT`]): per row, its `numeric` arithmetic cost more
+/// than the rest of the context's handling.
+const RECORDED_AT_BYTES: &str = "int8send(trunc(extract(epoch FROM now()) * 1000000000)::bigint)";
+
+/// The `registered` subquery's column holding [`RECORDED_AT_BYTES`].
+const RECORDED_AT: &str = "registered.recorded_at";
+
+/// The context an append binds (`context::encode`, its `recorded_at`
+/// left 0) with the time the store accepts the event put in
+/// ([`RECORDED_AT`]).
 fn with_recorded_at(context: &str) -> String {
-    format!(
-        "overlay({context} placing int8send(trunc(extract(epoch FROM now()) * 1000000000)::bigint) \
-         from 2 for 8)"
-    )
+    format!("overlay({context} placing {RECORDED_AT} from 2 for 8)")
 }
 
 impl Statements {
@@ -211,11 +222,13 @@ impl Statements {
         // `global_horizon`): a shared advisory lock on the next position,
         // taken before any position is drawn. Every inserted row joins this
         // one-row subquery, so no `nextval` runs before it; OFFSET 0 keeps
-        // it from being flattened.
+        // it from being flattened (and so computed once, not per row, as
+        // is the time the contexts get, `RECORDED_AT`).
         let registered = format!(
             "(SELECT pg_advisory_xact_lock_shared({s}.in_flight_tag() | \
                  (SELECT CASE WHEN q.is_called THEN q.last_value + 1 ELSE q.last_value END \
-                    FROM {s}.event_positions q)) OFFSET 0) registered"
+                    FROM {s}.event_positions q)) AS locked, \
+                 {RECORDED_AT_BYTES} AS recorded_at OFFSET 0) registered"
         );
         // The expected version $2 must be the stream's version: here the
         // stream must have reached it (a one-time filter: when it fails,
@@ -271,20 +284,29 @@ impl Statements {
                    FROM {registered} WHERE {reached} \
                  RETURNING position"
             )),
+            // A batch returns one row, its positions in one array (NULL when
+            // nothing was inserted): one value for the client to decode
+            // instead of a row per event. The positions are drawn in
+            // version order (`ORDER BY e.n`), so in position order they are
+            // in version order too.
             append_many: sql(format!(
-                "INSERT INTO {s}.events (position, stream_id, version, {names}) \
+                "WITH appended AS (\
+                 INSERT INTO {s}.events (position, stream_id, version, {names}) \
                  SELECT nextval('{s}.event_positions'), $1, $2 + e.n, {from_unnest} \
                    FROM {registered}, {} WHERE {reached} ORDER BY e.n \
-                 RETURNING position",
+                 RETURNING position) \
+                 SELECT array_agg(position ORDER BY position) FROM appended",
                 unnest(3)
             )),
             append_any: sql(format!(
-                "INSERT INTO {s}.events (position, stream_id, version, {names}) \
+                "WITH appended AS (\
+                 INSERT INTO {s}.events (position, stream_id, version, {names}) \
                  SELECT nextval('{s}.event_positions'), $1, current.version + e.n, {from_unnest} \
                    FROM (SELECT coalesce(max(c.version), 0) AS version FROM {s}.events c \
                           WHERE c.stream_id = $1) current, \
                         {registered}, {} ORDER BY e.n \
-                 RETURNING position, version",
+                 RETURNING position, version) \
+                 SELECT array_agg(position ORDER BY position), max(version) FROM appended",
                 unnest(2)
             )),
             // No `ORDER BY`: the rows come in the order the plan reads them
