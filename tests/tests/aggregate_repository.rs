@@ -407,3 +407,53 @@ fn the_default_load_range_serves_time_travel() {
         })
     ));
 }
+
+/// The repository loads through `EventStore::replay`: the trait's default
+/// (over `load` / `load_range`, for a custom store) and the in-memory
+/// store's own (which lends the kept messages) rebuild the same aggregate
+/// and fail alike, with the same `UnknownEvent` naming the stream, version
+/// and type.
+#[test]
+fn the_default_replay_and_the_stores_own_load_alike() {
+    fn loads<S: EventStore>(store: S, id: &str) -> (String, String, String) {
+        let repo = AggregateRepository::new(store);
+        let id = id.to_owned();
+        let mut account = AggregateRoot::<BankAccount>::new(&id);
+        open(&mut account, "Ada");
+        for amount in [10, 20, 30] {
+            deposit(&mut account, amount).expect("open");
+        }
+        repo.save(&mut account).expect("save");
+        let whole = repo.load::<BankAccount>(&id).expect("load");
+        let past = repo.load_at::<BankAccount>(&id, 3).expect("load_at");
+        repo.store()
+            .save(
+                &id,
+                &[envelope(AuditNoted {
+                    note: "checked".into(),
+                })],
+                Some(4),
+            )
+            .expect("raw append");
+        let unknown = repo
+            .load::<BankAccount>(&id)
+            .expect_err("the aggregate cannot apply AuditNoted");
+        assert!(
+            matches!(&unknown, RepositoryError::UnknownEvent(e) if e.version == 5),
+            "{unknown:?}"
+        );
+        (
+            format!("{} {:?}", whole.version(), whole.state()),
+            format!("{} {:?}", past.version(), past.state()),
+            unknown.to_string(),
+        )
+    }
+    let id = account_id("replay-kinds");
+    let own = loads(InMemoryEventStore::new(), &id);
+    let default = loads(WithoutLoadRange(InMemoryEventStore::new()), &id);
+    assert_eq!(own, default);
+    assert!(
+        own.0.starts_with("4 ") && own.1.starts_with("3 "),
+        "{own:?}"
+    );
+}
