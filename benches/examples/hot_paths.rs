@@ -17,7 +17,9 @@
 //! without running them),
 //! `store-save` (one-event saves to the in-memory store), `store-load`
 //! (`repo.load` + replay of a 1,000-event in-memory stream, filled in one
-//! batch in the set-up; divide by 1,000 for a figure per event),
+//! batch in the set-up; divide by 1,000 for a figure per event; the
+//! repository replays through `EventStore::replay`), `store-load-events`
+//! (`store.load` of the same stream, the `RecordedEvent`s folded),
 //! `store-save-setup` (the envelopes `store-save` saves, built and
 //! dropped, no store: subtract it from `store-save`), their fair baselines
 //! on the hand-written store of the `event_store` bench
@@ -270,6 +272,22 @@ fn main() {
             let repo = AggregateRepository::new(store);
             for _ in 0..count {
                 let tally = repo.load::<Tally>("bench-tally").expect("load");
+                black_box(tally.sum);
+            }
+        }
+        "store-load-events" => {
+            let store = InMemoryEventStore::new();
+            store
+                .save("bench-tally", &noop_events(LOADED_EVENTS), Some(0))
+                .expect("fill");
+            for _ in 0..count {
+                let events = store.load("bench-tally", 1).expect("load");
+                let tally = events.iter().fold(Tally::default(), |mut tally, event| {
+                    if let Some(event) = event.downcast_ref::<NoopEvent>() {
+                        tally.noop_event(event);
+                    }
+                    tally
+                });
                 black_box(tally.sum);
             }
         }

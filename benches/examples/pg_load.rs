@@ -10,7 +10,9 @@
 //! DATABASE_URL=postgres://... valgrind --tool=callgrind target/release/examples/pg_load raw 20
 //! ```
 //!
-//! Workloads: `store` (`PostgreSQLEventStore::load`, then the fold), `raw`
+//! Workloads: `replay` (W4's figure: the aggregate repository's
+//! `load_async` of an aggregate summing the amounts, which replays the
+//! stream), `store` (`PostgreSQLEventStore::load`, then the fold), `raw`
 //! (the bench's hand-written baseline), `none` (the set-up alone: both
 //! tables written, nothing loaded); `store-append` and `raw-append` make
 //! the count W1's single-event appends with expected version to a new
@@ -80,7 +82,8 @@ fn main() {
                 "raw-append" => raw.append_one("singles", n, n).await,
                 "store-batch" => store.append_batch("batches", n * W3_BATCH, W3_BATCH).await,
                 "raw-batch" => raw.append_batch("batches", n * W3_BATCH, W3_BATCH).await,
-                "store" => assert_eq!(store.load_and_fold("w1").await, expected),
+                "replay" => assert_eq!(store.load_and_fold("w1").await, expected),
+                "store" => assert_eq!(store.load_events_and_fold("w1").await, expected),
                 "raw" => assert_eq!(raw.load_and_fold("w1").await, expected),
                 "none" => {}
                 other => panic!("unknown workload `{other}`"),

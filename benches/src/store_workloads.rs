@@ -7,7 +7,11 @@
 //! * W2: the same 10,000 appends over 8 concurrent tasks (own streams);
 //! * W3: 100 appends of 100 events each;
 //! * W4: load and fold a 10,000-event stream (median of 20), timed by the
-//!   wall clock and again by this process's CPU time (see [`Round`]).
+//!   wall clock and again by this process's CPU time (see [`Round`]): the
+//!   framework's idiomatic load, `AggregateRepository::load_async` of an
+//!   aggregate summing the amounts (a replay: no `RecordedEvent` built),
+//!   and, as two more named lines, `store.load` with a fold over the
+//!   recorded events it returns.
 //!
 //! W1-W3 run in 10 interleaved chunks (framework and raw take turns going
 //! first), so that the noise of a shared machine hits both alike; W4
@@ -39,6 +43,21 @@ pub struct Deposited {
     pub amount: u64,
 }
 
+/// W4's aggregate: the sum of the amounts of its stream.
+#[derive(Default, Debug)]
+pub struct Balance {
+    /// The sum.
+    pub total: u64,
+}
+
+#[aggregate]
+impl Balance {
+    #[apply]
+    fn deposited(&mut self, event: &Deposited) {
+        self.total += event.amount;
+    }
+}
+
 /// W1's (and W2's) appends, and W4's stream length.
 pub const W1_APPENDS: u64 = 10_000;
 /// W2's concurrent tasks.
@@ -52,7 +71,7 @@ pub const W4_RUNS: usize = 20;
 /// How many interleaved chunks W1-W3 run in.
 pub const CHUNKS: u64 = 10;
 
-const WORKLOADS: [(&str, &str, f64); 5] = [
+const WORKLOADS: [(&str, &str, f64); 7] = [
     (
         "W1 10k single appends, sequential",
         "appends/s",
@@ -78,14 +97,23 @@ const WORKLOADS: [(&str, &str, f64); 5] = [
         "events/s",
         W1_APPENDS as f64,
     ),
+    (
+        "W4 via store.load (median of 20)",
+        "events/s",
+        W1_APPENDS as f64,
+    ),
+    ("W4 via store.load, CPU time", "events/s", W1_APPENDS as f64),
 ];
 
 /// One round's times: `[workload][framework, raw]`; the fifth row is W4
 /// timed by the CPU time this process spent (every thread, from
 /// `/proc/self/task/*/schedstat`), which a busy shared machine blurs far
 /// less than wall time. It counts the client's work only: for a server
-/// backend, the server's is in the wall time alone.
-pub type Round = [[Duration; 2]; 5];
+/// backend, the server's is in the wall time alone. The sixth and seventh
+/// rows are W4 by wall and CPU time again with the framework side loading
+/// through `store.load` ([`Side::load_events_and_fold`]), against the same
+/// raw loads.
+pub type Round = [[Duration; 2]; 7];
 
 /// What the workloads ask of one side of the comparison.
 pub trait Side: Clone + Send + Sync + 'static {
@@ -108,8 +136,17 @@ pub trait Side: Clone + Send + Sync + 'static {
         count: u64,
     ) -> impl Future<Output = ()> + Send;
 
-    /// Loads `stream` and sums its amounts.
+    /// Loads `stream` and sums its amounts: the side's idiomatic load (the
+    /// framework's: the aggregate repository's `load_async` of a
+    /// [`Balance`]).
     fn load_and_fold(&self, stream: &str) -> impl Future<Output = u64> + Send;
+
+    /// Loads `stream`'s events and sums their amounts: the framework's
+    /// `store.load`, then a fold over the recorded events; the same as
+    /// [`load_and_fold`](Self::load_and_fold) for the raw baseline.
+    fn load_events_and_fold(&self, stream: &str) -> impl Future<Output = u64> + Send {
+        self.load_and_fold(stream)
+    }
 }
 
 /// The framework side: any Orchestrix event store.
@@ -137,6 +174,14 @@ impl<S: AsyncEventStore + Clone + 'static> Side for Framework<S> {
     }
 
     async fn load_and_fold(&self, stream: &str) -> u64 {
+        AggregateRepository::new(self.0.clone())
+            .load_async::<Balance>(stream)
+            .await
+            .expect("load")
+            .total
+    }
+
+    async fn load_events_and_fold(&self, stream: &str) -> u64 {
         self.0
             .load(stream, 1)
             .await
@@ -191,7 +236,7 @@ impl Selected {
 /// A workload that does not run keeps zero times and is left out of the
 /// report.
 pub async fn run_round(framework: &impl Side, raw: &impl Side, selected: Selected) -> Round {
-    let mut w: Round = [[Duration::ZERO; 2]; 5];
+    let mut w: Round = [[Duration::ZERO; 2]; 7];
     for chunk in 0..CHUNKS {
         let singles = chunk * W1_APPENDS / CHUNKS..(chunk + 1) * W1_APPENDS / CHUNKS;
         let per_task = W1_APPENDS / W2_TASKS / CHUNKS;
@@ -220,21 +265,27 @@ pub async fn run_round(framework: &impl Side, raw: &impl Side, selected: Selecte
             raw.append_batch("w1", first, W3_BATCH).await;
         }
     }
-    // W4: both load the 10,000-event stream W1 wrote, alternating.
-    let mut wall = [Vec::new(), Vec::new()];
-    let mut cpu = [Vec::new(), Vec::new()];
+    // W4: both load the 10,000-event stream W1 wrote, alternating: the
+    // framework twice (its repository, then `store.load`), then raw.
+    let mut wall = [Vec::new(), Vec::new(), Vec::new()];
+    let mut cpu = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..W4_RUNS {
-        for (side, (wall_time, cpu_time)) in
-            [w4(framework).await, w4(raw).await].into_iter().enumerate()
-        {
+        let times = [
+            w4(framework.load_and_fold("w1")).await,
+            w4(framework.load_events_and_fold("w1")).await,
+            w4(raw.load_and_fold("w1")).await,
+        ];
+        for (side, (wall_time, cpu_time)) in times.into_iter().enumerate() {
             wall[side].push(wall_time);
             cpu[side].push(cpu_time);
         }
     }
-    let [framework_wall, raw_wall] = wall;
-    w[3] = [median(framework_wall), median(raw_wall)];
-    let [framework_cpu, raw_cpu] = cpu;
-    w[4] = [median(framework_cpu), median(raw_cpu)];
+    let [framework_wall, events_wall, raw_wall] = wall.map(median);
+    let [framework_cpu, events_cpu, raw_cpu] = cpu.map(median);
+    w[3] = [framework_wall, raw_wall];
+    w[4] = [framework_cpu, raw_cpu];
+    w[5] = [events_wall, raw_wall];
+    w[6] = [events_cpu, raw_cpu];
     w
 }
 
@@ -288,10 +339,10 @@ async fn w2_chunk(side: &impl Side, tasks: &Range<u64>) -> Duration {
 }
 
 /// One load and fold: its wall time and this process's CPU time.
-async fn w4(side: &impl Side) -> (Duration, Duration) {
+async fn w4(load_and_fold: impl Future<Output = u64>) -> (Duration, Duration) {
     let cpu = process_cpu_time();
     let start = Instant::now();
-    let balance = side.load_and_fold("w1").await;
+    let balance = load_and_fold.await;
     let elapsed = start.elapsed();
     let cpu = process_cpu_time().saturating_sub(cpu);
     assert_eq!(balance, (0..W1_APPENDS).sum::<u64>());
@@ -321,7 +372,7 @@ pub fn report(rounds: &[Round]) {
         let ratios: Vec<f64> = times.iter().map(|[f, r]| ratio(*f, *r)).collect();
         print_rows(times, &ratios);
     }
-    let mut medians: Round = [[Duration::ZERO; 2]; 5];
+    let mut medians: Round = [[Duration::ZERO; 2]; 7];
     let mut ratios = Vec::new();
     for (workload, median_times) in medians.iter_mut().enumerate() {
         for (side, time) in median_times.iter_mut().enumerate() {

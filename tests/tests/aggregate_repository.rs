@@ -407,3 +407,114 @@ fn the_default_load_range_serves_time_travel() {
         })
     ));
 }
+
+/// The repository loads through `EventStore::replay`: the trait's default
+/// (over `load` / `load_range`, for a custom store) and the in-memory
+/// store's own (which lends the kept messages) rebuild the same aggregate
+/// and fail alike, with the same `UnknownEvent` naming the stream, version
+/// and type.
+#[test]
+fn the_default_replay_and_the_stores_own_load_alike() {
+    fn loads<S: EventStore>(store: S, id: &str) -> (String, String, String) {
+        let repo = AggregateRepository::new(store);
+        let id = id.to_owned();
+        let mut account = AggregateRoot::<BankAccount>::new(&id);
+        open(&mut account, "Ada");
+        for amount in [10, 20, 30] {
+            deposit(&mut account, amount).expect("open");
+        }
+        repo.save(&mut account).expect("save");
+        let whole = repo.load::<BankAccount>(&id).expect("load");
+        let past = repo.load_at::<BankAccount>(&id, 3).expect("load_at");
+        repo.store()
+            .save(
+                &id,
+                &[envelope(AuditNoted {
+                    note: "checked".into(),
+                })],
+                Some(4),
+            )
+            .expect("raw append");
+        let unknown = repo
+            .load::<BankAccount>(&id)
+            .expect_err("the aggregate cannot apply AuditNoted");
+        assert!(
+            matches!(&unknown, RepositoryError::UnknownEvent(e) if e.version == 5),
+            "{unknown:?}"
+        );
+        (
+            format!("{} {:?}", whole.version(), whole.state()),
+            format!("{} {:?}", past.version(), past.state()),
+            unknown.to_string(),
+        )
+    }
+    let id = account_id("replay-kinds");
+    let own = loads(InMemoryEventStore::new(), &id);
+    let default = loads(WithoutLoadRange(InMemoryEventStore::new()), &id);
+    assert_eq!(own, default);
+    assert!(
+        own.0.starts_with("4 ") && own.1.starts_with("3 "),
+        "{own:?}"
+    );
+}
+
+/// A store whose `replay` ignores `to_version` and hands out the whole
+/// rest of the stream (a custom store may read more than asked).
+struct ReplaysTooMuch(InMemoryEventStore);
+
+impl EventStore for ReplaysTooMuch {
+    fn save(
+        &self,
+        aggregate_id: &str,
+        events: &[orchestrix::message::AnyEnvelope],
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.0.save(aggregate_id, events, expected_version)
+    }
+
+    fn load(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.load(aggregate_id, from_version)
+    }
+
+    fn replay(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        _to_version: u64,
+        apply: &mut dyn FnMut(orchestrix::store::ReplayedEvent<'_>) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.0.replay(aggregate_id, from_version, u64::MAX, apply)
+    }
+
+    fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_all(from_position, limit)
+    }
+
+    fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.0.save_snapshot(snapshot)
+    }
+
+    fn load_snapshot(&self, aggregate_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.0.load_snapshot(aggregate_id)
+    }
+}
+
+/// Time travel applies nothing past the version asked for, even when the
+/// store replays further.
+#[test]
+fn load_at_applies_nothing_past_its_version_whatever_the_store_hands_out() {
+    let repo = AggregateRepository::new(ReplaysTooMuch(InMemoryEventStore::new()));
+    let id = account_id("replays-too-much");
+    let mut account = AggregateRoot::<BankAccount>::new(&id);
+    open(&mut account, "Ada");
+    for amount in [10, 20, 30] {
+        deposit(&mut account, amount).expect("open");
+    }
+    repo.save(&mut account).expect("save");
+    let past = repo.load_at::<BankAccount>(&id, 2).expect("version 2");
+    assert_eq!((past.version(), past.balance), (2, 10));
+}

@@ -1547,6 +1547,118 @@ async fn a_stream_whose_rows_were_rewritten_loads_in_version_order() {
             .await
             .expect("load range");
         assert_eq!(amounts(&range), [(2, 1), (3, 2), (4, 3), (5, 4)], "{plan}");
+        // A replay (what the aggregate repository loads through) too.
+        for (from, to, expected) in [
+            (
+                1,
+                u64::MAX,
+                &[(1, 0), (2, 1), (3, 2), (4, 3), (5, 4), (6, 5)][..],
+            ),
+            (2, 5, &[(2, 1), (3, 2), (4, 3), (5, 4)][..]),
+        ] {
+            let mut replayed = Vec::new();
+            test.store
+                .replay("rewritten", from, to, &mut |event| {
+                    let amount = event.downcast_ref::<Deposited>().expect("deposit").amount;
+                    replayed.push((event.version, amount));
+                    std::ops::ControlFlow::Continue(())
+                })
+                .await
+                .expect("replay");
+            assert_eq!(replayed, expected, "{plan}: replay({from}, {to})");
+        }
+        let repository = AggregateRepository::new(test.store.clone());
+        let balance = repository
+            .load_async::<Balance>("rewritten")
+            .await
+            .expect("repository load");
+        assert_eq!(
+            (balance.version(), balance.steps.clone()),
+            (6, vec![0, 1, 2, 3, 4, 5]),
+            "{plan}"
+        );
     }
+    test.cleanup().await;
+}
+
+/// The deposits of a stream in the order they were applied.
+#[derive(Default, Debug)]
+struct Balance {
+    steps: Vec<u64>,
+}
+
+#[aggregate]
+impl Balance {
+    #[apply]
+    fn deposited(&mut self, event: &Deposited) {
+        self.steps.push(event.amount);
+    }
+}
+
+/// A replay reads neither the context nor the time the store accepted an
+/// event: an aggregate whose stored context is damaged still loads through
+/// the repository (a replay), while `load`, which hands out the metadata,
+/// fails naming the row; a payload that does not decode fails both, the
+/// repository with the store's error naming the stream, version, position
+/// and type.
+#[tokio::test]
+async fn a_replay_decodes_payloads_only() {
+    let Some(test) = TestStore::new("a_replay_decodes_payloads_only", 1).await else {
+        return;
+    };
+    let appended = test
+        .store
+        .save("replayed", &[deposit(5), deposit(7)], Some(0))
+        .await
+        .expect("append");
+    let table = format!("\"{}\".events", test.schema);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET context = '\\x09'::bytea WHERE position = $1"
+    )))
+    .bind(i64::try_from(appended.positions[0]).expect("small"))
+    .execute(test.pool())
+    .await
+    .expect("damage the context");
+    test.store
+        .load("replayed", 1)
+        .await
+        .expect_err("load decodes the context");
+    let repository = AggregateRepository::new(test.store.clone());
+    let balance = repository
+        .load_async::<Balance>("replayed")
+        .await
+        .expect("a replay skips the context");
+    assert_eq!((balance.version(), balance.steps.clone()), (2, vec![5, 7]));
+
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET payload = '{{\"amount\": \"lots\"}}'::jsonb WHERE position = $1"
+    )))
+    .bind(i64::try_from(appended.positions[1]).expect("small"))
+    .execute(test.pool())
+    .await
+    .expect("damage the payload");
+    let error = repository
+        .load_async::<Balance>("replayed")
+        .await
+        .expect_err("the payload does not decode");
+    let RepositoryError::Store(StoreError::Decode {
+        stream_id,
+        version,
+        position,
+        event_type,
+        source: DecodeError::Malformed { .. },
+    }) = &error
+    else {
+        panic!("expected a decode error, got {error:?}");
+    };
+    assert_eq!(
+        (stream_id.as_str(), *version, *position, event_type.as_str()),
+        (
+            "replayed",
+            2,
+            Some(appended.positions[1]),
+            "pg-test.Deposited"
+        )
+    );
     test.cleanup().await;
 }

@@ -7,10 +7,10 @@ use std::ops::Deref;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::message::{AnyEnvelope, AnyMessage, Envelope, Event, Metadata};
-use crate::store::RecordedEvent;
+use crate::store::ReplayedEvent;
 
 use super::decide::IntoEvents;
-use super::error::RepositoryError;
+use super::error::{RepositoryError, UnknownEventError};
 use super::traits::{Aggregate, EventOf};
 
 /// An aggregate instance: the user's state `A`, the aggregate id (its
@@ -201,20 +201,38 @@ impl<A: Aggregate> AggregateRoot<A> {
         }
     }
 
-    /// Applies an event loaded from the store and moves the version to its
-    /// version. A panic in the `#[apply]` method is caught and returned as
-    /// [`RepositoryError::Apply`]; the root is then half-applied and must be
-    /// dropped, which every caller does by returning the error.
-    pub(crate) fn replay(&mut self, event: &RecordedEvent) -> Result<(), RepositoryError> {
+    /// Applies an event replayed from the stream `stream_id` and moves the
+    /// version to its version. An event of a type the aggregate has no
+    /// `#[apply]` method for is a [`RepositoryError::UnknownEvent`] (unless
+    /// the aggregate ignores unknown events), as
+    /// [`Aggregate::apply_recorded`] says; a panic in the `#[apply]` method
+    /// is caught and returned as [`RepositoryError::Apply`]. The root is
+    /// then half-applied and must be dropped, which every caller does by
+    /// returning the error.
+    pub(crate) fn replay(
+        &mut self,
+        stream_id: &str,
+        event: ReplayedEvent<'_>,
+    ) -> Result<(), RepositoryError> {
         let state = &mut self.state;
         // Unwind safety: on a panic the state may be half-updated, but the
         // caller discards this root, so nobody observes it.
-        match panic::catch_unwind(AssertUnwindSafe(|| state.apply_recorded(event))) {
-            Ok(applied) => applied?,
+        match panic::catch_unwind(AssertUnwindSafe(|| state.apply_message(event.message))) {
+            Ok(true) => {}
+            Ok(false) if A::IGNORE_UNKNOWN_EVENTS => {}
+            Ok(false) => {
+                return Err(UnknownEventError {
+                    aggregate_type: A::AGGREGATE_TYPE,
+                    stream_id: stream_id.to_owned(),
+                    version: event.version,
+                    event_type: event.event_type().to_owned(),
+                }
+                .into());
+            }
             Err(payload) => {
                 return Err(RepositoryError::Apply {
                     aggregate_type: A::AGGREGATE_TYPE,
-                    stream_id: event.stream_id.to_string(),
+                    stream_id: stream_id.to_owned(),
                     version: event.version,
                     event_type: event.event_type().to_owned(),
                     message: panic_message(payload.as_ref()),

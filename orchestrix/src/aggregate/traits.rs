@@ -86,6 +86,11 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// Applies a stored event; an event of a type the aggregate does not
     /// know is an [`UnknownEventError`] naming the stream, version and type,
     /// unless the aggregate ignores unknown events.
+    ///
+    /// The repository's loads follow the same rule on the events a store
+    /// replays ([`EventStore::replay`](crate::store::EventStore::replay)),
+    /// which are not `RecordedEvent`s: they call
+    /// [`apply_message`](Self::apply_message), not this method.
     fn apply_recorded(&mut self, event: &RecordedEvent) -> Result<(), UnknownEventError> {
         if self.apply_message(event.envelope.message()) || Self::IGNORE_UNKNOWN_EVENTS {
             return Ok(());

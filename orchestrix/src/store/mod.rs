@@ -50,7 +50,11 @@ mod types;
 pub use global::{EventTypeFilter, GlobalPage};
 
 pub use memory::{InMemoryAsyncEventStore, InMemoryEventStore};
-pub use types::{AppendOutcome, RawRecordedEvent, RecordedEvent, Snapshot, StoreError};
+pub use types::{
+    AppendOutcome, RawRecordedEvent, RecordedEvent, ReplayedEvent, Snapshot, StoreError,
+};
+
+use std::ops::ControlFlow;
 
 pub use crate::error::ConcurrencyError;
 use crate::message::AnyEnvelope;
@@ -83,6 +87,61 @@ pub trait EventStore: Send + Sync {
         let mut events = self.load(aggregate_id, from_version)?;
         events.retain(|event| event.version <= to_version);
         Ok(events)
+    }
+
+    /// Hands the stream's events with `from_version <= version <=
+    /// to_version` to `apply`, in version order, as [`ReplayedEvent`]s,
+    /// until `apply` breaks: what loading an aggregate needs, and all it
+    /// needs (`to_version` = `u64::MAX` reads the whole rest of the
+    /// stream). Errors are those of [`load`](Self::load); an unknown
+    /// stream hands nothing.
+    ///
+    /// It exists because a load is mostly replay: an aggregate's `#[apply]`
+    /// methods read each event's message, never its metadata, so building
+    /// a [`RecordedEvent`] per event (and its metadata) only to drop it is
+    /// most of a load's cost. The aggregate repository loads through this
+    /// method. The default collects [`load`](Self::load) (or
+    /// [`load_range`](Self::load_range) when `to_version` is bounded), so a
+    /// custom store works unchanged; the crate's stores override it to
+    /// decode only the messages (the in-memory stores lend the messages
+    /// they keep, under their read lock: `apply` must not call the store).
+    /// Stores that skip the metadata do not check it either: a stored
+    /// event whose metadata does not decode still replays.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use orchestrix::prelude::*;
+    /// use orchestrix::store::InMemoryEventStore;
+    ///
+    /// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    /// struct Deposited { amount: u64 }
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// let events: Vec<AnyEnvelope> =
+    ///     (1..=3).map(|amount| Envelope::new(Deposited { amount }).into()).collect();
+    /// store.save("acc-1", &events, Some(0))?;
+    ///
+    /// let mut balance = 0;
+    /// store.replay("acc-1", 2, u64::MAX, &mut |event| {
+    ///     balance += event.downcast_ref::<Deposited>().map_or(0, |d| d.amount);
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// assert_eq!(balance, 5);
+    /// # Ok::<(), StoreError>(())
+    /// ```
+    fn replay(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+        apply: &mut dyn FnMut(ReplayedEvent<'_>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let events = match to_version {
+            u64::MAX => self.load(aggregate_id, from_version)?,
+            _ => self.load_range(aggregate_id, from_version, to_version)?,
+        };
+        replay_recorded(&events, apply);
+        Ok(())
     }
 
     /// At most `limit` events of all streams with position `>= from_position`,
@@ -184,6 +243,55 @@ pub trait AsyncEventStore: Send + Sync {
         Ok(events)
     }
 
+    /// Hands the stream's events with `from_version <= version <=
+    /// to_version` to `apply`, in version order, as [`ReplayedEvent`]s,
+    /// until `apply` breaks: what loading an aggregate needs, and all it
+    /// needs. See [`EventStore::replay`] for why it exists and what the
+    /// default does; PostgreSQL's selects neither the context nor the time
+    /// the store accepted the event, and decodes each payload straight
+    /// from its row.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use orchestrix::prelude::*;
+    /// use orchestrix::store::InMemoryAsyncEventStore;
+    ///
+    /// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    /// struct Deposited { amount: u64 }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = InMemoryAsyncEventStore::new();
+    /// let events: Vec<AnyEnvelope> =
+    ///     (1..=3).map(|amount| Envelope::new(Deposited { amount }).into()).collect();
+    /// store.save("acc-1", &events, Some(0)).await?;
+    ///
+    /// let mut seen = Vec::new();
+    /// store.replay("acc-1", 1, 2, &mut |event| {
+    ///     seen.push(event.version);
+    ///     ControlFlow::Continue(())
+    /// }).await?;
+    /// assert_eq!(seen, [1, 2]);
+    /// # Ok::<(), StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    async fn replay(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+        apply: &mut (dyn for<'e> FnMut(ReplayedEvent<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<(), StoreError> {
+        let events = match to_version {
+            u64::MAX => self.load(aggregate_id, from_version).await?,
+            _ => {
+                self.load_range(aggregate_id, from_version, to_version)
+                    .await?
+            }
+        };
+        replay_recorded(&events, apply);
+        Ok(())
+    }
+
     /// At most `limit` events of all streams with position `>= from_position`,
     /// in position order.
     async fn read_all(
@@ -270,5 +378,18 @@ pub trait AsyncEventStore: Send + Sync {
     /// there.
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Hands `events` to `apply` until it breaks: the default
+/// [`EventStore::replay`] and [`AsyncEventStore::replay`].
+fn replay_recorded(
+    events: &[RecordedEvent],
+    apply: &mut dyn FnMut(ReplayedEvent<'_>) -> ControlFlow<()>,
+) {
+    for event in events {
+        if apply(ReplayedEvent::of(event)).is_break() {
+            return;
+        }
     }
 }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::error::{BoxError, ConcurrencyError, DecodeError, RegistryError};
 use crate::limits::LimitError;
-use crate::message::{AnyEnvelope, Envelope, Event, Metadata};
+use crate::message::{AnyEnvelope, AnyMessage, Envelope, Event, Metadata};
 
 /// What an append did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +55,49 @@ impl RecordedEvent {
     /// The typed envelope, if the event is an `E`.
     pub fn downcast<E: Event>(&self) -> Option<Envelope<E>> {
         self.envelope.downcast::<E>()
+    }
+}
+
+/// One event of a stream replay ([`EventStore::replay`](super::EventStore::replay),
+/// [`AsyncEventStore::replay`](super::AsyncEventStore::replay)): what
+/// rebuilding an aggregate needs of a stored event, its version and its
+/// decoded message, borrowed for the time of one call of the replay's
+/// callback.
+///
+/// It exists so that a load need not build a [`RecordedEvent`] per event:
+/// an aggregate's `#[apply]` methods read the message only, never the
+/// metadata, the global position or the time the store accepted it, so a
+/// replay leaves them undecoded (a store that keeps the message decoded
+/// lends it as it is, without a copy or a reference count).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayedEvent<'a> {
+    /// Its version in the stream, from 1 (the events an upcaster split one
+    /// stored event into share its version).
+    pub version: u64,
+    /// The event.
+    pub message: &'a dyn AnyMessage,
+}
+
+impl<'a> ReplayedEvent<'a> {
+    /// The event at `version`.
+    pub fn new(version: u64, message: &'a dyn AnyMessage) -> Self {
+        Self { version, message }
+    }
+
+    /// The replayed form of a recorded event.
+    pub fn of(event: &'a RecordedEvent) -> Self {
+        Self::new(event.version, event.envelope.message())
+    }
+
+    /// The event's registered name.
+    pub fn event_type(&self) -> &'static str {
+        self.message.message_name()
+    }
+
+    /// The event as an `E`, if it is one.
+    pub fn downcast_ref<E: Event>(&self) -> Option<&'a E> {
+        let message: &'a dyn std::any::Any = self.message;
+        message.downcast_ref::<E>()
     }
 }
 

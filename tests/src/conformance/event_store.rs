@@ -66,6 +66,7 @@ pub const CASES: &[&str] = &[
     "racing_writers_one_winner_per_version",
     "empty_append",
     "read_all_filtered_returns_matching_types_and_how_far_it_scanned",
+    "replay_hands_out_what_load_range_loads",
 ];
 
 /// Generates one `#[tokio::test]` per conformance case for a store.
@@ -102,6 +103,7 @@ macro_rules! event_store_conformance {
                 empty_append,
                 read_all_filtered_returns_matching_types_and_how_far_it_scanned,
                 stream_version_and_raw_reads_follow_the_stream,
+                replay_hands_out_what_load_range_loads,
             );
         }
     };
@@ -488,6 +490,99 @@ pub async fn load_range_between_versions<S: AsyncEventStore + 'static>(store: Ar
             .expect("load_range of an unknown stream")
             .is_empty()
     );
+}
+
+/// `replay(stream, from, to, apply)` hands `apply` the events `load_range`
+/// loads (`load` for `to = u64::MAX`), in version order, each as its
+/// version and message; it stops when `apply` breaks; an unknown stream
+/// hands nothing, and an invalid stream id is the error `load` gives.
+pub async fn replay_hands_out_what_load_range_loads<S: AsyncEventStore + 'static>(store: Arc<S>) {
+    let stream = unique_stream_id("replay");
+    let events: Vec<_> = (1..=5)
+        .map(|seq| ConformanceEvent::envelope(1, seq))
+        .collect();
+    store
+        .save(&stream, &events, Some(0))
+        .await
+        .expect("setup append");
+    for (from, to) in [
+        (1, u64::MAX),
+        (0, 2),
+        (2, 4),
+        (3, 3),
+        (4, 99),
+        (4, 3),
+        (6, 9),
+    ] {
+        let replayed = replayed(&*store, &stream, from, to, usize::MAX).await;
+        let loaded = match to {
+            u64::MAX => store.load(&stream, from).await,
+            _ => store.load_range(&stream, from, to).await,
+        }
+        .expect("load");
+        let loaded: Vec<(u64, String, u32)> = loaded
+            .iter()
+            .map(|event| (event.version, event.event_type().to_owned(), seq_of(event)))
+            .collect();
+        assert_eq!(replayed, loaded, "replay({from}, {to})");
+    }
+    assert_eq!(
+        replayed(&*store, &stream, 1, u64::MAX, 2).await,
+        [
+            (1, ConformanceEvent::NAME.to_owned(), 1),
+            (2, ConformanceEvent::NAME.to_owned(), 2)
+        ],
+        "a break stops the replay"
+    );
+    assert!(
+        replayed(
+            &*store,
+            &unique_stream_id("replay-unknown"),
+            1,
+            u64::MAX,
+            usize::MAX
+        )
+        .await
+        .is_empty()
+    );
+    let mut called = false;
+    let invalid = store
+        .replay("", 1, u64::MAX, &mut |_| {
+            called = true;
+            std::ops::ControlFlow::Continue(())
+        })
+        .await
+        .expect_err("an empty stream id");
+    let load = store.load("", 1).await.expect_err("an empty stream id");
+    assert_eq!(invalid.to_string(), load.to_string());
+    assert!(!called);
+}
+
+/// What `replay` hands out, as (version, type, seq), breaking after
+/// `stop_after` events.
+async fn replayed<S: AsyncEventStore + ?Sized>(
+    store: &S,
+    stream: &str,
+    from: u64,
+    to: u64,
+    stop_after: usize,
+) -> Vec<(u64, String, u32)> {
+    let mut seen = Vec::new();
+    store
+        .replay(stream, from, to, &mut |event| {
+            let seq = event
+                .downcast_ref::<ConformanceEvent>()
+                .expect("a conformance event")
+                .seq;
+            seen.push((event.version, event.event_type().to_owned(), seq));
+            match seen.len() < stop_after {
+                true => std::ops::ControlFlow::Continue(()),
+                false => std::ops::ControlFlow::Break(()),
+            }
+        })
+        .await
+        .expect("replay");
+    seen
 }
 
 /// `read_all` gives every stream's events in global position order, with

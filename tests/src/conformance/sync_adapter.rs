@@ -3,8 +3,9 @@
 use orchestrix::message::AnyEnvelope;
 use orchestrix::store::{
     AppendOutcome, AsyncEventStore, EventStore, EventTypeFilter, GlobalPage, RawRecordedEvent,
-    RecordedEvent, Snapshot, StoreError,
+    RecordedEvent, ReplayedEvent, Snapshot, StoreError,
 };
+use std::ops::ControlFlow;
 
 /// Wraps a blocking [`EventStore`] as an [`AsyncEventStore`] by calling it
 /// inline, so the one conformance suite also checks blocking stores.
@@ -40,6 +41,16 @@ impl<S: EventStore> AsyncEventStore for BlockingStore<S> {
         to_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.0.load_range(aggregate_id, from_version, to_version)
+    }
+
+    async fn replay(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+        apply: &mut (dyn for<'e> FnMut(ReplayedEvent<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<(), StoreError> {
+        self.0.replay(aggregate_id, from_version, to_version, apply)
     }
 
     async fn read_all(

@@ -74,11 +74,11 @@ impl<S: AsyncEventStore + ?Sized> AggregateRepository<S> {
             true => self.store.load_snapshot(id).await?,
             false => None,
         };
-        let root = plan.start(snapshot);
-        let events = match plan.events_after(&root) {
-            EventsToRead { from, to: Some(to) } => self.store.load_range(id, from, to).await?,
-            EventsToRead { from, to: None } => self.store.load(id, from).await?,
-        };
-        plan.finish(root, &events)
+        let mut replaying = plan.start(snapshot);
+        let EventsToRead { from, to } = plan.events_after(&replaying);
+        self.store
+            .replay(id, from, to, &mut |event| replaying.apply(event))
+            .await?;
+        plan.finish(replaying)
     }
 }

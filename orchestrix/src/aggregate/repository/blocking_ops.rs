@@ -66,11 +66,10 @@ impl<S: EventStore + ?Sized> AggregateRepository<S> {
             true => self.store.load_snapshot(id)?,
             false => None,
         };
-        let root = plan.start(snapshot);
-        let events = match plan.events_after(&root) {
-            EventsToRead { from, to: Some(to) } => self.store.load_range(id, from, to)?,
-            EventsToRead { from, to: None } => self.store.load(id, from)?,
-        };
-        plan.finish(root, &events)
+        let mut replaying = plan.start(snapshot);
+        let EventsToRead { from, to } = plan.events_after(&replaying);
+        self.store
+            .replay(id, from, to, &mut |event| replaying.apply(event))?;
+        plan.finish(replaying)
     }
 }

@@ -6,6 +6,7 @@ mod blocking_ops;
 mod codec;
 mod snapshot;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 pub use snapshot::SnapshotPolicy;
@@ -14,7 +15,7 @@ use codec::{Snapshots, SnapshotsOf};
 
 use crate::aggregate::error::RepositoryError;
 use crate::aggregate::{Aggregate, AggregateRoot, DeserializeState, SerializeState};
-use crate::store::{AppendOutcome, RecordedEvent, Snapshot, StoreError};
+use crate::store::{AppendOutcome, ReplayedEvent, Snapshot, StoreError};
 
 /// Loads and saves aggregates over an event store, blocking or async.
 ///
@@ -173,18 +174,51 @@ impl<S: ?Sized> AggregateRepository<S> {
 /// async repository, whose load functions only add the store calls between
 /// them: [`LoadPlan::new`] -> `load_snapshot` if
 /// [`reads_snapshot`](LoadPlan::reads_snapshot) -> [`start`](LoadPlan::start)
-/// -> `load` / `load_range` over [`events_after`](LoadPlan::events_after) ->
-/// [`finish`](LoadPlan::finish).
+/// -> the store's `replay` over [`events_after`](LoadPlan::events_after),
+/// each event handed to [`Replaying::apply`] -> [`finish`](LoadPlan::finish).
+///
+/// The events are replayed, not loaded: the store hands each one's version
+/// and message to the root as it reads them, and builds no
+/// [`RecordedEvent`](crate::store::RecordedEvent) (nor its metadata) for
+/// the aggregate to drop.
 struct LoadPlan<'a, A> {
     id: &'a str,
     up_to: Option<u64>,
     snapshots: SnapshotsOf<'a, A>,
 }
 
-/// The stream versions a load still has to read: `from..` or `from..=to`.
+/// The stream versions a load still has to read: `from..=to` (`to` is
+/// `u64::MAX` for the rest of the stream).
 struct EventsToRead {
     from: u64,
-    to: Option<u64>,
+    to: u64,
+}
+
+/// A root being rebuilt by a replay: the events applied so far, the last
+/// version seen, and the error that stopped the replay, if any.
+struct Replaying<'a, A> {
+    id: &'a str,
+    up_to: Option<u64>,
+    root: AggregateRoot<A>,
+    /// The version of the last event the store handed over (applied or
+    /// not), or the root's starting version.
+    current: u64,
+    failed: Option<RepositoryError>,
+}
+
+impl<A: Aggregate> Replaying<'_, A> {
+    /// Applies one replayed event (if it is not past the version asked for);
+    /// breaks the replay on the first error.
+    fn apply(&mut self, event: ReplayedEvent<'_>) -> ControlFlow<()> {
+        self.current = event.version;
+        if self.up_to.is_none_or(|up_to| event.version <= up_to)
+            && let Err(error) = self.root.replay(self.id, event)
+        {
+            self.failed = Some(error);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 impl<'a, A: Aggregate> LoadPlan<'a, A> {
@@ -214,35 +248,42 @@ impl<'a, A: Aggregate> LoadPlan<'a, A> {
         self.snapshots.reads()
     }
 
-    /// The root to replay onto: from the snapshot if it is usable, else new.
-    fn start(&self, snapshot: Option<Snapshot>) -> AggregateRoot<A> {
-        self.snapshots
+    /// The root to replay onto (from the snapshot if it is usable, else
+    /// new), ready for the events after it.
+    fn start(&self, snapshot: Option<Snapshot>) -> Replaying<'a, A> {
+        let root = self
+            .snapshots
             .restore(snapshot, self.up_to)
-            .unwrap_or_else(|| AggregateRoot::new(self.id))
-    }
-
-    /// The events after `root`'s version, up to the version asked for (time
-    /// travel reads no further).
-    fn events_after(&self, root: &AggregateRoot<A>) -> EventsToRead {
-        EventsToRead {
-            from: root.version() + 1,
-            to: self.up_to,
+            .unwrap_or_else(|| AggregateRoot::new(self.id));
+        Replaying {
+            id: self.id,
+            up_to: self.up_to,
+            current: root.version(),
+            root,
+            failed: None,
         }
     }
 
-    /// Applies the loaded events (up to `up_to`) on `root`, then checks that
-    /// the aggregate exists and reached the requested version.
-    fn finish(
-        &self,
-        mut root: AggregateRoot<A>,
-        events: &[RecordedEvent],
-    ) -> Result<AggregateRoot<A>, RepositoryError> {
-        let mut current = root.version();
-        for event in events {
-            current = event.version;
-            if self.up_to.is_none_or(|up_to| event.version <= up_to) {
-                root.replay(event)?;
-            }
+    /// The events after the root's version, up to the version asked for
+    /// (time travel reads no further).
+    fn events_after(&self, replaying: &Replaying<'_, A>) -> EventsToRead {
+        EventsToRead {
+            from: replaying.root.version() + 1,
+            to: self.up_to.unwrap_or(u64::MAX),
+        }
+    }
+
+    /// After the replay: its error if one stopped it, else checks that the
+    /// aggregate exists and reached the requested version.
+    fn finish(&self, replaying: Replaying<'_, A>) -> Result<AggregateRoot<A>, RepositoryError> {
+        let Replaying {
+            root,
+            current,
+            failed,
+            ..
+        } = replaying;
+        if let Some(error) = failed {
+            return Err(error);
         }
         if current == 0 {
             return Err(RepositoryError::NotFound {

@@ -1,5 +1,6 @@
 //! The async face of the in-memory store.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use super::state::MemoryState;
 use crate::message::AnyEnvelope;
 use crate::store::{
     AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
-    Snapshot, StoreError,
+    ReplayedEvent, Snapshot, StoreError,
 };
 
 /// A thread-safe [`AsyncEventStore`] that keeps everything in memory.
@@ -88,6 +89,17 @@ impl AsyncEventStore for InMemoryAsyncEventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.state
             .load_range(aggregate_id, from_version, to_version)
+    }
+
+    async fn replay(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+        apply: &mut (dyn for<'e> FnMut(ReplayedEvent<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<(), StoreError> {
+        self.state
+            .replay(aggregate_id, from_version, to_version, apply)
     }
 
     async fn read_all(

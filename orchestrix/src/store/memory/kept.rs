@@ -178,6 +178,16 @@ impl Kept {
         }
     }
 
+    /// The event as it was saved, lent for a replay.
+    pub(super) fn message(&self) -> &dyn AnyMessage {
+        &*self.message
+    }
+
+    /// Its version in its stream.
+    pub(super) fn version(&self) -> u64 {
+        u64::from(self.version)
+    }
+
     /// The event's registered name.
     pub(super) fn event_type(&self) -> &'static str {
         self.message.message_name()

@@ -2,6 +2,7 @@
 //! snapshots behind one lock.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -14,8 +15,8 @@ use crate::error::ConcurrencyError;
 use crate::limits::{self, stored_precision};
 use crate::message::AnyEnvelope;
 use crate::store::{
-    AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, Snapshot,
-    StoreError, checks,
+    AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, ReplayedEvent,
+    Snapshot, StoreError, checks,
 };
 
 /// Everything an in-memory store holds.
@@ -215,6 +216,50 @@ impl MemoryState {
         let imported = inner.imported;
         drop(inner);
         decode_imported(imported, events, None)
+    }
+
+    /// Hands the events with `from_version <= version <= to_version` to
+    /// `apply` until it breaks, lending each kept message under the read
+    /// lock: no `RecordedEvent`, no metadata built, no reference count
+    /// touched. `apply` must not call the store (a write would wait for
+    /// this read lock). A store with imported events replays what
+    /// [`load_range`](Self::load_range) decodes instead.
+    pub(super) fn replay(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+        apply: &mut dyn FnMut(ReplayedEvent<'_>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        checks::stream_id(aggregate_id)?;
+        let inner = self.read();
+        if inner.imported {
+            drop(inner);
+            for event in &self.load_range(aggregate_id, from_version, to_version)? {
+                if apply(ReplayedEvent::of(event)).is_break() {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let Some(stream) = inner.streams.get(aggregate_id) else {
+            return Ok(());
+        };
+        // Version v sits at index v - 1 of the stream.
+        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
+        let end = usize::try_from(to_version)
+            .unwrap_or(usize::MAX)
+            .min(stream.events.len());
+        for &index in stream.events.get(skip..end).unwrap_or_default() {
+            let kept = inner
+                .log
+                .get(index as usize)
+                .ok_or_else(|| Lost::Event.reading(aggregate_id, u64::from(index) + 1))?;
+            if apply(ReplayedEvent::new(kept.version(), kept.message())).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn read_all(

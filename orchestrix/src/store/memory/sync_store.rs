@@ -1,12 +1,13 @@
 //! The blocking face of the in-memory store.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use super::state::MemoryState;
 use crate::message::AnyEnvelope;
 use crate::store::{
     AppendOutcome, EventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
-    Snapshot, StoreError,
+    ReplayedEvent, Snapshot, StoreError,
 };
 
 /// A thread-safe, blocking [`EventStore`] that keeps everything in memory.
@@ -85,6 +86,17 @@ impl EventStore for InMemoryEventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.state
             .load_range(aggregate_id, from_version, to_version)
+    }
+
+    fn replay(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+        apply: &mut dyn FnMut(ReplayedEvent<'_>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.state
+            .replay(aggregate_id, from_version, to_version, apply)
     }
 
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -22,8 +22,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::DecodeError;
-use crate::evolution::RowEvents;
-use crate::message::{AnyEnvelope, KnownTexts, Metadata, SharedStr, SpecVersion};
+use crate::evolution::{RowEvents, Upcasted};
+use crate::message::{AnyEnvelope, AnyMessage, KnownTexts, Metadata, SharedStr, SpecVersion};
 use crate::registry::{EventRegistration, EventRegistry};
 use crate::store::context::{self, Loaded};
 use crate::store::postgres::statements;
@@ -59,6 +59,17 @@ struct EventRow<'r> {
     /// checks the strings it reads.
     payload: &'r [u8],
     context: Selected<'r>,
+}
+
+/// One row of a replay (`statements::REPLAY_COLUMNS`), borrowed from the
+/// row: [`EventRow`] without the context.
+struct ReplayRow<'r> {
+    version: u64,
+    position: u64,
+    event_type: &'r str,
+    schema_version: u32,
+    /// The JSON text's bytes (see [`EventRow::payload`]).
+    payload: &'r [u8],
 }
 
 /// What a load selected in the context's place (see
@@ -201,6 +212,58 @@ impl RowDecoder {
         }
     }
 
+    /// The current events a payload stored as `event_type` at
+    /// `schema_version` decodes into. At the current version this is one
+    /// pass over the bytes into the Rust type; older versions go through
+    /// the type's upcasters.
+    fn messages(
+        &mut self,
+        event_type: &str,
+        schema_version: u32,
+        payload: &[u8],
+    ) -> Result<Upcasted, DecodeError> {
+        match self.last_type {
+            Some(known) if known.name == event_type => {
+                known.decode_stored(event_type, schema_version, payload)
+            }
+            _ => {
+                let registry = match self.registry {
+                    Some(registry) => registry,
+                    None => *self.registry.insert(EventRegistry::global()?),
+                };
+                let messages = registry.decode_stored(event_type, schema_version, payload)?;
+                self.last_type = registry.get(event_type);
+                Ok(messages)
+            }
+        }
+    }
+
+    /// A row of a replay (`statements::REPLAY_COLUMNS`): its message(s),
+    /// pushed onto `out` with the row's version. Neither the context nor
+    /// the time the store accepted the event is read: a replay needs
+    /// neither. A payload that does not decode is the same
+    /// [`StoreError::Decode`] a load gives, naming the stream, version,
+    /// global position and type.
+    pub(super) fn replay_row(
+        &mut self,
+        stream_id: &str,
+        row: &PgRow,
+        out: &mut Vec<(u64, Arc<dyn AnyMessage>)>,
+    ) -> Result<(), StoreError> {
+        let columns = ReplayRow::read(stream_id, row, self.last_type_name())?;
+        let messages = self
+            .messages(columns.event_type, columns.schema_version, columns.payload)
+            .map_err(|source| StoreError::Decode {
+                stream_id: stream_id.to_owned(),
+                version: columns.version,
+                position: Some(columns.position),
+                event_type: columns.event_type.to_owned(),
+                source,
+            })?;
+        messages.for_each(|message| out.push((columns.version, message)));
+        Ok(())
+    }
+
     fn decode(&mut self, columns: &EventRow<'_>) -> Result<RowEvents, StoreError> {
         let fail = |source: DecodeError| StoreError::Decode {
             stream_id: columns.stream_id.to_string(),
@@ -209,28 +272,9 @@ impl RowDecoder {
             event_type: columns.event_type.to_owned(),
             source,
         };
-        // At the current version this is one pass over the bytes into the
-        // Rust type; older versions go through the type's upcasters.
-        let messages = match self.last_type {
-            Some(known) if known.name == columns.event_type => known
-                .decode_stored(columns.event_type, columns.schema_version, columns.payload)
-                .map_err(fail)?,
-            _ => {
-                let registry = match self.registry {
-                    Some(registry) => registry,
-                    None => {
-                        let registry =
-                            EventRegistry::global().map_err(|error| fail(error.into()))?;
-                        *self.registry.insert(registry)
-                    }
-                };
-                let messages = registry
-                    .decode_stored(columns.event_type, columns.schema_version, columns.payload)
-                    .map_err(fail)?;
-                self.last_type = registry.get(columns.event_type);
-                messages
-            }
-        };
+        let messages = self
+            .messages(columns.event_type, columns.schema_version, columns.payload)
+            .map_err(fail)?;
         // The context's texts borrowed from the row, then shared with what
         // this decoder holds (the registered name, the stream's id) where
         // they repeat it: no copy of them per row.
@@ -407,6 +451,29 @@ impl<'r> EventRow<'r> {
             })
         };
         read().map_err(|error| column_error(&stream_id, version, error))
+    }
+}
+
+impl<'r> ReplayRow<'r> {
+    /// The row's columns, read as [`EventRow::read`] reads them.
+    fn read(
+        stream_id: &str,
+        row: &'r PgRow,
+        last_type: Option<&'static str>,
+    ) -> Result<Self, StoreError> {
+        let version = big_endian(row, 0, i64::from_be_bytes)
+            .map_err(|error| column_error(stream_id, 0, error))?;
+        let version = u64::try_from(version).unwrap_or(0);
+        let read = || -> Result<Self, sqlx::Error> {
+            Ok(Self {
+                version,
+                position: u64::try_from(big_endian(row, 1, i64::from_be_bytes)?).unwrap_or(0),
+                event_type: known_text(row, 2, last_type)?,
+                schema_version: u32::try_from(big_endian(row, 3, i32::from_be_bytes)?).unwrap_or(0),
+                payload: json_bytes(row, 4)?.unwrap_or(b"null"),
+            })
+        };
+        read().map_err(|error| column_error(stream_id, version, error))
     }
 }
 

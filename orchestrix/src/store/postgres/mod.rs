@@ -37,10 +37,12 @@ use crate::postgres::{
     ConnectGate, DEFAULT_SCHEMA, Migration, PostgresOptions, SqlIdentifier, connect_pool,
     describe_target, migrate,
 };
+use crate::store::ReplayedEvent;
 use crate::store::{
     AppendOutcome, AsyncEventStore, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent,
     Snapshot, StoreError, checks,
 };
+use std::ops::ControlFlow;
 
 /// The event store's migrations, shipped in the crate (versions `1..100`).
 pub const EVENT_STORE_MIGRATIONS: &[Migration] = &[
@@ -573,6 +575,17 @@ impl AsyncEventStore for PostgreSQLEventStore {
             format!("load stream `{aggregate_id}` versions {from_version}..={to_version}")
         })
         .await
+    }
+
+    async fn replay(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+        apply: &mut (dyn for<'e> FnMut(ReplayedEvent<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<(), StoreError> {
+        self.replay_stream(aggregate_id, from_version, to_version, apply)
+            .await
     }
 
     async fn read_all(

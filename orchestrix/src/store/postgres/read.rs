@@ -1,9 +1,12 @@
-//! Reading the global stream without ever skipping an event.
+//! Reading the global stream without ever skipping an event, and
+//! replaying one stream ([`PostgreSQLEventStore::replay_stream`]).
 //!
 //! Two statements: `global_horizon()` (migration 0002) waits for every
 //! append that may still commit a position up to the last one handed out
 //! and returns that position; a plain `SELECT`, which starts after it and so
 //! sees every one of those appends that committed, then reads up to it.
+
+use std::ops::ControlFlow;
 
 use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
@@ -11,7 +14,7 @@ use sqlx::postgres::PgRow;
 use super::decode::RowDecoder;
 use super::{PostgreSQLEventStore, to_i64, to_u64};
 use crate::evolution::RowEvents;
-use crate::store::{EventTypeFilter, GlobalPage, StoreError};
+use crate::store::{EventTypeFilter, GlobalPage, ReplayedEvent, StoreError, checks};
 
 /// How many positions a type-filtered read of `limit` events looks at, at
 /// most. The filtered read walks the `(event_type, position)` index, which
@@ -29,6 +32,62 @@ fn filtered_window(limit: usize) -> u64 {
 }
 
 impl PostgreSQLEventStore {
+    /// [`AsyncEventStore::replay`](crate::store::AsyncEventStore::replay):
+    /// the stream's messages at versions `from_version..=to_version`,
+    /// decoded straight from the rows of `statements::REPLAY_COLUMNS` (no
+    /// context, no `RecordedEvent`), then handed to `apply` in version
+    /// order until it breaks.
+    ///
+    /// The rows come in the order the plan reads them (the statement has
+    /// no `ORDER BY`, as a load's: see `fetch_stream`), so the messages
+    /// are collected with their versions first, and sorted (stably: the
+    /// events one stored event was split into keep their order) only when
+    /// they came out of order; `apply` runs after the last row, with no
+    /// connection held.
+    pub(super) async fn replay_stream(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+        to_version: u64,
+        apply: &mut (dyn for<'e> FnMut(ReplayedEvent<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<(), StoreError> {
+        checks::stream_id(aggregate_id)?;
+        if from_version > to_version {
+            return Ok(());
+        }
+        self.gate.check(&self.pool).await?;
+        let mut rows = sqlx::query(self.statements.replay.clone())
+            .bind(aggregate_id)
+            .bind(to_i64(from_version))
+            .bind(to_i64(to_version))
+            .fetch(&self.pool);
+        let mut decoder = RowDecoder::new();
+        let mut messages = Vec::new();
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => decoder.replay_row(aggregate_id, &row, &mut messages)?,
+                Ok(None) => break,
+                Err(error) => {
+                    drop(rows);
+                    let operation = format!(
+                        "replay stream `{aggregate_id}` versions {from_version}..={to_version}"
+                    );
+                    return Err(self.failure(error, operation).report().await);
+                }
+            }
+        }
+        drop(rows);
+        if !messages.is_sorted_by_key(|(version, _)| *version) {
+            messages.sort_by_key(|(version, _)| *version);
+        }
+        for (version, message) in &messages {
+            if apply(ReplayedEvent::new(*version, &**message)).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The highest position that may be read: every append that could
     /// commit at or below it has ended.
     async fn global_horizon(

@@ -39,6 +39,9 @@ pub(super) struct Statements {
     /// Fills the context of the version-2 rows without one whose typed
     /// columns make one, at positions `$1` to `$2`.
     pub(super) backfill_contexts: SqlStr,
+    /// A stream's events at versions `$2` to `$3`, for a replay: the
+    /// columns of [`REPLAY_COLUMNS`].
+    pub(super) replay: SqlStr,
 }
 
 /// The condition under which a row's typed columns (schema version 2)
@@ -126,6 +129,15 @@ pub(super) const EVENT_COLUMNS: &str = concat!(
     "ELSE 'recorded_at ' || recorded_at::text || ' is out of range' END, 'UTF8') ",
     "END"
 );
+
+/// The columns a replay needs (`AsyncEventStore::replay`), in the order
+/// `decode`'s replay reads them: the event's version, global position (for
+/// a `Decode` error naming the row), type, schema version and payload.
+/// Not the context: rebuilding an aggregate reads no metadata, and the
+/// context is a fifth of a row's bytes (its `CASE`, for a row stored
+/// without one, builds it in the server), so a replay neither sends nor
+/// decodes it.
+pub(super) const REPLAY_COLUMNS: &str = "version, position, event_type, schema_version, payload";
 
 /// The start of what [`EVENT_COLUMNS`] selects for a version-1 row without
 /// a context (a NUL byte, then `json `): no stored context starts with it
@@ -358,6 +370,12 @@ impl Statements {
             )),
             load_snapshot: sql(format!(
                 "SELECT aggregate_type, version, state::text, taken_at FROM {s}.snapshots WHERE aggregate_id = $1"
+            )),
+            // No `ORDER BY`, as `load`: the replay puts the rows in version
+            // order (see `replay_stream`).
+            replay: sql(format!(
+                "SELECT {REPLAY_COLUMNS} FROM {s}.events \
+                 WHERE stream_id = $1 AND version BETWEEN $2 AND $3"
             )),
         }
     }
