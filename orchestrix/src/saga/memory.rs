@@ -106,12 +106,12 @@ impl Sagas {
         match self.index.entry(id) {
             Entry::Occupied(existing) => Err(&self.slots[*existing.get()]),
             Entry::Vacant(vacant) => {
-                // The slot is made before the index names it, so the index
-                // never names a slot that does not exist.
-                let kept = make();
+                // The slot is filled before the index names it, so the
+                // index never names a slot that does not exist (should
+                // `make` panic, neither has changed).
                 let slot = self.slots.len();
+                self.slots.push(make());
                 vacant.insert(slot);
-                self.slots.push(kept);
                 self.last = slot;
                 Ok(&self.slots[slot])
             }
