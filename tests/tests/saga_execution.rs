@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use orchestrix::prelude::*;
@@ -658,21 +658,82 @@ async fn a_saga_runs_on_a_spawned_task() {
     assert_eq!(journal("spawned"), ["do spawned"]);
 }
 
+/// Where the step of `a_blocking_sync_step_times_out_and_is_compensated`
+/// is: whether it has started, and whether it may return.
+struct Gate {
+    started: bool,
+    open: bool,
+}
+
+/// The step blocks its thread until the test has seen the saga end (the
+/// gate opens), so it cannot finish before its timeout fires, however late
+/// the threads are scheduled; its compensation waits until it has started,
+/// so the journal's order does not depend on when the blocking pool runs
+/// it.
+static BLOCKING_STEP: (Mutex<Gate>, Condvar) = (
+    Mutex::new(Gate {
+        started: false,
+        open: false,
+    }),
+    Condvar::new(),
+);
+
+/// The bound of the waits on [`BLOCKING_STEP`]: it only turns a run that
+/// never starts the step, or that waits for it to return (the bugs the
+/// test is for), into a failed assertion instead of a hang.
+const GATE_BOUND: Duration = Duration::from_secs(60);
+
+/// Opens [`BLOCKING_STEP`]'s gate when dropped (after a failed assertion
+/// too), so the blocked thread ends and the runtime can shut down.
+struct OpensTheGate;
+
+impl Drop for OpensTheGate {
+    fn drop(&mut self) {
+        let (gate, changed) = &BLOCKING_STEP;
+        gate.lock().unwrap_or_else(PoisonError::into_inner).open = true;
+        changed.notify_all();
+    }
+}
+
 fn blocks(order: &Order) -> Result<(), StepFailure> {
     record(&order.key, "blocks".into());
-    std::thread::sleep(Duration::from_millis(1500));
+    let (gate, changed) = &BLOCKING_STEP;
+    let mut state = gate.lock().unwrap_or_else(PoisonError::into_inner);
+    state.started = true;
+    changed.notify_all();
+    drop(
+        changed
+            .wait_timeout_while(state, GATE_BOUND, |state| !state.open)
+            .unwrap_or_else(PoisonError::into_inner),
+    );
     Ok(())
 }
 
-fn undo_blocks(order: &Order, output: Option<()>) -> Result<(), StepFailure> {
+/// Async, and done at its first poll (it blocks the runtime's thread
+/// until the step has started, which the blocking pool does on a thread of
+/// its own): the step's 20 ms timeout, which bounds its compensation too,
+/// cannot cut it however late the threads are scheduled.
+async fn undo_blocks(order: &Order, output: Option<()>) -> Result<(), StepFailure> {
+    let (gate, changed) = &BLOCKING_STEP;
+    drop(
+        changed
+            .wait_timeout_while(
+                gate.lock().unwrap_or_else(PoisonError::into_inner),
+                GATE_BOUND,
+                |state| !state.started,
+            )
+            .unwrap_or_else(PoisonError::into_inner),
+    );
     record(&order.key, format!("undo blocks {output:?}"));
     Ok(())
 }
 
-/// Real time on purpose (a blocked thread does not see a paused clock);
-/// only the outcome is asserted.
+/// Real time on purpose (a blocked thread does not see a paused clock, and
+/// a paused clock does not advance while a blocking task runs); the step
+/// blocks until the saga has ended, so its timeout always fires first.
 #[tokio::test]
 async fn a_blocking_sync_step_times_out_and_is_compensated() {
+    let _opens = OpensTheGate;
     let steps = vec![
         SagaStep::builder("blocks", blocks)
             .compensate(undo_blocks)

@@ -106,7 +106,7 @@ impl RunLease {
         {
             Some(outcome) => self.confirmed_by(asked, outcome),
             None => {
-                self.bounded(self.store.save_change(change, &self.token, self.ttl))
+                self.bounded(asked, self.store.save_change(change, &self.token, self.ttl))
                     .await
             }
         }
@@ -127,17 +127,21 @@ impl RunLease {
 
     /// Renews the lease, waiting at most until the deadline.
     async fn renew(&self) -> Result<(), SagaStoreError> {
-        self.bounded(self.store.renew_lease(&self.saga_id, &self.token, self.ttl))
-            .await
+        self.bounded(
+            Instant::now(),
+            self.store.renew_lease(&self.saga_id, &self.token, self.ttl),
+        )
+        .await
     }
 
-    /// Runs a write that renews the lease, giving it the time left until
-    /// the deadline; a write that answers later counts as not done.
+    /// Runs a write sent at `asked` that renews the lease, giving it the
+    /// time left until the deadline; a write that answers later counts as
+    /// not done.
     async fn bounded(
         &self,
+        asked: Instant,
         write: impl Future<Output = Result<(), SagaStoreError>>,
     ) -> Result<(), SagaStoreError> {
-        let asked = Instant::now();
         // A write that is done at its first poll (an in-memory store) gets
         // the outcome the timeout would give it (which polls the write
         // first too), without making the timer: only a write that waits
@@ -207,5 +211,37 @@ impl RunLease {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::saga::{InMemorySagaStateStore, SagaState};
+
+    /// A write the store makes at once confirms the lease as of when it
+    /// was sent, as the bounded write does; a refused one does not.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_at_once_confirms_the_lease_when_it_was_sent() {
+        let (ttl, margin) = (Duration::from_secs(30), Duration::from_secs(1));
+        let store = Arc::new(InMemorySagaStateStore::new());
+        let state = SagaState::new("s-1", "orders", serde_json::Value::Null, ["a"]);
+        store.create(&state, "me", ttl).await.expect("create");
+        let started = Instant::now();
+        let lease = RunLease::new(store, "s-1", "me".into(), ttl, margin, started);
+        assert_eq!(lease.deadline(), started + (ttl - margin));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let sent = Instant::now();
+        lease.save(SagaChange::of_saga(&state)).await.expect("save");
+        assert_eq!(lease.deadline(), sent + (ttl - margin));
+        // A refused write does not confirm it.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let mut other = state.clone();
+        other.saga_id = "s-unknown".into();
+        lease
+            .save(SagaChange::of_saga(&other))
+            .await
+            .expect_err("unknown");
+        assert_eq!(lease.deadline(), sent + (ttl - margin));
     }
 }

@@ -54,6 +54,10 @@ struct Sagas {
     /// The slot found last (`0` when there is none: an id compare then
     /// fails on an empty `slots` or finds slot 0's own id).
     last: usize,
+    /// How many lookups found their id in the slot found last, so a test
+    /// fails if the slot found last stops being kept.
+    #[cfg(test)]
+    hits: usize,
 }
 
 impl Sagas {
@@ -64,6 +68,13 @@ impl Sagas {
             .get(self.last)
             .is_some_and(|kept| kept.state.saga_id == id)
         {
+            // Slot `i` holds the state whose id maps to `i`: states are
+            // never removed, nor their ids changed.
+            debug_assert_eq!(self.index.get(id), Some(&self.last));
+            #[cfg(test)]
+            {
+                self.hits += 1;
+            }
             return Some(self.last);
         }
         let slot = *self.index.get(id)?;
@@ -95,9 +106,12 @@ impl Sagas {
         match self.index.entry(id) {
             Entry::Occupied(existing) => Err(&self.slots[*existing.get()]),
             Entry::Vacant(vacant) => {
+                // The slot is filled before the index names it, so the
+                // index never names a slot that does not exist (should
+                // `make` panic, neither has changed).
                 let slot = self.slots.len();
-                vacant.insert(slot);
                 self.slots.push(make());
+                vacant.insert(slot);
                 self.last = slot;
                 Ok(&self.slots[slot])
             }
@@ -646,6 +660,9 @@ mod tests {
         use crate::saga::{Saga, SagaStep, StepContext};
 
         let store = Arc::new(InMemorySagaStateStore::new());
+        // Another saga, in the slot before the run's.
+        let other = SagaState::new("s-0", "other", serde_json::Value::Null, ["a"]);
+        store.create(&other, "me", TTL).await.expect("create");
         let steps = ["one", "two", "three"].map(|name| {
             SagaStep::builder(name, |_: Arc<()>, _: StepContext| async {
                 Ok::<(), BoxError>(())
@@ -667,6 +684,14 @@ mod tests {
         assert_eq!(store.fast_writes.load(Ordering::Relaxed), 2 * 3 + 1);
         // And each is written at once, without a future.
         assert_eq!(store.at_once_writes.load(Ordering::Relaxed), 2 * 3 + 1);
+        // The writes and the lease's release find the run's saga in the
+        // slot found last (kept since its create), not by its id's hash;
+        // so does a second lookup of another saga, after a first one.
+        assert_eq!(store.lock().hits, 2 * 3 + 1 + 1);
+        for _ in 0..2 {
+            store.load("s-0").await.expect("load").expect("kept");
+        }
+        assert_eq!(store.lock().hits, 2 * 3 + 1 + 1 + 1);
         let loaded = store.load("s-5").await.expect("load").expect("kept");
         assert_eq!(
             SagaState {
@@ -683,9 +708,16 @@ mod tests {
     /// What `save_change_at_once` answers, and what it leaves stored, is
     /// what `save_change` answers and leaves, call for call: a write, a
     /// write of another saga in between, a refused text, another owner,
-    /// an unknown saga, a whole change.
-    #[tokio::test]
-    async fn a_change_written_at_once_is_the_change_save_change_writes() {
+    /// an unknown saga, a whole change. (The in-memory store's futures are
+    /// ready at once, so a plain `block_on` drives them.)
+    #[test]
+    fn a_change_written_at_once_is_the_change_save_change_writes() {
+        use futures::executor::block_on;
+
+        // Built once, so both stores are handed equal states, timestamps
+        // included.
+        let first = SagaState::new("s-1", "orders", serde_json::json!(1), ["a", "b"]);
+        let second = SagaState::new("s-2", "orders", serde_json::json!(2), ["a"]);
         let stores = [InMemorySagaStateStore::new(), InMemorySagaStateStore::new()];
         let mut answers: [Vec<String>; 2] = Default::default();
         for (at_once, store) in stores.iter().enumerate() {
@@ -695,14 +727,13 @@ mod tests {
                         .save_change_at_once(change, owner, TTL)
                         .expect("the in-memory store writes at once")
                 } else {
-                    futures::executor::block_on(store.save_change(change, owner, TTL))
+                    block_on(store.save_change(change, owner, TTL))
                 }
             };
-            let mut first = SagaState::new("s-1", "orders", serde_json::json!(1), ["a", "b"]);
-            let second = SagaState::new("s-2", "orders", serde_json::json!(2), ["a"]);
             for state in [&first, &second] {
-                store.create(state, "me", TTL).await.expect("create");
+                block_on(store.create(state, "me", TTL)).expect("create");
             }
+            let mut first = first.clone();
             let answers = &mut answers[at_once];
             let mut note = |outcome: Result<(), SagaStoreError>| {
                 answers.push(format!("{outcome:?}"));
@@ -715,6 +746,7 @@ mod tests {
             note(write(SagaChange::of_step(&first, 1), "me"));
             first.steps[1].error = Some("broke".into());
             first.status = SagaStatus::Compensating;
+            first.error = Some("step `b` failed".into());
             note(write(SagaChange::of_step(&first, 1), "other"));
             note(write(SagaChange::of_step(&first, 1), "me"));
             let mut unknown = first.clone();
@@ -731,19 +763,15 @@ mod tests {
                 .into_iter()
                 .map(|state| SagaState {
                     lease: None,
-                    updated_at: state.created_at,
                     ..state
                 })
                 .collect::<Vec<_>>()
         });
-        let ids = |states: &[SagaState]| {
-            states
-                .iter()
-                .map(|state| (state.saga_id.clone(), state.steps.clone()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(ids(&by_future), ids(&at_once));
+        assert_eq!(by_future, at_once);
+        assert_eq!(at_once.len(), 2);
         assert_eq!(at_once[0].saga_type, "orders-v2");
+        assert_eq!(at_once[0].status, SagaStatus::Compensating);
+        assert_eq!(at_once[0].error.as_deref(), Some("step `b` failed"));
         assert_eq!(at_once[0].steps[1].error.as_deref(), Some("broke"));
     }
 
@@ -760,7 +788,7 @@ mod tests {
         }
         for round in 1..=3u32 {
             for state in states.iter_mut().rev() {
-                state.steps[0].attempts = round * 10 + u32::from(state.saga_id.len() as u8);
+                state.steps[0].attempts = round * 10 + state.saga_id.len() as u32;
                 store
                     .save_change(SagaChange::of_step(state, 0), "me", TTL)
                     .await

@@ -57,6 +57,9 @@ pub enum LeaseOutcome {
 ///   `change.state()` except the lease, provided the change keeps
 ///   [`SagaChange`]'s contract (it may write only the parts the change
 ///   names);
+/// * `save_change_at_once` either answers `None` having written nothing, or
+///   has written the change and answers `Some` with what `save_change`
+///   would have answered (the same checks, errors, lease rule and renewal);
 /// * a `ttl` longer than [`MAX_LEASE_TTL`] counts as [`MAX_LEASE_TTL`];
 /// * `unfinished` lists the sagas whose status is running or compensating.
 #[async_trait::async_trait]
@@ -157,7 +160,19 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
     ///
     /// The default answers `None`. A store that answers `Some` must keep
     /// every rule of `save_change` (checks, errors, lease rule, renewal)
-    /// and must not block on anything but a short lock.
+    /// and must not block on anything but a short lock. The conformance
+    /// suite repeats its `save_change` checks through this method.
+    ///
+    /// `None` must mean that nothing was written: the executor then calls
+    /// `save_change` with the same change, so a store may answer `None`
+    /// for some calls (e.g. when its lock is contended) and `Some` for
+    /// others.
+    ///
+    /// A store that wraps another (to record, mirror or count writes) and
+    /// overrides `save_change` must not forward this method to the store it
+    /// wraps: the executor would write through the inner store and never
+    /// call the wrapper's `save_change`. Keep the default `None` (the
+    /// wrapper then loses only the fast path), or override both alike.
     fn save_change_at_once(
         &self,
         change: SagaChange<'_>,

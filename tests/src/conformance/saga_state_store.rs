@@ -343,12 +343,49 @@ async fn stored_without_lease(store: &dyn SagaStateStore, id: &str) -> SagaState
 /// A change a run makes to one step, at a given time.
 type Transition = fn(&mut StepState, OffsetDateTime);
 
+/// How a check hands a change to the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    /// `save_change`, awaited.
+    Awaited,
+    /// `save_change_at_once`, and `save_change` when it answers `None`:
+    /// what the executor does.
+    AtOnce,
+}
+
+impl Write {
+    async fn save(
+        self,
+        store: &dyn SagaStateStore,
+        change: SagaChange<'_>,
+        owner: &str,
+    ) -> Result<(), SagaStoreError> {
+        if self == Self::AtOnce
+            && let Some(outcome) = store.save_change_at_once(change, owner, TTL)
+        {
+            return outcome;
+        }
+        store.save_change(change, owner, TTL).await
+    }
+}
+
 /// `save_change`, fed the changes a run makes (one step at a time, then the
 /// saga's own fields), leaves stored exactly the state it was handed, keeps
-/// the lease, and refuses what `save` refuses, changing nothing.
+/// the lease, and refuses what `save` refuses, changing nothing. The same
+/// checks run again on another saga through `save_change_at_once` (falling
+/// back to `save_change` where it answers `None`, as the executor does),
+/// so a store that writes at once is held to every one of them.
 pub async fn save_change_writes_the_changed_state(store: &dyn SagaStateStore, prefix: &str) {
-    let id = format!("{prefix}-change");
-    let mut current = state(&id);
+    for (write, id) in [
+        (Write::Awaited, format!("{prefix}-change")),
+        (Write::AtOnce, format!("{prefix}-change-at-once")),
+    ] {
+        save_change_checks(store, write, &id).await;
+    }
+}
+
+async fn save_change_checks(store: &dyn SagaStateStore, write: Write, id: &str) {
+    let mut current = state(id);
     store
         .create(&current, "owner-a", TTL)
         .await
@@ -383,21 +420,21 @@ pub async fn save_change_writes_the_changed_state(store: &dyn SagaStateStore, pr
             current.status = SagaStatus::Compensating;
             current.error = Some("step `charge` failed: card declined".into());
         }
-        store
-            .save_change(SagaChange::of_step(&current, index), "owner-a", TTL)
+        write
+            .save(store, SagaChange::of_step(&current, index), "owner-a")
             .await
             .expect("save a change");
-        assert_eq!(stored_without_lease(store, &id).await, current);
+        assert_eq!(stored_without_lease(store, id).await, current);
     }
     current.status = SagaStatus::Compensated;
-    store
-        .save_change(SagaChange::of_saga(&current), "owner-a", TTL)
+    write
+        .save(store, SagaChange::of_saga(&current), "owner-a")
         .await
         .expect("save the saga's fields");
-    assert_eq!(stored_without_lease(store, &id).await, current);
+    assert_eq!(stored_without_lease(store, id).await, current);
     assert_eq!(
         store
-            .load(&id)
+            .load(id)
             .await
             .expect("load")
             .and_then(|s| s.lease)
@@ -409,8 +446,8 @@ pub async fn save_change_writes_the_changed_state(store: &dyn SagaStateStore, pr
     // Refused as `save` refuses it, and nothing changes.
     let mut refused = current.clone();
     refused.status = SagaStatus::Failed;
-    let error = store
-        .save_change(SagaChange::of_saga(&refused), "owner-b", TTL)
+    let error = write
+        .save(store, SagaChange::of_saga(&refused), "owner-b")
         .await
         .expect_err("b holds no lease");
     assert!(
@@ -418,18 +455,18 @@ pub async fn save_change_writes_the_changed_state(store: &dyn SagaStateStore, pr
         "{error}"
     );
     refused.steps[2].error = Some("nul \0 inside".into());
-    let error = store
-        .save_change(SagaChange::of_step(&refused, 2), "owner-a", TTL)
+    let error = write
+        .save(store, SagaChange::of_step(&refused, 2), "owner-a")
         .await
         .expect_err("a NUL in a changed step's error");
     assert!(
         matches!(error, SagaStoreError::Limit(LimitError::NulInText { .. })),
         "{error}"
     );
-    assert_eq!(stored_without_lease(store, &id).await, current);
+    assert_eq!(stored_without_lease(store, id).await, current);
     let missing = state(&format!("{id}-missing"));
-    let error = store
-        .save_change(SagaChange::of_step(&missing, 0), "owner-a", TTL)
+    let error = write
+        .save(store, SagaChange::of_step(&missing, 0), "owner-a")
         .await
         .expect_err("no such saga");
     assert!(matches!(error, SagaStoreError::NotFound { .. }), "{error}");
