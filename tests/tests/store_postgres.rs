@@ -713,6 +713,72 @@ async fn every_event_of_an_append_is_recorded_at_its_transactions_time() {
     test.cleanup().await;
 }
 
+/// In a caller's transaction, every event is recorded at the transaction's
+/// time (its `now()`, read before the appends), not at the time of the
+/// statement that appends it: for a batch at an expected version, a single
+/// event and a batch at any version, and with the typed metadata columns
+/// written too (their statements differ). The context's time is the row's
+/// `recorded_at` column as well.
+#[tokio::test]
+async fn an_append_in_a_transaction_is_recorded_at_the_transactions_time() {
+    let Some(test) = TestStore::new(
+        "an_append_in_a_transaction_is_recorded_at_the_transactions_time",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let plain = test.store.clone();
+    let typed = test.store.clone().write_typed_metadata_columns(true);
+    for (stream, store) in [("tx-plain", &plain), ("tx-typed", &typed)] {
+        let mut transaction = test.pool().begin().await.expect("begin");
+        let began: time::OffsetDateTime = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *transaction)
+            .await
+            .expect("the transaction's time");
+        // Not synchronisation: the clock moves on past the transaction's
+        // time (to the microsecond, its resolution), so a statement's own
+        // time (`statement_timestamp()`) cannot pass for it.
+        sqlx::query("SELECT pg_sleep(0.002)")
+            .execute(&mut *transaction)
+            .await
+            .expect("sleep");
+        let batch: Vec<_> = (0..3).map(deposit).collect();
+        store
+            .save_in_transaction(&mut transaction, stream, &batch, Some(0))
+            .await
+            .expect("batch");
+        store
+            .save_in_transaction(&mut transaction, stream, &[deposit(3)], Some(3))
+            .await
+            .expect("single");
+        store
+            .save_in_transaction(&mut transaction, stream, &batch, None)
+            .await
+            .expect("any version");
+        transaction.commit().await.expect("commit");
+
+        let loaded = store.load(stream, 1).await.expect("load");
+        assert_eq!(loaded.len(), 7);
+        let contexts: Vec<_> = loaded.iter().map(|event| event.recorded_at).collect();
+        assert_eq!(contexts, vec![began; 7], "{stream}: the transaction's time");
+        let columns: Vec<time::OffsetDateTime> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT recorded_at FROM \"{}\".events WHERE stream_id = $1 ORDER BY version",
+            test.schema
+        )))
+        .bind(stream)
+        .fetch_all(test.pool())
+        .await
+        .expect("recorded_at columns");
+        assert_eq!(
+            contexts, columns,
+            "{stream}: each context's time is its row's"
+        );
+    }
+    test.cleanup().await;
+}
+
 /// A fresh schema (named from `prefix`) at event-store schema version
 /// `version` (the first `version` migrations applied, as a process of that
 /// version left it), and a pool: the set-up of the upgrade tests.

@@ -302,22 +302,34 @@ pub async fn expected_zero_requires_a_new_stream<S: AsyncEventStore + 'static>(s
 }
 
 /// `Some(n)` demands exactly version `n`: below, above, or on a missing
-/// stream it is a `ConcurrencyError` with the expected and actual versions.
+/// stream it is a `ConcurrencyError` with the expected and actual versions,
+/// and nothing is written. The same for one event and for a batch (a
+/// backend may append a batch with a statement of its own).
 pub async fn expected_n_requires_exactly_n<S: AsyncEventStore + 'static>(store: Arc<S>) {
     let stream = unique_stream_id("expect-n");
-    let missing = store
-        .save(&stream, &[ConformanceEvent::envelope(1, 1)], Some(3))
-        .await;
-    assert_eq!(
-        expect_conflict(missing),
-        ConcurrencyError {
-            aggregate_id: stream.clone(),
-            expected: 3,
-            actual: 0
-        }
-    );
+    let mut refused = Vec::new();
+    for size in [1, 2] {
+        let events: Vec<_> = (1..=size)
+            .map(|seq| ConformanceEvent::envelope(size, seq))
+            .collect();
+        let missing = store.save(&stream, &events, Some(3)).await;
+        assert_eq!(
+            expect_conflict(missing),
+            ConcurrencyError {
+                aggregate_id: stream.clone(),
+                expected: 3,
+                actual: 0
+            },
+            "{size} event(s) at 3 on a missing stream"
+        );
+        assert!(
+            store.load(&stream, 0).await.expect("load").is_empty(),
+            "a refused append of {size} event(s) wrote to a missing stream"
+        );
+        refused.extend(events);
+    }
 
-    store
+    let setup = store
         .save(
             &stream,
             &[
@@ -335,26 +347,43 @@ pub async fn expected_n_requires_exactly_n<S: AsyncEventStore + 'static>(store: 
     assert_eq!(at_two.new_version, 3);
 
     for wrong in [2, 4] {
-        let result = store
-            .save(
-                &stream,
-                &[ConformanceEvent::envelope(9, wrong as u32)],
-                Some(wrong),
-            )
-            .await;
-        assert_eq!(
-            expect_conflict(result),
-            ConcurrencyError {
-                aggregate_id: stream.clone(),
-                expected: wrong,
-                actual: 3
-            }
-        );
+        for size in [1, 3] {
+            let events: Vec<_> = (1..=size)
+                .map(|seq| ConformanceEvent::envelope(10 * wrong as u32 + size, seq))
+                .collect();
+            let result = store.save(&stream, &events, Some(wrong)).await;
+            assert_eq!(
+                expect_conflict(result),
+                ConcurrencyError {
+                    aggregate_id: stream.clone(),
+                    expected: wrong,
+                    actual: 3
+                },
+                "{size} event(s) at {wrong} on a stream at 3"
+            );
+            assert_eq!(
+                versions(&store.load(&stream, 0).await.expect("load")),
+                [1, 2, 3],
+                "a refused append of {size} event(s) at {wrong} wrote to the stream"
+            );
+            refused.extend(events);
+        }
     }
-    assert_eq!(
-        versions(&store.load(&stream, 0).await.expect("load")),
-        [1, 2, 3]
+
+    let global = read_everything_from(&*store, setup.positions[0]).await;
+    let refused_ids: BTreeSet<_> = refused.iter().map(|e| e.metadata().id).collect();
+    assert!(
+        global
+            .iter()
+            .all(|e| !refused_ids.contains(&e.metadata().id)),
+        "a refused event reached the global log"
     );
+    let ours: Vec<_> = global
+        .iter()
+        .filter(|e| *e.stream_id == *stream)
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(ours, [1, 2, 3]);
 }
 
 /// A refused append writes none of its events: not in the stream, not in

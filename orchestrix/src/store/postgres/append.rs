@@ -59,10 +59,6 @@ impl PostgreSQLEventStore {
             }
             .into());
         };
-        let new_version = match expected_version {
-            Some(expected) => expected + batch.len() as u64,
-            None => to_u64(new_version.unwrap_or(0)),
-        };
         Ok(AppendOutcome {
             new_version,
             positions: positions.into_iter().map(to_u64).collect(),
@@ -121,7 +117,7 @@ impl PostgreSQLEventStore {
                 .map(|row| {
                     Ok(Appended {
                         positions: vec![row.try_get(0)?],
-                        new_version: None,
+                        new_version: expected + 1,
                     })
                 })
                 .transpose();
@@ -130,7 +126,7 @@ impl PostgreSQLEventStore {
             .bind(aggregate_id)
             .bind(to_i64(expected));
         let row = bind_columns(query, batch).fetch_one(executor).await?;
-        Appended::from_row(&row)
+        Appended::at_expected_version(&row, expected + batch.len() as u64)
     }
 
     async fn insert_any<'e>(
@@ -141,26 +137,47 @@ impl PostgreSQLEventStore {
     ) -> Result<Option<Appended>, sqlx::Error> {
         let query = sqlx::query(self.statements.append_any.clone()).bind(aggregate_id);
         let row = bind_columns(query, batch).fetch_one(executor).await?;
-        Appended::from_row(&row)
+        Appended::at_any_version(&row)
     }
 }
 
 /// What an append statement inserted: the positions, in version order, and
-/// (for an append at any version) the stream's new version.
+/// the stream's new version.
 struct Appended {
     positions: Vec<i64>,
-    new_version: Option<i64>,
+    new_version: u64,
 }
 
 impl Appended {
-    /// The one row a batch's statement returns (`append_many`,
-    /// `append_any`): `None` when it inserted nothing (NULL positions).
-    fn from_row(row: &PgRow) -> Result<Option<Self>, sqlx::Error> {
+    /// The one row `append_many` returns, for a batch appended at the
+    /// expected version, which makes the stream's version `new_version`:
+    /// `None` when it inserted nothing (NULL positions: the stream has not
+    /// reached the expected version).
+    fn at_expected_version(row: &PgRow, new_version: u64) -> Result<Option<Self>, sqlx::Error> {
         let positions: Option<Vec<i64>> = row.try_get(0)?;
-        let new_version = if row.len() > 1 { row.try_get(1)? } else { None };
         Ok(positions.map(|positions| Self {
             positions,
             new_version,
+        }))
+    }
+
+    /// The one row `append_any` returns: the positions and the stream's new
+    /// version, both NULL when it inserted nothing (which it does only when
+    /// the batch is empty, and an empty batch never reaches it). Positions
+    /// without a version would be a broken statement: a decode error, not
+    /// a guessed version.
+    fn at_any_version(row: &PgRow) -> Result<Option<Self>, sqlx::Error> {
+        let Some(positions) = row.try_get::<Option<Vec<i64>>, _>(0)? else {
+            return Ok(None);
+        };
+        let new_version = row.try_get::<Option<i64>, _>(1)?.ok_or_else(|| {
+            sqlx::Error::Decode(
+                "an append at any version returned positions but no new version".into(),
+            )
+        })?;
+        Ok(Some(Self {
+            positions,
+            new_version: to_u64(new_version),
         }))
     }
 }

@@ -234,8 +234,13 @@ impl Statements {
         // `global_horizon`): a shared advisory lock on the next position,
         // taken before any position is drawn. Every inserted row joins this
         // one-row subquery, so no `nextval` runs before it; OFFSET 0 keeps
-        // it from being flattened (and so computed once, not per row, as
-        // is the time the contexts get, `RECORDED_AT`).
+        // it from being flattened into the rows. Computing it once (the
+        // lock, and the time the contexts get, `RECORDED_AT`) is then the
+        // plan's doing, not a rule of SQL: checked with `EXPLAIN ANALYZE`
+        // (`loops=1`, under a `Materialize` or as the join's outer side,
+        // custom and generic plans). A rescan would change nothing a
+        // reader sees: `now()` is the same all transaction long, and the
+        // lock is shared and taken again by the same transaction.
         let registered = format!(
             "(SELECT pg_advisory_xact_lock_shared({s}.in_flight_tag() | \
                  (SELECT CASE WHEN q.is_called THEN q.last_value + 1 ELSE q.last_value END \
@@ -298,16 +303,16 @@ impl Statements {
             )),
             // A batch returns one row, its positions in one array (NULL when
             // nothing was inserted): one value for the client to decode
-            // instead of a row per event. The positions are drawn in
-            // version order (`ORDER BY e.n`), so in position order they are
-            // in version order too.
+            // instead of a row per event. The array is in version order,
+            // as `AppendOutcome::positions` promises (the positions are
+            // drawn in that order too, `ORDER BY e.n`).
             append_many: sql(format!(
                 "WITH appended AS (\
                  INSERT INTO {s}.events (position, stream_id, version, {names}) \
                  SELECT nextval('{s}.event_positions'), $1, $2 + e.n, {from_unnest} \
                    FROM {registered}, {} WHERE {reached} ORDER BY e.n \
-                 RETURNING position) \
-                 SELECT array_agg(position ORDER BY position) FROM appended",
+                 RETURNING position, version) \
+                 SELECT array_agg(position ORDER BY version) FROM appended",
                 unnest(3)
             )),
             append_any: sql(format!(
@@ -318,7 +323,7 @@ impl Statements {
                           WHERE c.stream_id = $1) current, \
                         {registered}, {} ORDER BY e.n \
                  RETURNING position, version) \
-                 SELECT array_agg(position ORDER BY position), max(version) FROM appended",
+                 SELECT array_agg(position ORDER BY version), max(version) FROM appended",
                 unnest(2)
             )),
             // No `ORDER BY`: the rows come in the order the plan reads them
