@@ -459,8 +459,9 @@ fn the_default_replay_and_the_stores_own_load_alike() {
 }
 
 /// A store whose `replay` ignores `to_version` and hands out the whole
-/// rest of the stream (a custom store may read more than asked).
-struct ReplaysTooMuch(InMemoryEventStore);
+/// rest of the stream (a custom store may read more than asked) unless
+/// told to stop; it counts the events it handed out.
+struct ReplaysTooMuch(InMemoryEventStore, std::sync::atomic::AtomicU64);
 
 impl EventStore for ReplaysTooMuch {
     fn save(
@@ -487,7 +488,11 @@ impl EventStore for ReplaysTooMuch {
         _to_version: u64,
         apply: &mut dyn FnMut(orchestrix::store::ReplayedEvent<'_>) -> std::ops::ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        self.0.replay(aggregate_id, from_version, u64::MAX, apply)
+        self.0
+            .replay(aggregate_id, from_version, u64::MAX, &mut |event| {
+                self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                apply(event)
+            })
     }
 
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -504,10 +509,13 @@ impl EventStore for ReplaysTooMuch {
 }
 
 /// Time travel applies nothing past the version asked for, even when the
-/// store replays further.
+/// store replays further, and stops the replay at the first event past it.
 #[test]
 fn load_at_applies_nothing_past_its_version_whatever_the_store_hands_out() {
-    let repo = AggregateRepository::new(ReplaysTooMuch(InMemoryEventStore::new()));
+    let repo = AggregateRepository::new(ReplaysTooMuch(
+        InMemoryEventStore::new(),
+        std::sync::atomic::AtomicU64::new(0),
+    ));
     let id = account_id("replays-too-much");
     let mut account = AggregateRoot::<BankAccount>::new(&id);
     open(&mut account, "Ada");
@@ -517,6 +525,11 @@ fn load_at_applies_nothing_past_its_version_whatever_the_store_hands_out() {
     repo.save(&mut account).expect("save");
     let past = repo.load_at::<BankAccount>(&id, 2).expect("version 2");
     assert_eq!((past.version(), past.balance), (2, 10));
+    assert_eq!(
+        repo.store().1.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "versions 1 and 2, then version 3 stops the replay (4 is never handed out)"
+    );
 }
 
 /// The first error stops the replay and is the one returned: with unknown
