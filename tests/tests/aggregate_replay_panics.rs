@@ -122,3 +122,53 @@ fn an_overdrawing_history_replays_without_panicking() {
         .expect("a recorded fact applies");
     assert_eq!((account.balance, account.version()), (0, 3));
 }
+
+/// How many times `CountsPastAPanic`'s `#[apply]` method ran.
+static APPLIED_AROUND_A_PANIC: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts every call of its `#[apply]` method (in a static: the state of a
+/// root that failed is dropped), and panics on a deposit of 13.
+#[derive(Default, Debug, Serialize, Deserialize)]
+struct CountsPastAPanic;
+
+#[aggregate]
+impl CountsPastAPanic {
+    #[apply]
+    fn deposited(&mut self, event: &Deposited) {
+        APPLIED_AROUND_A_PANIC.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(event.amount != 13, "unlucky amount {}", event.amount);
+    }
+}
+
+/// A panic stops the replay: nothing is applied after it, on top of the
+/// half-applied state.
+#[test]
+fn nothing_is_applied_after_a_panicking_apply() {
+    let store = InMemoryEventStore::new();
+    let id = account_id("panic-stops");
+    store
+        .save(
+            &id,
+            &[
+                envelope(Deposited { amount: 1 }),
+                envelope(Deposited { amount: 13 }),
+                envelope(Deposited { amount: 2 }),
+                envelope(Deposited { amount: 3 }),
+            ],
+            Some(0),
+        )
+        .expect("append");
+    let repo = AggregateRepository::new(store);
+    let error = repo
+        .load::<CountsPastAPanic>(&id)
+        .expect_err("the replay panics");
+    assert!(
+        matches!(error, RepositoryError::Apply { version: 2, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        APPLIED_AROUND_A_PANIC.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "versions 1 and 2 only"
+    );
+}

@@ -459,8 +459,9 @@ fn the_default_replay_and_the_stores_own_load_alike() {
 }
 
 /// A store whose `replay` ignores `to_version` and hands out the whole
-/// rest of the stream (a custom store may read more than asked).
-struct ReplaysTooMuch(InMemoryEventStore);
+/// rest of the stream (a custom store may read more than asked) unless
+/// told to stop; it counts the events it handed out.
+struct ReplaysTooMuch(InMemoryEventStore, std::sync::atomic::AtomicU64);
 
 impl EventStore for ReplaysTooMuch {
     fn save(
@@ -487,7 +488,11 @@ impl EventStore for ReplaysTooMuch {
         _to_version: u64,
         apply: &mut dyn FnMut(orchestrix::store::ReplayedEvent<'_>) -> std::ops::ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        self.0.replay(aggregate_id, from_version, u64::MAX, apply)
+        self.0
+            .replay(aggregate_id, from_version, u64::MAX, &mut |event| {
+                self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                apply(event)
+            })
     }
 
     fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -504,10 +509,13 @@ impl EventStore for ReplaysTooMuch {
 }
 
 /// Time travel applies nothing past the version asked for, even when the
-/// store replays further.
+/// store replays further, and stops the replay at the first event past it.
 #[test]
 fn load_at_applies_nothing_past_its_version_whatever_the_store_hands_out() {
-    let repo = AggregateRepository::new(ReplaysTooMuch(InMemoryEventStore::new()));
+    let repo = AggregateRepository::new(ReplaysTooMuch(
+        InMemoryEventStore::new(),
+        std::sync::atomic::AtomicU64::new(0),
+    ));
     let id = account_id("replays-too-much");
     let mut account = AggregateRoot::<BankAccount>::new(&id);
     open(&mut account, "Ada");
@@ -517,4 +525,274 @@ fn load_at_applies_nothing_past_its_version_whatever_the_store_hands_out() {
     repo.save(&mut account).expect("save");
     let past = repo.load_at::<BankAccount>(&id, 2).expect("version 2");
     assert_eq!((past.version(), past.balance), (2, 10));
+    assert_eq!(
+        repo.store().1.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "versions 1 and 2, then version 3 stops the replay (4 is never handed out)"
+    );
+}
+
+/// The first error stops the replay and is the one returned: with unknown
+/// events at versions 2 and 3, the error names version 2.
+#[test]
+fn the_first_unknown_event_stops_the_load() {
+    let store = InMemoryEventStore::new();
+    let id = account_id("first-error");
+    store
+        .save(
+            &id,
+            &[
+                envelope(AccountOpened {
+                    owner: "Ada".into(),
+                }),
+                envelope(AuditNoted {
+                    note: "first".into(),
+                }),
+                envelope(AuditNoted {
+                    note: "second".into(),
+                }),
+            ],
+            Some(0),
+        )
+        .expect("append");
+    let repo = AggregateRepository::new(store);
+    let error = repo.load::<BankAccount>(&id).expect_err("unknown events");
+    assert!(
+        matches!(&error, RepositoryError::UnknownEvent(unknown) if unknown.version == 2),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_first_unknown_event_stops_the_async_load() {
+    let store = InMemoryAsyncEventStore::new();
+    let id = account_id("first-error-async");
+    store
+        .save(
+            &id,
+            &[
+                envelope(AccountOpened {
+                    owner: "Ada".into(),
+                }),
+                envelope(AuditNoted {
+                    note: "first".into(),
+                }),
+                envelope(AuditNoted {
+                    note: "second".into(),
+                }),
+            ],
+            Some(0),
+        )
+        .await
+        .expect("append");
+    let repo = AggregateRepository::new(store);
+    let error = repo
+        .load_async::<BankAccount>(&id)
+        .await
+        .expect_err("unknown events");
+    assert!(
+        matches!(&error, RepositoryError::UnknownEvent(unknown) if unknown.version == 2),
+        "{error:?}"
+    );
+}
+
+/// A hand-written aggregate overriding `Aggregate::apply_replayed`: it
+/// counts its calls and skips the types it does not know (a rule of its
+/// own, without `IGNORE_UNKNOWN_EVENTS`).
+#[derive(Default, Debug)]
+struct HandWritten {
+    balance: u64,
+    replayed: Vec<u64>,
+}
+
+impl orchestrix::aggregate::Aggregate for HandWritten {
+    const AGGREGATE_TYPE: &'static str = "HandWritten";
+    const EVENT_TYPES: &'static [&'static str] = &["tests.bank.Deposited"];
+
+    fn apply_message(&mut self, event: &dyn orchestrix::message::AnyMessage) -> bool {
+        let event: &dyn std::any::Any = event;
+        match event.downcast_ref::<Deposited>() {
+            Some(deposited) => {
+                self.balance += deposited.amount;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn apply_replayed(
+        &mut self,
+        _stream_id: &str,
+        event: orchestrix::store::ReplayedEvent<'_>,
+    ) -> Result<(), UnknownEventError> {
+        self.replayed.push(event.version);
+        self.apply_message(event.message);
+        Ok(())
+    }
+}
+
+/// Loads call the overridden hook, once per event, in version order, with
+/// and without time travel, blocking and async; a recorded event converts
+/// into a replayed one to apply by hand.
+#[test]
+fn loads_call_an_overridden_apply_replayed() {
+    let store = InMemoryEventStore::new();
+    let id = account_id("hand-written");
+    let events = [
+        envelope(Deposited { amount: 5 }),
+        envelope(AuditNoted { note: "x".into() }),
+        envelope(Deposited { amount: 7 }),
+    ];
+    store.save(&id, &events, Some(0)).expect("append");
+    let recorded = store.load(&id, 1).expect("load");
+    let repo = AggregateRepository::new(store);
+
+    let loaded = repo
+        .load::<HandWritten>(&id)
+        .expect("the override skips AuditNoted");
+    assert_eq!(loaded.state().replayed, [1, 2, 3]);
+    assert_eq!(loaded.state().balance, 12);
+    assert_eq!(loaded.version(), 3);
+
+    let past = repo.load_at::<HandWritten>(&id, 2).expect("load_at");
+    assert_eq!(past.state().replayed, [1, 2]);
+    assert_eq!(past.state().balance, 5);
+
+    let mut by_hand = HandWritten::default();
+    for event in &recorded {
+        orchestrix::aggregate::Aggregate::apply_replayed(&mut by_hand, &id, event.into())
+            .expect("applied");
+    }
+    assert_eq!(by_hand.replayed, [1, 2, 3]);
+    assert_eq!(by_hand.balance, 12);
+
+    let store = InMemoryAsyncEventStore::new();
+    let repo = AggregateRepository::new(store);
+    futures::executor::block_on(async {
+        repo.store()
+            .save(&id, &events, Some(0))
+            .await
+            .expect("append");
+        let loaded = repo
+            .load_async::<HandWritten>(&id)
+            .await
+            .expect("the override skips AuditNoted");
+        assert_eq!(loaded.state().replayed, [1, 2, 3]);
+        assert_eq!(loaded.state().balance, 12);
+    });
+}
+
+static REENTRANT_STORE: std::sync::OnceLock<std::sync::Arc<InMemoryEventStore>> =
+    std::sync::OnceLock::new();
+type Signal =
+    std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>;
+/// The first apply's line to the writer thread: "save now", "saved".
+static REENTRANT_WRITER: std::sync::OnceLock<Signal> = std::sync::OnceLock::new();
+
+/// Whose first `#[apply]` has another thread save to the store and waits
+/// (at most 10 s) for that save to finish, then reads and writes the store
+/// itself: what it saw is its state.
+#[derive(Default, Debug)]
+struct UsesTheStore {
+    applied: u64,
+    writer_saved: bool,
+    read_back: usize,
+    wrote: bool,
+}
+
+#[aggregate]
+impl UsesTheStore {
+    #[apply]
+    fn deposited(&mut self, _event: &Deposited) {
+        if self.applied == 0 {
+            let store = REENTRANT_STORE.get().expect("the store");
+            let signal = REENTRANT_WRITER.get().and_then(|signal| {
+                signal
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+            });
+            if let Some((save_now, saved)) = signal {
+                save_now.send(()).expect("the writer listens");
+                // While the replay held the store's lock, this save waited
+                // for the whole replay: the wait times out.
+                self.writer_saved = saved
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .is_ok();
+            }
+            // A read while the writer's save waits (when it still does)
+            // queued behind the writer: a deadlock.
+            self.read_back = store.load("reentrant-writer", 1).map_or(0, |e| e.len());
+            // A write under the replay's own read lock: a deadlock.
+            self.wrote = store
+                .save(
+                    "reentrant-own",
+                    &[envelope(Deposited { amount: 1 })],
+                    Some(0),
+                )
+                .is_ok();
+        }
+        self.applied += 1;
+    }
+}
+
+/// `#[apply]` code may use the store: the in-memory replay applies after
+/// releasing its lock, so another thread's save finishes while the replay
+/// applies, and a read or a write from inside `#[apply]` neither waits for
+/// it nor deadlocks. A deadlock fails the test after 20 s instead of
+/// hanging it.
+#[test]
+fn an_apply_that_reads_the_store_while_a_save_waits_does_not_deadlock() {
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::Duration;
+
+    let store = Arc::new(InMemoryEventStore::new());
+    REENTRANT_STORE.set(Arc::clone(&store)).expect("set once");
+    store
+        .save(
+            "reentrant",
+            &[
+                envelope(Deposited { amount: 1 }),
+                envelope(Deposited { amount: 2 }),
+            ],
+            Some(0),
+        )
+        .expect("append");
+
+    let (save_now_tx, save_now_rx) = mpsc::channel();
+    let (saved_tx, saved_rx) = mpsc::channel();
+    REENTRANT_WRITER
+        .set(Mutex::new(Some((save_now_tx, saved_rx))))
+        .expect("set once");
+    let writer_store = Arc::clone(&store);
+    std::thread::spawn(move || {
+        if save_now_rx.recv().is_ok() {
+            writer_store
+                .save(
+                    "reentrant-writer",
+                    &[envelope(Deposited { amount: 1 })],
+                    Some(0),
+                )
+                .expect("the writer's save");
+            let _ = saved_tx.send(());
+        }
+    });
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let loader_store = Arc::clone(&store);
+    std::thread::spawn(move || {
+        let repo = AggregateRepository::shared(loader_store);
+        let _ = done_tx.send(repo.load::<UsesTheStore>("reentrant"));
+    });
+    let loaded = done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the load finishes: a deadlock under the store's lock would hang it")
+        .expect("the load succeeds");
+    assert_eq!(loaded.state().applied, 2);
+    assert!(
+        loaded.state().writer_saved,
+        "another thread's save finished while the replay applied"
+    );
+    assert_eq!(loaded.state().read_back, 1, "the apply read the store");
+    assert!(loaded.state().wrote, "the apply wrote to the store");
 }

@@ -1728,3 +1728,44 @@ async fn a_replay_decodes_payloads_only() {
     );
     test.cleanup().await;
 }
+
+/// A backend failure during a repository load reads as a load's
+/// (`load` / `load_range`), not as a replay's: the wording users saw
+/// before loads replayed.
+#[tokio::test]
+async fn a_failing_replay_names_the_load() {
+    let Some(test) = TestStore::new("a_failing_replay_names_the_load", 1).await else {
+        return;
+    };
+    test.store
+        .save("gone", &[deposit(5), deposit(7)], Some(0))
+        .await
+        .expect("append");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE \"{}\".events RENAME TO events_away",
+        test.schema
+    )))
+    .execute(test.pool())
+    .await
+    .expect("hide the table");
+    let repository = AggregateRepository::new(test.store.clone());
+
+    let error = repository
+        .load_async::<Balance>("gone")
+        .await
+        .expect_err("no table")
+        .to_string();
+    assert!(
+        error.contains("load stream `gone` from version 1"),
+        "{error}"
+    );
+    let error = repository
+        .load_at_async::<Balance>("gone", 1)
+        .await
+        .expect_err("no table")
+        .to_string();
+    assert!(
+        error.contains("load stream `gone` versions 1..=1"),
+        "{error}"
+    );
+}

@@ -10,7 +10,7 @@ use crate::message::{AnyEnvelope, AnyMessage, Envelope, Event, Metadata};
 use crate::store::ReplayedEvent;
 
 use super::decide::IntoEvents;
-use super::error::{RepositoryError, UnknownEventError};
+use super::error::RepositoryError;
 use super::traits::{Aggregate, EventOf};
 
 /// An aggregate instance: the user's state `A`, the aggregate id (its
@@ -201,14 +201,14 @@ impl<A: Aggregate> AggregateRoot<A> {
         }
     }
 
-    /// Applies an event replayed from the stream `stream_id` and moves the
-    /// version to its version. An event of a type the aggregate has no
-    /// `#[apply]` method for is a [`RepositoryError::UnknownEvent`] (unless
-    /// the aggregate ignores unknown events), as
-    /// [`Aggregate::apply_recorded`] says; a panic in the `#[apply]` method
-    /// is caught and returned as [`RepositoryError::Apply`]. The root is
-    /// then half-applied and must be dropped, which every caller does by
-    /// returning the error.
+    /// Applies an event replayed from the stream `stream_id` with
+    /// [`Aggregate::apply_replayed`] and moves the version to its version.
+    /// An event of a type the aggregate has no `#[apply]` method for is a
+    /// [`RepositoryError::UnknownEvent`] (unless the aggregate ignores
+    /// unknown events), as [`Aggregate::apply_replayed`] says; a panic in
+    /// it (or in the `#[apply]` method) is caught and returned as
+    /// [`RepositoryError::Apply`]. The root is then half-applied and must be
+    /// dropped, which every caller does by returning the error.
     pub(crate) fn replay(
         &mut self,
         stream_id: &str,
@@ -217,18 +217,9 @@ impl<A: Aggregate> AggregateRoot<A> {
         let state = &mut self.state;
         // Unwind safety: on a panic the state may be half-updated, but the
         // caller discards this root, so nobody observes it.
-        match panic::catch_unwind(AssertUnwindSafe(|| state.apply_message(event.message))) {
-            Ok(true) => {}
-            Ok(false) if A::IGNORE_UNKNOWN_EVENTS => {}
-            Ok(false) => {
-                return Err(UnknownEventError {
-                    aggregate_type: A::AGGREGATE_TYPE,
-                    stream_id: stream_id.to_owned(),
-                    version: event.version,
-                    event_type: event.event_type().to_owned(),
-                }
-                .into());
-            }
+        match panic::catch_unwind(AssertUnwindSafe(|| state.apply_replayed(stream_id, event))) {
+            Ok(Ok(())) => {}
+            Ok(Err(unknown)) => return Err(unknown.into()),
             Err(payload) => {
                 return Err(RepositoryError::Apply {
                     aggregate_type: A::AGGREGATE_TYPE,

@@ -2,7 +2,7 @@
 //! and one [`EventOf`] per `#[apply]` method on the event type.
 
 use crate::message::AnyMessage;
-use crate::store::RecordedEvent;
+use crate::store::ReplayedEvent;
 
 use super::error::UnknownEventError;
 
@@ -83,21 +83,68 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// `false`, changing nothing, when the aggregate has none.
     fn apply_message(&mut self, event: &dyn AnyMessage) -> bool;
 
-    /// Applies a stored event; an event of a type the aggregate does not
-    /// know is an [`UnknownEventError`] naming the stream, version and type,
-    /// unless the aggregate ignores unknown events.
+    /// Applies an event replayed from the stream `stream_id` (what the
+    /// repository's loads do with each event the store replays, see
+    /// [`EventStore::replay`](crate::store::EventStore::replay)). By
+    /// default it applies the message with
+    /// [`apply_message`](Self::apply_message); an event of a type the
+    /// aggregate does not know is an [`UnknownEventError`] naming the
+    /// stream, version and type, unless the aggregate ignores unknown
+    /// events ([`IGNORE_UNKNOWN_EVENTS`](Self::IGNORE_UNKNOWN_EVENTS)).
     ///
-    /// The repository's loads follow the same rule on the events a store
-    /// replays ([`EventStore::replay`](crate::store::EventStore::replay)),
-    /// which are not `RecordedEvent`s: they call
-    /// [`apply_message`](Self::apply_message), not this method.
-    fn apply_recorded(&mut self, event: &RecordedEvent) -> Result<(), UnknownEventError> {
-        if self.apply_message(event.envelope.message()) || Self::IGNORE_UNKNOWN_EVENTS {
+    /// Override it in a hand-written impl to change that rule (`#[aggregate]`
+    /// never does). A replayed event carries its version and message only,
+    /// never its metadata: loads do not decode it. The repository calls it
+    /// inside its guard against panics, so a panic here is a
+    /// [`RepositoryError::Apply`](super::RepositoryError::Apply) as a
+    /// panicking `#[apply]` method is.
+    ///
+    /// It replaced `apply_recorded(&mut self, &RecordedEvent)` (issue #12),
+    /// which loads stopped calling once they no longer built
+    /// [`RecordedEvent`](crate::store::RecordedEvent)s; it was removed,
+    /// rather than left uncalled, so an impl that overrode it fails to
+    /// compile instead of being silently skipped. To apply a `RecordedEvent` by hand, convert it:
+    /// `aggregate.apply_replayed(&event.stream_id, (&event).into())`.
+    ///
+    /// ```
+    /// use orchestrix::prelude::*;
+    /// use orchestrix::store::InMemoryEventStore;
+    ///
+    /// #[derive(Event, Clone, Debug, Serialize, Deserialize)]
+    /// struct Deposited { amount: u64 }
+    ///
+    /// #[derive(Default, Debug, Serialize, Deserialize)]
+    /// struct Account { balance: u64 }
+    ///
+    /// #[aggregate]
+    /// impl Account {
+    ///     #[apply]
+    ///     fn deposited(&mut self, event: &Deposited) {
+    ///         self.balance += event.amount;
+    ///     }
+    /// }
+    ///
+    /// let store = InMemoryEventStore::new();
+    /// store.save("acc-1", &[Envelope::new(Deposited { amount: 5 }).into()], Some(0))?;
+    ///
+    /// let mut account = Account::default();
+    /// for event in &store.load("acc-1", 1)? {
+    ///     account.apply_replayed(&event.stream_id, event.into()).expect("a known type");
+    /// }
+    /// assert_eq!(account.balance, 5);
+    /// # Ok::<(), StoreError>(())
+    /// ```
+    fn apply_replayed(
+        &mut self,
+        stream_id: &str,
+        event: ReplayedEvent<'_>,
+    ) -> Result<(), UnknownEventError> {
+        if self.apply_message(event.message) || Self::IGNORE_UNKNOWN_EVENTS {
             return Ok(());
         }
         Err(UnknownEventError {
             aggregate_type: Self::AGGREGATE_TYPE,
-            stream_id: event.stream_id.to_string(),
+            stream_id: stream_id.to_owned(),
             version: event.version,
             event_type: event.event_type().to_owned(),
         })

@@ -103,10 +103,13 @@ pub trait EventStore: Send + Sync {
     /// method. The default collects [`load`](Self::load) (or
     /// [`load_range`](Self::load_range) when `to_version` is bounded), so a
     /// custom store works unchanged; the crate's stores override it to
-    /// decode only the messages (the in-memory stores lend the messages
-    /// they keep, under their read lock: `apply` must not call the store).
-    /// Stores that skip the metadata do not check it either: a stored
-    /// event whose metadata does not decode still replays.
+    /// decode only the messages (the in-memory stores share the messages
+    /// they keep and call `apply` after releasing their lock, so `apply`
+    /// may use the store). Stores that skip the metadata do not check it
+    /// either: on PostgreSQL, and in an in-memory store for the events it
+    /// keeps decoded, an event whose stored metadata does not decode still
+    /// replays; SQLite and imported in-memory events replay through
+    /// `load_range`, which decodes (and checks) the metadata.
     ///
     /// ```
     /// use std::ops::ControlFlow;

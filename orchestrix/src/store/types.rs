@@ -68,8 +68,15 @@ impl RecordedEvent {
 /// an aggregate's `#[apply]` methods read the message only, never the
 /// metadata, the global position or the time the store accepted it, so a
 /// replay leaves them undecoded (a store that keeps the message decoded
-/// lends it as it is, without a copy or a reference count).
+/// hands it out as it is, without a copy).
+///
+/// A [`RecordedEvent`] converts into one (`ReplayedEvent::from(&recorded)`
+/// or [`ReplayedEvent::of`]), e.g. to apply it by hand with
+/// [`Aggregate::apply_replayed`](crate::aggregate::Aggregate::apply_replayed).
+/// It is `#[non_exhaustive]` (fields may be added): build one with
+/// [`new`](Self::new).
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ReplayedEvent<'a> {
     /// Its version in the stream, from 1 (the events an upcaster split one
     /// stored event into share its version).
@@ -98,6 +105,12 @@ impl<'a> ReplayedEvent<'a> {
     pub fn downcast_ref<E: Event>(&self) -> Option<&'a E> {
         let message: &'a dyn std::any::Any = self.message;
         message.downcast_ref::<E>()
+    }
+}
+
+impl<'a> From<&'a RecordedEvent> for ReplayedEvent<'a> {
+    fn from(event: &'a RecordedEvent) -> Self {
+        Self::of(event)
     }
 }
 

@@ -207,13 +207,16 @@ struct Replaying<'a, A> {
 }
 
 impl<A: Aggregate> Replaying<'_, A> {
-    /// Applies one replayed event (if it is not past the version asked for);
-    /// breaks the replay on the first error.
+    /// Applies one replayed event; breaks the replay on the first error,
+    /// and at the first event past the version asked for (which a store
+    /// asked for `from..=up_to` should not hand over, but a custom one
+    /// may), applying nothing more.
     fn apply(&mut self, event: ReplayedEvent<'_>) -> ControlFlow<()> {
         self.current = event.version;
-        if self.up_to.is_none_or(|up_to| event.version <= up_to)
-            && let Err(error) = self.root.replay(self.id, event)
-        {
+        if self.up_to.is_some_and(|up_to| event.version > up_to) {
+            return ControlFlow::Break(());
+        }
+        if let Err(error) = self.root.replay(self.id, event) {
             self.failed = Some(error);
             return ControlFlow::Break(());
         }

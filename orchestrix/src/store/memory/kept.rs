@@ -178,9 +178,9 @@ impl Kept {
         }
     }
 
-    /// The event as it was saved, lent for a replay.
-    pub(super) fn message(&self) -> &dyn AnyMessage {
-        &*self.message
+    /// The event as it was saved, shared for a replay.
+    pub(super) fn shared_message(&self) -> Arc<dyn AnyMessage> {
+        Arc::clone(&self.message)
     }
 
     /// Its version in its stream.

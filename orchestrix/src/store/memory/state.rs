@@ -219,11 +219,13 @@ impl MemoryState {
     }
 
     /// Hands the events with `from_version <= version <= to_version` to
-    /// `apply` until it breaks, lending each kept message under the read
-    /// lock: no `RecordedEvent`, no metadata built, no reference count
-    /// touched. `apply` must not call the store (a write would wait for
-    /// this read lock). A store with imported events replays what
-    /// [`load_range`](Self::load_range) decodes instead.
+    /// `apply` until it breaks: no `RecordedEvent`, no metadata built.
+    ///
+    /// Under the read lock it only takes each kept message's `Arc` (one
+    /// reference count per event) with its version; it calls `apply` after
+    /// releasing the lock, so `apply` (an aggregate's `#[apply]` code) may
+    /// use the store, and no writer waits for it. A store with imported
+    /// events replays what [`load_range`](Self::load_range) decodes instead.
     pub(super) fn replay(
         &self,
         aggregate_id: &str,
@@ -250,12 +252,18 @@ impl MemoryState {
         let end = usize::try_from(to_version)
             .unwrap_or(usize::MAX)
             .min(stream.events.len());
-        for &index in stream.events.get(skip..end).unwrap_or_default() {
+        let wanted = stream.events.get(skip..end).unwrap_or_default();
+        let mut messages = Vec::with_capacity(wanted.len());
+        for &index in wanted {
             let kept = inner
                 .log
                 .get(index as usize)
                 .ok_or_else(|| Lost::Event.reading(aggregate_id, u64::from(index) + 1))?;
-            if apply(ReplayedEvent::new(kept.version(), kept.message())).is_break() {
+            messages.push((kept.version(), kept.shared_message()));
+        }
+        drop(inner);
+        for (version, message) in &messages {
+            if apply(ReplayedEvent::new(*version, &**message)).is_break() {
                 break;
             }
         }

@@ -31,6 +31,10 @@ fn filtered_window(limit: usize) -> u64 {
     (limit as u64).saturating_mul(16).max(MIN_WINDOW)
 }
 
+/// The most events a replay's buffer is sized for before its rows come
+/// (24 bytes each: 6 KiB).
+const REPLAY_CAPACITY_HINT: usize = 256;
+
 impl PostgreSQLEventStore {
     /// [`AsyncEventStore::replay`](crate::store::AsyncEventStore::replay):
     /// the stream's messages at versions `from_version..=to_version`,
@@ -62,16 +66,30 @@ impl PostgreSQLEventStore {
             .bind(to_i64(to_version))
             .fetch(&self.pool);
         let mut decoder = RowDecoder::new();
-        let mut messages = Vec::new();
+        // A hint only: the row count is not known before the rows come. A
+        // bounded range (time travel) is sized exactly when small; a whole
+        // stream starts at the cap and grows by doubling past it.
+        let span = to_version.saturating_sub(from_version).saturating_add(1);
+        let mut messages = Vec::with_capacity(
+            usize::try_from(span)
+                .map_or(REPLAY_CAPACITY_HINT, |span| span.min(REPLAY_CAPACITY_HINT)),
+        );
         loop {
             match rows.try_next().await {
                 Ok(Some(row)) => decoder.replay_row(aggregate_id, &row, &mut messages)?,
                 Ok(None) => break,
                 Err(error) => {
                     drop(rows);
-                    let operation = format!(
-                        "replay stream `{aggregate_id}` versions {from_version}..={to_version}"
-                    );
+                    // A load's wording (`load` / `load_range`): the
+                    // repository's loads fail as they did before they
+                    // replayed.
+                    let operation = if to_version == u64::MAX {
+                        format!("load stream `{aggregate_id}` from version {from_version}")
+                    } else {
+                        format!(
+                            "load stream `{aggregate_id}` versions {from_version}..={to_version}"
+                        )
+                    };
                     return Err(self.failure(error, operation).report().await);
                 }
             }
