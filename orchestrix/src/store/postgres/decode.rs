@@ -62,10 +62,9 @@ struct EventRow<'r> {
 }
 
 /// One row of a replay (`statements::REPLAY_COLUMNS`), borrowed from the
-/// row: [`EventRow`] without the context.
+/// row: [`EventRow`] without the context and the global position.
 struct ReplayRow<'r> {
     version: u64,
-    position: u64,
     event_type: &'r str,
     schema_version: u32,
     /// The JSON text's bytes (see [`EventRow::payload`]).
@@ -241,9 +240,11 @@ impl RowDecoder {
     /// A row of a replay (`statements::REPLAY_COLUMNS`): its message(s),
     /// pushed onto `out` with the row's version. Neither the context nor
     /// the time the store accepted the event is read: a replay needs
-    /// neither. A payload that does not decode is the same
-    /// [`StoreError::Decode`] a load gives, naming the stream, version,
-    /// global position and type.
+    /// neither. A payload that does not decode is the
+    /// [`StoreError::Decode`] a load gives, naming the stream, version and
+    /// type, but with no `position`: the replay's columns leave it out,
+    /// and the caller fetches it for the failing row
+    /// (`statements::replay_position`).
     pub(super) fn replay_row(
         &mut self,
         stream_id: &str,
@@ -256,7 +257,7 @@ impl RowDecoder {
             .map_err(|source| StoreError::Decode {
                 stream_id: stream_id.to_owned(),
                 version: columns.version,
-                position: Some(columns.position),
+                position: None,
                 event_type: columns.event_type.to_owned(),
                 source,
             })?;
@@ -467,10 +468,9 @@ impl<'r> ReplayRow<'r> {
         let read = || -> Result<Self, sqlx::Error> {
             Ok(Self {
                 version,
-                position: u64::try_from(big_endian(row, 1, i64::from_be_bytes)?).unwrap_or(0),
-                event_type: known_text(row, 2, last_type)?,
-                schema_version: u32::try_from(big_endian(row, 3, i32::from_be_bytes)?).unwrap_or(0),
-                payload: json_bytes(row, 4)?.unwrap_or(b"null"),
+                event_type: known_text(row, 1, last_type)?,
+                schema_version: u32::try_from(big_endian(row, 2, i32::from_be_bytes)?).unwrap_or(0),
+                payload: json_bytes(row, 3)?.unwrap_or(b"null"),
             })
         };
         read().map_err(|error| column_error(stream_id, version, error))

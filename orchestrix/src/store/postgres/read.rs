@@ -76,7 +76,15 @@ impl PostgreSQLEventStore {
         );
         loop {
             match rows.try_next().await {
-                Ok(Some(row)) => decoder.replay_row(aggregate_id, &row, &mut messages)?,
+                Ok(Some(row)) => {
+                    if let Err(error) = decoder.replay_row(aggregate_id, &row, &mut messages) {
+                        drop(row);
+                        // Released first: the position is fetched on
+                        // another of the pool's connections.
+                        drop(rows);
+                        return Err(self.name_replayed_row(error).await);
+                    }
+                }
                 Ok(None) => break,
                 Err(error) => {
                     drop(rows);
@@ -104,6 +112,32 @@ impl PostgreSQLEventStore {
             }
         }
         Ok(())
+    }
+
+    /// A replay's [`StoreError::Decode`] with the failing row's global
+    /// position, which the replay's columns leave out (see
+    /// `statements::REPLAY_COLUMNS`): fetched by the row's stream and
+    /// version, which name one row (`(stream_id, version)` is unique;
+    /// the events one stored row is split into share both). So the error
+    /// is the one a load gives. Should the row be gone, or the query fail,
+    /// the decode error is still returned, without a position.
+    async fn name_replayed_row(&self, mut error: StoreError) -> StoreError {
+        if let StoreError::Decode {
+            stream_id,
+            version,
+            position: position @ None,
+            ..
+        } = &mut error
+            && let Ok(Some(found)) =
+                sqlx::query_scalar::<_, i64>(self.statements.replay_position.clone())
+                    .bind(&**stream_id)
+                    .bind(to_i64(*version))
+                    .fetch_optional(&self.pool)
+                    .await
+        {
+            *position = Some(to_u64(found));
+        }
+        error
     }
 
     /// The highest position that may be read: every append that could

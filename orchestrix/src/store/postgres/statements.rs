@@ -42,6 +42,10 @@ pub(super) struct Statements {
     /// A stream's events at versions `$2` to `$3`, for a replay: the
     /// columns of [`REPLAY_COLUMNS`].
     pub(super) replay: SqlStr,
+    /// The global position of stream `$1`'s event at version `$2` (one
+    /// row: `(stream_id, version)` is unique), fetched only when a
+    /// replayed payload fails to decode, so that the error names the row.
+    pub(super) replay_position: SqlStr,
 }
 
 /// The condition under which a row's typed columns (schema version 2)
@@ -131,13 +135,14 @@ pub(super) const EVENT_COLUMNS: &str = concat!(
 );
 
 /// The columns a replay needs (`AsyncEventStore::replay`), in the order
-/// `decode`'s replay reads them: the event's version, global position (for
-/// a `Decode` error naming the row), type, schema version and payload.
-/// Not the context: rebuilding an aggregate reads no metadata, and the
-/// context is a fifth of a row's bytes (its `CASE`, for a row stored
-/// without one, builds it in the server), so a replay neither sends nor
-/// decodes it.
-pub(super) const REPLAY_COLUMNS: &str = "version, position, event_type, schema_version, payload";
+/// `decode`'s replay reads them: the event's version, type, schema version
+/// and payload. Not the context: rebuilding an aggregate reads no
+/// metadata, and the context is a fifth of a row's bytes (its `CASE`, for
+/// a row stored without one, builds it in the server), so a replay neither
+/// sends nor decodes it. Not the global position either: a replay needs it
+/// only for a `Decode` error naming the row, so the failing row's position
+/// is fetched then (`replay_position`), not read from every row.
+pub(super) const REPLAY_COLUMNS: &str = "version, event_type, schema_version, payload";
 
 /// The start of what [`EVENT_COLUMNS`] selects for a version-1 row without
 /// a context (a NUL byte, then `json `): no stored context starts with it
@@ -381,6 +386,9 @@ impl Statements {
             replay: sql(format!(
                 "SELECT {REPLAY_COLUMNS} FROM {s}.events \
                  WHERE stream_id = $1 AND version BETWEEN $2 AND $3"
+            )),
+            replay_position: sql(format!(
+                "SELECT position FROM {s}.events WHERE stream_id = $1 AND version = $2"
             )),
         }
     }
