@@ -3,6 +3,7 @@
 
 use orchestrix::evolution::{RewriteOptions, RewriteReport};
 use orchestrix::message::Metadata;
+use orchestrix::store::{AsyncEventStore, StoreError};
 use orchestrix_tests::evolution::{check, order_rows, order_v3, renamed_rows, split_rows};
 use orchestrix_tests::postgres::TestStore;
 
@@ -170,5 +171,61 @@ async fn the_rewrite_turns_old_rows_current_in_batches_and_is_safe_to_run_again(
         .await
         .expect("resume");
     assert_eq!(resumed.scanned, 0);
+    test.cleanup().await;
+}
+
+/// A replay selects no global position: when a payload fails to decode it
+/// fetches the failing row's, so the error names the row a load names,
+/// past a row split into two events (which share their version and
+/// position) and for a split row itself.
+#[tokio::test]
+async fn a_replay_names_the_position_of_the_row_that_fails_past_a_split() {
+    let Some(test) = TestStore::new("evolution_pg_split_decode", 2).await else {
+        return;
+    };
+    let deposit = |amount: serde_json::Value| serde_json::json!({ "amount": amount });
+    // Rows of other streams between them: positions are not versions.
+    insert_rows(&test, "other", &[(1, "evo.Deposited", 1, deposit(1.into()))]).await;
+    insert_rows(&test, "acc", &split_rows()).await;
+    insert_rows(&test, "other", &[(2, "evo.Deposited", 1, deposit(2.into()))]).await;
+    let bad = insert_rows(&test, "acc", &[(4, "evo.Deposited", 1, deposit("lots".into()))]).await;
+    let bad_split = insert_rows(
+        &test,
+        "bad-split",
+        &[(
+            1,
+            "evo.AccountOpened",
+            1,
+            serde_json::json!({ "owner": 5, "deposit": 40 }),
+        )],
+    )
+    .await;
+    for (stream, version, position, event_type) in [
+        ("acc", 4, bad, "evo.Deposited"),
+        ("bad-split", 1, bad_split, "evo.AccountOpened"),
+    ] {
+        let load = test.store.load(stream, 1).await.expect_err("a bad payload");
+        let replay = test
+            .store
+            .replay(stream, 1, u64::MAX, &mut |_| std::ops::ControlFlow::Continue(()))
+            .await
+            .expect_err("a bad payload");
+        let StoreError::Decode {
+            stream_id,
+            version: at_version,
+            position: at,
+            event_type: of_type,
+            ..
+        } = &replay
+        else {
+            panic!("expected a decode error, got {replay:?}");
+        };
+        assert_eq!(
+            (stream_id.as_str(), *at_version, *at, of_type.as_str()),
+            (stream, version, Some(position), event_type),
+            "{replay}"
+        );
+        assert_eq!(replay.to_string(), load.to_string());
+    }
     test.cleanup().await;
 }
