@@ -185,10 +185,25 @@ async fn a_replay_names_the_position_of_the_row_that_fails_past_a_split() {
     };
     let deposit = |amount: serde_json::Value| serde_json::json!({ "amount": amount });
     // Rows of other streams between them: positions are not versions.
-    insert_rows(&test, "other", &[(1, "evo.Deposited", 1, deposit(1.into()))]).await;
+    insert_rows(
+        &test,
+        "other",
+        &[(1, "evo.Deposited", 1, deposit(1.into()))],
+    )
+    .await;
     insert_rows(&test, "acc", &split_rows()).await;
-    insert_rows(&test, "other", &[(2, "evo.Deposited", 1, deposit(2.into()))]).await;
-    let bad = insert_rows(&test, "acc", &[(4, "evo.Deposited", 1, deposit("lots".into()))]).await;
+    insert_rows(
+        &test,
+        "other",
+        &[(2, "evo.Deposited", 1, deposit(2.into()))],
+    )
+    .await;
+    let bad = insert_rows(
+        &test,
+        "acc",
+        &[(4, "evo.Deposited", 1, deposit("lots".into()))],
+    )
+    .await;
     let bad_split = insert_rows(
         &test,
         "bad-split",
@@ -207,7 +222,9 @@ async fn a_replay_names_the_position_of_the_row_that_fails_past_a_split() {
         let load = test.store.load(stream, 1).await.expect_err("a bad payload");
         let replay = test
             .store
-            .replay(stream, 1, u64::MAX, &mut |_| std::ops::ControlFlow::Continue(()))
+            .replay(stream, 1, u64::MAX, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
             .await
             .expect_err("a bad payload");
         let StoreError::Decode {
