@@ -55,9 +55,10 @@ pub use types::{
 };
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 pub use crate::error::ConcurrencyError;
-use crate::message::AnyEnvelope;
+use crate::message::{AnyEnvelope, AnyMessage};
 
 /// The blocking event-store contract. See the [module docs](self) for the rules.
 pub trait EventStore: Send + Sync {
@@ -385,13 +386,27 @@ pub trait AsyncEventStore: Send + Sync {
 }
 
 /// Hands `events` to `apply` until it breaks: the default
-/// [`EventStore::replay`] and [`AsyncEventStore::replay`].
-fn replay_recorded(
+/// [`EventStore::replay`] and [`AsyncEventStore::replay`], and a store's
+/// replay of events it decodes as a load does.
+pub(crate) fn replay_recorded(
     events: &[RecordedEvent],
     apply: &mut dyn FnMut(ReplayedEvent<'_>) -> ControlFlow<()>,
 ) {
     for event in events {
         if apply(ReplayedEvent::of(event)).is_break() {
+            return;
+        }
+    }
+}
+
+/// Hands each `(version, message)` to `apply` until it breaks: a store's
+/// replay of the messages it collected (with no lock or connection held).
+pub(crate) fn replay_messages(
+    messages: &[(u64, Arc<dyn AnyMessage>)],
+    apply: &mut dyn FnMut(ReplayedEvent<'_>) -> ControlFlow<()>,
+) {
+    for (version, message) in messages {
+        if apply(ReplayedEvent::new(*version, &**message)).is_break() {
             return;
         }
     }

@@ -16,7 +16,7 @@ use crate::limits::{self, stored_precision};
 use crate::message::AnyEnvelope;
 use crate::store::{
     AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, ReplayedEvent,
-    Snapshot, StoreError, checks,
+    Snapshot, StoreError, checks, replay_messages, replay_recorded,
 };
 
 /// Everything an in-memory store holds.
@@ -237,11 +237,8 @@ impl MemoryState {
         let inner = self.read();
         if inner.imported {
             drop(inner);
-            for event in &self.load_range(aggregate_id, from_version, to_version)? {
-                if apply(ReplayedEvent::of(event)).is_break() {
-                    break;
-                }
-            }
+            let events = self.load_range(aggregate_id, from_version, to_version)?;
+            replay_recorded(&events, apply);
             return Ok(());
         }
         let Some(stream) = inner.streams.get(aggregate_id) else {
@@ -262,11 +259,7 @@ impl MemoryState {
             messages.push((kept.version(), kept.shared_message()));
         }
         drop(inner);
-        for (version, message) in &messages {
-            if apply(ReplayedEvent::new(*version, &**message)).is_break() {
-                break;
-            }
-        }
+        replay_messages(&messages, apply);
         Ok(())
     }
 

@@ -506,6 +506,17 @@ fn default_schema() -> SqlIdentifier {
     SqlIdentifier::trusted(DEFAULT_SCHEMA)
 }
 
+/// What a stream load (or replay) was doing, for its errors: `from_version`
+/// on, or up to `to_version` when bounded.
+fn stream_load(aggregate_id: &str, from_version: u64, to_version: Option<u64>) -> String {
+    match to_version {
+        None => format!("load stream `{aggregate_id}` from version {from_version}"),
+        Some(to_version) => {
+            format!("load stream `{aggregate_id}` versions {from_version}..={to_version}")
+        }
+    }
+}
+
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -554,7 +565,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
             .bind(aggregate_id)
             .bind(to_i64(from_version));
         self.fetch_stream(aggregate_id, query, || {
-            format!("load stream `{aggregate_id}` from version {from_version}")
+            stream_load(aggregate_id, from_version, None)
         })
         .await
     }
@@ -572,7 +583,7 @@ impl AsyncEventStore for PostgreSQLEventStore {
             .bind(to_i64(from_version))
             .bind(to_i64(to_version));
         self.fetch_stream(aggregate_id, query, || {
-            format!("load stream `{aggregate_id}` versions {from_version}..={to_version}")
+            stream_load(aggregate_id, from_version, Some(to_version))
         })
         .await
     }

@@ -12,9 +12,11 @@ use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 
 use super::decode::RowDecoder;
-use super::{PostgreSQLEventStore, to_i64, to_u64};
+use super::{PostgreSQLEventStore, stream_load, to_i64, to_u64};
 use crate::evolution::RowEvents;
-use crate::store::{EventTypeFilter, GlobalPage, ReplayedEvent, StoreError, checks};
+use crate::store::{
+    EventTypeFilter, GlobalPage, ReplayedEvent, StoreError, checks, replay_messages,
+};
 
 /// How many positions a type-filtered read of `limit` events looks at, at
 /// most. The filtered read walks the `(event_type, position)` index, which
@@ -91,13 +93,8 @@ impl PostgreSQLEventStore {
                     // A load's wording (`load` / `load_range`): the
                     // repository's loads fail as they did before they
                     // replayed.
-                    let operation = if to_version == u64::MAX {
-                        format!("load stream `{aggregate_id}` from version {from_version}")
-                    } else {
-                        format!(
-                            "load stream `{aggregate_id}` versions {from_version}..={to_version}"
-                        )
-                    };
+                    let bounded = (to_version != u64::MAX).then_some(to_version);
+                    let operation = stream_load(aggregate_id, from_version, bounded);
                     return Err(self.failure(error, operation).report().await);
                 }
             }
@@ -106,11 +103,7 @@ impl PostgreSQLEventStore {
         if !messages.is_sorted_by_key(|(version, _)| *version) {
             messages.sort_by_key(|(version, _)| *version);
         }
-        for (version, message) in &messages {
-            if apply(ReplayedEvent::new(*version, &**message)).is_break() {
-                break;
-            }
-        }
+        replay_messages(&messages, apply);
         Ok(())
     }
 
