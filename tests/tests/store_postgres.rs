@@ -1769,3 +1769,81 @@ async fn a_failing_replay_names_the_load() {
         "{error}"
     );
 }
+
+/// The check that every row holds its metadata (`events_context_present`)
+/// accepts a row in each of the three forms and refuses a row in none: the
+/// JSON `metadata`, a non-empty context, or the typed columns a context is
+/// built from (all four of them). What a cheaper form of the check (priced
+/// in docs/performance.md) must keep.
+#[tokio::test]
+async fn the_metadata_check_accepts_each_form_and_refuses_a_row_without_one() {
+    let Some(test) = TestStore::new(
+        "the_metadata_check_accepts_each_form_and_refuses_a_row_without_one",
+        2,
+    )
+    .await
+    else {
+        return;
+    };
+    let typed = "gen_random_uuid(), gen_random_uuid(), 'src', now()";
+    let cases = [
+        ("'{}'::jsonb", "NULL", "NULL, NULL, NULL, NULL", true),
+        ("NULL", "'\\x01'::bytea", "NULL, NULL, NULL, NULL", true),
+        ("NULL", "NULL", typed, true),
+        ("NULL", "'\\x'::bytea", typed, true),
+        ("NULL", "NULL", "NULL, NULL, NULL, NULL", false),
+        ("NULL", "'\\x'::bytea", "NULL, NULL, NULL, NULL", false),
+        (
+            "NULL",
+            "NULL",
+            "gen_random_uuid(), NULL, 'src', now()",
+            false,
+        ),
+        (
+            "NULL",
+            "NULL",
+            "NULL, gen_random_uuid(), 'src', now()",
+            false,
+        ),
+        (
+            "NULL",
+            "NULL",
+            "gen_random_uuid(), gen_random_uuid(), NULL, now()",
+            false,
+        ),
+        (
+            "NULL",
+            "NULL",
+            "gen_random_uuid(), gen_random_uuid(), 'src', NULL",
+            false,
+        ),
+    ];
+    for (version, (metadata, context, typed, accepted)) in (1_i64..).zip(cases) {
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO \"{schema}\".events (position, stream_id, version, event_type, \
+             schema_version, payload, metadata, context, event_id, correlation_id, source, \
+             occurred_at) \
+             VALUES (nextval('\"{schema}\".event_positions'), 'forms', $1, 'pg-test.Deposited', \
+             2, '{{}}'::jsonb, {metadata}, {context}, {typed})",
+            schema = test.schema
+        )))
+        .bind(version)
+        .execute(test.pool())
+        .await;
+        let case = format!("metadata {metadata}, context {context}, typed {typed}");
+        if accepted {
+            inserted.unwrap_or_else(|error| panic!("{case}: refused: {error}"));
+        } else {
+            let error = inserted.expect_err(&case);
+            let constraint = error
+                .as_database_error()
+                .and_then(|error| error.constraint().map(str::to_owned));
+            assert_eq!(
+                constraint.as_deref(),
+                Some("events_context_present"),
+                "{case}"
+            );
+        }
+    }
+    test.cleanup().await;
+}

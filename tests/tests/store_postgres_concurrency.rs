@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use orchestrix::prelude::*;
+use orchestrix::store::EventTypeFilter;
 use orchestrix_tests::postgres::TestStore;
 use tokio::sync::Barrier;
 
@@ -339,4 +340,114 @@ async fn a_follower_waits_for_an_earlier_position_that_commits_late() {
     assert_eq!(&*seen[0].stream_id, "slow");
     assert_eq!(&*seen[1].stream_id, "fast");
     test.cleanup().await;
+}
+
+/// The in-flight registration's key must not exceed the first position the
+/// append draws: a reader waits only for keys up to its horizon, and a
+/// page (plain or type-filtered) reports having looked through that
+/// horizon, so a key one too high lets a follower move past a position
+/// that commits later. Pinned on both paths of the key: on a fresh store
+/// (the sequence not called yet, `pg_sequence_last_value` NULL: the
+/// in-flight append draws position 1) and after one committed append (the
+/// in-flight append draws position 2). Seen failing on the key's mutants
+/// `coalesce(.., 1) + 1` (the fresh store: key 2) and `coalesce(.., 0) + 2`
+/// (both cases: key one too high): the reads return at once, reporting
+/// that they looked through the in-flight position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_read_waits_for_the_first_position_of_an_append_in_flight() {
+    let Some(test) = TestStore::new(
+        "a_page_read_waits_for_the_first_position_of_an_append_in_flight",
+        6,
+    )
+    .await
+    else {
+        return;
+    };
+    let admin = orchestrix_tests::postgres::pool(
+        &orchestrix_tests::postgres::database_url("admin").expect("set"),
+        1,
+    )
+    .await;
+    // A fresh store: the first append ever is in flight at position 1.
+    read_pages_while_in_flight(&test, &admin, 1).await;
+    // Position 1 is committed now: the next append is in flight at 2.
+    read_pages_while_in_flight(&test, &admin, 2).await;
+    test.cleanup().await;
+}
+
+/// Appends one event in a transaction left open (it must draw `position`),
+/// reads pages from `position` on (every type, and only the event's type)
+/// meanwhile, then commits. A read that returns while the append is in
+/// flight must not report having looked through `position`; once the
+/// append commits, each page holds it.
+async fn read_pages_while_in_flight(test: &TestStore, admin: &sqlx::PgPool, position: u64) {
+    let mut in_flight = test.pool().begin().await.expect("begin");
+    let append = test
+        .store
+        .save_in_transaction(
+            &mut in_flight,
+            "in-flight",
+            &[written(0, position as u32)],
+            None,
+        )
+        .await
+        .expect("append, not committed yet");
+    assert_eq!(append.positions, vec![position]);
+
+    let filters = [
+        EventTypeFilter::all(),
+        EventTypeFilter::only(["pg-test.Written"]),
+    ];
+    let mut readers: Vec<_> = filters
+        .iter()
+        .cloned()
+        .map(|filter| {
+            let store = test.store.clone();
+            Some(tokio::spawn(async move {
+                store.read_all_filtered(position, 10, &filter).await
+            }))
+        })
+        .collect();
+    // Wait until every reader still running is blocked on the in-flight
+    // lock (its backend waits for an advisory lock of this database).
+    let waiting_sql = format!(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND NOT l.granted AND a.query LIKE '%\"{}\".global_horizon%'",
+        test.schema
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        for (reader, filter) in readers.iter_mut().zip(&filters) {
+            if reader.as_ref().is_some_and(|task| task.is_finished()) {
+                let task = reader.take().expect("finished");
+                let page = task.await.expect("task").expect("read");
+                assert!(
+                    page.events.is_empty() && page.scanned_through < position,
+                    "a read ({filter:?}) returned while position {position} was in flight \
+                     and reports having looked through it: {page:?}"
+                );
+            }
+        }
+        let running = readers.iter().flatten().count();
+        let waiting: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(waiting_sql.clone()))
+            .fetch_one(admin)
+            .await
+            .expect("pg_locks");
+        if usize::try_from(waiting).expect("count") >= running {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{running} readers running, {waiting} waiting for the in-flight append"
+        );
+        tokio::task::yield_now().await;
+    }
+    in_flight.commit().await.expect("the append commits");
+    for (reader, filter) in readers.into_iter().zip(&filters) {
+        let Some(task) = reader else { continue };
+        let page = task.await.expect("task").expect("read");
+        let positions: Vec<u64> = page.events.iter().map(|e| e.position).collect();
+        assert_eq!(positions, vec![position], "{filter:?}: {page:?}");
+        assert_eq!(page.scanned_through, position, "{filter:?}");
+    }
 }
