@@ -98,18 +98,38 @@ impl RunLease {
     /// not given a future: its answer is the one the bounded write would
     /// give, as that polls the write first and a write done at its first
     /// poll is never timed out.
+    #[cfg(test)]
     pub(crate) async fn save(&self, change: SagaChange<'_>) -> Result<(), SagaStoreError> {
-        let asked = Instant::now();
-        match self
-            .store
-            .save_change_at_once(change, &self.token, self.ttl)
-        {
-            Some(outcome) => self.confirmed_by(asked, outcome),
-            None => {
-                self.bounded(asked, self.store.save_change(change, &self.token, self.ttl))
-                    .await
-            }
+        match self.save_at_once(change) {
+            Some(outcome) => outcome,
+            None => self.save_awaited(change).await,
         }
+    }
+
+    /// [`save`](Self::save) when the store writes at once: `Some` with its
+    /// outcome, or `None` (nothing written) when the write must be
+    /// awaited ([`save_awaited`](Self::save_awaited)). A plain call, so the
+    /// executor's writes to such a store make no future at all (the
+    /// awaited write's future, timer included, is large to move).
+    pub(crate) fn save_at_once(
+        &self,
+        change: SagaChange<'_>,
+    ) -> Option<Result<(), SagaStoreError>> {
+        let asked = Instant::now();
+        let outcome = self
+            .store
+            .save_change_at_once(change, &self.token, self.ttl)?;
+        Some(self.confirmed_by(asked, outcome))
+    }
+
+    /// [`save`](Self::save) through the store's `save_change`, bounded by
+    /// the deadline.
+    pub(crate) async fn save_awaited(&self, change: SagaChange<'_>) -> Result<(), SagaStoreError> {
+        self.bounded(
+            Instant::now(),
+            self.store.save_change(change, &self.token, self.ttl),
+        )
+        .await
     }
 
     /// `outcome` of a write sent at `asked`, which confirms the lease if
@@ -169,8 +189,11 @@ impl RunLease {
     /// its first renewal (a third of the lifetime after the last
     /// confirmation) and the deadline are both still ahead.
     pub(crate) fn keeping_would_wait(&self) -> bool {
-        let next = self.confirmed_at() + self.ttl / 3;
-        Instant::now() < next.min(self.deadline())
+        // One read of the confirmation (one lock) for both instants.
+        let confirmed = self.confirmed_at();
+        let next = confirmed + self.ttl / 3;
+        let deadline = confirmed + (self.ttl - self.margin);
+        Instant::now() < next.min(deadline)
     }
 
     /// Renews the lease every third of its lifetime (sooner again after a

@@ -464,6 +464,19 @@ async fn save_change_checks(store: &dyn SagaStateStore, write: Write, id: &str) 
         "{error}"
     );
     assert_eq!(stored_without_lease(store, id).await, current);
+    // A changed step's name is checked too, though a run never renames
+    // one (a store may skip a name equal to the one it checked before).
+    let mut renamed = current.clone();
+    renamed.steps[2].name = "na\0me".into();
+    let error = write
+        .save(store, SagaChange::of_step(&renamed, 2), "owner-a")
+        .await
+        .expect_err("a NUL in a changed step's name");
+    assert!(
+        matches!(error, SagaStoreError::Limit(LimitError::NulInText { .. })),
+        "{error}"
+    );
+    assert_eq!(stored_without_lease(store, id).await, current);
     let missing = state(&format!("{id}-missing"));
     let error = write
         .save(store, SagaChange::of_step(&missing, 0), "owner-a")
