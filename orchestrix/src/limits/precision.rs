@@ -32,6 +32,60 @@ pub(crate) fn now_plus(after: Duration) -> OffsetDateTime {
     plus_at_stored_precision(SystemTime::now(), after)
 }
 
+/// Readings of the clock at [`stored_precision`] that reuse the whole
+/// second of the reading before: building an `OffsetDateTime` from a count
+/// of seconds (the calendar date of the day) costs more than reading the
+/// clock, and a saga run (or one saga's kept state) reads it at every
+/// write, mostly within one second. Each reading is exactly what
+/// [`now`] (or [`now_plus`]) would give for the same clock value. Owned
+/// by its user (a run, a kept state), not shared: no lock, no
+/// thread-local.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SecondCache {
+    /// The seconds since the epoch of the last reading, and that whole
+    /// second as an `OffsetDateTime`.
+    second: Option<(u64, OffsetDateTime)>,
+}
+
+impl SecondCache {
+    /// [`now`], reusing the last reading's second.
+    pub(crate) fn now(&mut self) -> OffsetDateTime {
+        let at = SystemTime::now();
+        self.reading(at).unwrap_or_else(|| clock_reading(at))
+    }
+
+    /// [`now_plus`], reusing the last reading's second.
+    pub(crate) fn now_plus(&mut self, after: Duration) -> OffsetDateTime {
+        let now = SystemTime::now();
+        now.checked_add(after)
+            .and_then(|at| self.reading(at))
+            .unwrap_or_else(|| clock_reading(now))
+    }
+
+    /// [`system_time_at_stored_precision`] of `at`, the same value, with
+    /// the calendar work done once per second.
+    fn reading(&mut self, at: SystemTime) -> Option<OffsetDateTime> {
+        let Ok(since) = at.duration_since(SystemTime::UNIX_EPOCH) else {
+            return system_time_at_stored_precision(at);
+        };
+        let seconds = since.as_secs();
+        let second = match self.second {
+            Some((cached, second)) if cached == seconds => second,
+            _ => {
+                let second =
+                    OffsetDateTime::from_unix_timestamp(i64::try_from(seconds).ok()?).ok()?;
+                self.second = Some((seconds, second));
+                second
+            }
+        };
+        Some(
+            second
+                .replace_nanosecond(since.subsec_micros() * 1_000)
+                .unwrap_or(second),
+        )
+    }
+}
+
 /// `now + after` at [`stored_precision`]; `now` when the sum is past what
 /// `OffsetDateTime` holds (the end of year 9999), as the saga store's
 /// `expiry` does.
@@ -145,6 +199,47 @@ mod tests {
                 "{offset:?}"
             );
         }
+    }
+
+    /// A cached reading is the uncached one, for times within one second,
+    /// across seconds, days, before the epoch and past year 9999, in any
+    /// order (a broken cache that kept a stale second fails here).
+    #[test]
+    fn a_reading_through_the_second_cache_is_the_uncached_reading() {
+        let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_460_800);
+        let years = Duration::from_secs(20_000 * 366 * 86_400);
+        let times = [
+            base + Duration::from_nanos(123_456_789),
+            base + Duration::from_nanos(999_999_999),
+            base + Duration::from_nanos(5),
+            base + Duration::from_nanos(1_000_000_001),
+            base + Duration::from_nanos(1_999_999_999),
+            base + Duration::from_secs(86_400) - Duration::from_nanos(1),
+            base + Duration::from_secs(86_400),
+            base + Duration::from_nanos(7),
+            SystemTime::UNIX_EPOCH - Duration::from_nanos(1_500_700),
+            base,
+            SystemTime::UNIX_EPOCH + years,
+            base + Duration::from_nanos(42_000),
+        ];
+        let mut cache = SecondCache::default();
+        for at in times {
+            assert_eq!(
+                cache.reading(at),
+                system_time_at_stored_precision(at),
+                "{at:?}"
+            );
+        }
+        let before = now();
+        let read = cache.now();
+        assert!(before <= read && read <= now());
+        let before = now_plus(Duration::from_secs(30));
+        let read = cache.now_plus(Duration::from_secs(30));
+        assert!(before <= read && read <= now_plus(Duration::from_secs(30)));
+        // Past what `OffsetDateTime` holds: the current time.
+        let before = now();
+        let read = cache.now_plus(Duration::MAX);
+        assert!(before <= read && read <= now());
     }
 
     /// A time before the epoch is cut toward the past, as

@@ -53,6 +53,16 @@ pub(crate) fn texts(state: &SagaState, lease_owner: &str) -> Result<(), SagaStor
 
 /// The texts of one step of `state`: its name and error texts.
 fn step_texts(state: &SagaState, step: &StepState) -> Result<(), SagaStoreError> {
+    step_texts_but_a_checked_name(state, step, None)
+}
+
+/// [`step_texts`], but for a name equal to `checked_name` (one that passed
+/// these checks), which is not checked again.
+fn step_texts_but_a_checked_name(
+    state: &SagaState,
+    step: &StepState,
+    checked_name: Option<&str>,
+) -> Result<(), SagaStoreError> {
     let step_part = |part: &str| {
         format!(
             "the {part} of step `{}` of saga `{}`",
@@ -60,22 +70,31 @@ fn step_texts(state: &SagaState, step: &StepState) -> Result<(), SagaStoreError>
             shorten(&state.saga_id)
         )
     };
-    limits::check_text(&step.name, || {
-        format!("the step names of saga `{}`", shorten(&state.saga_id))
-    })?;
+    if checked_name != Some(step.name.as_str()) {
+        limits::check_text(&step.name, || {
+            format!("the step names of saga `{}`", shorten(&state.saga_id))
+        })?;
+    }
     errors(&step.error, &step.compensation_error, step_part)
 }
 
 /// The texts [`texts`] checks that `change` may have changed: the saga's
 /// error texts and the changed steps' texts (the id and the owner are the
-/// caller's to check).
-pub(crate) fn changed_texts(change: &SagaChange<'_>) -> Result<(), SagaStoreError> {
+/// caller's to check). A changed step's name equal to the same step's name
+/// in `checked` (the state the change is written over, whose texts passed
+/// these checks) is not checked again: a run never renames a step, so this
+/// is a compare where a check would walk the name.
+pub(crate) fn changed_texts(
+    change: &SagaChange<'_>,
+    checked: &SagaState,
+) -> Result<(), SagaStoreError> {
     let state = change.state();
     errors(&state.error, &state.compensation_error, |part: &str| {
         format!("the {part} of saga `{}`", shorten(&state.saga_id))
     })?;
-    for (_, step) in change.changed_steps() {
-        step_texts(state, step)?;
+    for (index, step) in change.changed_steps() {
+        let checked_name = checked.steps.get(index).map(|kept| kept.name.as_str());
+        step_texts_but_a_checked_name(state, step, checked_name)?;
     }
     Ok(())
 }
@@ -182,4 +201,29 @@ pub(crate) fn at_stored_precision(mut state: SagaState) -> SagaState {
         cut(&mut lease.expires_at);
     }
     state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::LimitError;
+
+    /// A changed step's name is checked unless it equals the name of the
+    /// same step in the checked state: a renamed step holding a NUL is
+    /// refused, a name as checked before passes.
+    #[test]
+    fn a_changed_step_name_is_checked_unless_it_equals_the_checked_one() {
+        let checked = SagaState::new("s-1", "orders", serde_json::Value::Null, ["a", "b"]);
+        let mut renamed = checked.clone();
+        renamed.steps[1].name = "b\0".into();
+        assert!(matches!(
+            changed_texts(&SagaChange::of_step(&renamed, 1), &checked),
+            Err(SagaStoreError::Limit(LimitError::NulInText { .. }))
+        ));
+        assert!(changed_texts(&SagaChange::of_step(&checked, 1), &checked).is_ok());
+        // The step's error texts are checked whatever its name.
+        let mut broken = checked.clone();
+        broken.steps[0].error = Some("x\0".into());
+        assert!(changed_texts(&SagaChange::of_step(&broken, 0), &checked).is_err());
+    }
 }

@@ -22,7 +22,7 @@ use super::state::{SagaState, SagaStatus, StepState, StepStatus};
 use super::step::{ActionFn, CompensationFn, SagaStep, StepContext};
 use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore};
 use crate::error::BoxError;
-use crate::limits::now;
+use crate::limits::SecondCache;
 
 /// How long a lease lasts unless renewed; see [`Saga::with_lease_ttl`].
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
@@ -128,9 +128,12 @@ impl<D> fmt::Debug for Saga<D> {
     }
 }
 
-/// What every attempt of one run shares.
+/// What every attempt of one run shares: its saga's id, and its clock
+/// (which reuses the second of its last reading: a run's transitions come
+/// many to a second).
 struct RunIds {
     saga_id: Arc<str>,
+    clock: SecondCache,
 }
 
 enum Attempt {
@@ -500,8 +503,14 @@ where
         Ok(())
     }
 
+    /// Gives the run's lease back: at once when the store can (no future
+    /// made), else through the store's `release_lease`.
     async fn release(&self, saga_id: &str, token: &str) {
-        if let Err(error) = self.store.release_lease(saga_id, token).await {
+        let outcome = match self.store.release_lease_at_once(saga_id, token) {
+            Some(outcome) => outcome,
+            None => self.store.release_lease(saga_id, token).await,
+        };
+        if let Err(error) = outcome {
             tracing::warn!(saga_id, %error, "could not release the saga's lease; it expires on its own");
         }
     }
@@ -515,10 +524,11 @@ where
         data: Arc<D>,
         lease: &RunLease,
     ) -> Result<SagaState, SagaError> {
-        let run = RunIds {
+        let mut run = RunIds {
             saga_id: Arc::clone(lease.saga_id()),
+            clock: SecondCache::default(),
         };
-        let result = self.run(&mut state, &data, lease, &run).await;
+        let result = self.run(&mut state, &data, lease, &mut run).await;
         match &result {
             Err(SagaError::Store(
                 SagaStoreError::LeaseLost { .. } | SagaStoreError::LeaseNotRenewed { .. },
@@ -536,7 +546,7 @@ where
         state: &mut SagaState,
         data: &Arc<D>,
         lease: &RunLease,
-        run: &RunIds,
+        run: &mut RunIds,
     ) -> Result<(), SagaError> {
         if state.status == SagaStatus::Running {
             self.run_forward(state, data, lease, run).await?;
@@ -552,7 +562,7 @@ where
         state: &mut SagaState,
         data: &Arc<D>,
         lease: &RunLease,
-        run: &RunIds,
+        run: &mut RunIds,
     ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate() {
             if state.steps[index].status == StepStatus::Completed {
@@ -565,12 +575,13 @@ where
             {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
-                self.persist(state, lease, Some(index), now()).await?;
+                self.persist(state, lease, Some(index), run.clock.now())
+                    .await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Completed;
-        self.persist(state, lease, None, now()).await
+        self.persist(state, lease, None, run.clock.now()).await
     }
 
     async fn compensate(
@@ -578,7 +589,7 @@ where
         state: &mut SagaState,
         data: &Arc<D>,
         lease: &RunLease,
-        run: &RunIds,
+        run: &mut RunIds,
     ) -> Result<(), SagaError> {
         for (index, step) in self.steps.iter().enumerate().rev() {
             let Some(compensation) = &step.compensation else {
@@ -608,12 +619,13 @@ where
                     "compensation of step `{}` failed: {error}",
                     step.name
                 ));
-                self.persist(state, lease, Some(index), now()).await?;
+                self.persist(state, lease, Some(index), run.clock.now())
+                    .await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Compensated;
-        self.persist(state, lease, None, now()).await
+        self.persist(state, lease, None, run.clock.now()).await
     }
 
     /// Runs the action or the compensation of step `index` under its retry
@@ -631,7 +643,7 @@ where
         state: &mut SagaState,
         data: &Arc<D>,
         lease: &RunLease,
-        run: &RunIds,
+        run: &mut RunIds,
         index: usize,
         work: Work<'_, D>,
     ) -> Result<Option<String>, SagaError> {
@@ -639,7 +651,7 @@ where
         let mut tries = 0;
         loop {
             tries += 1;
-            let started = now();
+            let started = run.clock.now();
             let entry = &mut state.steps[index];
             let attempt = match work {
                 Work::Action(action) => {
@@ -682,7 +694,7 @@ where
                 }
             };
             let permanent = matches!(attempt, Attempt::Failed(_, true));
-            let ended = now();
+            let ended = run.clock.now();
             let Some(error) = record(&mut state.steps[index], &work, attempt, ended) else {
                 self.persist(state, lease, Some(index), ended).await?;
                 return Ok(None);
@@ -777,7 +789,12 @@ where
             Some(index) => SagaChange::of_step(state, index),
             None => SagaChange::of_saga(state),
         };
-        lease.save(change).await?;
+        // The awaited write's future is made only when the store cannot
+        // write at once.
+        match lease.save_at_once(change) {
+            Some(outcome) => outcome?,
+            None => lease.save_awaited(change).await?,
+        }
         Ok(())
     }
 }

@@ -79,7 +79,12 @@ impl RunLease {
     /// The instant the run must have stopped by unless a write confirms the
     /// lease again.
     pub(crate) fn deadline(&self) -> Instant {
-        self.confirmed_at() + (self.ttl - self.margin)
+        self.deadline_after(self.confirmed_at())
+    }
+
+    /// The deadline when the last confirmation was sent at `confirmed`.
+    fn deadline_after(&self, confirmed: Instant) -> Instant {
+        confirmed + (self.ttl - self.margin)
     }
 
     fn confirm(&self, asked: Instant) {
@@ -91,25 +96,53 @@ impl RunLease {
     }
 
     /// Saves `change` under the lease (which renews it), waiting at most
-    /// until the deadline.
-    ///
-    /// A store that writes at once
-    /// ([`save_change_at_once`](SagaStateStore::save_change_at_once)) is
-    /// not given a future: its answer is the one the bounded write would
-    /// give, as that polls the write first and a write done at its first
-    /// poll is never timed out.
+    /// until the deadline: [`save_at_once`](Self::save_at_once), else
+    /// [`save_awaited`](Self::save_awaited). The executor's `persist`
+    /// makes the same choice (inline, so no future is made for a write
+    /// done at once); this is its copy for the tests of this module.
+    #[cfg(test)]
     pub(crate) async fn save(&self, change: SagaChange<'_>) -> Result<(), SagaStoreError> {
-        let asked = Instant::now();
-        match self
-            .store
-            .save_change_at_once(change, &self.token, self.ttl)
-        {
-            Some(outcome) => self.confirmed_by(asked, outcome),
-            None => {
-                self.bounded(asked, self.store.save_change(change, &self.token, self.ttl))
-                    .await
-            }
+        match self.save_at_once(change) {
+            Some(outcome) => outcome,
+            None => self.save_awaited(change).await,
         }
+    }
+
+    /// Saves `change` under the lease if the store writes at once
+    /// ([`save_change_at_once`](SagaStateStore::save_change_at_once)):
+    /// `Some` with its outcome, or `None` (nothing written) when the write
+    /// must be awaited ([`save_awaited`](Self::save_awaited)).
+    ///
+    /// The answer is the one [`save_awaited`](Self::save_awaited) would
+    /// give: that polls the write once before arming its timer, and a
+    /// write done at its first poll is never timed out. A plain call, so
+    /// the executor's writes to such a store make no future at all (the
+    /// awaited write's future, timer included, is large to move).
+    pub(crate) fn save_at_once(
+        &self,
+        change: SagaChange<'_>,
+    ) -> Option<Result<(), SagaStoreError>> {
+        // Read before the store is asked, even though a store that cannot
+        // write at once answers `None` and `save_awaited` reads the clock
+        // again: the lease is confirmed as of when the write was sent, so
+        // `asked` must precede the write (a persistent write pays one
+        // extra clock reading, a few ns).
+        let asked = Instant::now();
+        let outcome = self
+            .store
+            .save_change_at_once(change, &self.token, self.ttl)?;
+        Some(self.confirmed_by(asked, outcome))
+    }
+
+    /// Saves `change` under the lease through the store's `save_change`,
+    /// waiting at most until the deadline; a write that answers later
+    /// counts as not done.
+    pub(crate) async fn save_awaited(&self, change: SagaChange<'_>) -> Result<(), SagaStoreError> {
+        self.bounded(
+            Instant::now(),
+            self.store.save_change(change, &self.token, self.ttl),
+        )
+        .await
     }
 
     /// `outcome` of a write sent at `asked`, which confirms the lease if
@@ -167,10 +200,16 @@ impl RunLease {
 
     /// Whether [`keep`](Self::keep), polled now, would only start waiting:
     /// its first renewal (a third of the lifetime after the last
-    /// confirmation) and the deadline are both still ahead.
+    /// confirmation) is still ahead, and so the deadline too.
     pub(crate) fn keeping_would_wait(&self) -> bool {
-        let next = self.confirmed_at() + self.ttl / 3;
-        Instant::now() < next.min(self.deadline())
+        let confirmed = self.confirmed_at();
+        let next = confirmed + self.ttl / 3;
+        // The first renewal never comes after the deadline: `new` cuts the
+        // margin to half the lifetime, so the deadline is at least half a
+        // lifetime after the confirmation. `keep` waits for the earlier of
+        // the two; here that is always `next`.
+        debug_assert!(next <= self.deadline_after(confirmed));
+        Instant::now() < next
     }
 
     /// Renews the lease every third of its lifetime (sooner again after a

@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::limits::stored_precision;
+use crate::limits::{SecondCache, stored_precision};
 
 use super::change::SagaChange;
 use super::checks::{self, at_stored_precision};
 use super::error::SagaStoreError;
 use super::state::{Lease, SagaState};
-use super::store::{CreateOutcome, LeaseOutcome, SagaStateStore, expiry, expiry_from_now};
+use super::store::{
+    CreateOutcome, LeaseOutcome, SagaStateStore, clamp_ttl, expiry, expiry_from_now,
+};
 
 /// A [`SagaStateStore`] in memory. Every operation takes one lock, so
 /// creates and lease changes are atomic.
@@ -39,6 +41,10 @@ pub struct InMemorySagaStateStore {
     /// if the executor stops using it.
     #[cfg(test)]
     at_once_writes: std::sync::atomic::AtomicUsize,
+    /// How many releases came through `release_lease_at_once`, so a test
+    /// fails if the executor stops using it.
+    #[cfg(test)]
+    at_once_releases: std::sync::atomic::AtomicUsize,
 }
 
 /// The kept states, each in a slot of its own, found by id; and the slot
@@ -137,6 +143,27 @@ impl Sagas {
 struct Kept {
     state: SagaState,
     checked: bool,
+    /// The second of the last lease expiry set, reused by the next (a
+    /// run writes its saga's state many times a second).
+    clock: SecondCache,
+}
+
+impl Kept {
+    fn new(state: SagaState, checked: bool) -> Self {
+        Self {
+            state,
+            checked,
+            clock: SecondCache::default(),
+        }
+    }
+
+    /// Pushes the lease's expiry (if there is a lease) to now + `ttl`, as
+    /// [`expiry_from_now`] gives it.
+    fn renew(&mut self, ttl: Duration) {
+        if let Some(lease) = &mut self.state.lease {
+            lease.expires_at = self.clock.now_plus(clamp_ttl(ttl));
+        }
+    }
 }
 
 impl InMemorySagaStateStore {
@@ -149,10 +176,7 @@ impl InMemorySagaStateStore {
     pub fn with_states(states: impl IntoIterator<Item = SagaState>) -> Self {
         let mut sagas = Sagas::default();
         for state in states {
-            sagas.put(Kept {
-                state,
-                checked: false,
-            });
+            sagas.put(Kept::new(state, false));
         }
         Self {
             sagas: Mutex::new(sagas),
@@ -160,6 +184,8 @@ impl InMemorySagaStateStore {
             fast_writes: std::sync::atomic::AtomicUsize::new(0),
             #[cfg(test)]
             at_once_writes: std::sync::atomic::AtomicUsize::new(0),
+            #[cfg(test)]
+            at_once_releases: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -191,10 +217,7 @@ impl InMemorySagaStateStore {
                 owner: owner.to_owned(),
                 expires_at: expiry_from_now(ttl),
             });
-            Kept {
-                state: at_stored_precision(stored),
-                checked: true,
-            }
+            Kept::new(at_stored_precision(stored), true)
         });
         Ok(match made {
             Ok(created) => CreateOutcome::Created(created.state.clone()),
@@ -232,13 +255,10 @@ impl InMemorySagaStateStore {
         // Written over the kept state in place, reusing its allocations.
         kept.state.assign_from(state);
         kept.checked = true;
-        let expires_at = expiry_from_now(ttl);
         let stored = &mut kept.state;
         stored.created_at = stored_precision(stored.created_at);
         stored.updated_at = stored_precision(stored.updated_at);
-        if let Some(lease) = &mut stored.lease {
-            lease.expires_at = expires_at;
-        }
+        kept.renew(ttl);
         Ok(())
     }
 
@@ -272,7 +292,7 @@ impl InMemorySagaStateStore {
                 return self.save_whole(state, owner, ttl);
             }
         };
-        checks::changed_texts(&change)?;
+        checks::changed_texts(&change, &kept.state)?;
         checks::changed_json(&change, &kept.state)?;
         debug_assert!(
             keeps_the_unnamed_parts(&change, &kept.state),
@@ -288,8 +308,19 @@ impl InMemorySagaStateStore {
         for (index, step) in change.changed_steps() {
             stored.steps[index].assign_from(step);
         }
-        if let Some(lease) = &mut stored.lease {
-            lease.expires_at = expiry_from_now(ttl);
+        kept.renew(ttl);
+        Ok(())
+    }
+
+    /// `release_lease` (and `release_lease_at_once`): the lease dropped if
+    /// `owner` holds it.
+    fn release(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+        checks::saga_id(saga_id)?;
+        checks::owner(owner)?;
+        if let Some(Kept { state, .. }) = self.lock().get_mut(saga_id)
+            && held_by(state, owner)
+        {
+            state.lease = None;
         }
         Ok(())
     }
@@ -452,14 +483,18 @@ impl SagaStateStore for InMemorySagaStateStore {
     }
 
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
-        checks::saga_id(saga_id)?;
-        checks::owner(owner)?;
-        if let Some(Kept { state, .. }) = self.lock().get_mut(saga_id)
-            && held_by(state, owner)
-        {
-            state.lease = None;
-        }
-        Ok(())
+        self.release(saga_id, owner)
+    }
+
+    fn release_lease_at_once(
+        &self,
+        saga_id: &str,
+        owner: &str,
+    ) -> Option<Result<(), SagaStoreError>> {
+        #[cfg(test)]
+        self.at_once_releases
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(self.release(saga_id, owner))
     }
 
     async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError> {
@@ -684,6 +719,8 @@ mod tests {
         assert_eq!(store.fast_writes.load(Ordering::Relaxed), 2 * 3 + 1);
         // And each is written at once, without a future.
         assert_eq!(store.at_once_writes.load(Ordering::Relaxed), 2 * 3 + 1);
+        // The lease is given back at once too.
+        assert_eq!(store.at_once_releases.load(Ordering::Relaxed), 1);
         // The writes and the lease's release find the run's saga in the
         // slot found last (kept since its create), not by its id's hash;
         // so does a second lookup of another saga, after a first one.
@@ -693,16 +730,8 @@ mod tests {
         }
         assert_eq!(store.lock().hits, 2 * 3 + 1 + 1 + 1);
         let loaded = store.load("s-5").await.expect("load").expect("kept");
-        assert_eq!(
-            SagaState {
-                lease: None,
-                ..loaded
-            },
-            SagaState {
-                lease: None,
-                ..state
-            }
-        );
+        assert_eq!(loaded.lease, None, "the lease was given back");
+        assert_eq!(loaded, state);
     }
 
     /// What `save_change_at_once` answers, and what it leaves stored, is

@@ -60,6 +60,7 @@ pub enum LeaseOutcome {
 /// * `save_change_at_once` either answers `None` having written nothing, or
 ///   has written the change and answers `Some` with what `save_change`
 ///   would have answered (the same checks, errors, lease rule and renewal);
+///   `release_lease_at_once` likewise for `release_lease`;
 /// * a `ttl` longer than [`MAX_LEASE_TTL`] counts as [`MAX_LEASE_TTL`];
 /// * `unfinished` lists the sagas whose status is running or compensating.
 #[async_trait::async_trait]
@@ -193,6 +194,28 @@ pub trait SagaStateStore: Send + Sync + std::fmt::Debug {
 
     /// Gives the lease up, if `owner` holds it.
     async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError>;
+
+    /// [`release_lease`](Self::release_lease) done before returning, for a
+    /// store that needs no I/O (one that keeps states in memory): `Some`
+    /// with the outcome `release_lease` would give, or `None`, having
+    /// released nothing, when the store must wait for its backend. The
+    /// executor tries this first at the end of every run and calls
+    /// `release_lease` on `None`, so a store that can answer at once makes
+    /// no (boxed) future for it.
+    ///
+    /// The default answers `None`. As with
+    /// [`save_change_at_once`](Self::save_change_at_once), a store that
+    /// wraps another and overrides `release_lease` must not forward this
+    /// method to the store it wraps (keep the default, or override both
+    /// alike).
+    fn release_lease_at_once(
+        &self,
+        saga_id: &str,
+        owner: &str,
+    ) -> Option<Result<(), SagaStoreError>> {
+        let _ = (saga_id, owner);
+        None
+    }
 
     /// Every saga that is running or compensating, oldest first.
     async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError>;

@@ -94,6 +94,100 @@ pub async fn run_all(store: Arc<dyn SagaStateStore>, prefix: &str) {
     released_lease_is_free(&*store, prefix).await;
     unfinished_lists_running_and_compensating(&*store, prefix).await;
     huge_ttls_are_cut_to_the_maximum(&*store, prefix).await;
+    writes_renew_the_lease(&*store, prefix).await;
+}
+
+/// The three ways a check writes a state under a lease.
+#[derive(Clone, Copy, Debug)]
+enum Writer {
+    /// `save`.
+    Whole,
+    /// `save_change` (of one step), awaited.
+    Change,
+    /// `save_change_at_once`, and `save_change` when it answers `None`.
+    ChangeAtOnce,
+}
+
+impl Writer {
+    async fn write(
+        self,
+        store: &dyn SagaStateStore,
+        state: &SagaState,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<(), SagaStoreError> {
+        let change = SagaChange::of_step(state, 0);
+        match self {
+            Self::Whole => store.save(state, owner, ttl).await,
+            Self::Change => store.save_change(change, owner, ttl).await,
+            Self::ChangeAtOnce => match store.save_change_at_once(change, owner, ttl) {
+                Some(outcome) => outcome,
+                None => store.save_change(change, owner, ttl).await,
+            },
+        }
+    }
+}
+
+/// Every write under a lease (`save`, `save_change`,
+/// `save_change_at_once`) renews it to now + the write's TTL, a TTL beyond
+/// [`MAX_LEASE_TTL`] counting as [`MAX_LEASE_TTL`]: a run counts on the
+/// lease lasting one TTL from each write it sent, so a store that kept
+/// the old expiry would let another runner take the saga while this one
+/// still works on it.
+///
+/// The writes use TTLs far longer than the create's, so a renewal shows
+/// whatever the time between the calls, and the bounds leave minutes for
+/// the store's clock to differ from the process's.
+pub async fn writes_renew_the_lease(store: &dyn SagaStateStore, prefix: &str) {
+    const LONGER: Duration = Duration::from_secs(60 * 60);
+    const SLACK: time::Duration = time::Duration::minutes(5);
+    let expires_at = |state: Option<SagaState>| {
+        state
+            .and_then(|state| state.lease)
+            .expect("stored and leased")
+            .expires_at
+    };
+    for (writer, name) in [
+        (Writer::Whole, "save"),
+        (Writer::Change, "save-change"),
+        (Writer::ChangeAtOnce, "save-change-at-once"),
+    ] {
+        let id = format!("{prefix}-renews-{name}");
+        let mut current = state(&id);
+        store
+            .create(&current, "owner-a", TTL)
+            .await
+            .expect("create");
+        let created = expires_at(store.load(&id).await.expect("load"));
+
+        current.steps[0].status = StepStatus::Running;
+        current.steps[0].attempts = 1;
+        let sent = OffsetDateTime::now_utc();
+        writer
+            .write(store, &current, "owner-a", LONGER)
+            .await
+            .expect("write with a longer ttl");
+        let renewed = expires_at(store.load(&id).await.expect("load"));
+        assert!(
+            renewed > created && renewed > sent + LONGER - SLACK,
+            "{writer:?} renews the lease: created {created}, written at {sent} \
+             for {LONGER:?}, expires {renewed}"
+        );
+
+        current.steps[0].status = StepStatus::Completed;
+        let sent = OffsetDateTime::now_utc();
+        writer
+            .write(store, &current, "owner-a", Duration::MAX)
+            .await
+            .expect("write with a huge ttl");
+        let capped = expires_at(store.load(&id).await.expect("load"));
+        let done = OffsetDateTime::now_utc();
+        assert!(
+            capped > sent + MAX_LEASE_TTL - SLACK && capped <= done + MAX_LEASE_TTL + SLACK,
+            "{writer:?} with a huge ttl holds the lease for {MAX_LEASE_TTL:?}: \
+             written at {sent}, expires {capped}"
+        );
+    }
 }
 
 /// A TTL beyond [`MAX_LEASE_TTL`] is accepted by every operation and
@@ -459,6 +553,19 @@ async fn save_change_checks(store: &dyn SagaStateStore, write: Write, id: &str) 
         .save(store, SagaChange::of_step(&refused, 2), "owner-a")
         .await
         .expect_err("a NUL in a changed step's error");
+    assert!(
+        matches!(error, SagaStoreError::Limit(LimitError::NulInText { .. })),
+        "{error}"
+    );
+    assert_eq!(stored_without_lease(store, id).await, current);
+    // A changed step's name is checked too, though a run never renames
+    // one (a store may skip a name equal to the one it checked before).
+    let mut renamed = current.clone();
+    renamed.steps[2].name = "na\0me".into();
+    let error = write
+        .save(store, SagaChange::of_step(&renamed, 2), "owner-a")
+        .await
+        .expect_err("a NUL in a changed step's name");
     assert!(
         matches!(error, SagaStoreError::Limit(LimitError::NulInText { .. })),
         "{error}"
