@@ -49,7 +49,7 @@ pub use ids::{IdKind, MAX_ID_BYTES, check_id, check_text, shorten};
 pub use json::{JsonCheckError, MAX_JSON_DEPTH, check_json, check_json_text};
 pub(crate) use json::{to_checked_json, to_json_value};
 pub use precision::stored_precision;
-pub(crate) use precision::{now, now_plus};
+pub(crate) use precision::{DayClock, now, now_plus};
 
 /// A value breaks one of the [limits](self); nothing was written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
