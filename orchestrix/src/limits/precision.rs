@@ -35,7 +35,7 @@ const SECONDS_PER_DAY: u64 = 86_400;
 /// [`now`]'s, in UTC, but the calendar date of the last day read is kept,
 /// so a reading on that day costs a few divisions instead of the calendar
 /// arithmetic of building an `OffsetDateTime` from the epoch (about a
-/// quarter of a one-event save besides the clock read itself).
+/// tenth of a one-event save; see docs/performance.md).
 #[derive(Debug, Default)]
 pub(crate) struct DayClock {
     /// The last day read (days since the epoch) and its date.
