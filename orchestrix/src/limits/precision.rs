@@ -73,14 +73,19 @@ impl DayClock {
         };
         // Below 86,400: each part fits a `u8`.
         let of_day = seconds % SECONDS_PER_DAY;
+        // Never an error: hours below 24, minutes and seconds below 60,
+        // microseconds below a million. Were it one (a bug here), the
+        // reading would still be right, through the long way, and only
+        // slower, which no comparison of readings can see: the debug
+        // assertion makes the tests see it.
         let time = Time::from_hms_micro(
             (of_day / 3_600) as u8,
             (of_day / 60 % 60) as u8,
             (of_day % 60) as u8,
             since.subsec_micros(),
-        )
-        .ok()?;
-        Some(PrimitiveDateTime::new(date, time))
+        );
+        debug_assert!(time.is_ok(), "a time of day out of range: {time:?}");
+        Some(PrimitiveDateTime::new(date, time.ok()?))
     }
 }
 
