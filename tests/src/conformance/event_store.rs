@@ -42,10 +42,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use orchestrix::error::ConcurrencyError;
+use orchestrix::limits::stored_precision;
 use orchestrix::message::{Envelope, Message, Metadata};
 use orchestrix::store::{
     AsyncEventStore, EventTypeFilter, GlobalPage, RecordedEvent, Snapshot, StoreError,
 };
+use time::OffsetDateTime;
 use tokio::sync::Barrier;
 
 use super::fixtures::{ConformanceEvent, OtherConformanceEvent, unique_stream_id};
@@ -66,7 +68,9 @@ pub const CASES: &[&str] = &[
     "racing_writers_one_winner_per_version",
     "empty_append",
     "read_all_filtered_returns_matching_types_and_how_far_it_scanned",
+    "stream_version_and_raw_reads_follow_the_stream",
     "replay_hands_out_what_load_range_loads",
+    "recorded_at_follows_the_clock",
 ];
 
 /// Generates one `#[tokio::test]` per conformance case for a store.
@@ -104,6 +108,7 @@ macro_rules! event_store_conformance {
                 read_all_filtered_returns_matching_types_and_how_far_it_scanned,
                 stream_version_and_raw_reads_follow_the_stream,
                 replay_hands_out_what_load_range_loads,
+                recorded_at_follows_the_clock,
             );
         }
     };
@@ -1079,6 +1084,44 @@ pub async fn read_all_filtered_returns_matching_types_and_how_far_it_scanned<
         unreadable.scanned_through,
         beyond - 1,
         "nothing readable: from - 1"
+    );
+}
+
+/// `recorded_at` is the clock's reading when the store accepted the event:
+/// each of two events saved in two saves was recorded between a reading of
+/// the clock taken before the first save and one taken after the second,
+/// and the second not before the first. Compared at the stored precision
+/// (whole microseconds), with the reading before cut down to it, as the
+/// stores cut theirs (a reading's nanoseconds would otherwise put it after
+/// an event recorded in the same microsecond). The stores read the host's
+/// clock (PostgreSQL: its server's `now()`, on the same host here).
+pub async fn recorded_at_follows_the_clock<S: AsyncEventStore + 'static>(store: Arc<S>) {
+    let stream = unique_stream_id("recorded-at");
+    let before = stored_precision(OffsetDateTime::now_utc());
+    store
+        .save(&stream, &[ConformanceEvent::envelope(1, 1)], Some(0))
+        .await
+        .expect("first save");
+    store
+        .save(&stream, &[ConformanceEvent::envelope(1, 2)], Some(1))
+        .await
+        .expect("second save");
+    let after = stored_precision(OffsetDateTime::now_utc());
+
+    let loaded = store.load(&stream, 0).await.expect("load");
+    assert_eq!(versions(&loaded), vec![1, 2]);
+    let (first, second) = (loaded[0].recorded_at, loaded[1].recorded_at);
+    assert!(
+        before <= first,
+        "first recorded at {first}, before the save began ({before})"
+    );
+    assert!(
+        first <= second,
+        "second recorded at {second}, before the first ({first})"
+    );
+    assert!(
+        second <= after,
+        "second recorded at {second}, after the save returned ({after})"
     );
 }
 

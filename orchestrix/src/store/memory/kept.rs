@@ -38,7 +38,8 @@ pub(super) struct Kept {
     /// Meaningful when `flags` has [`CAUSATION`].
     causation_id: Uuid,
     time: OffsetDateTime,
-    /// When the store accepted it, in UTC (as `limits::now` gives it).
+    /// When the store accepted it, in UTC (the store's `SecondCache`, which
+    /// reads as `limits::now`).
     recorded_at: PrimitiveDateTime,
     /// Its version in its stream.
     version: u32,

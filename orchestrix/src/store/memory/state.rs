@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::kept::{Kept, Lost, Tables};
 use crate::error::ConcurrencyError;
-use crate::limits::{self, stored_precision};
+use crate::limits::{self, SecondCache, stored_precision};
 use crate::message::AnyEnvelope;
 use crate::store::{
     AppendOutcome, EventTypeFilter, GlobalPage, RawRecordedEvent, RecordedEvent, ReplayedEvent,
@@ -64,6 +64,10 @@ struct Inner {
     /// Whether any event was imported in its stored form: only then do
     /// reads look for events to decode.
     imported: bool,
+    /// The clock every append reads its `recorded_at` from, under the
+    /// write lock (so `recorded_at` never goes back along the log while the
+    /// system clock does not).
+    clock: SecondCache,
 }
 
 /// One stream: its number (its id's index in `Inner::ids`) and its events'
@@ -104,6 +108,7 @@ impl MemoryState {
             streams,
             ids,
             tables,
+            clock,
             ..
         } = &mut *inner;
         room_for(aggregate_id, log.len(), events.len())?;
@@ -139,7 +144,7 @@ impl MemoryState {
         };
         // Never more than the whole log, checked above: fits a `u32`.
         let current = stream.events.len();
-        let now = limits::now();
+        let now = clock.now();
         let recorded_at = PrimitiveDateTime::new(now.date(), now.time());
         let mut positions = Vec::with_capacity(events.len());
         log.reserve(events.len());
