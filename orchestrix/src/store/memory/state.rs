@@ -78,6 +78,18 @@ struct Stream {
     events: Vec<u32>,
 }
 
+impl Stream {
+    /// The log indexes of its events with `from_version <= version <=
+    /// to_version` (version v sits at index v - 1 of `events`).
+    fn indexes(&self, from_version: u64, to_version: u64) -> &[u32] {
+        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
+        let end = usize::try_from(to_version)
+            .unwrap_or(usize::MAX)
+            .min(self.events.len());
+        self.events.get(skip..end).unwrap_or_default()
+    }
+}
+
 impl Inner {
     /// The event at `index` of the log, as a store hands it out.
     fn recorded(&self, index: usize) -> Result<RecordedEvent, StoreError> {
@@ -89,6 +101,13 @@ impl Inner {
             .get(kept.stream as usize)
             .ok_or_else(|| lost(Lost::StreamId))?;
         kept.recorded(stream_id, index, &self.tables)
+    }
+
+    /// The kept event at log `index`, one of stream `aggregate_id`'s.
+    fn kept_of_stream(&self, aggregate_id: &str, index: u32) -> Result<&Kept, StoreError> {
+        self.log
+            .get(index as usize)
+            .ok_or_else(|| Lost::Event.reading(aggregate_id, u64::from(index) + 1))
     }
 }
 
@@ -203,20 +222,11 @@ impl MemoryState {
             .ids
             .get(stream.number as usize)
             .ok_or_else(|| vanished(aggregate_id))?;
-        // Version v sits at index v - 1 of the stream.
-        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
-        let end = usize::try_from(to_version)
-            .unwrap_or(usize::MAX)
-            .min(stream.events.len());
-        let wanted = stream.events.get(skip..end).unwrap_or_default();
+        let wanted = stream.indexes(from_version, to_version);
         let mut events = Vec::with_capacity(wanted.len());
         for &index in wanted {
-            let index = index as usize;
-            let kept = inner
-                .log
-                .get(index)
-                .ok_or_else(|| Lost::Event.reading(aggregate_id, index as u64 + 1))?;
-            events.push(kept.recorded(stream_id, index, &inner.tables)?);
+            let kept = inner.kept_of_stream(aggregate_id, index)?;
+            events.push(kept.recorded(stream_id, index as usize, &inner.tables)?);
         }
         let imported = inner.imported;
         drop(inner);
@@ -249,18 +259,10 @@ impl MemoryState {
         let Some(stream) = inner.streams.get(aggregate_id) else {
             return Ok(());
         };
-        // Version v sits at index v - 1 of the stream.
-        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
-        let end = usize::try_from(to_version)
-            .unwrap_or(usize::MAX)
-            .min(stream.events.len());
-        let wanted = stream.events.get(skip..end).unwrap_or_default();
+        let wanted = stream.indexes(from_version, to_version);
         let mut messages = Vec::with_capacity(wanted.len());
         for &index in wanted {
-            let kept = inner
-                .log
-                .get(index as usize)
-                .ok_or_else(|| Lost::Event.reading(aggregate_id, u64::from(index) + 1))?;
+            let kept = inner.kept_of_stream(aggregate_id, index)?;
             messages.push((kept.version(), kept.shared_message()));
         }
         drop(inner);
