@@ -1,5 +1,8 @@
 //! Overhead of a 5-step saga with no-op steps over calling the 5 fns
-//! directly, with the in-memory and the PostgreSQL state store; for
+//! directly, with the in-memory and the PostgreSQL state store; in memory
+//! also beside the floor of a persisted saga, a hand-written run keeping
+//! the same ids, writes and lease (`orchestrix_benches::saga_hand_written`,
+//! whose docs list what it keeps and what it does not); for
 //! PostgreSQL also beside hand-written sqlx doing the same 13 writes a saga
 //! does (create, running + completed per step, completed, lease release).
 //!
@@ -21,6 +24,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use orchestrix::postgres::{PostgresOptions, connect_pool};
 use orchestrix::prelude::*;
 use orchestrix::saga::{PostgreSQLSagaStateStore, StepAction};
+use orchestrix_benches::saga_hand_written;
 use tokio::runtime::Runtime;
 
 fn noop(_: &()) -> Result<(), StepFailure> {
@@ -90,6 +94,34 @@ async fn run_each(sagas: Vec<Saga<()>>) -> Duration {
     elapsed
 }
 
+/// The hand-written floor's no-op step, an `async fn` as the framework's
+/// `noop_async`.
+async fn noop_floor(_: usize) -> Result<(), saga_hand_written::StepFailed> {
+    Ok(())
+}
+
+/// `count` stores of the hand-written floor, one per run.
+fn fresh_floor_stores(count: u64) -> Vec<saga_hand_written::Store> {
+    (0..count)
+        .map(|_| saga_hand_written::Store::default())
+        .collect()
+}
+
+/// Runs the hand-written floor once on each store; the time of the runs
+/// only (the stores are made before and dropped after), as `run_each`.
+async fn run_floor_each(stores: Vec<saga_hand_written::Store>) -> Duration {
+    let start = Instant::now();
+    for store in &stores {
+        let state = saga_hand_written::execute(store, noop_floor)
+            .await
+            .expect("runs");
+        assert_eq!(state.status, saga_hand_written::Status::Completed);
+    }
+    let elapsed = start.elapsed();
+    drop(black_box(stores));
+    elapsed
+}
+
 /// The time of `iters` direct calls of the 5 fns.
 async fn direct(iters: u64) -> Duration {
     let start = Instant::now();
@@ -112,6 +144,14 @@ fn bench(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter_custom(|iters| run_each(fresh_sagas(iters)))
     });
+    group.bench_function("saga_in_memory_async_steps", |b| {
+        b.to_async(&runtime)
+            .iter_custom(|iters| run_each(fresh_sagas_of(iters, five_async_steps)))
+    });
+    group.bench_function("hand_written_persisted_saga", |b| {
+        b.to_async(&runtime)
+            .iter_custom(|iters| run_floor_each(fresh_floor_stores(iters)))
+    });
 
     match std::env::var("DATABASE_URL") {
         Ok(url) => bench_postgres(&mut group, &runtime, &url),
@@ -124,7 +164,8 @@ fn bench(c: &mut Criterion) {
 }
 
 /// Median of 31 batches of 1,000 runs each, after 3 untimed batches: the
-/// in-memory saga beside the direct calls, timed the same way.
+/// in-memory saga beside the direct calls and the hand-written persisted
+/// saga, timed the same way, in turn.
 fn closing_note(runtime: &Runtime) {
     const BATCHES: usize = 31;
     const RUNS: u64 = 1_000;
@@ -132,26 +173,29 @@ fn closing_note(runtime: &Runtime) {
         times.sort_unstable();
         times[times.len() / 2] / u32::try_from(RUNS).expect("small")
     };
-    let (direct_times, saga_times, async_times) = runtime.block_on(async {
+    let (direct_times, saga_times, async_times, floor_times) = runtime.block_on(async {
         for _ in 0..3 {
             direct(RUNS).await;
             run_each(fresh_sagas(RUNS)).await;
             run_each(fresh_sagas_of(RUNS, five_async_steps)).await;
+            run_floor_each(fresh_floor_stores(RUNS)).await;
         }
-        let mut times = (Vec::new(), Vec::new(), Vec::new());
+        let mut times = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..BATCHES {
             times.0.push(direct(RUNS).await);
             times.1.push(run_each(fresh_sagas(RUNS)).await);
             times
                 .2
                 .push(run_each(fresh_sagas_of(RUNS, five_async_steps)).await);
+            times.3.push(run_floor_each(fresh_floor_stores(RUNS)).await);
         }
         times
     });
-    let (direct, memory, memory_async) = (
+    let (direct, memory, memory_async, floor) = (
         median(direct_times),
         median(saga_times),
         median(async_times),
+        median(floor_times),
     );
     println!(
         "\nsaga closing note (median of {BATCHES} batches of {RUNS} runs after 3 warm-up batches; a fresh in-memory store per saga):"
@@ -164,6 +208,10 @@ fn closing_note(runtime: &Runtime) {
     println!(
         "  saga, in-memory, async steps {memory_async:>12.3?}   {:>10.1}x direct calls",
         memory_async.as_secs_f64() / direct.as_secs_f64().max(f64::MIN_POSITIVE)
+    );
+    println!(
+        "  hand-written persisted saga  {floor:>12.3?}   the async saga is {:.2}x this floor (same ids, 13 writes, lease; see saga_hand_written)",
+        memory_async.as_secs_f64() / floor.as_secs_f64().max(f64::MIN_POSITIVE)
     );
     println!("  (PostgreSQL: see criterion's saga_postgres beside raw_sqlx_13_writes above)");
 }

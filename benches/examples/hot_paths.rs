@@ -14,7 +14,9 @@
 //! `sync-direct` (the 5 fns called in turn) and `async-join-all` (a
 //! `join_all` of the 5 calls' futures, each boxed), `saga` (5 no-op async
 //! steps, in-memory store; `saga-setup` makes and drops the same sagas
-//! without running them),
+//! without running them), its floor `saga-hand-written` (the hand-written
+//! persisted saga of `orchestrix_benches::saga_hand_written`, a fresh store
+//! per run; `saga-hand-written-setup` makes and drops the stores),
 //! `store-save` (one-event saves to the in-memory store), `store-load`
 //! (`repo.load` + replay of a 1,000-event in-memory stream, filled in one
 //! batch in the set-up; divide by 1,000 for a figure per event; the
@@ -39,6 +41,7 @@ use std::sync::Arc;
 use orchestrix::prelude::*;
 use orchestrix::store::InMemoryEventStore;
 use orchestrix_benches::hand_written::HandWritten;
+use orchestrix_benches::saga_hand_written;
 
 #[derive(Event, Clone, Debug, Serialize, Deserialize)]
 struct NoopEvent {
@@ -111,6 +114,18 @@ const LOADED_EVENTS: usize = 1_000;
 
 async fn noop_step(_: &()) -> Result<(), StepFailure> {
     Ok(())
+}
+
+/// The hand-written floor's no-op step.
+async fn noop_floor_step(_: usize) -> Result<(), saga_hand_written::StepFailed> {
+    Ok(())
+}
+
+/// `count` stores of the hand-written floor, one per run.
+fn fresh_floor_stores(count: u64) -> Vec<saga_hand_written::Store> {
+    (0..count)
+        .map(|_| saga_hand_written::Store::default())
+        .collect()
 }
 
 /// `count` sagas of 5 no-op async steps, each on an in-memory store of its
@@ -251,6 +266,17 @@ fn main() {
         }),
         "saga-setup" => {
             black_box(fresh_sagas(count));
+        }
+        "saga-hand-written" => runtime.block_on(async {
+            for store in &fresh_floor_stores(count) {
+                let state = saga_hand_written::execute(store, noop_floor_step)
+                    .await
+                    .expect("runs");
+                assert_eq!(state.status, saga_hand_written::Status::Completed);
+            }
+        }),
+        "saga-hand-written-setup" => {
+            black_box(fresh_floor_stores(count));
         }
         "store-save" => {
             let store = InMemoryEventStore::new();
