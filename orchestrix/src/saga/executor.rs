@@ -136,6 +136,37 @@ struct RunIds {
     clock: SecondCache,
 }
 
+/// The clocks as read once for one transition: its write is sent as of
+/// `asked` (the lease counts as confirmed from then) and dated `at` (the
+/// step's time, the state's `updated_at`, and what an in-memory store
+/// computes the lease expiry from).
+#[derive(Clone, Copy)]
+struct Reading {
+    asked: tokio::time::Instant,
+    at: OffsetDateTime,
+}
+
+impl RunIds {
+    /// Reads the clocks for a transition: the monotonic one first, so
+    /// `at` is not before `asked` and an expiry computed from `at` covers
+    /// the deadline the run computes from `asked`.
+    fn read(&mut self) -> Reading {
+        self.read_since(None)
+    }
+
+    /// [`read`](Self::read), but with `asked` the monotonic reading
+    /// `earlier` when there is one: a write counted as sent then only
+    /// confirms the lease as of then (an earlier deadline, never a later
+    /// one), and its wall-clock reading, taken now, is still after it.
+    fn read_since(&mut self, earlier: Option<tokio::time::Instant>) -> Reading {
+        let asked = earlier.unwrap_or_else(tokio::time::Instant::now);
+        Reading {
+            asked,
+            at: self.clock.now(),
+        }
+    }
+}
+
 enum Attempt {
     Succeeded(serde_json::Value),
     /// The error text, and whether the failure is permanent (not retried).
@@ -575,13 +606,13 @@ where
             {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
-                self.persist(state, lease, Some(index), run.clock.now())
-                    .await?;
+                self.persist(state, lease, Some(index), run.read()).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Completed;
-        self.persist(state, lease, None, run.clock.now()).await
+        self.persist(state, lease, None, run.read()).await?;
+        Ok(())
     }
 
     async fn compensate(
@@ -619,13 +650,13 @@ where
                     "compensation of step `{}` failed: {error}",
                     step.name
                 ));
-                self.persist(state, lease, Some(index), run.clock.now())
-                    .await?;
+                self.persist(state, lease, Some(index), run.read()).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Compensated;
-        self.persist(state, lease, None, run.clock.now()).await
+        self.persist(state, lease, None, run.read()).await?;
+        Ok(())
     }
 
     /// Runs the action or the compensation of step `index` under its retry
@@ -651,7 +682,8 @@ where
         let mut tries = 0;
         loop {
             tries += 1;
-            let started = run.clock.now();
+            let reading = run.read();
+            let started = reading.at;
             let entry = &mut state.steps[index];
             let attempt = match work {
                 Work::Action(action) => {
@@ -670,9 +702,11 @@ where
                         &step.name,
                         entry.attempts,
                     );
-                    self.persist(state, lease, Some(index), started).await?;
-                    self.attempt(lease, step.timeout, || action(Arc::clone(data), context))
-                        .await?
+                    let sent = self.persist(state, lease, Some(index), reading).await?;
+                    self.attempt(lease, sent, step.timeout, || {
+                        action(Arc::clone(data), context)
+                    })
+                    .await?
                 }
                 Work::Compensation(compensation) => {
                     entry.status = StepStatus::Compensating;
@@ -685,17 +719,23 @@ where
                     )
                     .for_compensation(entry.compensation_attempts);
                     let output = entry.output.clone();
-                    self.persist(state, lease, Some(index), started).await?;
-                    self.attempt(lease, step.timeout, || {
+                    let sent = self.persist(state, lease, Some(index), reading).await?;
+                    self.attempt(lease, sent, step.timeout, || {
                         compensation(Arc::clone(data), output, context)
                             .map(|r| r.map(|()| serde_json::Value::Null))
                     })
                     .await?
                 }
             };
+            let (attempt, done_at_once) = attempt;
             let permanent = matches!(attempt, Attempt::Failed(_, true));
-            let ended = run.clock.now();
-            let Some(error) = record(&mut state.steps[index], &work, attempt, ended) else {
+            // An attempt done at its first poll awaited nothing: the
+            // monotonic reading from before its poll dates the write that
+            // records it (the lease then counts as confirmed a little
+            // earlier than it is). After an awaited attempt, the clock is
+            // read again.
+            let ended = run.read_since(done_at_once);
+            let Some(error) = record(&mut state.steps[index], &work, attempt, ended.at) else {
                 self.persist(state, lease, Some(index), ended).await?;
                 return Ok(None);
             };
@@ -714,12 +754,19 @@ where
     /// closure that panics before it returns its future). When the lease is
     /// lost or cannot be confirmed before its deadline, the attempt is
     /// stopped (its future dropped) and the error returned.
+    ///
+    /// `sent` is when the write before it was sent, if that write was done
+    /// at once (see [`persist`](Self::persist)); else the clock is read.
+    /// Besides the outcome, returns that instant (or the reading) if the
+    /// attempt was done at its first poll, nothing awaited since; `None`
+    /// if it was awaited.
     async fn attempt<F>(
         &self,
         lease: &RunLease,
+        sent: Option<tokio::time::Instant>,
         timeout: Option<Duration>,
         start: impl FnOnce() -> F + Send,
-    ) -> Result<Attempt, SagaError>
+    ) -> Result<(Attempt, Option<tokio::time::Instant>), SagaError>
     where
         F: Future<Output = Result<serde_json::Value, BoxError>> + Send,
     {
@@ -737,20 +784,21 @@ where
         // the keeper's timer, which costs a cross-thread wake-up of the
         // timer driver per step.
         let mut timed = std::pin::pin!(timed);
-        let first = if lease.keeping_would_wait() {
+        let now = sent.unwrap_or_else(tokio::time::Instant::now);
+        let first = if lease.keeping_would_wait(now) {
             futures::poll!(timed.as_mut())
         } else {
             std::task::Poll::Pending
         };
-        let outcome = match first {
-            std::task::Poll::Ready(outcome) => outcome,
+        let (outcome, done_at_once) = match first {
+            std::task::Poll::Ready(outcome) => (outcome, Some(now)),
             std::task::Poll::Pending => tokio::select! {
                 biased;
                 lost = lease.keep() => return Err(lost.into()),
-                outcome = timed => outcome,
+                outcome = timed => (outcome, None),
             },
         };
-        Ok(match outcome {
+        let attempt = match outcome {
             None => Attempt::TimedOut(format!(
                 "timed out after {} ms",
                 timeout.map_or(0, |limit| limit.as_millis())
@@ -762,7 +810,8 @@ where
             Some(Err(panic)) => {
                 Attempt::Failed(format!("panicked: {}", panic_text(&*panic)), false)
             }
-        })
+        };
+        Ok((attempt, done_at_once))
     }
 
     /// Waits out a retry delay while keeping the lease, so a delay longer
@@ -775,27 +824,35 @@ where
         }
     }
 
-    /// Saves `state` as written at `at`: its own fields and step `step`
-    /// changed since the last save (or since it was read), nothing else.
+    /// Saves `state` as written at `reading`: its own fields and step
+    /// `step` changed since the last save (or since it was read), nothing
+    /// else. Returns the instant the write was sent if the store wrote it
+    /// at once (nothing awaited since), `None` if it was awaited.
     async fn persist(
         &self,
         state: &mut SagaState,
         lease: &RunLease,
         step: Option<usize>,
-        at: OffsetDateTime,
-    ) -> Result<(), SagaError> {
-        state.updated_at = at;
+        reading: Reading,
+    ) -> Result<Option<tokio::time::Instant>, SagaError> {
+        state.updated_at = reading.at;
         let change = match step {
             Some(index) => SagaChange::of_step(state, index),
             None => SagaChange::of_saga(state),
-        };
+        }
+        .read_at(reading.at);
         // The awaited write's future is made only when the store cannot
         // write at once.
-        match lease.save_at_once(change) {
-            Some(outcome) => outcome?,
-            None => lease.save_awaited(change).await?,
+        match lease.save_at_once(change, reading.asked) {
+            Some(outcome) => {
+                outcome?;
+                Ok(Some(reading.asked))
+            }
+            None => {
+                lease.save_awaited(change, reading.asked).await?;
+                Ok(None)
+            }
         }
-        Ok(())
     }
 }
 
@@ -885,6 +942,263 @@ mod tests {
             Arc::new(InMemorySagaStateStore::new()),
         )
         .expect("a valid saga")
+    }
+
+    /// An in-memory store that records, after every state write, the
+    /// state's `updated_at` and the lease's expiry it keeps; with
+    /// `at_once` off it writes only through the awaited `save_change`,
+    /// the first of which takes `first_write_takes`.
+    #[derive(Debug)]
+    struct Watched {
+        inner: InMemorySagaStateStore,
+        at_once: bool,
+        first_write_takes: Duration,
+        writes: Mutex<Vec<(OffsetDateTime, OffsetDateTime)>>,
+        renewals: AtomicUsize,
+    }
+
+    impl Watched {
+        fn new(at_once: bool, first_write_takes: Duration) -> Self {
+            Self {
+                inner: InMemorySagaStateStore::new(),
+                at_once,
+                first_write_takes,
+                writes: Mutex::default(),
+                renewals: AtomicUsize::new(0),
+            }
+        }
+
+        fn note(&self, outcome: Result<(), SagaStoreError>) -> Result<(), SagaStoreError> {
+            if outcome.is_ok() {
+                let state = self.inner.states().pop().expect("one saga");
+                let lease = state.lease.expect("leased while running");
+                lock(&self.writes).push((state.updated_at, lease.expires_at));
+            }
+            outcome
+        }
+    }
+
+    fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+        mutex
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[async_trait::async_trait]
+    impl SagaStateStore for Watched {
+        async fn initialize(&self) -> Result<(), SagaStoreError> {
+            Ok(())
+        }
+
+        async fn create(
+            &self,
+            state: &SagaState,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<CreateOutcome, SagaStoreError> {
+            self.inner.create(state, owner, ttl).await
+        }
+
+        async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+            self.inner.load(saga_id).await
+        }
+
+        async fn acquire_lease(
+            &self,
+            saga_id: &str,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<LeaseOutcome, SagaStoreError> {
+            self.inner.acquire_lease(saga_id, owner, ttl).await
+        }
+
+        async fn save(
+            &self,
+            state: &SagaState,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<(), SagaStoreError> {
+            self.inner.save(state, owner, ttl).await
+        }
+
+        async fn save_change(
+            &self,
+            change: SagaChange<'_>,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<(), SagaStoreError> {
+            if lock(&self.writes).is_empty() {
+                tokio::time::sleep(self.first_write_takes).await;
+            }
+            let outcome = self.inner.save_change(change, owner, ttl).await;
+            self.note(outcome)
+        }
+
+        fn save_change_at_once(
+            &self,
+            change: SagaChange<'_>,
+            owner: &str,
+            ttl: Duration,
+        ) -> Option<Result<(), SagaStoreError>> {
+            if !self.at_once {
+                return None;
+            }
+            let outcome = self.inner.save_change_at_once(change, owner, ttl)?;
+            Some(self.note(outcome))
+        }
+
+        async fn renew_lease(
+            &self,
+            saga_id: &str,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<(), SagaStoreError> {
+            self.renewals.fetch_add(1, Ordering::SeqCst);
+            self.inner.renew_lease(saga_id, owner, ttl).await
+        }
+
+        async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+            self.inner.release_lease(saga_id, owner).await
+        }
+
+        async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError> {
+            self.inner.unfinished().await
+        }
+    }
+
+    /// A transition reads the wall clock once: the step's time, the
+    /// state's `updated_at` and the expiry the in-memory store sets are
+    /// that one reading (plus the TTL), and the reading is the write's
+    /// own, not one taken before the step ran: the lease of a write after
+    /// a slow step runs from that write.
+    #[tokio::test]
+    async fn one_reading_dates_a_transition_and_its_lease() {
+        let store = Arc::new(Watched::new(true, Duration::ZERO));
+        let slow = SagaStep::builder("slow", |_: Arc<()>, _: StepContext| async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step");
+        let quick = SagaStep::builder("quick", |_: Arc<()>, _: StepContext| async {
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step");
+        let saga = Saga::new(
+            "dated",
+            vec![slow, quick],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga");
+        let state = saga.execute(()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+        let writes = lock(&store.writes).clone();
+        // The two steps started and completed, and the saga completed.
+        assert_eq!(writes.len(), 5, "{writes:?}");
+        for (updated_at, expires_at) in &writes {
+            assert_eq!(
+                *expires_at,
+                crate::limits::stored_precision(super::super::store::expiry(
+                    *updated_at,
+                    DEFAULT_LEASE_TTL
+                )),
+                "the expiry is the write's reading plus the TTL: {writes:?}"
+            );
+        }
+        let slow = &state.steps[0];
+        let (started, finished) = (
+            slow.started_at.expect("ran"),
+            slow.finished_at.expect("ended"),
+        );
+        assert!(finished - started >= time::Duration::milliseconds(20));
+        assert_eq!((writes[0].0, writes[1].0), (started, finished));
+        assert_eq!(state.steps[1].started_at, Some(writes[2].0));
+        assert_eq!(state.steps[1].finished_at, Some(writes[3].0));
+        assert_eq!(state.updated_at, writes[4].0);
+    }
+
+    /// The write after an attempt that awaited confirms the lease as of
+    /// that write, not as of the attempt's start: a retry delay that ends
+    /// within a third of the TTL of the failed attempt's end renews
+    /// nothing, however long the attempt took.
+    #[tokio::test(start_paused = true)]
+    async fn the_write_after_an_awaited_attempt_confirms_the_lease_then() {
+        let ttl = Duration::from_secs(3);
+        let store = Arc::new(Watched::new(true, Duration::ZERO));
+        let tries = Arc::new(AtomicUsize::new(0));
+        let step = {
+            let tries = Arc::clone(&tries);
+            SagaStep::builder("flaky", move |_: Arc<()>, _: StepContext| {
+                let first = tries.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    if first {
+                        tokio::time::sleep(Duration::from_millis(900)).await;
+                        return Err::<(), BoxError>("not yet".into());
+                    }
+                    Ok(())
+                }
+            })
+            .retry(crate::retry::RetryPolicy::fixed(
+                Duration::from_millis(500),
+                2,
+            ))
+            .build()
+            .expect("step")
+        };
+        let saga = Saga::new(
+            "retried",
+            vec![step],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga")
+        .with_lease_ttl(ttl);
+        let state = saga.execute(()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+        assert_eq!(tries.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            store.renewals.load(Ordering::SeqCst),
+            0,
+            "confirmed at the failed attempt's end (0.5 s before the second try), not its start (1.4 s)"
+        );
+    }
+
+    /// A step's first poll is not run on the strength of a write that
+    /// was awaited: the run reads the clock after it, and a write that
+    /// answered just at the deadline leaves the step unrun and the run
+    /// stopped ([`SagaStoreError::LeaseNotRenewed`]).
+    #[tokio::test(start_paused = true)]
+    async fn a_write_answered_at_the_deadline_starts_no_step() {
+        let (ttl, margin) = (Duration::from_secs(3), Duration::from_secs(1));
+        let store = Arc::new(Watched::new(false, ttl - margin));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let step = {
+            let ran = Arc::clone(&ran);
+            SagaStep::builder("work", move |_: Arc<()>, _: StepContext| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<(), BoxError>(()) }
+            })
+            .build()
+            .expect("step")
+        };
+        let saga = Saga::new(
+            "late",
+            vec![step],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga")
+        .with_lease_ttl(ttl)
+        .with_lease_safety_margin(margin);
+        let error = saga.execute(()).await.expect_err("the deadline passed");
+        assert!(
+            matches!(
+                error,
+                SagaError::Store(SagaStoreError::LeaseNotRenewed { .. })
+            ),
+            "{error}"
+        );
+        assert_eq!(lock(&store.writes).len(), 1, "the step's start was written");
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the step did not run");
     }
 
     #[test]
