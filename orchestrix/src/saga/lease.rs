@@ -3,7 +3,9 @@
 //!
 //! A run knows its lease is valid until `t + ttl`, where `t` is when it
 //! *sent* the last write the store confirmed (the store sets the expiry
-//! when it executes the write, which is later). It works only until
+//! when it executes the write, which is later; the in-memory store from
+//! the run's wall-clock reading for the write, taken after `t`). It works
+//! only until
 //! `t + ttl - margin`: every write (state save or renewal) is given at most
 //! the time left until then, and the renewal loop gives up there. The
 //! margin covers what the run's clock cannot see: the store's clock
