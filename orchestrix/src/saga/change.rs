@@ -106,8 +106,9 @@ impl<'a> SagaChange<'a> {
     /// clock once per transition, and the store then shares that reading):
     /// an expiry from an earlier reading than the store's own is earlier,
     /// so the lease only gets shorter, and it still ends no sooner than the
-    /// run's confirmation plus the TTL, which the run's deadline is
-    /// computed from. Crate-only: a caller of the public API cannot hand a
+    /// run's confirmation plus the TTL (to the stored precision; the run's
+    /// safety margin covers that and the difference between the monotonic
+    /// and the wall clock), which the run's deadline is computed from. Crate-only: a caller of the public API cannot hand a
     /// store a time to compute an expiry from.
     #[must_use]
     pub(crate) fn read_at(mut self, at: OffsetDateTime) -> Self {

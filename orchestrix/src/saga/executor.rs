@@ -101,7 +101,7 @@ struct RunClaim {
 impl Drop for RunClaim {
     fn drop(&mut self) {
         drop(self.guard.take());
-        let mut runs = lock_runs(&self.runs);
+        let mut runs = lock(&self.runs);
         // One lookup (the id is not needed after this): the entry goes
         // when no other run of this value holds or waits for its lock.
         if let Entry::Occupied(entry) = runs.entry(std::mem::take(&mut self.saga_id))
@@ -112,8 +112,12 @@ impl Drop for RunClaim {
     }
 }
 
-fn lock_runs(runs: &Mutex<LiveRuns>) -> MutexGuard<'_, LiveRuns> {
-    runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Locks `mutex`, also after a holder panicked: every holder leaves the
+/// data whole (the live runs, and the tests' records).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<D> fmt::Debug for Saga<D> {
@@ -147,9 +151,13 @@ struct Reading {
 }
 
 impl RunIds {
-    /// Reads the clocks for a transition: the monotonic one first, so
-    /// `at` is not before `asked` and an expiry computed from `at` covers
-    /// the deadline the run computes from `asked`.
+    /// Reads the clocks for a transition: the monotonic one first, then
+    /// the wall clock. Two different clocks cannot be compared; the order
+    /// only keeps the wall reading, which an in-memory store computes the
+    /// expiry from, no sooner after `asked` than the store's own reading
+    /// was on main. What covers the difference between the two clocks
+    /// (and the rounding of the expiry) is the lease's safety margin, as
+    /// before.
     fn read(&mut self) -> Reading {
         self.read_since(None)
     }
@@ -157,7 +165,8 @@ impl RunIds {
     /// [`read`](Self::read), but with `asked` the monotonic reading
     /// `earlier` when there is one: a write counted as sent then only
     /// confirms the lease as of then (an earlier deadline, never a later
-    /// one), and its wall-clock reading, taken now, is still after it.
+    /// one; earlier by as long as has passed since `earlier`), and its
+    /// wall-clock reading is taken now.
     fn read_since(&mut self, earlier: Option<tokio::time::Instant>) -> Reading {
         let asked = earlier.unwrap_or_else(tokio::time::Instant::now);
         Reading {
@@ -404,7 +413,7 @@ where
     /// Waits until no other run of this value works on `saga_id`, then
     /// claims it for the caller's run.
     async fn claim(&self, saga_id: &str) -> RunClaim {
-        let lock = Arc::clone(lock_runs(&self.runs).entry(saga_id.to_owned()).or_default());
+        let lock = Arc::clone(lock(&self.runs).entry(saga_id.to_owned()).or_default());
         let guard = lock.lock_owned().await;
         RunClaim {
             guard: Some(guard),
@@ -729,12 +738,19 @@ where
             };
             let (attempt, done_at_once) = attempt;
             let permanent = matches!(attempt, Attempt::Failed(_, true));
-            // An attempt done at its first poll awaited nothing: the
-            // monotonic reading from before its poll dates the write that
-            // records it (the lease then counts as confirmed a little
-            // earlier than it is). After an awaited attempt, the clock is
-            // read again.
-            let ended = run.read_since(done_at_once);
+            let retried = !matches!(attempt, Attempt::Succeeded(_))
+                && !permanent
+                && step.retry.allows_another(tries);
+            // An attempt done at its first poll after a write done at once
+            // awaited nothing: the monotonic reading from before that write
+            // is reused for the write that records the attempt, so the
+            // lease counts as confirmed as of before the attempt (earlier
+            // by as long as the attempt ran, which a step that blocks
+            // without awaiting makes long). Not before a retry: its delay
+            // is waited out from that confirmation, and would find the
+            // deadline passed after a long blocking attempt. After an
+            // awaited attempt, or before a retry, the clock is read again.
+            let ended = run.read_since(done_at_once.filter(|_| !retried));
             let Some(error) = record(&mut state.steps[index], &work, attempt, ended.at) else {
                 self.persist(state, lease, Some(index), ended).await?;
                 return Ok(None);
@@ -757,9 +773,9 @@ where
     ///
     /// `sent` is when the write before it was sent, if that write was done
     /// at once (see [`persist`](Self::persist)); else the clock is read.
-    /// Besides the outcome, returns that instant (or the reading) if the
-    /// attempt was done at its first poll, nothing awaited since; `None`
-    /// if it was awaited.
+    /// Besides the outcome, returns `sent` if the attempt was done at its
+    /// first poll, nothing awaited since that write; `None` if the attempt
+    /// or the write before it was awaited.
     async fn attempt<F>(
         &self,
         lease: &RunLease,
@@ -791,7 +807,10 @@ where
             std::task::Poll::Pending
         };
         let (outcome, done_at_once) = match first {
-            std::task::Poll::Ready(outcome) => (outcome, Some(now)),
+            // Only an instant from a write done at once is handed on: a
+            // store whose writes are awaited gets the clock read after the
+            // attempt, so its next write has the whole time to its deadline.
+            std::task::Poll::Ready(outcome) => (outcome, sent),
             std::task::Poll::Pending => tokio::select! {
                 biased;
                 lost = lease.keep() => return Err(lost.into()),
@@ -947,22 +966,22 @@ mod tests {
     /// An in-memory store that records, after every state write, the
     /// state's `updated_at` and the lease's expiry it keeps; with
     /// `at_once` off it writes only through the awaited `save_change`,
-    /// the first of which takes `first_write_takes`.
+    /// of which the one after `slow_write.0` writes takes `slow_write.1`.
     #[derive(Debug)]
     struct Watched {
         inner: InMemorySagaStateStore,
         at_once: bool,
-        first_write_takes: Duration,
+        slow_write: (usize, Duration),
         writes: Mutex<Vec<(OffsetDateTime, OffsetDateTime)>>,
         renewals: AtomicUsize,
     }
 
     impl Watched {
-        fn new(at_once: bool, first_write_takes: Duration) -> Self {
+        fn new(at_once: bool, slow_write: (usize, Duration)) -> Self {
             Self {
                 inner: InMemorySagaStateStore::new(),
                 at_once,
-                first_write_takes,
+                slow_write,
                 writes: Mutex::default(),
                 renewals: AtomicUsize::new(0),
             }
@@ -976,12 +995,6 @@ mod tests {
             }
             outcome
         }
-    }
-
-    fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-        mutex
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     #[async_trait::async_trait]
@@ -1027,8 +1040,9 @@ mod tests {
             owner: &str,
             ttl: Duration,
         ) -> Result<(), SagaStoreError> {
-            if lock(&self.writes).is_empty() {
-                tokio::time::sleep(self.first_write_takes).await;
+            let (slow, takes) = self.slow_write;
+            if lock(&self.writes).len() == slow {
+                tokio::time::sleep(takes).await;
             }
             let outcome = self.inner.save_change(change, owner, ttl).await;
             self.note(outcome)
@@ -1073,7 +1087,7 @@ mod tests {
     /// a slow step runs from that write.
     #[tokio::test]
     async fn one_reading_dates_a_transition_and_its_lease() {
-        let store = Arc::new(Watched::new(true, Duration::ZERO));
+        let store = Arc::new(Watched::new(true, (0, Duration::ZERO)));
         let slow = SagaStep::builder("slow", |_: Arc<()>, _: StepContext| async {
             tokio::time::sleep(Duration::from_millis(20)).await;
             Ok::<(), BoxError>(())
@@ -1125,7 +1139,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_write_after_an_awaited_attempt_confirms_the_lease_then() {
         let ttl = Duration::from_secs(3);
-        let store = Arc::new(Watched::new(true, Duration::ZERO));
+        let store = Arc::new(Watched::new(true, (0, Duration::ZERO)));
         let tries = Arc::new(AtomicUsize::new(0));
         let step = {
             let tries = Arc::clone(&tries);
@@ -1163,6 +1177,84 @@ mod tests {
         );
     }
 
+    /// A step that blocks without awaiting (done at its first poll) for
+    /// longer than the lease's TTL less its margin, then fails with a
+    /// retry left, is retried: the write recording the failure confirms
+    /// the lease as of itself, not as of before the attempt, so the retry
+    /// delay does not start past the deadline. Real time: a blocking
+    /// step does not move a paused clock.
+    #[tokio::test]
+    async fn a_blocking_failed_attempt_is_retried() {
+        let (ttl, margin) = (Duration::from_millis(1000), Duration::from_millis(100));
+        let store = Arc::new(InMemorySagaStateStore::new());
+        let tries = Arc::new(AtomicUsize::new(0));
+        let step = {
+            let tries = Arc::clone(&tries);
+            SagaStep::builder("blocking", move |_: Arc<()>, _: StepContext| {
+                let first = tries.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    if first {
+                        std::thread::sleep(Duration::from_millis(1000));
+                        return Err::<(), BoxError>("not yet".into());
+                    }
+                    Ok(())
+                }
+            })
+            .retry(crate::retry::RetryPolicy::fixed(
+                Duration::from_millis(10),
+                2,
+            ))
+            .build()
+            .expect("step")
+        };
+        let saga = Saga::new(
+            "blocking",
+            vec![step],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga")
+        .with_lease_ttl(ttl)
+        .with_lease_safety_margin(margin);
+        let state = saga.execute(()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+        assert_eq!(tries.load(Ordering::SeqCst), 2);
+    }
+
+    /// With a store whose writes are awaited (PostgreSQL, SQLite), the
+    /// write after a step that blocks without awaiting confirms the lease
+    /// as of itself: the next write has the whole time to the deadline
+    /// from then. Here the first step blocks 0.6 s (TTL 1 s, margin
+    /// 0.1 s) and the second step's start takes 0.4 s: done by 1.0 s,
+    /// within the deadline of the write at 0.6 s (1.5 s), past the one of
+    /// a confirmation as of before the step (0.9 s). Real time.
+    #[tokio::test]
+    async fn an_awaited_write_after_a_blocking_step_has_its_whole_time() {
+        let (ttl, margin) = (Duration::from_millis(1000), Duration::from_millis(100));
+        // Writes: the first step started, completed, the second started.
+        let store = Arc::new(Watched::new(false, (2, Duration::from_millis(400))));
+        let blocking = SagaStep::builder("blocking", |_: Arc<()>, _: StepContext| async {
+            std::thread::sleep(Duration::from_millis(600));
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step");
+        let quick = SagaStep::builder("quick", |_: Arc<()>, _: StepContext| async {
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step");
+        let saga = Saga::new(
+            "blocking",
+            vec![blocking, quick],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga")
+        .with_lease_ttl(ttl)
+        .with_lease_safety_margin(margin);
+        let state = saga.execute(()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+    }
+
     /// A step's first poll is not run on the strength of a write that
     /// was awaited: the run reads the clock after it, and a write that
     /// answered just at the deadline leaves the step unrun and the run
@@ -1170,7 +1262,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_write_answered_at_the_deadline_starts_no_step() {
         let (ttl, margin) = (Duration::from_secs(3), Duration::from_secs(1));
-        let store = Arc::new(Watched::new(false, ttl - margin));
+        let store = Arc::new(Watched::new(false, (0, ttl - margin)));
         let ran = Arc::new(AtomicUsize::new(0));
         let step = {
             let ran = Arc::clone(&ran);
@@ -1252,7 +1344,7 @@ mod tests {
             assert_eq!(state.expect("runs").status, SagaStatus::Completed);
         }
         assert_eq!(
-            lock_runs(&saga.runs).len(),
+            lock(&saga.runs).len(),
             0,
             "a finished run leaves no entry behind"
         );
@@ -1275,11 +1367,7 @@ mod tests {
             tokio::spawn(async move { saga.resume("three").await })
         };
         // The second caller waits on the first run's claim.
-        while lock_runs(&saga.runs)
-            .get("three")
-            .map_or(0, Arc::strong_count)
-            < 3
-        {
+        while lock(&saga.runs).get("three").map_or(0, Arc::strong_count) < 3 {
             tokio::task::yield_now().await;
         }
         first.abort();
@@ -1305,6 +1393,6 @@ mod tests {
             0,
             "no two attempts ran at once"
         );
-        assert_eq!(lock_runs(&saga.runs).len(), 0);
+        assert_eq!(lock(&saga.runs).len(), 0);
     }
 }

@@ -162,8 +162,10 @@ impl Kept {
     /// clock for ([`SagaChange::reading`]), to that reading + `ttl`: the
     /// same process's clock read a moment earlier (the executor reads it
     /// after the instant its run counts the lease as confirmed, so the
-    /// expiry still covers the run's deadline), which saves a reading per
-    /// write.
+    /// expiry is no sooner than that confirmation plus the TTL, to the
+    /// stored precision: the reading and the sum are both cut to whole
+    /// microseconds, so up to 1 µs sooner, which the run's safety margin
+    /// covers), which saves a reading per write.
     fn renew(&mut self, ttl: Duration, read_at: Option<OffsetDateTime>) {
         if let Some(lease) = &mut self.state.lease {
             lease.expires_at = match read_at {
