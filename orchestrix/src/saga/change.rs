@@ -1,6 +1,8 @@
 //! [`SagaChange`]: a state to save, and which of its steps changed since
 //! the state its writer saved last.
 
+use time::OffsetDateTime;
+
 use super::state::{SagaState, StepState};
 
 /// A saga state handed to [`SagaStateStore::save_change`], with what
@@ -44,6 +46,10 @@ use super::state::{SagaState, StepState};
 pub struct SagaChange<'a> {
     state: &'a SagaState,
     steps: ChangedSteps,
+    /// The wall-clock reading the executor took for this write (its
+    /// `updated_at`), read after the instant its lease counts as confirmed
+    /// by the write; see [`read_at`](Self::read_at).
+    read_at: Option<OffsetDateTime>,
 }
 
 /// Which steps a [`SagaChange`] names.
@@ -64,6 +70,7 @@ impl<'a> SagaChange<'a> {
         Self {
             state,
             steps: ChangedSteps::Whole,
+            read_at: None,
         }
     }
 
@@ -73,6 +80,7 @@ impl<'a> SagaChange<'a> {
         Self {
             state,
             steps: ChangedSteps::None,
+            read_at: None,
         }
     }
 
@@ -87,7 +95,31 @@ impl<'a> SagaChange<'a> {
             } else {
                 ChangedSteps::Whole
             },
+            read_at: None,
         }
+    }
+
+    /// This change, written by the executor at `at`: a wall-clock reading
+    /// taken after the instant its run counts the lease as confirmed by
+    /// this write. A store in this process may compute the lease's expiry
+    /// from it instead of reading the clock again (the executor reads the
+    /// clock once per transition, and the store then shares that reading):
+    /// an expiry from an earlier reading than the store's own is earlier,
+    /// so the lease only gets shorter, and it still ends no sooner than the
+    /// run's confirmation plus the TTL (to the stored precision; the run's
+    /// safety margin covers that and the difference between the monotonic
+    /// and the wall clock), which the run's deadline is computed from. Crate-only: a caller of the public API cannot hand a
+    /// store a time to compute an expiry from.
+    #[must_use]
+    pub(crate) fn read_at(mut self, at: OffsetDateTime) -> Self {
+        self.read_at = Some(at);
+        self
+    }
+
+    /// The executor's reading for this write, if it took one
+    /// ([`read_at`](Self::read_at)).
+    pub(crate) fn reading(&self) -> Option<OffsetDateTime> {
+        self.read_at
     }
 
     /// The state after the change, complete.

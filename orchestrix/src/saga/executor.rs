@@ -101,7 +101,7 @@ struct RunClaim {
 impl Drop for RunClaim {
     fn drop(&mut self) {
         drop(self.guard.take());
-        let mut runs = lock_runs(&self.runs);
+        let mut runs = lock(&self.runs);
         // One lookup (the id is not needed after this): the entry goes
         // when no other run of this value holds or waits for its lock.
         if let Entry::Occupied(entry) = runs.entry(std::mem::take(&mut self.saga_id))
@@ -112,8 +112,12 @@ impl Drop for RunClaim {
     }
 }
 
-fn lock_runs(runs: &Mutex<LiveRuns>) -> MutexGuard<'_, LiveRuns> {
-    runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Locks `mutex`, also after a holder panicked: every holder leaves the
+/// data whole (the live runs, and the tests' records).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<D> fmt::Debug for Saga<D> {
@@ -134,6 +138,42 @@ impl<D> fmt::Debug for Saga<D> {
 struct RunIds {
     saga_id: Arc<str>,
     clock: SecondCache,
+}
+
+/// The clocks as read once for one transition: its write is sent as of
+/// `asked` (the lease counts as confirmed from then) and dated `at` (the
+/// step's time, the state's `updated_at`, and what an in-memory store
+/// computes the lease expiry from).
+#[derive(Clone, Copy)]
+struct Reading {
+    asked: tokio::time::Instant,
+    at: OffsetDateTime,
+}
+
+impl RunIds {
+    /// Reads the clocks for a transition: the monotonic one first, then
+    /// the wall clock. Two different clocks cannot be compared; the order
+    /// only keeps the wall reading, which an in-memory store computes the
+    /// expiry from, no sooner after `asked` than the store's own reading
+    /// was on main. What covers the difference between the two clocks
+    /// (and the rounding of the expiry) is the lease's safety margin, as
+    /// before.
+    fn read(&mut self) -> Reading {
+        self.read_since(None)
+    }
+
+    /// [`read`](Self::read), but with `asked` the monotonic reading
+    /// `earlier` when there is one: a write counted as sent then only
+    /// confirms the lease as of then (an earlier deadline, never a later
+    /// one; earlier by as long as has passed since `earlier`), and its
+    /// wall-clock reading is taken now.
+    fn read_since(&mut self, earlier: Option<tokio::time::Instant>) -> Reading {
+        let asked = earlier.unwrap_or_else(tokio::time::Instant::now);
+        Reading {
+            asked,
+            at: self.clock.now(),
+        }
+    }
 }
 
 enum Attempt {
@@ -373,7 +413,7 @@ where
     /// Waits until no other run of this value works on `saga_id`, then
     /// claims it for the caller's run.
     async fn claim(&self, saga_id: &str) -> RunClaim {
-        let lock = Arc::clone(lock_runs(&self.runs).entry(saga_id.to_owned()).or_default());
+        let lock = Arc::clone(lock(&self.runs).entry(saga_id.to_owned()).or_default());
         let guard = lock.lock_owned().await;
         RunClaim {
             guard: Some(guard),
@@ -575,13 +615,13 @@ where
             {
                 state.status = SagaStatus::Compensating;
                 state.error = Some(format!("step `{}` failed: {error}", step.name));
-                self.persist(state, lease, Some(index), run.clock.now())
-                    .await?;
+                self.persist(state, lease, Some(index), run.read()).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Completed;
-        self.persist(state, lease, None, run.clock.now()).await
+        self.persist(state, lease, None, run.read()).await?;
+        Ok(())
     }
 
     async fn compensate(
@@ -619,13 +659,13 @@ where
                     "compensation of step `{}` failed: {error}",
                     step.name
                 ));
-                self.persist(state, lease, Some(index), run.clock.now())
-                    .await?;
+                self.persist(state, lease, Some(index), run.read()).await?;
                 return Ok(());
             }
         }
         state.status = SagaStatus::Compensated;
-        self.persist(state, lease, None, run.clock.now()).await
+        self.persist(state, lease, None, run.read()).await?;
+        Ok(())
     }
 
     /// Runs the action or the compensation of step `index` under its retry
@@ -651,7 +691,8 @@ where
         let mut tries = 0;
         loop {
             tries += 1;
-            let started = run.clock.now();
+            let reading = run.read();
+            let started = reading.at;
             let entry = &mut state.steps[index];
             let attempt = match work {
                 Work::Action(action) => {
@@ -670,9 +711,11 @@ where
                         &step.name,
                         entry.attempts,
                     );
-                    self.persist(state, lease, Some(index), started).await?;
-                    self.attempt(lease, step.timeout, || action(Arc::clone(data), context))
-                        .await?
+                    let sent = self.persist(state, lease, Some(index), reading).await?;
+                    self.attempt(lease, sent, step.timeout, || {
+                        action(Arc::clone(data), context)
+                    })
+                    .await?
                 }
                 Work::Compensation(compensation) => {
                     entry.status = StepStatus::Compensating;
@@ -685,17 +728,30 @@ where
                     )
                     .for_compensation(entry.compensation_attempts);
                     let output = entry.output.clone();
-                    self.persist(state, lease, Some(index), started).await?;
-                    self.attempt(lease, step.timeout, || {
+                    let sent = self.persist(state, lease, Some(index), reading).await?;
+                    self.attempt(lease, sent, step.timeout, || {
                         compensation(Arc::clone(data), output, context)
                             .map(|r| r.map(|()| serde_json::Value::Null))
                     })
                     .await?
                 }
             };
+            let (attempt, done_at_once) = attempt;
             let permanent = matches!(attempt, Attempt::Failed(_, true));
-            let ended = run.clock.now();
-            let Some(error) = record(&mut state.steps[index], &work, attempt, ended) else {
+            let retried = !matches!(attempt, Attempt::Succeeded(_))
+                && !permanent
+                && step.retry.allows_another(tries);
+            // An attempt done at its first poll after a write done at once
+            // awaited nothing: the monotonic reading from before that write
+            // is reused for the write that records the attempt, so the
+            // lease counts as confirmed as of before the attempt (earlier
+            // by as long as the attempt ran, which a step that blocks
+            // without awaiting makes long). Not before a retry: its delay
+            // is waited out from that confirmation, and would find the
+            // deadline passed after a long blocking attempt. After an
+            // awaited attempt, or before a retry, the clock is read again.
+            let ended = run.read_since(done_at_once.filter(|_| !retried));
+            let Some(error) = record(&mut state.steps[index], &work, attempt, ended.at) else {
                 self.persist(state, lease, Some(index), ended).await?;
                 return Ok(None);
             };
@@ -714,12 +770,19 @@ where
     /// closure that panics before it returns its future). When the lease is
     /// lost or cannot be confirmed before its deadline, the attempt is
     /// stopped (its future dropped) and the error returned.
+    ///
+    /// `sent` is when the write before it was sent, if that write was done
+    /// at once (see [`persist`](Self::persist)); else the clock is read.
+    /// Besides the outcome, returns `sent` if the attempt was done at its
+    /// first poll, nothing awaited since that write; `None` if the attempt
+    /// or the write before it was awaited.
     async fn attempt<F>(
         &self,
         lease: &RunLease,
+        sent: Option<tokio::time::Instant>,
         timeout: Option<Duration>,
         start: impl FnOnce() -> F + Send,
-    ) -> Result<Attempt, SagaError>
+    ) -> Result<(Attempt, Option<tokio::time::Instant>), SagaError>
     where
         F: Future<Output = Result<serde_json::Value, BoxError>> + Send,
     {
@@ -737,20 +800,24 @@ where
         // the keeper's timer, which costs a cross-thread wake-up of the
         // timer driver per step.
         let mut timed = std::pin::pin!(timed);
-        let first = if lease.keeping_would_wait() {
+        let now = sent.unwrap_or_else(tokio::time::Instant::now);
+        let first = if lease.keeping_would_wait(now) {
             futures::poll!(timed.as_mut())
         } else {
             std::task::Poll::Pending
         };
-        let outcome = match first {
-            std::task::Poll::Ready(outcome) => outcome,
+        let (outcome, done_at_once) = match first {
+            // Only an instant from a write done at once is handed on: a
+            // store whose writes are awaited gets the clock read after the
+            // attempt, so its next write has the whole time to its deadline.
+            std::task::Poll::Ready(outcome) => (outcome, sent),
             std::task::Poll::Pending => tokio::select! {
                 biased;
                 lost = lease.keep() => return Err(lost.into()),
-                outcome = timed => outcome,
+                outcome = timed => (outcome, None),
             },
         };
-        Ok(match outcome {
+        let attempt = match outcome {
             None => Attempt::TimedOut(format!(
                 "timed out after {} ms",
                 timeout.map_or(0, |limit| limit.as_millis())
@@ -762,7 +829,8 @@ where
             Some(Err(panic)) => {
                 Attempt::Failed(format!("panicked: {}", panic_text(&*panic)), false)
             }
-        })
+        };
+        Ok((attempt, done_at_once))
     }
 
     /// Waits out a retry delay while keeping the lease, so a delay longer
@@ -775,27 +843,35 @@ where
         }
     }
 
-    /// Saves `state` as written at `at`: its own fields and step `step`
-    /// changed since the last save (or since it was read), nothing else.
+    /// Saves `state` as written at `reading`: its own fields and step
+    /// `step` changed since the last save (or since it was read), nothing
+    /// else. Returns the instant the write was sent if the store wrote it
+    /// at once (nothing awaited since), `None` if it was awaited.
     async fn persist(
         &self,
         state: &mut SagaState,
         lease: &RunLease,
         step: Option<usize>,
-        at: OffsetDateTime,
-    ) -> Result<(), SagaError> {
-        state.updated_at = at;
+        reading: Reading,
+    ) -> Result<Option<tokio::time::Instant>, SagaError> {
+        state.updated_at = reading.at;
         let change = match step {
             Some(index) => SagaChange::of_step(state, index),
             None => SagaChange::of_saga(state),
-        };
+        }
+        .read_at(reading.at);
         // The awaited write's future is made only when the store cannot
         // write at once.
-        match lease.save_at_once(change) {
-            Some(outcome) => outcome?,
-            None => lease.save_awaited(change).await?,
+        match lease.save_at_once(change, reading.asked) {
+            Some(outcome) => {
+                outcome?;
+                Ok(Some(reading.asked))
+            }
+            None => {
+                lease.save_awaited(change, reading.asked).await?;
+                Ok(None)
+            }
         }
-        Ok(())
     }
 }
 
@@ -887,6 +963,336 @@ mod tests {
         .expect("a valid saga")
     }
 
+    /// An in-memory store that records, after every state write, the
+    /// state's `updated_at` and the lease's expiry it keeps; with
+    /// `at_once` off it writes only through the awaited `save_change`,
+    /// of which the one after `slow_write.0` writes takes `slow_write.1`.
+    #[derive(Debug)]
+    struct Watched {
+        inner: InMemorySagaStateStore,
+        at_once: bool,
+        slow_write: (usize, Duration),
+        writes: Mutex<Vec<(OffsetDateTime, OffsetDateTime)>>,
+        renewals: AtomicUsize,
+    }
+
+    impl Watched {
+        fn new(at_once: bool, slow_write: (usize, Duration)) -> Self {
+            Self {
+                inner: InMemorySagaStateStore::new(),
+                at_once,
+                slow_write,
+                writes: Mutex::default(),
+                renewals: AtomicUsize::new(0),
+            }
+        }
+
+        fn note(&self, outcome: Result<(), SagaStoreError>) -> Result<(), SagaStoreError> {
+            if outcome.is_ok() {
+                let state = self.inner.states().pop().expect("one saga");
+                let lease = state.lease.expect("leased while running");
+                lock(&self.writes).push((state.updated_at, lease.expires_at));
+            }
+            outcome
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl SagaStateStore for Watched {
+        async fn initialize(&self) -> Result<(), SagaStoreError> {
+            Ok(())
+        }
+
+        async fn create(
+            &self,
+            state: &SagaState,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<CreateOutcome, SagaStoreError> {
+            self.inner.create(state, owner, ttl).await
+        }
+
+        async fn load(&self, saga_id: &str) -> Result<Option<SagaState>, SagaStoreError> {
+            self.inner.load(saga_id).await
+        }
+
+        async fn acquire_lease(
+            &self,
+            saga_id: &str,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<LeaseOutcome, SagaStoreError> {
+            self.inner.acquire_lease(saga_id, owner, ttl).await
+        }
+
+        async fn save(
+            &self,
+            state: &SagaState,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<(), SagaStoreError> {
+            self.inner.save(state, owner, ttl).await
+        }
+
+        async fn save_change(
+            &self,
+            change: SagaChange<'_>,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<(), SagaStoreError> {
+            let (slow, takes) = self.slow_write;
+            if lock(&self.writes).len() == slow {
+                tokio::time::sleep(takes).await;
+            }
+            let outcome = self.inner.save_change(change, owner, ttl).await;
+            self.note(outcome)
+        }
+
+        fn save_change_at_once(
+            &self,
+            change: SagaChange<'_>,
+            owner: &str,
+            ttl: Duration,
+        ) -> Option<Result<(), SagaStoreError>> {
+            if !self.at_once {
+                return None;
+            }
+            let outcome = self.inner.save_change_at_once(change, owner, ttl)?;
+            Some(self.note(outcome))
+        }
+
+        async fn renew_lease(
+            &self,
+            saga_id: &str,
+            owner: &str,
+            ttl: Duration,
+        ) -> Result<(), SagaStoreError> {
+            self.renewals.fetch_add(1, Ordering::SeqCst);
+            self.inner.renew_lease(saga_id, owner, ttl).await
+        }
+
+        async fn release_lease(&self, saga_id: &str, owner: &str) -> Result<(), SagaStoreError> {
+            self.inner.release_lease(saga_id, owner).await
+        }
+
+        async fn unfinished(&self) -> Result<Vec<SagaState>, SagaStoreError> {
+            self.inner.unfinished().await
+        }
+    }
+
+    /// A transition reads the wall clock once: the step's time, the
+    /// state's `updated_at` and the expiry the in-memory store sets are
+    /// that one reading (plus the TTL), and the reading is the write's
+    /// own, not one taken before the step ran: the lease of a write after
+    /// a slow step runs from that write.
+    #[tokio::test]
+    async fn one_reading_dates_a_transition_and_its_lease() {
+        let store = Arc::new(Watched::new(true, (0, Duration::ZERO)));
+        let slow = SagaStep::builder("slow", |_: Arc<()>, _: StepContext| async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step");
+        let quick = SagaStep::builder("quick", |_: Arc<()>, _: StepContext| async {
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step");
+        let saga = Saga::new(
+            "dated",
+            vec![slow, quick],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga");
+        let state = saga.execute(()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+        let writes = lock(&store.writes).clone();
+        // The two steps started and completed, and the saga completed.
+        assert_eq!(writes.len(), 5, "{writes:?}");
+        for (updated_at, expires_at) in &writes {
+            assert_eq!(
+                *expires_at,
+                crate::limits::stored_precision(super::super::store::expiry(
+                    *updated_at,
+                    DEFAULT_LEASE_TTL
+                )),
+                "the expiry is the write's reading plus the TTL: {writes:?}"
+            );
+        }
+        let slow = &state.steps[0];
+        let (started, finished) = (
+            slow.started_at.expect("ran"),
+            slow.finished_at.expect("ended"),
+        );
+        assert!(finished - started >= time::Duration::milliseconds(20));
+        assert_eq!((writes[0].0, writes[1].0), (started, finished));
+        assert_eq!(state.steps[1].started_at, Some(writes[2].0));
+        assert_eq!(state.steps[1].finished_at, Some(writes[3].0));
+        assert_eq!(state.updated_at, writes[4].0);
+    }
+
+    /// The write after an attempt that awaited confirms the lease as of
+    /// that write, not as of the attempt's start: a retry delay that ends
+    /// within a third of the TTL of the failed attempt's end renews
+    /// nothing, however long the attempt took.
+    #[tokio::test(start_paused = true)]
+    async fn the_write_after_an_awaited_attempt_confirms_the_lease_then() {
+        let ttl = Duration::from_secs(3);
+        let store = Arc::new(Watched::new(true, (0, Duration::ZERO)));
+        let tries = Arc::new(AtomicUsize::new(0));
+        let step = {
+            let tries = Arc::clone(&tries);
+            SagaStep::builder("flaky", move |_: Arc<()>, _: StepContext| {
+                let first = tries.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    if first {
+                        tokio::time::sleep(Duration::from_millis(900)).await;
+                        return Err::<(), BoxError>("not yet".into());
+                    }
+                    Ok(())
+                }
+            })
+            .retry(crate::retry::RetryPolicy::fixed(
+                Duration::from_millis(500),
+                2,
+            ))
+            .build()
+            .expect("step")
+        };
+        let saga = Saga::new(
+            "retried",
+            vec![step],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga")
+        .with_lease_ttl(ttl);
+        let state = saga.execute(()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+        assert_eq!(tries.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            store.renewals.load(Ordering::SeqCst),
+            0,
+            "confirmed at the failed attempt's end (0.5 s before the second try), not its start (1.4 s)"
+        );
+    }
+
+    /// A step that blocks without awaiting (done at its first poll) for
+    /// longer than the lease's TTL less its margin, then fails with a
+    /// retry left, is retried: the write recording the failure confirms
+    /// the lease as of itself, not as of before the attempt, so the retry
+    /// delay does not start past the deadline. Real time: a blocking
+    /// step does not move a paused clock.
+    #[tokio::test]
+    async fn a_blocking_failed_attempt_is_retried() {
+        let (ttl, margin) = (Duration::from_millis(1000), Duration::from_millis(100));
+        let store = Arc::new(InMemorySagaStateStore::new());
+        let tries = Arc::new(AtomicUsize::new(0));
+        let step = {
+            let tries = Arc::clone(&tries);
+            SagaStep::builder("blocking", move |_: Arc<()>, _: StepContext| {
+                let first = tries.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    if first {
+                        std::thread::sleep(Duration::from_millis(1000));
+                        return Err::<(), BoxError>("not yet".into());
+                    }
+                    Ok(())
+                }
+            })
+            .retry(crate::retry::RetryPolicy::fixed(
+                Duration::from_millis(10),
+                2,
+            ))
+            .build()
+            .expect("step")
+        };
+        let saga = Saga::new(
+            "blocking",
+            vec![step],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga")
+        .with_lease_ttl(ttl)
+        .with_lease_safety_margin(margin);
+        let state = saga.execute(()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+        assert_eq!(tries.load(Ordering::SeqCst), 2);
+    }
+
+    /// With a store whose writes are awaited (PostgreSQL, SQLite), the
+    /// write after a step that blocks without awaiting confirms the lease
+    /// as of itself: the next write has the whole time to the deadline
+    /// from then. Here the first step blocks 0.6 s (TTL 1 s, margin
+    /// 0.1 s) and the second step's start takes 0.4 s: done by 1.0 s,
+    /// within the deadline of the write at 0.6 s (1.5 s), past the one of
+    /// a confirmation as of before the step (0.9 s). Real time.
+    #[tokio::test]
+    async fn an_awaited_write_after_a_blocking_step_has_its_whole_time() {
+        let (ttl, margin) = (Duration::from_millis(1000), Duration::from_millis(100));
+        // Writes: the first step started, completed, the second started.
+        let store = Arc::new(Watched::new(false, (2, Duration::from_millis(400))));
+        let blocking = SagaStep::builder("blocking", |_: Arc<()>, _: StepContext| async {
+            std::thread::sleep(Duration::from_millis(600));
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step");
+        let quick = SagaStep::builder("quick", |_: Arc<()>, _: StepContext| async {
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step");
+        let saga = Saga::new(
+            "blocking",
+            vec![blocking, quick],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga")
+        .with_lease_ttl(ttl)
+        .with_lease_safety_margin(margin);
+        let state = saga.execute(()).await.expect("runs");
+        assert_eq!(state.status, SagaStatus::Completed);
+    }
+
+    /// A step's first poll is not run on the strength of a write that
+    /// was awaited: the run reads the clock after it, and a write that
+    /// answered just at the deadline leaves the step unrun and the run
+    /// stopped ([`SagaStoreError::LeaseNotRenewed`]).
+    #[tokio::test(start_paused = true)]
+    async fn a_write_answered_at_the_deadline_starts_no_step() {
+        let (ttl, margin) = (Duration::from_secs(3), Duration::from_secs(1));
+        let store = Arc::new(Watched::new(false, (0, ttl - margin)));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let step = {
+            let ran = Arc::clone(&ran);
+            SagaStep::builder("work", move |_: Arc<()>, _: StepContext| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<(), BoxError>(()) }
+            })
+            .build()
+            .expect("step")
+        };
+        let saga = Saga::new(
+            "late",
+            vec![step],
+            Arc::clone(&store) as Arc<dyn SagaStateStore>,
+        )
+        .expect("a valid saga")
+        .with_lease_ttl(ttl)
+        .with_lease_safety_margin(margin);
+        let error = saga.execute(()).await.expect_err("the deadline passed");
+        assert!(
+            matches!(
+                error,
+                SagaError::Store(SagaStoreError::LeaseNotRenewed { .. })
+            ),
+            "{error}"
+        );
+        assert_eq!(lock(&store.writes).len(), 1, "the step's start was written");
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the step did not run");
+    }
+
     #[test]
     fn uuid_text_is_the_prefix_then_the_id_as_to_string_writes_it() {
         let id = uuid::Uuid::new_v4();
@@ -938,7 +1344,7 @@ mod tests {
             assert_eq!(state.expect("runs").status, SagaStatus::Completed);
         }
         assert_eq!(
-            lock_runs(&saga.runs).len(),
+            lock(&saga.runs).len(),
             0,
             "a finished run leaves no entry behind"
         );
@@ -961,11 +1367,7 @@ mod tests {
             tokio::spawn(async move { saga.resume("three").await })
         };
         // The second caller waits on the first run's claim.
-        while lock_runs(&saga.runs)
-            .get("three")
-            .map_or(0, Arc::strong_count)
-            < 3
-        {
+        while lock(&saga.runs).get("three").map_or(0, Arc::strong_count) < 3 {
             tokio::task::yield_now().await;
         }
         first.abort();
@@ -991,6 +1393,6 @@ mod tests {
             0,
             "no two attempts ran at once"
         );
-        assert_eq!(lock_runs(&saga.runs).len(), 0);
+        assert_eq!(lock(&saga.runs).len(), 0);
     }
 }

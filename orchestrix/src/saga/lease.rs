@@ -3,7 +3,9 @@
 //!
 //! A run knows its lease is valid until `t + ttl`, where `t` is when it
 //! *sent* the last write the store confirmed (the store sets the expiry
-//! when it executes the write, which is later). It works only until
+//! when it executes the write, which is later; the in-memory store from
+//! the run's wall-clock reading for the write, taken after `t`). It works
+//! only until
 //! `t + ttl - margin`: every write (state save or renewal) is given at most
 //! the time left until then, and the renewal loop gives up there. The
 //! margin covers what the run's clock cannot see: the store's clock
@@ -102,9 +104,10 @@ impl RunLease {
     /// done at once); this is its copy for the tests of this module.
     #[cfg(test)]
     pub(crate) async fn save(&self, change: SagaChange<'_>) -> Result<(), SagaStoreError> {
-        match self.save_at_once(change) {
+        let asked = Instant::now();
+        match self.save_at_once(change, asked) {
             Some(outcome) => outcome,
-            None => self.save_awaited(change).await,
+            None => self.save_awaited(change, asked).await,
         }
     }
 
@@ -118,16 +121,19 @@ impl RunLease {
     /// write done at its first poll is never timed out. A plain call, so
     /// the executor's writes to such a store make no future at all (the
     /// awaited write's future, timer included, is large to move).
+    ///
+    /// `asked` is the caller's reading of the clock, taken before the
+    /// write and before any wall-clock reading the change carries
+    /// ([`SagaChange::read_at`]): the lease is confirmed as of when the
+    /// write was sent, so `asked` must precede the write and every clock
+    /// the store computes the expiry from. An earlier `asked` only brings
+    /// the deadline forward. The executor reads it once per transition
+    /// for both this and [`save_awaited`](Self::save_awaited).
     pub(crate) fn save_at_once(
         &self,
         change: SagaChange<'_>,
+        asked: Instant,
     ) -> Option<Result<(), SagaStoreError>> {
-        // Read before the store is asked, even though a store that cannot
-        // write at once answers `None` and `save_awaited` reads the clock
-        // again: the lease is confirmed as of when the write was sent, so
-        // `asked` must precede the write (a persistent write pays one
-        // extra clock reading, a few ns).
-        let asked = Instant::now();
         let outcome = self
             .store
             .save_change_at_once(change, &self.token, self.ttl)?;
@@ -136,13 +142,15 @@ impl RunLease {
 
     /// Saves `change` under the lease through the store's `save_change`,
     /// waiting at most until the deadline; a write that answers later
-    /// counts as not done.
-    pub(crate) async fn save_awaited(&self, change: SagaChange<'_>) -> Result<(), SagaStoreError> {
-        self.bounded(
-            Instant::now(),
-            self.store.save_change(change, &self.token, self.ttl),
-        )
-        .await
+    /// counts as not done. `asked` as for
+    /// [`save_at_once`](Self::save_at_once).
+    pub(crate) async fn save_awaited(
+        &self,
+        change: SagaChange<'_>,
+        asked: Instant,
+    ) -> Result<(), SagaStoreError> {
+        self.bounded(asked, self.store.save_change(change, &self.token, self.ttl))
+            .await
     }
 
     /// `outcome` of a write sent at `asked`, which confirms the lease if
@@ -198,10 +206,18 @@ impl RunLease {
         }
     }
 
-    /// Whether [`keep`](Self::keep), polled now, would only start waiting:
-    /// its first renewal (a third of the lifetime after the last
+    /// Whether [`keep`](Self::keep), polled at `now`, would only start
+    /// waiting: its first renewal (a third of the lifetime after the last
     /// confirmation) is still ahead, and so the deadline too.
-    pub(crate) fn keeping_would_wait(&self) -> bool {
+    ///
+    /// The executor passes the instant its last write was sent when that
+    /// write was done at once (in memory, no await since), rather than
+    /// reading the clock again: that write confirmed the lease as of that
+    /// instant, so the answer is yes, and the instants between (the
+    /// in-memory write) are far inside the sixth of the lifetime between
+    /// the first renewal and the deadline. After an awaited write it reads
+    /// the clock.
+    pub(crate) fn keeping_would_wait(&self, now: Instant) -> bool {
         let confirmed = self.confirmed_at();
         let next = confirmed + self.ttl / 3;
         // The first renewal never comes after the deadline: `new` cuts the
@@ -209,7 +225,7 @@ impl RunLease {
         // lifetime after the confirmation. `keep` waits for the earlier of
         // the two; here that is always `next`.
         debug_assert!(next <= self.deadline_after(confirmed));
-        Instant::now() < next
+        now < next
     }
 
     /// Renews the lease every third of its lifetime (sooner again after a

@@ -158,10 +158,20 @@ impl Kept {
     }
 
     /// Pushes the lease's expiry (if there is a lease) to now + `ttl`, as
-    /// [`expiry_from_now`] gives it.
-    fn renew(&mut self, ttl: Duration) {
+    /// [`expiry_from_now`] gives it; or, for a write the executor read the
+    /// clock for ([`SagaChange::reading`]), to that reading + `ttl`: the
+    /// same process's clock read a moment earlier (the executor reads it
+    /// after the instant its run counts the lease as confirmed, so the
+    /// expiry is no sooner than that confirmation plus the TTL, to the
+    /// stored precision: the reading and the sum are both cut to whole
+    /// microseconds, so up to 1 µs sooner, which the run's safety margin
+    /// covers), which saves a reading per write.
+    fn renew(&mut self, ttl: Duration, read_at: Option<OffsetDateTime>) {
         if let Some(lease) = &mut self.state.lease {
-            lease.expires_at = self.clock.now_plus(clamp_ttl(ttl));
+            lease.expires_at = match read_at {
+                Some(at) => stored_precision(expiry(at, ttl)),
+                None => self.clock.now_plus(clamp_ttl(ttl)),
+            };
         }
     }
 }
@@ -231,6 +241,7 @@ impl InMemorySagaStateStore {
         state: &SagaState,
         owner: &str,
         ttl: Duration,
+        read_at: Option<OffsetDateTime>,
     ) -> Result<(), SagaStoreError> {
         // The texts first, then the JSON that differs from what is kept (a
         // saga's data and completed outputs were checked when first
@@ -258,7 +269,7 @@ impl InMemorySagaStateStore {
         let stored = &mut kept.state;
         stored.created_at = stored_precision(stored.created_at);
         stored.updated_at = stored_precision(stored.updated_at);
-        kept.renew(ttl);
+        kept.renew(ttl, read_at);
         Ok(())
     }
 
@@ -289,7 +300,7 @@ impl InMemorySagaStateStore {
             }
             _ => {
                 drop(sagas);
-                return self.save_whole(state, owner, ttl);
+                return self.save_whole(state, owner, ttl, change.reading());
             }
         };
         checks::changed_texts(&change, &kept.state)?;
@@ -308,7 +319,7 @@ impl InMemorySagaStateStore {
         for (index, step) in change.changed_steps() {
             stored.steps[index].assign_from(step);
         }
-        kept.renew(ttl);
+        kept.renew(ttl, change.reading());
         Ok(())
     }
 
@@ -434,7 +445,7 @@ impl SagaStateStore for InMemorySagaStateStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<(), SagaStoreError> {
-        self.save_whole(state, owner, ttl)
+        self.save_whole(state, owner, ttl, None)
     }
 
     async fn save_change(
