@@ -1132,6 +1132,46 @@ mod tests {
         assert_eq!(state.updated_at, writes[4].0);
     }
 
+    /// How the first attempt of [`fails_once`]'s step spends its time
+    /// before it fails.
+    enum FirstAttempt {
+        /// Awaits a timer.
+        Awaits(Duration),
+        /// Blocks its thread, awaiting nothing (done at its first poll).
+        Blocks(Duration),
+    }
+
+    /// A step whose first attempt takes `first` and fails, and whose next
+    /// one succeeds, retried once after `retry_delay`; `tries` counts the
+    /// attempts.
+    fn fails_once(
+        name: &str,
+        first: FirstAttempt,
+        retry_delay: Duration,
+        tries: &Arc<AtomicUsize>,
+    ) -> SagaStep<()> {
+        let tries = Arc::clone(tries);
+        SagaStep::builder(name, move |_: Arc<()>, _: StepContext| {
+            let first = (tries.fetch_add(1, Ordering::SeqCst) == 0).then_some(&first);
+            let wait = match first {
+                Some(FirstAttempt::Awaits(time)) => Some((*time, false)),
+                Some(FirstAttempt::Blocks(time)) => Some((*time, true)),
+                None => None,
+            };
+            async move {
+                match wait {
+                    Some((time, false)) => tokio::time::sleep(time).await,
+                    Some((time, true)) => std::thread::sleep(time),
+                    None => return Ok(()),
+                }
+                Err::<(), BoxError>("not yet".into())
+            }
+        })
+        .retry(crate::retry::RetryPolicy::fixed(retry_delay, 2))
+        .build()
+        .expect("step")
+    }
+
     /// The write after an attempt that awaited confirms the lease as of
     /// that write, not as of the attempt's start: a retry delay that ends
     /// within a third of the TTL of the failed attempt's end renews
@@ -1141,25 +1181,12 @@ mod tests {
         let ttl = Duration::from_secs(3);
         let store = Arc::new(Watched::new(true, (0, Duration::ZERO)));
         let tries = Arc::new(AtomicUsize::new(0));
-        let step = {
-            let tries = Arc::clone(&tries);
-            SagaStep::builder("flaky", move |_: Arc<()>, _: StepContext| {
-                let first = tries.fetch_add(1, Ordering::SeqCst) == 0;
-                async move {
-                    if first {
-                        tokio::time::sleep(Duration::from_millis(900)).await;
-                        return Err::<(), BoxError>("not yet".into());
-                    }
-                    Ok(())
-                }
-            })
-            .retry(crate::retry::RetryPolicy::fixed(
-                Duration::from_millis(500),
-                2,
-            ))
-            .build()
-            .expect("step")
-        };
+        let step = fails_once(
+            "flaky",
+            FirstAttempt::Awaits(Duration::from_millis(900)),
+            Duration::from_millis(500),
+            &tries,
+        );
         let saga = Saga::new(
             "retried",
             vec![step],
@@ -1188,25 +1215,12 @@ mod tests {
         let (ttl, margin) = (Duration::from_millis(1000), Duration::from_millis(100));
         let store = Arc::new(InMemorySagaStateStore::new());
         let tries = Arc::new(AtomicUsize::new(0));
-        let step = {
-            let tries = Arc::clone(&tries);
-            SagaStep::builder("blocking", move |_: Arc<()>, _: StepContext| {
-                let first = tries.fetch_add(1, Ordering::SeqCst) == 0;
-                async move {
-                    if first {
-                        std::thread::sleep(Duration::from_millis(1000));
-                        return Err::<(), BoxError>("not yet".into());
-                    }
-                    Ok(())
-                }
-            })
-            .retry(crate::retry::RetryPolicy::fixed(
-                Duration::from_millis(10),
-                2,
-            ))
-            .build()
-            .expect("step")
-        };
+        let step = fails_once(
+            "blocking",
+            FirstAttempt::Blocks(Duration::from_millis(1000)),
+            Duration::from_millis(10),
+            &tries,
+        );
         let saga = Saga::new(
             "blocking",
             vec![step],
