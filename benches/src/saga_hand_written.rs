@@ -103,6 +103,27 @@ pub struct State {
     pub updated_at: SystemTime,
 }
 
+impl State {
+    /// A new running saga `id`, created at `now`, its steps pending and
+    /// no lease yet.
+    fn new(id: Uuid, now: SystemTime) -> Self {
+        Self {
+            id,
+            status: Status::Running,
+            steps: STEP_NAMES.map(|name| StepRecord {
+                name,
+                status: Status::Pending,
+                attempts: 0,
+                started_at: None,
+                finished_at: None,
+            }),
+            lease: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Why a write was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreError {
@@ -185,23 +206,10 @@ where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = Result<(), StepFailed>>,
 {
-    let id = Uuid::now_v7();
     let token = Uuid::new_v4();
     let now = SystemTime::now();
-    let mut state = State {
-        id,
-        status: Status::Running,
-        steps: STEP_NAMES.map(|name| StepRecord {
-            name,
-            status: Status::Pending,
-            attempts: 0,
-            started_at: None,
-            finished_at: None,
-        }),
-        lease: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut state = State::new(Uuid::now_v7(), now);
+    let id = state.id;
     store.create(&mut state, token, now)?;
     let outcome = run_steps(store, &mut state, token, step).await;
     // A run whose lease was lost has nothing to give back.
@@ -311,20 +319,7 @@ mod tests {
         let store = Store::default();
         let now = SystemTime::now();
         let token = Uuid::new_v4();
-        let mut state = State {
-            id: Uuid::now_v7(),
-            status: Status::Running,
-            steps: STEP_NAMES.map(|name| StepRecord {
-                name,
-                status: Status::Pending,
-                attempts: 0,
-                started_at: None,
-                finished_at: None,
-            }),
-            lease: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut state = State::new(Uuid::now_v7(), now);
         store.create(&mut state, token, now).expect("created");
         let created = store.load(state.id);
         state.status = Status::Completed;

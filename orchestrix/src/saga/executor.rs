@@ -963,6 +963,20 @@ mod tests {
         .expect("a valid saga")
     }
 
+    /// A saga of `steps` on `store`.
+    fn saga_on(name: &str, steps: Vec<SagaStep<()>>, store: Arc<dyn SagaStateStore>) -> Saga<()> {
+        Saga::new(name, steps, store).expect("a valid saga")
+    }
+
+    /// A step that succeeds at once.
+    fn quick_step() -> SagaStep<()> {
+        SagaStep::builder("quick", |_: Arc<()>, _: StepContext| async {
+            Ok::<(), BoxError>(())
+        })
+        .build()
+        .expect("step")
+    }
+
     /// An in-memory store that records, after every state write, the
     /// state's `updated_at` and the lease's expiry it keeps; with
     /// `at_once` off it writes only through the awaited `save_change`,
@@ -1094,17 +1108,8 @@ mod tests {
         })
         .build()
         .expect("step");
-        let quick = SagaStep::builder("quick", |_: Arc<()>, _: StepContext| async {
-            Ok::<(), BoxError>(())
-        })
-        .build()
-        .expect("step");
-        let saga = Saga::new(
-            "dated",
-            vec![slow, quick],
-            Arc::clone(&store) as Arc<dyn SagaStateStore>,
-        )
-        .expect("a valid saga");
+        let quick = quick_step();
+        let saga = saga_on("dated", vec![slow, quick], Arc::clone(&store) as _);
         let state = saga.execute(()).await.expect("runs");
         assert_eq!(state.status, SagaStatus::Completed);
         let writes = lock(&store.writes).clone();
@@ -1187,13 +1192,7 @@ mod tests {
             Duration::from_millis(500),
             &tries,
         );
-        let saga = Saga::new(
-            "retried",
-            vec![step],
-            Arc::clone(&store) as Arc<dyn SagaStateStore>,
-        )
-        .expect("a valid saga")
-        .with_lease_ttl(ttl);
+        let saga = saga_on("retried", vec![step], Arc::clone(&store) as _).with_lease_ttl(ttl);
         let state = saga.execute(()).await.expect("runs");
         assert_eq!(state.status, SagaStatus::Completed);
         assert_eq!(tries.load(Ordering::SeqCst), 2);
@@ -1221,14 +1220,9 @@ mod tests {
             Duration::from_millis(10),
             &tries,
         );
-        let saga = Saga::new(
-            "blocking",
-            vec![step],
-            Arc::clone(&store) as Arc<dyn SagaStateStore>,
-        )
-        .expect("a valid saga")
-        .with_lease_ttl(ttl)
-        .with_lease_safety_margin(margin);
+        let saga = saga_on("blocking", vec![step], Arc::clone(&store) as _)
+            .with_lease_ttl(ttl)
+            .with_lease_safety_margin(margin);
         let state = saga.execute(()).await.expect("runs");
         assert_eq!(state.status, SagaStatus::Completed);
         assert_eq!(tries.load(Ordering::SeqCst), 2);
@@ -1252,19 +1246,10 @@ mod tests {
         })
         .build()
         .expect("step");
-        let quick = SagaStep::builder("quick", |_: Arc<()>, _: StepContext| async {
-            Ok::<(), BoxError>(())
-        })
-        .build()
-        .expect("step");
-        let saga = Saga::new(
-            "blocking",
-            vec![blocking, quick],
-            Arc::clone(&store) as Arc<dyn SagaStateStore>,
-        )
-        .expect("a valid saga")
-        .with_lease_ttl(ttl)
-        .with_lease_safety_margin(margin);
+        let quick = quick_step();
+        let saga = saga_on("blocking", vec![blocking, quick], Arc::clone(&store) as _)
+            .with_lease_ttl(ttl)
+            .with_lease_safety_margin(margin);
         let state = saga.execute(()).await.expect("runs");
         assert_eq!(state.status, SagaStatus::Completed);
     }
@@ -1287,14 +1272,9 @@ mod tests {
             .build()
             .expect("step")
         };
-        let saga = Saga::new(
-            "late",
-            vec![step],
-            Arc::clone(&store) as Arc<dyn SagaStateStore>,
-        )
-        .expect("a valid saga")
-        .with_lease_ttl(ttl)
-        .with_lease_safety_margin(margin);
+        let saga = saga_on("late", vec![step], Arc::clone(&store) as _)
+            .with_lease_ttl(ttl)
+            .with_lease_safety_margin(margin);
         let error = saga.execute(()).await.expect_err("the deadline passed");
         assert!(
             matches!(
